@@ -1,0 +1,153 @@
+"""Image geometry: voxel indices <-> patient LPS millimetres, and the canonical orientation.
+
+Conventions used throughout the project:
+
+* Patient coordinates are LPS millimetres (x to the patient's left, y posterior, z superior), as
+  in ITK, DICOM and Slicer's files. Slicer's scene uses RAS; the MRML bridge converts.
+* An index ``(i, j, k)`` is in ITK order; a NumPy array read from an image is indexed
+  ``array[k, j, i]``.
+* The *canonical* orientation is the identity direction ("LPS" in ITK's naming): after
+  :func:`VertebralFractureLib.io.images.to_canonical`, ``array[k, j, i]`` has k running from
+  inferior to superior, j from anterior to posterior and i from right to left. Physical
+  coordinates do not change, so points found in the canonical image are already in the
+  original patient frame; volumes go back with :func:`VertebralFractureLib.io.images.resample_like`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Sequence
+
+import numpy as np
+
+
+class GeometryError(ValueError):
+    """An image geometry that cannot be used (non-positive spacing, singular direction...)."""
+
+
+@dataclass(frozen=True)
+class ImageGeometry:
+    """Where an image's voxels are in patient space.
+
+    Attributes:
+        size: number of voxels along i, j, k (ITK order), or i, j for 2D images.
+        spacing: voxel size in mm along i, j(, k).
+        origin: LPS mm position of voxel (0, 0, 0).
+        direction: D x D matrix whose columns are the unit directions of the i, j(, k) axes.
+
+    """
+
+    size: tuple
+    spacing: tuple
+    origin: tuple
+    direction: np.ndarray = field(compare=False)
+
+    def __post_init__(self) -> None:
+        dim = len(self.size)
+        direction = np.asarray(self.direction, dtype=float).reshape(dim, dim)
+        object.__setattr__(self, "direction", direction)
+        object.__setattr__(self, "size", tuple(int(s) for s in self.size))
+        object.__setattr__(self, "spacing", tuple(float(s) for s in self.spacing))
+        object.__setattr__(self, "origin", tuple(float(s) for s in self.origin))
+        if len(self.spacing) != dim or len(self.origin) != dim:
+            raise GeometryError(f"size, spacing and origin must all have {dim} values")
+        if not all(np.isfinite(self.spacing)) or min(self.spacing) <= 0:
+            raise GeometryError(f"voxel spacing must be positive and finite, got {self.spacing}")
+        if not np.all(np.isfinite(self.origin)):
+            raise GeometryError(f"image origin must be finite, got {self.origin}")
+        if not np.all(np.isfinite(direction)) or abs(np.linalg.det(direction)) < 1e-6:
+            raise GeometryError(f"image direction matrix is singular: {direction.tolist()}")
+
+    @property
+    def dimension(self) -> int:
+        """2 or 3."""
+        return len(self.size)
+
+    @property
+    def affine(self) -> np.ndarray:
+        """(D+1) x (D+1) matrix mapping homogeneous (i, j, k, 1) to LPS mm."""
+        dim = self.dimension
+        matrix = np.eye(dim + 1)
+        matrix[:dim, :dim] = self.direction * np.asarray(self.spacing)[None, :]
+        matrix[:dim, dim] = self.origin
+        return matrix
+
+    def index_to_lps(self, index: np.ndarray | Sequence) -> np.ndarray:
+        """Continuous ITK-order indices (..., D) to LPS mm (..., D)."""
+        index = np.asarray(index, dtype=float)
+        scaled = index * np.asarray(self.spacing)
+        return scaled @ self.direction.T + np.asarray(self.origin)
+
+    def lps_to_index(self, points: np.ndarray | Sequence) -> np.ndarray:
+        """LPS mm (..., D) to continuous ITK-order indices (..., D)."""
+        points = np.asarray(points, dtype=float) - np.asarray(self.origin)
+        return (points @ np.linalg.inv(self.direction).T) / np.asarray(self.spacing)
+
+    def contains(self, points: np.ndarray | Sequence, margin: float = 0.5) -> np.ndarray:
+        """Whether LPS points fall inside the image (voxel centres +- ``margin`` voxels)."""
+        index = self.lps_to_index(points)
+        size = np.asarray(self.size)
+        return np.all((index >= -margin) & (index <= size - 1 + margin), axis=-1)
+
+    @property
+    def is_axis_aligned(self) -> bool:
+        """True when every axis is parallel to a patient axis (a permutation with signs)."""
+        return bool(np.allclose(np.abs(self.direction).max(axis=0), 1.0, atol=1e-4))
+
+    @property
+    def orientation_code(self) -> str:
+        """ITK-style three-letter code of the axis directions, e.g. ``"LPS"`` or ``"RAS"``."""
+        letters = (("R", "L"), ("A", "P"), ("I", "S"))
+        code = ""
+        for column in self.direction.T:
+            axis = int(np.argmax(np.abs(column)))
+            code += letters[axis][int(column[axis] > 0)]
+        return code
+
+    @property
+    def extent_mm(self) -> np.ndarray:
+        """Physical length of the image along each axis (size x spacing)."""
+        return np.asarray(self.size) * np.asarray(self.spacing)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-ready description (the ``input`` block of results)."""
+        return {
+            "size": list(self.size),
+            "spacing": list(self.spacing),
+            "origin": list(self.origin),
+            "direction": self.direction.flatten().tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> ImageGeometry:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            GeometryError: if a field is missing or malformed.
+
+        """
+        try:
+            size = data["size"]
+            dim = len(size)
+            return cls(size, data["spacing"], data["origin"], np.asarray(data["direction"], float).reshape(dim, dim))
+        except (KeyError, TypeError, ValueError) as error:
+            raise GeometryError(f"malformed image geometry {data!r}: {error}") from None
+
+    def same_grid(self, other: ImageGeometry, tolerance: float = 1e-4) -> bool:
+        """True if both geometries describe the same voxel grid."""
+        return (
+            self.size == other.size
+            and np.allclose(self.spacing, other.spacing, atol=tolerance)
+            and np.allclose(self.origin, other.origin, atol=tolerance)
+            and np.allclose(self.direction, other.direction, atol=tolerance)
+        )
+
+
+def lps_to_ras(points: np.ndarray | Sequence) -> np.ndarray:
+    """LPS mm to RAS mm (and back: the map is its own inverse)."""
+    points = np.array(points, dtype=float)
+    points[..., :2] *= -1
+    return points
+
+
+ras_to_lps = lps_to_ras

@@ -1,0 +1,152 @@
+"""Medical images through SimpleITK: NIfTI, NRRD, MHA, DICOM series folders, and 2D pictures.
+
+Orientation is always kept: images are read with their full geometry, brought to the canonical
+orientation (identity direction, see :mod:`VertebralFractureLib.geometry`) for processing, and
+anything made on the canonical grid goes back with :func:`resample_like`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Tuple, Union
+
+import numpy as np
+
+from ..geometry import ImageGeometry
+from .atomic import atomic_path
+
+PathLike = Union[str, Path]
+VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+class ImageReadError(ValueError):
+    """An image file or folder that cannot be read; the message names the file and the cause."""
+
+
+def _sitk():
+    import SimpleITK as sitk
+
+    return sitk
+
+
+def geometry_of(image) -> ImageGeometry:
+    """The :class:`ImageGeometry` of a SimpleITK image."""
+    dim = image.GetDimension()
+    return ImageGeometry(image.GetSize(), image.GetSpacing(), image.GetOrigin(),
+                         np.asarray(image.GetDirection()).reshape(dim, dim))
+
+
+def image_from_array(array: np.ndarray, geometry: ImageGeometry):
+    """A SimpleITK image from an ``array[k, j, i]`` (or ``[j, i]``) and its geometry."""
+    sitk = _sitk()
+    array = np.asarray(array)
+    expected = tuple(reversed(geometry.size))
+    if array.shape != expected:
+        raise ValueError(f"array shape {array.shape} does not match geometry size {geometry.size} (expected {expected})")
+    if array.dtype == bool:
+        array = array.astype(np.uint8)
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing(geometry.spacing)
+    image.SetOrigin(geometry.origin)
+    image.SetDirection(geometry.direction.flatten().tolist())
+    return image
+
+
+def _dicom_series(folder: Path):
+    sitk = _sitk()
+    reader = sitk.ImageSeriesReader()
+    series = reader.GetGDCMSeriesIDs(str(folder))
+    if not series:
+        raise ImageReadError(f"{folder}: no DICOM series found in this folder")
+    if len(series) > 1:
+        sizes = {s: len(reader.GetGDCMSeriesFileNames(str(folder), s)) for s in series}
+        chosen = max(sizes, key=sizes.get)
+        raise ImageReadError(
+            f"{folder}: the folder holds {len(series)} DICOM series ({', '.join(f'{s}: {n} files' for s, n in sizes.items())}); "
+            f"put one series per folder or pass the series UID (largest: {chosen})"
+        )
+    files = reader.GetGDCMSeriesFileNames(str(folder), series[0])
+    if len(files) < 2:
+        raise ImageReadError(f"{folder}: the DICOM series has only {len(files)} slice")
+    reader.SetFileNames(files)
+    image = reader.Execute()
+    return image
+
+
+def read_image(path: PathLike, series_uid: Optional[str] = None):
+    """Read a volume file, a DICOM series folder or a 2D picture as a SimpleITK image.
+
+    Raises:
+        ImageReadError: if the path does not exist, is empty, truncated, corrupt or holds
+            several DICOM series.
+
+    """
+    sitk = _sitk()
+    path = Path(path)
+    if not path.exists():
+        raise ImageReadError(f"{path}: no such file or folder")
+    if path.is_dir():
+        if series_uid is not None:
+            reader = sitk.ImageSeriesReader()
+            reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(path), series_uid))
+            return reader.Execute()
+        return _dicom_series(path)
+    if path.stat().st_size == 0:
+        raise ImageReadError(f"{path}: the file is empty")
+    try:
+        return sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()
+        reason = next((line for line in first if "ERROR" in line or "Exception" in line or "error" in line), first[-1] if first else "")
+        raise ImageReadError(f"{path}: cannot read this image (truncated, corrupt or not an image): {reason.strip()}") from None
+
+
+def write_image(image, path: PathLike, *, overwrite: bool = False, compress: bool = True) -> Path:
+    """Write a SimpleITK image atomically (format from the extension)."""
+    sitk = _sitk()
+    with atomic_path(path, overwrite=overwrite) as temporary:
+        sitk.WriteImage(image, str(temporary), compress)
+    return Path(path)
+
+
+def to_canonical(image):
+    """Reorient to the identity direction (``array[k, j, i]`` = superior, posterior, left).
+
+    Axis-aligned images are permuted and flipped exactly (no interpolation); oblique ones are
+    resampled linearly onto an identity-direction grid covering the same box at the same spacing.
+    """
+    sitk = _sitk()
+    geometry = geometry_of(image)
+    if geometry.is_axis_aligned:
+        return sitk.DICOMOrient(image, "LPS")
+    dim = image.GetDimension()
+    corners = np.array(np.meshgrid(*[[0, s - 1] for s in geometry.size], indexing="ij")).reshape(dim, -1).T
+    points = geometry.index_to_lps(corners)
+    low, high = points.min(axis=0), points.max(axis=0)
+    spacing = np.full(dim, min(geometry.spacing))
+    size = np.ceil((high - low) / spacing).astype(int) + 1
+    reference = sitk.Image([int(s) for s in size], image.GetPixelID())
+    reference.SetSpacing(spacing.tolist())
+    reference.SetOrigin(low.tolist())
+    reference.SetDirection(np.eye(dim).flatten().tolist())
+    fill = float(sitk.GetArrayViewFromImage(image).min())
+    return sitk.Resample(image, reference, sitk.Transform(), sitk.sitkLinear, fill)
+
+
+def resample_like(image, reference, *, nearest: bool = False, default: float = 0.0):
+    """Resample ``image`` onto ``reference``'s grid (back to the original geometry)."""
+    sitk = _sitk()
+    interpolator = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
+    return sitk.Resample(image, reference, sitk.Transform(), interpolator, default)
+
+
+def resample_spacing(image, spacing: Tuple[float, ...], *, nearest: bool = False, default: float = -1024.0):
+    """Resample to a new isotropic or per-axis spacing on the same box and direction."""
+    sitk = _sitk()
+    spacing = np.broadcast_to(np.asarray(spacing, float), (image.GetDimension(),))
+    old = np.asarray(image.GetSpacing())
+    size = np.maximum(1, np.round(np.asarray(image.GetSize()) * old / spacing)).astype(int)
+    interpolator = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
+    return sitk.Resample(image, [int(s) for s in size], sitk.Transform(), interpolator, image.GetOrigin(),
+                         spacing.tolist(), image.GetDirection(), default, image.GetPixelID())

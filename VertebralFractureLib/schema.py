@@ -1,0 +1,361 @@
+"""The one result schema shared by the CLI, the MRML bridge, the annotations and every export.
+
+A :class:`SpineResult` holds the vertebrae of one image with their six keypoints and derived
+Genant measures. The same object is written as an analysis result (``results.json``, schema
+``vertebral-fracture/1``), as the generator's ground truth (``truth.json``,
+``radiograph.json``) and, with its edit history, as the project's annotation file
+(:mod:`VertebralFractureLib.io.annotations`). Coordinates always say their frame: ``"LPS"``
+(3D points in mm) or ``"pixel"`` (2D points ``[column, row]`` of a radiograph).
+
+JSON layout::
+
+    {"schema": "vertebral-fracture/1", "frame": "LPS", "input": {...geometry...},
+     "vertebrae": [{"label": "L1", "centroid": [x, y, z], "keypoints": [[x, y, z] x 6],
+                    "heights_mm": {"anterior", "middle", "posterior"},
+                    "genant": {"G", "grade", "type"}, "neighbour_reduction", "confidence",
+                    "fracture_probability", "voxel_fracture_score", "abnormality",
+                    "source", "history": [...]}],
+     "patient": {"max_grade", "n_vertebrae", "n_fractured", "fracture_probability", ...},
+     "timings_s": {...}, "models": {...}, "warnings": [...]}
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from . import __version__
+from .genant import (
+    KEYPOINT_NAMES,
+    GenantError,
+    GenantMeasure,
+    genant_index,
+    heights,
+    measure_column,
+)
+from .levels import level_index, normalise_level
+
+SCHEMA = "vertebral-fracture/1"
+FRAMES = ("LPS", "pixel")
+#: Optional per-vertebra scores filled in by later analysis stages.
+SCORE_FIELDS = ("fracture_probability", "voxel_fracture_score", "abnormality")
+
+
+class SchemaError(ValueError):
+    """A result or annotation document that does not follow the schema; the message says where."""
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _finite_or_none(value: Any) -> Optional[float]:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+@dataclass
+class Edit:
+    """One entry of a vertebra's edit history (who changed what, when)."""
+
+    action: str
+    detail: str = ""
+    time: str = field(default_factory=_now)
+    user: str = ""
+
+    def to_dict(self) -> Dict[str, str]:
+        """JSON-ready form."""
+        return {"action": self.action, "detail": self.detail, "time": self.time, "user": self.user}
+
+
+@dataclass
+class Vertebra:
+    """One vertebra: level, centroid, six keypoints and the measures derived from them.
+
+    Attributes:
+        label: level name (``"T12"``); see :mod:`VertebralFractureLib.levels`.
+        centroid: vertebral-body centre, D coordinates in the result's frame.
+        keypoints: (6, D) in :data:`VertebralFractureLib.genant.KEYPOINT_NAMES` order.
+        confidence: detection / labelling confidence 0-1, None for manual points.
+        source: where the points came from (``model``, ``annotator``, ``synthetic``, ``mask``...).
+        measure: Genant measures, filled by :meth:`SpineResult.recompute`.
+        fracture_probability, voxel_fracture_score, abnormality: scores of later stages.
+        history: the edits made to this vertebra.
+        extra: further per-vertebra values kept through the JSON round trip.
+
+    """
+
+    label: str
+    centroid: np.ndarray
+    keypoints: np.ndarray
+    confidence: Optional[float] = None
+    source: str = "model"
+    measure: Optional[GenantMeasure] = None
+    fracture_probability: Optional[float] = None
+    voxel_fracture_score: Optional[float] = None
+    abnormality: Optional[float] = None
+    history: List[Edit] = field(default_factory=list)
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.label = normalise_level(self.label)
+        self.keypoints = np.asarray(self.keypoints, dtype=float)
+        self.centroid = np.asarray(self.centroid, dtype=float)
+        if self.keypoints.shape not in ((6, 3), (6, 2)):
+            raise SchemaError(f"{self.label}: expected 6 keypoints of 2 or 3 coordinates, got shape {self.keypoints.shape}")
+        if self.centroid.shape != (self.keypoints.shape[1],):
+            raise SchemaError(f"{self.label}: centroid has {self.centroid.size} coordinates, keypoints {self.keypoints.shape[1]}")
+        if not (np.all(np.isfinite(self.keypoints)) and np.all(np.isfinite(self.centroid))):
+            raise SchemaError(f"{self.label}: keypoints or centroid contain non-finite values")
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-ready form (see the module docstring)."""
+        out: Dict[str, Any] = {
+            "label": self.label,
+            "centroid": self.centroid.tolist(),
+            "keypoints": self.keypoints.tolist(),
+        }
+        if self.measure is not None:
+            m = self.measure
+            out["heights_mm"] = dict(zip(("anterior", "middle", "posterior"), m.heights))
+            out["genant"] = {"G": m.G, "grade": m.grade, "type": m.type}
+            out["neighbour_reduction"] = m.neighbour_reduction
+        out["confidence"] = self.confidence
+        for name in SCORE_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        out["source"] = self.source
+        out["history"] = [edit.to_dict() for edit in self.history]
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> Vertebra:
+        """Read one vertebra entry; measures are recomputed by the owning result.
+
+        Raises:
+            SchemaError: naming the entry and the problem.
+
+        """
+        if not isinstance(data, dict):
+            raise SchemaError(f"a vertebra entry must be an object, got {type(data).__name__}")
+        known = {"label", "centroid", "keypoints", "heights_mm", "genant", "neighbour_reduction",
+                 "confidence", "source", "history", *SCORE_FIELDS}
+        try:
+            label = data["label"]
+            keypoints = np.asarray(data["keypoints"], dtype=float)
+            if keypoints.shape == (3, 2, keypoints.shape[-1]) and keypoints.ndim == 3:
+                keypoints = keypoints.reshape(6, -1)
+            centroid = data.get("centroid")
+            if centroid is None and keypoints.ndim == 2:
+                centroid = keypoints.mean(axis=0)
+            history = [Edit(**{k: str(v) for k, v in e.items() if k in ("action", "detail", "time", "user")})
+                       for e in data.get("history", [])]
+            return cls(
+                label=label,
+                centroid=np.asarray(centroid, dtype=float),
+                keypoints=keypoints,
+                confidence=_finite_or_none(data.get("confidence")),
+                source=str(data.get("source", "model")),
+                history=history,
+                extra={k: v for k, v in data.items() if k not in known},
+                **{name: _finite_or_none(data.get(name)) for name in SCORE_FIELDS},
+            )
+        except KeyError as error:
+            raise SchemaError(f"vertebra entry {data.get('label', '?')!r} lacks the field {error}") from None
+        except (TypeError, ValueError, AttributeError) as error:
+            if isinstance(error, SchemaError):
+                raise
+            raise SchemaError(f"vertebra entry {data.get('label', '?')!r} is malformed: {error}") from None
+
+    def record(self, action: str, detail: str = "", user: str = "") -> None:
+        """Append an entry to the edit history."""
+        self.history.append(Edit(action, detail, user=user))
+
+
+@dataclass
+class SpineResult:
+    """All vertebrae of one image plus patient-level findings.
+
+    Attributes:
+        vertebrae: kept sorted cranio-caudally.
+        frame: ``"LPS"`` (3D mm) or ``"pixel"`` (2D radiograph points ``[column, row]``).
+        input: geometry and provenance of the image (``ImageGeometry.to_dict()`` plus ``path``...).
+        patient: patient-level values beyond those computed here (e.g. probabilities).
+        timings_s: seconds per stage.
+        models: name -> version / SHA-256 of the models used.
+        warnings: messages for the user (e.g. a stage skipped).
+        pixel_spacing: for ``"pixel"`` frames, mm per pixel (column, row) used for heights.
+
+    """
+
+    vertebrae: List[Vertebra] = field(default_factory=list)
+    frame: str = "LPS"
+    input: Dict[str, Any] = field(default_factory=dict)
+    patient: Dict[str, Any] = field(default_factory=dict)
+    timings_s: Dict[str, float] = field(default_factory=dict)
+    models: Dict[str, Any] = field(default_factory=dict)
+    warnings: List[str] = field(default_factory=list)
+    pixel_spacing: tuple = (1.0, 1.0)
+
+    def __post_init__(self) -> None:
+        if self.frame not in FRAMES:
+            raise SchemaError(f"unknown frame {self.frame!r}; expected one of {FRAMES}")
+        self.recompute()
+
+    # ------------------------------------------------------------------ measures
+    def _measurable_points(self, vertebra: Vertebra) -> np.ndarray:
+        if self.frame == "pixel":
+            return vertebra.keypoints * np.asarray(self.pixel_spacing, dtype=float)[None, :]
+        return vertebra.keypoints
+
+    def recompute(self) -> None:
+        """Sort the vertebrae, check the levels and recompute every Genant measure.
+
+        A vertebra whose keypoints are degenerate keeps ``measure = None`` and a warning is
+        added, so one bad point never blocks the rest of the column.
+
+        Raises:
+            SchemaError: if two vertebrae carry the same level.
+
+        """
+        self.vertebrae.sort(key=lambda v: level_index(v.label))
+        labels = [v.label for v in self.vertebrae]
+        dupes = sorted({x for x in labels if labels.count(x) > 1}, key=level_index)
+        if dupes:
+            raise SchemaError(f"duplicate vertebra levels: {', '.join(dupes)}")
+        valid, invalid = [], []
+        for v in self.vertebrae:
+            try:
+                genant_index(heights(self._measurable_points(v)))
+                valid.append(v)
+            except GenantError as error:
+                v.measure = None
+                invalid.append(f"{v.label}: {error}")
+        measures = measure_column([v.label for v in valid], [self._measurable_points(v) for v in valid])
+        for v, m in zip(valid, measures):
+            v.measure = m
+        self.warnings = [w for w in self.warnings if not w.startswith("keypoints ")]
+        self.warnings += [f"keypoints {text}" for text in invalid]
+
+    def vertebra(self, label: str) -> Vertebra:
+        """The vertebra with this level.
+
+        Raises:
+            KeyError: if the level is not in the result.
+
+        """
+        name = normalise_level(label)
+        for v in self.vertebrae:
+            if v.label == name:
+                return v
+        raise KeyError(f"no vertebra {name} in this result (levels: {', '.join(v.label for v in self.vertebrae) or 'none'})")
+
+    @property
+    def labels(self) -> List[str]:
+        """Level names, cranio-caudal."""
+        return [v.label for v in self.vertebrae]
+
+    def patient_summary(self) -> Dict[str, Any]:
+        """Patient-level findings: the most severe vertebra (001 §5.1), counts, extra values."""
+        measured = [v for v in self.vertebrae if v.measure is not None]
+        grades = [v.measure.grade for v in measured]
+        worst = min(measured, key=lambda v: (-v.measure.grade, v.measure.G), default=None)
+        summary: Dict[str, Any] = {
+            "max_grade": max(grades, default=0),
+            "min_G": min((v.measure.G for v in measured), default=None),
+            "worst_level": worst.label if worst is not None and worst.measure.grade > 0 else None,
+            "n_vertebrae": len(self.vertebrae),
+            "n_fractured": sum(1 for g in grades if g >= 1),
+            "fractured_levels": [v.label for v in measured if v.measure.grade >= 1],
+        }
+        for name in SCORE_FIELDS:
+            values = [getattr(v, name) for v in self.vertebrae if getattr(v, name) is not None]
+            if values:
+                summary[f"max_{name}"] = max(values)
+        summary.update(self.patient)
+        return summary
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-ready document (schema ``vertebral-fracture/1``)."""
+        document: Dict[str, Any] = {
+            "schema": SCHEMA,
+            "frame": self.frame,
+            "software": {"name": "VertebralFracture", "version": __version__},
+            "keypoint_order": list(KEYPOINT_NAMES),
+            "input": self.input,
+            "vertebrae": [v.to_dict() for v in self.vertebrae],
+            "patient": self.patient_summary(),
+            "timings_s": self.timings_s,
+            "models": self.models,
+            "warnings": self.warnings,
+        }
+        if self.frame == "pixel":
+            document["pixel_spacing"] = list(self.pixel_spacing)
+        return document
+
+    def to_json(self) -> str:
+        """Serialised :meth:`to_dict`, indented."""
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any], *, accept_schemas: tuple = (SCHEMA,)) -> SpineResult:
+        """Read a document written by :meth:`to_dict`.
+
+        Raises:
+            SchemaError: for an unknown schema, a wrong frame, malformed vertebrae or
+                duplicate levels.
+
+        """
+        if not isinstance(data, dict):
+            raise SchemaError(f"expected a JSON object at the top level, got {type(data).__name__}")
+        schema = data.get("schema")
+        if schema not in accept_schemas:
+            raise SchemaError(f"unknown schema {schema!r}; this version reads {', '.join(accept_schemas)}")
+        entries = data.get("vertebrae", [])
+        if not isinstance(entries, list):
+            raise SchemaError("'vertebrae' must be a list")
+        vertebrae = [Vertebra.from_dict(entry) for entry in entries]
+        frame = data.get("frame", "LPS")
+        if frame not in FRAMES:
+            raise SchemaError(f"unknown frame {frame!r}; expected one of {FRAMES}")
+        dim = 2 if frame == "pixel" else 3
+        for v in vertebrae:
+            if v.keypoints.shape[1] != dim:
+                raise SchemaError(f"{v.label}: frame {frame} needs {dim}D points, got {v.keypoints.shape[1]}D")
+        patient = {k: v for k, v in data.get("patient", {}).items()
+                   if k not in ("max_grade", "min_G", "worst_level", "n_vertebrae", "n_fractured", "fractured_levels")
+                   and not k.startswith("max_")}
+        return cls(
+            vertebrae=vertebrae,
+            frame=frame,
+            input=dict(data.get("input", {})),
+            patient=patient,
+            timings_s=dict(data.get("timings_s", {})),
+            models=dict(data.get("models", {})),
+            warnings=[w for w in data.get("warnings", []) if not str(w).startswith("keypoints ")],
+            pixel_spacing=tuple(data.get("pixel_spacing", (1.0, 1.0))),
+        )
+
+    @classmethod
+    def from_json(cls, text: str, **kwargs: Any) -> SpineResult:
+        """Parse JSON text.
+
+        Raises:
+            SchemaError: for invalid JSON or a document that does not follow the schema.
+
+        """
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise SchemaError(f"not valid JSON: {error}") from None
+        return cls.from_dict(data, **kwargs)
