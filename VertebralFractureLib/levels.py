@@ -49,8 +49,8 @@ def normalise_level(name: str | int) -> str:
     if text.isdigit():
         return level_from_label(int(text))
     for alias, canonical in _ALIASES.items():
-        if text.startswith(alias) and text[len(alias):].isdigit():
-            text = canonical + text[len(alias):]
+        if text.startswith(alias) and text[len(alias) :].isdigit():
+            text = canonical + text[len(alias) :]
     if text not in _ORDER:
         raise UnknownLevelError(
             f"unknown vertebra level {name!r}; expected one of C1-C7, T1-T13, L1-L6, S1 "
@@ -69,9 +69,7 @@ def level_from_label(label: int) -> str:
     try:
         return _LABEL_TO_NAME[int(label)]
     except (KeyError, ValueError, TypeError):
-        raise UnknownLevelError(
-            f"unknown VerSe vertebra label {label!r}; expected 1-26 or 28"
-        ) from None
+        raise UnknownLevelError(f"unknown VerSe vertebra label {label!r}; expected 1-26 or 28") from None
 
 
 def label_from_level(name: str | int) -> int:

@@ -109,9 +109,13 @@ class Vertebra:
         self.keypoints = np.asarray(self.keypoints, dtype=float)
         self.centroid = np.asarray(self.centroid, dtype=float)
         if self.keypoints.shape not in ((6, 3), (6, 2)):
-            raise SchemaError(f"{self.label}: expected 6 keypoints of 2 or 3 coordinates, got shape {self.keypoints.shape}")
+            raise SchemaError(
+                f"{self.label}: expected 6 keypoints of 2 or 3 coordinates, got shape {self.keypoints.shape}"
+            )
         if self.centroid.shape != (self.keypoints.shape[1],):
-            raise SchemaError(f"{self.label}: centroid has {self.centroid.size} coordinates, keypoints {self.keypoints.shape[1]}")
+            raise SchemaError(
+                f"{self.label}: centroid has {self.centroid.size} coordinates, keypoints {self.keypoints.shape[1]}"
+            )
         if not (np.all(np.isfinite(self.keypoints)) and np.all(np.isfinite(self.centroid))):
             raise SchemaError(f"{self.label}: keypoints or centroid contain non-finite values")
 
@@ -147,8 +151,18 @@ class Vertebra:
         """
         if not isinstance(data, dict):
             raise SchemaError(f"a vertebra entry must be an object, got {type(data).__name__}")
-        known = {"label", "centroid", "keypoints", "heights_mm", "genant", "neighbour_reduction",
-                 "confidence", "source", "history", *SCORE_FIELDS}
+        known = {
+            "label",
+            "centroid",
+            "keypoints",
+            "heights_mm",
+            "genant",
+            "neighbour_reduction",
+            "confidence",
+            "source",
+            "history",
+            *SCORE_FIELDS,
+        }
         try:
             label = data["label"]
             keypoints = np.asarray(data["keypoints"], dtype=float)
@@ -157,8 +171,10 @@ class Vertebra:
             centroid = data.get("centroid")
             if centroid is None and keypoints.ndim == 2:
                 centroid = keypoints.mean(axis=0)
-            history = [Edit(**{k: str(v) for k, v in e.items() if k in ("action", "detail", "time", "user")})
-                       for e in data.get("history", [])]
+            history = [
+                Edit(**{k: str(v) for k, v in e.items() if k in ("action", "detail", "time", "user")})
+                for e in data.get("history", [])
+            ]
             return cls(
                 label=label,
                 centroid=np.asarray(centroid, dtype=float),
@@ -257,7 +273,9 @@ class SpineResult:
         for v in self.vertebrae:
             if v.label == name:
                 return v
-        raise KeyError(f"no vertebra {name} in this result (levels: {', '.join(v.label for v in self.vertebrae) or 'none'})")
+        raise KeyError(
+            f"no vertebra {name} in this result (levels: {', '.join(v.label for v in self.vertebrae) or 'none'})"
+        )
 
     @property
     def labels(self) -> List[str]:
@@ -332,9 +350,12 @@ class SpineResult:
         for v in vertebrae:
             if v.keypoints.shape[1] != dim:
                 raise SchemaError(f"{v.label}: frame {frame} needs {dim}D points, got {v.keypoints.shape[1]}D")
-        patient = {k: v for k, v in data.get("patient", {}).items()
-                   if k not in ("max_grade", "min_G", "worst_level", "n_vertebrae", "n_fractured", "fractured_levels")
-                   and not k.startswith("max_")}
+        patient = {
+            k: v
+            for k, v in data.get("patient", {}).items()
+            if k not in ("max_grade", "min_G", "worst_level", "n_vertebrae", "n_fractured", "fractured_levels")
+            and not k.startswith("max_")
+        }
         return cls(
             vertebrae=vertebrae,
             frame=frame,

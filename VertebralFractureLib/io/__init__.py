@@ -1,4 +1,4 @@
-"""Reading and writing: images, VerSe files, annotations, CTLungCa-500 six-point files, Slicer
-markups and tables. Every writer goes through :func:`VertebralFractureLib.io.atomic.atomic_write`
-so an export is never half-written.
+"""Reading and writing: images, VerSe, annotations, CTLungCa-500 files, Slicer markups, tables.
+
+Every writer goes through :mod:`VertebralFractureLib.io.atomic`, so an export is never half-written.
 """

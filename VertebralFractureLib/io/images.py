@@ -33,8 +33,9 @@ def _sitk():
 def geometry_of(image) -> ImageGeometry:
     """The :class:`ImageGeometry` of a SimpleITK image."""
     dim = image.GetDimension()
-    return ImageGeometry(image.GetSize(), image.GetSpacing(), image.GetOrigin(),
-                         np.asarray(image.GetDirection()).reshape(dim, dim))
+    return ImageGeometry(
+        image.GetSize(), image.GetSpacing(), image.GetOrigin(), np.asarray(image.GetDirection()).reshape(dim, dim)
+    )
 
 
 def image_from_array(array: np.ndarray, geometry: ImageGeometry):
@@ -43,7 +44,9 @@ def image_from_array(array: np.ndarray, geometry: ImageGeometry):
     array = np.asarray(array)
     expected = tuple(reversed(geometry.size))
     if array.shape != expected:
-        raise ValueError(f"array shape {array.shape} does not match geometry size {geometry.size} (expected {expected})")
+        raise ValueError(
+            f"array shape {array.shape} does not match geometry size {geometry.size} (expected {expected})"
+        )
     if array.dtype == bool:
         array = array.astype(np.uint8)
     image = sitk.GetImageFromArray(array)
@@ -63,7 +66,8 @@ def _dicom_series(folder: Path):
         sizes = {s: len(reader.GetGDCMSeriesFileNames(str(folder), s)) for s in series}
         chosen = max(sizes, key=sizes.get)
         raise ImageReadError(
-            f"{folder}: the folder holds {len(series)} DICOM series ({', '.join(f'{s}: {n} files' for s, n in sizes.items())}); "
+            f"{folder}: the folder holds {len(series)} DICOM series "
+            f"({', '.join(f'{s}: {n} files' for s, n in sizes.items())}); "
             f"put one series per folder or pass the series UID (largest: {chosen})"
         )
     files = reader.GetGDCMSeriesFileNames(str(folder), series[0])
@@ -98,8 +102,13 @@ def read_image(path: PathLike, series_uid: Optional[str] = None):
         return sitk.ReadImage(str(path))
     except RuntimeError as error:
         first = str(error).strip().splitlines()
-        reason = next((line for line in first if "ERROR" in line or "Exception" in line or "error" in line), first[-1] if first else "")
-        raise ImageReadError(f"{path}: cannot read this image (truncated, corrupt or not an image): {reason.strip()}") from None
+        reason = next(
+            (line for line in first if "ERROR" in line or "Exception" in line or "error" in line),
+            first[-1] if first else "",
+        )
+        raise ImageReadError(
+            f"{path}: cannot read this image (truncated, corrupt or not an image): {reason.strip()}"
+        ) from None
 
 
 def write_image(image, path: PathLike, *, overwrite: bool = False, compress: bool = True) -> Path:
@@ -148,5 +157,14 @@ def resample_spacing(image, spacing: Tuple[float, ...], *, nearest: bool = False
     old = np.asarray(image.GetSpacing())
     size = np.maximum(1, np.round(np.asarray(image.GetSize()) * old / spacing)).astype(int)
     interpolator = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
-    return sitk.Resample(image, [int(s) for s in size], sitk.Transform(), interpolator, image.GetOrigin(),
-                         spacing.tolist(), image.GetDirection(), default, image.GetPixelID())
+    return sitk.Resample(
+        image,
+        [int(s) for s in size],
+        sitk.Transform(),
+        interpolator,
+        image.GetOrigin(),
+        spacing.tolist(),
+        image.GetDirection(),
+        default,
+        image.GetPixelID(),
+    )
