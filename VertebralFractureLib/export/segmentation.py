@@ -30,7 +30,9 @@ class Segment:
     color: Tuple[float, float, float]
 
 
-def write_seg_nrrd(label_image, segments: Sequence[Segment], path: Union[str, Path], *, overwrite: bool = False) -> Path:
+def write_seg_nrrd(
+    label_image, segments: Sequence[Segment], path: Union[str, Path], *, overwrite: bool = False
+) -> Path:
     """Write a label image and its segment descriptions as a Slicer ``.seg.nrrd``.
 
     Args:
