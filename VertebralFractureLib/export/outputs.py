@@ -1,0 +1,82 @@
+"""Write every output of one analysis into a folder (``vertebral-fracture analyze --out DIR``).
+
+Files: ``results.json`` (schema ``vertebral-fracture/1``), ``genant.csv``, ``keypoints.mrk.json``
+and ``centroids.mrk.json`` (Slicer markups, LPS), ``segmentation.seg.nrrd`` (one segment per
+vertebra coloured by Genant grade), ``overview.png`` and ``report.html``. Each file is written
+atomically; existing files are only replaced with ``overwrite=True``, and the check happens for
+all files before anything is written, so a refused run leaves the folder as it was.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Optional, Union
+
+from ..colors import grade_color
+from ..io.atomic import ExistingFileError, atomic_write
+from ..levels import label_from_level
+from ..schema import SpineResult
+from .segmentation import Segment, write_seg_nrrd
+
+OUTPUT_FILES = (
+    "results.json",
+    "genant.csv",
+    "keypoints.mrk.json",
+    "centroids.mrk.json",
+    "segmentation.seg.nrrd",
+    "overview.png",
+    "report.html",
+)
+
+
+def segments_for(result: SpineResult):
+    """One :class:`Segment` per vertebra, named by level and coloured by Genant grade."""
+    return [
+        Segment(label_from_level(v.label), v.label, grade_color(v.measure.grade if v.measure else None))
+        for v in result.vertebrae
+    ]
+
+
+def write_outputs(analysis, out_dir: Union[str, Path], *, overwrite: bool = False,
+                  identity: Optional[Dict[str, str]] = None) -> Dict[str, Path]:
+    """Write the outputs of an :class:`~VertebralFractureLib.pipeline.Analysis`.
+
+    Args:
+        analysis: the analysis (its ``result``, mid-sagittal image and labels are used).
+        out_dir: the folder (created if needed).
+        overwrite: replace existing files.
+        identity: patient identity to put in the report (only when the user asked).
+
+    Returns:
+        File kind -> path written.
+
+    Raises:
+        ExistingFileError: if any output exists and ``overwrite`` is False (nothing is written).
+    """
+    from ..io.markups import write_markups
+    from ..io.tables import write_genant_csv
+    from .overview import render_overview
+    from .report import render_report
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    existing = [name for name in OUTPUT_FILES if (out / name).exists()]
+    if existing and not overwrite:
+        raise ExistingFileError(f"{out} already holds {', '.join(existing)}; pass --overwrite to replace them")
+    result: SpineResult = analysis.result
+    written: Dict[str, Path] = {}
+    written["results"] = atomic_write(out / "results.json", result.to_json(), overwrite=overwrite)
+    written["genant"] = write_genant_csv(result, out / "genant.csv", overwrite=overwrite)
+    written["keypoints"] = write_markups(result, out / "keypoints.mrk.json", kind="keypoints", overwrite=overwrite)
+    written["centroids"] = write_markups(result, out / "centroids.mrk.json", kind="centroids", overwrite=overwrite)
+    if analysis.labels is not None:
+        written["segmentation"] = write_seg_nrrd(analysis.labels, segments_for(result), out / "segmentation.seg.nrrd",
+                                                 overwrite=overwrite)
+    if analysis.mid_sagittal is not None:
+        written["overview"] = render_overview(
+            analysis.mid_sagittal, analysis.mid_points, result, out / "overview.png",
+            spacing=analysis.mid_spacing, title=str(result.input.get("path", "")), overwrite=overwrite,
+        )
+    written["report"] = render_report(result, out / "report.html", overview_png=written.get("overview"),
+                                      identity=identity, overwrite=overwrite)
+    return written
