@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from VertebralFractureLib.export.segmentation import Segment, SegmentationFileError, read_seg_nrrd, write_seg_nrrd
+from VertebralFractureLib.io.atomic import ExistingFileError
+
+
+def _labels():
+    array = np.zeros((10, 12, 14), np.uint8)
+    array[2:5, 3:6, 4:8] = 20
+    array[6:8, 1:3, 1:3] = 21
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing((0.5, 0.7, 2.0))
+    image.SetOrigin((1.0, -2.0, 3.0))
+    image.SetDirection((0, 1, 0, -1, 0, 0, 0, 0, 1))
+    return array, image
+
+
+def test_round_trip_keeps_voxels_geometry_names_and_colours(tmp_path):
+    array, image = _labels()
+    segments = [Segment(20, "L1", (0.2, 0.7, 0.3)), Segment(21, "L2", (0.85, 0.1, 0.1))]
+    path = write_seg_nrrd(image, segments, tmp_path / "s.seg.nrrd")
+    back, read_segments = read_seg_nrrd(path)
+    assert np.array_equal(sitk.GetArrayFromImage(back), array)
+    assert back.GetSpacing() == pytest.approx(image.GetSpacing())
+    assert back.GetDirection() == pytest.approx(image.GetDirection())
+    assert [(s.value, s.name) for s in read_segments] == [(20, "L1"), (21, "L2")]
+    assert read_segments[1].color == pytest.approx((0.85, 0.1, 0.1))
+    header = path.read_bytes()[:3000]
+    assert b"Segment0_Extent:=4 7 3 5 2 4" in header
+
+
+def test_refuses_overwrite_and_wrong_suffix(tmp_path):
+    _, image = _labels()
+    path = write_seg_nrrd(image, [Segment(20, "L1", (0, 1, 0))], tmp_path / "s.seg.nrrd")
+    before = path.read_bytes()
+    with pytest.raises(ExistingFileError):
+        write_seg_nrrd(image, [Segment(20, "T1", (0, 1, 0))], path)
+    assert path.read_bytes() == before
+    with pytest.raises(ValueError, match="seg.nrrd"):
+        write_seg_nrrd(image, [], tmp_path / "s.nrrd")
+    with pytest.raises(ValueError, match="unique"):
+        write_seg_nrrd(image, [Segment(1, "a", (0, 0, 0)), Segment(1, "b", (0, 0, 0))], tmp_path / "t.seg.nrrd")
+
+
+def test_plain_nrrd_is_not_a_segmentation(tmp_path):
+    _, image = _labels()
+    sitk.WriteImage(image, str(tmp_path / "plain.nrrd"))
+    with pytest.raises(SegmentationFileError, match="no segment descriptions"):
+        read_seg_nrrd(tmp_path / "plain.nrrd")

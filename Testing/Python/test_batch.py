@@ -1,0 +1,39 @@
+import csv
+
+import numpy as np
+import SimpleITK as sitk
+
+from VertebralFractureLib.batch import find_cases, run_batch
+
+
+def _write(path, array, spacing=(1.0, 1.0, 1.0)):
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing(spacing)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(image, str(path))
+
+
+def test_find_cases_lists_volumes_and_skips_masks_and_hidden(tmp_path):
+    _write(tmp_path / "a.nii.gz", np.zeros((9, 9, 9), np.int16))
+    _write(tmp_path / "sub" / "b.nrrd", np.zeros((9, 9, 9), np.int16))
+    _write(tmp_path / "a_msk.nii.gz", np.zeros((9, 9, 9), np.uint8))
+    _write(tmp_path / ".hidden" / "c.nii.gz", np.zeros((9, 9, 9), np.int16))
+    (tmp_path / "notes.txt").write_text("x")
+    assert [(c.name, c.path.name) for c in find_cases(tmp_path)] == [("a", "a.nii.gz"), ("sub__b", "b.nrrd")]
+
+
+def test_broken_and_non_ct_files_are_reported_and_never_stop_the_batch(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "broken.nii.gz").write_bytes(b"\x1f\x8b not really gzip")
+    _write(inputs / "mr.nii.gz", np.random.default_rng(0).integers(0, 3000, (20, 20, 20)).astype(np.int16))
+    rows = run_batch(inputs, tmp_path / "out")
+    by_case = {r["case"]: r for r in rows}
+    assert by_case["broken"]["status"] == "error" and "broken.nii.gz" in by_case["broken"]["error"]
+    assert by_case["mr"]["status"] == "error" and "MR" in by_case["mr"]["error"]
+    assert (tmp_path / "out" / "mr" / "error.txt").read_text().startswith("InputError")
+    with open(tmp_path / "out" / "summary.csv") as handle:
+        summary = list(csv.DictReader(handle))
+    assert sorted(r["case"] for r in summary) == ["broken", "mr"]
+    assert {r["status"] for r in summary} == {"error"}
+    assert not list((tmp_path / "out").glob(".*partial"))
