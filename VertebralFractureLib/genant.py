@@ -42,7 +42,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from .levels import level_index
+from .levels import LEVEL_NAMES, normalise_level
 
 KEYPOINT_NAMES = (
     "anterior superior",
@@ -219,7 +219,11 @@ def neighbour_reductions(levels: Sequence[str], all_heights: Sequence[Sequence[f
     """
     if len(levels) != len(all_heights):
         raise GenantError(f"{len(levels)} levels but {len(all_heights)} height triples")
-    positions = [level_index(name) for name in levels]
+    # transitional T13 / L6 occupy a position only in columns that have them, so that T12 and L1
+    # (L5 and S1) are adjacent in a typical spine
+    names = [normalise_level(name) for name in levels]
+    sequence = [n for n in LEVEL_NAMES if n not in ("T13", "L6") or n in names]
+    positions = [sequence.index(name) for name in names]
     if len(set(positions)) != len(positions):
         dupes = sorted({levels[i] for i, p in enumerate(positions) if positions.count(p) > 1})
         raise GenantError(f"duplicate vertebra levels: {', '.join(dupes)}")

@@ -78,6 +78,43 @@ def _dicom_series(folder: Path):
     return image
 
 
+def _nifti_data_complete(path: Path) -> bool:
+    """Whether a NIfTI-1/2 file holds all the voxel bytes its header announces.
+
+    SimpleITK reads a truncated NIfTI without complaint (missing voxels become zeros), so the
+    size is checked from the header first.
+    """
+    import gzip
+    import struct
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            header = handle.read(540)
+            if len(header) < 348:
+                return False
+            for endian in "<>":
+                size = struct.unpack(endian + "i", header[:4])[0]
+                if size == 348:
+                    dims = struct.unpack(endian + "8h", header[40:56])
+                    bitpix = struct.unpack(endian + "h", header[72:74])[0]
+                    offset = int(struct.unpack(endian + "f", header[108:112])[0])
+                    break
+                if size == 540:
+                    dims = struct.unpack(endian + "8q", header[16:80])
+                    bitpix = struct.unpack(endian + "h", header[14:16])[0]
+                    offset = struct.unpack(endian + "q", header[168:176])[0]
+                    break
+            else:
+                return True  # not a NIfTI header we know; let SimpleITK decide
+            count = int(np.prod([max(1, d) for d in dims[1 : 1 + max(1, min(int(dims[0]), 7))]]))
+            end = max(offset, 348) + count * max(1, bitpix) // 8
+            handle.seek(end - 1)
+            return len(handle.read(1)) == 1
+    except (OSError, EOFError, struct.error):
+        return False
+
+
 def read_image(path: PathLike, series_uid: Optional[str] = None):
     """Read a volume file, a DICOM series folder or a 2D picture as a SimpleITK image.
 
@@ -98,6 +135,8 @@ def read_image(path: PathLike, series_uid: Optional[str] = None):
         return _dicom_series(path)
     if path.stat().st_size == 0:
         raise ImageReadError(f"{path}: the file is empty")
+    if path.name.lower().endswith((".nii", ".nii.gz")) and not _nifti_data_complete(path):
+        raise ImageReadError(f"{path}: the NIfTI file is truncated or corrupt (fewer voxel bytes than its header says)")
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as error:
@@ -119,11 +158,12 @@ def write_image(image, path: PathLike, *, overwrite: bool = False, compress: boo
     return Path(path)
 
 
-def to_canonical(image):
+def to_canonical(image, *, nearest: bool = False):
     """Reorient to the identity direction (``array[k, j, i]`` = superior, posterior, left).
 
     Axis-aligned images are permuted and flipped exactly (no interpolation); oblique ones are
-    resampled linearly onto an identity-direction grid covering the same box at the same spacing.
+    resampled onto an identity-direction grid covering the same box at the finest spacing,
+    linearly, or by nearest neighbour for label images (``nearest=True``).
     """
     sitk = _sitk()
     geometry = geometry_of(image)
@@ -140,7 +180,8 @@ def to_canonical(image):
     reference.SetOrigin(low.tolist())
     reference.SetDirection(np.eye(dim).flatten().tolist())
     fill = float(sitk.GetArrayViewFromImage(image).min())
-    return sitk.Resample(image, reference, sitk.Transform(), sitk.sitkLinear, fill)
+    interpolator = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
+    return sitk.Resample(image, reference, sitk.Transform(), interpolator, fill)
 
 
 def resample_like(image, reference, *, nearest: bool = False, default: float = 0.0):

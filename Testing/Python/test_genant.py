@@ -1,0 +1,217 @@
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from VertebralFractureLib.genant import (
+    GRADE_THRESHOLDS,
+    KEYPOINT_NAMES,
+    GenantError,
+    as_segments,
+    deformity_type,
+    genant_index,
+    grade_from_reduction,
+    heights,
+    measure,
+    measure_column,
+    neighbour_reductions,
+    patient_grade,
+)
+
+
+def body(ha, hm, hp, top=0.0, depth=30.0):
+    """Six LPS keypoints of a lateral-view body: anterior at y = 0, posterior at y = depth."""
+    y = (0.0, depth / 2, depth)
+    points = []
+    for yy, h in zip(y, (ha, hm, hp)):
+        points += [[0.0, yy, top], [0.0, yy, top - h]]
+    return np.array(points)
+
+
+def test_keypoint_order_is_the_segments_order():
+    assert KEYPOINT_NAMES[0::2] == ("anterior superior", "middle superior", "posterior superior")
+    segments = as_segments(body(10, 11, 12))
+    assert segments.shape == (3, 2, 3)
+    assert heights(segments).tolist() == [10, 11, 12]
+    assert heights(body(10, 11, 12)[:, 1:]).tolist() == [10, 11, 12]  # 2D points
+
+
+def test_hand_computed_posterior_reduction():
+    # 10 / 10 / 8: G = 0.8, reduction 0.2 -> grade 1, posterior lowest -> "crush" by the module's rule
+    m = measure(body(10, 10, 8))
+    assert m.heights == (10.0, 10.0, 8.0)
+    assert m.G == pytest.approx(0.8)
+    assert (m.grade, m.type) == (1, "crush")
+    assert m.reduction == pytest.approx(0.2)
+    assert m.neighbour_reduction is None
+
+
+@pytest.mark.parametrize(
+    "h, G, grade, kind",
+    [
+        ((8, 10, 10), 0.8, 1, "wedge"),
+        ((10, 7, 10), 0.7, 2, "biconcave"),
+        ((10, 10, 10), 1.0, 0, "none"),
+        ((4, 10, 10), 0.4, 3, "wedge"),
+        ((25, 24, 26), 24 / 26, 0, "none"),
+        ((10, 6, 10), 0.6, 2, "biconcave"),  # reduction exactly 0.40 is still grade 2
+        ((10, 7.5, 10), 0.75, 2, "biconcave"),  # exactly 0.25 -> grade 2
+        ((10, 10, 7.6), 0.76, 1, "crush"),
+    ],
+)
+def test_hand_computed_cases(h, G, grade, kind):
+    m = measure(body(*h))
+    assert m.G == pytest.approx(G)
+    assert (m.grade, m.type) == (grade, kind)
+
+
+@pytest.mark.parametrize(
+    "reduction, grade",
+    [
+        (0.0, 0),
+        (0.1999999, 0),
+        (0.2, 1),
+        (1 - 0.8, 1),  # 0.19999999999999996 in floating point
+        (0.2499999, 1),
+        (0.25, 2),
+        (1 - 0.75, 2),
+        (0.4, 2),
+        (1 - 0.6, 2),  # 0.4000000000000001
+        (0.4000001, 3),
+        (0.9, 3),
+        (1.0, 3),
+    ],
+)
+def test_grade_boundaries(reduction, grade):
+    assert grade_from_reduction(reduction) == grade
+
+
+def test_grade_thresholds_constant():
+    assert GRADE_THRESHOLDS == (0.20, 0.25, 0.40)
+    for value in (float("nan"), float("inf"), None):
+        with pytest.raises(GenantError, match="finite"):
+            grade_from_reduction(value)
+
+
+@given(st.floats(0, 1))
+def test_grade_is_monotonic(r):
+    assert grade_from_reduction(r) <= grade_from_reduction(min(1.0, r + 0.01))
+    expected = 0 if r < 0.2 - 1e-9 else 1 if r < 0.25 - 1e-9 else 2 if r <= 0.4 + 1e-9 else 3
+    if min(abs(r - t) for t in GRADE_THRESHOLDS) > 1e-8:
+        assert grade_from_reduction(r) == expected
+
+
+@given(st.tuples(*[st.floats(0.5, 60)] * 3))
+def test_g_is_min_over_max_and_scale_invariant(h):
+    m = measure(body(*h))
+    assert m.G == pytest.approx(min(h) / max(h))
+    assert 0 < m.G <= 1
+    scaled = measure(body(*(3.7 * x for x in h)))
+    assert scaled.G == pytest.approx(m.G)
+    assert (
+        scaled.grade == m.grade or abs(m.reduction - min(GRADE_THRESHOLDS, key=lambda t: abs(t - m.reduction))) < 1e-9
+    )
+
+
+def test_crush_found_only_by_neighbours():
+    levels = ["T12", "L1", "L2"]
+    points = [body(25, 25, 25, 60), body(17.5, 17.5, 17.5, 30), body(25, 25, 25, 0)]
+    measures = measure_column(levels, points)
+    l1 = measures[1]
+    assert l1.G == pytest.approx(1.0)
+    assert l1.neighbour_reduction == pytest.approx(0.3)
+    assert (l1.grade, l1.type) == (2, "crush")
+    assert measures[0].grade == measures[2].grade == 0
+    # alone, the same vertebra looks normal
+    assert measure(points[1]).grade == 0
+
+
+def test_neighbour_reduction_does_not_lower_a_grade():
+    m = measure(body(6, 10, 10), neighbour_reduction=0.0)
+    assert (m.grade, m.type) == (2, "wedge")
+    m = measure(body(10, 10, 10), neighbour_reduction=-0.5)
+    assert m.grade == 0
+    m = measure(body(10, 10, 10), neighbour_reduction=float("nan"))
+    assert m.grade == 0
+
+
+def test_neighbour_reductions_interpolate_by_level():
+    # L1 20 mm, L3 30 mm -> L2 expected 25; L2 measures 20 -> 0.2
+    r = neighbour_reductions(["L1", "L2", "L3"], [(20, 19, 20), (20, 20, 18), (30, 30, 29)])
+    assert r[1] == pytest.approx(0.2)
+    assert r[0] == pytest.approx(1 - 20 / 20)  # only a caudal neighbour: its maximal height
+    assert r[2] == pytest.approx(1 - 30 / 20)
+    # a wedge neighbour counts at its intact (maximal) height
+    r = neighbour_reductions(["L1", "L2"], [(12, 20, 20), (16, 16, 16)])
+    assert r[1] == pytest.approx(0.2)
+
+
+def test_neighbours_more_than_two_levels_away_are_ignored():
+    assert neighbour_reductions(["T5", "T8"], [(20, 20, 20), (10, 10, 10)]) == [None, None]
+    r = neighbour_reductions(["T5", "T7"], [(20, 20, 20), (10, 10, 10)])
+    assert r == [pytest.approx(-1.0), pytest.approx(0.5)]
+    assert neighbour_reductions(["L1"], [(20, 20, 20)]) == [None]
+
+
+def test_typical_spine_t12_and_l1_are_adjacent():
+    # without a T13 in the column, T11 - T12 - L1 are consecutive: T12 expected = mean(24, 27)
+    r = neighbour_reductions(["T11", "T12", "L1"], [(24,) * 3, (20,) * 3, (27,) * 3])
+    assert r[1] == pytest.approx(1 - 20 / 25.5)
+    # and T11 / L1 are two levels apart, close enough to be neighbours
+    r = neighbour_reductions(["T11", "L1"], [(24,) * 3, (20,) * 3])
+    assert r[1] == pytest.approx(1 - 20 / 24)
+    # with a T13, it takes its own slot
+    r = neighbour_reductions(["T12", "T13", "L1"], [(24,) * 3, (20,) * 3, (27,) * 3])
+    assert r[1] == pytest.approx(1 - 20 / 25.5)
+    r = neighbour_reductions(["L4", "L5", "S1"], [(30,) * 3, (24,) * 3, (30,) * 3])
+    assert r[1] == pytest.approx(0.2)
+
+
+def test_duplicate_levels_and_mismatched_lengths():
+    with pytest.raises(GenantError, match="duplicate vertebra levels: L1"):
+        neighbour_reductions(["L1", "L2", "L1"], [(1, 1, 1)] * 3)
+    with pytest.raises(GenantError, match="duplicate"):
+        neighbour_reductions(["Th7", "T7"], [(1, 1, 1)] * 2)
+    with pytest.raises(GenantError, match="2 levels but 1"):
+        neighbour_reductions(["L1", "L2"], [(1, 1, 1)])
+
+
+def test_degenerate_heights():
+    with pytest.raises(GenantError, match="degenerate keypoints: posterior height is 0"):
+        measure(body(10, 10, 0))
+    with pytest.raises(GenantError, match="anterior, middle, posterior"):
+        genant_index([0, 0, 0])
+    with pytest.raises(GenantError, match="three finite heights"):
+        genant_index([1, 2])
+    with pytest.raises(GenantError, match="L2: degenerate"):
+        measure_column(["L1", "L2"], [body(10, 10, 10), np.zeros((6, 3))])
+
+
+def test_nan_points_name_the_keypoint():
+    points = body(10, 10, 10)
+    points[3, 2] = math.nan
+    points[4, 0] = math.inf
+    with pytest.raises(GenantError, match="middle inferior, posterior superior"):
+        heights(points)
+    with pytest.raises(GenantError, match="T4: keypoints contain non-finite"):
+        measure_column(["T4"], [points])
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (7, 3), (6, 4), (6, 1), (3, 3, 3), (2, 3, 3), (18,), ()])
+def test_wrong_shapes(shape):
+    with pytest.raises(GenantError, match="expected 6 keypoints"):
+        as_segments(np.zeros(shape))
+
+
+def test_non_numeric_points():
+    with pytest.raises(GenantError, match="not numeric"):
+        as_segments([["a", "b", "c"]] * 6)
+
+
+def test_deformity_type_and_patient_grade():
+    assert deformity_type((5, 10, 10), 0) == "none"
+    assert deformity_type((10, 10, 5), 2) == "crush"
+    assert patient_grade([0, 2, 1]) == 2
+    assert patient_grade([]) == 0
