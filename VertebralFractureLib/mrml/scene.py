@@ -22,7 +22,7 @@ from typing import Any, Dict, Optional
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
 # Logics of the scenes made here, by scene; values live as long as their scene.
-_LOGICS: "weakref.WeakKeyDictionary[Any, Dict[str, Any]]" = weakref.WeakKeyDictionary()
+_LOGICS: weakref.WeakKeyDictionary[Any, Dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 class SlicerUnavailableError(ImportError):

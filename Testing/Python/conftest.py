@@ -1,0 +1,93 @@
+"""Shared pytest fixtures and settings for the whole test suite.
+
+* ``Testing/Python`` is put on ``sys.path`` so helpers next to the tests import by name
+  (``from testdata import real``).
+* ``mrml_scene``: a fresh real ``vtkMRMLScene`` (slicer-core) with the application logic and the
+  module logics of :func:`VertebralFractureLib.mrml.scene.create_scene`. Tests that use it skip,
+  with the reason, when slicer-core is not installed.
+* Offscreen rendering is selected before VTK is imported (``VTK_DEFAULT_OPENGL_WINDOW``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+
+TESTS_DIR = Path(__file__).resolve().parent
+REPO_ROOT = TESTS_DIR.parents[1]
+if str(TESTS_DIR) not in sys.path:
+    sys.path.insert(0, str(TESTS_DIR))
+
+
+@functools.cache
+def slicer_missing_reason():
+    """Why MRML tests cannot run here (slicer-core not importable), or None; imported on first use."""
+    try:
+        from VertebralFractureLib.mrml.scene import import_slicer
+
+        import_slicer()
+    except ImportError as error:
+        return f"real MRML tests need slicer-core: {error}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def slicer_core():
+    """The ``slicer`` package (slicer-core); skips the test when it cannot be imported."""
+    reason = slicer_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    import slicer
+
+    return slicer
+
+
+@pytest.fixture
+def mrml_scene(slicer_core):
+    """A new real MRML scene with module logics registered (cleared after the test)."""
+    from VertebralFractureLib.mrml.scene import create_scene
+
+    scene = create_scene()
+    yield scene
+    scene.Clear(1)
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    """The repository root (where pyproject.toml is)."""
+    return REPO_ROOT
+
+
+def box_keypoints(centre, heights=(25.0, 25.0, 25.0), depth=30.0):
+    """Six LPS keypoints of a vertebral body centred at ``centre`` with heights (ha, hm, hp).
+
+    Anterior is -y in LPS; superior is +z. Points follow ``genant.KEYPOINT_NAMES``.
+    """
+    import numpy as np
+
+    x, y, z = (float(c) for c in centre)
+    rows = []
+    for offset, height in zip((-depth / 2, 0.0, depth / 2), heights):
+        rows += [[x, y + offset, z + height / 2], [x, y + offset, z - height / 2]]
+    return np.array(rows, dtype=float)
+
+
+@pytest.fixture
+def spine_result():
+    """A small LPS SpineResult: T12 and L2 normal, L1 a grade-2 wedge (ha 16 of 25 mm)."""
+    from VertebralFractureLib.schema import SpineResult, Vertebra
+
+    vertebrae = [
+        Vertebra("T12", [1.0, 2.0, 130.0], box_keypoints([1.0, 2.0, 130.0]), confidence=0.95),
+        Vertebra(
+            "L1", [1.5, 3.0, 100.0], box_keypoints([1.5, 3.0, 100.0], (16.0, 24.0, 25.0)), fracture_probability=0.9
+        ),
+        Vertebra("L2", [2.0, 4.0, 70.0], box_keypoints([2.0, 4.0, 70.0], (26.0, 26.0, 26.5)), abnormality=12.5),
+    ]
+    return SpineResult(vertebrae=vertebrae, frame="LPS", input={"path": "synthetic.nii.gz"})

@@ -1,0 +1,58 @@
+"""The Slicer module file under slicer-core: it imports, its Logic runs the real library, its self-test passes."""
+
+import importlib.util
+import py_compile
+from pathlib import Path
+
+import pytest
+
+MODULE_FILE = Path(__file__).resolve().parents[3] / "VertebralFracture" / "VertebralFracture.py"
+
+
+@pytest.fixture(scope="module")
+def module(slicer_core):
+    spec = importlib.util.spec_from_file_location("VertebralFracture", MODULE_FILE)
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+def test_module_byte_compiles(tmp_path):
+    py_compile.compile(str(MODULE_FILE), cfile=str(tmp_path / "VertebralFracture.pyc"), doraise=True)
+
+
+def test_module_file_stays_short():
+    assert len(MODULE_FILE.read_text(encoding="utf-8").splitlines()) < 400
+
+
+def test_imports_without_the_application(module):
+    assert module.HAVE_SLICER_APP is False
+    assert len(module.PAPERS) == 5
+    assert any("Grading loss" in p for p in module.PAPERS) and any("contextual modeling" in p for p in module.PAPERS)
+    parameters = module.VertebralFractureParameterNode(inputVolume=None, inputSegmentation=None)
+    assert parameters.device == "auto" and parameters.keypoints is True and parameters.abnormality is False
+
+
+def test_logic_adapts_the_library_to_the_scene(module, mrml_scene, spine_result, tmp_path):
+    logic = module.VertebralFractureLogic(mrml_scene)
+    path = tmp_path / "result.json"
+    path.write_text(spine_result.to_json())
+    nodes = logic.core.show_result(logic.core.load_result(path), name="case")
+    assert nodes.table.GetNumberOfRows() == 3 and nodes.keypoints.GetNumberOfControlPoints() == 18
+    assert mrml_scene.GetFirstNodeByName("case Genant") is nodes.table
+
+
+@pytest.mark.parametrize(
+    "name", ["volume_geometry", "markups_round_trip", "segmentation_round_trip", "table_types", "keypoint_edit"]
+)
+def test_self_test_scenarios_pass_on_slicer_core(module, name):
+    case = module.VertebralFractureTest(f"test_{name}")
+    case.setUp()
+    getattr(case, f"test_{name}")()
+
+
+def test_self_test_covers_every_scenario(module):
+    from VertebralFractureLib.mrml.scenarios import SCENARIOS
+
+    for name in SCENARIOS:
+        assert hasattr(module.VertebralFractureTest, f"test_{name}")

@@ -1,0 +1,110 @@
+"""The module's Qt Designer file: valid XML, the expected widgets, bindings to real parameters."""
+
+import ast
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import pytest
+
+MODULE_DIR = Path(__file__).resolve().parents[3] / "VertebralFracture"
+UI_FILE = MODULE_DIR / "Resources" / "UI" / "VertebralFracture.ui"
+MODULE_FILE = MODULE_DIR / "VertebralFracture.py"
+
+
+@pytest.fixture(scope="module")
+def ui():
+    return ElementTree.parse(UI_FILE).getroot()
+
+
+def _widgets(ui):
+    return {w.get("name"): w.get("class") for w in ui.iter("widget")}
+
+
+def _parameter_names(ui):
+    names = {}
+    for widget in ui.iter("widget"):
+        for prop in widget.findall("property"):
+            if prop.get("name") == "SlicerParameterName":
+                names[widget.get("name")] = prop.find("string").text
+    return names
+
+
+def _parameter_fields():
+    tree = ast.parse(MODULE_FILE.read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and any(
+            isinstance(d, ast.Name) and d.id == "parameterNodeWrapper" for d in node.decorator_list
+        ):
+            return {
+                statement.target.id: ast.unparse(statement.annotation)
+                for statement in node.body
+                if isinstance(statement, ast.AnnAssign)
+            }
+    raise AssertionError("no @parameterNodeWrapper class in VertebralFracture.py")
+
+
+def test_ui_is_a_designer_file(ui):
+    assert ui.tag == "ui" and ui.get("version") == "4.0"
+    assert ui.find("class").text == "VertebralFracture"
+    top = ui.find("widget")
+    assert top.get("class") == "qMRMLWidget"
+
+
+def test_expected_widgets(ui):
+    widgets = _widgets(ui)
+    expected = {
+        "inputsCollapsibleButton": "ctkCollapsibleButton",
+        "analysesCollapsibleButton": "ctkCollapsibleButton",
+        "advancedCollapsibleButton": "ctkCollapsibleButton",
+        "inputVolumeSelector": "qMRMLNodeComboBox",
+        "inputSegmentationSelector": "qMRMLNodeComboBox",
+        "deviceComboBox": "QComboBox",
+        "applyButton": "QPushButton",
+        "cancelButton": "QPushButton",
+        "progressBar": "QProgressBar",
+        "statusLabel": "QLabel",
+        "resultsTableView": "qMRMLTableView",
+        "patientSummaryLabel": "QLabel",
+        "loadResultsButton": "QPushButton",
+        "updateMeasuresButton": "QPushButton",
+    }
+    for name, widget_class in expected.items():
+        assert widgets.get(name) == widget_class, name
+    custom = {c.find("class").text for c in ui.iter("customwidget")}
+    assert {"ctkCollapsibleButton", "qMRMLNodeComboBox", "qMRMLWidget", "qMRMLTableView"} <= custom
+
+
+def test_every_parameter_binding_names_a_field(ui):
+    fields = _parameter_fields()
+    bound = _parameter_names(ui)
+    assert set(bound.values()) <= set(fields), set(bound.values()) - set(fields)
+    assert set(bound.values()) == set(fields), "every parameter has a widget"
+    assert fields["inputVolume"] == "vtkMRMLScalarVolumeNode"
+    assert fields["inputSegmentation"] == "vtkMRMLSegmentationNode"
+    assert bound["inputVolumeSelector"] == "inputVolume" and bound["deviceComboBox"] == "device"
+
+
+def test_node_selectors_accept_the_parameter_types(ui):
+    fields = _parameter_fields()
+    for widget in ui.iter("widget"):
+        if widget.get("class") != "qMRMLNodeComboBox":
+            continue
+        node_types = [
+            s.text for p in widget.findall("property") if p.get("name") == "nodeTypes" for s in p.iter("string")
+        ]
+        parameter = _parameter_names(ui)[widget.get("name")]
+        assert node_types == [fields[parameter]]
+
+
+def test_module_code_uses_the_widgets(ui):
+    source = MODULE_FILE.read_text(encoding="utf-8")
+    for name in (
+        "applyButton",
+        "cancelButton",
+        "progressBar",
+        "statusLabel",
+        "resultsTableView",
+        "patientSummaryLabel",
+    ):
+        assert f"self.ui.{name}" in source
+    assert 'loadUI(self.resourcePath("UI/VertebralFracture.ui"))' in source

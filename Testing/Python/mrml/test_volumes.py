@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+
+from VertebralFractureLib.geometry import ImageGeometry, lps_to_ras
+
+
+def _rotation(axis, degrees):
+    a = np.radians(degrees)
+    c, s = np.cos(a), np.sin(a)
+    i, j = [k for k in range(3) if k != axis]
+    r = np.eye(3)
+    r[i, i], r[i, j], r[j, i], r[j, j] = c, -s, s, c
+    return r
+
+
+@pytest.fixture
+def oblique():
+    direction = _rotation(2, 25) @ _rotation(0, -15) @ np.diag([1.0, -1.0, 1.0])  # oblique, left-handed
+    geometry = ImageGeometry((7, 6, 5), (0.8, 1.1, 2.5), (-120.5, 33.0, 410.0), direction)
+    array = np.arange(7 * 6 * 5, dtype=np.int16).reshape(5, 6, 7) - 100
+    return array, geometry
+
+
+def test_voxel_lands_at_same_patient_point(mrml_scene, slicer_core, oblique):
+    from VertebralFractureLib.mrml.volumes import volume_from_array
+
+    array, geometry = oblique
+    node = volume_from_array(array, geometry, scene=mrml_scene, name="CT")
+    assert node.IsA("vtkMRMLScalarVolumeNode") and node.GetName() == "CT"
+    from vtkmodules.vtkCommonMath import vtkMatrix4x4
+
+    matrix = vtkMatrix4x4()
+    node.GetIJKToRASMatrix(matrix)
+    ijk_to_ras = slicer_core.util.arrayFromVTKMatrix(matrix)
+    for ijk in [(0, 0, 0), (6, 5, 4), (3, 1, 2), (2.5, 4.25, 0.5)]:
+        ras = (ijk_to_ras @ [*ijk, 1.0])[:3]
+        np.testing.assert_allclose(ras, lps_to_ras(geometry.index_to_lps(ijk)), atol=1e-9)
+        lps = geometry.index_to_lps(ijk)
+        np.testing.assert_allclose(ras, [-lps[0], -lps[1], lps[2]], atol=1e-9)
+    np.testing.assert_allclose(node.GetSpacing(), geometry.spacing)
+    voxels = slicer_core.util.arrayFromVolume(node)
+    assert voxels.shape == (5, 6, 7) and voxels[2, 1, 3] == array[2, 1, 3]
+
+
+def test_sitk_round_trip_keeps_geometry_and_values(mrml_scene, oblique):
+    import SimpleITK as sitk
+
+    from VertebralFractureLib.io.images import geometry_of, image_from_array
+    from VertebralFractureLib.mrml.volumes import geometry_of_volume, image_from_volume, volume_from_image
+
+    array, geometry = oblique
+    image = image_from_array(array, geometry)
+    node = volume_from_image(image, scene=mrml_scene, name="CT")
+    assert geometry_of_volume(node).same_grid(geometry, 1e-9)
+    back = image_from_volume(node)
+    assert geometry_of(back).same_grid(geometry, 1e-9)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back), array)
+
+
+def test_file_written_by_slicer_has_itk_geometry(mrml_scene, slicer_core, oblique, tmp_path):
+    import SimpleITK as sitk
+
+    from VertebralFractureLib.io.images import geometry_of
+    from VertebralFractureLib.mrml.volumes import volume_from_array
+
+    array, geometry = oblique
+    node = volume_from_array(array, geometry, scene=mrml_scene)
+    storage = slicer_core.vtkMRMLVolumeArchetypeStorageNode()
+    storage.SetFileName(str(tmp_path / "ct.nrrd"))
+    assert storage.WriteData(node)
+    image = sitk.ReadImage(str(tmp_path / "ct.nrrd"))
+    assert geometry_of(image).same_grid(geometry, 1e-5)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(image), array)
+
+
+def test_labelmap_bool_and_update(mrml_scene):
+    from VertebralFractureLib.mrml.volumes import array_from_volume, volume_from_array
+
+    geometry = ImageGeometry((4, 3, 2), (1, 1, 1), (0, 0, 0), np.eye(3))
+    mask = np.zeros((2, 3, 4), bool)
+    mask[1, 2, 3] = True
+    node = volume_from_array(mask, geometry, scene=mrml_scene, labelmap=True)
+    assert node.IsA("vtkMRMLLabelMapVolumeNode")
+    assert array_from_volume(node).dtype == np.uint8 and array_from_volume(node)[1, 2, 3] == 1
+    same = volume_from_array(mask * 5, geometry, node=node)
+    assert same is node and array_from_volume(node).max() == 5
+
+
+def test_2d_geometry_becomes_one_slice(mrml_scene):
+    from VertebralFractureLib.mrml.volumes import array_from_volume, geometry_of_volume, volume_from_array
+
+    geometry = ImageGeometry((5, 4), (0.2, 0.3), (10.0, 20.0), np.eye(2))
+    node = volume_from_array(np.ones((4, 5)), geometry, scene=mrml_scene)
+    assert array_from_volume(node).shape == (1, 4, 5)
+    back = geometry_of_volume(node)
+    assert back.size == (5, 4, 1) and back.spacing[:2] == pytest.approx((0.2, 0.3))
+
+
+def test_shape_mismatch_is_refused(mrml_scene, oblique):
+    from VertebralFractureLib.mrml.volumes import volume_from_array
+
+    _, geometry = oblique
+    with pytest.raises(ValueError, match="does not match geometry size"):
+        volume_from_array(np.zeros((7, 6, 5)), geometry, scene=mrml_scene)

@@ -1,0 +1,190 @@
+"""SpineResult <-> markups nodes (keypoints and centroids), and .mrk.json through storage nodes.
+
+Nodes hold RAS; results and files hold LPS (:func:`VertebralFractureLib.geometry.lps_to_ras`).
+Point labels, keys (in the point description) and the mapping back are those of
+:mod:`VertebralFractureLib.io.markups`, so a node, a file written by the library and a file written
+by Slicer all map to the same vertebrae. Nodes carry the attribute ``VertebralFracture.Role``
+(``keypoints`` / ``centroids``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Tuple, Union
+
+import numpy as np
+
+from ..geometry import lps_to_ras, ras_to_lps
+from ..io.atomic import atomic_path
+from ..io.markups import ControlPoint, PointList, centroids_list, keypoints_list, result_from_lists
+from ..schema import SpineResult
+from .scene import import_slicer, resolve_scene
+
+PathLike = Union[str, Path]
+ROLE_ATTRIBUTE = "VertebralFracture.Role"
+
+
+def node_from_point_list(point_list: PointList, *, scene=None, node=None, role: str = ""):
+    """A ``vtkMRMLMarkupsFiducialNode`` holding the list's points (RAS), labels and descriptions.
+
+    Args:
+        point_list: the points (LPS).
+        scene: the MRML scene (``slicer.mrmlScene`` inside Slicer when None).
+        node: an existing markups node to refill instead of creating one.
+        role: value of the ``VertebralFracture.Role`` attribute.
+
+    """
+    import_slicer()
+    if node is None:
+        scene = resolve_scene(scene)
+        node = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", scene.GenerateUniqueName(point_list.name))
+    was_modifying = node.StartModify()
+    node.RemoveAllControlPoints()
+    for point in point_list.points:
+        index = node.AddControlPoint(lps_to_ras(point.position).tolist(), point.label)
+        node.SetNthControlPointDescription(index, point.description)
+        node.SetNthControlPointLocked(index, point.locked)
+        node.SetNthControlPointSelected(index, point.selected)
+        node.SetNthControlPointVisibility(index, point.visibility)
+    node.SetLocked(point_list.locked)
+    if role:
+        node.SetAttribute(ROLE_ATTRIBUTE, role)
+    node.EndModify(was_modifying)
+    if node.GetDisplayNode() is None:
+        node.CreateDefaultDisplayNodes()
+    display = node.GetDisplayNode()
+    if display is not None and point_list.color is not None:
+        display.SetSelectedColor(*point_list.color)
+        display.SetColor(*point_list.color)
+    return node
+
+
+def point_list_from_node(node) -> PointList:
+    """The node's control points as a :class:`PointList` (LPS); unplaced points keep their status."""
+    slicer = import_slicer()
+    points = []
+    for index in range(node.GetNumberOfControlPoints()):
+        status = node.GetNthControlPointPositionStatus(index)
+        ras = np.zeros(3)
+        node.GetNthControlPointPosition(index, ras)
+        points.append(
+            ControlPoint(
+                position=ras_to_lps(ras),
+                label=node.GetNthControlPointLabel(index),
+                id=node.GetNthControlPointID(index),
+                description=node.GetNthControlPointDescription(index),
+                selected=bool(node.GetNthControlPointSelected(index)),
+                locked=bool(node.GetNthControlPointLocked(index)),
+                visibility=bool(node.GetNthControlPointVisibility(index)),
+                position_status=_status_name(slicer, status),
+            )
+        )
+    display = node.GetDisplayNode()
+    color = tuple(display.GetSelectedColor()) if display is not None else None
+    return PointList(name=node.GetName(), points=points, color=color, locked=bool(node.GetLocked()))
+
+
+def _status_name(slicer, status: int) -> str:
+    """Name of a control point position status, as in .mrk.json files."""
+    node_class = slicer.vtkMRMLMarkupsNode
+    names = {
+        node_class.PositionDefined: "defined",
+        node_class.PositionPreview: "preview",
+        node_class.PositionMissing: "missing",
+        node_class.PositionUndefined: "undefined",
+    }
+    return names.get(status, "defined")
+
+
+def markups_nodes_from_result(
+    result: SpineResult,
+    *,
+    scene=None,
+    keypoints_node=None,
+    centroids_node=None,
+    name: str = "",
+) -> Tuple[object, object]:
+    """Keypoints and centroids markups nodes of a result (frame LPS).
+
+    Args:
+        result: the vertebrae.
+        scene: the MRML scene (``slicer.mrmlScene`` inside Slicer when None).
+        keypoints_node: an existing keypoints node to refill.
+        centroids_node: an existing centroids node to refill.
+        name: prefix of the node names (``"<name> keypoints"``).
+
+    Returns:
+        ``(keypoints_node, centroids_node)``.
+
+    Raises:
+        MarkupsFormatError: for a result not in the LPS frame.
+
+    """
+    prefix = f"{name} " if name else ""
+    keypoints = keypoints_list(result, name=f"{prefix}Keypoints".strip())
+    centroids = centroids_list(result, name=f"{prefix}Centroids".strip())
+    keypoints_node = node_from_point_list(keypoints, scene=scene, node=keypoints_node, role="keypoints")
+    centroids_node = node_from_point_list(centroids, scene=scene, node=centroids_node, role="centroids")
+    if centroids_node.GetDisplayNode() is not None:
+        centroids_node.GetDisplayNode().SetGlyphScale(3.0)
+    return keypoints_node, centroids_node
+
+
+def result_from_markups_nodes(keypoints_node, centroids_node=None, *, template: Optional[SpineResult] = None):
+    """A SpineResult (LPS) from keypoints (and centroids) nodes, Genant measures recomputed.
+
+    Args:
+        keypoints_node: six points per vertebra, mapped back by description, ID or label.
+        centroids_node: optional centroids (else the mean of each vertebra's keypoints).
+        template: an earlier result whose scores and history are kept (see
+            :func:`VertebralFractureLib.io.markups.result_from_lists`).
+
+    Raises:
+        MarkupsFormatError: for unnamed, duplicated or missing keypoints.
+
+    """
+    keypoints = point_list_from_node(keypoints_node)
+    centroids = point_list_from_node(centroids_node) if centroids_node is not None else None
+    return result_from_lists(keypoints, centroids, template=template)
+
+
+def write_markups_node(node, path: PathLike, *, overwrite: bool = False) -> Path:
+    """Write a markups node to ``.mrk.json`` with ``vtkMRMLMarkupsJsonStorageNode`` (LPS, atomically).
+
+    Raises:
+        OSError: if the storage node reports a failure.
+
+    """
+    slicer = import_slicer()
+    path = Path(path)
+    storage = slicer.vtkMRMLMarkupsJsonStorageNode()
+    storage.SetCoordinateSystem(slicer.vtkMRMLStorageNode.CoordinateSystemLPS)
+    with atomic_path(path, overwrite=overwrite) as temporary:
+        storage.SetFileName(str(temporary))
+        if not storage.WriteData(node):
+            raise OSError(f"writing markups {node.GetName()!r} to {path} failed")
+    return path
+
+
+def read_markups_node(path: PathLike, *, scene=None, name: Optional[str] = None):
+    """Read a ``.mrk.json`` file into a new markups node with ``vtkMRMLMarkupsJsonStorageNode``.
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: if the storage node cannot read it.
+
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such markups file")
+    scene = resolve_scene(scene)
+    node_name = scene.GenerateUniqueName(name or path.name.split(".")[0])
+    storage = scene.AddNewNodeByClass("vtkMRMLMarkupsJsonStorageNode")
+    # AddNewMarkupsNodeFromFile (not ReadData) also restores the display properties in the file.
+    node = storage.AddNewMarkupsNodeFromFile(str(path), node_name, 0)
+    if node is None:
+        scene.RemoveNode(storage)
+        raise ValueError(f"{path}: Slicer's markups reader cannot read this file")
+    if node.GetStorageNode() is None:
+        node.SetAndObserveStorageNodeID(storage.GetID())
+    return node

@@ -1,0 +1,156 @@
+"""Self-test scenarios of the MRML bridge, shared by the Slicer self-test and pytest.
+
+Each scenario takes a scene and a scratch folder, builds a small synthetic case, and raises
+``AssertionError`` naming what went wrong. ``VertebralFracture.py``'s ``VertebralFractureTest``
+runs them inside Slicer (on ``slicer.mrmlScene``); ``Testing/Python/module`` runs the same self-test
+class on a slicer-core scene. They mirror the bridge's pytest tests (``Testing/Python/mrml``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Dict
+
+import numpy as np
+
+from ..colors import GRADE_COLORS
+from ..geometry import ImageGeometry, lps_to_ras
+from ..schema import SpineResult, Vertebra
+
+
+def _close(actual, expected, what: str, tolerance: float = 1e-5) -> None:
+    if not np.allclose(np.asarray(actual, float), np.asarray(expected, float), atol=tolerance):
+        raise AssertionError(f"{what}: got {np.asarray(actual).tolist()}, expected {np.asarray(expected).tolist()}")
+
+
+def _equal(actual, expected, what: str) -> None:
+    if actual != expected:
+        raise AssertionError(f"{what}: got {actual!r}, expected {expected!r}")
+
+
+def _body(centre, heights) -> np.ndarray:
+    x, y, z = centre
+    rows = []
+    for offset, height in zip((-15.0, 0.0, 15.0), heights):
+        rows += [[x, y + offset, z + height / 2], [x, y + offset, z - height / 2]]
+    return np.array(rows)
+
+
+def synthetic_result() -> SpineResult:
+    """T12 and L2 normal, L1 a grade-2 wedge (anterior height 16 of 25 mm), LPS mm."""
+    return SpineResult(
+        [
+            Vertebra("T12", [1.0, 2.0, 130.0], _body((1.0, 2.0, 130.0), (25.0, 25.0, 25.0))),
+            Vertebra("L1", [1.5, 3.0, 100.0], _body((1.5, 3.0, 100.0), (16.0, 24.0, 25.0)), fracture_probability=0.9),
+            Vertebra("L2", [2.0, 4.0, 70.0], _body((2.0, 4.0, 70.0), (26.0, 26.0, 26.5))),
+        ]
+    )
+
+
+def volume_geometry(scene, folder: Path) -> None:
+    """An oblique volume: every voxel lands at the same patient point in the node and in SimpleITK."""
+    import SimpleITK as sitk
+
+    from .volumes import image_from_volume, volume_from_array
+
+    angle = np.radians(20.0)
+    direction = np.array([[np.cos(angle), -np.sin(angle), 0.0], [np.sin(angle), np.cos(angle), 0.0], [0, 0, 1.0]])
+    geometry = ImageGeometry((6, 5, 4), (0.7, 0.9, 2.0), (-50.0, 20.0, 300.0), direction)
+    array = np.arange(120, dtype=np.int16).reshape(4, 5, 6)
+    node = volume_from_array(array, geometry, scene=scene, name="selftest CT")
+    from vtkmodules.vtkCommonMath import vtkMatrix4x4
+
+    matrix = vtkMatrix4x4()
+    node.GetIJKToRASMatrix(matrix)
+    ras = matrix.MultiplyPoint([5.0, 4.0, 3.0, 1.0])
+    _close(ras[:3], lps_to_ras(geometry.index_to_lps([5, 4, 3])), "RAS position of voxel (5, 4, 3)")
+    image = image_from_volume(node)
+    _close(image.GetDirection(), direction.flatten(), "direction back from the node")
+    _equal(sitk.GetArrayFromImage(image).tolist(), array.tolist(), "voxel values back from the node")
+
+
+def markups_round_trip(scene, folder: Path) -> None:
+    """Result -> markups nodes -> .mrk.json (storage node) -> library, and library file -> storage node."""
+    from ..io.markups import keypoints_list, read_result_markups, write_markups_json
+    from .markups import markups_nodes_from_result, read_markups_node, result_from_markups_nodes, write_markups_node
+
+    result = synthetic_result()
+    keypoints, centroids = markups_nodes_from_result(result, scene=scene, name="selftest")
+    _equal(keypoints.GetNumberOfControlPoints(), 18, "number of keypoints")
+    _equal(keypoints.GetNthControlPointLabel(6), "L1 anterior superior", "label of point 7")
+    write_markups_node(keypoints, folder / "keypoints.mrk.json", overwrite=True)
+    write_markups_node(centroids, folder / "centroids.mrk.json", overwrite=True)
+    back = read_result_markups(folder / "keypoints.mrk.json", folder / "centroids.mrk.json")
+    _equal(back.labels, result.labels, "levels read back by the library")
+    _close(back.vertebra("L1").keypoints, result.vertebra("L1").keypoints, "L1 keypoints read back")
+    _equal(back.vertebra("L1").measure.grade, 2, "L1 grade read back")
+    path = write_markups_json(folder / "library.mrk.json", keypoints_list(result), overwrite=True)
+    node = read_markups_node(path, scene=scene)
+    _equal(node.GetNthControlPointLabel(17), "L2 posterior inferior", "label read by the storage node")
+    _close(result_from_markups_nodes(node).vertebra("L2").keypoints, result.vertebra("L2").keypoints, "L2 from node")
+
+
+def segmentation_round_trip(scene, folder: Path) -> None:
+    """Named, grade-coloured segments survive a .seg.nrrd save and load through the storage node."""
+    from .segmentations import (
+        grade_colors_for,
+        read_segmentation,
+        segment_info,
+        segmentation_from_labelmap,
+        write_segmentation,
+    )
+
+    geometry = ImageGeometry((8, 8, 9), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0), np.eye(3))
+    labels = np.zeros((9, 8, 8), np.uint8)
+    labels[0:3, 2:6, 2:6], labels[3:6, 2:6, 2:6], labels[6:9, 2:6, 2:6] = 21, 20, 19
+    result = synthetic_result()
+    node = segmentation_from_labelmap(labels, geometry, scene=scene, colors=grade_colors_for(result))
+    path = write_segmentation(node, folder / "vertebrae.seg.nrrd", overwrite=True)
+    info = segment_info(read_segmentation(path, scene=scene))
+    _equal([s["name"] for s in info], ["T12", "L1", "L2"], "segment names after loading")
+    _close(info[1]["color"], GRADE_COLORS[2], "colour of the grade-2 L1 segment")
+    _close(info[0]["color"], GRADE_COLORS[0], "colour of the grade-0 T12 segment")
+
+
+def table_types(scene, folder: Path) -> None:
+    """The Genant table has typed columns, also after a .tsv save and load."""
+    from .tables import genant_table, read_table, table_rows, write_table
+
+    node = genant_table(synthetic_result(), scene=scene)
+    path = write_table(node, folder / "genant.tsv", overwrite=True)
+    for table_node in (node, read_table(path, scene=scene)):
+        table = table_node.GetTable()
+        kinds = {
+            table.GetColumnName(i): table.GetColumn(i).GetDataTypeAsString() for i in range(table.GetNumberOfColumns())
+        }
+        _equal(
+            (kinds["Level"], kinds["G"], kinds["Grade"], kinds["Type"]), ("string", "double", "int", "string"), "types"
+        )
+        _equal(table_rows(table_node)[1]["Grade"], 2, "grade of L1 in the table")
+
+
+def keypoint_edit(scene, folder: Path) -> None:
+    """Dragging a keypoint and updating recomputes the measures and refreshes the table."""
+    from .logic import VertebralFractureLogic
+    from .tables import table_rows
+
+    logic = VertebralFractureLogic(scene)
+    nodes = logic.show_result(synthetic_result(), name="selftest")
+    index = [nodes.keypoints.GetNthControlPointDescription(i) for i in range(18)].index("L1:1")
+    ras = [0.0, 0.0, 0.0]
+    nodes.keypoints.GetNthControlPointPosition(index, ras)
+    nodes.keypoints.SetNthControlPointPosition(index, ras[0], ras[1], ras[2] - 6.0)
+    result = logic.update_from_markups(nodes)
+    _close(result.vertebra("L1").measure.heights[0], 22.0, "L1 anterior height after the drag")
+    _equal(result.vertebra("L1").measure.grade, 0, "L1 grade after the drag")
+    _equal(table_rows(nodes.table)[1]["Grade"], 0, "L1 grade in the table after the drag")
+
+
+#: Scenario name -> function(scene, folder), in the order the self-test runs them.
+SCENARIOS: Dict[str, Callable[[object, Path], None]] = {
+    "volume_geometry": volume_geometry,
+    "markups_round_trip": markups_round_trip,
+    "segmentation_round_trip": segmentation_round_trip,
+    "table_types": table_types,
+    "keypoint_edit": keypoint_edit,
+}
