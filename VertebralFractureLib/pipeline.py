@@ -10,10 +10,12 @@ module only composes them, reports progress and honours cancellation between and
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -144,7 +146,8 @@ def analyze(
     analysis = Analysis(result=result, image=image)
 
     if options.keypoints:
-        _run_keypoints(analysis, canonical, options, progress.sub(0.05, 0.8), timings)
+        with _device(options.device):
+            _run_keypoints(analysis, canonical, options, progress.sub(0.05, 0.8), timings)
     if options.masks:
         started = time.perf_counter()
         progress.sub(0.8, 0.9)(0.0, "drawing vertebral-body masks")
@@ -157,7 +160,8 @@ def analyze(
             continue
         started = time.perf_counter()
         share = 0.1 / max(1, len(options.extra_stages))
-        stage(analysis, options, progress.sub(0.9 + index * share, 0.9 + (index + 1) * share))
+        with _device(options.device):
+            stage(analysis, options, progress.sub(0.9 + index * share, 0.9 + (index + 1) * share))
         timings[name] = time.perf_counter() - started
     result.timings_s = {k: round(v, 3) for k, v in timings.items()}
     result.recompute()
@@ -172,19 +176,22 @@ def _name(source: Union[PathLike, Any]) -> str:
 def _run_keypoints(analysis: Analysis, canonical, options: AnalysisOptions, progress: Progress,
                    timings: Dict[str, float]) -> None:
     """Centre-line -> straightening -> 2D detection -> LPS keypoints (001 §3)."""
-    from .keypoints import detect_vertebrae
-    from .spine import find_centreline, straighten
+    from .keypoints.detector import detect_vertebrae
+    from .spine import straighten
+    from .spine.centreline import CentrelineError, find_centreline
 
     result = analysis.result
     started = time.perf_counter()
     progress(0.0, "finding the spine centre-line")
-    centreline = find_centreline(canonical, device=options.device)
+    try:
+        centreline = find_centreline(canonical)
+    except CentrelineError as error:
+        raise InputError(f"{result.input.get('path', 'input image')}: no spine found in the image ({error})") from None
     analysis.centreline = centreline
-    result.models["centreline"] = getattr(centreline, "model", "centreline")
+    result.models["centreline"] = _model_id("centreline.pt")
     timings["centreline"] = time.perf_counter() - started
-    if centreline is None or len(centreline.points) < 2:
-        result.warnings.append("no spine found in the image")
-        return
+    if len(centreline.points) < 2:
+        raise InputError(f"{result.input.get('path', 'input image')}: no spine found in the image")
 
     started = time.perf_counter()
     progress(0.35, "straightening the spine")
@@ -197,18 +204,44 @@ def _run_keypoints(analysis: Analysis, canonical, options: AnalysisOptions, prog
 
     started = time.perf_counter()
     progress(0.55, "detecting vertebrae and keypoints")
-    detections = detect_vertebrae(image2d, spacing_mm=straight.spacing, device=options.device)
-    result.models["keypoints"] = "keypoints"
+    detections = detect_vertebrae(image2d, spacing_mm=straight.spacing)
+    result.models["keypoints"] = _model_id("keypoints.pt")
+    progress.check()
     for detection in detections:
         points2d = np.asarray(detection.keypoints, dtype=float)
-        points3d = straight.mid_sagittal_to_patient(points2d[:, ::-1])
-        centroid3d = straight.mid_sagittal_to_patient(points2d.mean(axis=0)[None, ::-1])[0]
+        points3d = straight.mid_sagittal_to_patient(points2d, order="col_row")
+        centroid3d = straight.mid_sagittal_to_patient(points2d.mean(axis=0)[None], order="col_row")[0]
         vertebra = Vertebra(label=detection.label, centroid=centroid3d, keypoints=points3d,
                             confidence=float(min(detection.score, detection.label_confidence)), source="model")
         result.vertebrae.append(vertebra)
         analysis.mid_points[vertebra.label] = points2d
     timings["keypoints"] = time.perf_counter() - started
     progress(1.0, f"{len(detections)} vertebrae found")
+
+
+def _model_id(filename: str) -> str:
+    """``name sha256[:12]`` of a shipped weights file, as recorded in the manifest."""
+    from .nn.weights import read_manifest
+
+    entry = read_manifest().get(filename, {})
+    return f"{filename} {str(entry.get('sha256', 'unknown'))[:12]}"
+
+
+@contextlib.contextmanager
+def _device(name: str) -> Iterator[None]:
+    """Run the models on ``name`` (``auto``: CUDA when present) for the duration of a call."""
+    from .nn.device import DEVICE_ENV, pick_device
+
+    previous = os.environ.get(DEVICE_ENV)
+    chosen = str(pick_device(None if name == "auto" else name))
+    os.environ[DEVICE_ENV] = chosen
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(DEVICE_ENV, None)
+        else:
+            os.environ[DEVICE_ENV] = previous
 
 
 def _labels(analysis: Analysis, options: AnalysisOptions, geometry: ImageGeometry):
