@@ -19,6 +19,13 @@ class ExistingFileError(FileExistsError):
     """The target exists and the caller did not allow overwriting it."""
 
 
+def _umask() -> int:
+    """The process umask (read without changing it for longer than a call)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(target: PathLike, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` on success.
@@ -42,6 +49,7 @@ def atomic_path(target: PathLike, *, overwrite: bool = False) -> Iterator[Path]:
         yield temporary
         if not temporary.exists() or temporary.stat().st_size == 0:
             raise OSError(f"writing {target} produced no data")
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, target)
     finally:
         if temporary.exists():
