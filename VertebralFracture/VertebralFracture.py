@@ -62,7 +62,11 @@ except ImportError:
         return dataclasses.dataclass(cls)
 
 
+from VertebralFractureLib.levels import LEVEL_NAMES  # noqa: E402
 from VertebralFractureLib.mrml import logic as core_logic  # noqa: E402
+from VertebralFractureLib.mrml.exchange import FILTERS, FORMATS  # noqa: E402
+from VertebralFractureLib.mrml.results import COLOR_MODES  # noqa: E402
+from VertebralFractureLib.mrml.scenarios import SCENARIOS  # noqa: E402
 
 DEVICES = core_logic.DEVICES
 PAPERS = (
@@ -108,6 +112,8 @@ class VertebralFractureParameterNode:
 
     inputVolume: the CT. inputSegmentation: optional vertebra segmentation (segments named by level).
     keypoints / fractureClassifier / voxelMap / abnormality: analyses to run. device: auto, cpu or cuda.
+    colorBy: segment colours (grade or abnormality). level / followColumn: the level a selected vertebra
+    is given (and whether the others follow) or that a new vertebra gets. exportFormat: export / import format.
     """
 
     inputVolume: vtkMRMLScalarVolumeNode
@@ -117,10 +123,18 @@ class VertebralFractureParameterNode:
     voxelMap: bool = False
     abnormality: bool = False
     device: Annotated[str, Choice(DEVICES)] = "auto"
+    colorBy: Annotated[str, Choice(COLOR_MODES)] = "grade"
+    level: Annotated[str, Choice(LEVEL_NAMES)] = "L1"
+    followColumn: bool = True
+    exportFormat: Annotated[str, Choice(FORMATS)] = "annotations"
 
 
 class VertebralFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """The module panel: inputs, analyses, Apply / Cancel, progress and the Genant table."""
+    """The module panel: inputs, analyses, Apply / Cancel, the Genant table, corrections, export / import.
+
+    Thin: every action calls ``self.logic.core`` (:class:`VertebralFractureLib.mrml.logic.VertebralFractureLogic`)
+    and shows its outcome or its error.
+    """
 
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -137,15 +151,33 @@ class VertebralFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
-        if self.ui.deviceComboBox.count == 0:
-            self.ui.deviceComboBox.addItems(list(DEVICES))
+        for combo, items in (
+            (self.ui.deviceComboBox, DEVICES),
+            (self.ui.colorByComboBox, COLOR_MODES),
+            (self.ui.levelComboBox, LEVEL_NAMES),
+            (self.ui.exportFormatComboBox, FORMATS),
+        ):
+            if combo.count == 0:
+                combo.addItems(list(items))
         self.logic = VertebralFractureLogic()
+        self.logic.core.on_result_changed = self._onResultChanged
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
-        self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
-        self.ui.loadResultsButton.connect("clicked(bool)", self.onLoadResultsButton)
-        self.ui.updateMeasuresButton.connect("clicked(bool)", self.onKeypointsEdited)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndImportEvent, self.onSceneImported)
+        for button, slot in (
+            (self.ui.applyButton, self.onApplyButton),
+            (self.ui.cancelButton, self.onCancelButton),
+            (self.ui.loadResultsButton, self.onLoadResultsButton),
+            (self.ui.updateMeasuresButton, self.onUpdate),
+            (self.ui.relabelButton, self.onRelabel),
+            (self.ui.addVertebraButton, self.onAddVertebra),
+            (self.ui.deleteVertebraButton, self.onDeleteVertebra),
+            (self.ui.exportButton, self.onExport),
+            (self.ui.importButton, self.onImport),
+        ):
+            button.connect("clicked(bool)", slot)
+        self.ui.resultsTableView.connect("clicked(QModelIndex)", self.onTableClicked)
+        self.ui.colorByComboBox.connect("currentTextChanged(QString)", self.onColorBy)
         self.ui.cancelButton.enabled = False
         self.initializeParameterNode()
 
@@ -159,20 +191,25 @@ class VertebralFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def exit(self):
         """Called each time the user opens a different module."""
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+        self.setParameterNode(None)
 
     def onSceneStartClose(self, caller, event):
         """Forget the parameter node and results of the closing scene."""
         self.setParameterNode(None)
         self.nodes = None
+        for nodes in list(self.logic.core.watched.values()):
+            self.logic.core.unwatch(nodes)
 
     def onSceneEndClose(self, caller, event):
         """Make a fresh parameter node once the scene is closed."""
         if self.parent.isEntered:
             self.initializeParameterNode()
+
+    def onSceneImported(self, caller, event):
+        """A loaded scene (.mrb): make its results editable again and show the last one."""
+        results = self.logic.core.reattach()
+        if results:
+            self.showNodes(results[-1])
 
     def initializeParameterNode(self):
         """Use the scene's parameter node; select the first volume when none is selected."""
@@ -197,6 +234,14 @@ class VertebralFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         ready = bool(self._parameterNode and self._parameterNode.inputVolume)
         self.ui.applyButton.enabled = ready
         self.ui.applyButton.toolTip = "Analyse the selected CT" if ready else "Select an input CT volume"
+        for button in (
+            self.ui.relabelButton,
+            self.ui.addVertebraButton,
+            self.ui.deleteVertebraButton,
+            self.ui.exportButton,
+            self.ui.updateMeasuresButton,
+        ):
+            button.enabled = self.nodes is not None
 
     def _progress(self, fraction, message):
         self.ui.progressBar.value = int(round(100 * fraction))
@@ -204,7 +249,7 @@ class VertebralFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         slicer.app.processEvents()  # lets the Cancel button be clicked during the analysis
 
     def onApplyButton(self):
-        """Run the analysis on the selected volume."""
+        """Run the analysis on the selected volume (asks before installing missing packages)."""
         p = self._parameterNode
         if not self.logic.ensureDependencies(analysis=True):
             self.ui.statusLabel.text = "Required Python packages are missing; nothing was run."
@@ -243,35 +288,116 @@ class VertebralFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         path = qt.QFileDialog.getOpenFileName(self.parent, "Load results", "", "Results (*.json)")
         if path:
             with slicer.util.tryWithErrorDisplay("Cannot load these results.", waitCursor=True):
-                self.showNodes(self.logic.core.show_result(self.logic.core.load_result(path), name=Path(path).stem))
+                result = self.logic.core.load_result(path)
+                self.showNodes(
+                    self.logic.core.show_result(result, volume=self._parameterNode.inputVolume, name=Path(path).stem)
+                )
 
-    def onKeypointsEdited(self, caller=None, event=None):
-        """Recompute the measures after keypoints were dragged."""
+    def _selectedLevel(self):
+        row = self.ui.resultsTableView.currentIndex().row() if self.nodes is not None else -1
+        if self.nodes is None or not 0 <= row < len(self.nodes.shown.vertebrae):
+            self.ui.statusLabel.text = "Select a vertebra (a row of the table) first."
+            return None
+        return self.nodes.shown.vertebrae[row].label
+
+    def _edit(self, message, action):
+        with slicer.util.tryWithErrorDisplay(message):
+            action()
+            self.ui.statusLabel.text = "Done."
+
+    def onUpdate(self):
+        """Recompute the measures from the keypoints now (they also update while dragging)."""
+        self._edit(
+            "Cannot update the measures from these keypoints.", lambda: self.logic.core.update_from_markups(self.nodes)
+        )
+        self._onResultChanged(self.nodes)
+
+    def onTableClicked(self, index):
+        """Centre the slice views on the vertebra of the clicked row."""
         if self.nodes is not None:
-            with slicer.util.tryWithErrorDisplay("Cannot update the measures from these keypoints."):
-                self.logic.core.update_from_markups(self.nodes)
-                self._showSummary()
+            self.logic.core.jump_to_row(self.nodes, index.row())
+
+    def onRelabel(self):
+        """The selected vertebra is the chosen level; the others follow unless unchecked."""
+        level = self._selectedLevel()
+        if level:
+            p = self._parameterNode
+            self._edit(
+                f"Cannot relabel {level}.",
+                lambda: self.logic.core.relabel(self.nodes, level, p.level, follow=p.followColumn),
+            )
+
+    def onAddVertebra(self):
+        """Place six keypoints (anterior, middle, posterior; superior then inferior) of a new vertebra."""
+        level = self._parameterNode.level
+
+        def done(vertebra, error):
+            self.ui.statusLabel.text = error or f"{vertebra.label} added."
+
+        with slicer.util.tryWithErrorDisplay(f"Cannot add {level}."):
+            self.logic.core.begin_placing(self.nodes, level, done)
+            self.ui.statusLabel.text = f"Place the six keypoints of {level}, anterior superior first."
+
+    def onDeleteVertebra(self):
+        """Delete the selected vertebra after asking."""
+        level = self._selectedLevel()
+        if level and slicer.util.confirmOkCancelDisplay(f"Delete {level} (its points, row and segment)?"):
+            self._edit(f"Cannot delete {level}.", lambda: self.logic.core.delete_vertebra(self.nodes, level))
+
+    def onColorBy(self, mode):
+        """Colour the segments by grade or abnormality."""
+        if self.nodes is not None and mode in COLOR_MODES:
+            self._edit("Cannot recolour the segments.", lambda: self.logic.core.set_color_mode(self.nodes, mode))
+
+    def onExport(self):
+        """Export the annotations; an existing file is only replaced after asking."""
+        from VertebralFractureLib.io.atomic import ExistingFileError
+
+        fmt = self._parameterNode.exportFormat
+        dialog = qt.QFileDialog(self.parent, "Export annotations", "", FILTERS[fmt])
+        dialog.setAcceptMode(qt.QFileDialog.AcceptSave)
+        dialog.setOption(qt.QFileDialog.DontConfirmOverwrite, True)  # asked below, for every file written
+        if not dialog.exec_() or not dialog.selectedFiles():
+            return
+        path = dialog.selectedFiles()[0]
+        with slicer.util.tryWithErrorDisplay("Export failed; no file was changed.", waitCursor=True):
+            try:
+                written = self.logic.core.export_annotations(self.nodes, path, file_format=fmt)
+            except ExistingFileError as error:
+                if not slicer.util.confirmOkCancelDisplay(f"{error}.\nReplace it?"):
+                    return
+                written = self.logic.core.export_annotations(self.nodes, path, file_format=fmt, overwrite=True)
+            self.ui.statusLabel.text = "Written: " + ", ".join(str(w) for w in written)
+
+    def onImport(self):
+        """Import annotations (or VerSe centroids) of the selected CT."""
+        fmt = self._parameterNode.exportFormat
+        path = qt.QFileDialog.getOpenFileName(self.parent, "Import annotations", "", FILTERS[fmt])
+        if not path:
+            return
+        with slicer.util.tryWithErrorDisplay("Cannot import this file.", waitCursor=True):
+            volume = self._parameterNode.inputVolume
+            if fmt == "verse":
+                self.logic.core.import_verse_centroids(path, volume)
+                self.ui.statusLabel.text = "VerSe centroids imported as a markups node."
+            else:
+                file_format = "csv" if fmt == "genant_csv" else fmt
+                self.showNodes(self.logic.core.import_annotations(path, file_format=file_format, volume=volume))
 
     def showNodes(self, nodes):
-        """Show a result's table and summary; watch its keypoints for edits."""
-        if self.nodes is not None and self.nodes.keypoints is not None:
-            self.removeObserver(
-                self.nodes.keypoints, slicer.vtkMRMLMarkupsNode.PointEndInteractionEvent, self.onKeypointsEdited
-            )
+        """Show a result's table and summary."""
         self.nodes = nodes
-        self.addObserver(nodes.keypoints, slicer.vtkMRMLMarkupsNode.PointEndInteractionEvent, self.onKeypointsEdited)
         self.ui.resultsTableView.setMRMLTableNode(nodes.table)
         self.ui.progressBar.value = 100
         self.ui.statusLabel.text = "; ".join(nodes.warnings) or "Done."
-        self._showSummary()
+        self._onResultChanged(nodes)
+        self._checkCanApply()
 
-    def _showSummary(self):
-        summary = self.nodes.result.patient_summary()
-        fractured = ", ".join(summary["fractured_levels"]) or "none"
-        self.ui.patientSummaryLabel.text = (
-            f"{summary['n_vertebrae']} vertebrae; fractured (grade >= 1): {fractured}; "
-            f"highest grade {summary['max_grade']}"
-        )
+    def _onResultChanged(self, nodes):
+        if nodes is self.nodes and nodes is not None:
+            self.ui.patientSummaryLabel.text = nodes.summary.GetText() if nodes.summary else ""
+            if nodes.last_error:
+                self.ui.statusLabel.text = f"Keypoints not folded back: {nodes.last_error}"
 
 
 class VertebralFractureLogic(ScriptedLoadableModuleLogic):
@@ -318,7 +444,10 @@ class VertebralFractureLogic(ScriptedLoadableModuleLogic):
 
 
 class VertebralFractureTest(ScriptedLoadableModuleTest):
-    """Self-test: the MRML bridge scenarios of ``VertebralFractureLib.mrml.scenarios`` on a cleared scene."""
+    """Self-test: every scenario of ``VertebralFractureLib.mrml.scenarios`` on a cleared scene.
+
+    One ``test_<scenario>`` method per scenario (added below the class); ``runTest`` runs them all.
+    """
 
     scene = None
 
@@ -335,40 +464,29 @@ class VertebralFractureTest(ScriptedLoadableModuleTest):
 
     def runTest(self):
         """Run every scenario on a fresh scene."""
-        from VertebralFractureLib.mrml.scenarios import SCENARIOS
-
         for name in SCENARIOS:
             self.setUp()
-            getattr(self, f"test_{name}")()
+            self._scenario(name)
 
     def _scenario(self, name):
-        from VertebralFractureLib.mrml.scenarios import SCENARIOS
-
         if HAVE_SLICER_APP:
             self.delayDisplay(f"Scenario {name}")
         SCENARIOS[name](self.scene, self.folder)
         if HAVE_SLICER_APP:
             self.delayDisplay(f"Scenario {name} passed")
 
-    def test_volume_geometry(self):
-        """Oblique volume: same patient point in the node and in SimpleITK."""
-        self._scenario("volume_geometry")
 
-    def test_markups_round_trip(self):
-        """Markups nodes <-> .mrk.json with the storage node and the library."""
-        self._scenario("markups_round_trip")
+def _scenario_test(name):
+    def test(self):
+        self._scenario(name)
 
-    def test_segmentation_round_trip(self):
-        """Named, coloured segments through .seg.nrrd."""
-        self._scenario("segmentation_round_trip")
+    test.__name__ = f"test_{name}"
+    test.__doc__ = (SCENARIOS[name].__doc__ or name).strip().splitlines()[0]
+    return test
 
-    def test_table_types(self):
-        """Typed Genant table columns."""
-        self._scenario("table_types")
 
-    def test_keypoint_edit(self):
-        """Dragging a keypoint recomputes the grade."""
-        self._scenario("keypoint_edit")
+for _name in SCENARIOS:
+    setattr(VertebralFractureTest, f"test_{_name}", _scenario_test(_name))
 
 
 if __name__ == "__main__" and not HAVE_SLICER_APP:  # pragma: no cover

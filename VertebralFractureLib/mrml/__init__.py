@@ -10,7 +10,13 @@ Modules:
     markups: SpineResult <-> keypoints and centroids markups nodes, .mrk.json through storage nodes.
     segmentations: label masks -> named, coloured segments; .seg.nrrd files.
     tables: the "Genant" table node.
-    logic: the Qt-free logic of the Slicer module.
+    logic: the Qt-free logic of the Slicer module (run, show, refresh, navigate, save / load scene).
+    results: the nodes of one result and the result node that keeps it (with history) in the scene.
+    display: patient summary, segment colours and legend, straightened image, subject hierarchy.
+    editing: live keypoint edits, relabel, add and delete vertebrae, all recorded in the history.
+    exchange: export / import of annotations (project JSON, VerSe centroids, CSV, .mrk.json).
+    bundle: .mrb scene bundles saved and loaded outside the application.
+    rendering: offscreen slice and 3D views written as PNG.
     scenarios: the module's self-test scenarios (run in Slicer and by pytest).
 
 Sub-modules are imported on use (``from VertebralFractureLib.mrml import volumes``), so importing

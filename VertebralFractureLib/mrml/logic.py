@@ -4,25 +4,32 @@
 ``ScriptedLoadableModuleLogic``; tests drive this class directly on a slicer-core scene. It only
 adapts: volume and segmentation nodes become SimpleITK images, the library's
 :func:`VertebralFractureLib.pipeline.analyze` (or an injected replacement) does the work, and the
-:class:`SpineResult` comes back as markups, a "Genant" table and a grade-coloured segmentation
-through the bridge modules. Corrections made by dragging keypoints are folded back with
-:meth:`VertebralFractureLogic.update_from_markups`.
+:class:`~VertebralFractureLib.pipeline.Analysis` (or a plain :class:`SpineResult`) comes back as
+scene nodes grouped under the input volume: keypoints and centroids markups, the "Genant" table,
+the patient summary, a segmentation coloured by grade or abnormality with its colour legend, and
+the straightened mid-sagittal image (:class:`~VertebralFractureLib.mrml.results.ResultNodes`).
+Corrections (:mod:`.editing`), export / import (:mod:`.exchange`) and scene bundles
+(:mod:`.bundle`) are mixed in.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Union
 
-from ..colors import grade_color
+import numpy as np
+
 from ..levels import UnknownLevelError, label_from_level, normalise_level
 from ..schema import SpineResult
+from . import display
 from . import markups as markups_bridge
 from . import segmentations as segmentation_bridge
 from . import tables as table_bridge
+from .editing import EditingMixin
+from .exchange import ExchangeMixin
+from .results import COLOR_MODES, ResultNodes, find_results, write_store
 from .scene import resolve_scene
 from .volumes import geometry_of_volume, image_from_volume
 
@@ -36,28 +43,6 @@ EXTRA_STAGE_FLAGS = {
     "abnormality": "abnormality",
 }
 DEVICES = ("auto", "cpu", "cuda")
-
-
-@dataclass
-class ResultNodes:
-    """The scene nodes showing one result, and the result itself.
-
-    Attributes:
-        result: the current SpineResult (LPS mm).
-        keypoints: markups node, six points per vertebra.
-        centroids: markups node, one point per vertebra.
-        table: the "Genant" table node.
-        segmentation: segmentation node of the vertebral bodies (grade colours), or None.
-        warnings: messages for the user from the analysis.
-
-    """
-
-    result: SpineResult
-    keypoints: Any = None
-    centroids: Any = None
-    table: Any = None
-    segmentation: Any = None
-    warnings: List[str] = field(default_factory=list)
 
 
 def level_in_name(name: str) -> Optional[str]:
@@ -80,8 +65,8 @@ def segment_label_values(segmentation_node) -> Dict[str, int]:
     return values
 
 
-class VertebralFractureLogic:
-    """Runs the analysis on scene nodes and shows / updates its results in the scene.
+class VertebralFractureLogic(EditingMixin, ExchangeMixin):
+    """Runs the analysis on scene nodes and shows, corrects, exports and reloads its results.
 
     Args:
         scene: the MRML scene (``slicer.mrmlScene`` inside Slicer when None).
@@ -94,6 +79,7 @@ class VertebralFractureLogic:
         self.scene = resolve_scene(scene)
         self._analyze = analyze
         self.cancel_event = threading.Event()
+        self.on_result_changed = None
 
     # ------------------------------------------------------------------ analysis
     def options(
@@ -145,6 +131,9 @@ class VertebralFractureLogic:
     ) -> ResultNodes:
         """Analyse a CT volume node and show the result in the scene.
 
+        Nothing is added to the scene before the analysis has finished, so a failed or cancelled
+        run leaves the scene, earlier results and their corrections as they were.
+
         Args:
             volume_node: the CT (scalar volume node, Hounsfield units).
             segmentation_node: optional vertebra segmentation (segments named by level, e.g. from
@@ -152,7 +141,7 @@ class VertebralFractureLogic:
             keypoints: detect vertebrae and keypoints.
             fracture_classifier: run the fracture classifier stage (paper 000).
             voxel_map: run the voxel fracture map stage (paper 002).
-            abnormality: run the shape abnormality stage (paper 003).
+            abnormality: run the shape abnormality stage (paper 003); segments are then coloured by it.
             device: ``auto``, ``cpu`` or ``cuda``.
             progress: receives (fraction 0-1, message).
             name: prefix of the output node names (default: the volume's name).
@@ -181,14 +170,17 @@ class VertebralFractureLogic:
             from ..pipeline import analyze
         image = image_from_volume(volume_node)
         analysis = analyze(image, options, Progress(progress, self.cancel_event))
-        labels = getattr(analysis, "labels", None)
-        nodes = self.show_result(analysis.result, labels=labels, name=name or volume_node.GetName())
-        nodes.warnings = list(analysis.result.warnings)
-        return nodes
+        return self.show_analysis(
+            analysis, volume=volume_node, name=name or volume_node.GetName(), color_by=self._color_mode(abnormality)
+        )
 
     def cancel(self) -> None:
         """Ask a running analysis to stop at its next progress report."""
         self.cancel_event.set()
+
+    @staticmethod
+    def _color_mode(abnormality: bool) -> str:
+        return "abnormality" if abnormality else "grade"
 
     # ------------------------------------------------------------------ results in the scene
     @staticmethod
@@ -205,32 +197,58 @@ class VertebralFractureLogic:
             raise FileNotFoundError(f"{path}: no such results file")
         return SpineResult.from_json(path.read_text(encoding="utf-8"))
 
+    def show_analysis(self, analysis, *, volume=None, name: str = "", color_by: Optional[str] = None) -> ResultNodes:
+        """Show a pipeline ``Analysis``: its result, body labels and straightened mid-sagittal image."""
+        result = analysis.result
+        if color_by is None:
+            color_by = "abnormality" if any(v.abnormality is not None for v in result.vertebrae) else "grade"
+        straightened = None
+        if getattr(analysis, "mid_sagittal", None) is not None:
+            straightened = (analysis.mid_sagittal, getattr(analysis, "mid_spacing", (1.0, 1.0)))
+        nodes = self.show_result(
+            result,
+            labels=getattr(analysis, "labels", None),
+            volume=volume,
+            name=name,
+            color_by=color_by,
+            straightened=straightened,
+        )
+        nodes.warnings = list(result.warnings)
+        return nodes
+
     def show_result(
         self,
         result: SpineResult,
         *,
         labels=None,
+        volume=None,
         name: str = "",
         nodes: Optional[ResultNodes] = None,
+        color_by: str = "grade",
+        straightened=None,
     ) -> ResultNodes:
-        """Create (or refresh) the markups, table and segmentation nodes of a result.
+        """Create (or refill) the nodes of a result and start following keypoint edits.
 
         Args:
             result: the result (LPS frame).
             labels: optional SimpleITK VerSe label image of the vertebral bodies.
+            volume: the input volume node (the nodes are grouped under it in the subject hierarchy).
             name: prefix of new node names.
             nodes: nodes of an earlier call to refill instead of creating new ones.
+            color_by: segment colours: ``"grade"`` (Genant) or ``"abnormality"`` (0-100 ramp).
+            straightened: optional ``(mid_sagittal [row, column], (row mm, column mm))`` image.
+
+        Raises:
+            ValueError: for an unknown colour mode.
 
         """
+        if color_by not in COLOR_MODES:
+            raise ValueError(f"colour mode must be one of {', '.join(COLOR_MODES)}, got {color_by!r}")
         nodes = nodes or ResultNodes(result=result)
-        nodes.result = result
-        prefix = f"{name} " if name else ""
-        nodes.keypoints, nodes.centroids = markups_bridge.markups_nodes_from_result(
-            result, scene=self.scene, keypoints_node=nodes.keypoints, centroids_node=nodes.centroids, name=name
-        )
-        nodes.table = table_bridge.genant_table(
-            result, scene=self.scene, node=nodes.table, name=f"{prefix}{table_bridge.TABLE_NAME}"
-        )
+        nodes.result, nodes.live, nodes.color_by = result, None, color_by
+        nodes.volume = volume if volume is not None else nodes.volume
+        nodes.name = name or nodes.name
+        prefix = f"{nodes.name} " if nodes.name else ""
         if labels is not None:
             import SimpleITK as sitk
 
@@ -241,12 +259,63 @@ class VertebralFractureLogic:
                 geometry_of(labels),
                 scene=self.scene,
                 name=f"{prefix}Vertebrae",
-                colors=self.grade_colors(result),
                 node=nodes.segmentation,
             )
-        elif nodes.segmentation is not None:
-            self.recolor_segmentation(nodes)
+        if straightened is not None:
+            reference = geometry_of_volume(volume) if volume is not None else None
+            display.show_straightened(nodes, straightened[0], straightened[1], self.scene, nodes.name, reference)
+        self.refresh(nodes, points=True, store=True)
+        display.group_in_hierarchy(nodes, self.scene)
+        self.watch(nodes)
         return nodes
+
+    def refresh(self, nodes: ResultNodes, *, points: bool = True, store: bool = True) -> None:
+        """Bring the nodes in line with ``nodes.result`` (or the live result during a drag).
+
+        Args:
+            nodes: the result's nodes.
+            points: also refill the keypoints and centroids nodes (after relabel, add, delete).
+            store: also refresh the colour legend and the stored annotation JSON (committed edits).
+
+        """
+        nodes.busy = True
+        try:
+            prefix = f"{nodes.name} " if nodes.name else ""
+            if points or nodes.keypoints is None:
+                nodes.keypoints, nodes.centroids = markups_bridge.markups_nodes_from_result(
+                    nodes.result,
+                    scene=self.scene,
+                    keypoints_node=nodes.keypoints,
+                    centroids_node=nodes.centroids,
+                    name=nodes.name,
+                )
+            nodes.table = table_bridge.genant_table(
+                nodes.shown, scene=self.scene, node=nodes.table, name=f"{prefix}{table_bridge.TABLE_NAME}"
+            )
+            display.show_summary(nodes, self.scene, nodes.name)
+            display.color_segments(nodes)
+            if store:
+                display.show_legend(nodes, self.scene, nodes.name)
+                write_store(nodes, self.scene)
+        finally:
+            nodes.busy = False
+
+    def set_color_mode(self, nodes: ResultNodes, color_by: str) -> None:
+        """Colour the segments by ``"grade"`` or ``"abnormality"`` (legend follows).
+
+        Raises:
+            ValueError: for an unknown mode.
+
+        """
+        if color_by not in COLOR_MODES:
+            raise ValueError(f"colour mode must be one of {', '.join(COLOR_MODES)}, got {color_by!r}")
+        if color_by != nodes.color_by:
+            nodes.color_by = color_by
+            if nodes.colors is not None:
+                self.scene.RemoveNode(nodes.colors)
+                nodes.colors = None
+        self.refresh(nodes, points=False, store=True)
+        display.group_in_hierarchy(nodes, self.scene)
 
     @staticmethod
     def grade_colors(result: SpineResult) -> Dict[int, tuple]:
@@ -254,19 +323,11 @@ class VertebralFractureLogic:
         return segmentation_bridge.grade_colors_for(result)
 
     def recolor_segmentation(self, nodes: ResultNodes) -> None:
-        """Colour each vertebra's segment by its current Genant grade."""
-        if nodes.segmentation is None:
-            return
-        present = {str(info["id"]) for info in segmentation_bridge.segment_info(nodes.segmentation)}
-        colors = {
-            v.label: grade_color(v.measure.grade if v.measure is not None else None)
-            for v in nodes.result.vertebrae
-            if v.label in present
-        }
-        segmentation_bridge.set_segment_colors(nodes.segmentation, colors)
+        """Colour each vertebra's segment by the colour mode (grade by default)."""
+        display.color_segments(nodes)
 
     def update_from_markups(self, nodes: ResultNodes) -> SpineResult:
-        """Fold edits of the keypoints node back: measures recomputed, table and colours refreshed.
+        """Fold edits of the keypoints node back now: measures recomputed, table and colours refreshed.
 
         Scores and history of each vertebra are kept; moved keypoints add an edit entry.
 
@@ -275,11 +336,38 @@ class VertebralFractureLogic:
 
         """
         result = markups_bridge.result_from_markups_nodes(nodes.keypoints, nodes.centroids, template=nodes.result)
-        nodes.result = result
-        table_bridge.genant_table(result, scene=self.scene, node=nodes.table)
-        self.recolor_segmentation(nodes)
+        result.warnings = list(nodes.result.warnings)
+        nodes.result, nodes.live, nodes.last_error = result, None, ""
+        self.refresh(nodes, points=False, store=True)
         return result
 
+    # ------------------------------------------------------------------ navigation
+    @staticmethod
+    def row_position(nodes: ResultNodes, row: int) -> np.ndarray:
+        """RAS position of the centroid of the vertebra in a table row.
+
+        Raises:
+            IndexError: for a row the table does not have.
+
+        """
+        from ..geometry import lps_to_ras
+
+        vertebrae = nodes.shown.vertebrae
+        if not 0 <= row < len(vertebrae):
+            raise IndexError(f"row {row} is not in the table ({len(vertebrae)} rows)")
+        return np.asarray(lps_to_ras(vertebrae[row].centroid), dtype=float)
+
+    def jump_to_row(self, nodes: ResultNodes, row: int) -> np.ndarray:
+        """Centre the slice views on the vertebra of a table row; returns its RAS position."""
+        from .scene import scene_logics
+
+        position = self.row_position(nodes, row)
+        markups_logic = scene_logics(self.scene).get("Markups")
+        if markups_logic is not None:
+            markups_logic.JumpSlicesToLocation(*position.tolist(), True)
+        return position
+
+    # ------------------------------------------------------------------ saving
     def save_result(self, nodes: ResultNodes, folder: PathLike, *, stem: str = "result", overwrite: bool = False):
         """Write the result JSON, keypoints/centroids ``.mrk.json``, the table and the segmentation.
 
@@ -309,3 +397,26 @@ class VertebralFractureLogic:
                 )
             )
         return written
+
+    def save_scene(self, path: PathLike, results: Optional[List[ResultNodes]] = None, *, overwrite: bool = False):
+        """Save the scene as a ``.mrb`` bundle, the results' stored JSON refreshed first."""
+        from .bundle import save_bundle
+
+        for nodes in results or []:
+            write_store(nodes, self.scene)
+        return save_bundle(self.scene, path, overwrite=overwrite)
+
+    def load_scene(self, path: PathLike, *, clear: bool = True) -> List[ResultNodes]:
+        """Load a ``.mrb`` bundle and make its results editable again (keypoint edits followed)."""
+        from .bundle import load_bundle
+
+        load_bundle(self.scene, path, clear=clear)
+        return self.reattach()
+
+    def reattach(self) -> List[ResultNodes]:
+        """The results of the scene (e.g. after Slicer loaded a ``.mrb``), each followed for edits."""
+        known = {n.store: n for n in self.watched.values() if n.store is not None}
+        results = [known.get(nodes.store, nodes) for nodes in find_results(self.scene)]
+        for nodes in results:
+            self.watch(nodes)
+        return results

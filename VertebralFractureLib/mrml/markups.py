@@ -123,10 +123,14 @@ def markups_nodes_from_result(
     prefix = f"{name} " if name else ""
     keypoints = keypoints_list(result, name=f"{prefix}Keypoints".strip())
     centroids = centroids_list(result, name=f"{prefix}Centroids".strip())
+    new_nodes = keypoints_node is None
     keypoints_node = node_from_point_list(keypoints, scene=scene, node=keypoints_node, role="keypoints")
     centroids_node = node_from_point_list(centroids, scene=scene, node=centroids_node, role="centroids")
-    if centroids_node.GetDisplayNode() is not None:
+    if new_nodes and centroids_node.GetDisplayNode() is not None:
         centroids_node.GetDisplayNode().SetGlyphScale(3.0)
+    if new_nodes and keypoints_node.GetDisplayNode() is not None:
+        # 6 labels per vertebra crowd the views; the labels stay on the points (lists, tooltips).
+        keypoints_node.GetDisplayNode().SetPointLabelsVisibility(False)
     return keypoints_node, centroids_node
 
 

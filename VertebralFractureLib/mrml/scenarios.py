@@ -146,6 +146,127 @@ def keypoint_edit(scene, folder: Path) -> None:
     _equal(table_rows(nodes.table)[1]["Grade"], 0, "L1 grade in the table after the drag")
 
 
+def _shown(scene, name: str = "selftest"):
+    """The synthetic result shown over a small CT with three box-shaped vertebral bodies."""
+    from ..io.images import image_from_array
+    from .logic import VertebralFractureLogic
+    from .volumes import volume_from_array
+
+    geometry = ImageGeometry((40, 40, 60), (2.0, 2.0, 3.0), (-40.0, -40.0, 40.0), np.eye(3))
+    labels = np.zeros((60, 40, 40), np.uint8)
+    labels[26:34, 12:28, 14:26], labels[16:24, 12:28, 14:26], labels[6:14, 12:28, 14:26] = 19, 20, 21
+    volume = volume_from_array(np.where(labels > 0, 400, -50).astype(np.int16), geometry, scene=scene, name=name)
+    logic = VertebralFractureLogic(scene)
+    nodes = logic.show_result(synthetic_result(), labels=image_from_array(labels, geometry), volume=volume, name=name)
+    return logic, nodes
+
+
+def _move(node, key: str, dz: float) -> None:
+    index = [node.GetNthControlPointDescription(i) for i in range(node.GetNumberOfControlPoints())].index(key)
+    ras = [0.0, 0.0, 0.0]
+    node.GetNthControlPointPosition(index, ras)
+    node.SetNthControlPointPosition(index, ras[0], ras[1], ras[2] + dz)
+
+
+def analysis_to_nodes(scene, folder: Path) -> None:
+    """A result over a CT: markups, table, summary, grade colours with a legend, grouped under the CT."""
+    from .segmentations import segment_info
+    from .tables import table_rows
+
+    logic, nodes = _shown(scene)
+    _equal(nodes.centroids.GetNthControlPointLabel(1), "L1", "centroid label")
+    _equal([r["Level"] for r in table_rows(nodes.table)], ["T12", "L1", "L2"], "table levels")
+    colours = {s["name"]: s["color"] for s in segment_info(nodes.segmentation)}
+    _close(colours["L1"], GRADE_COLORS[2], "L1 segment colour (grade 2)")
+    _equal(nodes.colors.GetColorName(2), "Grade 2 moderate", "legend entry 2")
+    _equal(nodes.summary.GetText()[:37], "3 vertebrae, 1 fractured (L1 grade 2 ", "patient summary")
+    shn = scene.GetSubjectHierarchyNode()
+    _equal(shn.GetItemParent(nodes.folder), shn.GetItemByDataNode(nodes.volume), "folder under the CT")
+    for role, node in nodes.scene_nodes().items():
+        _equal(shn.GetItemParent(shn.GetItemByDataNode(node)), nodes.folder, f"{role} in the folder")
+    _close(logic.row_position(nodes, 1), [-1.5, -3.0, 100.0], "RAS position of table row 1")
+
+
+def relabel_add_delete(scene, folder: Path) -> None:
+    """Relabel the column, add a vertebra from six points, delete one; every edit in the history."""
+    logic, nodes = _shown(scene)
+    logic.relabel(nodes, "T12", "L1")
+    _equal(nodes.result.labels, ["L1", "L2", "L3"], "levels after 'T12 is L1'")
+    _equal(nodes.result.vertebra("L2").history[-1].action, "relabel", "history of the relabelled L2")
+    logic.add_vertebra(nodes, "L4", _body((2.5, 5.0, 40.0), (21.0, 27.0, 27.0)))
+    _equal(nodes.result.vertebra("L4").measure.grade, 1, "grade of the added L4 (G = 21/27)")
+    _equal(nodes.keypoints.GetNumberOfControlPoints(), 24, "keypoints after adding L4")
+    logic.delete_vertebra(nodes, "L3")
+    _equal(nodes.result.labels, ["L1", "L2", "L4"], "levels after deleting L3")
+    _equal(nodes.result.patient["edits"][-1]["action"], "delete vertebra", "deletion log")
+    _equal(nodes.table.GetNumberOfRows(), 3, "table rows after the edits")
+
+
+def export_import(scene, folder: Path) -> None:
+    """Export the corrected annotations, clear the scene, import: the same vertebrae and history."""
+    from .logic import VertebralFractureLogic
+
+    logic, nodes = _shown(scene)
+    _move(nodes.keypoints, "L1:1", -6.0)
+    path = folder / "selftest_annotations.json"
+    if path.exists():
+        path.unlink()
+    logic.export_annotations(nodes, path)
+    before = nodes.result
+    scene.Clear(0)
+    again = VertebralFractureLogic(scene).import_annotations(path)
+    _equal(again.result.labels, before.labels, "levels after import")
+    _close(again.result.vertebra("L1").keypoints, before.vertebra("L1").keypoints, "L1 keypoints after import")
+    _equal([e.action for e in again.result.vertebra("L1").history], ["edit keypoints"], "history after import")
+    _equal(again.result.vertebra("L1").measure.grade, 0, "L1 grade after import")
+
+
+def scene_bundle(scene, folder: Path) -> None:
+    """Save the scene as .mrb, load it again: the result is found and still editable."""
+    from .tables import table_rows
+
+    logic, nodes = _shown(scene)
+    _move(nodes.keypoints, "L1:1", -6.0)
+    path = folder / "selftest_scene.mrb"
+    if path.exists():
+        path.unlink()
+    logic.save_scene(path, [nodes])
+    results = logic.load_scene(path)
+    _equal(len(results), 1, "results found in the loaded scene")
+    loaded = results[0]
+    _equal(loaded.result.vertebra("L1").measure.grade, 0, "L1 grade after loading")
+    _equal([e.action for e in loaded.result.vertebra("L1").history], ["edit keypoints"], "history after loading")
+    _move(loaded.keypoints, "L1:1", 6.0)
+    _equal(table_rows(loaded.table)[1]["Grade"], 2, "L1 grade in the table after dragging back")
+
+
+def cancel_keeps_scene(scene, folder: Path) -> None:
+    """A cancelled or failed re-run adds nothing and keeps the corrections."""
+    from ..progress import Cancelled
+    from .logic import VertebralFractureLogic
+    from .tables import table_rows
+
+    _, nodes = _shown(scene)
+    _move(nodes.keypoints, "L1:1", -6.0)
+    count, rows = scene.GetNumberOfNodes(), table_rows(nodes.table)
+
+    def analyze(image, options, progress):
+        progress(0.5, "half way")
+        raise RuntimeError("model weights missing")
+
+    logic = VertebralFractureLogic(scene, analyze=analyze)
+    for cancel, error in ((True, Cancelled), (False, RuntimeError)):
+        try:
+            logic.run(nodes.volume, progress=(lambda f, m: logic.cancel()) if cancel else None)
+        except error:
+            pass
+        else:
+            raise AssertionError(f"the run should have raised {error.__name__}")
+        _equal(scene.GetNumberOfNodes(), count, "number of nodes after the failed run")
+        _equal(table_rows(nodes.table), rows, "table after the failed run")
+    _equal(nodes.result.vertebra("L1").measure.grade, 0, "corrected L1 grade kept")
+
+
 #: Scenario name -> function(scene, folder), in the order the self-test runs them.
 SCENARIOS: Dict[str, Callable[[object, Path], None]] = {
     "volume_geometry": volume_geometry,
@@ -153,4 +274,9 @@ SCENARIOS: Dict[str, Callable[[object, Path], None]] = {
     "segmentation_round_trip": segmentation_round_trip,
     "table_types": table_types,
     "keypoint_edit": keypoint_edit,
+    "analysis_to_nodes": analysis_to_nodes,
+    "relabel_add_delete": relabel_add_delete,
+    "export_import": export_import,
+    "scene_bundle": scene_bundle,
+    "cancel_keeps_scene": cancel_keeps_scene,
 }

@@ -131,6 +131,9 @@ def create_scene(*, terminologies: bool = True):
     register("SubjectHierarchy", slicer.vtkSlicerSubjectHierarchyModuleLogic())
     register("Tables", slicer.vtkSlicerTablesLogic())
     register("Data", slicer.vtkSlicerDataModuleLogic())
+    # In Slicer the Colors module registers the colour legend node; here nobody does.
+    if not scene.IsNodeClassRegistered("vtkMRMLColorLegendDisplayNode"):
+        scene.RegisterNodeClass(slicer.vtkMRMLColorLegendDisplayNode())
     _LOGICS[scene] = logics
     return scene
 

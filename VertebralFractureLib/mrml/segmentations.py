@@ -192,6 +192,10 @@ def labelmap_from_segmentation(
     ids = vtkStringArray()
     for s in info:
         ids.InsertNextValue(str(s["id"]))
+    colour_nodes = {
+        scene.GetNthNodeByClass(i, "vtkMRMLColorNode").GetID()
+        for i in range(scene.GetNumberOfNodesByClass("vtkMRMLColorNode"))
+    }
     labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "__vf_temp_export__")
     try:
         if info and not _segmentations_logic(scene).ExportSegmentsToLabelmapNode(node, ids, labelmap, reference_volume):
@@ -200,7 +204,11 @@ def labelmap_from_segmentation(
             return np.zeros(array_from_volume(reference_volume).shape, np.int32)
         exported = array_from_volume(labelmap)
     finally:
+        display = labelmap.GetDisplayNode()
+        colour = display.GetColorNode() if display is not None else None
         scene.RemoveNode(labelmap)
+        if colour is not None and colour.GetID() not in colour_nodes:  # made by the export for the temporary
+            scene.RemoveNode(colour)
     lookup = np.zeros(len(info) + 1, dtype=np.int32)
     lookup[1:] = [
         int((values or {}).get(str(s["id"]), 0)) or int(s["label"]) or index + 1 for index, s in enumerate(info)

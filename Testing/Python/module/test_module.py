@@ -22,7 +22,7 @@ def test_module_byte_compiles(tmp_path):
 
 
 def test_module_file_stays_short():
-    assert len(MODULE_FILE.read_text(encoding="utf-8").splitlines()) < 400
+    assert len(MODULE_FILE.read_text(encoding="utf-8").splitlines()) < 500
 
 
 def test_imports_without_the_application(module):
@@ -42,9 +42,21 @@ def test_logic_adapts_the_library_to_the_scene(module, mrml_scene, spine_result,
     assert mrml_scene.GetFirstNodeByName("case Genant") is nodes.table
 
 
-@pytest.mark.parametrize(
-    "name", ["volume_geometry", "markups_round_trip", "segmentation_round_trip", "table_types", "keypoint_edit"]
-)
+SCENARIO_NAMES = [
+    "volume_geometry",
+    "markups_round_trip",
+    "segmentation_round_trip",
+    "table_types",
+    "keypoint_edit",
+    "analysis_to_nodes",
+    "relabel_add_delete",
+    "export_import",
+    "scene_bundle",
+    "cancel_keeps_scene",
+]
+
+
+@pytest.mark.parametrize("name", SCENARIO_NAMES)
 def test_self_test_scenarios_pass_on_slicer_core(module, name):
     case = module.VertebralFractureTest(f"test_{name}")
     case.setUp()
@@ -54,5 +66,27 @@ def test_self_test_scenarios_pass_on_slicer_core(module, name):
 def test_self_test_covers_every_scenario(module):
     from VertebralFractureLib.mrml.scenarios import SCENARIOS
 
+    assert list(SCENARIOS) == SCENARIO_NAMES
     for name in SCENARIOS:
-        assert hasattr(module.VertebralFractureTest, f"test_{name}")
+        method = getattr(module.VertebralFractureTest, f"test_{name}")
+        assert method.__doc__ == SCENARIOS[name].__doc__.strip().splitlines()[0]
+
+
+def test_run_test_runs_every_scenario(module, monkeypatch):
+    from VertebralFractureLib.mrml import scenarios
+
+    ran = []
+    recorders = {name: lambda scene, folder, n=name: ran.append(n) for name in SCENARIO_NAMES}
+    monkeypatch.setattr(module, "SCENARIOS", recorders)
+    module.VertebralFractureTest("runTest").runTest()
+    assert ran == SCENARIO_NAMES and scenarios.SCENARIOS is not module.SCENARIOS
+
+
+def test_parameter_node_has_the_module_state(module):
+    parameters = module.VertebralFractureParameterNode(inputVolume=None, inputSegmentation=None)
+    assert (parameters.colorBy, parameters.level, parameters.followColumn, parameters.exportFormat) == (
+        "grade",
+        "L1",
+        True,
+        "annotations",
+    )

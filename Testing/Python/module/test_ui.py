@@ -67,6 +67,17 @@ def test_expected_widgets(ui):
         "patientSummaryLabel": "QLabel",
         "loadResultsButton": "QPushButton",
         "updateMeasuresButton": "QPushButton",
+        "colorByComboBox": "QComboBox",
+        "correctionCollapsibleButton": "ctkCollapsibleButton",
+        "levelComboBox": "QComboBox",
+        "followColumnCheckBox": "QCheckBox",
+        "relabelButton": "QPushButton",
+        "addVertebraButton": "QPushButton",
+        "deleteVertebraButton": "QPushButton",
+        "exchangeCollapsibleButton": "ctkCollapsibleButton",
+        "exportFormatComboBox": "QComboBox",
+        "exportButton": "QPushButton",
+        "importButton": "QPushButton",
     }
     for name, widget_class in expected.items():
         assert widgets.get(name) == widget_class, name
@@ -82,6 +93,10 @@ def test_every_parameter_binding_names_a_field(ui):
     assert fields["inputVolume"] == "vtkMRMLScalarVolumeNode"
     assert fields["inputSegmentation"] == "vtkMRMLSegmentationNode"
     assert bound["inputVolumeSelector"] == "inputVolume" and bound["deviceComboBox"] == "device"
+    assert bound["colorByComboBox"] == "colorBy" and bound["levelComboBox"] == "level"
+    assert bound["followColumnCheckBox"] == "followColumn" and bound["exportFormatComboBox"] == "exportFormat"
+    assert fields["colorBy"] == "Annotated[str, Choice(COLOR_MODES)]"
+    assert fields["exportFormat"] == "Annotated[str, Choice(FORMATS)]"
 
 
 def test_node_selectors_accept_the_parameter_types(ui):
@@ -105,6 +120,13 @@ def test_module_code_uses_the_widgets(ui):
         "statusLabel",
         "resultsTableView",
         "patientSummaryLabel",
+        "colorByComboBox",
+        "levelComboBox",
+        "relabelButton",
+        "addVertebraButton",
+        "deleteVertebraButton",
+        "exportButton",
+        "importButton",
     ):
         assert f"self.ui.{name}" in source
     assert 'loadUI(self.resourcePath("UI/VertebralFracture.ui"))' in source

@@ -112,3 +112,77 @@ def test_run_refuses_bad_arguments(logic, ct_node):
 def test_extra_stage_flags_map_to_pipeline_stages(logic):
     options = logic.options(fracture_classifier=True, abnormality=True, device="cuda")
     assert options.extra_stages == ("classifier", "abnormality") and options.device == "cuda"
+
+
+def _node_ids(scene):
+    return sorted(scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes()))
+
+
+def test_cancel_leaves_the_scene_unchanged(mrml_scene, ct_node):
+    from VertebralFractureLib.mrml.logic import VertebralFractureLogic
+    from VertebralFractureLib.mrml.segmentations import segmentation_from_labelmap
+    from VertebralFractureLib.mrml.volumes import geometry_of_volume
+    from VertebralFractureLib.progress import Cancelled
+
+    geometry = geometry_of_volume(ct_node)
+    mask = np.zeros(tuple(reversed(geometry.size)), np.uint8)
+    mask[40:50, 40:60, 50:70] = 1
+    user = segmentation_from_labelmap(mask, geometry, scene=mrml_scene, names={1: "L2"})
+    shn = mrml_scene.GetSubjectHierarchyNode()
+    before, items_before = _node_ids(mrml_scene), shn.GetNumberOfItems()
+
+    def analyze(image, options, progress):
+        progress(0.5, "half way")
+        raise AssertionError("not reached: cancelled at the report")
+
+    logic = VertebralFractureLogic(mrml_scene, analyze=analyze)
+    with pytest.raises(Cancelled):
+        logic.run(ct_node, segmentation_node=user, progress=lambda fraction, message: logic.cancel())
+    assert _node_ids(mrml_scene) == before and shn.GetNumberOfItems() == items_before
+
+
+@pytest.mark.parametrize("failure", ["cancel", "error"])
+def test_a_failed_rerun_keeps_the_corrections(mrml_scene, ct_node, spine_result, failure):
+    from mrml.helpers import move_point
+
+    from VertebralFractureLib.mrml.logic import VertebralFractureLogic
+    from VertebralFractureLib.mrml.tables import table_rows
+    from VertebralFractureLib.progress import Cancelled
+
+    def analyze(image, options, progress):
+        if failure == "error":
+            raise RuntimeError("centre-line model weights missing")
+        progress(0.1, "finding the spine")
+
+    logic = VertebralFractureLogic(mrml_scene, analyze=analyze)
+    nodes = logic.show_result(spine_result, volume=ct_node, name="CT")
+    move_point(nodes.keypoints, "L1:1", (0.0, 0.0, -6.0))
+    rows, ids, stored = table_rows(nodes.table), _node_ids(mrml_scene), nodes.store.GetText()
+    expected = Cancelled if failure == "cancel" else RuntimeError
+    with pytest.raises(expected):
+        logic.run(ct_node, device="cpu", progress=lambda fraction, message: logic.cancel())
+    assert _node_ids(mrml_scene) == ids and table_rows(nodes.table) == rows and nodes.store.GetText() == stored
+    assert nodes.result.vertebra("L1").measure.heights[0] == pytest.approx(22.0)
+    assert [e.action for e in nodes.result.vertebra("L1").history] == ["edit keypoints"]
+    move_point(nodes.keypoints, "L1:1", (0.0, 0.0, 1.0))  # still followed after the failed run
+    assert table_rows(nodes.table)[1]["ha"] == pytest.approx(21.0)
+
+
+def test_run_shows_the_whole_analysis(mrml_scene, ct_node, spine_result):
+    from VertebralFractureLib.mrml.logic import VertebralFractureLogic
+    from VertebralFractureLib.pipeline import Analysis
+
+    def analyze(image, options, progress):
+        progress(1.0, "done")
+        result = SpineResult.from_dict(spine_result.to_dict())
+        result.warnings.append("stage 'abnormality' is not available in this version; skipped")
+        return Analysis(result=result, image=image, mid_sagittal=np.zeros((50, 40)), mid_spacing=(1.5, 1.5))
+
+    from VertebralFractureLib.schema import SpineResult
+
+    nodes = VertebralFractureLogic(mrml_scene, analyze=analyze).run(ct_node, device="cpu")
+    assert nodes.volume is ct_node and nodes.name == ct_node.GetName() and nodes.color_by == "grade"
+    assert nodes.straightened.GetSpacing() == pytest.approx((1.5, 1.5, 1.0))
+    assert nodes.warnings == ["stage 'abnormality' is not available in this version; skipped"]
+    shn = mrml_scene.GetSubjectHierarchyNode()
+    assert shn.GetItemParent(nodes.folder) == shn.GetItemByDataNode(ct_node)
