@@ -71,6 +71,9 @@ class Analysis:
     labels: Any = None
 
 
+#: Keypoints closer than this (voxels) to the image border mean the vertebra is cut by the field of view.
+EDGE_MARGIN_VOXELS = 1.0
+
 #: Optional later stages: name -> function(analysis, options, progress) filling result fields.
 EXTRA_STAGES: Dict[str, Callable[[Analysis, AnalysisOptions, Progress], None]] = {}
 
@@ -176,6 +179,7 @@ def _name(source: Union[PathLike, Any]) -> str:
 def _run_keypoints(analysis: Analysis, canonical, options: AnalysisOptions, progress: Progress,
                    timings: Dict[str, float]) -> None:
     """Centre-line -> straightening -> 2D detection -> LPS keypoints (001 §3)."""
+    from .io.images import geometry_of
     from .keypoints.detector import detect_vertebrae
     from .spine import straighten
     from .spine.centreline import CentrelineError, find_centreline
@@ -207,15 +211,23 @@ def _run_keypoints(analysis: Analysis, canonical, options: AnalysisOptions, prog
     detections = detect_vertebrae(image2d, spacing_mm=straight.spacing)
     result.models["keypoints"] = _model_id("keypoints.pt")
     progress.check()
+    geometry = geometry_of(canonical)
     for detection in detections:
         points2d = np.asarray(detection.keypoints, dtype=float)
         points3d = straight.mid_sagittal_to_patient(points2d, order="col_row")
         centroid3d = straight.mid_sagittal_to_patient(points2d.mean(axis=0)[None], order="col_row")[0]
+        if not np.all(geometry.contains(points3d, margin=-EDGE_MARGIN_VOXELS)):
+            result.warnings.append(
+                f"{detection.label}: cut by the edge of the field of view; not measured")
+            continue
         vertebra = Vertebra(label=detection.label, centroid=centroid3d, keypoints=points3d,
                             confidence=float(min(detection.score, detection.label_confidence)), source="model")
         result.vertebrae.append(vertebra)
         analysis.mid_points[vertebra.label] = points2d
     timings["keypoints"] = time.perf_counter() - started
+    if not detections:
+        result.warnings.append(f"{result.input.get('path', 'input image')}: no vertebra was found; "
+                               "is the spine in view? (vertebrae can be added by hand in Slicer)")
     progress(1.0, f"{len(detections)} vertebrae found")
 
 

@@ -16,7 +16,7 @@ from typing import List, Optional
 from .. import __version__
 
 #: Sub-command modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ("analyze", "batch", "synth", "info")
+SUBCOMMANDS = ("analyze", "batch", "synth", "train", "evaluate", "info")
 
 
 class CommandError(Exception):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import CommandError
+
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``analyze`` sub-command."""
@@ -42,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data import sample_ct_path
     from ..export.outputs import write_outputs
     from ..io.images import read_image
+    from ..nn.weights import WeightsError
     from ..pipeline import AnalysisOptions, analyze
     from ..progress import Progress
 
@@ -49,7 +52,10 @@ def run(args: argparse.Namespace) -> int:
     options = AnalysisOptions(device=args.device)
     if args.segmentation:
         options.segmentation = read_image(args.segmentation)
-    analysis = analyze(source, options, Progress(progress_printer(args.quiet)))
+    try:
+        analysis = analyze(source, options, Progress(progress_printer(args.quiet)))
+    except WeightsError as error:  # a RuntimeError: shown as one line, not a traceback
+        raise CommandError(str(error)) from None
     written = write_outputs(analysis, args.out, overwrite=args.overwrite)
     summary = analysis.result.patient_summary()
     print(f"{len(analysis.result.vertebrae)} vertebrae ({', '.join(analysis.result.labels) or 'none'}); "

@@ -53,7 +53,7 @@ def write_outputs(analysis, out_dir: Union[str, Path], *, overwrite: bool = Fals
     Raises:
         ExistingFileError: if any output exists and ``overwrite`` is False (nothing is written).
     """
-    from ..io.markups import write_markups
+    from ..io.markups import centroids_list, keypoints_list, write_markups_json
     from ..io.tables import write_genant_csv
     from .overview import render_overview
     from .report import render_report
@@ -67,8 +67,8 @@ def write_outputs(analysis, out_dir: Union[str, Path], *, overwrite: bool = Fals
     written: Dict[str, Path] = {}
     written["results"] = atomic_write(out / "results.json", result.to_json(), overwrite=overwrite)
     written["genant"] = write_genant_csv(result, out / "genant.csv", overwrite=overwrite)
-    written["keypoints"] = write_markups(result, out / "keypoints.mrk.json", kind="keypoints", overwrite=overwrite)
-    written["centroids"] = write_markups(result, out / "centroids.mrk.json", kind="centroids", overwrite=overwrite)
+    written["keypoints"] = write_markups_json(out / "keypoints.mrk.json", keypoints_list(result), overwrite=overwrite)
+    written["centroids"] = write_markups_json(out / "centroids.mrk.json", centroids_list(result), overwrite=overwrite)
     if analysis.labels is not None:
         written["segmentation"] = write_seg_nrrd(analysis.labels, segments_for(result), out / "segmentation.seg.nrrd",
                                                  overwrite=overwrite)

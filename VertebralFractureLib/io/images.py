@@ -73,9 +73,76 @@ def _dicom_series(folder: Path):
     files = reader.GetGDCMSeriesFileNames(str(folder), series[0])
     if len(files) < 2:
         raise ImageReadError(f"{folder}: the DICOM series has only {len(files)} slice")
+    _check_slice_positions(folder, files)
     reader.SetFileNames(files)
     image = reader.Execute()
     return image
+
+
+#: Largest ratio between two slice gaps of a series read as evenly spaced.
+SLICE_GAP_TOLERANCE = 1.25
+
+
+def _check_slice_positions(folder: Path, files) -> None:
+    """Refuse a DICOM series with missing slices or uneven slice gaps, and a huge series.
+
+    SimpleITK stacks such a series with one average spacing (only a console warning), which
+    would silently stretch the anatomy and every height measured in it; a missing slice usually
+    means an incomplete transfer, so the user is told which gap is wrong instead.
+    """
+    sitk = _sitk()
+    reader = sitk.ImageFileReader()
+    positions = []
+    normal = None
+    for name in files:
+        reader.SetFileName(str(name))
+        try:
+            reader.ReadImageInformation()
+        except RuntimeError:
+            raise ImageReadError(
+                f"{folder}: cannot read the DICOM header of {Path(name).name} (truncated or corrupt)"
+            ) from None
+        if normal is None:
+            width, height = reader.GetSize()[:2]
+            _check_voxel_count(folder, (width, height, len(files)))
+            try:
+                cosines = [float(v) for v in reader.GetMetaData("0020|0037").split("\\")]
+                normal = np.cross(cosines[:3], cosines[3:6])
+            except (RuntimeError, ValueError, IndexError):
+                return  # no orientation tag: leave the geometry to SimpleITK
+        try:
+            positions.append([float(v) for v in reader.GetMetaData("0020|0032").split("\\")][:3])
+        except (RuntimeError, ValueError):
+            return  # no position tag: leave the geometry to SimpleITK
+    along = np.sort(np.asarray(positions) @ normal)
+    gaps = np.diff(along)
+    if np.min(gaps) <= 1e-3:
+        raise ImageReadError(
+            f"{folder}: two DICOM slices share the same position ({along[int(np.argmin(gaps))]:.2f} mm); "
+            "the folder mixes acquisitions or holds duplicate files"
+        )
+    typical = float(np.median(gaps))
+    worst = int(np.argmax(np.abs(gaps - typical)))
+    if np.max(gaps) > SLICE_GAP_TOLERANCE * typical or np.min(gaps) < typical / SLICE_GAP_TOLERANCE:
+        missing = max(0, int(round(gaps[worst] / typical)) - 1)
+        raise ImageReadError(
+            f"{folder}: uneven slice gaps in the DICOM series: {gaps[worst]:.2f} mm between slices {worst + 1} "
+            f"and {worst + 2} where {typical:.2f} mm is usual"
+            + (f" ({missing} slice{'s' if missing != 1 else ''} missing?)" if missing else "")
+            + "; heights would be measured wrongly. Export the complete series again"
+        )
+
+
+def _check_voxel_count(path: Path, size) -> None:
+    """Refuse, from the header alone, an image too large to analyse (before its voxels are read)."""
+    from ..validation import MAX_VOXELS
+
+    count = int(np.prod([int(s) for s in size], dtype=np.int64))
+    if count > MAX_VOXELS:
+        raise ImageReadError(
+            f"{path}: {count / 1e6:.0f} million voxels (size {tuple(int(s) for s in size)}) is more than the "
+            f"{MAX_VOXELS / 1e6:.0f} million this tool analyses at once; crop the volume to the spine or resample it"
+        )
 
 
 def _nifti_data_complete(path: Path) -> bool:
@@ -138,6 +205,10 @@ def read_image(path: PathLike, series_uid: Optional[str] = None):
     if path.name.lower().endswith((".nii", ".nii.gz")) and not _nifti_data_complete(path):
         raise ImageReadError(f"{path}: the NIfTI file is truncated or corrupt (fewer voxel bytes than its header says)")
     try:
+        header = sitk.ImageFileReader()
+        header.SetFileName(str(path))
+        header.ReadImageInformation()
+        _check_voxel_count(path, header.GetSize())
         return sitk.ReadImage(str(path))
     except RuntimeError as error:
         first = str(error).strip().splitlines()

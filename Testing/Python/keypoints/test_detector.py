@@ -1,0 +1,109 @@
+"""End-to-end on drawn spines with a real (tiny, briefly trained) model."""
+
+import numpy as np
+import pytest
+import torch
+
+from VertebralFractureLib.keypoints.detector import Detection, detect_vertebrae, level_input, pad_to
+from VertebralFractureLib.keypoints.drawn import draw_spine
+from VertebralFractureLib.keypoints.model import KeypointModel
+from VertebralFractureLib.keypoints.result import result_from_detections
+from VertebralFractureLib.keypoints.train import learning_rate, train
+
+
+@pytest.fixture(scope="module")
+def trained():
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(3)
+    samples = [draw_spine(rng, noise=0.05) for _ in range(6)]
+    model = KeypointModel.create({"rpn_channels": [4, 8, 16, 16], "level_channels": [4, 8, 8, 8, 8]}, seed=0)
+    model = train(samples, samples[:2], steps=30, batch=2, level_batch=2, lr=3e-3, crop=(96, 96), model=model,
+                  log=lambda _: None)
+    return model, samples
+
+
+def test_learning_rate_schedule_halves_like_001():
+    assert learning_rate(0, 4000, 1e-3) == 1e-3
+    assert learning_rate(1000, 4000, 1e-3) == 5e-4
+    assert learning_rate(1400, 4000, 1e-3) == 2.5e-4
+    assert learning_rate(3999, 4000, 1e-3) == 1.25e-4
+
+
+def test_detect_returns_sorted_labelled_detections(trained):
+    model, samples = trained
+    detections = detect_vertebrae(samples[0].image, model=model, score_threshold=0.05)
+    assert detections, "a briefly trained model finds something"
+    rows = [d.centre[1] for d in detections]
+    assert rows == sorted(rows)
+    for d in detections:
+        assert isinstance(d, Detection) and d.keypoints.shape == (6, 2)
+        assert 0 <= d.score <= 1 and 0 <= d.label_confidence <= 1
+    labels = [d.label for d in detections]
+    assert len(set(labels)) == len(labels)
+
+
+def test_spacing_maps_back_to_input_pixels(trained):
+    model, samples = trained
+    image = samples[0].image
+    full = detect_vertebrae(image, 1.0, model=model, score_threshold=0.05)
+    double = np.repeat(np.repeat(image, 2, axis=0), 2, axis=1)  # the same picture at 0.5 mm
+    fine = detect_vertebrae(double, 0.5, model=model, score_threshold=0.05)
+    assert fine and full
+    for detection in full[:3]:
+        nearest = min(fine, key=lambda d: np.linalg.norm(d.centre / 2 - detection.centre))
+        assert np.linalg.norm(nearest.centre / 2 - detection.centre) < 4
+
+
+def test_result_in_pixel_frame_measures_genant(trained):
+    model, samples = trained
+    detections = detect_vertebrae(samples[0].image, model=model, score_threshold=0.05)
+    result = result_from_detections(detections, None, pixel_spacing=1.0, model_sha256="abc")
+    assert result.frame == "pixel" and result.models["keypoints"] == "abc"
+    assert result.labels == sorted(result.labels, key=result.labels.index)
+    assert all(v.measure is None or 0 < v.measure.G <= 1 for v in result.vertebrae)
+    assert result.patient_summary()["n_vertebrae"] == len(result.vertebrae)
+
+
+def test_save_load_round_trip(trained, tmp_path):
+    from VertebralFractureLib.keypoints.model import load_model
+
+    model, samples = trained
+    path = model.save(tmp_path / "kp.pt")
+    loaded = load_model(path)
+    assert loaded.sha256 and len(loaded.sha256) == 64
+    a = detect_vertebrae(samples[1].image, model=model, score_threshold=0.05)
+    b = detect_vertebrae(samples[1].image, model=loaded, score_threshold=0.05)
+    assert [d.label for d in a] == [d.label for d in b]
+    np.testing.assert_allclose([d.keypoints for d in a], [d.keypoints for d in b], atol=1e-4)
+
+
+def test_load_rejects_other_files(tmp_path):
+    from VertebralFractureLib.keypoints.model import load_model
+
+    path = tmp_path / "other.pt"
+    torch.save({"format": "something else"}, path)
+    with pytest.raises(ValueError, match="not a keypoint model"):
+        load_model(path)
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "missing.pt")
+
+
+def test_padding_and_level_input():
+    image = np.arange(10 * 7, dtype=np.float32).reshape(10, 7)
+    padded = pad_to(image, 8, value=-1)
+    assert padded.shape == (16, 8) and padded[15, 7] == -1 and padded[9, 6] == image[9, 6]
+    small = level_input(np.ones((9, 8), np.float32), 4.0)
+    assert small.shape == (3, 2)
+
+
+def test_centre_column_window_drops_off_column_detections(trained):
+    model, samples = trained
+    everything = detect_vertebrae(samples[0].image, model=model, score_threshold=0.05)
+    model.config["max_offset_mm"] = 0.5
+    try:
+        narrow = detect_vertebrae(samples[0].image, model=model, score_threshold=0.05)
+    finally:
+        model.config["max_offset_mm"] = None
+    centre = (samples[0].image.shape[1] - 1) / 2
+    assert len(narrow) <= len(everything)
+    assert all(abs(d.centre[0] - centre) <= 0.5 + 1e-6 for d in narrow)

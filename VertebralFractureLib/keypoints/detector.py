@@ -1,0 +1,185 @@
+"""Inference: vertebrae, six keypoints and level labels on a 2D mid-sagittal image (001 §3.2, 004).
+
+Input: the virtual mid-sagittal image of the straightened spine (or a lateral radiograph) as a
+2D array ``[row, column]``, rows from superior to inferior, columns anterior -> posterior. The
+image is normalised to zero mean and unit variance (001 §5.1), resampled to 1 mm, passed through
+the region-proposal U-Net; candidates above the score threshold are decoded (eq. 2), suppressed
+(NMS on keypoint boxes) and labelled jointly (:mod:`.labelling`); a detection that fits no
+consecutive labelling (a duplicate or a false positive) is dropped there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+from .anchors import decode, grid_anchors
+from .labelling import sample_scores, select_and_decode
+from .model import KeypointModel, load_model
+from .nms import nms_keypoints
+from .targets import keypoint_centroids
+
+_CACHE: dict = {}
+#: A vertebra whose keypoints reach this far (pixels) beyond the top or bottom row is cut by the view.
+CUT_MARGIN_PX = 2.0
+
+
+@dataclass
+class Detection:
+    """One detected vertebra.
+
+    Attributes:
+        keypoints: (6, 2) ``[column, row]`` in the input image's pixels, genant.KEYPOINT_NAMES order.
+        score: objectness 0-1.
+        label: level name.
+        label_confidence: 0-1 (see :mod:`.labelling`).
+
+    """
+
+    keypoints: np.ndarray
+    score: float
+    label: str
+    label_confidence: float
+
+    @property
+    def centre(self) -> np.ndarray:
+        """Mean of the six keypoints ``[column, row]``."""
+        return self.keypoints.mean(axis=0)
+
+
+def normalise_intensity(image: np.ndarray) -> np.ndarray:
+    """Zero mean, unit variance (the only preprocessing of 001 §5.1)."""
+    image = np.asarray(image, dtype=np.float32)
+    std = float(image.std())
+    return (image - float(image.mean())) / (std if std > 1e-6 else 1.0)
+
+
+def pad_to(image: np.ndarray, divisor: int, min_shape: Tuple[int, int] = (0, 0), value: float = 0.0) -> np.ndarray:
+    """Pad bottom/right to a multiple of ``divisor`` (and at least ``min_shape``)."""
+    rows = max(image.shape[0], min_shape[0])
+    cols = max(image.shape[1], min_shape[1])
+    rows = -(-rows // divisor) * divisor
+    cols = -(-cols // divisor) * divisor
+    out = np.full((rows, cols), value, dtype=np.float32)
+    out[: image.shape[0], : image.shape[1]] = image
+    return out
+
+
+def level_input(image_1mm: np.ndarray, cell_mm: float = 4.0) -> np.ndarray:
+    """Downsample a normalised 1 mm image to the level net's grid by block averaging."""
+    factor = int(round(cell_mm))
+    rows = -(-image_1mm.shape[0] // factor) * factor
+    cols = -(-image_1mm.shape[1] // factor) * factor
+    padded = np.full((rows, cols), float(image_1mm.min()), dtype=np.float32)
+    padded[: image_1mm.shape[0], : image_1mm.shape[1]] = image_1mm
+    return padded.reshape(rows // factor, factor, cols // factor, factor).mean(axis=(1, 3))
+
+
+def resample_2d(image: np.ndarray, spacing_mm: Tuple[float, float], target_mm: float = 1.0) -> np.ndarray:
+    """Linear resampling of ``[row, column]`` pixels with (row, column) spacing to ``target_mm``."""
+    from scipy.ndimage import zoom
+
+    factors = (spacing_mm[0] / target_mm, spacing_mm[1] / target_mm)
+    if np.allclose(factors, 1.0):
+        return np.asarray(image, dtype=np.float32)
+    return zoom(np.asarray(image, dtype=np.float32), factors, order=1)
+
+
+def rpn_candidates(model: KeypointModel, image: np.ndarray, threshold: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Decoded keypoints (N, 6, 2) and scores (N,) of every anchor above ``threshold``."""
+    import torch
+
+    rpn = model.rpn
+    padded = pad_to(image, rpn.divisor, value=float(image.min()))
+    with torch.no_grad():
+        logits, encoded = rpn(torch.from_numpy(padded)[None, None])
+    scores = torch.sigmoid(logits)[0].numpy()
+    encoded = encoded[0].numpy()
+    anchors = grid_anchors(scores.shape[1:], model.config["stride"], model.shapes)
+    keep = scores > threshold
+    points = decode(encoded[keep].reshape(-1, 6, 2), anchors[keep])
+    return points, scores[keep]
+
+
+def level_heatmaps(model: KeypointModel, image: np.ndarray) -> np.ndarray:
+    """Level heatmaps (C, H4, W4) of a normalised 1 mm image."""
+    import torch
+
+    small = level_input(image, model.config["level_cell_mm"])
+    padded = pad_to(small, model.levels.divisor, value=float(small.min()))
+    with torch.no_grad():
+        out = model.levels(torch.from_numpy(padded)[None, None])[0].numpy()
+    return out[:, : small.shape[0], : small.shape[1]]
+
+
+def _model(model: Optional[KeypointModel]) -> KeypointModel:
+    if model is not None:
+        return model
+    if "default" not in _CACHE:
+        _CACHE["default"] = load_model()
+    return _CACHE["default"]
+
+
+def detect_vertebrae(
+    mid_sagittal_image: np.ndarray,
+    spacing_mm: float | Tuple[float, float] = 1.0,
+    model: Optional[KeypointModel] = None,
+    score_threshold: Optional[float] = None,
+    keep_cut: bool = False,
+) -> List[Detection]:
+    """Vertebrae with six keypoints, score, level label and label confidence (001 §3.2, 004).
+
+    Args:
+        mid_sagittal_image: 2D array ``[row, column]``; rows superior -> inferior, columns
+            anterior -> posterior.
+        spacing_mm: pixel size (one value, or (row, column)).
+        model: a :class:`KeypointModel`; the shipped weights by default.
+        score_threshold: objectness threshold (default: the model's).
+        keep_cut: keep vertebrae whose predicted keypoints reach beyond the top or bottom of the
+            image (cut by the field of view, so not measurable); dropped by default.
+
+    Returns:
+        Detections sorted superior -> inferior, keypoints in the input image's pixels.
+
+    """
+    import torch
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    model = _model(model).eval()
+    spacing = np.broadcast_to(np.asarray(spacing_mm, dtype=np.float64), (2,))
+    image = np.asarray(mid_sagittal_image, dtype=np.float32)
+    if image.ndim != 2:
+        raise ValueError(f"expected a 2D image, got shape {image.shape}")
+    target = float(model.config["spacing_mm"])
+    resampled = normalise_intensity(resample_2d(image, (spacing[0], spacing[1]), target))
+    threshold = model.config["score_threshold"] if score_threshold is None else score_threshold
+    points, scores = rpn_candidates(model, resampled, threshold)
+    kept, kept_scores, _ = nms_keypoints(points, scores, model.config["nms_iou"], model.config["vote_iou"])
+    max_offset = model.config.get("max_offset_mm")
+    if max_offset is not None and len(kept):
+        centre_column = (resampled.shape[1] - 1) / 2.0
+        near = np.abs(kept.mean(axis=1)[:, 0] - centre_column) * target <= max_offset
+        kept, kept_scores = kept[near], kept_scores[near]
+    if not keep_cut and len(kept):
+        inside = (kept[:, :, 1].min(axis=1) >= -CUT_MARGIN_PX) & (
+            kept[:, :, 1].max(axis=1) <= resampled.shape[0] - 1 + CUT_MARGIN_PX
+        )
+        kept, kept_scores = kept[inside], kept_scores[inside]
+    if len(kept) == 0:
+        return []
+    heatmaps = level_heatmaps(model, resampled)
+    centres_mm = keypoint_centroids(kept) * target
+    scores = sample_scores(heatmaps, centres_mm, model.config["level_cell_mm"])
+    if model.config.get("normalise_level_scores", False) and len(scores):
+        scores = scores / max(float(scores.max()), 0.05) if scores.max() < 1.0 else scores
+    keep, labelling = select_and_decode(scores, centres_mm[:, 1], model.config["levels"])
+    kept, kept_scores = kept[keep], kept_scores[keep]
+    scale = np.array([target / spacing[1], target / spacing[0]])  # (col, row) back to input pixels
+    detections = [
+        Detection(points * scale, float(score), label, float(conf))
+        for points, score, label, conf in zip(kept, kept_scores, labelling.labels, labelling.confidence)
+    ]
+    detections.sort(key=lambda d: d.centre[1])
+    return detections
