@@ -54,6 +54,18 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
+def _check_json_values(value: Any, where: str) -> None:
+    """Raise :class:`SchemaError` for NaN or infinite numbers anywhere in a JSON value."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SchemaError(f"{where} holds a non-finite number ({value})")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_json_values(item, f"{where}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_json_values(item, f"{where}[{index}]")
+
+
 def _finite_or_none(value: Any) -> Optional[float]:
     if value is None:
         return None
@@ -171,6 +183,8 @@ class Vertebra:
             centroid = data.get("centroid")
             if centroid is None and keypoints.ndim == 2:
                 centroid = keypoints.mean(axis=0)
+            extra = {k: v for k, v in data.items() if k not in known}
+            _check_json_values(extra, f"vertebra {data.get('label', '?')!r}")
             history = [
                 Edit(**{k: str(v) for k, v in e.items() if k in ("action", "detail", "time", "user")})
                 for e in data.get("history", [])
@@ -182,7 +196,7 @@ class Vertebra:
                 confidence=_finite_or_none(data.get("confidence")),
                 source=str(data.get("source", "model")),
                 history=history,
-                extra={k: v for k, v in data.items() if k not in known},
+                extra=extra,
                 **{name: _finite_or_none(data.get(name)) for name in SCORE_FIELDS},
             )
         except KeyError as error:
@@ -339,6 +353,12 @@ class SpineResult:
         schema = data.get("schema")
         if schema not in accept_schemas:
             raise SchemaError(f"unknown schema {schema!r}; this version reads {', '.join(accept_schemas)}")
+        for block, kind in (("input", dict), ("patient", dict), ("timings_s", dict), ("models", dict),
+                            ("warnings", list), ("pixel_spacing", list)):
+            if block in data:
+                if not isinstance(data[block], kind):
+                    raise SchemaError(f"'{block}' must be a JSON {'object' if kind is dict else 'list'}")
+                _check_json_values(data[block], block)
         entries = data.get("vertebrae", [])
         if not isinstance(entries, list):
             raise SchemaError("'vertebrae' must be a list")

@@ -91,3 +91,17 @@ def spine_result():
         Vertebra("L2", [2.0, 4.0, 70.0], box_keypoints([2.0, 4.0, 70.0], (26.0, 26.0, 26.5)), abnormality=12.5),
     ]
     return SpineResult(vertebrae=vertebrae, frame="LPS", input={"path": "synthetic.nii.gz"})
+
+
+def _hypothesis_profiles() -> None:
+    """Derandomised property tests in CI (``CI`` set), so a run is reproducible; random locally."""
+    try:
+        from hypothesis import settings
+    except ImportError:  # pragma: no cover - hypothesis is a test dependency
+        return
+    settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+    settings.register_profile("dev", deadline=None)
+    settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+_hypothesis_profiles()
