@@ -14,6 +14,7 @@ import sys
 from typing import List, Optional
 
 from .. import __version__
+from ..nn.weights import WeightsError
 
 #: Sub-command modules, in the order ``--help`` lists them.
 SUBCOMMANDS = ("analyze", "batch", "synth", "train", "evaluate", "info")
@@ -49,7 +50,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("vertebral-fracture: interrupted", file=sys.stderr)
         return 130
-    except (CommandError, ValueError, FileNotFoundError, FileExistsError) as error:
+    except (CommandError, WeightsError, ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"vertebral-fracture {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -354,14 +354,25 @@ def _markup_to_list(markup: Any, where: str) -> PointList:
                 position_status=status,
             )
         )
-    color = (markup.get("display") or {}).get("color")
+    display = markup.get("display")
     name = str(markup.get("name", "")) or "F"
     return PointList(
         name=name,
         points=points,
-        color=tuple(float(c) for c in color) if isinstance(color, list) and len(color) == 3 else None,
+        color=_color(display.get("color") if isinstance(display, dict) else None),
         locked=_bool(markup.get("locked"), False),
     )
+
+
+def _color(value: Any) -> Optional[Tuple[float, float, float]]:
+    """An RGB display colour, or None for a missing or malformed one (it is cosmetic: never an error)."""
+    if not isinstance(value, list) or len(value) != 3:
+        return None
+    try:
+        rgb = tuple(float(c) for c in value)
+    except (TypeError, ValueError):
+        return None
+    return rgb if all(math.isfinite(c) for c in rgb) else None
 
 
 def parse_markups_document(document: Any, where: str = "markups") -> List[PointList]:
