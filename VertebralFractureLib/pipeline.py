@@ -11,6 +11,7 @@ module only composes them, reports progress and honours cancellation between and
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from .schema import SpineResult, Vertebra
 from .validation import InputError, check_ct
 
 PathLike = Union[str, Path]
+#: The later stages an analysis runs by default, in order (see :data:`EXTRA_STAGES`).
+DEFAULT_STAGES = ("classifier", "voxel_map", "abnormality")
 
 
 @dataclass
@@ -42,7 +45,7 @@ class AnalysisOptions:
 
     keypoints: bool = True
     masks: bool = True
-    extra_stages: Tuple[str, ...] = ()
+    extra_stages: Tuple[str, ...] = DEFAULT_STAGES
     device: str = "auto"
     segmentation: Any = None
 
@@ -74,8 +77,34 @@ class Analysis:
 #: Keypoints closer than this (voxels) to the image border mean the vertebra is cut by the field of view.
 EDGE_MARGIN_VOXELS = 1.0
 
+StageFunction = Callable[[Analysis, AnalysisOptions, Progress], None]
+
+
+class StageUnavailable(RuntimeError):
+    """An optional stage whose code is not installed in this version."""
+
+
+def _lazy_stage(module: str, name: str) -> StageFunction:
+    """A stage imported on first use, so that loading the pipeline never imports torch."""
+
+    def stage(analysis: Analysis, options: AnalysisOptions, progress: Progress) -> None:
+        try:
+            function = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as error:
+            raise StageUnavailable(f"{module}.{name} cannot be loaded ({error})") from None
+        function(analysis, options, progress)
+
+    stage.__name__ = name
+    return stage
+
+
 #: Optional later stages: name -> function(analysis, options, progress) filling result fields.
-EXTRA_STAGES: Dict[str, Callable[[Analysis, AnalysisOptions, Progress], None]] = {}
+EXTRA_STAGES: Dict[str, StageFunction] = {
+    "mask_measures": _lazy_stage("VertebralFractureLib.shape", "stage_mask_measures"),  # 003 / issue 9
+    "classifier": _lazy_stage("VertebralFractureLib.grading", "stage_fracture_classifier"),  # 000
+    "voxel_map": _lazy_stage("VertebralFractureLib.voxelmap", "stage_voxel_map"),  # 002
+    "abnormality": _lazy_stage("VertebralFractureLib.shape.score", "stage_abnormality"),  # 003
+}
 
 
 def load_ct(source: Union[PathLike, Any]) -> Any:
@@ -156,15 +185,22 @@ def analyze(
         progress.sub(0.8, 0.9)(0.0, "drawing vertebral-body masks")
         analysis.labels = _labels(analysis, options, geometry)
         timings["masks"] = time.perf_counter() - started
-    for index, name in enumerate(options.extra_stages):
+    stages = tuple(options.extra_stages)
+    if options.segmentation is not None and "mask_measures" not in stages:
+        stages = ("mask_measures",) + stages
+    for index, name in enumerate(stages):
         stage = EXTRA_STAGES.get(name)
         if stage is None:
             result.warnings.append(f"stage {name!r} is not available in this version; skipped")
             continue
         started = time.perf_counter()
-        share = 0.1 / max(1, len(options.extra_stages))
-        with _device(options.device):
-            stage(analysis, options, progress.sub(0.9 + index * share, 0.9 + (index + 1) * share))
+        share = 0.1 / max(1, len(stages))
+        try:
+            with _device(options.device):
+                stage(analysis, options, progress.sub(0.9 + index * share, 0.9 + (index + 1) * share))
+        except StageUnavailable as error:
+            result.warnings.append(f"stage {name!r} skipped: {error}")
+            continue
         timings[name] = time.perf_counter() - started
     result.timings_s = {k: round(v, 3) for k, v in timings.items()}
     result.recompute()

@@ -17,7 +17,7 @@ from .. import __version__
 from ..nn.weights import WeightsError
 
 #: Sub-command modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ("analyze", "batch", "synth", "train", "evaluate", "info")
+SUBCOMMANDS = ("analyze", "batch", "measure", "synth", "train", "evaluate", "info")
 
 
 class CommandError(Exception):

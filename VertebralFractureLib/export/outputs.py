@@ -2,7 +2,8 @@
 
 Files: ``results.json`` (schema ``vertebral-fracture/1``), ``genant.csv``, ``keypoints.mrk.json``
 and ``centroids.mrk.json`` (Slicer markups, LPS), ``segmentation.seg.nrrd`` (one segment per
-vertebra coloured by Genant grade), ``overview.png`` and ``report.html``. Each file is written
+vertebra coloured by Genant grade), ``abnormality.seg.nrrd`` (the same, coloured by abnormality
+0-100 from green to red, when scored), ``overview.png`` and ``report.html``. Each file is written
 atomically; existing files are only replaced with ``overwrite=True``, and the check happens for
 all files before anything is written, so a refused run leaves the folder as it was.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, Optional, Union
 
-from ..colors import grade_color
+from ..colors import abnormality_color, grade_color
 from ..io.atomic import ExistingFileError, atomic_write
 from ..levels import label_from_level
 from ..schema import SpineResult
@@ -24,13 +25,25 @@ OUTPUT_FILES = (
     "keypoints.mrk.json",
     "centroids.mrk.json",
     "segmentation.seg.nrrd",
+    "abnormality.seg.nrrd",
     "overview.png",
     "report.html",
 )
 
 
-def segments_for(result: SpineResult):
-    """One :class:`Segment` per vertebra, named by level and coloured by Genant grade."""
+def segments_for(result: SpineResult, colour_by: str = "grade", scores: Optional[Dict[str, float]] = None):
+    """One :class:`Segment` per vertebra, named by level.
+
+    Args:
+        result: the vertebrae.
+        colour_by: ``"grade"`` (Genant grade colours) or ``"abnormality"`` (green 0 -> red 100).
+        scores: abnormality per level overriding ``Vertebra.abnormality``.
+    """
+    if colour_by == "abnormality":
+        return [
+            Segment(label_from_level(v.label), v.label, abnormality_color((scores or {}).get(v.label, v.abnormality)))
+            for v in result.vertebrae
+        ]
     return [
         Segment(label_from_level(v.label), v.label, grade_color(v.measure.grade if v.measure else None))
         for v in result.vertebrae
@@ -72,6 +85,9 @@ def write_outputs(analysis, out_dir: Union[str, Path], *, overwrite: bool = Fals
     if analysis.labels is not None:
         written["segmentation"] = write_seg_nrrd(analysis.labels, segments_for(result), out / "segmentation.seg.nrrd",
                                                  overwrite=overwrite)
+        if any(v.abnormality is not None for v in result.vertebrae):
+            written["abnormality"] = write_seg_nrrd(analysis.labels, segments_for(result, "abnormality"),
+                                                    out / "abnormality.seg.nrrd", overwrite=overwrite)
     if analysis.mid_sagittal is not None:
         written["overview"] = render_overview(
             analysis.mid_sagittal, analysis.mid_points, result, out / "overview.png",
