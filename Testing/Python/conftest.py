@@ -64,23 +64,11 @@ def repo_root() -> Path:
     return REPO_ROOT
 
 
-def box_keypoints(centre, heights=(25.0, 25.0, 25.0), depth=30.0):
-    """Six LPS keypoints of a vertebral body centred at ``centre`` with heights (ha, hm, hp).
-
-    Anterior is -y in LPS; superior is +z. Points follow ``genant.KEYPOINT_NAMES``.
-    """
-    import numpy as np
-
-    x, y, z = (float(c) for c in centre)
-    rows = []
-    for offset, height in zip((-depth / 2, 0.0, depth / 2), heights):
-        rows += [[x, y + offset, z + height / 2], [x, y + offset, z - height / 2]]
-    return np.array(rows, dtype=float)
-
-
 @pytest.fixture
 def spine_result():
     """A small LPS SpineResult: T12 and L2 normal, L1 a grade-2 wedge (ha 16 of 25 mm)."""
+    from testdata import box_keypoints
+
     from VertebralFractureLib.schema import SpineResult, Vertebra
 
     vertebrae = [

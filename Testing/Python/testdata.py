@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 TESTING_DATA = Path(__file__).resolve().parents[1] / "Data"
 REAL_DATA = TESTING_DATA / "real"
 
@@ -23,3 +25,15 @@ def real(*parts: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"test data {path} is missing (see Testing/Data/README.md)")
     return path
+
+
+def box_keypoints(centre, heights=(25.0, 25.0, 25.0), depth=30.0) -> np.ndarray:
+    """Six LPS keypoints of a vertebral body centred at ``centre`` with heights (ha, hm, hp).
+
+    Anterior is -y in LPS; superior is +z. Points follow ``genant.KEYPOINT_NAMES``.
+    """
+    x, y, z = (float(c) for c in centre)
+    rows = []
+    for offset, height in zip((-depth / 2, 0.0, depth / 2), heights):
+        rows += [[x, y + offset, z + height / 2], [x, y + offset, z - height / 2]]
+    return np.array(rows, dtype=float)

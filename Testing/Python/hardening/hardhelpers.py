@@ -46,10 +46,3 @@ def keypoint_weights_missing() -> bool:
     return not (WEIGHTS_DIR / "keypoints.pt").exists() or "keypoints.pt" not in read_manifest()
 
 
-def box_keypoints(centre, heights=(25.0, 25.0, 25.0), depth=30.0) -> np.ndarray:
-    """Six LPS keypoints of a vertebral body at ``centre`` with heights (ha, hm, hp) (as Testing/Python/conftest.py)."""
-    x, y, z = (float(c) for c in centre)
-    rows = []
-    for offset, height in zip((-depth / 2, 0.0, depth / 2), heights):
-        rows += [[x, y + offset, z + height / 2], [x, y + offset, z - height / 2]]
-    return np.array(rows, dtype=float)

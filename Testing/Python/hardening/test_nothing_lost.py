@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from hardhelpers import box_keypoints, ct_like, image, keypoint_weights_missing
+from hardhelpers import ct_like, image, keypoint_weights_missing
+from testdata import box_keypoints
 
 import VertebralFractureLib.pipeline as pipeline
 from VertebralFractureLib.batch import run_batch

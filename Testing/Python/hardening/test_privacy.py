@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from hardhelpers import box_keypoints, ct_like, image
+from hardhelpers import ct_like, image
+from testdata import box_keypoints
 
 from VertebralFractureLib.batch import run_batch
 from VertebralFractureLib.export.outputs import write_outputs

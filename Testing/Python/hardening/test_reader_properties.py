@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-from hardhelpers import box_keypoints
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from testdata import box_keypoints
 
 from VertebralFractureLib.io.markups import (
     MarkupsFormatError,

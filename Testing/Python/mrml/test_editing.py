@@ -112,7 +112,7 @@ def test_relabel_one_vertebra_and_refusals(logic, spine_result):
 
 
 def test_add_and_delete_a_vertebra(logic, spine_result, mrml_scene):
-    from conftest import box_keypoints
+    from testdata import box_keypoints
 
     from VertebralFractureLib.mrml.tables import table_rows
 
@@ -168,7 +168,7 @@ def test_segment_colour_follows_the_grade(logic, spine_result):
 
 
 def test_placing_six_points_adds_a_vertebra(logic, spine_result, mrml_scene):
-    from conftest import box_keypoints
+    from testdata import box_keypoints
 
     nodes = logic.show_result(spine_result)
     done = []
