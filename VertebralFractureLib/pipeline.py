@@ -62,6 +62,7 @@ class Analysis:
         mid_sagittal: the virtual mid-sagittal image ``[row, column]`` (1 pixel = ``mid_spacing`` mm).
         mid_points: level -> six keypoints ``[column, row]`` in the mid-sagittal image.
         labels: vertebral-body label image (VerSe labels) on the input's grid, or None.
+        fracture_map: voxel fracture probability (0-1) on a band around the spine (paper 002), or None.
     """
 
     result: SpineResult
@@ -72,6 +73,7 @@ class Analysis:
     mid_spacing: Tuple[float, float] = (1.0, 1.0)
     mid_points: Dict[str, np.ndarray] = field(default_factory=dict)
     labels: Any = None
+    fracture_map: Any = None
 
 
 #: Keypoints closer than this (voxels) to the image border mean the vertebra is cut by the field of view.

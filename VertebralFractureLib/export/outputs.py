@@ -3,7 +3,8 @@
 Files: ``results.json`` (schema ``vertebral-fracture/1``), ``genant.csv``, ``keypoints.mrk.json``
 and ``centroids.mrk.json`` (Slicer markups, LPS), ``segmentation.seg.nrrd`` (one segment per
 vertebra coloured by Genant grade), ``abnormality.seg.nrrd`` (the same, coloured by abnormality
-0-100 from green to red, when scored), ``overview.png`` and ``report.html``. Each file is written
+0-100 from green to red, when scored), ``fracture_map.nii.gz`` (voxel fracture probability of
+paper 002 on a band around the spine, when computed), ``overview.png`` and ``report.html``. Each file is written
 atomically; existing files are only replaced with ``overwrite=True``, and the check happens for
 all files before anything is written, so a refused run leaves the folder as it was.
 """
@@ -26,6 +27,7 @@ OUTPUT_FILES = (
     "centroids.mrk.json",
     "segmentation.seg.nrrd",
     "abnormality.seg.nrrd",
+    "fracture_map.nii.gz",
     "overview.png",
     "report.html",
 )
@@ -88,6 +90,10 @@ def write_outputs(analysis, out_dir: Union[str, Path], *, overwrite: bool = Fals
         if any(v.abnormality is not None for v in result.vertebrae):
             written["abnormality"] = write_seg_nrrd(analysis.labels, segments_for(result, "abnormality"),
                                                     out / "abnormality.seg.nrrd", overwrite=overwrite)
+    if getattr(analysis, "fracture_map", None) is not None:
+        from ..io.images import write_image
+
+        written["fracture_map"] = write_image(analysis.fracture_map, out / "fracture_map.nii.gz", overwrite=overwrite)
     if analysis.mid_sagittal is not None:
         written["overview"] = render_overview(
             analysis.mid_sagittal, analysis.mid_points, result, out / "overview.png",

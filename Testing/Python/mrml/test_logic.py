@@ -91,7 +91,10 @@ def test_run_uses_the_pipeline_with_the_users_segmentation(logic, ct_node, mrml_
     info = segment_info(nodes.segmentation)
     # segment names give the levels (TotalSegmentator's "vertebrae_L1" included), stored as VerSe labels
     assert [(s["name"], s["label"]) for s in info] == [("L1", 20), ("L2", 21)]
-    assert nodes.keypoints.GetNumberOfControlPoints() == 0 and nodes.table.GetNumberOfRows() == 0
+    # the vertebrae are measured on the user's mask (issue 9): six keypoints each, source "mask"
+    assert nodes.table.GetNumberOfRows() == 2
+    assert nodes.keypoints.GetNumberOfControlPoints() == 12
+    assert {v.source for v in nodes.result.vertebrae} == {"mask"}
     assert nodes.segmentation.GetName() == "CT Vertebrae"
 
 

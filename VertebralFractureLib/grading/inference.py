@@ -1,0 +1,156 @@
+"""Per-vertebra fracture probabilities for an analysis (paper 000) and the pipeline stage.
+
+:func:`fracture_probabilities` cuts the 000 §3 patch of every vertebra T1-L6 of a result from the
+CT straightened along the analysis' centre-line (the pipeline's own straightening re-sampled on the
+patch grid), runs the trained network and returns level -> probability of a grade 2-3 fracture.
+
+Grade 1: the network was trained on healthy vs grade 2-3 only (000 §1); it still scores every
+vertebra, grade-1 ones included, and their probabilities tend to fall between the two classes. The
+product does not threshold the probability: the Genant grade from the keypoints remains the
+measurement, the probability is a second opinion (shown next to it), and the patient-level value
+is the maximum over the vertebrae ("at least one fractured vertebra"; a noisy-or would treat the
+vertebrae of one spine as independent, which they are not).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple, Union
+
+import numpy as np
+
+from .patches import extract_patch, model_input, normalise_hu, straighten_for_patches
+from .regions import region_index
+
+#: Shipped weights of the full regime (label pre-train -> grading -> fracture).
+WEIGHTS_NAME = "grading_full.pt"
+#: Model name stored in the checkpoints.
+MODEL_NAME = "grading"
+_LOADED: Dict[Tuple[str, str], Any] = {}
+
+
+def save_model(model, path: Union[str, Path], *, regime: Optional[Dict] = None, meta: Optional[Dict] = None,
+               manifest: bool = False, description: str = "") -> Path:
+    """Write a checkpoint of a :class:`~VertebralFractureLib.grading.network.GradingNet`."""
+    from ..nn.weights import save_weights
+
+    return save_weights(model, path, name=MODEL_NAME, config={"network": dict(model.config), "regime": regime or {}},
+                        meta=meta, manifest=manifest, description=description)
+
+
+def load_model(weights: Union[str, Path, None] = None, device: Optional[str] = None):
+    """The network with trained weights (cached per file and device).
+
+    Args:
+        weights: a checkpoint path or shipped file name (default :data:`WEIGHTS_NAME`).
+        device: torch device name; None picks CUDA when available.
+
+    Raises:
+        WeightsError: missing or corrupted weights.
+
+    """
+    from ..nn.device import pick_device
+    from ..nn.weights import load_weights
+    from .network import GradingNet
+
+    name = str(weights or WEIGHTS_NAME)
+    torch_device = pick_device(device)
+    key = (name, str(torch_device))
+    if key not in _LOADED:
+        checkpoint = load_weights(name, model=MODEL_NAME)
+        model = GradingNet(**checkpoint["config"]["network"])
+        model.load_state_dict(checkpoint["state_dict"])
+        model.to(torch_device).eval()
+        _LOADED[key] = model
+    return _LOADED[key]
+
+
+def _patch_source(source) -> Tuple[Any, Any]:
+    """(straightened spine on the patch grid, result) from an Analysis or a (straightened, result) pair."""
+    if isinstance(source, tuple):
+        straightened, result = source
+        return straightened, result
+    result = source.result
+    image = getattr(source, "image", None)
+    curve = None
+    if getattr(source, "straightened", None) is not None:
+        curve = source.straightened.curve.points
+    elif getattr(source, "centreline", None) is not None and len(source.centreline.points) >= 2:
+        curve = source.centreline.points
+    elif len(result.vertebrae) >= 2:
+        curve = np.array([v.centroid for v in result.vertebrae])  # 000 §3: spline through the centroids
+    if image is None or curve is None:
+        return getattr(source, "straightened", None), result
+    return straighten_for_patches(image, curve), result
+
+
+def fracture_probabilities(source, model=None, *, device: Optional[str] = None,
+                           weights: Union[str, Path, None] = None, batch: int = 32) -> Dict[str, float]:
+    """Probability of a grade 2-3 fracture for every vertebra T1-L6 of a result (paper 000).
+
+    Args:
+        source: a pipeline ``Analysis`` (its CT is re-straightened along its centre-line on the patch
+            grid) or a pair ``(straightened, result)`` (patches cut from that straightened volume).
+        model: a :class:`~VertebralFractureLib.grading.network.GradingNet`; default: the shipped weights.
+        device: torch device for the default model.
+        weights: checkpoint instead of the shipped one.
+        batch: patches per forward pass.
+
+    Returns:
+        Level name -> probability (0-1). Cervical, sacral and 2D (radiograph) vertebrae are left out.
+
+    """
+    import torch
+
+    straightened, result = _patch_source(source)
+    if result is None or result.frame != "LPS" or straightened is None:
+        return {}
+    vertebrae = [v for v in result.vertebrae if region_index(v.label) is not None]
+    if not vertebrae:
+        return {}
+    model = model if model is not None else load_model(weights, device)
+    model.eval()
+    model_device = next(model.parameters()).device
+    inputs = np.stack([model_input(normalise_hu(extract_patch(straightened, v.centroid))) for v in vertebrae])
+    probabilities = []
+    with torch.no_grad():
+        for start in range(0, len(inputs), batch):
+            x = torch.from_numpy(inputs[start:start + batch]).to(model_device)
+            probabilities.append(model.fracture_probability(x).cpu().numpy())
+    values = np.concatenate(probabilities)
+    return {v.label: float(p) for v, p in zip(vertebrae, values)}
+
+
+def stage_fracture_classifier(analysis, options=None, progress=None) -> None:
+    """Pipeline stage (``EXTRA_STAGES["fracture_classifier"]``): fill ``Vertebra.fracture_probability``.
+
+    Also sets ``result.patient["fracture_probability"]`` (maximum over the vertebrae) and
+    ``result.models["fracture_classifier"]``. Missing weights or a 2D result add a warning instead
+    of failing the analysis.
+    """
+    from ..nn.weights import WeightsError, read_manifest
+
+    result = analysis.result
+    if progress is not None:
+        progress(0.0, "fracture classifier (000)")
+    if result.frame != "LPS":
+        result.warnings.append("fracture classifier: only CT (3D) results are supported; skipped")
+        return
+    device = getattr(options, "device", None)
+    try:
+        probabilities = fracture_probabilities(analysis, device=None if device in (None, "auto") else device)
+    except WeightsError as error:
+        result.warnings.append(f"fracture classifier skipped: {error}")
+        return
+    for vertebra in result.vertebrae:
+        if vertebra.label in probabilities:
+            vertebra.fracture_probability = probabilities[vertebra.label]
+    if probabilities:
+        result.patient["fracture_probability"] = max(probabilities.values())
+    elif any(region_index(v.label) is not None for v in result.vertebrae):
+        result.warnings.append("fracture classifier: no CT and centre-line to cut the patches from; skipped")
+        return
+    entry = read_manifest().get(WEIGHTS_NAME, {})
+    result.models["fracture_classifier"] = f"{WEIGHTS_NAME} sha256:{str(entry.get('sha256', '?'))[:12]}"
+    if progress is not None:
+        progress(1.0, f"fracture probabilities for {len(probabilities)} vertebrae")
