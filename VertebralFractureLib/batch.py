@@ -128,14 +128,14 @@ def _finished_row(case: Case, out_root: Path) -> Optional[Dict[str, object]]:
 
 
 def write_summary(rows: List[Dict[str, object]], path: Path) -> None:
-    """Write ``summary.csv`` atomically, most severe cases first."""
+    """Write ``summary.csv`` atomically: most severe cases first, failed cases last."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS, extrasaction="ignore")
     writer.writeheader()
 
     def severity(row: Dict[str, object]):
         grade = row.get("max_grade")
-        return (row.get("status") != "error", -(grade if isinstance(grade, int) else -1), row["case"])
+        return (row.get("status") == "error", -(grade if isinstance(grade, int) else -1), row["case"])
 
     for row in sorted(rows, key=severity):
         writer.writerow({column: row.get(column, "") for column in SUMMARY_COLUMNS})

@@ -37,3 +37,24 @@ def test_broken_and_non_ct_files_are_reported_and_never_stop_the_batch(tmp_path)
     assert sorted(r["case"] for r in summary) == ["broken", "mr"]
     assert {r["status"] for r in summary} == {"error"}
     assert not list((tmp_path / "out").glob(".*partial"))
+
+
+def test_a_folder_with_a_real_ct_a_broken_file_and_a_non_ct(tmp_path):
+    import shutil
+
+    from VertebralFractureLib.data import sample_ct_path
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(sample_ct_path(), inputs / "patient1.nii.gz")
+    (inputs / "broken.nrrd").write_text("NRRD0004\ntype: short\ndimension: 3\nsizes: 10 10 10\n")
+    (inputs / "notes.mha").write_text("not an image")
+    rows = {r["case"]: r for r in run_batch(inputs, tmp_path / "out")}
+    assert rows["patient1"]["status"] == "ok" and rows["patient1"]["n_vertebrae"] >= 4
+    assert rows["broken"]["status"] == "error" and rows["notes"]["status"] == "error"
+    with open(tmp_path / "out" / "summary.csv") as handle:
+        summary = list(csv.DictReader(handle))
+    assert summary[0]["case"] == "patient1"  # analysed cases first, errors after
+    assert (tmp_path / "out" / "patient1" / "results.json").exists()
+    rerun = {r["case"]: r for r in run_batch(inputs, tmp_path / "out")}
+    assert rerun["patient1"]["status"] == "ok (resumed)"
