@@ -246,8 +246,9 @@ def _run_keypoints(analysis: Analysis, canonical, options: AnalysisOptions, prog
 
     started = time.perf_counter()
     progress(0.55, "detecting vertebrae and keypoints")
-    detections = detect_vertebrae(image2d, spacing_mm=straight.spacing)
+    detections = detect_vertebrae(image2d, spacing_mm=straight.spacing, straightened=straight)
     result.models["keypoints"] = _model_id("keypoints.pt")
+    result.models["levels"] = _model_id("keypoints_levels.pt")
     progress.check()
     geometry = geometry_of(canonical)
     for detection in detections:

@@ -7,10 +7,15 @@ Modules (numpy-only unless marked torch; torch is imported lazily everywhere the
     network (torch): the U-Net region-proposal network (stride 4) and the 4 mm level-heatmap U-Net.
     nms: non-maximum suppression on keypoint boxes, with keypoint voting.
     labelling: joint consecutive level labels (Viterbi over the C7 ... S1 level graph, T13 / L6 handled).
+    levelfeatures: 3D level cues from the straightened CT (rib / pelvis bone bands per row, vertebral size).
+    levelnet (torch): per-vertebra level classifier on those cues, the emission scores of ``labelling``;
+        shipped weights ``weights/keypoints_levels.pt`` (used when the straightened volume is given).
+    refine: end-plate snapping of the keypoints (fractured end plates; on by default for the CT weights).
     model: :class:`KeypointModel` (both nets + settings), shipped weights ``weights/keypoints.pt``.
     detector: :func:`detect_vertebrae` (image -> detections with keypoints, score, label, confidence).
     result: detections -> :class:`~VertebralFractureLib.schema.SpineResult` in LPS via the straightening.
-    sample, dataset, batches, drawn: training data (generated cases, annotated real CTs, drawn test spines).
+    sample, dataset, batches, drawn: training data (generated cases, annotated real CTs, VerSe CT + mask +
+        centroids, drawn test spines).
     train, evaluate, metrics: ``vertebral-fracture train|evaluate keypoints`` and 001 Tables 1-2 figures.
 """
 

@@ -49,9 +49,15 @@ def centreline_from_result(result: SpineResult, margin_mm: float = 20.0) -> np.n
     The centroids (mean of the six keypoints when the centroid is missing) are joined by a cubic
     spline (linear for fewer than four vertebrae) and extended straight by ``margin_mm`` at both ends.
     """
+    centres = np.array([v.keypoints.mean(axis=0) for v in result.vertebrae], dtype=np.float64)
+    return centreline_through(centres, margin_mm)
+
+
+def centreline_through(centres: np.ndarray, margin_mm: float = 20.0) -> np.ndarray:
+    """A 1 mm centre-line through cranio-caudally ordered LPS points (cubic spline, straight ends)."""
     from scipy.interpolate import CubicSpline
 
-    centres = np.array([v.keypoints.mean(axis=0) for v in result.vertebrae], dtype=np.float64)
+    centres = np.asarray(centres, dtype=np.float64).reshape(-1, 3)
     if len(centres) < 2:
         raise ValueError("at least two annotated vertebrae are needed to build a centre-line")
     arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(centres, axis=0), axis=1))])
@@ -252,3 +258,72 @@ class AnnotatedCTDataset:
 def load_cached(folder: Union[str, Path]) -> List[Sample]:
     """Every ``.npz`` sample of a folder, sorted by name."""
     return [Sample.load(path) for path in sorted(Path(folder).glob("*.npz"))]
+
+
+class VerseDataset:
+    """Samples from CTs in VerSe format: CT, vertebra mask and (optionally) centroid JSON.
+
+    The six keypoints of each vertebra come from the mask (:func:`VertebralFractureLib.shape.measure.
+    measure_from_mask`: body separated from the posterior elements, end plates fitted, keypoints
+    in LPS); vertebrae without keypoints (cut by the view) are left out. The CT is straightened on a
+    spline through the VerSe centroids (``*_ctd.json``, :func:`VertebralFractureLib.io.verse.
+    read_verse_centroids`) when given, else through the measured bodies.
+
+    Args:
+        triples: (CT path, mask path, centroid JSON path or None) per case.
+        perturb_mm: curve perturbation amplitude (augmentation).
+        seed: random seed of the perturbation.
+        cache: optional folder for ``.npz`` caches.
+
+    """
+
+    def __init__(
+        self,
+        triples: Sequence[Tuple[Union[str, Path], Union[str, Path], Optional[Union[str, Path]]]],
+        perturb_mm: float = 1.0,
+        seed: int = 0,
+        cache: Optional[Union[str, Path]] = None,
+    ):
+        self.triples = [(Path(a), Path(b), Path(c) if c is not None else None) for a, b, c in triples]
+        self.perturb_mm = perturb_mm
+        self.seed = seed
+        self.cache = Path(cache) if cache is not None else None
+
+    def __len__(self) -> int:
+        return len(self.triples)
+
+    def truth(self, index: int) -> SpineResult:
+        """The keypoints measured from the mask of case ``index`` (LPS)."""
+        from ..levels import level_index
+        from ..shape.measure import measure_from_mask
+
+        result = measure_from_mask(self.triples[index][1])
+        kept = [v for v in result.vertebrae if v.keypoints is not None and np.all(np.isfinite(v.keypoints))]
+        result.vertebrae = sorted(kept, key=lambda v: level_index(v.label))
+        return result
+
+    def __getitem__(self, index: int) -> Sample:
+        from ..io.images import read_image
+        from ..io.verse import read_verse_centroids
+
+        ct_path, mask_path, centroid_path = self.triples[index]
+        cached = self.cache / f"verse_{index:04d}_{ct_path.name.split('.')[0]}.npz" if self.cache else None
+        if cached is not None and cached.exists():
+            return Sample.load(cached)
+        ct = read_image(ct_path)
+        truth = self.truth(index)
+        curve = None
+        if centroid_path is not None:
+            centroids = read_verse_centroids(centroid_path, ct)
+            if len(centroids) >= 2:
+                curve = centreline_through(np.array(list(centroids.values())))
+        rng = np.random.default_rng(self.seed + index)
+        sample, _ = sample_from_ct(ct, truth, curve, rng, self.perturb_mm, name=ct_path.name)
+        sample.meta["source"] = f"verse:{mask_path}"
+        if cached is not None:
+            sample.save(cached)
+        return sample
+
+    def __iter__(self) -> Iterator[Sample]:
+        for index in range(len(self)):
+            yield self[index]

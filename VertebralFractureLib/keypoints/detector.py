@@ -122,12 +122,35 @@ def _model(model: Optional[KeypointModel]) -> KeypointModel:
     return _CACHE["default"]
 
 
+def _is_shipped_ct_model(model: KeypointModel) -> bool:
+    """Whether ``model`` holds the shipped CT weights (weights/keypoints.pt) that :mod:`.refine` was tuned for."""
+    if "shipped_sha256" not in _CACHE:
+        from ..nn.weights import sha256_of
+        from .model import default_weights_path
+
+        path = default_weights_path()
+        _CACHE["shipped_sha256"] = sha256_of(path) if path.exists() else None
+    return getattr(model, "sha256", None) is not None and model.sha256 == _CACHE["shipped_sha256"]
+
+
+def _level_classifier():
+    if "levels" not in _CACHE:
+        from .levelnet import LevelClassifier
+
+        _CACHE["levels"] = LevelClassifier.load()
+    return _CACHE["levels"]
+
+
 def detect_vertebrae(
     mid_sagittal_image: np.ndarray,
     spacing_mm: float | Tuple[float, float] = 1.0,
     model: Optional[KeypointModel] = None,
     score_threshold: Optional[float] = None,
     keep_cut: bool = False,
+    straightened=None,
+    level_profile=None,
+    level_classifier=None,
+    refine: Optional[bool] = None,
 ) -> List[Detection]:
     """Vertebrae with six keypoints, score, level label and label confidence (001 §3.2, 004).
 
@@ -139,6 +162,15 @@ def detect_vertebrae(
         score_threshold: objectness threshold (default: the model's).
         keep_cut: keep vertebrae whose predicted keypoints reach beyond the top or bottom of the
             image (cut by the field of view, so not measurable); dropped by default.
+        straightened: the :class:`~VertebralFractureLib.spine.StraightenedSpine` (with its volume,
+            lateral half width >= 60 mm) the image is the mid-sagittal plane of. When given, levels
+            come from the 3D cues (ribs, pelvis, size: :mod:`.levelnet`) instead of the 2D
+            heatmaps of 004, which cannot tell thoracic from lumbar vertebrae.
+        level_profile: alternatively the precomputed :class:`.levelfeatures.RowProfile` of that volume.
+        level_classifier: a :class:`.levelnet.LevelClassifier` (default: the shipped one).
+        refine: snap the keypoints to the end-plate edges (:mod:`.refine`); default: the model
+            config's ``refine_endplates``, else True for the shipped CT weights only (the snapping
+            was tuned on mid-sagittal CT images, not on radiographs or other models).
 
     Returns:
         Detections sorted superior -> inferior, keypoints in the input image's pixels.
@@ -169,12 +201,32 @@ def detect_vertebrae(
         kept, kept_scores = kept[inside], kept_scores[inside]
     if len(kept) == 0:
         return []
-    heatmaps = level_heatmaps(model, resampled)
+    if refine is None:
+        refine = bool(model.config.get("refine_endplates", _is_shipped_ct_model(model)))
+    if refine:
+        from .refine import refine_endplates
+
+        kept = refine_endplates(resampled, kept)
     centres_mm = keypoint_centroids(kept) * target
-    scores = sample_scores(heatmaps, centres_mm, model.config["level_cell_mm"])
-    if model.config.get("normalise_level_scores", False) and len(scores):
-        scores = scores / max(float(scores.max()), 0.05) if scores.max() < 1.0 else scores
-    keep, labelling = select_and_decode(scores, centres_mm[:, 1], model.config["levels"])
+    if straightened is not None and level_profile is None:
+        from .levelfeatures import profile_of_spine
+
+        level_profile = profile_of_spine(straightened)
+    if level_profile is not None:
+        from .levelfeatures import vertebra_features
+        from .levelnet import decode_with_classifier
+
+        classifier = level_classifier if level_classifier is not None else _level_classifier()
+        features = np.zeros((len(kept), level_profile.values.shape[1] * 3 + 4))
+        order = np.argsort(centres_mm[:, 1], kind="stable")
+        features[order] = vertebra_features(kept[order] * target, level_profile)
+        keep, labelling = decode_with_classifier(classifier, features, centres_mm[:, 1])
+    else:
+        heatmaps = level_heatmaps(model, resampled)
+        scores = sample_scores(heatmaps, centres_mm, model.config["level_cell_mm"])
+        if model.config.get("normalise_level_scores", False) and len(scores):
+            scores = scores / max(float(scores.max()), 0.05) if scores.max() < 1.0 else scores
+        keep, labelling = select_and_decode(scores, centres_mm[:, 1], model.config["levels"])
     kept, kept_scores = kept[keep], kept_scores[keep]
     scale = np.array([target / spacing[1], target / spacing[0]])  # (col, row) back to input pixels
     detections = [

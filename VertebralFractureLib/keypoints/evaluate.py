@@ -47,11 +47,21 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
                         help="straighten on the true or the predicted centre-line (generated cases)")
     parser.add_argument("--json", help="write all figures to this JSON file")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--levels", choices=("3d", "2d"), default="3d",
+                        help="level labels from the 3D cues of the straightened CT (levelnet) or the 2D heatmaps (004)")
+    parser.add_argument("--no-refine", action="store_true", help="keep the network's keypoints (no end-plate snapping)")
     return parser
 
 
-def evaluate_samples(model, samples: Sequence[Sample], log=None) -> Dict[str, Any]:
-    """All figures for samples that carry their truth and curve (see :func:`.dataset.sample_from_ct`)."""
+def evaluate_samples(
+    model, samples: Sequence[Sample], log=None, profiles: Optional[Sequence] = None, refine: Optional[bool] = None
+) -> Dict[str, Any]:
+    """All figures for samples that carry their truth and curve (see :func:`.dataset.sample_from_ct`).
+
+    ``profiles``: per sample a :class:`.levelfeatures.RowProfile` of its straightened CT (3D level
+    cues, :mod:`.levelnet`) or None (2D level heatmaps); ``refine``: end-plate snapping
+    (:mod:`.refine`; None: the model's default).
+    """
     from ..genant import GenantError
     from .dataset import spine_of, truth_of
     from .detector import detect_vertebrae
@@ -63,9 +73,11 @@ def evaluate_samples(model, samples: Sequence[Sample], log=None) -> Dict[str, An
     vertebra_true, vertebra_pred, patient_true, patient_pred = [], [], [], []
     id_correct = id_total = 0
     seconds = []
-    for sample in samples:
+    by_preset: Dict[str, List[int]] = {}
+    for index, sample in enumerate(samples):
         started = time.time()
-        detections = detect_vertebrae(sample.image, model=model)
+        profile = profiles[index] if profiles is not None else None
+        detections = detect_vertebrae(sample.image, model=model, level_profile=profile, refine=refine)
         seconds.append(time.time() - started)
         spine = spine_of(sample)
         truth = truth_of(sample)
@@ -115,6 +127,10 @@ def evaluate_samples(model, samples: Sequence[Sample], log=None) -> Dict[str, An
         )
         id_correct += correct
         id_total += total
+        preset = str(truth.input.get("synthetic", {}).get("params", {}).get("preset", "other"))
+        by_preset.setdefault(preset, [0, 0])
+        by_preset[preset][0] += correct
+        by_preset[preset][1] += total
         if log:
             log(f"{sample.name}: {len(detections)} detections, {len(pairs)}/{len(sample.levels)} matched, "
                 f"levels {correct}/{total}")
@@ -133,6 +149,9 @@ def evaluate_samples(model, samples: Sequence[Sample], log=None) -> Dict[str, An
         "genant_abs_error": _stats(g_err),
         "level_id_accuracy": id_correct / max(id_total, 1),
         "level_id_counts": [id_correct, id_total],
+        "level_id_by_preset": {
+            k: {"accuracy": c / max(t, 1), "counts": [c, t]} for k, (c, t) in sorted(by_preset.items())
+        },
         "seconds_per_image": float(np.mean(seconds)) if seconds else None,
     }
     for name, threshold in (("mild", MILD), ("moderate", MODERATE)):
@@ -187,8 +206,9 @@ def format_table(figures: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _samples(args: argparse.Namespace) -> List[Sample]:
+def _samples(args: argparse.Namespace, profiles: Optional[List] = None) -> List[Sample]:
     from .dataset import AnnotatedCTDataset, case_folder_sample, generated_samples, sample_from_ct
+    from .levelfeatures import cached_profile
 
     samples: List[Sample] = []
     for folder in args.case_dir:
@@ -196,8 +216,13 @@ def _samples(args: argparse.Namespace) -> List[Sample]:
         for case in cases[: args.limit or None]:
             if args.centreline == "true":
                 samples.append(case_folder_sample(case, perturb_mm=0.0, cache=args.cache))
+                cache = Path(args.cache + "_levelprof")
             else:
                 samples.append(_predicted_centreline_sample(case, Path(args.cache + "_predicted")))
+                cache = Path(args.cache + "_predicted_levelprof")
+            if profiles is not None:
+                target = cache / f"{case.parent.name}_{case.name}.npz"
+                profiles.append(cached_profile(case / "ct.nii.gz", samples[-1].meta["curve"], target))
     seeds = range(args.seed_offset, args.seed_offset + args.synth)
     if args.centreline == "true":
         samples.extend(generated_samples(seeds, perturb_mm=0.0, cache=args.cache, **_held_out_params()))
@@ -210,8 +235,13 @@ def _samples(args: argparse.Namespace) -> List[Sample]:
             curve = find_centreline(case.ct)
             sample, _ = sample_from_ct(case.ct, case.truth, np.asarray(curve.points), name=f"synth-{seed}")
             samples.append(sample)
+    if profiles is not None:
+        profiles.extend([None] * (len(samples) - len(profiles)))  # generated on the fly: 2D heatmaps
     if args.pair:
-        samples.extend(AnnotatedCTDataset(args.pair, perturb_mm=0.0))
+        for (ct_path, _), sample in zip(args.pair, AnnotatedCTDataset(args.pair, perturb_mm=0.0)):
+            samples.append(sample)
+            if profiles is not None:
+                profiles.append(cached_profile(ct_path, sample.meta["curve"], None))
     return samples
 
 
@@ -246,10 +276,14 @@ def evaluate_main(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(max(1, min(args.threads, 2)))
     model = load_model(args.weights)
-    samples = _samples(args)
+    profiles: Optional[List] = [] if args.levels == "3d" else None
+    samples = _samples(args, profiles)
     if not samples:
         raise ValueError("no evaluation cases: give --synth N or --pair CT ANNOTATION")
-    figures = evaluate_samples(model, samples, log=lambda text: print(text, flush=True))
+    figures = evaluate_samples(model, samples, log=lambda text: print(text, flush=True), profiles=profiles,
+                               refine=False if args.no_refine else None)
+    figures["levels"] = args.levels
+    figures["refine"] = not args.no_refine
     figures["weights_sha256"] = model.sha256
     figures["centreline"] = args.centreline
     print(format_table(figures))

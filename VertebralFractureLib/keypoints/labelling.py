@@ -6,8 +6,9 @@ levels; the best assignment maximises the sum of the scores over all detections 
 constraint, found by dynamic programming (Viterbi). The level graph follows
 :mod:`VertebralFractureLib.levels`: after T12 comes T13 or L1, after L5 comes L6 or S1, so the
 transitional vertebrae T13 and L6 are used only where the heatmaps ask for them. A gap of up to two
-levels (a missed vertebra) is allowed, penalised unless the distance between the two detections
-says a vertebra is missing. Each vertebra's confidence combines the softmax, over levels, of the
+levels (a missed vertebra) is allowed, penalised unless the distance between the two detections,
+compared with the neighbouring gaps (:func:`expected_skips`), says a vertebra is missing. Each
+vertebra's confidence combines the softmax, over levels, of the
 max-marginal scores (how much better the best labelling with this level is than with any other)
 with the local agreement (its own heatmap score for the chosen level over its best score):
 ``p_path * (0.5 + 0.5 * local)``, so a label imposed by the neighbours against the vertebra's own
@@ -67,6 +68,22 @@ def sample_scores(heatmaps: np.ndarray, centres_mm: np.ndarray, cell_mm: float, 
     return np.clip(out, 0.0, 1.0)
 
 
+def expected_skips(rows_mm: np.ndarray, window: int = 2) -> np.ndarray:
+    """Levels each step between sorted detections probably skips (a missed vertebra), (n - 1,).
+
+    A gap is compared with the median of the other gaps within ``window`` steps on each side (the
+    local spacing: vertebrae grow caudally, so the median of the whole column would hide a missing
+    upper thoracic vertebra); ``round(gap / local) - 1``, clipped to ``[0, MAX_SKIP]``.
+    """
+    gaps = np.diff(np.asarray(rows_mm, dtype=np.float64))
+    out = np.zeros(len(gaps))
+    for k in range(len(gaps)):
+        others = np.concatenate([gaps[max(0, k - window) : k], gaps[k + 1 : k + 1 + window]])
+        typical = float(np.median(others)) if len(others) else float(gaps[k])
+        out[k] = np.clip(np.round(gaps[k] / max(typical, 1e-6)) - 1, 0, MAX_SKIP)
+    return out
+
+
 def _skipped(a: int, b: int, channels: Sequence[str]) -> int:
     """Typical (non-transitional) levels strictly between channels a < b."""
     return sum(1 for c in range(a + 1, b) if channels[c] not in TRANSITIONAL)
@@ -98,9 +115,7 @@ def decode_levels(
     order = np.argsort(np.asarray(rows_mm, dtype=np.float64), kind="stable")
     s = scores[order] - np.array([TRANSITIONAL_PENALTY if c in TRANSITIONAL else 0.0 for c in channels])[None, :]
     rows = np.asarray(rows_mm, dtype=np.float64)[order]
-    gaps = np.diff(rows)
-    typical = float(np.median(gaps)) if len(gaps) else 1.0
-    expected = np.clip(np.round(gaps / max(typical, 1e-6)) - 1, 0, MAX_SKIP) if len(gaps) else np.zeros(0)
+    expected = expected_skips(rows)
 
     def transition(k: int) -> np.ndarray:
         """(C, C) additive score of moving from channel a (detection k) to b (detection k + 1)."""
@@ -171,8 +186,7 @@ def select_and_decode(
     order = np.argsort(np.asarray(rows_mm, dtype=np.float64), kind="stable")
     s = scores[order] - np.array([TRANSITIONAL_PENALTY if c in TRANSITIONAL else 0.0 for c in channels])[None, :]
     rows = np.asarray(rows_mm, dtype=np.float64)[order]
-    gaps = np.diff(rows)
-    typical = float(np.median(gaps)) if len(gaps) else 1.0
+    skips_expected = expected_skips(rows)
     step = np.full((count + 1, count), -np.inf)  # from state a (0 = none yet, c + 1 = level c) to level b
     step[0, :] = 0.0
     skips = np.full((count, count), -1)
@@ -186,7 +200,7 @@ def select_and_decode(
     value[0] = 0.0
     history = []
     for k in range(n):
-        expected = np.clip(np.round(gaps[k - 1] / max(typical, 1e-6)) - 1, 0, MAX_SKIP) if k else 0.0
+        expected = skips_expected[k - 1] if k else 0.0
         moves = step.copy()
         valid = skips >= 0
         moves[1:][valid] = -gap_penalty * np.abs(skips[valid] - expected)

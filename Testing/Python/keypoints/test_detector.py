@@ -107,3 +107,26 @@ def test_centre_column_window_drops_off_column_detections(trained):
     centre = (samples[0].image.shape[1] - 1) / 2
     assert len(narrow) <= len(everything)
     assert all(abs(d.centre[0] - centre) <= 0.5 + 1e-6 for d in narrow)
+
+
+def test_three_d_level_path_and_refinement(trained):
+    from VertebralFractureLib.keypoints.levelfeatures import RowProfile
+    from VertebralFractureLib.keypoints.levelnet import fit_classifier
+    from VertebralFractureLib.levels import level_index
+
+    model, samples = trained
+    rng = np.random.default_rng(1)
+    toy = [(rng.random((6, 22)), [f"T{i}" for i in range(k, k + 6)]) for k in range(1, 7)]
+    classifier = fit_classifier([f for f, _ in toy], [lv for _, lv in toy], epochs=3)
+    profile = RowProfile(np.zeros((samples[0].image.shape[0], 6)), 1.0)
+    plain = detect_vertebrae(samples[0].image, model=model, score_threshold=0.05, refine=False,
+                             level_profile=profile, level_classifier=classifier)
+    assert plain, "the tiny model finds vertebrae"
+    positions = [level_index(d.label) for d in plain]
+    assert positions == sorted(positions) and len(set(positions)) == len(positions)  # consecutive order
+    assert all(0.0 <= d.label_confidence <= 1.0 for d in plain)
+    refined = detect_vertebrae(samples[0].image, model=model, score_threshold=0.05, refine=True,
+                               level_profile=profile, level_classifier=classifier)
+    assert refined
+    positions = [level_index(d.label) for d in refined]
+    assert positions == sorted(positions) and len(set(positions)) == len(positions)
