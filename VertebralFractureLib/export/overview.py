@@ -33,6 +33,8 @@ def _table_rows(result: SpineResult) -> Sequence[Sequence[str]]:
             m.type if m else "invalid",
             fmt(None if m is None or m.neighbour_reduction is None else 100 * m.neighbour_reduction, 0),
             fmt(v.fracture_probability, 2),
+            fmt(v.voxel_fracture_score, 2),
+            fmt(v.abnormality, 0),
         ])
     return rows
 
@@ -86,7 +88,7 @@ def render_overview(
                   ha="right", va="center", fontweight="bold")
     table_axis = figure.add_axes([0.42, 0.03, 0.56, 0.9])
     table_axis.set_axis_off()
-    columns = ["level", "ha mm", "hm mm", "hp mm", "G", "grade", "type", "nbr red. %", "P(fx)"]
+    columns = ["level", "ha mm", "hm mm", "hp mm", "G", "grade", "type", "nbr red. %", "P(fx)", "voxel", "abn."]
     if rows:
         table = table_axis.table(cellText=rows, colLabels=columns, loc="upper center", cellLoc="center")
         table.auto_set_font_size(False)
