@@ -24,6 +24,10 @@ METHODS = (
      "fracture detection, MICCAI 2020."),
     ("Voxel fracture map", "Nicolaes et al., Detection of vertebral fractures in CT using 3D convolutional neural "
      "networks, 2019."),
+    ("Abnormality score", "Botros et al., A vertebral compression fracture score based on deep generative "
+     "contextual modeling, MIDL 2022 (under review): healthy shape predicted from the neighbours, surplus volume."),
+    ("Radiograph level centroids", "Gartland et al., Tailoring loss to boost vertebra centroid localization and "
+     "classification in sagittal spinal radiographs."),
 )
 
 
