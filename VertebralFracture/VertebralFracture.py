@@ -93,9 +93,10 @@ class VertebralFracture(ScriptedLoadableModule):
         self.parent.dependencies = ["Markups", "Segmentations", "Tables"]
         self.parent.contributors = ["VertebralFracture developers"]
         self.parent.helpText = (
-            "Finds vertebrae in a CT, places six keypoints per vertebral body, measures the anterior, middle and "
-            "posterior heights and grades osteoporotic compression fractures the Genant way (G = min/max height). "
-            "Drag keypoints to correct them: the measures and the table update. "
+            "Finds vertebrae in a CT or a lateral radiograph (a one-slice volume), places six keypoints per "
+            "vertebral body, measures the anterior, middle and posterior heights and grades osteoporotic compression "
+            "fractures the Genant way (G = min/max height). Drag keypoints to correct them: the measures and the "
+            "table update. "
             "See docs/slicer_module.md in the extension's repository.<br><br>Methods:<ul>"
             + "".join(f"<li>{paper}</li>" for paper in PAPERS)
             + "</ul>Not for clinical use."
@@ -110,7 +111,8 @@ class VertebralFracture(ScriptedLoadableModule):
 class VertebralFractureParameterNode:
     """Module state, saved with the scene.
 
-    inputVolume: the CT. inputSegmentation: optional vertebra segmentation (segments named by level).
+    inputVolume: the CT or a lateral radiograph (one slice).
+    inputSegmentation: optional vertebra segmentation (segments named by level; CT only).
     keypoints / fractureClassifier / voxelMap / abnormality: analyses to run. device: auto, cpu or cuda.
     colorBy: segment colours (grade or abnormality). level / followColumn: the level a selected vertebra
     is given (and whether the others follow) or that a new vertebra gets. exportFormat: export / import format.
@@ -233,7 +235,9 @@ class VertebralFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
     def _checkCanApply(self, caller=None, event=None):
         ready = bool(self._parameterNode and self._parameterNode.inputVolume)
         self.ui.applyButton.enabled = ready
-        self.ui.applyButton.toolTip = "Analyse the selected CT" if ready else "Select an input CT volume"
+        self.ui.applyButton.toolTip = (
+            "Analyse the selected CT or radiograph" if ready else "Select an input CT volume or radiograph"
+        )
         for button in (
             self.ui.relabelButton,
             self.ui.addVertebraButton,

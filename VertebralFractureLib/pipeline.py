@@ -265,9 +265,14 @@ def _run_keypoints(analysis: Analysis, canonical, options: AnalysisOptions, prog
         analysis.mid_points[vertebra.label] = points2d
     timings["keypoints"] = time.perf_counter() - started
     if not detections:
-        result.warnings.append(f"{result.input.get('path', 'input image')}: no vertebra was found; "
-                               "is the spine in view? (vertebrae can be added by hand in Slicer)")
+        warn_no_vertebra(result)
     progress(1.0, f"{len(detections)} vertebrae found")
+
+
+def warn_no_vertebra(result: SpineResult) -> None:
+    """Tell the user that nothing was found (a result without vertebrae is not a normal spine)."""
+    result.warnings.append(f"{result.input.get('path', 'input image')}: no vertebra was found; "
+                           "is the spine in view? (vertebrae can be added by hand in Slicer)")
 
 
 def _model_id(filename: str) -> str:

@@ -19,6 +19,8 @@ SPACING_RANGE_MM = (0.1, 10.0)
 MAX_VOXELS = 1024 * 1024 * 1200
 #: The smallest extent along each axis (voxels) for a volume to hold a vertebra.
 MIN_VOXELS_PER_AXIS = 8
+#: The smallest radiograph side (pixels): three vertebrae at 2 mm per pixel.
+MIN_RADIOGRAPH_PIXELS = 64
 
 
 class InputError(ValueError):
@@ -111,8 +113,11 @@ def check_radiograph(array: np.ndarray, name: str = "input") -> None:
         raise InputError(f"{name}: this is a 3D volume (shape {array.shape}); a 2D radiograph is expected here")
     if array.ndim == 3:
         array = array.mean(axis=-1) if array.shape[-1] <= 4 else array[0]
-    if array.ndim != 2 or min(array.shape) < 32:
-        raise InputError(f"{name}: expected a 2D image of at least 32 x 32 pixels, got shape {array.shape}")
+    if array.ndim != 2 or min(array.shape) < MIN_RADIOGRAPH_PIXELS:
+        raise InputError(
+            f"{name}: a lateral radiograph of at least {MIN_RADIOGRAPH_PIXELS} x {MIN_RADIOGRAPH_PIXELS} pixels "
+            f"is expected, got shape {array.shape}"
+        )
     if not np.all(np.isfinite(array)):
         raise InputError(f"{name}: the image contains NaN or infinite values")
     if float(array.max()) - float(array.min()) < 1e-6:

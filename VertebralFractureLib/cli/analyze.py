@@ -12,11 +12,13 @@ def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``analyze`` sub-command."""
     parser = subparsers.add_parser(
         "analyze",
-        help="analyse one CT (file or DICOM folder): keypoints, Genant table, outputs",
+        help="analyse one CT (file or DICOM folder) or lateral radiograph: keypoints, Genant table, outputs",
         description="Analyse one CT and write results.json, genant.csv, keypoints.mrk.json, centroids.mrk.json, "
-        "segmentation.seg.nrrd, overview.png and report.html. Without INPUT, the bundled sample CT is analysed.",
+        "segmentation.seg.nrrd, overview.png and report.html. Without INPUT, the bundled sample CT is analysed. "
+        "A 2D input (PNG/JPEG/DICOM lateral radiograph) takes the radiograph path (frame 'pixel').",
     )
-    parser.add_argument("input", nargs="?", help="NIfTI/NRRD/MHA file or DICOM series folder (default: sample CT)")
+    parser.add_argument("input", nargs="?", help="NIfTI/NRRD/MHA file, DICOM series folder or radiograph (default: "
+                        "the sample CT)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where models run")
@@ -47,13 +49,22 @@ def run(args: argparse.Namespace) -> int:
     from ..nn.weights import WeightsError
     from ..pipeline import AnalysisOptions, analyze
     from ..progress import Progress
+    from ..radiograph.io import is_radiograph
 
     source = args.input or str(sample_ct_path())
-    options = AnalysisOptions(device=args.device)
-    if args.segmentation:
-        options.segmentation = read_image(args.segmentation)
+    progress = Progress(progress_printer(args.quiet))
     try:
-        analysis = analyze(source, options, Progress(progress_printer(args.quiet)))
+        if is_radiograph(source):  # a lateral radiograph: 004 centroids + 001 detector in 2D
+            if args.segmentation:
+                raise CommandError("--segmentation applies to CT volumes, not to radiographs")
+            from ..radiograph.analyze import analyze_radiograph
+
+            analysis = analyze_radiograph(source, progress)
+        else:
+            options = AnalysisOptions(device=args.device)
+            if args.segmentation:
+                options.segmentation = read_image(args.segmentation)
+            analysis = analyze(source, options, progress)
     except WeightsError as error:  # a RuntimeError: shown as one line, not a traceback
         raise CommandError(str(error)) from None
     written = write_outputs(analysis, args.out, overwrite=args.overwrite)

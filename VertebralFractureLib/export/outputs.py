@@ -31,6 +31,8 @@ OUTPUT_FILES = (
     "overview.png",
     "report.html",
 )
+#: What a radiograph analysis writes (no patient frame: 2D keypoints as CSV, no segmentation).
+RADIOGRAPH_OUTPUT_FILES = ("results.json", "genant.csv", "keypoints.csv", "overview.png", "report.html")
 
 
 def segments_for(result: SpineResult, colour_by: str = "grade", scores: Optional[Dict[str, float]] = None):
@@ -52,9 +54,18 @@ def segments_for(result: SpineResult, colour_by: str = "grade", scores: Optional
     ]
 
 
+def output_names(result: SpineResult):
+    """The files :func:`write_outputs` may write for this result (CT or radiograph)."""
+    return RADIOGRAPH_OUTPUT_FILES if result.frame == "pixel" else OUTPUT_FILES
+
+
 def write_outputs(analysis, out_dir: Union[str, Path], *, overwrite: bool = False,
                   identity: Optional[Dict[str, str]] = None) -> Dict[str, Path]:
-    """Write the outputs of an :class:`~VertebralFractureLib.pipeline.Analysis`.
+    """Write the outputs of an :class:`~VertebralFractureLib.pipeline.Analysis` (CT or radiograph).
+
+    A radiograph result (frame ``"pixel"``) has no patient frame, so it gets ``keypoints.csv``
+    (2D points) instead of the LPS markups and no segmentation; its overview shows the radiograph
+    with an automatic window instead of the CT window.
 
     Args:
         analysis: the analysis (its ``result``, mid-sagittal image and labels are used).
@@ -69,22 +80,28 @@ def write_outputs(analysis, out_dir: Union[str, Path], *, overwrite: bool = Fals
         ExistingFileError: if any output exists and ``overwrite`` is False (nothing is written).
     """
     from ..io.markups import centroids_list, keypoints_list, write_markups_json
-    from ..io.tables import write_genant_csv
-    from .overview import render_overview
+    from ..io.tables import write_genant_csv, write_keypoints_csv
+    from .overview import CT_WINDOW, render_overview
     from .report import render_report
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    existing = [name for name in OUTPUT_FILES if (out / name).exists()]
+    result: SpineResult = analysis.result
+    pixel = result.frame == "pixel"
+    existing = [name for name in output_names(result) if (out / name).exists()]
     if existing and not overwrite:
         raise ExistingFileError(f"{out} already holds {', '.join(existing)}; pass --overwrite to replace them")
-    result: SpineResult = analysis.result
     written: Dict[str, Path] = {}
     written["results"] = atomic_write(out / "results.json", result.to_json(), overwrite=overwrite)
     written["genant"] = write_genant_csv(result, out / "genant.csv", overwrite=overwrite)
-    written["keypoints"] = write_markups_json(out / "keypoints.mrk.json", keypoints_list(result), overwrite=overwrite)
-    written["centroids"] = write_markups_json(out / "centroids.mrk.json", centroids_list(result), overwrite=overwrite)
-    if analysis.labels is not None:
+    if pixel:
+        written["keypoints"] = write_keypoints_csv(result, out / "keypoints.csv", overwrite=overwrite)
+    else:
+        written["keypoints"] = write_markups_json(out / "keypoints.mrk.json", keypoints_list(result),
+                                                  overwrite=overwrite)
+        written["centroids"] = write_markups_json(out / "centroids.mrk.json", centroids_list(result),
+                                                  overwrite=overwrite)
+    if analysis.labels is not None and not pixel:
         written["segmentation"] = write_seg_nrrd(analysis.labels, segments_for(result), out / "segmentation.seg.nrrd",
                                                  overwrite=overwrite)
         if any(v.abnormality is not None for v in result.vertebrae):
@@ -97,7 +114,8 @@ def write_outputs(analysis, out_dir: Union[str, Path], *, overwrite: bool = Fals
     if analysis.mid_sagittal is not None:
         written["overview"] = render_overview(
             analysis.mid_sagittal, analysis.mid_points, result, out / "overview.png",
-            spacing=analysis.mid_spacing, title=str(result.input.get("path", "")), overwrite=overwrite,
+            spacing=analysis.mid_spacing, window=None if pixel else CT_WINDOW,
+            title=str(result.input.get("path", "")), overwrite=overwrite,
         )
     written["report"] = render_report(result, out / "report.html", overview_png=written.get("overview"),
                                       identity=identity, overwrite=overwrite)

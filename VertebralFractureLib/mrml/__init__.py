@@ -8,6 +8,7 @@ Modules:
     scene: :func:`create_scene` - a scene with application and module logics, outside Slicer.
     volumes: volume nodes <-> SimpleITK images / arrays with full geometry.
     markups: SpineResult <-> keypoints and centroids markups nodes, .mrk.json through storage nodes.
+    radiographs: lateral radiographs as one-slice volumes; 2D results (pixel frame) <-> RAS points.
     segmentations: label masks -> named, coloured segments; .seg.nrrd files.
     tables: the "Genant" table node.
     logic: the Qt-free logic of the Slicer module (run, show, refresh, navigate, save / load scene).

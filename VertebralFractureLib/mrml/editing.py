@@ -240,22 +240,43 @@ class EditingMixin:
     ) -> Vertebra:
         """Add a vertebra from six placed keypoints (LPS, ``genant.KEYPOINT_NAMES`` order).
 
+        For a radiograph result (frame pixel) the points may also be six ``[column, row]`` pixels;
+        LPS points are mapped to pixels through the radiograph (the keypoints node's mapping).
+
         Raises:
-            ValueError: for a level already in the result or not six 3D points.
+            ValueError: for a level already in the result or not six 3D (or, for a radiograph, 2D) points.
 
         """
         level = normalise_level(level)
         if level in nodes.result.labels:
             raise ValueError(f"{level} is already in the result; delete it or relabel first")
         points = np.asarray(keypoints_lps, dtype=float)
-        if points.shape != (6, 3):
-            raise ValueError(f"a vertebra needs six 3D keypoints, got shape {points.shape}")
-        centroid = points.mean(axis=0) if centroid_lps is None else np.asarray(centroid_lps, dtype=float)
+        centroid = None if centroid_lps is None else np.asarray(centroid_lps, dtype=float)
+        if nodes.result.frame == "pixel" and points.shape == (6, 3):
+            points, centroid = self._to_pixels(nodes, points, centroid)
+        shape = (6, 2) if nodes.result.frame == "pixel" else (6, 3)
+        if points.shape != shape:
+            raise ValueError(f"a vertebra needs six {shape[1]}D keypoints, got shape {points.shape}")
+        centroid = points.mean(axis=0) if centroid is None else centroid
         vertebra = Vertebra(level, centroid, points, source="annotator")
         vertebra.record("add vertebra", "six keypoints placed")
         vertebrae = [_copy_vertebra(v) for v in nodes.result.vertebrae] + [vertebra]
         self._replace(nodes, _with_vertebrae(nodes.result, vertebrae))
         return nodes.result.vertebra(level)
+
+    @staticmethod
+    def _to_pixels(nodes: ResultNodes, points_lps: np.ndarray, centroid_lps: Optional[np.ndarray]):
+        """LPS points placed on a radiograph -> ``[column, row]`` pixels (and the centroid, if any)."""
+        from ..geometry import lps_to_ras
+        from . import radiographs
+
+        matrix = radiographs.node_pixel_to_ras(nodes.keypoints)
+        if matrix is None:
+            matrix = radiographs.default_pixel_to_ras(nodes.result.pixel_spacing)
+        pixels = radiographs.ras_to_pixels(lps_to_ras(points_lps), matrix)
+        if centroid_lps is not None:
+            centroid_lps = radiographs.ras_to_pixels(lps_to_ras(centroid_lps), matrix)[0]
+        return pixels, centroid_lps
 
     def add_vertebra_from_markups(self, nodes: ResultNodes, level: str, placed) -> Vertebra:
         """Add a vertebra from a markups node holding the six placed points (in keypoint order).

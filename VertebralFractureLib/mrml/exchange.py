@@ -16,6 +16,12 @@ format                    file name                      content
                                                          centroids beside it (``*_centroids.mrk.json``)
 ========================  =============================  ==========================================
 
+A 2D result (frame ``"pixel"``, a radiograph) exports as annotations (the lossless format: points
+``[column, row]`` and the pixel spacing), keypoint CSV and Genant CSV as for a CT; ``.mrk.json``
+files hold the points where the scene shows them, in the physical (LPS mm) frame of the radiograph
+volume, written by Slicer's storage node, and read back to pixels when imported with that volume
+selected. VerSe centroid files (3D voxel indices) are refused for 2D results.
+
 Exports go through :mod:`VertebralFractureLib.io.atomic`: an existing file is refused unless
 ``overwrite`` is given (the widget asks first), and a failed write leaves no partial file.
 """
@@ -97,6 +103,11 @@ class ExchangeMixin:
         if file_format == "genant_csv":
             return [write_genant_csv(result, path, overwrite=overwrite)]
         if file_format == "verse":
+            if result.frame == "pixel":
+                raise ValueError(
+                    "VerSe centroid files hold 3D voxel indices of a CT; a radiograph result (2D points) "
+                    "exports as annotations (.json), a keypoint CSV or .mrk.json"
+                )
             if nodes.volume is None:
                 raise ValueError("VerSe centroids are voxel indices: the result needs its input volume")
             centroids = {v.label: v.centroid for v in result.vertebrae}
@@ -120,6 +131,9 @@ class ExchangeMixin:
     def read_annotations_file(self, path: PathLike, *, file_format: Optional[str] = None, volume=None) -> SpineResult:
         """Read an annotation, keypoint CSV or ``.mrk.json`` file into a result (nothing added to the scene).
 
+        With a radiograph ``volume`` (one slice), a 2D keypoint CSV takes the volume's pixel
+        spacing, and ``.mrk.json`` points are mapped back to pixels through the volume (frame pixel).
+
         Raises:
             AnnotationError / TableError / MarkupsFormatError: naming the file and the problem.
             ValueError: for a format that holds no keypoints (VerSe: see :meth:`import_verse_centroids`).
@@ -128,16 +142,23 @@ class ExchangeMixin:
         from ..io.annotations import read_annotations
         from ..io.markups import read_result_markups
         from ..io.tables import read_keypoints_csv
+        from . import radiographs
 
         path = Path(path)
         file_format = file_format or format_of(path)
         if file_format == "annotations":
             return read_annotations(path)
+        radiograph = radiographs.is_radiograph_volume(volume)
         if file_format == "csv":
+            if radiograph:
+                spacing = radiographs.volume_pixel_spacing(volume)
+                return read_keypoints_csv(path, input=self._input_block(volume), pixel_spacing=spacing)
             return read_keypoints_csv(path, input=self._input_block(volume))
         if file_format == "markups":
             second = centroids_path(path)
             result = read_result_markups(path, second if second.is_file() else None)
+            if radiograph:
+                result = radiographs.pixel_result_from_lps(result, radiographs.volume_pixel_to_ras(volume))
             result.input = self._input_block(volume)
             return result
         raise ValueError(
@@ -176,7 +197,14 @@ class ExchangeMixin:
     def _input_block(volume) -> dict:
         if volume is None:
             return {}
+        from . import radiographs
         from .volumes import geometry_of_volume
+
+        if radiographs.is_radiograph_volume(volume):
+            spacing = list(radiographs.volume_pixel_spacing(volume))
+            dimensions = volume.GetImageData().GetDimensions()
+            return {"path": volume.GetName(), "modality": "lateral radiograph", "size": list(dimensions[:2]),
+                    "pixel_spacing": spacing}
 
         geometry = geometry_of_volume(volume)
         return {**geometry.to_dict(), "orientation": geometry.orientation_code, "path": volume.GetName()}

@@ -8,6 +8,9 @@ adapts: volume and segmentation nodes become SimpleITK images, the library's
 scene nodes grouped under the input volume: keypoints and centroids markups, the "Genant" table,
 the patient summary, a segmentation coloured by grade or abnormality with its colour legend, and
 the straightened mid-sagittal image (:class:`~VertebralFractureLib.mrml.results.ResultNodes`).
+A one-slice volume node is a lateral radiograph: :meth:`VertebralFractureLogic.run` then calls
+:func:`VertebralFractureLib.radiograph.analyze.analyze_radiograph`, and the 2D result (frame
+``"pixel"``) is shown on that volume (:mod:`.radiographs`).
 Corrections (:mod:`.editing`), export / import (:mod:`.exchange`) and scene bundles
 (:mod:`.bundle`) are mixed in.
 """
@@ -25,6 +28,7 @@ from ..levels import UnknownLevelError, label_from_level, normalise_level
 from ..schema import SpineResult
 from . import display
 from . import markups as markups_bridge
+from . import radiographs as radiograph_bridge
 from . import segmentations as segmentation_bridge
 from . import tables as table_bridge
 from .editing import EditingMixin
@@ -72,12 +76,21 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin):
         scene: the MRML scene (``slicer.mrmlScene`` inside Slicer when None).
         analyze: the analysis function ``analyze(image, options, progress) -> Analysis``;
             default :func:`VertebralFractureLib.pipeline.analyze` (imported on first use).
+        analyze_radiograph: the radiograph analysis
+            ``analyze_radiograph(image, progress, pixel_spacing=...) -> Analysis``; default
+            :func:`VertebralFractureLib.radiograph.analyze.analyze_radiograph`.
 
     """
 
-    def __init__(self, scene=None, analyze: Optional[Callable[..., Any]] = None):
+    def __init__(
+        self,
+        scene=None,
+        analyze: Optional[Callable[..., Any]] = None,
+        analyze_radiograph: Optional[Callable[..., Any]] = None,
+    ):
         self.scene = resolve_scene(scene)
         self._analyze = analyze
+        self._analyze_radiograph = analyze_radiograph
         self.cancel_event = threading.Event()
         self.on_result_changed = None
 
@@ -129,13 +142,15 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin):
         progress: Optional[ProgressCallback] = None,
         name: str = "",
     ) -> ResultNodes:
-        """Analyse a CT volume node and show the result in the scene.
+        """Analyse a CT volume node (or a lateral radiograph) and show the result in the scene.
 
         Nothing is added to the scene before the analysis has finished, so a failed or cancelled
-        run leaves the scene, earlier results and their corrections as they were.
+        run leaves the scene, earlier results and their corrections as they were. A one-slice
+        volume is a radiograph and goes to :meth:`run_radiograph` (the CT-only options are then
+        ignored, with a warning).
 
         Args:
-            volume_node: the CT (scalar volume node, Hounsfield units).
+            volume_node: the CT (scalar volume node, Hounsfield units) or a radiograph (one slice).
             segmentation_node: optional vertebra segmentation (segments named by level, e.g. from
                 TotalSegmentator) used for the masks instead of the drawn ones.
             keypoints: detect vertebrae and keypoints.
@@ -154,7 +169,22 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin):
         from ..progress import Progress
 
         if volume_node is None:
-            raise ValueError("select an input CT volume")
+            raise ValueError("select an input CT volume or radiograph")
+        if radiograph_bridge.is_radiograph_volume(volume_node):
+            ignored = [
+                flag
+                for flag, on in (
+                    ("the segmentation", segmentation_node is not None),
+                    ("the fracture classifier", fracture_classifier),
+                    ("the voxel fracture map", voxel_map),
+                    ("the abnormality score", abnormality),
+                )
+                if on
+            ]
+            nodes = self.run_radiograph(volume_node, progress=progress, name=name)
+            if ignored:
+                nodes.warnings.append(f"not used for a radiograph (CT only): {', '.join(ignored)}")
+            return nodes
         self.cancel_event.clear()
         segmentation = self.segmentation_image(segmentation_node, volume_node) if segmentation_node else None
         options = self.options(
@@ -173,6 +203,48 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin):
         return self.show_analysis(
             analysis, volume=volume_node, name=name or volume_node.GetName(), color_by=self._color_mode(abnormality)
         )
+
+    def run_radiograph(
+        self,
+        volume_node,
+        *,
+        pixel_spacing: Optional[tuple] = None,
+        progress: Optional[ProgressCallback] = None,
+        name: str = "",
+    ) -> ResultNodes:
+        """Analyse a lateral radiograph (a one-slice volume node) and show the 2D result on it.
+
+        The image is ``array[0, row, column]`` of the node (row 0 superior, column 0 anterior).
+        The pixel spacing is the node's, unless it is exactly 1 x 1 mm (what Slicer gives a PNG or
+        JPEG without a physical size): the analysis then estimates it from the vertebrae (warning).
+
+        Args:
+            volume_node: the radiograph.
+            pixel_spacing: ``(column mm, row mm)`` overriding the node's.
+            progress: receives (fraction 0-1, message).
+            name: prefix of the output node names (default: the volume's name).
+
+        Raises:
+            ValueError: for a missing node or one that is not a single 2D image.
+            InputError: for an image the radiograph analysis refuses.
+            Cancelled: when :meth:`cancel` was called during the run.
+
+        """
+        from ..progress import Progress
+
+        if volume_node is None:
+            raise ValueError("select an input radiograph")
+        image = radiograph_bridge.radiograph_array(volume_node)
+        if pixel_spacing is None:
+            spacing = radiograph_bridge.volume_pixel_spacing(volume_node)
+            pixel_spacing = None if np.allclose(spacing, (1.0, 1.0), atol=1e-9) else spacing
+        self.cancel_event.clear()
+        analyze = self._analyze_radiograph
+        if analyze is None:
+            from ..radiograph.analyze import analyze_radiograph as analyze
+        analysis = analyze(image, Progress(progress, self.cancel_event), pixel_spacing=pixel_spacing)
+        analysis.result.input["path"] = volume_node.GetName()
+        return self.show_analysis(analysis, volume=volume_node, name=name or volume_node.GetName(), color_by="grade")
 
     def cancel(self) -> None:
         """Ask a running analysis to stop at its next progress report."""
@@ -198,10 +270,21 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin):
         return SpineResult.from_json(path.read_text(encoding="utf-8"))
 
     def show_analysis(self, analysis, *, volume=None, name: str = "", color_by: Optional[str] = None) -> ResultNodes:
-        """Show a pipeline ``Analysis``: its result, body labels and straightened mid-sagittal image."""
+        """Show a pipeline ``Analysis``: its result, body labels and straightened mid-sagittal image.
+
+        For a radiograph (frame pixel) the image is the radiograph itself: shown as a new volume
+        (:func:`.radiographs.radiograph_volume`) when no ``volume`` is given.
+        """
         result = analysis.result
         if color_by is None:
             color_by = "abnormality" if any(v.abnormality is not None for v in result.vertebrae) else "grade"
+        if result.frame == "pixel":
+            image = getattr(analysis, "image", None)
+            if not isinstance(image, np.ndarray) or image.ndim != 2:
+                image = None
+            nodes = self.show_result(result, volume=volume, name=name, color_by=color_by, radiograph=image)
+            nodes.warnings = list(result.warnings)
+            return nodes
         straightened = None
         if getattr(analysis, "mid_sagittal", None) is not None:
             straightened = (analysis.mid_sagittal, getattr(analysis, "mid_spacing", (1.0, 1.0)))
@@ -226,17 +309,23 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin):
         nodes: Optional[ResultNodes] = None,
         color_by: str = "grade",
         straightened=None,
+        radiograph: Optional[np.ndarray] = None,
     ) -> ResultNodes:
         """Create (or refill) the nodes of a result and start following keypoint edits.
 
+        A 2D result (frame pixel) is placed on ``volume`` when that is a one-slice volume (its
+        IJK -> RAS maps the pixels), else on a radiograph volume made from ``radiograph``, else
+        on the plane such a volume would have (:mod:`.radiographs`).
+
         Args:
-            result: the result (LPS frame).
+            result: the result (LPS frame, or pixel frame for a radiograph).
             labels: optional SimpleITK VerSe label image of the vertebral bodies.
             volume: the input volume node (the nodes are grouped under it in the subject hierarchy).
             name: prefix of new node names.
             nodes: nodes of an earlier call to refill instead of creating new ones.
             color_by: segment colours: ``"grade"`` (Genant) or ``"abnormality"`` (0-100 ramp).
             straightened: optional ``(mid_sagittal [row, column], (row mm, column mm))`` image.
+            radiograph: for a 2D result without a volume: the image ``[row, column]`` to show.
 
         Raises:
             ValueError: for an unknown colour mode.
@@ -249,6 +338,10 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin):
         nodes.volume = volume if volume is not None else nodes.volume
         nodes.name = name or nodes.name
         prefix = f"{nodes.name} " if nodes.name else ""
+        if result.frame == "pixel" and nodes.volume is None and radiograph is not None:
+            nodes.volume = radiograph_bridge.radiograph_volume(
+                radiograph, result.pixel_spacing, scene=self.scene, name=nodes.name or "Radiograph"
+            )
         if labels is not None:
             import SimpleITK as sitk
 
@@ -288,6 +381,7 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin):
                     keypoints_node=nodes.keypoints,
                     centroids_node=nodes.centroids,
                     name=nodes.name,
+                    pixel_to_ras=self.pixel_to_ras(nodes),
                 )
             nodes.table = table_bridge.genant_table(
                 nodes.shown, scene=self.scene, node=nodes.table, name=f"{prefix}{table_bridge.TABLE_NAME}"
@@ -299,6 +393,15 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin):
                 write_store(nodes, self.scene)
         finally:
             nodes.busy = False
+
+    @staticmethod
+    def pixel_to_ras(nodes: ResultNodes) -> Optional[np.ndarray]:
+        """For a 2D result: the pixel -> RAS matrix of its radiograph volume (None: keep the nodes' own)."""
+        if nodes.result.frame != "pixel":
+            return None
+        if radiograph_bridge.is_radiograph_volume(nodes.volume):
+            return radiograph_bridge.volume_pixel_to_ras(nodes.volume)
+        return None
 
     def set_color_mode(self, nodes: ResultNodes, color_by: str) -> None:
         """Colour the segments by ``"grade"`` or ``"abnormality"`` (legend follows).
@@ -355,6 +458,11 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin):
         vertebrae = nodes.shown.vertebrae
         if not 0 <= row < len(vertebrae):
             raise IndexError(f"row {row} is not in the table ({len(vertebrae)} rows)")
+        if nodes.shown.frame == "pixel":
+            matrix = radiograph_bridge.node_pixel_to_ras(nodes.keypoints)
+            if matrix is None:
+                matrix = radiograph_bridge.default_pixel_to_ras(nodes.shown.pixel_spacing)
+            return radiograph_bridge.pixels_to_ras(vertebrae[row].centroid, matrix)[0]
         return np.asarray(lps_to_ras(vertebrae[row].centroid), dtype=float)
 
     def jump_to_row(self, nodes: ResultNodes, row: int) -> np.ndarray:

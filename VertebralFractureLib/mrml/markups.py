@@ -5,6 +5,10 @@ Point labels, keys (in the point description) and the mapping back are those of
 :mod:`VertebralFractureLib.io.markups`, so a node, a file written by the library and a file written
 by Slicer all map to the same vertebrae. Nodes carry the attribute ``VertebralFracture.Role``
 (``keypoints`` / ``centroids``).
+
+A 2D result (frame ``"pixel"``, a radiograph) is placed through a pixel -> RAS matrix (the
+radiograph volume's IJK -> RAS, see :mod:`.radiographs`), kept in the nodes' attribute
+``VertebralFracture.PixelToRAS``; reading the nodes back maps the points to pixels again.
 """
 
 from __future__ import annotations
@@ -103,23 +107,31 @@ def markups_nodes_from_result(
     keypoints_node=None,
     centroids_node=None,
     name: str = "",
+    pixel_to_ras: Optional[np.ndarray] = None,
 ) -> Tuple[object, object]:
-    """Keypoints and centroids markups nodes of a result (frame LPS).
+    """Keypoints and centroids markups nodes of a result.
 
     Args:
-        result: the vertebrae.
+        result: the vertebrae (frame LPS, or pixel with ``pixel_to_ras``).
         scene: the MRML scene (``slicer.mrmlScene`` inside Slicer when None).
         keypoints_node: an existing keypoints node to refill.
         centroids_node: an existing centroids node to refill.
         name: prefix of the node names (``"<name> keypoints"``).
+        pixel_to_ras: for a 2D result, the 4 x 4 matrix mapping ``(column, row, 0, 1)`` to RAS
+            (default: the one the nodes already hold, else :func:`.radiographs.default_pixel_to_ras`).
 
     Returns:
         ``(keypoints_node, centroids_node)``.
 
-    Raises:
-        MarkupsFormatError: for a result not in the LPS frame.
-
     """
+    from . import radiographs
+
+    matrix = None
+    if result.frame == "pixel":
+        matrix = pixel_to_ras if pixel_to_ras is not None else radiographs.node_pixel_to_ras(keypoints_node)
+        if matrix is None:
+            matrix = radiographs.default_pixel_to_ras(result.pixel_spacing)
+        result = radiographs.lps_result_of_pixels(result, matrix)
     prefix = f"{name} " if name else ""
     keypoints = keypoints_list(result, name=f"{prefix}Keypoints".strip())
     centroids = centroids_list(result, name=f"{prefix}Centroids".strip())
@@ -131,11 +143,19 @@ def markups_nodes_from_result(
     if new_nodes and keypoints_node.GetDisplayNode() is not None:
         # 6 labels per vertebra crowd the views; the labels stay on the points (lists, tooltips).
         keypoints_node.GetDisplayNode().SetPointLabelsVisibility(False)
+    for node in (keypoints_node, centroids_node):
+        if matrix is not None:
+            node.SetAttribute(radiographs.PIXEL_TO_RAS_ATTRIBUTE, radiographs.matrix_text(matrix))
+        else:
+            node.RemoveAttribute(radiographs.PIXEL_TO_RAS_ATTRIBUTE)
     return keypoints_node, centroids_node
 
 
 def result_from_markups_nodes(keypoints_node, centroids_node=None, *, template: Optional[SpineResult] = None):
-    """A SpineResult (LPS) from keypoints (and centroids) nodes, Genant measures recomputed.
+    """A SpineResult from keypoints (and centroids) nodes, Genant measures recomputed.
+
+    Nodes placed from a 2D result (attribute ``VertebralFracture.PixelToRAS``) give a 2D result
+    (frame pixel) again, with the template's pixel spacing (else the mapping's); others give LPS.
 
     Args:
         keypoints_node: six points per vertebra, mapped back by description, ID or label.
@@ -147,9 +167,22 @@ def result_from_markups_nodes(keypoints_node, centroids_node=None, *, template: 
         MarkupsFormatError: for unnamed, duplicated or missing keypoints.
 
     """
+    from . import radiographs
+
     keypoints = point_list_from_node(keypoints_node)
     centroids = point_list_from_node(centroids_node) if centroids_node is not None else None
-    return result_from_lists(keypoints, centroids, template=template)
+    matrix = radiographs.node_pixel_to_ras(keypoints_node)
+    if matrix is None:
+        if template is not None and template.frame == "pixel":
+            matrix = radiographs.default_pixel_to_ras(template.pixel_spacing)
+        else:
+            return result_from_lists(keypoints, centroids, template=template)
+    spacing = None
+    if template is not None and template.frame == "pixel":
+        spacing = template.pixel_spacing
+        template = radiographs.lps_result_of_pixels(template, matrix)
+    lps = result_from_lists(keypoints, centroids, template=template)
+    return radiographs.pixel_result_from_lps(lps, matrix, spacing)
 
 
 def write_markups_node(node, path: PathLike, *, overwrite: bool = False) -> Path:

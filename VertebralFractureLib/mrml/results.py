@@ -39,8 +39,8 @@ class ResultNodes:
     """The scene nodes showing one result, and the result itself.
 
     Attributes:
-        result: the current SpineResult (LPS mm), history included.
-        volume: the input CT volume node, when known.
+        result: the current SpineResult (LPS mm, or frame pixel for a radiograph), history included.
+        volume: the input CT volume node (or the radiograph's one-slice volume), when known.
         keypoints: markups node, six points per vertebra.
         centroids: markups node, one point per vertebra.
         table: the "Genant" table node (patient summary in its attributes).

@@ -267,6 +267,51 @@ def cancel_keeps_scene(scene, folder: Path) -> None:
     _equal(nodes.result.vertebra("L1").measure.grade, 0, "corrected L1 grade kept")
 
 
+def synthetic_radiograph_result() -> SpineResult:
+    """T12, L1 (anterior height 18 of 27 px: grade 2 wedge) and L2 of a lateral radiograph, pixels."""
+
+    def body(column: float, row: float, heights) -> np.ndarray:
+        points = []
+        for offset, height in zip((-15.0, 0.0, 15.0), heights):
+            points += [[column + offset, row - height / 2], [column + offset, row + height / 2]]
+        return np.array(points)
+
+    levels = (("T12", 40.0, (27, 27, 27)), ("L1", 75.0, (18, 26, 27)), ("L2", 110.0, (28, 28, 28)))
+    vertebrae = [Vertebra(level, [60.0, row], body(60.0, row, heights)) for level, row, heights in levels]
+    return SpineResult(vertebrae, frame="pixel", pixel_spacing=(0.8, 0.9))
+
+
+def radiograph_result(scene, folder: Path) -> None:
+    """A 2D radiograph result on its image: points on the pixels, a drag recomputes the row, export/import."""
+    from .logic import VertebralFractureLogic
+    from .markups import result_from_markups_nodes
+    from .tables import table_rows
+
+    result = synthetic_radiograph_result()
+    image = np.zeros((150, 120), np.float32)
+    image[25:125, 45:75] = 1.0
+    logic = VertebralFractureLogic(scene)
+    nodes = logic.show_result(result, radiograph=image, name="selftest XR")
+    _equal(nodes.volume.GetImageData().GetDimensions(), (120, 150, 1), "radiograph volume size")
+    ras = [0.0, 0.0, 0.0]
+    nodes.keypoints.GetNthControlPointPosition(6, ras)  # L1 anterior superior, pixel (45, 66)
+    _close(ras, [0.0, -45 * 0.8, -66 * 0.9], "RAS position of L1 anterior superior")
+    back = result_from_markups_nodes(nodes.keypoints, nodes.centroids, template=result)
+    _close(back.vertebra("L1").keypoints, result.vertebra("L1").keypoints, "L1 pixels from the nodes", 1e-6)
+    _equal(table_rows(nodes.table)[1]["Grade"], 2, "L1 grade in the table")
+    _move(nodes.keypoints, "L1:0", 9 * 0.9)  # 9 rows up: anterior height 27 px
+    _close(nodes.result.vertebra("L1").keypoints[0], [45.0, 57.0], "L1 anterior superior after the drag", 1e-6)
+    _equal(table_rows(nodes.table)[1]["Grade"], 0, "L1 grade in the table after the drag")
+    path = folder / "selftest_radiograph.json"
+    if path.exists():
+        path.unlink()
+    logic.export_annotations(nodes, path)
+    again = logic.import_annotations(path, volume=nodes.volume)
+    _equal((again.result.frame, again.result.labels), ("pixel", ["T12", "L1", "L2"]), "frame and levels after import")
+    _close(again.result.vertebra("L1").keypoints, nodes.result.vertebra("L1").keypoints, "L1 after import", 1e-6)
+    _equal([e.action for e in again.result.vertebra("L1").history], ["edit keypoints"], "history after import")
+
+
 #: Scenario name -> function(scene, folder), in the order the self-test runs them.
 SCENARIOS: Dict[str, Callable[[object, Path], None]] = {
     "volume_geometry": volume_geometry,
@@ -279,4 +324,5 @@ SCENARIOS: Dict[str, Callable[[object, Path], None]] = {
     "export_import": export_import,
     "scene_bundle": scene_bundle,
     "cancel_keeps_scene": cancel_keeps_scene,
+    "radiograph_result": radiograph_result,
 }

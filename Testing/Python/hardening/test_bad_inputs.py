@@ -8,6 +8,7 @@ the user meets them, at the command line.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -71,8 +72,9 @@ def _colour(folder: Path) -> Path:
 rng = np.random.default_rng(0)
 #: (id, writer, message fragment the user sees)
 BAD_FILES = [
-    ("2D image", _write(ct_like()[8]), "input.nii.gz: this is a 2D image (shape (32, 32)); a CT volume is expected"),
-    ("1-voxel axis", _write(ct_like()[:1]), "this is a 2D image (shape (1, 32, 32))"),
+    # a 2D input takes the radiograph path (issue 10); a tiny one is refused there
+    ("2D image", _write(ct_like()[8]), "input.nii.gz: a lateral radiograph of at least 64 x 64 pixels is expected"),
+    ("1-voxel axis", _write(ct_like()[:1]), "a lateral radiograph of at least 64 x 64 pixels is expected"),
     ("thin axis", _write(ct_like()[:4]), "axis k has fewer than 8 voxels"),
     ("constant", _write(np.zeros((16, 32, 32), np.int16)), "the volume is constant (every voxel is 0)"),
     ("MR-like", _write(rng.uniform(0, 900, (16, 32, 32)).astype(np.float32)), "this looks like MR or data already"),
@@ -83,7 +85,6 @@ BAD_FILES = [
     # NIfTI readers drop NaN; NRRD keeps them
     ("NaN values", _write(np.where(ct_like() > 1000, np.nan, ct_like()).astype(np.float32), suffix=".nrrd"),
      "the volume contains NaN or infinite values"),
-    ("colour picture", _colour, "input.png: a colour image (3 components); a CT volume is expected"),
     ("truncated NIfTI", _truncated, "the NIfTI file is truncated or corrupt"),
     ("empty file", _garbage(b"", ".nrrd"), "input.nrrd: the file is empty"),
     ("garbage NRRD", _garbage(b"NRRD0004\ntype: what\n\n" + bytes(100), ".nrrd"), "cannot read this image"),
@@ -239,3 +240,12 @@ def test_a_ct_of_the_flank_says_no_vertebra_was_found(synthetic_case, tmp_path, 
     captured = capsys.readouterr()
     assert captured.out.startswith("0 vertebrae (none)")
     assert "warning: flank.nii.gz: no vertebra was found; is the spine in view?" in captured.err
+
+
+def test_a_colour_picture_without_a_spine_is_analysed_as_a_radiograph_and_says_so(tmp_path, capsys):
+    path = _colour(tmp_path)
+    assert main(["analyze", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "0 vertebrae (none)" in captured.out
+    assert "input.png: no vertebra was found; is the spine in view?" in captured.err
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["frame"] == "pixel"

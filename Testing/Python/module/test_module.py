@@ -53,6 +53,7 @@ SCENARIO_NAMES = [
     "export_import",
     "scene_bundle",
     "cancel_keeps_scene",
+    "radiograph_result",
 ]
 
 

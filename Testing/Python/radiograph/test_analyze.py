@@ -1,0 +1,161 @@
+"""analyze_radiograph end to end on real PNG files: frame "pixel", 2D points, Genant in mm, every export.
+
+The 004 net is a real tiny (untrained) model; vertebrae come either from a real tiny keypoint
+detector or, to check labelling and measures with known values, from the drawn truth given as
+the detector's output. The shipped weights, when present, run on a generated radiograph.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from VertebralFractureLib.genant import genant_index, heights
+from VertebralFractureLib.keypoints.detector import Detection
+from VertebralFractureLib.keypoints.model import KeypointModel
+from VertebralFractureLib.levels import TYPICAL_LEVELS
+from VertebralFractureLib.progress import Cancelled, Progress
+from VertebralFractureLib.radiograph import analyze_radiograph, is_radiograph
+from VertebralFractureLib.radiograph.model import CentroidModel
+from VertebralFractureLib.radiograph.outputs import write_radiograph_outputs
+from VertebralFractureLib.schema import SpineResult
+from VertebralFractureLib.validation import InputError
+
+
+@pytest.fixture(scope="module")
+def tiny_centroids():
+    return CentroidModel.create({"channels": [4, 8, 8], "convs": [1, 1, 1]}, seed=1)
+
+
+def _png(path, column, spacing=None):
+    picture = sitk.GetImageFromArray(np.clip(np.rint(column.image * 255), 0, 255).astype(np.uint8))
+    if spacing is not None:
+        picture.SetSpacing(spacing)
+    sitk.WriteImage(picture, str(path))
+    return path
+
+
+def _oracle(column):
+    def detect(image, spacing_mm):
+        return [Detection(points, 0.9, "T1", 0.5) for points in column.keypoints]
+
+    return detect
+
+
+def test_drawn_radiograph_end_to_end(tmp_path, drawn, tiny_centroids):
+    column = drawn()
+    path = _png(tmp_path / "lateral.png", column, spacing=(0.5, 0.5))
+    assert is_radiograph(path)
+    messages = []
+    analysis = analyze_radiograph(path, Progress(lambda f, m: messages.append((f, m))),
+                                  centroid_model=tiny_centroids, detector=_oracle(column))
+    result = analysis.result
+    assert result.frame == "pixel" and result.pixel_spacing == pytest.approx((0.5, 0.5))
+    assert result.input["pixel_spacing_source"] == "file" and result.input["size"] == [200, 420]
+    assert len(result.vertebrae) == len(column.levels)
+    labels = [v.label for v in result.vertebrae]
+    positions = [TYPICAL_LEVELS.index(x) for x in labels]
+    assert positions == list(range(positions[0], positions[0] + len(labels)))  # consecutive levels
+    first = result.vertebrae[0]
+    assert first.keypoints.shape == (6, 2) and np.allclose(first.keypoints, column.keypoints[0])
+    assert np.allclose(first.centroid, column.keypoints[0].mean(axis=0))
+    expected = heights(column.keypoints[0] * 0.5)
+    assert first.measure.heights == pytest.approx(expected)
+    assert first.measure.G == pytest.approx(genant_index(expected))
+    assert np.allclose(analysis.mid_points[first.label], column.keypoints[0])
+    assert analysis.mid_sagittal.shape == column.image.shape and analysis.mid_spacing == (0.5, 0.5)
+    assert messages[0][0] == 0.0 and messages[-1][0] == 1.0
+
+    written = write_radiograph_outputs(analysis, tmp_path / "out")
+    assert {"results", "genant", "overview", "report"} <= set(written)
+    with pytest.raises(FileExistsError):
+        write_radiograph_outputs(analysis, tmp_path / "out")
+    document = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert document["frame"] == "pixel" and document["pixel_spacing"] == [0.5, 0.5]
+    assert len(document["vertebrae"][0]["keypoints"][0]) == 2
+    again = SpineResult.from_json((tmp_path / "out" / "results.json").read_text())
+    assert again.labels == labels and np.allclose(again.vertebrae[3].keypoints, result.vertebrae[3].keypoints)
+    overview = sitk.GetArrayFromImage(sitk.ReadImage(str(written["overview"])))
+    assert overview.std() > 10  # the radiograph is visible, not a black window
+
+
+def test_unknown_spacing_is_estimated_or_assumed_with_a_warning(tmp_path, drawn, tiny_centroids):
+    from skimage.io import imsave
+
+    column = drawn()
+    imsave(tmp_path / "plain.png", np.clip(np.rint(column.image * 255), 0, 255).astype(np.uint8),
+           check_contrast=False)
+    analysis = analyze_radiograph(tmp_path / "plain.png", centroid_model=tiny_centroids, detector=_oracle(column))
+    result = analysis.result
+    assert result.input["pixel_spacing_source"] == "estimated"
+    assert any("pixel size is unknown" in w for w in result.warnings)
+    given = analyze_radiograph(column.image, pixel_spacing=(0.3, 0.3), centroid_model=tiny_centroids,
+                               detector=_oracle(column))
+    assert given.result.pixel_spacing == (0.3, 0.3) and given.result.input["pixel_spacing_source"] == "given"
+
+
+def test_real_tiny_detector_and_no_vertebrae(tmp_path, drawn, tiny_centroids):
+    column = drawn()
+    detector = KeypointModel.create({"spacing_mm": 2.0, "rpn_channels": [4, 8, 8], "level_channels": [4, 8],
+                                     "score_threshold": 0.9}, seed=0)
+    analysis = analyze_radiograph(column.image, pixel_spacing=(1.0, 1.0), centroid_model=tiny_centroids,
+                                  keypoint_model=detector)
+    assert analysis.result.vertebrae == [] and analysis.result.frame == "pixel"
+    written = write_radiograph_outputs(analysis, tmp_path / "none")
+    assert json.loads(written["results"].read_text())["patient"]["n_vertebrae"] == 0
+
+
+def test_detections_off_the_spine_line_are_dropped():
+    from VertebralFractureLib.radiograph.analyze import on_spine
+
+    centres = np.array([[130.0, 20 * k] for k in range(8)] + [[65.0, 90.0]])
+    keep = on_spine(centres, (1.25, 1.25))
+    assert keep.tolist() == [True] * 8 + [False]
+    assert on_spine(centres[:2], (1.0, 1.0)).all()
+
+
+def test_bad_inputs_and_cancel(tmp_path, tiny_centroids):
+    with pytest.raises(InputError, match="constant"):
+        analyze_radiograph(np.zeros((64, 64)), centroid_model=tiny_centroids)
+    with pytest.raises(InputError, match="at least 64"):
+        analyze_radiograph(np.random.default_rng(0).random((16, 64)), centroid_model=tiny_centroids)
+    progress = Progress()
+    progress.cancel.set()
+    with pytest.raises(Cancelled):
+        analyze_radiograph(np.random.default_rng(0).random((64, 64)), progress, centroid_model=tiny_centroids)
+
+
+def test_shipped_models_on_a_generated_radiograph(tmp_path):
+    from VertebralFractureLib.nn.weights import WEIGHTS_DIR
+
+    if not (WEIGHTS_DIR / "radiograph_centroids.pt").exists() or not (WEIGHTS_DIR / "radiograph_keypoints.pt").exists():
+        pytest.skip("shipped radiograph weights not present")
+    from VertebralFractureLib.radiograph.columns import generate_column
+    from VertebralFractureLib.radiograph.views import cut_view_pair
+
+    view = cut_view_pair(generate_column(990001), np.random.default_rng(0))[0]
+    column = view  # a 004-style view: levels, centroids and pixel size like a column
+    path = _png(tmp_path / "generated.png", view, spacing=(view.pixel_mm, view.pixel_mm))
+    analysis = analyze_radiograph(path)
+    result = analysis.result
+    assert result.frame == "pixel" and len(result.models["radiograph_centroids"]) == 64
+    truth = {level: centre for level, centre in zip(column.levels, column.centroids)}
+    found = {v.label: v.centroid for v in result.vertebrae}
+    assert len(found) >= len(truth) - 2
+    right = sum(1 for level, centre in found.items() if level in truth and np.hypot(*(truth[level] - centre)) < 8)
+    assert right >= len(truth) - 3  # the shipped models name and place most vertebrae (measured: all)
+    write_radiograph_outputs(analysis, tmp_path / "out")
+    assert (tmp_path / "out" / "overview.png").exists()
+
+
+def test_end_to_end_scores_count_vertebrae(drawn):
+    from VertebralFractureLib.radiograph.endtoend import score_detector
+    from VertebralFractureLib.radiograph.views import evaluation_views
+
+    views = evaluation_views([drawn()])
+    silent = KeypointModel.create({"spacing_mm": 2.0, "rpn_channels": [4, 8, 8], "level_channels": [4, 8],
+                                   "score_threshold": 0.9}, seed=0)
+    scores = score_detector(silent, views)
+    assert scores["vertebrae"] == sum(len(v.levels) for v in views)
+    assert scores["recall"] == 0.0 and scores["precision"] == 0.0 and np.isnan(scores["keypoint_error_mm"])

@@ -1,0 +1,222 @@
+"""End-to-end analysis of one lateral radiograph: levels (004), keypoints (001 §6), Genant.
+
+Stages: read and check -> level heatmaps T4 ... L4 (004 U-Net) -> pixel size (the file's, else
+estimated from the level centroids, :mod:`.spacing`) -> vertebrae with six keypoints (the 001 §3.2
+detector run on the radiograph itself, 001 §6) -> a level for each vertebra (heatmap scores +
+consecutive order, :mod:`.labels`) -> heights ha, hm, hp and G in mm (``SpineResult`` frame
+``"pixel"``). The returned :class:`~VertebralFractureLib.pipeline.Analysis` has the radiograph as
+its ``mid_sagittal`` image and the 2D keypoints as ``mid_points``, so
+:func:`VertebralFractureLib.export.outputs.write_outputs` writes the same files as for a CT.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Tuple, Union
+
+import numpy as np
+
+from ..pipeline import Analysis, warn_no_vertebra
+from ..progress import Progress
+from ..schema import SpineResult, Vertebra
+from ..validation import InputError, check_radiograph
+
+PathLike = Union[str, Path]
+#: The overview export windows images for CT (HU -250 ... 1250); the radiograph is shown through
+#: a copy stretched onto that window (1st-99.5th percentile), so the exports need no change.
+DISPLAY_WINDOW = (-250.0, 1250.0)
+#: A detection whose centre lies farther than this (mm) from the spine line through its
+#: neighbours is dropped (false positives in the soft tissues in front of the spine).
+OFF_SPINE_MM = 30.0
+_KEYPOINT_CACHE: dict = {}
+
+
+def on_spine(centres: np.ndarray, pixel_mm: Tuple[float, float], limit_mm: float = OFF_SPINE_MM,
+             neighbours: int = 4) -> np.ndarray:
+    """(n,) bool: detections near the spine line (median column of the nearest detections by row).
+
+    Args:
+        centres: (n, 2) ``[column, row]`` detection centres.
+        pixel_mm: (column_mm, row_mm).
+        limit_mm: largest allowed antero-posterior distance from the line.
+        neighbours: detections on each side (by row) that define the line locally.
+
+    """
+    centres = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
+    n = len(centres)
+    if n < 3:
+        return np.ones(n, dtype=bool)
+    order = np.argsort(centres[:, 1])
+    keep = np.ones(n, dtype=bool)
+    for rank, index in enumerate(order):
+        window = order[max(0, rank - neighbours) : rank + neighbours + 1]
+        window = window[window != index]
+        line = float(np.median(centres[window, 0]))
+        keep[index] = abs(centres[index, 0] - line) * pixel_mm[0] <= limit_mm
+    return keep
+
+
+def load_keypoint_model(path: Optional[PathLike] = None):
+    """The radiograph keypoint detector (``weights/radiograph_keypoints.pt``, SHA-256 checked).
+
+    Raises:
+        VertebralFractureLib.nn.weights.WeightsError: missing file or checksum mismatch.
+
+    """
+    from ..keypoints.model import KeypointModel
+    from ..nn.weights import WEIGHTS_DIR, WeightsError, read_manifest, sha256_of
+
+    target = Path(path) if path is not None else WEIGHTS_DIR / "radiograph_keypoints.pt"
+    key = str(target.resolve())
+    if key in _KEYPOINT_CACHE:
+        return _KEYPOINT_CACHE[key]
+    import torch
+
+    if not target.exists():
+        raise WeightsError(f"{target}: radiograph keypoint weights not found "
+                           "(train them with 'vertebral-fracture train radiograph-keypoints')")
+    digest = sha256_of(target)
+    entry = read_manifest(target.parent).get(target.name)
+    if entry is not None and entry.get("sha256") != digest:
+        raise WeightsError(f"{target}: SHA-256 mismatch with {target.parent / 'manifest.json'}; "
+                           "the weights file is corrupted or was replaced")
+    state = torch.load(str(target), map_location="cpu", weights_only=True)
+    model = KeypointModel.from_state(state, sha256=digest)
+    # The end-plate refinement of the keypoint package is tuned on CT mid-sagittal edges; on a
+    # radiograph it moved the points by ~2 mm and tripled the G error (measured), so it is off.
+    model.config.setdefault("refine_endplates", False)
+    _KEYPOINT_CACHE[key] = model
+    return model
+
+
+def _load(source: Union[PathLike, np.ndarray, Any]) -> Tuple[np.ndarray, Optional[Tuple[float, float]], str]:
+    from .io import read_radiograph, to_grey
+
+    if isinstance(source, (str, Path)):
+        image, spacing = read_radiograph(source)
+        return image, spacing, Path(source).name
+    if source is None:
+        raise InputError("no input image was given")
+    if hasattr(source, "GetSpacing"):
+        import SimpleITK as sitk
+
+        return to_grey(sitk.GetArrayFromImage(source)), tuple(float(s) for s in source.GetSpacing()[:2]), "input image"
+    return to_grey(np.asarray(source)), None, "input image"
+
+
+def display_image(image: np.ndarray) -> np.ndarray:
+    """The radiograph stretched onto :data:`DISPLAY_WINDOW` for the overview export."""
+    low, high = np.percentile(image, [1.0, 99.5])
+    scaled = np.clip((image - low) / max(float(high - low), 1e-6), 0.0, 1.0)
+    return (DISPLAY_WINDOW[0] + scaled * (DISPLAY_WINDOW[1] - DISPLAY_WINDOW[0])).astype(np.float32)
+
+
+def analyze_radiograph(
+    source: Union[PathLike, np.ndarray, Any],
+    progress: Optional[Progress] = None,
+    *,
+    pixel_spacing: Optional[Tuple[float, float]] = None,
+    centroid_model=None,
+    keypoint_model=None,
+    detector: Optional[Callable[[np.ndarray, Tuple[float, float]], list]] = None,
+) -> Analysis:
+    """Analyse one lateral spine radiograph.
+
+    Args:
+        source: a PNG / JPEG / TIFF / DICOM path, a 2D array (row 0 superior, column 0 anterior)
+            or a 2D SimpleITK image.
+        progress: progress callback and cancellation.
+        pixel_spacing: (column_mm, row_mm), overriding the file's.
+        centroid_model: a :class:`.model.CentroidModel` (default: shipped UNet-L2 weights).
+        keypoint_model: a :class:`VertebralFractureLib.keypoints.model.KeypointModel` trained on
+            radiographs (default: shipped ``radiograph_keypoints.pt``).
+        detector: ``(image, (row_mm, column_mm)) -> [Detection]`` replacing the keypoint model
+            (another detector, or annotated vertebrae to be labelled and measured).
+
+    Returns:
+        The :class:`~VertebralFractureLib.pipeline.Analysis`; ``result.frame == "pixel"``, keypoints
+        and centroids ``[column, row]``, heights in mm.
+
+    Raises:
+        InputError / ImageReadError: for inputs that are not a usable 2D radiograph.
+        Cancelled: when cancelled through ``progress``.
+
+    """
+    from ..keypoints.detector import detect_vertebrae
+    from .labels import assign_levels
+    from .locate import _model, heatmap_peaks, predict_heatmaps
+    from .spacing import estimate_spacing
+
+    progress = progress or Progress()
+    timings: Dict[str, float] = {}
+    warnings = []
+    started = time.perf_counter()
+    progress(0.0, "reading the radiograph")
+    image, file_spacing, name = _load(source)
+    check_radiograph(image, name)
+    timings["load"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    progress(0.1, "locating levels T4-L4 (004)")
+    centroid_model = _model(centroid_model)
+    heatmaps, frame = predict_heatmaps(image, centroid_model)
+    peaks, values = heatmap_peaks(heatmaps)
+    located = {level: (*frame.to_image(p), float(v)) for level, p, v in zip(centroid_model.levels, peaks, values)
+               if v >= centroid_model.config["presence_threshold"]}
+    timings["levels"] = time.perf_counter() - started
+
+    spacing = tuple(float(s) for s in pixel_spacing) if pixel_spacing is not None else file_spacing
+    spacing_source = "given" if pixel_spacing is not None else ("file" if file_spacing is not None else "estimated")
+    if spacing is None:
+        estimate = estimate_spacing(located)
+        if estimate is None:
+            estimate = 1.0
+            warnings.append(f"{name}: the pixel size is unknown and fewer than two neighbouring levels were found; "
+                            "1 mm per pixel assumed, heights in mm are not reliable")
+        else:
+            warnings.append(f"{name}: the pixel size is unknown; {estimate:.3f} mm estimated from the vertebra spacing "
+                            "(heights in mm are approximate, G is not affected)")
+        spacing = (estimate, estimate)
+    col_mm, row_mm = spacing
+
+    started = time.perf_counter()
+    progress(0.4, "detecting vertebrae and keypoints (001 §6)")
+    if detector is None:
+        keypoint_model = keypoint_model if keypoint_model is not None else load_keypoint_model()
+        detections = detect_vertebrae(image, spacing_mm=(row_mm, col_mm), model=keypoint_model)
+    else:
+        detections = list(detector(image, (row_mm, col_mm)))
+    timings["keypoints"] = time.perf_counter() - started
+    if detections:
+        keep = on_spine(np.array([d.centre for d in detections]), (col_mm, row_mm))
+        if not keep.all():
+            warnings.append(f"{int((~keep).sum())} detection(s) away from the spine line dropped")
+        detections = [d for d, k in zip(detections, keep) if k]
+    progress(0.85, "assigning levels")
+    centres = np.array([d.centre for d in detections]).reshape(-1, 2)
+    labels, confidence = assign_levels(frame.to_input(centres), heatmaps, centroid_model.levels, centres[:, 1])
+
+    result = SpineResult(
+        frame="pixel",
+        pixel_spacing=(col_mm, row_mm),
+        input={"path": name, "modality": "lateral radiograph", "size": [int(image.shape[1]), int(image.shape[0])],
+               "pixel_spacing": [col_mm, row_mm], "pixel_spacing_source": spacing_source,
+               "level_centroids": {k: [round(v[0], 2), round(v[1], 2), round(v[2], 3)] for k, v in located.items()}},
+        warnings=warnings,
+        models={"radiograph_centroids": centroid_model.sha256 or "untracked",
+                "radiograph_keypoints": (getattr(keypoint_model, "sha256", None) or "untracked")
+                if detector is None else "external detector"},
+    )
+    analysis = Analysis(result=result, image=image, mid_sagittal=display_image(image), mid_spacing=(row_mm, col_mm))
+    for detection, label, conf in zip(detections, labels, confidence):
+        points = np.asarray(detection.keypoints, dtype=float)
+        result.vertebrae.append(Vertebra(label=label, centroid=points.mean(axis=0), keypoints=points,
+                                         confidence=float(min(detection.score, conf)), source="model"))
+        analysis.mid_points[label] = points
+    result.timings_s = {k: round(v, 3) for k, v in timings.items()}
+    result.recompute()
+    if not result.vertebrae:
+        warn_no_vertebra(result)
+    progress(1.0, f"done: {len(result.vertebrae)} vertebrae")
+    return analysis

@@ -1,0 +1,77 @@
+"""Scores of the whole radiograph analysis on held-out views: detection, keypoints, levels, G.
+
+Detection recall and precision as in 001 Table 1 (right), mean keypoint error in mm, level
+accuracy of the matched vertebrae and the mean absolute error of the Genant index G.
+
+Detections are matched to the true vertebrae entirely in view with
+:func:`VertebralFractureLib.keypoints.metrics.match_detections` (centre inside the true box or IoU > 0.5).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Sequence
+
+import numpy as np
+
+#: Genant index at or below which a vertebra counts as at least mildly fractured (001 Table 2).
+MILD_G = 0.8
+
+
+def score_detector(model, views: Sequence) -> Dict[str, float]:
+    """Recall, precision, mean keypoint error (mm) of a detector alone on views (:class:`.views.View`)."""
+    from ..keypoints.detector import detect_vertebrae
+    from ..keypoints.metrics import match_detections
+
+    tp = fp = fn = 0
+    errors = []
+    for view in views:
+        detections = detect_vertebrae(view.image, spacing_mm=view.pixel_mm, model=model)
+        pairs = match_detections([d.keypoints for d in detections], [d.score for d in detections], view.keypoints)
+        tp += len(pairs)
+        fp += len(detections) - len(pairs)
+        fn += len(view.keypoints) - len(pairs)
+        for p, t in pairs:
+            errors.append(np.linalg.norm(detections[p].keypoints - view.keypoints[t], axis=1).mean() * view.pixel_mm)
+    return {"recall": tp / max(tp + fn, 1), "precision": tp / max(tp + fp, 1),
+            "keypoint_error_mm": float(np.mean(errors)) if errors else float("nan"), "vertebrae": tp + fn}
+
+
+def score_analysis(views: Sequence, centroid_model=None, keypoint_model=None) -> Dict[str, float]:
+    """Whole analysis (:func:`.analyze.analyze_radiograph`, pixel size given): detection, levels, G."""
+    from ..genant import GenantError, genant_index, heights
+    from ..keypoints.metrics import match_detections
+    from .analyze import analyze_radiograph
+
+    tp = fp = fn = right = 0
+    g_errors, errors, fractured = [], [], []
+    for view in views:
+        result = analyze_radiograph(view.image, pixel_spacing=(view.pixel_mm, view.pixel_mm),
+                                    centroid_model=centroid_model, keypoint_model=keypoint_model).result
+        found = result.vertebrae
+        pairs = match_detections([v.keypoints for v in found], [v.confidence or 0.0 for v in found], view.keypoints)
+        tp += len(pairs)
+        fp += len(found) - len(pairs)
+        fn += len(view.keypoints) - len(pairs)
+        for p, t in pairs:
+            right += found[p].label == view.levels[t]
+            errors.append(np.linalg.norm(found[p].keypoints - view.keypoints[t], axis=1).mean() * view.pixel_mm)
+            if found[p].measure is not None:
+                try:
+                    true_g = genant_index(heights(view.keypoints[t] * view.pixel_mm))
+                except GenantError:
+                    continue
+                g_errors.append(abs(found[p].measure.G - true_g))
+                fractured.append((true_g <= MILD_G, found[p].measure.G <= MILD_G))
+    return {"recall": tp / max(tp + fn, 1), "precision": tp / max(tp + fp, 1), "level_accuracy": right / max(tp, 1),
+            "keypoint_error_mm": float(np.mean(errors)) if errors else float("nan"),
+            "G_mae": float(np.mean(g_errors)) if g_errors else float("nan"), "vertebrae": tp + fn,
+            **_sensitivity(fractured)}
+
+
+def _sensitivity(pairs) -> Dict[str, float]:
+    """Sensitivity / specificity of G <= 0.8 (at least mild, 001 Table 2) over matched vertebrae."""
+    truth = np.array([a for a, _ in pairs], dtype=bool)
+    called = np.array([b for _, b in pairs], dtype=bool)
+    return {"fractured": int(truth.sum()),
+            "sensitivity_G<=0.8": float((called & truth).sum() / max(truth.sum(), 1)),
+            "specificity_G<=0.8": float((~called & ~truth).sum() / max((~truth).sum(), 1))}
