@@ -21,6 +21,7 @@ JSON layout::
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import math
@@ -205,6 +206,21 @@ class Vertebra:
             if isinstance(error, SchemaError):
                 raise
             raise SchemaError(f"vertebra entry {data.get('label', '?')!r} is malformed: {error}") from None
+
+    def copy(self, **changes: Any) -> "Vertebra":
+        """A copy with some fields changed; history, extras and points are copied, not shared.
+
+        The Genant measure is left empty: the owning :class:`SpineResult` recomputes it.
+        """
+        fields: Dict[str, Any] = {
+            "centroid": self.centroid.copy(),
+            "keypoints": self.keypoints.copy(),
+            "history": list(self.history),
+            "extra": dict(self.extra),
+            "measure": None,
+        }
+        fields.update(changes)
+        return dataclasses.replace(self, **fields)
 
     def record(self, action: str, detail: str = "", user: str = "") -> None:
         """Append an entry to the edit history."""

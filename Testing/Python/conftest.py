@@ -37,6 +37,20 @@ def slicer_missing_reason():
     return None
 
 
+@pytest.fixture(autouse=True)
+def _single_thread():
+    """Torch single-threaded in every test: CI machines are small and shared (faster, fair, and the
+    setting the determinism tests assume). Only when a test module already imported torch."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def slicer_core():
     """The ``slicer`` package (slicer-core); skips the test when it cannot be imported."""

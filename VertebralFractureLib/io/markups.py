@@ -221,18 +221,7 @@ def result_from_lists(
         if previous is None:
             vertebrae.append(Vertebra(label=level, centroid=centroid, keypoints=points, source=source))
             continue
-        vertebra = Vertebra(
-            label=level,
-            centroid=centroid,
-            keypoints=points,
-            confidence=previous.confidence,
-            source=previous.source,
-            fracture_probability=previous.fracture_probability,
-            voxel_fracture_score=previous.voxel_fracture_score,
-            abnormality=previous.abnormality,
-            history=list(previous.history),
-            extra=dict(previous.extra),
-        )
+        vertebra = previous.copy(label=level, centroid=centroid, keypoints=points)
         if previous.keypoints.shape == points.shape:
             moved = np.linalg.norm(previous.keypoints - points, axis=1)
             names = [f"{KEYPOINT_NAMES[i]} {moved[i]:.1f} mm" for i in range(6) if moved[i] > tolerance_mm]

@@ -24,18 +24,7 @@ EDIT_LOG = "edits"
 
 
 def _copy_vertebra(vertebra: Vertebra, label: Optional[str] = None) -> Vertebra:
-    return Vertebra(
-        label=label or vertebra.label,
-        centroid=vertebra.centroid.copy(),
-        keypoints=vertebra.keypoints.copy(),
-        confidence=vertebra.confidence,
-        source=vertebra.source,
-        fracture_probability=vertebra.fracture_probability,
-        voxel_fracture_score=vertebra.voxel_fracture_score,
-        abnormality=vertebra.abnormality,
-        history=list(vertebra.history),
-        extra=dict(vertebra.extra),
-    )
+    return vertebra.copy(label=label or vertebra.label)
 
 
 def _with_vertebrae(result: SpineResult, vertebrae: List[Vertebra]) -> SpineResult:

@@ -155,18 +155,7 @@ def node_pixel_to_ras(node) -> Optional[np.ndarray]:
 
 # ---------------------------------------------------------------------------- results
 def _copy(vertebra: Vertebra, keypoints: np.ndarray, centroid: np.ndarray) -> Vertebra:
-    return Vertebra(
-        label=vertebra.label,
-        centroid=centroid,
-        keypoints=keypoints,
-        confidence=vertebra.confidence,
-        source=vertebra.source,
-        fracture_probability=vertebra.fracture_probability,
-        voxel_fracture_score=vertebra.voxel_fracture_score,
-        abnormality=vertebra.abnormality,
-        history=list(vertebra.history),
-        extra=dict(vertebra.extra),
-    )
+    return vertebra.copy(centroid=centroid, keypoints=keypoints)
 
 
 def _kept(result: SpineResult) -> dict:

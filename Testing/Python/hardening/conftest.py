@@ -12,19 +12,6 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Torch single-threaded (shared CI machines); also the setting the determinism tests assume."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="session")
 def synthetic_case():
     """One small synthetic abdomen CT (2 mm voxels, LPS), generated once per session."""
