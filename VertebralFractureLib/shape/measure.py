@@ -233,20 +233,12 @@ def measure_bodies(bodies: Dict[str, Body], shape: tuple, geometry: ImageGeometr
     return vertebrae
 
 
-def measure_from_mask(mask_image, body_mask=None) -> SpineResult:
-    """Genant measures of every vertebra of a labelled mask (no CT needed).
-
-    Args:
-        mask_image: SimpleITK label image with VerSe labels (whole vertebrae or bodies), or a path.
-        body_mask: optional body mask on the same grid (VerSe labels, TPTBox sub-regions with
-            49/50 = body, or binary), SimpleITK image or path.
+def mask_arrays(mask_image, body_mask=None):
+    """A vertebra label mask (image or path) and an optional body mask as arrays on one grid.
 
     Returns:
-        :class:`SpineResult` in LPS mm, ``source`` "mask", ``confidence`` None, measures computed.
-
-    Raises:
-        MaskMeasureError: when the mask holds no vertebra label.
-
+        ``(array[k, j, i], ImageGeometry, body array or None)``; the body mask is resampled
+        (nearest neighbour) onto the vertebra mask's grid when they differ.
     """
     import SimpleITK as sitk
 
@@ -263,6 +255,25 @@ def measure_from_mask(mask_image, body_mask=None) -> SpineResult:
         if not geometry_of(body_mask).same_grid(geometry):
             body_mask = resample_like(body_mask, mask_image, nearest=True)
         body_array = sitk.GetArrayFromImage(body_mask)
+    return array, geometry, body_array
+
+
+def measure_from_mask(mask_image, body_mask=None) -> SpineResult:
+    """Genant measures of every vertebra of a labelled mask (no CT needed).
+
+    Args:
+        mask_image: SimpleITK label image with VerSe labels (whole vertebrae or bodies), or a path.
+        body_mask: optional body mask on the same grid (VerSe labels, TPTBox sub-regions with
+            49/50 = body, or binary), SimpleITK image or path.
+
+    Returns:
+        :class:`SpineResult` in LPS mm, ``source`` "mask", ``confidence`` None, measures computed.
+
+    Raises:
+        MaskMeasureError: when the mask holds no vertebra label.
+
+    """
+    array, geometry, body_array = mask_arrays(mask_image, body_mask)
     bodies = find_bodies(array, geometry, body_array)
     if not bodies:
         raise MaskMeasureError("the mask holds no vertebra label (VerSe labels 1-26, 28 expected)")

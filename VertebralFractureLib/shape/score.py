@@ -222,21 +222,9 @@ def abnormality_scores(mask_image, result=None, model: Optional[AbnormalityModel
         WeightsError: when the shipped weights are missing or corrupted.
 
     """
-    import SimpleITK as sitk
+    from .measure import mask_arrays
 
-    from ..io.images import geometry_of, read_image, resample_like
-
-    if not hasattr(mask_image, "GetSize"):
-        mask_image = read_image(mask_image)
-    geometry = geometry_of(mask_image)
-    array = sitk.GetArrayFromImage(mask_image)
-    body_array = None
-    if body_mask is not None:
-        if not hasattr(body_mask, "GetSize"):
-            body_mask = read_image(body_mask)
-        if not geometry_of(body_mask).same_grid(geometry):
-            body_mask = resample_like(body_mask, mask_image, nearest=True)
-        body_array = sitk.GetArrayFromImage(body_mask)
+    array, geometry, body_array = mask_arrays(mask_image, body_mask)
     model = model or AbnormalityModel.load(device=device)
     levels, contexts, actual, _, context_levels = mask_crops(array, geometry, body_array)
     predicted = model.predict(contexts)
