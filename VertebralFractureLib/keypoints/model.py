@@ -133,7 +133,9 @@ class KeypointModel:
 
 def default_weights_path() -> Path:
     """The shipped weights inside the package."""
-    return Path(__file__).resolve().parent.parent / "weights" / WEIGHTS_NAME
+    from ..nn.weights import WEIGHTS_DIR
+
+    return WEIGHTS_DIR / WEIGHTS_NAME
 
 
 def load_model(path: Optional[Union[str, Path]] = None) -> KeypointModel:

@@ -64,25 +64,20 @@ def load_keypoint_model(path: Optional[PathLike] = None):
         VertebralFractureLib.nn.weights.WeightsError: missing file or checksum mismatch.
 
     """
-    from ..keypoints.model import KeypointModel
-    from ..nn.weights import WEIGHTS_DIR, WeightsError, read_manifest, sha256_of
+    from ..keypoints.model import load_model
+    from ..nn.weights import WEIGHTS_DIR, WeightsError
 
     target = Path(path) if path is not None else WEIGHTS_DIR / "radiograph_keypoints.pt"
     key = str(target.resolve())
     if key in _KEYPOINT_CACHE:
         return _KEYPOINT_CACHE[key]
-    import torch
-
     if not target.exists():
         raise WeightsError(f"{target}: radiograph keypoint weights not found "
                            "(train them with 'vertebral-fracture train radiograph-keypoints')")
-    digest = sha256_of(target)
-    entry = read_manifest(target.parent).get(target.name)
-    if entry is not None and entry.get("sha256") != digest:
-        raise WeightsError(f"{target}: SHA-256 mismatch with {target.parent / 'manifest.json'}; "
-                           "the weights file is corrupted or was replaced")
-    state = torch.load(str(target), map_location="cpu", weights_only=True)
-    model = KeypointModel.from_state(state, sha256=digest)
+    try:
+        model = load_model(target)  # SHA-256 checked against the manifest, weights_only=True
+    except (ValueError, FileNotFoundError) as error:
+        raise WeightsError(str(error)) from None
     # The end-plate refinement of the keypoint package is tuned on CT mid-sagittal edges; on a
     # radiograph it moved the points by ~2 mm and tripled the G error (measured), so it is off.
     model.config.setdefault("refine_endplates", False)
