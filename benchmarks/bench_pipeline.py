@@ -109,7 +109,7 @@ def main() -> None:
                                         check=True, capture_output=True, text=True).stdout
                 runs.append(json.loads(output.strip().splitlines()[-1]))
             print(f"\n{name}: {runs[0]['n_vertebrae']} vertebrae, {args.repeat} runs, {args.threads} threads")
-            print(f"{'stage':<14}{'median s':>10}{'peak MB':>10}")
+            print(f"{'stage':<14}{'median s':>10}{'peak MB':>10}  (peak for the whole run only)")
             for stage in runs[0]["timings"]:
                 median = statistics.median(r["timings"][stage] for r in runs)
                 print(f"{stage:<14}{median:>10.2f}")
