@@ -8,7 +8,8 @@ optionally ``EVALUATE_HELP``), importing torch lazily. Adding a model is one ent
 from __future__ import annotations
 
 import argparse
-import importlib
+
+from .train import register_models
 
 #: Modules providing ``evaluate`` sub-commands.
 MODELS = ("VertebralFractureLib.spine.evaluate_centreline", "VertebralFractureLib.shape.evaluate",
@@ -19,18 +20,5 @@ MODELS = ("VertebralFractureLib.spine.evaluate_centreline", "VertebralFractureLi
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``evaluate`` sub-command with one sub-command per model."""
-    parser = subparsers.add_parser("evaluate", help="evaluate a network on held-out cases and print a table")
-    models = parser.add_subparsers(dest="model", metavar="MODEL")
-    for name in MODELS:
-        module = importlib.import_module(name)
-        model_name = getattr(module, "MODEL_NAME", name.rsplit(".", 1)[-1].replace("evaluate_", ""))
-        sub = models.add_parser(model_name, help=getattr(module, "EVALUATE_HELP", f"evaluate the {model_name} network"))
-        module.add_evaluate_arguments(sub)
-        sub.set_defaults(func=module.evaluate_main)
-    parser.set_defaults(func=lambda args: _missing(parser))
-    return parser
-
-
-def _missing(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
+    return register_models(subparsers, "evaluate", "evaluate a network on held-out cases and print a table", MODELS,
+                           "evaluate")
