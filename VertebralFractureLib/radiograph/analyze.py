@@ -30,6 +30,13 @@ DISPLAY_WINDOW = (-250.0, 1250.0)
 #: neighbours is dropped (false positives in the soft tissues in front of the spine).
 OFF_SPINE_MM = 30.0
 _KEYPOINT_CACHE: dict = {}
+#: End-plate refinement for radiographs (:func:`refine_detections`): the parameters of
+#: :func:`VertebralFractureLib.keypoints.refine.refine_endplates`, applied on the radiograph
+#: resampled to 1 mm (the CT tuning ran it on the detector's 2 mm grid, i.e. with every length
+#: doubled). Chosen on 28 training views (14 columns, the first 6 the detector's validation
+#: columns) and confirmed on 60 others, never on the held-out views: fracture sensitivity at
+#: G <= 0.8 0.00 -> 0.64 / 0.66, specificity 1.00 -> 0.87 / 0.85, mean |G error| unchanged.
+RADIOGRAPH_REFINE = {"search_mm": 2.5, "offset_mm": 1.0, "inset_mm": 0.5, "sigma_mm": 0.5}
 
 
 def on_spine(centres: np.ndarray, pixel_mm: Tuple[float, float], limit_mm: float = OFF_SPINE_MM,
@@ -81,8 +88,41 @@ def load_keypoint_model(path: Optional[PathLike] = None):
     # The end-plate refinement of the keypoint package is tuned on CT mid-sagittal edges; on a
     # radiograph it moved the points by ~2 mm and tripled the G error (measured), so it is off.
     model.config.setdefault("refine_endplates", False)
+    # Radiograph-tuned refinement instead (:func:`refine_detections`); ``None`` turns it off.
+    model.config.setdefault("radiograph_refine", dict(RADIOGRAPH_REFINE))
     _KEYPOINT_CACHE[key] = model
     return model
+
+
+def refine_detections(image: np.ndarray, spacing_mm: Tuple[float, float], detections: list,
+                      params: Optional[dict] = None) -> list:
+    """Detections with their keypoints snapped to the end-plate edges of the radiograph.
+
+    Args:
+        image: (rows, columns) radiograph.
+        spacing_mm: (row_mm, column_mm) pixel size.
+        detections: :class:`VertebralFractureLib.keypoints.detector.Detection` s, keypoints in
+            ``image`` pixels.
+        params: keyword arguments of :func:`VertebralFractureLib.keypoints.refine.refine_endplates`
+            (default :data:`RADIOGRAPH_REFINE`), lengths in mm.
+
+    Returns:
+        New detections (same order); only the rows of the keypoints change.
+
+    """
+    import dataclasses
+
+    from ..keypoints.detector import normalise_intensity, resample_2d
+    from ..keypoints.refine import refine_endplates
+
+    if not detections:
+        return list(detections)
+    row_mm, col_mm = (float(s) for s in spacing_mm)
+    scale = np.array([col_mm, row_mm])
+    image_mm = normalise_intensity(resample_2d(np.asarray(image, dtype=np.float32), (row_mm, col_mm), 1.0))
+    points = np.array([np.asarray(d.keypoints, dtype=np.float64) for d in detections]) * scale
+    refined = refine_endplates(image_mm, points, **(RADIOGRAPH_REFINE if params is None else params)) / scale
+    return [dataclasses.replace(d, keypoints=p) for d, p in zip(detections, refined)]
 
 
 def _load(source: Union[PathLike, np.ndarray, Any]) -> Tuple[np.ndarray, Optional[Tuple[float, float]], str]:
@@ -180,6 +220,9 @@ def analyze_radiograph(
     if detector is None:
         keypoint_model = keypoint_model if keypoint_model is not None else load_keypoint_model()
         detections = detect_vertebrae(image, spacing_mm=(row_mm, col_mm), model=keypoint_model)
+        refine = keypoint_model.config.get("radiograph_refine")
+        if refine:
+            detections = refine_detections(image, (row_mm, col_mm), detections, refine)
     else:
         detections = list(detector(image, (row_mm, col_mm)))
     timings["keypoints"] = time.perf_counter() - started

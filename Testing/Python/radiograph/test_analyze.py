@@ -159,3 +159,23 @@ def test_end_to_end_scores_count_vertebrae(drawn):
     scores = score_detector(silent, views)
     assert scores["vertebrae"] == sum(len(v.levels) for v in views)
     assert scores["recall"] == 0.0 and scores["precision"] == 0.0 and np.isnan(scores["keypoint_error_mm"])
+
+
+def test_radiograph_refinement_snaps_to_the_end_plates():
+    from scipy.ndimage import gaussian_filter
+
+    from VertebralFractureLib.radiograph.analyze import RADIOGRAPH_REFINE, refine_detections
+
+    image = np.zeros((200, 200), dtype=np.float32)  # 0.5 mm pixels; a body from 30 to 60 mm
+    image[60:120, 60:140] = 1.0
+    image = gaussian_filter(image, 1.0)
+    rows = [64.0, 116.0]  # 2 mm inside the superior / inferior end plates
+    points = np.array([[c, r] for c in (70.0, 100.0, 130.0) for r in rows])
+    detection = Detection(points, 0.9, "L1", 0.8)
+    (refined,) = refine_detections(image, (0.5, 0.5), [detection])
+    assert np.allclose(refined.keypoints[:, 0], points[:, 0])
+    offset_px = RADIOGRAPH_REFINE["offset_mm"] / 0.5
+    assert np.allclose(refined.keypoints[0::2, 1], 59.5 + offset_px, atol=1.5)
+    assert np.allclose(refined.keypoints[1::2, 1], 119.5 - offset_px, atol=1.5)
+    assert refined.score == detection.score and refined.label == "L1"
+    assert refine_detections(image, (0.5, 0.5), []) == []
