@@ -41,6 +41,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("--compare", nargs="+", default=[], metavar="WEIGHTS",
                         help="several weights to compare on the same cases (002 Table 1 variants)")
     parser.add_argument("--cube", type=int, default=0, help="vertebra cube in voxels (default: from the weights)")
+    parser.add_argument("--edge-margin-mm", type=float, default=None,
+                        help="patient level: ignore components this close (mm) to the first/last slice "
+                        "(default: from the weights, else the validated DEFAULT_EDGE_MARGIN_MM; 0: off)")
     parser.add_argument("--jitter-mm", type=float, default=3.0, help="centroid noise sd per axis (002: 3 mm)")
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--cache", default=str(DEFAULT_CACHE), help="cache of band-grid test samples")
@@ -86,7 +89,7 @@ def test_samples(args: argparse.Namespace, spacing: float, band_mm: float, log=p
 
 def evaluate_model(model, meta: Dict, samples: Sequence[Sample], args: argparse.Namespace, log=print) -> Dict:
     """All figures of one model on the samples."""
-    from .aggregate import roc_auc, roc_points
+    from .aggregate import DEFAULT_EDGE_MARGIN_MM, roc_auc, roc_points
     from .metrics import (
         bootstrap_patient_auc,
         bootstrap_vertebra_auc,
@@ -105,8 +108,10 @@ def evaluate_model(model, meta: Dict, samples: Sequence[Sample], args: argparse.
     exact = vertebra_level(maps, cube, 0.0)
     _, cube_aucs = choose_cube(maps, jitter_mm=args.jitter_mm)
     vertebra_boot = bootstrap_vertebra_auc(table, args.bootstrap)
-    patient = patient_level(maps)
-    patient_boot = bootstrap_patient_auc(maps, args.bootstrap)
+    margin = getattr(args, "edge_margin_mm", None)
+    margin = float(meta.get("edge_margin_mm", DEFAULT_EDGE_MARGIN_MM) if margin is None else margin)
+    patient = patient_level(maps, margin)
+    patient_boot = bootstrap_patient_auc(maps, args.bootstrap, edge_margin_mm=margin)
     by_grade = {}
     normals = table["scores"][~table["truth"]]
     for grade in (1, 2, 3):
@@ -123,6 +128,7 @@ def evaluate_model(model, meta: Dict, samples: Sequence[Sample], args: argparse.
         "vertebra_auc_by_grade_vs_normal": by_grade,
         "vertebra_auc_by_cube": {str(k): v for k, v in cube_aucs.items()},
         "patient_auc_hull": summary(patient_boot, patient["auc"]),
+        "patient_edge_margin_mm": margin,
         "n_cases": len(maps), "n_vertebrae": int(len(table["truth"])), "n_fractured": int(table["truth"].sum()),
         "n_negative_patients": int((~patient["truth"]).sum()),
         "map_seconds_per_case": seconds / max(1, len(maps)),
@@ -133,6 +139,7 @@ def evaluate_model(model, meta: Dict, samples: Sequence[Sample], args: argparse.
     log(f"[{result['variant']}] vertebra AUC (centroids jittered {args.jitter_mm:g} mm) {vj['point']:.3f} "
         f"(bootstrap {vj['mean']:.3f} ± {vj['sd']:.3f}, 95% CI {vj['ci95'][0]:.3f}-{vj['ci95'][1]:.3f}); "
         f"exact centroids {result['vertebra_auc_exact_centroids']:.3f}; patient hull AUC {pa['point']:.3f} "
+        f"(edge margin {margin:g} mm) "
         f"(bootstrap {pa['mean']:.3f} ± {pa['sd']:.3f}, 95% CI {pa['ci95'][0]:.3f}-{pa['ci95'][1]:.3f})")
     return {"metrics": result, "curves": curves, "maps": maps, "cube": cube}
 

@@ -16,6 +16,8 @@ import numpy as np
 from ..geometry import ImageGeometry
 from .aggregate import (
     DEFAULT_CUBE,
+    DEFAULT_EDGE_MARGIN_MM,
+    EDGE_MARGIN_GRID,
     PROBABILITY_GRID,
     bootstrap,
     convex_hull,
@@ -49,6 +51,7 @@ class CaseMap:
     centroids: np.ndarray
     grades: np.ndarray
     largest: Dict[float, float] = field(default_factory=dict)
+    largest_margin_mm: Optional[float] = None
 
     @property
     def positive(self) -> bool:
@@ -84,16 +87,18 @@ def choose_cube(cases: Sequence[CaseMap], candidates: Sequence[int] = (3, 5, 7, 
     return best, aucs
 
 
-def ensure_largest(cases: Sequence[CaseMap], thresholds: Sequence[float] = PROBABILITY_GRID) -> None:
-    """Fill each case's largest-component volume per probability threshold."""
+def ensure_largest(cases: Sequence[CaseMap], thresholds: Sequence[float] = PROBABILITY_GRID,
+                   edge_margin_mm: float = DEFAULT_EDGE_MARGIN_MM) -> None:
+    """Fill each case's largest-component volume per probability threshold (at this edge margin)."""
     for case in cases:
-        if not case.largest:
-            case.largest = largest_components((case.prob, case.geometry), thresholds)
+        if not case.largest or case.largest_margin_mm != float(edge_margin_mm):
+            case.largest = largest_components((case.prob, case.geometry), thresholds, edge_margin_mm)
+            case.largest_margin_mm = float(edge_margin_mm)
 
 
-def patient_level(cases: Sequence[CaseMap]) -> Dict:
-    """Patient-level ROC points, hull and AUC (002 §4)."""
-    ensure_largest(cases)
+def patient_level(cases: Sequence[CaseMap], edge_margin_mm: float = DEFAULT_EDGE_MARGIN_MM) -> Dict:
+    """Patient-level ROC points, hull and AUC (002 §4); components near the scan edges ignored."""
+    ensure_largest(cases, edge_margin_mm=edge_margin_mm)
     truth = np.asarray([c.positive for c in cases])
     points, hull = patient_roc([c.largest for c in cases], truth)
     from .aggregate import hull_auc
@@ -101,9 +106,19 @@ def patient_level(cases: Sequence[CaseMap]) -> Dict:
     return {"points": points, "hull": hull, "auc": hull_auc(hull), "truth": truth}
 
 
-def operating_point(cases: Sequence[CaseMap]) -> Dict[str, float]:
+def choose_edge_margin(cases: Sequence[CaseMap], candidates: Sequence[float] = EDGE_MARGIN_GRID) -> tuple:
+    """Scan-edge margin (mm) with the best patient hull AUC, ties to the smallest; ``(margin, {margin: auc})``.
+
+    Run it on validation cases only (issue 8): the chosen margin becomes the patient-level default.
+    """
+    aucs = {float(m): patient_level(cases, float(m))["auc"] for m in candidates}
+    best = max(aucs, key=lambda m: (round(np.nan_to_num(aucs[m], nan=-1.0), 9), -m))
+    return best, aucs
+
+
+def operating_point(cases: Sequence[CaseMap], edge_margin_mm: float = DEFAULT_EDGE_MARGIN_MM) -> Dict[str, float]:
     """The (probability, noise) pair with the best Youden index on these cases."""
-    ensure_largest(cases)
+    ensure_largest(cases, edge_margin_mm=edge_margin_mm)
     truth = np.asarray([c.positive for c in cases])
     best = {"probability_threshold": 0.5, "noise_mm3": 400.0, "youden": -1.0}
     for t in sorted(cases[0].largest):
@@ -128,11 +143,12 @@ def bootstrap_vertebra_auc(table: Dict, n: int = 1000, seed: int = 0) -> np.ndar
                      groups=table["groups"])
 
 
-def bootstrap_patient_auc(cases: Sequence[CaseMap], n: int = 1000, seed: int = 0) -> np.ndarray:
+def bootstrap_patient_auc(cases: Sequence[CaseMap], n: int = 1000, seed: int = 0,
+                          edge_margin_mm: float = DEFAULT_EDGE_MARGIN_MM) -> np.ndarray:
     """Bootstrap hull AUCs of the patient level, resampling patients."""
     from .aggregate import hull_auc
 
-    ensure_largest(cases)
+    ensure_largest(cases, edge_margin_mm=edge_margin_mm)
     truth = np.asarray([c.positive for c in cases])
     largest = [c.largest for c in cases]
 
@@ -154,4 +170,5 @@ def summary(values: np.ndarray, point: Optional[float] = None) -> Dict[str, floa
     return out
 
 
-__all__ = ["CaseMap", "choose_cube", "convex_hull", "patient_level", "roc_points", "vertebra_level"]
+__all__ = ["CaseMap", "choose_cube", "choose_edge_margin", "convex_hull", "patient_level", "roc_points",
+           "vertebra_level"]

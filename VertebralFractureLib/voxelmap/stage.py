@@ -9,6 +9,7 @@ from typing import Any
 
 from .aggregate import (
     DEFAULT_CUBE,
+    DEFAULT_EDGE_MARGIN_MM,
     DEFAULT_NOISE_MM3,
     DEFAULT_PROBABILITY_THRESHOLD,
     patient_score,
@@ -23,7 +24,8 @@ def stage_voxel_map(analysis: Any, options: Any = None, progress: Any = None) ->
 
     Sets ``Vertebra.voxel_fracture_score`` (002 §3.3 Gaussian-weighted cube mean),
     ``result.patient["voxel_fracture_score"]`` (total volume in mm^3 of likely-fracture components
-    above the noise threshold), ``result.patient["voxel_fracture_positive"]`` and
+    above the noise threshold, ignoring those within the validated scan-edge margin of the first/last
+    slice, issue 8), ``result.patient["voxel_fracture_positive"]`` and
     ``analysis.fracture_map`` (SimpleITK p(fracture) image on the band grid). Without a centre-line
     the stage only adds a warning.
 
@@ -57,7 +59,8 @@ def stage_voxel_map(analysis: Any, options: Any = None, progress: Any = None) ->
     for v in result.vertebrae:
         v.voxel_fracture_score = scores.get(v.label)
     patient = patient_score(prob, float(meta.get("probability_threshold", DEFAULT_PROBABILITY_THRESHOLD)),
-                            float(meta.get("noise_mm3", DEFAULT_NOISE_MM3)))
+                            float(meta.get("noise_mm3", DEFAULT_NOISE_MM3)),
+                            float(meta.get("edge_margin_mm", DEFAULT_EDGE_MARGIN_MM)))
     result.patient["voxel_fracture_score"] = round(patient.fracture_volume_mm3, 1)
     result.patient["voxel_fracture_positive"] = patient.positive
     result.patient["voxel_fracture_components"] = patient.n_components

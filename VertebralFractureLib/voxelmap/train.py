@@ -173,18 +173,21 @@ def sample_maps(model, samples: Sequence[Sample]) -> list:
 
 
 def calibrate(model, val_samples: Sequence[Sample], log=print) -> dict:
-    """Cube size (002 §4) and patient operating point chosen on the validation cases."""
-    from .metrics import choose_cube, operating_point, patient_level
+    """Cube size (002 §4), scan-edge margin (issue 8) and patient operating point chosen on the validation cases."""
+    from .metrics import choose_cube, choose_edge_margin, operating_point
 
     if not val_samples:
         return {}
     maps = sample_maps(model, val_samples)
     cube, aucs = choose_cube(maps)
-    point = operating_point(maps)
-    patient = patient_level(maps)
-    log(f"validation: vertebra AUC by cube {aucs} -> cube {cube}; patient hull AUC {patient['auc']:.3f}; "
+    margin, margin_aucs = choose_edge_margin(maps)
+    point = operating_point(maps, margin)
+    log(f"validation: vertebra AUC by cube {aucs} -> cube {cube}; patient hull AUC by edge margin (mm) "
+        f"{ {k: round(v, 4) for k, v in margin_aucs.items()} } -> {margin:g} mm, AUC {margin_aucs[margin]:.3f}; "
         f"operating point {point}")
-    return {"cube": cube, "cube_aucs": aucs, "val_patient_auc": patient["auc"], **point}
+    return {"cube": cube, "cube_aucs": aucs, "edge_margin_mm": margin,
+            "edge_margin_aucs": {f"{k:g}": v for k, v in margin_aucs.items()},
+            "val_patient_auc": margin_aucs[margin], **point}
 
 
 def train_main(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from VertebralFractureLib.geometry import ImageGeometry
 from VertebralFractureLib.voxelmap.aggregate import (
     component_sizes,
     convex_hull,
+    edge_slices,
     hull_auc,
     largest_components,
     patient_roc,
@@ -51,10 +52,31 @@ def test_patient_score_components_and_noise_threshold():
     prob[15, 15, 15] = 0.95  # one noisy voxel = 8 mm^3
     geometry = _geometry(prob.shape)
     assert list(component_sizes(prob, 0.5)) == [64, 1]
-    score = patient_score((prob, geometry), 0.5, noise_mm3=100.0)
+    score = patient_score((prob, geometry), 0.5, noise_mm3=100.0, edge_margin_mm=0.0)
     assert score.positive and score.n_components == 1 and score.fracture_volume_mm3 == pytest.approx(512.0)
-    assert not patient_score((prob, geometry), 0.9, noise_mm3=100.0).positive
-    assert largest_components((prob, geometry), [0.5, 0.9]) == {0.5: 512.0, 0.9: 8.0}
+    assert not patient_score((prob, geometry), 0.9, noise_mm3=100.0, edge_margin_mm=0.0).positive
+    assert largest_components((prob, geometry), [0.5, 0.9], edge_margin_mm=0.0) == {0.5: 512.0, 0.9: 8.0}
+
+
+def test_edge_margin_ignores_components_at_the_first_and_last_slices():
+    prob = np.zeros((40, 12, 12), np.float32)  # 40 slices of 2 mm
+    prob[0:4, 2:6, 2:6] = 0.9  # cut vertebra at the first slice: 64 voxels
+    prob[18:22, 2:6, 2:6] = 0.9  # fracture in the middle: 64 voxels
+    prob[33:36, 6:10, 6:10] = 0.9  # 48 voxels starting 6 mm from the last slice
+    geometry = _geometry(prob.shape)
+    assert edge_slices(geometry.spacing, 0.0) == 0 and edge_slices(geometry.spacing, 8.0) == 4
+    assert list(component_sizes(prob, 0.5)) == [64, 64, 48]
+    assert list(component_sizes(prob, 0.5, edge=2)) == [64, 48]  # the first-slice one is ignored
+    assert list(component_sizes(prob, 0.5, edge=5)) == [64]  # the one 6 mm from the end too (edge 10 mm)
+    assert list(component_sizes(prob, 0.5, edge=3)) == [64, 48]  # 6 mm from the end: outside a 6 mm margin
+    score = patient_score((prob, geometry), 0.5, noise_mm3=100.0, edge_margin_mm=10.0)
+    assert score.positive and score.n_components == 1 and score.edge_margin_mm == 10.0
+    only_edge = prob.copy()
+    only_edge[18:22] = 0.0
+    assert patient_score((only_edge, geometry), 0.5, noise_mm3=100.0, edge_margin_mm=0.0).positive
+    assert not patient_score((only_edge, geometry), 0.5, noise_mm3=100.0, edge_margin_mm=10.0).positive
+    assert largest_components((only_edge, geometry), [0.5], edge_margin_mm=10.0) == {0.5: 0.0}
+    assert largest_components((prob, geometry), [0.5]) == {0.5: 512.0}  # default margin keeps the middle one
 
 
 @settings(max_examples=30, deadline=None)

@@ -4,7 +4,13 @@ import numpy as np
 import torch
 from test_sampling import fake_sample
 
-from VertebralFractureLib.voxelmap.metrics import CaseMap, choose_cube, operating_point, patient_level
+from VertebralFractureLib.voxelmap.metrics import (
+    CaseMap,
+    choose_cube,
+    choose_edge_margin,
+    operating_point,
+    patient_level,
+)
 from VertebralFractureLib.voxelmap.network import DualPathwayCNN
 from VertebralFractureLib.voxelmap.train import add_train_arguments, calibrate, split, train
 
@@ -40,7 +46,16 @@ def test_metrics_on_hand_made_maps():
     cases = [_case(f"c{i}", i % 2 == 0) for i in range(6)]
     cube, aucs = choose_cube(cases, jitter_mm=0.0)
     assert aucs[cube] == 1.0
-    patient = patient_level(cases)
+    patient = patient_level(cases, edge_margin_mm=0.0)
     assert patient["auc"] == 1.0
-    point = operating_point(cases)
+    point = operating_point(cases, edge_margin_mm=0.0)
     assert point["youden"] == 1.0 and 8.0 <= point["noise_mm3"] <= 1200.0
+
+
+def test_choose_edge_margin_drops_blobs_at_the_scan_edge():
+    cases = [_case(f"c{i}", i % 2 == 0) for i in range(6)]
+    for case in cases[1::2]:  # patients without fracture: a cut vertebra lights up the first slices
+        case.prob[0:8, 2:11, 2:11] = 0.9  # larger than the fracture
+    assert patient_level(cases, edge_margin_mm=0.0)["auc"] < 1.0
+    margin, aucs = choose_edge_margin(cases, candidates=(0.0, 4.0, 8.0, 12.0))
+    assert margin == 4.0 and aucs[4.0] == aucs[12.0] == 1.0 and aucs[0.0] < 1.0  # ties: the smallest
