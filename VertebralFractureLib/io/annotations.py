@@ -16,6 +16,7 @@ from typing import Any, Union
 
 from ..schema import SCHEMA, SchemaError, SpineResult, Vertebra
 from .atomic import atomic_write
+from .text import read_text_file
 
 PathLike = Union[str, Path]
 ANNOTATION_SCHEMA = "vertebral-fracture-annotation/1"
@@ -111,12 +112,7 @@ def read_annotations(path: PathLike) -> SpineResult:
 
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise AnnotationError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise AnnotationError(f"{path}: cannot read the file: {error}") from None
+    text = read_text_file(path, AnnotationError)
     if not text.strip():
         raise AnnotationError(f"{path}: the file is empty")
     try:

@@ -27,6 +27,7 @@ from ..genant import KEYPOINT_NAMES
 from ..levels import UnknownLevelError, normalise_level
 from ..schema import SCORE_FIELDS, SchemaError, SpineResult, Vertebra
 from .atomic import atomic_write
+from .text import read_text_file
 
 PathLike = Union[str, Path]
 
@@ -123,12 +124,7 @@ def write_genant_csv(result: SpineResult, path: PathLike, overwrite: bool = Fals
 
 def _read_rows(path: PathLike, required: Sequence[str]) -> Tuple[List[str], List[Dict[str, str]]]:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise TableError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise TableError(f"{path}: cannot read the file: {error}") from None
+    text = read_text_file(path, TableError, encoding="utf-8-sig")
     if not text.strip():
         raise TableError(f"{path}: the file is empty")
     first = text.splitlines()[0]

@@ -31,6 +31,7 @@ from ..geometry import ImageGeometry
 from ..levels import UnknownLevelError, label_from_level, level_from_label, level_index, normalise_level
 from .atomic import atomic_write
 from .images import ImageReadError, geometry_of, image_from_array, read_image, write_image
+from .text import read_text_file
 
 PathLike = Union[str, Path]
 
@@ -218,12 +219,7 @@ def read_verse_centroids(path: PathLike, reference: Any) -> Dict[str, np.ndarray
 
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise VerseFormatError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise VerseFormatError(f"{path}: cannot read the file: {error}") from None
+    text = read_text_file(path, VerseFormatError)
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
