@@ -11,7 +11,7 @@ Sub-packages:
     geometry: image geometry, voxel <-> LPS mm, canonical orientation.
     io: images, VerSe, annotations, CTLungCa-500 six-point files, Slicer markups, atomic writes.
     synth: synthetic spines with complete ground truth.
-    spine: spine centre-line and straightening (paper 001, section 3.1).
+    spine: spine centre-line and straightening (Pisov et al. 2020, section 3.1).
     mrml: result object <-> Slicer scene nodes.
     cli: the ``vertebral-fracture`` command.
 """

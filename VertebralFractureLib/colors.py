@@ -2,9 +2,9 @@
 
 Pure Python (no matplotlib, no VTK): RGB triples of floats in 0-1.
 
-* Genant grade (Genant et al. 1993; paper 001): 0 green, 1 yellow, 2 orange, 3 red; an
+* Genant grade (Genant et al. 1993; Pisov et al. 2020): 0 green, 1 yellow, 2 orange, 3 red; an
   unmeasured vertebra is grey.
-* Abnormality 0-100 (paper 003, Botros et al.): a green -> yellow -> red ramp.
+* Abnormality 0-100 (Botros et al.): a green -> yellow -> red ramp.
 * Levels: a fixed palette cycling along the column, so neighbouring vertebrae differ.
 """
 

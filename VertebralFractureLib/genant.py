@@ -18,12 +18,12 @@ index name                    segment
 in LPS millimetres (CT) or pixel columns/rows times spacing (radiographs); D is 3 or 2.
 
 Measures (Pisov et al., "Keypoints localization for joint vertebra detection and fracture
-severity quantification", MICCAI 2020 (paper 001), eq. 1; Genant et al. 1993):
+severity quantification", MICCAI 2020 (Pisov et al. 2020), eq. 1; Genant et al. 1993):
 
 * heights h_a, h_m, h_p: lengths of the three segments;
-* G = min(h) / max(h) (001 eq. 1);
+* G = min(h) / max(h) (Pisov et al. 2020, eq. 1);
 * height reduction r = 1 - G; Genant grade 0 if r < 20 %, 1 if 20 % <= r < 25 %,
-  2 if 25 % <= r <= 40 %, 3 if r > 40 % (001 Table 2 uses G <= 0.8 for "at least mild" and
+  2 if 25 % <= r <= 40 %, 3 if r > 40 % (Pisov et al. 2020, Table 2 uses G <= 0.8 for "at least mild" and
   G <= 0.74/0.75 for "at least moderate");
 * morphological type from the reduced height: anterior -> wedge, middle -> biconcave,
   posterior -> crush;
@@ -73,7 +73,7 @@ class GenantMeasure:
 
     Attributes:
         heights: h_a, h_m, h_p in mm (or the radiograph's unit).
-        G: min(h) / max(h), 001 eq. 1.
+        G: min(h) / max(h), Pisov et al. 2020, eq. 1.
         grade: Genant grade 0-3 (combined with the neighbour reduction when given).
         type: ``none``, ``wedge``, ``biconcave`` or ``crush``.
         neighbour_reduction: 1 - max(h) / expected height from the neighbours, or None.
@@ -130,7 +130,7 @@ def heights(keypoints: np.ndarray | Sequence) -> np.ndarray:
 
 
 def genant_index(h: np.ndarray | Sequence[float]) -> float:
-    """G = min(h) / max(h) (001 eq. 1).
+    """G = min(h) / max(h) (Pisov et al. 2020, eq. 1).
 
     Raises:
         GenantError: if a height is zero (coincident endplate points) or not finite.
@@ -269,5 +269,5 @@ def measure_column(levels: Sequence[str], keypoints: Sequence) -> List[GenantMea
 
 
 def patient_grade(grades: Sequence[int]) -> int:
-    """Patient-level grade: the most severe vertebra (001 §5.1); 0 for no vertebrae."""
+    """Patient-level grade: the most severe vertebra (Pisov et al. 2020, §5.1); 0 for no vertebrae."""
     return int(max(grades, default=0))

@@ -24,6 +24,11 @@ _NAME_TO_LABEL: Dict[str, int] = dict(LEVELS)
 _LABEL_TO_NAME: Dict[int, str] = {label: name for name, label in LEVELS}
 _ORDER: Dict[str, int] = {name: i for i, name in enumerate(LEVEL_NAMES)}
 
+#: Level channels of the keypoint detector's labeller: C7 ... S1 in cranio-caudal order, T13 and L6 included.
+LABEL_LEVELS: Tuple[str, ...] = LEVEL_NAMES[LEVEL_NAMES.index("C7") :]
+#: Levels that only some spines have (transitional vertebrae).
+TRANSITIONAL: Tuple[str, ...] = ("T13", "L6")
+
 #: Levels of a typical spine (no transitional T13 / L6), cranio-caudal, C1 ... S1.
 TYPICAL_LEVELS: Tuple[str, ...] = tuple(n for n in LEVEL_NAMES if n not in ("T13", "L6"))
 

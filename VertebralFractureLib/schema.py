@@ -313,7 +313,7 @@ class SpineResult:
         return [v.label for v in self.vertebrae]
 
     def patient_summary(self) -> Dict[str, Any]:
-        """Patient-level findings: the most severe vertebra (001 §5.1), counts, extra values."""
+        """Patient-level findings: the most severe vertebra (Pisov et al. 2020, §5.1), counts, extra values."""
         measured = [v for v in self.vertebrae if v.measure is not None]
         grades = [v.measure.grade for v in measured]
         worst = min(measured, key=lambda v: (-v.measure.grade, v.measure.G), default=None)

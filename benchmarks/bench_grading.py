@@ -1,4 +1,4 @@
-"""Speed of the fracture classifier (000) per case: patch straightening, patch cutting, network.
+"""Speed of the fracture classifier (Husseini et al. 2020) per case: patch straightening, patch cutting, network.
 
 Uses a generated case (``--case`` folder, else ``generate_case(seed)``), straightens it along its
 centre-line on the patch grid, cuts the 112 x 112 patches of its vertebrae and runs the network at
@@ -35,10 +35,10 @@ def main() -> int:
 
     import torch
 
-    from VertebralFractureLib.grading.dataset import read_case_folder
-    from VertebralFractureLib.grading.inference import WEIGHTS_NAME, fracture_probabilities, load_model
+    from VertebralFractureLib.grading.classifier import WEIGHTS_NAME, fracture_probabilities, load_model
     from VertebralFractureLib.grading.network import GradingNet
     from VertebralFractureLib.grading.patches import extract_patch, straighten_for_patches
+    from VertebralFractureLib.training.grading.data import read_case_folder
 
     torch.set_num_threads(args.threads)
     if args.case:
@@ -60,7 +60,7 @@ def main() -> int:
     except Exception as error:  # weights missing: still time the architectures
         print(f"(shipped weights not loaded: {error})")
         models = {}
-    models["000 §2.3 full width 1.0"] = GradingNet(width=1.0).eval()
+    models["Husseini et al. 2020, §2.3 full width 1.0"] = GradingNet(width=1.0).eval()
     for name, model in models.items():
         t_net, probs = timed(lambda m=model: fracture_probabilities((st, truth), m), args.repeats)
         params = sum(p.numel() for p in model.parameters())

@@ -1,7 +1,8 @@
-"""Benchmark of the keypoint detector (001 §3.2 + 004 labels) on cached mid-sagittal samples.
+"""Benchmark of the keypoint detector (Pisov et al. 2020, §3.2 + Gartland et al. 2025 labels) on cached mid-sagittal
+samples.
 
 Usage (after building the evaluation cache, e.g. with ``vertebral-fracture evaluate keypoints
---case-dir /work/data/synth_test``):
+--case-dir runs/data/synth_test``):
 
     python3 benchmarks/bench_keypoints.py --cache runs/keypoints_eval_cache [--weights PATH] [--n 10]
 
@@ -9,7 +10,7 @@ Prints the CPU time per image of ``detect_vertebrae`` (2 threads at most; with t
 of :mod:`VertebralFractureLib.keypoints.levelnet` and end-plate refinement when the profile cache
 ``<cache>_levelprof`` written by ``evaluate keypoints`` exists, else 2D heatmap labels), the time
 of the bone-band profile of one straightened volume, and the evaluation table of
-:mod:`VertebralFractureLib.keypoints.evaluate` on the same samples.
+:mod:`VertebralFractureLib.training.keypoints.evaluate` on the same samples.
 """
 
 import argparse
@@ -30,11 +31,11 @@ def main() -> None:
 
     from pathlib import Path
 
-    from VertebralFractureLib.keypoints.dataset import load_cached
     from VertebralFractureLib.keypoints.detector import detect_vertebrae
-    from VertebralFractureLib.keypoints.evaluate import evaluate_samples, format_table
     from VertebralFractureLib.keypoints.levelfeatures import RowProfile, row_profile
     from VertebralFractureLib.keypoints.model import load_model
+    from VertebralFractureLib.training.keypoints.data import load_cached
+    from VertebralFractureLib.training.keypoints.evaluate import evaluate_samples, format_table
 
     model = load_model(args.weights)
     samples = load_cached(args.cache)

@@ -1,12 +1,12 @@
-"""Radiograph path: 004 Table 1 on held-out generated radiographs, and the speed of one analysis.
+"""Radiograph path: Gartland et al. 2025, Table 1 on held-out generated radiographs, and the speed of one analysis.
 
 Usage::
 
     python benchmarks/bench_radiograph.py [--columns DIR] [--count 30] [--weights-dir DIR]
-                                          [--shared /work/data/synth_test] [--figure docs/radiograph_centroids.png]
+                                          [--shared runs/data/synth_test] [--figure docs/radiograph_centroids.png]
                                           [--repeat 3]
 
-1. Prints 004 Table 1 (vertebra identification accuracy and RMSE of correctly identified
+1. Prints Gartland et al. 2025, Table 1 (vertebra identification accuracy and RMSE of correctly identified
    centroids, in 264 x 264 input pixels, mm and relative to the neighbour spacing) for every
    ``radiograph_centroids_<loss>.pt`` found (``vertebral-fracture evaluate radiograph-centroids``).
 2. Scores the whole analysis (``--end-to-end N`` held-out spines, both views each): detection
@@ -41,9 +41,9 @@ def main() -> int:
     import numpy as np
     import torch
 
-    from VertebralFractureLib.radiograph import evaluate
     from VertebralFractureLib.radiograph.analyze import analyze_radiograph
-    from VertebralFractureLib.radiograph.columns import load_columns
+    from VertebralFractureLib.training.radiograph import evaluate
+    from VertebralFractureLib.training.radiograph.columns import load_columns
 
     torch.set_num_threads(args.threads)
     eval_args = ["--columns", args.columns, "--count", str(args.count), "--threads", str(args.threads)]
@@ -53,8 +53,8 @@ def main() -> int:
     evaluate.main(eval_args)
 
     from VertebralFractureLib.radiograph.analyze import load_keypoint_model
-    from VertebralFractureLib.radiograph.endtoend import score_analysis, score_detector
-    from VertebralFractureLib.radiograph.views import evaluation_views
+    from VertebralFractureLib.training.radiograph.endtoend import score_analysis, score_detector
+    from VertebralFractureLib.training.radiograph.views import evaluation_views
 
     views = evaluation_views(load_columns(args.columns)[: args.end_to_end])
     print(f"\nwhole analysis on {len(views)} held-out views ({args.end_to_end} spines):")

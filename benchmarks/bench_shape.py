@@ -1,7 +1,7 @@
-"""Shape benchmarks (issue 9): mask-derived measures and the abnormality score of paper 003.
+"""Shape benchmarks (issue 9): mask-derived measures and the abnormality score of Botros et al. 2022.
 
     python benchmarks/bench_shape.py measure --cases 8            # mask heights vs synthetic truth
-    python benchmarks/bench_shape.py scores --test /work/data/cache_shape/test.npz
+    python benchmarks/bench_shape.py scores --test runs/data/cache_shape/test.npz
     python benchmarks/bench_shape.py cases --cases 6              # abnormality from generated masks
     python benchmarks/bench_shape.py real                         # sub-verse004 + TPTBox, figure
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT / "Testing" / "Data" / "real"
 
 
-from VertebralFractureLib.shape.evaluate import auc, summary  # noqa: E402
+from VertebralFractureLib.training.abnormality.evaluate import auc, summary  # noqa: E402
 
 
 def load_model(weights):
@@ -34,7 +34,7 @@ def load_model(weights):
 
 def cmd_scores(args) -> None:
     """Held-out synthetic crops (test.npz: columns with fractures, seeds 6000+)."""
-    from VertebralFractureLib.shape.evaluate import evaluate_crops
+    from VertebralFractureLib.training.abnormality.evaluate import evaluate_crops
 
     report = evaluate_crops(load_model(args.weights), args.test)
     scores, grades = report.pop("scores"), report.pop("grades")
@@ -72,7 +72,7 @@ def plot_by_grade(scores, grades, path, title) -> None:
 
 def _cases(count: int, start: int):
     """Generated cases: the lead's shared test set when ready, else generated here."""
-    shared = Path("/work/data/synth_test")
+    shared = Path("runs/data/synth_test")
     if (shared / "READY").exists():
         import SimpleITK as sitk
 
@@ -145,8 +145,8 @@ def cmd_cases(args) -> None:
 
 def cmd_real(args) -> None:
     """sub-verse004 (radiologists' grades) and TPTBox L3: measures, abnormality, figure."""
+    from VertebralFractureLib.export.mask_figure import render_keypoints_figure
     from VertebralFractureLib.io.images import read_image
-    from VertebralFractureLib.shape.figure import render_keypoints_figure
     from VertebralFractureLib.shape.measure import measure_from_mask
     from VertebralFractureLib.shape.score import abnormality_scores
 
@@ -198,7 +198,7 @@ def main() -> None:
         p.add_argument("--weights", default=None)
         p.add_argument("--cases", type=int, default=6)
         p.add_argument("--start", type=int, default=7000)
-        p.add_argument("--test", default="/work/data/cache_shape/test.npz")
+        p.add_argument("--test", default="runs/data/cache_shape/test.npz")
         p.add_argument("--figure", action="store_true")
     args = parser.parse_args()
     {"measure": cmd_measure, "scores": cmd_scores, "cases": cmd_cases, "real": cmd_real}[args.command](args)

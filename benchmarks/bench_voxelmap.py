@@ -1,4 +1,4 @@
-"""Benchmark: CPU time of the 002 voxel fracture map on a 512 x 512 x 300 CT.
+"""Benchmark: CPU time of the Nicolaes et al. 2019 voxel fracture map on a 512 x 512 x 300 CT.
 
 A generated case (1 mm) is resampled onto a 512 x 512 x 300 grid (0.7 x 0.7 mm in-plane, slices
 spanning the case) so the input has clinical size; the map is computed on the band around the
@@ -43,7 +43,7 @@ def main() -> None:
 
     import torch
 
-    from VertebralFractureLib.voxelmap.infer import fracture_map, load_model
+    from VertebralFractureLib.voxelmap.inference import fracture_map, load_model
 
     torch.set_num_threads(args.threads)
     ct, centreline = clinical_ct()

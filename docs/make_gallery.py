@@ -19,11 +19,11 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REAL_CT = (
     "Testing/Data/real/totalsegmentator/example_ct.nii.gz",
-    "/work/shared/data/real/totalsegmentator/example_ct.nii.gz",
+    "Testing/Data/real/totalsegmentator/example_ct.nii.gz",
 )
 REAL_MASK = (
     "Testing/Data/real/verse/sub-verse004_seg-vert_msk.nii.gz",
-    "/work/shared/data/real/verse/sub-verse004_seg-vert_msk.nii.gz",
+    "Testing/Data/real/verse/sub-verse004_seg-vert_msk.nii.gz",
 )
 PRESETS = ("spine", "chest", "abdomen", "scoliosis")
 WINDOW = (-200, 1000)

@@ -3,7 +3,7 @@ import csv
 import numpy as np
 import SimpleITK as sitk
 
-from VertebralFractureLib.batch import find_cases, run_batch
+from VertebralFractureLib.batch_runner import find_cases, run_batch
 
 
 def _write(path, array, spacing=(1.0, 1.0, 1.0)):

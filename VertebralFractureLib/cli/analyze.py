@@ -49,12 +49,12 @@ def run(args: argparse.Namespace) -> int:
     from ..nn.weights import WeightsError
     from ..pipeline import AnalysisOptions, analyze
     from ..progress import Progress
-    from ..radiograph.io import is_radiograph
+    from ..radiograph.reading import is_radiograph
 
     source = args.input or str(sample_ct_path())
     progress = Progress(progress_printer(args.quiet))
     try:
-        if is_radiograph(source):  # a lateral radiograph: 004 centroids + 001 detector in 2D
+        if is_radiograph(source):  # lateral radiograph: centroids + 2D detector
             if args.segmentation:
                 raise CommandError("--segmentation applies to CT volumes, not to radiographs")
             from ..radiograph.analyze import analyze_radiograph

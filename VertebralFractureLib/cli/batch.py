@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the batch; exit code 0 even when some cases failed (they are in summary.csv)."""
     from pathlib import Path
 
-    from ..batch import progress_bar, run_batch
+    from ..batch_runner import progress_bar, run_batch
 
     rows = run_batch(Path(args.folder), Path(args.out), workers=max(1, args.workers), device=args.device,
                      retry_failed=not args.no_retry, report=progress_bar)

@@ -12,10 +12,10 @@ import argparse
 from .train import register_models
 
 #: Modules providing ``evaluate`` sub-commands.
-MODELS = ("VertebralFractureLib.spine.evaluate_centreline", "VertebralFractureLib.shape.evaluate",
-          "VertebralFractureLib.voxelmap.evaluate", "VertebralFractureLib.radiograph.evaluate",
-          "VertebralFractureLib.grading.evaluate",
-          "VertebralFractureLib.keypoints.evaluate")
+MODELS = ("VertebralFractureLib.training.centreline.evaluate", "VertebralFractureLib.training.abnormality.evaluate",
+          "VertebralFractureLib.training.voxelmap.evaluate", "VertebralFractureLib.training.radiograph.evaluate",
+          "VertebralFractureLib.training.grading.evaluate",
+          "VertebralFractureLib.training.keypoints.evaluate")
 
 
 def register(subparsers) -> argparse.ArgumentParser:

@@ -4,7 +4,7 @@ No CT is needed. The mask holds VerSe labels (whole vertebrae, e.g. VerSe or Tot
 remapped, or vertebral bodies). Writes the same ``results.json``, ``genant.csv`` and markups
 (``keypoints.mrk.json``, ``centroids.mrk.json``) as ``analyze``, plus ``segmentation.seg.nrrd``
 (coloured by Genant grade), ``abnormality.seg.nrrd`` (coloured green 0 -> red 100 by the
-abnormality score of paper 003) and ``keypoints.png`` (the mid-sagittal slice with the six
+abnormality score of Botros et al. 2022) and ``keypoints.png`` (the mid-sagittal slice with the six
 keypoints and an abnormality legend).
 """
 
@@ -37,13 +37,13 @@ def run(args: argparse.Namespace) -> int:
     """Measure, score and write the outputs."""
     from pathlib import Path
 
+    from ..export.mask_figure import abnormality_segments, render_keypoints_figure
     from ..export.outputs import segments_for
     from ..export.segmentation import write_seg_nrrd
     from ..io.atomic import atomic_write
+    from ..io.csv_tables import write_genant_csv
     from ..io.images import read_image
-    from ..io.markups import write_result_markups
-    from ..io.tables import write_genant_csv
-    from ..shape.figure import abnormality_segments, render_keypoints_figure
+    from ..io.mrk_json import write_result_markups
     from ..shape.measure import measure_from_mask
     from . import CommandError
 

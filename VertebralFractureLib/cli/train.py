@@ -13,10 +13,10 @@ import argparse
 import importlib
 
 #: Modules providing ``train`` sub-commands.
-MODELS = ("VertebralFractureLib.spine.train_centreline", "VertebralFractureLib.shape.train",
-          "VertebralFractureLib.voxelmap.train", "VertebralFractureLib.radiograph.train",
-          "VertebralFractureLib.radiograph.train_keypoints", "VertebralFractureLib.grading.train",
-          "VertebralFractureLib.keypoints.train")
+MODELS = ("VertebralFractureLib.training.centreline.train", "VertebralFractureLib.training.abnormality.train",
+          "VertebralFractureLib.training.voxelmap.train", "VertebralFractureLib.training.radiograph.train",
+          "VertebralFractureLib.training.radiograph.train_keypoints", "VertebralFractureLib.training.grading.train",
+          "VertebralFractureLib.training.keypoints.train")
 
 
 def register_models(subparsers, command: str, help_text: str, modules, verb: str) -> argparse.ArgumentParser:

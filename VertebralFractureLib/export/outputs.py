@@ -4,7 +4,8 @@ Files: ``results.json`` (schema ``vertebral-fracture/1``), ``genant.csv``, ``key
 and ``centroids.mrk.json`` (Slicer markups, LPS), ``segmentation.seg.nrrd`` (one segment per
 vertebra coloured by Genant grade), ``abnormality.seg.nrrd`` (the same, coloured by abnormality
 0-100 from green to red, when scored), ``fracture_map.nii.gz`` (voxel fracture probability of
-paper 002 on a band around the spine, when computed), ``overview.png`` and ``report.html``. Each file is written
+Nicolaes et al. 2019 on a band around the spine, when computed), ``overview.png`` and ``report.html``. Each file is
+written
 atomically; existing files are only replaced with ``overwrite=True``, and the check happens for
 all files before anything is written, so a refused run leaves the folder as it was.
 """
@@ -79,8 +80,8 @@ def write_outputs(analysis, out_dir: Union[str, Path], *, overwrite: bool = Fals
     Raises:
         ExistingFileError: if any output exists and ``overwrite`` is False (nothing is written).
     """
-    from ..io.markups import centroids_list, keypoints_list, write_markups_json
-    from ..io.tables import write_genant_csv, write_keypoints_csv
+    from ..io.csv_tables import write_genant_csv, write_keypoints_csv
+    from ..io.mrk_json import centroids_list, keypoints_list, write_markups_json
     from .overview import CT_WINDOW, render_overview
     from .report import render_report
 

@@ -1,6 +1,6 @@
 """The overview figure: mid-sagittal image with keypoints coloured by grade, beside the table.
 
-After paper 001, Fig. 1c-f: the straightened spine with the six keypoints of every vertebra.
+After Pisov et al. 2020, Fig. 1c-f: the straightened spine with the six keypoints of every vertebra.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from typing import Dict, Optional, Union
 
 from .. import __version__
 from ..io.atomic import atomic_write
-from ..io.tables import genant_rows
+from ..io.csv_tables import genant_rows
 from ..schema import SpineResult
 
 METHODS = (

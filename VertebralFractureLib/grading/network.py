@@ -1,13 +1,13 @@
-"""The fracture network of paper 000 §2.3 (after Raghu et al. 2019, "Transfusion").
+"""The fracture network of Husseini et al. 2020 §2.3 (after Raghu et al. 2019, "Transfusion").
 
 ``(conv32-bn-relu) -> maxpool -> (conv64-bn-relu) -> maxpool -> (conv128-bn-relu) -> maxpool ->
 (conv256-bn-relu) -> maxpool -> (linear256-bn-lrelu) -> (linear128-bn-lrelu) -> (linear64-bn-lrelu)
 -> linear8``, 5 x 5 kernels. The representation-learning stages train the 8-dimensional embedding
-(``linear8``); the fracture stage replaces it with a two-node ``linear2`` head (000 §2.3). Both heads
+(``linear8``); the fracture stage replaces it with a two-node ``linear2`` head (Husseini et al. 2020, §2.3). Both heads
 are kept in the module so one checkpoint carries the whole regime.
 
 Input: ``(B, 2, 112, 112)``: the normalised sagittal patch and the Gaussian marking the vertebra
-of interest (000 §3 "Data Preparation"). ``width`` scales every channel count (1.0 = paper); the
+of interest (Husseini et al. 2020, §3 "Data Preparation"). ``width`` scales every channel count (1.0 = paper); the
 k-fold ablation uses a narrower network to fit a CPU budget (documented in the evaluation).
 """
 
@@ -28,9 +28,9 @@ class GradingNet(nn.Module):
     """Convolutional encoder with an embedding head (``linear8``) and a fracture head (``linear2``).
 
     Args:
-        width: channel multiplier (1.0: conv 32-64-128-256, linear 256-128-64, as in 000 §2.3).
-        patch_size: input side in pixels (112 in 000 §3); must be divisible by 16.
-        embedding_dim: size of the metric-learning embedding (8 in 000 §2.3).
+        width: channel multiplier (1.0: conv 32-64-128-256, linear 256-128-64, as in Husseini et al. 2020, §2.3).
+        patch_size: input side in pixels (112 in Husseini et al. 2020, §3); must be divisible by 16.
+        embedding_dim: size of the metric-learning embedding (8 in Husseini et al. 2020, §2.3).
         in_channels: image + Gaussian marker.
 
     """

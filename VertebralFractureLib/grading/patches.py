@@ -1,4 +1,4 @@
-"""Vertebra patches for the fracture classifier (paper 000 §3, "Data Preparation").
+"""Vertebra patches for the fracture classifier (Husseini et al. 2020 §3, "Data Preparation").
 
 A spline through the spine is used to reformat the sagittal plane along it (here: the project's
 straightening, :func:`VertebralFractureLib.spine.straighten`); from that plane a 112 x 112 patch at
@@ -16,11 +16,11 @@ from typing import Tuple
 
 import numpy as np
 
-#: Patch side in pixels (000 §3: 112 x 112 at 1 x 1 mm).
+#: Patch side in pixels (Husseini et al. 2020, §3: 112 x 112 at 1 x 1 mm).
 PATCH_SIZE = 112
 #: Side of the cached patches (pixels at 1 mm): a margin of 8 mm around the 112 mm crop for shifts.
 CACHE_SIZE = 128
-#: Pixel size of the patches in mm (000 §3).
+#: Pixel size of the patches in mm (Husseini et al. 2020, §3).
 PATCH_SPACING_MM = 1.0
 #: Half widths (antero-posterior, lateral) of the straightening used to cut patches, in mm.
 STRAIGHTEN_HALF_WIDTH_MM = (CACHE_SIZE / 2 + 8.0, 12.0)
@@ -37,7 +37,7 @@ def straighten_for_patches(image, curve, margin_mm: float = CURVE_MARGIN_MM):
 
     Args:
         image: SimpleITK CT (any orientation) or ``(array, ImageGeometry)``.
-        curve: (N, 3) LPS points (e.g. the vertebral centroids: 000's "spline passing through the
+        curve: (N, 3) LPS points (e.g. the vertebral centroids: Husseini et al. 2020's "spline passing through the
             centroids"), a ``SpineCurve`` or a ``Centreline``.
         margin_mm: extend the curve straight beyond both ends, so the end vertebrae keep their context.
 
@@ -56,7 +56,7 @@ def normalise_hu(hu: np.ndarray) -> np.ndarray:
 
 def extract_patch(straightened, centroid_lps: np.ndarray, size: int = PATCH_SIZE,
                   spacing_mm: float = PATCH_SPACING_MM) -> np.ndarray:
-    """Cut one sagittal patch (HU) centred on a vertebra (000 §3).
+    """Cut one sagittal patch (HU) centred on a vertebra (Husseini et al. 2020, §3).
 
     Args:
         straightened: a :class:`~VertebralFractureLib.spine.StraightenedSpine` with its volume.

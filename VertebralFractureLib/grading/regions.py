@@ -1,13 +1,13 @@
 """Spine regions for the label pre-training and the grade classes of the fracture classifier.
 
-Paper 000 §2.2 groups the vertebrae by shape similarity into five regions, T1-T5, T6-T9, T10-T12,
+Paper Husseini et al. 2020, §2.2 groups the vertebrae by shape similarity into five regions, T1-T5, T6-T9, T10-T12,
 L1-L4 and L5, and pre-trains on them as a five-class metric-learning problem. Transitional T13 joins
 T10-T12, L6 joins L5. Cervical vertebrae and the sacrum are outside the classifier's scope
-(000 §3, "we exclude the cervical vertebrae").
+(Husseini et al. 2020, §3, "we exclude the cervical vertebrae").
 
-Grades follow Genant (1993): 0 healthy, 1 mild, 2 moderate, 3 severe. 000 §1 excludes grade 1 from
+Grades follow Genant (1993): 0 healthy, 1 mild, 2 moderate, 3 severe. Husseini et al. 2020, §1 excludes grade 1 from
 training and evaluation; the product still scores grade-1 vertebrae (their probability falls between
-the healthy and grade-2 clusters), see :mod:`VertebralFractureLib.grading.inference`.
+the healthy and grade-2 clusters), see :mod:`VertebralFractureLib.grading.classifier`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ _REGION_OF = {
     "L5": 4,
     "L6": 4,
 }
-#: Grades used for training (000 §1: grade 1 excluded).
+#: Grades used for training (Husseini et al. 2020, §1: grade 1 excluded).
 TRAIN_GRADES = (0, 2, 3)
 
 
@@ -35,5 +35,5 @@ def region_index(level: str) -> Optional[int]:
 
 
 def is_fractured(grade: int) -> bool:
-    """The binary target of the fracture stage: Genant grade 2 or 3 (000 §1)."""
+    """The binary target of the fracture stage: Genant grade 2 or 3 (Husseini et al. 2020, §1)."""
     return int(grade) >= 2

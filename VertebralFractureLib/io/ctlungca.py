@@ -1,4 +1,4 @@
-"""The public six-point vertebra height annotation of CTLungCa-500 (paper 001; Zakharov et al. 2023).
+"""The public six-point vertebra height annotation of CTLungCa-500 (Pisov et al. 2020; Zakharov et al. 2023).
 
 One JSON file per CT series (github ``neuro-ml/vertebral-fractures-severity`` and
 ``neuro-ml/anchor-free-genant``, folder ``annotation/``)::
@@ -8,7 +8,7 @@ One JSON file per CT series (github ``neuro-ml/vertebral-fractures-severity`` an
 
 Two spellings of a vertebra occur:
 
-* 2020 release (paper 001): six points ``[[p0, p1, p2] x 6]``, vertebrae listed cranio-caudally
+* 2020 release (Pisov et al. 2020): six points ``[[p0, p1, p2] x 6]``, vertebrae listed cranio-caudally
   with no level names;
 * 2023 release: ``{"segments": [[sup, inf] x 3], "type": "Th7"}``.
 

@@ -1,9 +1,10 @@
-"""Vertebrae, six keypoints and level labels on the 2D mid-sagittal image (001 §3.2, 004).
+"""Vertebrae, six keypoints and levels on the mid-sagittal image (Pisov et al. 2020, §3.2; Gartland et al. 2025).
 
 Modules (numpy-only unless marked torch; torch is imported lazily everywhere the CLI loads):
     anchors: anchor shapes (scales 17-35 mm, aspect ratios width/height 0.8-2), IoU, eq. 2 encoding.
-    targets: objectness / encoded-keypoint targets (001 Fig. 3), level heatmaps and 004 L2 layer weights.
-    losses (torch): 001 eq. 3 and 004 appendix B loss L2.
+    targets: objectness / encoded-keypoint targets (Pisov et al. 2020, Fig. 3), level heatmaps and Gartland et al.
+    2025 L2 layer weights.
+    losses (torch): Pisov et al. 2020, eq. 3 and Gartland et al. 2025, appendix B loss L2.
     network (torch): the U-Net region-proposal network (stride 4) and the 4 mm level-heatmap U-Net.
     nms: non-maximum suppression on keypoint boxes, with keypoint voting.
     labelling: joint consecutive level labels (Viterbi over the C7 ... S1 level graph, T13 / L6 handled).
@@ -16,7 +17,7 @@ Modules (numpy-only unless marked torch; torch is imported lazily everywhere the
     result: detections -> :class:`~VertebralFractureLib.schema.SpineResult` in LPS via the straightening.
     sample, dataset, batches, drawn: training data (generated cases, annotated real CTs, VerSe CT + mask +
         centroids, drawn test spines).
-    train, evaluate, metrics: ``vertebral-fracture train|evaluate keypoints`` and 001 Tables 1-2 figures.
+    train, evaluate, metrics: ``vertebral-fracture train|evaluate keypoints`` and Pisov et al. 2020, Tables 1-2 figures.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""Anchor boxes, keypoint boxes, IoU and the eq. 2 keypoint encoding (paper 001, §3.2).
+"""Anchor boxes, keypoint boxes, IoU and the eq. 2 keypoint encoding (Pisov et al. 2020, §3.2).
 
 Coordinates are 2D ``[column, row]`` = ``(x, y)`` in pixels of the mid-sagittal image (1 mm per
 pixel by default), pixel ``k``'s centre at ``k``. Columns run anterior -> posterior, rows superior
 -> inferior. Boxes are ``(x0, y0, x1, y1)``.
 
-Anchors: scales 17, 23, 28, 35 mm and aspect ratios 0.8, 1.1, 1.3, 2 (001 §3.2), 16 shapes per
+Anchors: scales 17, 23, 28, 35 mm and aspect ratios 0.8, 1.1, 1.3, 2 (Pisov et al. 2020, §3.2), 16 shapes per
 location. **Aspect ratio here is width / height** (anterior-posterior extent over cranio-caudal
 extent): a shape of scale ``s`` and ratio ``r`` has ``w = s * sqrt(r)``, ``h = s / sqrt(r)``
 (area ``s**2``), so a lumbar body (about 45 x 27 mm) matches ratio 1.3-2 and a compressed body
@@ -17,9 +17,9 @@ from typing import Sequence, Tuple
 
 import numpy as np
 
-#: Anchor scales in mm (001 §3.2).
+#: Anchor scales in mm (Pisov et al. 2020, §3.2).
 SCALES_MM: Tuple[float, ...] = (17.0, 23.0, 28.0, 35.0)
-#: Anchor aspect ratios, width / height (001 §3.2).
+#: Anchor aspect ratios, width / height (Pisov et al. 2020, §3.2).
 ASPECT_RATIOS: Tuple[float, ...] = (0.8, 1.1, 1.3, 2.0)
 
 
@@ -69,7 +69,7 @@ def grid_anchors(grid_shape: Tuple[int, int], stride: int, shapes: np.ndarray) -
 
 
 def keypoint_boxes(keypoints: np.ndarray) -> np.ndarray:
-    """Axis-aligned bounding boxes (x0, y0, x1, y1) of six keypoints (001 Fig. 3b).
+    """Axis-aligned bounding boxes (x0, y0, x1, y1) of six keypoints (Pisov et al. 2020, Fig. 3b).
 
     Args:
         keypoints: (..., 6, 2) points ``[column, row]``.
@@ -105,7 +105,7 @@ def iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
 
 
 def encode(keypoints: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-    """Encode keypoints relative to anchors, 001 eq. 2.
+    """Encode keypoints relative to anchors, Pisov et al. 2020, eq. 2.
 
     ``e_x = (g_x - a_x) / a_w``, ``e_y = (g_y - a_y) / a_h``.
 
@@ -127,3 +127,8 @@ def decode(encoded: np.ndarray, anchors: np.ndarray) -> np.ndarray:
     encoded = np.asarray(encoded, dtype=np.float64)
     anchors = np.asarray(anchors, dtype=np.float64)[..., None, :]
     return anchors[..., 0:2] + encoded * anchors[..., 2:4]
+
+
+def keypoint_centroids(keypoints: np.ndarray) -> np.ndarray:
+    """Vertebral-body centre in 2D: the mean of the six keypoints, (n, 2)."""
+    return np.asarray(keypoints, dtype=np.float64).reshape(-1, 6, 2).mean(axis=1)

@@ -1,8 +1,8 @@
-"""Inference: vertebrae, six keypoints and level labels on a 2D mid-sagittal image (001 §3.2, 004).
+"""Vertebrae, six keypoints and levels on a 2D mid-sagittal image (Pisov et al. 2020, §3.2; Gartland et al. 2025).
 
 Input: the virtual mid-sagittal image of the straightened spine (or a lateral radiograph) as a
 2D array ``[row, column]``, rows from superior to inferior, columns anterior -> posterior. The
-image is normalised to zero mean and unit variance (001 §5.1), resampled to 1 mm, passed through
+image is normalised to zero mean and unit variance (Pisov et al. 2020, §5.1), resampled to 1 mm, passed through
 the region-proposal U-Net; candidates above the score threshold are decoded (eq. 2), suppressed
 (NMS on keypoint boxes) and labelled jointly (:mod:`.labelling`); a detection that fits no
 consecutive labelling (a duplicate or a false positive) is dropped there.
@@ -15,11 +15,10 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .anchors import decode, grid_anchors
+from .anchors import decode, grid_anchors, keypoint_centroids
 from .labelling import sample_scores, select_and_decode
 from .model import KeypointModel, load_model
 from .nms import nms_keypoints
-from .targets import keypoint_centroids
 
 _CACHE: dict = {}
 #: A vertebra whose keypoints reach this far (pixels) beyond the top or bottom row is cut by the view.
@@ -50,7 +49,7 @@ class Detection:
 
 
 def normalise_intensity(image: np.ndarray) -> np.ndarray:
-    """Zero mean, unit variance (the only preprocessing of 001 §5.1)."""
+    """Zero mean, unit variance (the only preprocessing of Pisov et al. 2020, §5.1)."""
     image = np.asarray(image, dtype=np.float32)
     std = float(image.std())
     return (image - float(image.mean())) / (std if std > 1e-6 else 1.0)
@@ -152,7 +151,7 @@ def detect_vertebrae(
     level_classifier=None,
     refine: Optional[bool] = None,
 ) -> List[Detection]:
-    """Vertebrae with six keypoints, score, level label and label confidence (001 §3.2, 004).
+    """Vertebrae with six keypoints, score, level and its confidence (Pisov et al. 2020, §3.2; Gartland et al. 2025).
 
     Args:
         mid_sagittal_image: 2D array ``[row, column]``; rows superior -> inferior, columns
@@ -165,7 +164,7 @@ def detect_vertebrae(
         straightened: the :class:`~VertebralFractureLib.spine.StraightenedSpine` (with its volume,
             lateral half width >= 60 mm) the image is the mid-sagittal plane of. When given, levels
             come from the 3D cues (ribs, pelvis, size: :mod:`.levelnet`) instead of the 2D
-            heatmaps of 004, which cannot tell thoracic from lumbar vertebrae.
+            heatmaps of Gartland et al. 2025, which cannot tell thoracic from lumbar vertebrae.
         level_profile: alternatively the precomputed :class:`.levelfeatures.RowProfile` of that volume.
         level_classifier: a :class:`.levelnet.LevelClassifier` (default: the shipped one).
         refine: snap the keypoints to the end-plate edges (:mod:`.refine`); default: the model

@@ -1,6 +1,6 @@
-"""Joint level labelling of the detected vertebrae: heatmap scores + consecutive order (004, 001).
+"""Joint level labels of the detected vertebrae: scores + consecutive order (Gartland et al. 2025; Pisov et al. 2020).
 
-Each detection gets a score per level channel: the value of that level's heatmap (004) at the
+Each detection gets a score per level channel: the value of that level's heatmap (Gartland et al. 2025) at the
 detection's centre. Along the column, sorted from superior to inferior, labels must be consecutive
 levels; the best assignment maximises the sum of the scores over all detections under that
 constraint, found by dynamic programming (Viterbi). The level graph follows
@@ -22,7 +22,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from .targets import LABEL_LEVELS, TRANSITIONAL
+from ..levels import LABEL_LEVELS, TRANSITIONAL
 
 #: Penalty (in heatmap-score units) per missing or extra skipped level.
 GAP_PENALTY = 0.6

@@ -1,7 +1,7 @@
 """3D anatomical cues for level identification: rib / pelvis bone bands along the straightened spine.
 
-The 2D level heatmaps of 004 see only the mid-sagittal image, where thoracic and lumbar vertebrae
-look alike; in CT the decisive cues are lateral (001 §3.2 labels with the help of the whole
+The 2D level heatmaps of Gartland et al. 2025 see only the mid-sagittal image, where thoracic and lumbar vertebrae
+look alike; in CT the decisive cues are lateral (Pisov et al. 2020, §3.2 labels with the help of the whole
 field of view): ribs articulate with T1-T12 (the last rib-bearing vertebra is T12), the iliac wings
 flank S1 and L5, the transverse processes of the lumbar spine are short. This module summarises
 the straightened volume (:class:`~VertebralFractureLib.spine.StraightenedSpine`, ``[row, col,

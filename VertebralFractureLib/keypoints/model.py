@@ -15,8 +15,8 @@ from typing import Any, Dict, Optional, Union
 
 import numpy as np
 
+from ..levels import LABEL_LEVELS
 from .anchors import ASPECT_RATIOS, SCALES_MM, anchor_shapes
-from .targets import LABEL_LEVELS
 
 FORMAT = "vertebral-fracture/keypoints/1"  # early stand-alone format, still readable
 MODEL_NAME = "keypoints"
@@ -103,7 +103,8 @@ class KeypointModel:
 
         path = save_weights(
             self, path, name=MODEL_NAME, config=self.config, meta=meta, overwrite=overwrite, manifest=manifest,
-            description="vertebra detector with six keypoints (001 §3.2) and level heatmaps (004)",
+            description=("vertebra detector with six keypoints (Pisov et al. 2020, §3.2) "
+                         "and level heatmaps (Gartland et al. 2025)"),
         )
         Path(path).chmod(0o644)
         return Path(path)

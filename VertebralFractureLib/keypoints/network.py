@@ -1,14 +1,14 @@
-"""Networks: the U-Net region-proposal detector of 001 §3.2 and the level-heatmap net of 004.
+"""Networks: the U-Net region-proposal detector of Pisov et al. 2020, §3.2 and the level-heatmap net of 004.
 
 Both are small U-Nets (Ronneberger et al. 2015) sized for CPU training:
 
 * :class:`KeypointRPN` works on the 1 mm mid-sagittal image. Encoder 8-16-32-64 channels (full,
   1/2, 1/4, 1/8 resolution), decoder back to 1/2: the heads predict at **stride 2** (one anchor
-  set every 2 mm; 001 predicts at full resolution, the stride keeps CPU training under an hour).
+  set every 2 mm; Pisov et al. 2020 predicts at full resolution, the stride keeps CPU training under an hour).
   Per cell and anchor shape: one objectness logit and 12 encoded keypoint coordinates (eq. 2).
 * :class:`LevelNet` works on the whole column downsampled to 4 mm (a large receptive field to see
   the landmarks - cervical shape, sacrum, vertebra sizes - that fix the level) and predicts one
-  heatmap per level channel (004 §2) at 4 mm.
+  heatmap per level channel (Gartland et al. 2025, §2) at 4 mm.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class UNet2d(nn.Module):
 
 
 class KeypointRPN(nn.Module):
-    """U-Net region-proposal network with anchors, 001 §3.2.
+    """U-Net region-proposal network with anchors, Pisov et al. 2020, §3.2.
 
     Forward returns ``(objectness_logits (B, A, Hg, Wg), encoded (B, A, Hg, Wg, 12))`` with
     ``Hg = H / stride``.
@@ -114,7 +114,7 @@ class KeypointRPN(nn.Module):
 
 
 class LevelNet(nn.Module):
-    """Per-level heatmaps on the whole column at 4 mm (004 §2); outputs (B, C, H, W) at input size."""
+    """Per-level heatmaps on the whole column at 4 mm (Gartland et al. 2025, §2); outputs (B, C, H, W) at input size."""
 
     def __init__(self, n_levels: int, channels: Sequence[int] = (8, 16, 32, 32, 32)):
         super().__init__()

@@ -1,6 +1,6 @@
-"""Non-maximum suppression on the vertebrae's keypoint boxes (001 §3.2).
+"""Non-maximum suppression on the vertebrae's keypoint boxes (Pisov et al. 2020, §3.2).
 
-Boxes are the axis-aligned boxes of the six predicted keypoints (001 Fig. 3b), used for IoU at
+Boxes are the axis-aligned boxes of the six predicted keypoints (Pisov et al. 2020, Fig. 3b), used for IoU at
 test time as at training time.
 """
 
@@ -25,7 +25,7 @@ def nms_keypoints(
     ``iou_threshold`` is suppressed. With ``vote_iou`` < 1, the kept keypoints are the
     score-weighted mean of the candidates overlapping the kept one by more than ``vote_iou``
     (the kept one included): the many positive anchors of one vertebra then average their
-    predictions (an addition to 001, which keeps the single best candidate; ``vote_iou=1.0``
+    predictions (an addition to Pisov et al. 2020, which keeps the single best candidate; ``vote_iou=1.0``
     gives plain NMS).
 
     Args:

@@ -1,6 +1,6 @@
 """End-plate refinement of detected keypoints: snap each point to the disc / end-plate edge.
 
-The region-proposal network (001 §3.2, eq. 2) regresses the six keypoints as offsets from anchor
+The region-proposal network (Pisov et al. 2020, §3.2, eq. 2) regresses the six keypoints as offsets from anchor
 shapes; on fractured bodies it stays close to a normal shape (a biconcave end plate's middle
 point sits on the straight line between the corners), so G comes out too high and the moderate
 sensitivity was 0.31 on the held-out cases. 001 measures the heights on the end plates, which in

@@ -1,10 +1,10 @@
 """Detections on the mid-sagittal image -> a :class:`~VertebralFractureLib.schema.SpineResult` in LPS.
 
 The keypoints are mapped back to patient space through the straightening
-(:meth:`VertebralFractureLib.spine.StraightenedSpine.mid_sagittal_to_patient`, 001 §3.2 "mapped
+(:meth:`VertebralFractureLib.spine.StraightenedSpine.mid_sagittal_to_patient`, Pisov et al. 2020, §3.2 "mapped
 back to 3D"); heights, G, grade, type and the neighbour-relative reduction then come from
 :mod:`VertebralFractureLib.genant` through :meth:`SpineResult.recompute`, and the patient level is the
-most severe vertebra (001 §5.1, :meth:`SpineResult.patient_summary`).
+most severe vertebra (Pisov et al. 2020, §5.1, :meth:`SpineResult.patient_summary`).
 """
 
 from __future__ import annotations

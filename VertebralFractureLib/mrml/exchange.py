@@ -88,7 +88,7 @@ class ExchangeMixin:
 
         """
         from ..io.annotations import write_annotations
-        from ..io.tables import write_genant_csv, write_keypoints_csv
+        from ..io.csv_tables import write_genant_csv, write_keypoints_csv
         from ..io.verse import write_verse_centroids
         from .markups import write_markups_node
         from .volumes import geometry_of_volume
@@ -140,8 +140,8 @@ class ExchangeMixin:
 
         """
         from ..io.annotations import read_annotations
-        from ..io.markups import read_result_markups
-        from ..io.tables import read_keypoints_csv
+        from ..io.csv_tables import read_keypoints_csv
+        from ..io.mrk_json import read_result_markups
         from . import radiographs
 
         path = Path(path)

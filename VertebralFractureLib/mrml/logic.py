@@ -40,7 +40,7 @@ from .volumes import geometry_of_volume, image_from_volume
 PathLike = Union[str, Path]
 ProgressCallback = Callable[[float, str], None]
 
-#: Module analysis flags -> names of the pipeline's optional stages (``pipeline.EXTRA_STAGES``).
+#: Module analysis flags -> names of the pipeline's optional stages (see ``pipeline.default_stages``).
 EXTRA_STAGE_FLAGS = {
     "fractureClassifier": "classifier",
     "voxelMap": "voxel_map",
@@ -154,9 +154,9 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin):
             segmentation_node: optional vertebra segmentation (segments named by level, e.g. from
                 TotalSegmentator) used for the masks instead of the drawn ones.
             keypoints: detect vertebrae and keypoints.
-            fracture_classifier: run the fracture classifier stage (paper 000).
-            voxel_map: run the voxel fracture map stage (paper 002).
-            abnormality: run the shape abnormality stage (paper 003); segments are then coloured by it.
+            fracture_classifier: run the fracture classifier stage (Husseini et al. 2020).
+            voxel_map: run the voxel fracture map stage (Nicolaes et al. 2019).
+            abnormality: run the shape abnormality stage (Botros et al. 2022); segments are then coloured by it.
             device: ``auto``, ``cpu`` or ``cuda``.
             progress: receives (fraction 0-1, message).
             name: prefix of the output node names (default: the volume's name).

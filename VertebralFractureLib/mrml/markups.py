@@ -2,7 +2,7 @@
 
 Nodes hold RAS; results and files hold LPS (:func:`VertebralFractureLib.geometry.lps_to_ras`).
 Point labels, keys (in the point description) and the mapping back are those of
-:mod:`VertebralFractureLib.io.markups`, so a node, a file written by the library and a file written
+:mod:`VertebralFractureLib.io.mrk_json`, so a node, a file written by the library and a file written
 by Slicer all map to the same vertebrae. Nodes carry the attribute ``VertebralFracture.Role``
 (``keypoints`` / ``centroids``).
 
@@ -20,7 +20,7 @@ import numpy as np
 
 from ..geometry import lps_to_ras, ras_to_lps
 from ..io.atomic import atomic_path
-from ..io.markups import ControlPoint, PointList, centroids_list, keypoints_list, result_from_lists
+from ..io.mrk_json import ControlPoint, PointList, centroids_list, keypoints_list, result_from_lists
 from ..schema import SpineResult
 from .scene import import_slicer, resolve_scene
 
@@ -161,7 +161,7 @@ def result_from_markups_nodes(keypoints_node, centroids_node=None, *, template: 
         keypoints_node: six points per vertebra, mapped back by description, ID or label.
         centroids_node: optional centroids (else the mean of each vertebra's keypoints).
         template: an earlier result whose scores and history are kept (see
-            :func:`VertebralFractureLib.io.markups.result_from_lists`).
+            :func:`VertebralFractureLib.io.mrk_json.result_from_lists`).
 
     Raises:
         MarkupsFormatError: for unnamed, duplicated or missing keypoints.

@@ -71,7 +71,7 @@ def volume_geometry(scene, folder: Path) -> None:
 
 def markups_round_trip(scene, folder: Path) -> None:
     """Result -> markups nodes -> .mrk.json (storage node) -> library, and library file -> storage node."""
-    from ..io.markups import keypoints_list, read_result_markups, write_markups_json
+    from ..io.mrk_json import keypoints_list, read_result_markups, write_markups_json
     from .markups import markups_nodes_from_result, read_markups_node, result_from_markups_nodes, write_markups_node
 
     result = synthetic_result()

@@ -1,6 +1,6 @@
 """A small U-Net in 2D or 3D (Ronneberger et al. 2015; 3D as in Cicek et al. 2016).
 
-Paper 001 (section 3.1) uses a "3D UNet-like" network for the spine centre-line; the same block
+Pisov et al. 2020 (section 3.1) uses a "3D UNet-like" network for the spine centre-line; the same block
 serves 2D keypoint heads. Each level has two 3x3(x3) convolutions with instance normalisation
 and leaky ReLU; down-sampling by max pooling, up-sampling by (tri)linear interpolation followed by
 concatenation with the skip connection.

@@ -1,8 +1,8 @@
-"""End-to-end analysis of one lateral radiograph: levels (004), keypoints (001 §6), Genant.
+"""Analysis of one lateral radiograph: levels (Gartland et al. 2025), keypoints (Pisov et al. 2020, §6), Genant.
 
 Stages: read and check -> level heatmaps T4 ... L4 (004 U-Net) -> pixel size (the file's, else
-estimated from the level centroids, :mod:`.spacing`) -> vertebrae with six keypoints (the 001 §3.2
-detector run on the radiograph itself, 001 §6) -> a level for each vertebra (heatmap scores +
+estimated from the level centroids, :mod:`.spacing`) -> vertebrae with six keypoints (the Pisov et al. 2020, §3.2
+detector run on the radiograph itself, Pisov et al. 2020, §6) -> a level for each vertebra (heatmap scores +
 consecutive order, :mod:`.labels`) -> heights ha, hm, hp and G in mm (``SpineResult`` frame
 ``"pixel"``). The returned :class:`~VertebralFractureLib.pipeline.Analysis` has the radiograph as
 its ``mid_sagittal`` image and the 2D keypoints as ``mid_points``, so
@@ -17,9 +17,10 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 
-from ..pipeline import Analysis, warn_no_vertebra
+from ..keypoints.stage import warn_no_vertebra
 from ..progress import Progress
 from ..schema import SpineResult, Vertebra
+from ..stage import Analysis
 from ..validation import InputError, check_radiograph
 
 PathLike = Union[str, Path]
@@ -126,7 +127,7 @@ def refine_detections(image: np.ndarray, spacing_mm: Tuple[float, float], detect
 
 
 def _load(source: Union[PathLike, np.ndarray, Any]) -> Tuple[np.ndarray, Optional[Tuple[float, float]], str]:
-    from .io import read_radiograph, to_grey
+    from .reading import read_radiograph, to_grey
 
     if isinstance(source, (str, Path)):
         image, spacing = read_radiograph(source)
@@ -193,7 +194,7 @@ def analyze_radiograph(
     timings["load"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    progress(0.1, "locating levels T4-L4 (004)")
+    progress(0.1, "locating levels T4-L4 (Gartland et al. 2025)")
     centroid_model = _model(centroid_model)
     heatmaps, frame = predict_heatmaps(image, centroid_model)
     peaks, values = heatmap_peaks(heatmaps)
@@ -216,7 +217,7 @@ def analyze_radiograph(
     col_mm, row_mm = spacing
 
     started = time.perf_counter()
-    progress(0.4, "detecting vertebrae and keypoints (001 §6)")
+    progress(0.4, "detecting vertebrae and keypoints (Pisov et al. 2020, §6)")
     if detector is None:
         keypoint_model = keypoint_model if keypoint_model is not None else load_keypoint_model()
         detections = detect_vertebrae(image, spacing_mm=(row_mm, col_mm), model=keypoint_model)

@@ -1,9 +1,9 @@
-"""Level labels for the vertebrae the 001 detector finds on a radiograph, from the 004 heatmaps.
+"""Level labels of the vertebrae detected on a radiograph, from level heatmaps (Gartland et al. 2025).
 
-Each detected vertebra gets, per level channel, the 004 heatmap value at its centre (the maximum
+Each detected vertebra gets, per level channel, the Gartland et al. 2025 heatmap value at its centre (the maximum
 in a small neighbourhood, so the nearest centroid of that level counts); labels along the column
 must then be consecutive, and the best consecutive assignment is the Viterbi decoding of
-:func:`VertebralFractureLib.keypoints.labelling.decode_levels`. The 004 net knows T4 ... L4 only;
+:func:`VertebralFractureLib.keypoints.labelling.decode_levels`. The Gartland et al. 2025 net knows T4 ... L4 only;
 the levels around them (T1-T3, L5, S1) are added as channels with score 0, so a vertebra above T4
 or below L4 is named by its place in the sequence instead of being forced onto a T4 ... L4 label.
 """
@@ -14,7 +14,9 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-#: Levels a radiograph vertebra may be given, cranio-caudal (004's channels plus their neighbours).
+#: Levels a radiograph vertebra may be given, cranio-caudal (Gartland et al. 2025's channels plus their neighbours).
+#: The 13 heatmap channels of Gartland et al. 2025, §2: T4 ... L4, cranio-caudal.
+CENTROID_LEVELS: Tuple[str, ...] = ("T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12", "L1", "L2", "L3", "L4")
 RADIOGRAPH_LEVELS: Tuple[str, ...] = ("T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12",
                                       "L1", "L2", "L3", "L4", "L5", "S1")
 
@@ -37,7 +39,7 @@ def assign_levels(centres_input: np.ndarray, heatmaps: np.ndarray, heatmap_level
 
     Args:
         centres_input: (n, 2) detection centres in heatmap pixels.
-        heatmaps: (C, H, W) 004 heatmaps.
+        heatmaps: (C, H, W) Gartland et al. 2025 heatmaps.
         heatmap_levels: level of each heatmap channel.
         rows_image: (n,) cranio-caudal position of each detection (for the order and the gaps).
         radius: neighbourhood (heatmap pixels) searched around each centre.

@@ -1,6 +1,6 @@
-"""Level centroids on a radiograph from the 004 heatmaps: ``locate_levels``.
+"""Level centroids on a radiograph from the Gartland et al. 2025 heatmaps: ``locate_levels``.
 
-Each heatmap layer's centroid is its maximum (004 §2: "the centroid location for each heatmap
+Each heatmap layer's centroid is its maximum (Gartland et al. 2025, §2: "the centroid location for each heatmap
 layer was extracted"), refined to sub-pixel precision by a parabola through the logarithms of the
 maximum and its two neighbours along each axis (exact for a Gaussian), mapped back to the
 radiograph's pixels. The peak value is the confidence; layers
@@ -79,7 +79,7 @@ def predict_centroids(image2d: np.ndarray, model=None, pixel_mm: Optional[float]
 
 def locate_levels(image2d: np.ndarray, model=None, pixel_mm: Optional[float] = None,
                   threshold: Optional[float] = None) -> Dict[str, Tuple[float, float, float]]:
-    """Centroids of the levels T4 ... L4 visible on a lateral radiograph (004).
+    """Centroids of the levels T4 ... L4 visible on a lateral radiograph (Gartland et al. 2025).
 
     Args:
         image2d: 2D array ``[row, column]``, row 0 superior, column 0 anterior.

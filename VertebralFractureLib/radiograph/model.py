@@ -1,13 +1,13 @@
-"""The 004 centroid net: a U-Net with one Gaussian-heatmap channel per level, T4 ... L4.
+"""The Gartland et al. 2025 centroid net: a U-Net with one Gaussian-heatmap channel per level, T4 ... L4.
 
-004 §2: a U-Net (Ronneberger et al. 2015) on the radiograph resized to 264 x 264 predicting a
+Gartland et al. 2025, §2: a U-Net (Ronneberger et al. 2015) on the radiograph resized to 264 x 264 predicting a
 13-layer heatmap stack. The network is :class:`.network.HeatmapUNet`: a lossless 4 x 4
 space-to-depth stem, :class:`VertebralFractureLib.nn.unet.UNet` (2D) with five levels
 (66 down to 5 pixels, so the deepest features see the whole radiograph, which identifying the
 level needs; 8-16-24-32-32 channels). The 13 heatmaps, their Gaussian targets (sigma 1 heatmap
 pixel = 4 input pixels) and the losses are at 66 x 66 (``heatmap_stride`` 4); peaks are refined
 to sub-pixel precision and reported in the 264 x 264 frame and in the radiograph's pixels.
-(``heatmap_stride`` 1 gives 004's 264 x 264 heatmaps, at about twice the training cost.)
+(``heatmap_stride`` 1 gives Gartland et al. 2025's 264 x 264 heatmaps, at about twice the training cost.)
 Weights are saved with :mod:`VertebralFractureLib.nn.weights` (SHA-256 manifest) as
 ``radiograph_centroids*.pt``.
 """
@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
-from .views import CENTROID_LEVELS
+from .labels import CENTROID_LEVELS
 
 #: Model name in checkpoints and the manifest.
 MODEL_NAME = "radiograph-centroids"
-#: Shipped weights (the UNet-L2 model, 004's best).
+#: Shipped weights (the UNet-L2 model, Gartland et al. 2025's best).
 WEIGHTS_NAME = "radiograph_centroids.pt"
-#: Names of the four losses of 004 appendix B, in Table 1 order, and the paper's model names.
+#: Names of the four losses of Gartland et al. 2025, appendix B, in Table 1 order, and the paper's model names.
 LOSSES = ("base", "l1", "l2", "l3")
 MODEL_NAMES = {"base": "UNet-Base", "l1": "UNet-L1", "l2": "UNet-L2", "l3": "UNet-L3"}
 
@@ -81,7 +81,8 @@ class CentroidModel:
         from ..nn.weights import save_weights
 
         return save_weights(self.net, path, name=MODEL_NAME, config=self.config, meta=meta, manifest=register,
-                            description=f"004 level-centroid U-Net, loss {self.config['loss']}, on lateral DRRs")
+                            description=(f"Gartland et al. 2025 level-centroid U-Net, loss "
+                                         f"{self.config['loss']}, on lateral DRRs"))
 
     @classmethod
     def load(cls, name_or_path: Union[str, Path, None] = None) -> CentroidModel:

@@ -1,9 +1,9 @@
-"""The 004 U-Net for CPU: a lossless space-to-depth stem around :class:`VertebralFractureLib.nn.unet.UNet`.
+"""The U-Net of Gartland et al. 2025 for CPU: a lossless space-to-depth stem around :class:`..nn.unet.UNet`.
 
 The 264 x 264 input is rearranged into ``factor**2`` channels at ``264 / factor`` pixels
 (``pixel_unshuffle``: no information is lost) and the U-Net runs there. Its 13 heatmaps come out
 either at that resolution (``upsample=False``, 66 x 66 for the default factor 4; the targets and
-the 004 losses are then computed there too) or upsampled bilinearly back to the input size.
+the Gartland et al. 2025 losses are then computed there too) or upsampled bilinearly back to the input size.
 Measured on the project's shared CPU, the 264 x 264 loss and upsampling cost more than the network
 itself, so the shipped models use ``upsample=False``; ``factor`` 1 is the plain U-Net.
 """

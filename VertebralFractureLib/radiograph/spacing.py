@@ -2,7 +2,7 @@
 
 Neighbouring vertebral-body centres lie about half a body height + the disc + half the next body
 height apart; with the published morphometry the generator uses (Panjabi et al. 1991, 1992; see
-:mod:`VertebralFractureLib.synth.morphometry`) each pair of consecutive levels found by the 004
+:mod:`VertebralFractureLib.synth.morphometry`) each pair of consecutive levels found by the Gartland et al. 2025
 net gives one estimate of mm per pixel, and the median is taken. Individual spines differ by
 about 5-10 % in size, so heights in mm from an estimated spacing carry that uncertainty (the
 Genant ratio G does not depend on it).

@@ -1,6 +1,6 @@
-"""Input geometry of the 004 centroid net: resize to 264 x 264, or a native-resolution option.
+"""Input geometry of the Gartland et al. 2025 centroid net: resize to 264 x 264, or a native-resolution option.
 
-004 §2: "Each input image was resized to 264x264 pixels (px) and normalized", heatmap targets of
+Gartland et al. 2025, §2: "Each input image was resized to 264x264 pixels (px) and normalized", heatmap targets of
 the same size. ``mode="resize"`` does exactly that (the aspect ratio is not kept, as in the
 paper); ``mode="native"`` resamples isotropically to ``native_mm`` per pixel instead, keeping the
 anatomy's true proportions (inputs then differ in size; training pads them onto a fixed canvas).
@@ -16,7 +16,7 @@ from typing import Tuple
 
 import numpy as np
 
-#: 004 §2 input size.
+#: Gartland et al. 2025, §2 input size.
 INPUT_SIZE = 264
 #: Multiple of which native-mode inputs are padded (the U-Net's pooling depth).
 NATIVE_DIVISOR = 32
@@ -109,7 +109,7 @@ def prepare(image: np.ndarray, mode: str = "resize", size: int = INPUT_SIZE, pix
 
 def gaussian_targets(points: np.ndarray, channels_of_points: np.ndarray, n_channels: int, shape: Tuple[int, int],
                      sigma: float) -> np.ndarray:
-    """Heatmaps (C, rows, cols) with a Gaussian of peak 1 at each point in its channel (004 §2)."""
+    """Heatmaps (C, rows, cols) with a Gaussian of peak 1 at each point in its channel (Gartland et al. 2025, §2)."""
     out = np.zeros((n_channels, *shape), dtype=np.float32)
     y = np.arange(shape[0], dtype=np.float32)[:, None]
     x = np.arange(shape[1], dtype=np.float32)[None, :]

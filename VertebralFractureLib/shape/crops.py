@@ -1,4 +1,4 @@
-"""Context crops for the contextual shape model of paper 003 (Botros et al., section 2).
+"""Context crops for the contextual shape model of Botros et al. 2022 (Botros et al., section 2).
 
 Each vertebral body is predicted from the masks of two neighbours on each side, stacked as four
 channels (cranial 2, cranial 1, caudal 1, caudal 2; zeros where a neighbour is missing). The crop

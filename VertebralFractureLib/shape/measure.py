@@ -1,6 +1,6 @@
 """Six Genant keypoints, heights, G, grade and type measured from a vertebra (body) mask.
 
-For each body (see :mod:`VertebralFractureLib.shape.body` for its separation and axes) the mask
+For each body (see :mod:`VertebralFractureLib.shape.body_axes` for its separation and axes) the mask
 is resampled, with linear interpolation, on its mid-sagittal plane (``SAMPLE_MM`` steps, averaged
 over a slab of +- ``SLAB_MM`` across it). The body occupies the part of that section above 0.5.
 Its antero-posterior extent gives the anterior and posterior edges; the keypoint columns lie
@@ -8,7 +8,7 @@ Its antero-posterior extent gives the anterior and posterior edges; the keypoint
 convention, at least ``INSET_FRACTION`` of the depth so that rounded rims of real bodies are not
 taken as height loss) and in the middle. Along each column the superior and inferior endplate
 points are where the interpolated mask crosses 0.5 (sub-voxel), so the three heights are measured
-along the body's own superior axis as in paper 001 (section 2, eq. 1; Genant et al. 1993). G,
+along the body's own superior axis as in Pisov et al. 2020 (section 2, eq. 1; Genant et al. 1993). G,
 grade, type and the neighbour-relative reduction follow from :mod:`VertebralFractureLib.genant`
 through :class:`~VertebralFractureLib.schema.SpineResult`.
 """
@@ -21,7 +21,7 @@ import numpy as np
 
 from ..geometry import ImageGeometry
 from ..schema import SpineResult, Vertebra
-from .body import Body, find_bodies
+from .body_axes import Body, find_bodies
 
 #: Sampling step in the mid-sagittal plane (mm).
 SAMPLE_MM = 0.25

@@ -1,6 +1,6 @@
-"""The vertebral abnormality score of paper 003 (Botros et al., section 2) and its pipeline stage.
+"""The vertebral abnormality score of Botros et al. 2022 (Botros et al., section 2) and its pipeline stage.
 
-For each vertebral body the contextual model (:mod:`VertebralFractureLib.shape.networks`)
+For each vertebral body the contextual model (:mod:`VertebralFractureLib.shape.network`)
 predicts, from the masks of two neighbours on each side, the body's expected healthy shape and
 orientation in a crop laid along the column (:mod:`VertebralFractureLib.shape.crops`). The score
 is the surplus volume of that prediction over the actual body,
@@ -17,14 +17,13 @@ predicted volume normalises by vertebra size; the score is ``100 * min(1, fracti
 Settings chosen on a synthetic calibration set (columns 5100-5139, fractures included; separate
 from the training columns 0-199 and the test columns 6000-6039): among the Gaussian widths tried,
 sigma = (0.6, 0.2, 0.3) pitches (superior, antero-posterior, lateral) separated grade >= 2 best
-(wider, or no, weighting let the prediction's antero-posterior errors dominate, as 003 argues);
+(wider, or no, weighting let the prediction's antero-posterior errors dominate, as Botros et al. 2022 argues);
 ``scale`` = 0.3, i.e. a body missing 30 % of its weighted expected volume (mid grade-2 height
 loss) scores 100.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
@@ -61,7 +60,7 @@ def gaussian_weight(probability: np.ndarray, sigma_pitch: Tuple[float, float, fl
 
 
 def surplus_fraction(predicted: np.ndarray, actual: np.ndarray, **kwargs: Any) -> float:
-    """Weighted surplus volume of the predicted over the actual body / weighted predicted volume (003 §2)."""
+    """Weighted surplus volume of predicted over actual body / weighted predicted volume (Botros et al. 2022, §2)."""
     weight = gaussian_weight(predicted, **kwargs)
     expected = float((weight * predicted).sum())
     if expected <= 1e-6:
@@ -78,7 +77,7 @@ class AbnormalityModel:
     """The trained contextual shape model with its crop and score settings.
 
     Args:
-        network: a :class:`~VertebralFractureLib.shape.networks.ShapeModel`.
+        network: a :class:`~VertebralFractureLib.shape.network.ShapeModel`.
         config: checkpoint config (``scale``, ``sigma_pitch``, ``crop_shape``, ``pitch_voxels``...).
         name: what to record in ``result.models``.
 
@@ -109,7 +108,7 @@ class AbnormalityModel:
         """
         from ..nn.device import pick_device
         from ..nn.weights import load_weights, resolve
-        from .networks import ShapeModel
+        from .network import ShapeModel
 
         checkpoint = load_weights(name_or_path, model=MODEL_NAME)
         network = ShapeModel(checkpoint["config"].get("channels", (6, 12, 24)))
@@ -159,7 +158,7 @@ class _MaskSampler:
 def body_poses(mask_array: np.ndarray, geometry: ImageGeometry, body_array: Optional[np.ndarray] = None
                ) -> Tuple[Dict[str, Any], Dict[str, BodyPose]]:
     """Bodies of a mask (those cut by the image border left out) with endplate-refined axes (as in :mod:`.measure`)."""
-    from .body import find_bodies
+    from .body_axes import find_bodies
     from .measure import refine_axes
 
     # bodies cut by the image border are neither scored nor used as context (treated as missing)
@@ -205,7 +204,7 @@ def mask_crops(mask_array: np.ndarray, geometry: ImageGeometry, body_array: Opti
 
 def abnormality_scores(mask_image, result=None, model: Optional[AbnormalityModel] = None, *, body_mask=None,
                        device: Optional[str] = None) -> Dict[str, float]:
-    """Abnormality 0-100 of every vertebral body of a labelled mask (paper 003, section 2).
+    """Abnormality 0-100 of every vertebral body of a labelled mask (Botros et al. 2022, section 2).
 
     Args:
         mask_image: SimpleITK label image (VerSe labels; whole vertebrae or bodies) or a path.
@@ -244,31 +243,3 @@ def abnormality_scores(mask_image, result=None, model: Optional[AbnormalityModel
     if result is not None:
         result.models["abnormality"] = model.name
     return scores
-
-
-def stage_abnormality(analysis, options, progress) -> None:
-    """Pipeline stage: abnormality per vertebra from the user's segmentation or the body labels.
-
-    Uses ``options.segmentation`` when given, else ``analysis.labels`` (the vertebral-body label
-    image on the CT grid). Without either, or without weights, a warning is added and nothing
-    else changes.
-    """
-    from ..nn.weights import WeightsError
-
-    result = analysis.result
-    mask = options.segmentation if getattr(options, "segmentation", None) is not None else analysis.labels
-    if mask is None:
-        result.warnings.append("abnormality: no vertebra segmentation available; skipped")
-        return
-    progress(0.0, "scoring vertebral shape abnormality")
-    started = time.perf_counter()
-    try:
-        scores = abnormality_scores(mask, result, device=getattr(options, "device", None))
-    except WeightsError as error:
-        result.warnings.append(f"abnormality: {error}; skipped")
-        return
-    missing = [v.label for v in result.vertebrae if v.label not in scores]
-    if missing:
-        result.warnings.append(f"abnormality: no body in the segmentation for {', '.join(missing)}")
-    result.timings_s["abnormality_model"] = round(time.perf_counter() - started, 3)
-    progress(1.0, f"abnormality scored for {len(scores)} vertebrae")

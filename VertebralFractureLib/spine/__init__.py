@@ -1,4 +1,4 @@
-"""Spine centre-line and straightening (paper 001, section 3.1).
+"""Spine centre-line and straightening (Pisov et al. 2020, section 3.1).
 
 Modules:
     curve: arc-length parametrised 3D curves and rotation-minimising frames (Wang et al. 2008).

@@ -1,9 +1,9 @@
-"""Spine centre-line of a CT: network per axial slice -> smoothed 3D curve (paper 001, section 3.1).
+"""Spine centre-line of a CT: network per axial slice -> smoothed 3D curve (Pisov et al. 2020, section 3.1).
 
-:func:`find_centreline` resamples the CT to 3 mm (001 §5.1), runs :class:`CentrelineNet`, keeps
+:func:`find_centreline` resamples the CT to 3 mm (Pisov et al. 2020, §5.1), runs :class:`CentrelineNet`, keeps
 the slices where the spine is present, smooths the per-slice soft-argmax points with a weighted
 smoothing spline and interpolates the curve to the original slice spacing ("the predicted curve is
-then linearly interpolated to the original resolution", 001 §5.1).
+then linearly interpolated to the original resolution", Pisov et al. 2020, §5.1).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from ..geometry import ImageGeometry
-from .centreline_data import NET_SPACING, prepare_volume
+from .volume import NET_SPACING, prepare_volume
 
 #: Name of the shipped weights file in ``VertebralFractureLib/weights``.
 WEIGHTS_NAME = "centreline.pt"
@@ -86,7 +86,7 @@ def load_model(weights=None, device=None):
     """
     from ..nn.device import pick_device
     from ..nn.weights import load_weights
-    from .centreline_net import CentrelineNet
+    from .network import CentrelineNet
 
     device = device or pick_device()
     if isinstance(weights, CentrelineNet):
@@ -126,7 +126,7 @@ def predict_slices(model, hu: np.ndarray, geometry: ImageGeometry, pad_mode: str
     """
     import torch
 
-    from .centreline_net import normalise_hu
+    from .network import normalise_hu
 
     padded, before = _pad_to(hu, model.divisor, (16, 32, 32), -1024, pad_mode)
     device = next(model.parameters()).device
@@ -208,7 +208,7 @@ def curve_from_slices(
     z_step: float,
     smoothing_mm: float = 30.0,
 ) -> Tuple[np.ndarray, np.ndarray]:
-    """The smoothed centre-line at ``z_step`` from per-slice points (001 §3.1, Fig. 2c).
+    """The smoothed centre-line at ``z_step`` from per-slice points (Pisov et al. 2020, §3.1, Fig. 2c).
 
     Returns:
         ``(points (N, 3) LPS superior -> inferior, confidence (N,))``.
@@ -235,12 +235,12 @@ def curve_from_slices(
 
 
 def find_centreline(image, model=None, *, z_step: Optional[float] = None, smoothing_mm: float = 30.0) -> Centreline:
-    """Find the spine centre-line of a CT (paper 001, section 3.1).
+    """Find the spine centre-line of a CT (Pisov et al. 2020, section 3.1).
 
     Args:
         image: SimpleITK CT in HU (any orientation / spacing).
         model: ``None`` for the shipped weights, a weights path, a checkpoint dict or a loaded
-            :class:`~VertebralFractureLib.spine.centreline_net.CentrelineNet`.
+            :class:`~VertebralFractureLib.spine.network.CentrelineNet`.
         z_step: spacing of the output points in mm (default: the image's slice spacing after
             canonical reorientation, at most 3 mm).
         smoothing_mm: smoothing length of the curve.

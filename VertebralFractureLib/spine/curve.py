@@ -1,6 +1,6 @@
 """Arc-length parametrised spine curves with rotation-minimising frames.
 
-The spine centre-line (paper 001, section 3.1, Fig. 2c-d) is resampled at a uniform arc-length
+The spine centre-line (Pisov et al. 2020, section 3.1, Fig. 2c-d) is resampled at a uniform arc-length
 step, running from the most superior point (sample 0) to the most inferior one. Each sample
 carries an orthonormal frame ``(tangent, anterior, left)``:
 
@@ -169,7 +169,7 @@ class SpineCurve:
     ) -> SpineCurve:
         """Resample an ordered polyline at a uniform arc-length step and build its frames.
 
-        The polyline is interpolated by a cubic spline over chord length (paper 001, section
+        The polyline is interpolated by a cubic spline over chord length (Pisov et al. 2020, section
         3.1: the curve "linearly interpolated to the original resolution" is smoothed first by
         :func:`VertebralFractureLib.spine.centreline.smooth_curve`), then resampled so that
         consecutive samples are ``step`` mm apart along the curve.

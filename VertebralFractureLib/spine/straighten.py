@@ -1,4 +1,4 @@
-"""Spine straightening and the virtual mid-sagittal image (paper 001, section 3.1, Fig. 2d-f).
+"""Spine straightening and the virtual mid-sagittal image (Pisov et al. 2020, section 3.1, Fig. 2d-f).
 
 The CT is resampled on a grid whose planes are orthogonal to the spine centre-line; in the
 straightened volume these planes are parallel and the curve is the straight line through the
@@ -94,7 +94,7 @@ class StraightenedSpine:
 
     # ------------------------------------------------------------------ images
     def mid_sagittal(self, slab_mm: float = 0.0) -> np.ndarray:
-        """The virtual mid-sagittal image (paper 001, Fig. 2f).
+        """The virtual mid-sagittal image (Pisov et al. 2020, Fig. 2f).
 
         Args:
             slab_mm: average the lateral planes within ``+- slab_mm / 2`` of the centre (0: the
@@ -285,7 +285,7 @@ def straighten(
     fill: float = -1024.0,
     with_volume: bool = True,
 ) -> StraightenedSpine:
-    """Resample a CT on planes orthogonal to the spine curve (paper 001, section 3.1, Fig. 2d-e).
+    """Resample a CT on planes orthogonal to the spine curve (Pisov et al. 2020, section 3.1, Fig. 2d-e).
 
     Only the band of the image around the curve is read (linear interpolation, float32), so large
     CTs straighten quickly.

@@ -10,11 +10,11 @@ t: inferior -> superior) centred on the middle of its centre line. In the mid-sa
 with h_lin linear between the anterior height h_a (at u_a, ``KEYPOINT_INSET_MM`` inside the
 anterior cortex) and the posterior height h_p (at u_p, as far inside the posterior wall),
 dome(u, w) = max(0, 1 - (u/R_u)^2 - (w/R_w)^2) the endplate concavity, c = h_lin(0) - h_m and s
-the share of the concavity on the superior endplate. The six Genant keypoints (paper 001,
+the share of the concavity on the superior endplate. The six Genant keypoints (Pisov et al. 2020,
 section 2 and eq. 1) are the endplate points at u_a, 0 and u_p, so the heights measured from
 them are exactly h_a, h_m and h_p.
 
-Fracture deformities follow Genant et al. 1993 as used in paper 001 (Table 2): wedge (h_a
+Fracture deformities follow Genant et al. 1993 as used in Pisov et al. 2020 (Table 2): wedge (h_a
 reduced against h_p), biconcave (h_m reduced), crush (all heights reduced; graded against the
 neighbours with :func:`VertebralFractureLib.genant.neighbour_reductions`); grade 1 = 20-25 %,
 2 = 25-40 %, 3 = > 40 % reduction.

@@ -3,7 +3,7 @@
 ``generate_from_mask(mask_image, seed)`` takes a VerSe-labelled vertebra mask (for example
 ``sub-verse004_seg-vert_msk.nii.gz``, T9-L5), resamples it with nearest-neighbour onto an
 identity-direction grid at the requested spacing, separates the vertebral bodies with
-:func:`VertebralFractureLib.shape.body.find_bodies`, and draws: body cortex and trabecular core,
+:func:`VertebralFractureLib.shape.body_axes.find_bodies`, and draws: body cortex and trabecular core,
 posterior elements, discs between consecutive bodies, and the soft tissues of
 :mod:`VertebralFractureLib.synth.body` around the column; then the scanner model and the DRR.
 Surfaces come from signed Euclidean distances to the mask, so partial volume follows the
@@ -133,7 +133,7 @@ def generate_from_mask(
     """
     import SimpleITK as sitk
 
-    from ..shape.body import find_bodies
+    from ..shape.body_axes import find_bodies
     from ..shape.measure import measure_from_mask
 
     rng = np.random.default_rng(int(seed))

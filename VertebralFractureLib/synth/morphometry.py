@@ -8,7 +8,7 @@ and smoothed (T1: height ~14, depth ~16, width ~24 mm; L5: height ~27, depth ~35
 C7 and S1 are extrapolated. Disc heights (thoracic 4-6 mm, lumbar 8-11 mm), pedicle, canal and
 process sizes are rounded values from the same papers; normal anterior wedging of the thoracic
 bodies (a few degrees, G about 0.85-0.95 mid-thoracic) and lumbar anterior > posterior heights
-at L4-L5 follow the normal ranges of Genant et al. (1993) quoted in paper 001 section 2.
+at L4-L5 follow the normal ranges of Genant et al. (1993) quoted in Pisov et al. 2020 section 2.
 """
 
 from __future__ import annotations

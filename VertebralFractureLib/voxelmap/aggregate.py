@@ -1,14 +1,14 @@
-"""From the voxel fracture map to vertebra and patient findings (paper 002 §3.3 and §4).
+"""From the voxel fracture map to vertebra and patient findings (Nicolaes et al. 2019 §3.3 and §4).
 
-- Vertebra level (002 §3.3): the fracture probabilities of the voxels in a cube around the
-  vertebra centroid, averaged with Gaussian distance weights. 002 chose the cube size by
+- Vertebra level (Nicolaes et al. 2019, §3.3): the fracture probabilities of the voxels in a cube around the
+  vertebra centroid, averaged with Gaussian distance weights. Nicolaes et al. 2019 chose the cube size by
   cross-validation (10 voxels at 1 mm); ``vertebral-fracture evaluate voxelmap`` does the same.
-- Patient level (002 §3.3): connected components of voxels whose fracture probability reaches a
+- Patient level (Nicolaes et al. 2019, §3.3): connected components of voxels whose fracture probability reaches a
   *probability threshold*; components smaller than a *noise threshold* are dropped; the patient is
   positive when fracture voxels remain. The two thresholds trade off against each other, so the
-  ROC is the convex hull of the (FPR, TPR) points of all threshold pairs (002 §4, Provost and
+  ROC is the convex hull of the (FPR, TPR) points of all threshold pairs (Nicolaes et al. 2019, §4, Provost and
   Fawcett 1997): :func:`patient_roc`.
-- Scan-edge margin (issue 8; 002 Fig. 7a): vertebrae cut by the first/last slice of the scan look
+- Scan-edge margin (issue 8; Nicolaes et al. 2019, Fig. 7a): vertebrae cut by the first/last slice of the scan look
   flattened and light up the map on patients without fractures. Components with a voxel within
   ``edge_margin_mm`` of the first or last slice of the map (the band grid along the spine) are
   ignored at the patient level (:func:`edge_slices`, :func:`component_sizes`).
@@ -76,12 +76,12 @@ def vertebra_score(array: np.ndarray, origin, spacing, direction, centroid, cube
 
 def vertebra_scores(prob_map, centroids, cube: int = DEFAULT_CUBE,
                     sigma_fraction: float = SIGMA_FRACTION) -> Dict[str, Optional[float]]:
-    """002 §3.3 vertebra-level scores.
+    """Nicolaes et al. 2019, §3.3 vertebra-level scores.
 
     Args:
         prob_map: fracture probability image (SimpleITK, any grid) or ``(array [k, j, i], ImageGeometry)``.
         centroids: mapping level -> LPS centroid (or a sequence of centroids, keys 0, 1...).
-        cube: cube side in voxels of the map (002: 10 voxels at 1 mm).
+        cube: cube side in voxels of the map (Nicolaes et al. 2019: 10 voxels at 1 mm).
         sigma_fraction: Gaussian sigma as a fraction of the cube side (in mm).
 
     Returns:
@@ -124,11 +124,11 @@ def component_sizes(array: np.ndarray, threshold: float, edge: int = 0) -> np.nd
 
 @dataclass
 class PatientScore:
-    """002 §3.3 patient-level finding at one (probability, noise) threshold pair.
+    """Nicolaes et al. 2019, §3.3 patient-level finding at one (probability, noise) threshold pair.
 
     Attributes:
         positive: a component at least ``noise_mm3`` large remains.
-        fracture_volume_mm3: total volume of the remaining components (002: "counting the total
+        fracture_volume_mm3: total volume of the remaining components (Nicolaes et al. 2019: "counting the total
             number of fracture voxels").
         largest_mm3: volume of the largest component (the patient's score for a sweep of the
             noise threshold).
@@ -154,7 +154,7 @@ class PatientScore:
 def patient_score(prob_map, probability_threshold: float = DEFAULT_PROBABILITY_THRESHOLD,
                   noise_mm3: float = DEFAULT_NOISE_MM3,
                   edge_margin_mm: float = DEFAULT_EDGE_MARGIN_MM) -> PatientScore:
-    """002 §3.3 patient-level aggregation: connected components of likely fracture voxels.
+    """Nicolaes et al. 2019, §3.3 patient-level aggregation: connected components of likely fracture voxels.
 
     Components within ``edge_margin_mm`` of the first/last slice of the map are ignored (0: none).
     """
@@ -232,7 +232,7 @@ def hull_auc(hull: np.ndarray) -> float:
 
 
 def patient_roc(largest: Sequence[Dict[float, float]], truth: Sequence[bool]) -> Tuple[np.ndarray, np.ndarray]:
-    """002 §4 patient-level ROC: convex hull over all (probability, noise threshold) pairs.
+    """Nicolaes et al. 2019, §4 patient-level ROC: convex hull over all (probability, noise threshold) pairs.
 
     Args:
         largest: per patient, :func:`largest_components` (threshold -> largest component mm^3).

@@ -1,4 +1,4 @@
-"""The 11-layer dual-pathway voxel classifier of paper 002 §3.2 (DeepMedic, Kamnitsas et al. 2017).
+"""The 11-layer dual-pathway voxel classifier of Nicolaes et al. 2019 §3.2 (DeepMedic, Kamnitsas et al. 2017).
 
 Two pathways of eight valid 3x3x3 convolutions each see the same location: the *normal* pathway at
 full resolution (receptive field 17^3 voxels) and the *subsampled* pathway on the image averaged
@@ -7,14 +7,14 @@ up-sampled by 3 (nearest) and concatenated with the normal ones; two 1x1x1 "full
 and a 1x1x1 classification layer give the logits of {background, normal, fracture} per voxel:
 8 + 2 + 1 = 11 layers, about 230 k parameters.
 
-The three variants of 002 Table 1 differ only in their kernels (array order ``[k, j, i]`` = (S, A-P,
+The three variants of Nicolaes et al. 2019, Table 1 differ only in their kernels (array order ``[k, j, i]`` = (S, A-P,
 L-R) on the band grid, so the sagittal plane is (k, j)):
 
 - ``3d``: every kernel 3x3x3;
 - ``5slices``: CONV-1 takes 5 slices along L-R (3x3x5), CONV-2 to 8 are sagittal 3x3x1;
 - ``1slice``: every kernel sagittal 3x3x1.
 
-Channel widths are scaled so that all three have about the same number of parameters (002 Table 1:
+Channel widths are scaled so that all three have about the same number of parameters (Nicolaes et al. 2019, Table 1:
 "calibrated to contain the same amount of network parameters").
 
 The network works "valid": an input of ``n + 2 * MARGIN`` voxels per axis gives ``n`` output
@@ -38,7 +38,7 @@ BASE_FC = 64
 
 
 def kernels(variant: str) -> Tuple[Tuple[int, int, int], ...]:
-    """The eight kernel shapes (k, j, i) of one pathway for a variant of 002 Table 1."""
+    """The eight kernel shapes (k, j, i) of one pathway for a variant of Nicolaes et al. 2019, Table 1."""
     if variant == "3d":
         return ((3, 3, 3),) * 8
     if variant == "5slices":
@@ -94,10 +94,10 @@ def _centre_crop(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
 
 
 class DualPathwayCNN(nn.Module):
-    """002 §3.2 voxel classifier: logits ``(B, 3, n, n, n)`` from an input ``(B, 1, n + 48, ...)``.
+    """Nicolaes et al. 2019, §3.2 voxel classifier: logits ``(B, 3, n, n, n)`` from an input ``(B, 1, n + 48, ...)``.
 
     Args:
-        variant: ``"3d"``, ``"5slices"`` or ``"1slice"`` (002 Table 1).
+        variant: ``"3d"``, ``"5slices"`` or ``"1slice"`` (Nicolaes et al. 2019, Table 1).
         width: channel multiplier; ``None`` calibrates it to the 3D parameter count.
         fc: width of the two 1x1x1 fully connected layers.
 

@@ -1,12 +1,9 @@
-"""The pipeline stage ``voxel_map``: 002 voxel fracture map, vertebra and patient scores.
-
-Wire it with ``EXTRA_STAGES["voxel_map"] = stage_voxel_map`` (see :mod:`VertebralFractureLib.pipeline`).
-"""
+"""The voxel-map stage: voxel fracture map, vertebra and patient scores (Nicolaes et al. 2019)."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..progress import Progress
+from ..stage import Analysis, AnalysisOptions, StageContext
 from .aggregate import (
     DEFAULT_CUBE,
     DEFAULT_EDGE_MARGIN_MM,
@@ -16,56 +13,55 @@ from .aggregate import (
     vertebra_scores,
 )
 
-STAGE_NAME = "voxel_map"
 
+class VoxelMapStage:
+    """Voxel fracture probability on a band around the spine and its aggregation per vertebra and patient."""
 
-def stage_voxel_map(analysis: Any, options: Any = None, progress: Any = None) -> None:
-    """Compute the fracture map and fill the scores of ``analysis.result``.
+    name = "voxel_map"
+    title = "computing the voxel fracture map"
+    share = 0.1
 
-    Sets ``Vertebra.voxel_fracture_score`` (002 §3.3 Gaussian-weighted cube mean),
-    ``result.patient["voxel_fracture_score"]`` (total volume in mm^3 of likely-fracture components
-    above the noise threshold, ignoring those within the validated scan-edge margin of the first/last
-    slice, issue 8), ``result.patient["voxel_fracture_positive"]`` and
-    ``analysis.fracture_map`` (SimpleITK p(fracture) image on the band grid). Without a centre-line
-    the stage only adds a warning.
+    def enabled(self, options: AnalysisOptions) -> bool:
+        """Optional: runs when chosen."""
+        return self.name in options.extra_stages
 
-    Args:
-        analysis: a :class:`~VertebralFractureLib.pipeline.Analysis` (``image``, ``centreline``, ``result``).
-        options: :class:`~VertebralFractureLib.pipeline.AnalysisOptions` or None; ``device`` and an
-            optional ``voxelmap_weights`` (path; default the shipped ``voxelmap.pt``) are used.
-        progress: a :class:`~VertebralFractureLib.progress.Progress` or None.
+    def run(self, analysis: Analysis, context: StageContext, progress: Progress) -> None:
+        """Compute the fracture map and fill the scores of ``analysis.result``.
 
-    """
-    from ..nn.weights import WeightsError
-    from .infer import MODEL_NAME, WEIGHTS_NAME, fracture_map, load_model
+        Sets ``Vertebra.voxel_fracture_score`` (Nicolaes et al. 2019, §3.3 Gaussian-weighted cube mean),
+        ``result.patient["voxel_fracture_score"]`` (total volume in mm^3 of likely-fracture components above
+        the noise threshold, ignoring those within the validated scan-edge margin of the first/last slice),
+        ``result.patient["voxel_fracture_positive"]`` and ``analysis.fracture_map`` (SimpleITK p(fracture)
+        image on the band grid). Without a centre-line or weights the stage only adds a warning.
+        """
+        from ..nn.weights import WeightsError
+        from .inference import MODEL_NAME, WEIGHTS_NAME, fracture_map, load_model
 
-    result = analysis.result
-    centreline = getattr(analysis, "centreline", None)
-    points = getattr(centreline, "points", centreline)
-    if points is None or len(points) < 2:
-        result.warnings.append("voxel fracture map skipped: no spine centre-line")
-        return
-    try:
-        model, meta = load_model(getattr(options, "voxelmap_weights", None), getattr(options, "device", None))
-    except WeightsError as error:
-        result.warnings.append(f"voxel fracture map skipped: {error}")
-        return
-    if progress is not None:
-        progress(0.0, "voxel fracture map (002)")
-    prob = fracture_map(analysis.image, points, model, progress=progress)
-    analysis.fracture_map = prob
-    cube = int(meta.get("cube", DEFAULT_CUBE))
-    scores = vertebra_scores(prob, {v.label: v.centroid for v in result.vertebrae}, cube=cube)
-    for v in result.vertebrae:
-        v.voxel_fracture_score = scores.get(v.label)
-    patient = patient_score(prob, float(meta.get("probability_threshold", DEFAULT_PROBABILITY_THRESHOLD)),
-                            float(meta.get("noise_mm3", DEFAULT_NOISE_MM3)),
-                            float(meta.get("edge_margin_mm", DEFAULT_EDGE_MARGIN_MM)))
-    result.patient["voxel_fracture_score"] = round(patient.fracture_volume_mm3, 1)
-    result.patient["voxel_fracture_positive"] = patient.positive
-    result.patient["voxel_fracture_components"] = patient.n_components
-    sha = meta.get("sha256")
-    source = getattr(options, "voxelmap_weights", None) or WEIGHTS_NAME
-    result.models[MODEL_NAME] = f"{WEIGHTS_NAME} sha256:{sha[:12]}" if sha else str(source)
-    if progress is not None:
+        result = analysis.result
+        centreline = analysis.centreline
+        points = getattr(centreline, "points", centreline)
+        if points is None or len(points) < 2:
+            result.warnings.append("voxel fracture map skipped: no spine centre-line")
+            return
+        weights = context.weights_for(self.name)
+        try:
+            model, meta = load_model(weights, context.device)
+        except WeightsError as error:
+            result.warnings.append(f"voxel fracture map skipped: {error}")
+            return
+        progress(0.0, self.title)
+        prob = fracture_map(analysis.image, points, model, progress=progress)
+        analysis.fracture_map = prob
+        cube = int(meta.get("cube", DEFAULT_CUBE))
+        scores = vertebra_scores(prob, {v.label: v.centroid for v in result.vertebrae}, cube=cube)
+        for v in result.vertebrae:
+            v.voxel_fracture_score = scores.get(v.label)
+        patient = patient_score(prob, float(meta.get("probability_threshold", DEFAULT_PROBABILITY_THRESHOLD)),
+                                float(meta.get("noise_mm3", DEFAULT_NOISE_MM3)),
+                                float(meta.get("edge_margin_mm", DEFAULT_EDGE_MARGIN_MM)))
+        result.patient["voxel_fracture_score"] = round(patient.fracture_volume_mm3, 1)
+        result.patient["voxel_fracture_positive"] = patient.positive
+        result.patient["voxel_fracture_components"] = patient.n_components
+        sha = meta.get("sha256")
+        result.models[MODEL_NAME] = f"{WEIGHTS_NAME} sha256:{sha[:12]}" if sha else str(weights or WEIGHTS_NAME)
         progress(1.0, "voxel fracture map done")

@@ -12,7 +12,7 @@ import SimpleITK as sitk
 from VertebralFractureLib.cli import main
 from VertebralFractureLib.export.outputs import OUTPUT_FILES
 from VertebralFractureLib.export.segmentation import read_seg_nrrd
-from VertebralFractureLib.io.markups import read_result_markups
+from VertebralFractureLib.io.mrk_json import read_result_markups
 from VertebralFractureLib.levels import label_from_level
 from VertebralFractureLib.schema import SpineResult
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from VertebralFractureLib.grading.dataset import PatchSet
 from VertebralFractureLib.grading.patches import CACHE_SIZE
+from VertebralFractureLib.training.grading.data import PatchSet
 
 LEVELS = ("T4", "T7", "T11", "L2", "L5")
 

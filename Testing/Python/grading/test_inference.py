@@ -7,16 +7,18 @@ import pytest
 import torch
 
 from VertebralFractureLib.geometry import ImageGeometry
-from VertebralFractureLib.grading import inference
-from VertebralFractureLib.grading.inference import (
+from VertebralFractureLib.grading import classifier as inference
+from VertebralFractureLib.grading.classifier import (
     fracture_probabilities,
     load_model,
     save_model,
-    stage_fracture_classifier,
 )
 from VertebralFractureLib.grading.network import GradingNet
 from VertebralFractureLib.grading.patches import extract_patch, model_input, normalise_hu, straighten_for_patches
+from VertebralFractureLib.grading.stage import ClassifierStage
+from VertebralFractureLib.progress import Progress
 from VertebralFractureLib.schema import SpineResult, Vertebra
+from VertebralFractureLib.stage import StageContext
 
 
 def vertebra(label, z, height=20.0):
@@ -46,7 +48,7 @@ def test_probabilities_match_the_network_on_the_patches(case):
     image, curve, result, model = case
     st = straighten_for_patches(image, curve)
     got = fracture_probabilities((st, result), model)
-    assert set(got) == {"T12", "L1", "L2"}  # C7 and S1 are outside 000's scope
+    assert set(got) == {"T12", "L1", "L2"}  # C7 and S1 are outside Husseini et al. 2020's scope
     x = np.stack([model_input(normalise_hu(extract_patch(st, result.vertebra(level).centroid))) for level in got])
     with torch.no_grad():
         expected = model.fracture_probability(torch.from_numpy(x)).numpy()
@@ -66,7 +68,7 @@ def test_saved_weights_round_trip_and_pipeline_stage(case, tmp_path, monkeypatch
                                centreline=None)
     direct = fracture_probabilities(analysis, loaded)
     monkeypatch.setattr(inference, "WEIGHTS_NAME", str(path))
-    stage_fracture_classifier(analysis, SimpleNamespace(device="cpu"), None)
+    ClassifierStage().run(analysis, StageContext(device="cpu"), Progress())
     res = analysis.result
     assert res.vertebra("L1").fracture_probability == pytest.approx(direct["L1"], abs=1e-6)
     assert res.vertebra("C7").fracture_probability is None
@@ -80,7 +82,7 @@ def test_stage_without_image_warns(case, monkeypatch):
     monkeypatch.setattr(inference, "WEIGHTS_NAME", "grading_does_not_exist.pt")
     analysis = SimpleNamespace(result=SpineResult(vertebrae=[vertebra("L1", 100.0), vertebra("L2", 70.0)]),
                                image=None, straightened=None, centreline=None)
-    stage_fracture_classifier(analysis, None, None)
+    ClassifierStage().run(analysis, StageContext(), Progress())
     assert analysis.result.vertebra("L1").fracture_probability is None
     assert any("no CT" in w for w in analysis.result.warnings)
 
@@ -90,6 +92,6 @@ def test_stage_without_weights_file_warns(case, tmp_path, monkeypatch):
     monkeypatch.setattr(inference, "WEIGHTS_NAME", str(tmp_path / "missing.pt"))
     analysis = SimpleNamespace(result=SpineResult(vertebrae=[vertebra("L1", 100.0), vertebra("L2", 70.0)]),
                                image=image, straightened=None, centreline=None)
-    stage_fracture_classifier(analysis, None, None)
+    ClassifierStage().run(analysis, StageContext(), Progress())
     assert analysis.result.vertebra("L1").fracture_probability is None
     assert any("fracture classifier skipped" in w for w in analysis.result.warnings)

@@ -1,9 +1,9 @@
-"""Grading loss (000 eqs. 3-5) and the baselines on hand-made embeddings."""
+"""Grading loss (Husseini et al. 2020, eqs. 3-5) and the baselines on hand-made embeddings."""
 
 import pytest
 import torch
 
-from VertebralFractureLib.grading.losses import (
+from VertebralFractureLib.training.grading.losses import (
     ALPHA,
     BETA,
     GAMMA,

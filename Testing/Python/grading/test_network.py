@@ -1,4 +1,4 @@
-"""The 000 §2.3 network."""
+"""The Husseini et al. 2020, §2.3 network."""
 
 import torch
 

@@ -1,4 +1,4 @@
-"""Patch extraction on the straightened spine and the network input (000 §3)."""
+"""Patch extraction on the straightened spine and the network input (Husseini et al. 2020, §3)."""
 
 import numpy as np
 import pytest

@@ -1,12 +1,12 @@
-"""Linear SVM probe (000 Table 1), detection metrics, case folds."""
+"""Linear SVM probe (Husseini et al. 2020, Table 1), detection metrics, case folds."""
 
 import numpy as np
 import pytest
 
-from VertebralFractureLib.grading.ablation import case_folds
-from VertebralFractureLib.grading.dataset import PatchSet
-from VertebralFractureLib.grading.metrics import detection_scores, mean_std
-from VertebralFractureLib.grading.probe import fit_linear_svm
+from VertebralFractureLib.training.grading.ablation import case_folds
+from VertebralFractureLib.training.grading.data import PatchSet
+from VertebralFractureLib.training.grading.metrics import detection_scores, mean_std
+from VertebralFractureLib.training.grading.probe import fit_linear_svm
 
 
 def test_detection_scores_by_hand():

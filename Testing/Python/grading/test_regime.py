@@ -5,9 +5,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from VertebralFractureLib.grading.ablation import format_tables, run_fold
-from VertebralFractureLib.grading.figures import plot_embeddings
-from VertebralFractureLib.grading.regime import RegimeConfig, new_model, predict, run_regime, train_stage
+from VertebralFractureLib.training.grading.ablation import format_tables, run_fold
+from VertebralFractureLib.training.grading.figures import plot_embeddings
+from VertebralFractureLib.training.grading.regime import RegimeConfig, new_model, predict, run_regime, train_stage
 
 TINY = RegimeConfig(width=0.125, batch=12, steps_label=3, steps_representation=3, steps_fracture=3, lr=1e-3,
                     max_shift=2, seed=1)
@@ -76,7 +76,7 @@ def test_one_fold_of_the_ablation(tiny_set, tmp_path):
 def test_load_results_takes_table1_from_the_probe_run(tmp_path):
     import json
 
-    from VertebralFractureLib.grading.ablation import load_results
+    from VertebralFractureLib.training.grading.ablation import load_results
 
     scores = {"SN": 50.0, "SP": 90.0, "F1": 60.0}
     base = {"fold": 0, "n_test": 10, "test_counts": {"0": 8, "2": 1, "3": 1},

@@ -22,7 +22,7 @@ from hardhelpers import ct_like, image, keypoint_weights_missing
 from testdata import box_keypoints
 
 import VertebralFractureLib.pipeline as pipeline
-from VertebralFractureLib.batch import run_batch
+from VertebralFractureLib.batch_runner import run_batch
 from VertebralFractureLib.cli import main
 from VertebralFractureLib.export import outputs
 from VertebralFractureLib.io.atomic import ExistingFileError

@@ -10,7 +10,7 @@ import SimpleITK as sitk
 from hardhelpers import ct_like, image
 from testdata import box_keypoints
 
-from VertebralFractureLib.batch import run_batch
+from VertebralFractureLib.batch_runner import run_batch
 from VertebralFractureLib.export.outputs import write_outputs
 from VertebralFractureLib.io.images import geometry_of, image_from_array
 from VertebralFractureLib.masks import body_masks_from_keypoints
@@ -66,7 +66,7 @@ def identified_series(tmp_path) -> Path:
 def test_outputs_of_an_identified_dicom_series_carry_no_identity(identified_series, tmp_path):
     analysis = analyze(identified_series, AnalysisOptions(keypoints=False, masks=False))
     assert analysis.result.input["path"] == "series"  # the folder's own name only, not its parents
-    assert input_description(analysis.image, identified_series)["path"] == "series"
+    assert input_description(analysis.geometry, identified_series)["path"] == "series"
     _with_vertebrae(analysis)
     analysis.labels = image_from_array(body_masks_from_keypoints(analysis.result, geometry_of(analysis.image)),
                                        geometry_of(analysis.image))

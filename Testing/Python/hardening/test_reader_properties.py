@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from testdata import box_keypoints
 
-from VertebralFractureLib.io.markups import (
+from VertebralFractureLib.io.mrk_json import (
     MarkupsFormatError,
     keypoints_list,
     markups_document,

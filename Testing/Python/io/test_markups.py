@@ -5,7 +5,7 @@ import pytest
 
 from VertebralFractureLib.genant import KEYPOINT_NAMES
 from VertebralFractureLib.io.atomic import ExistingFileError
-from VertebralFractureLib.io.markups import (
+from VertebralFractureLib.io.mrk_json import (
     MARKUPS_SCHEMA,
     ControlPoint,
     MarkupsFormatError,

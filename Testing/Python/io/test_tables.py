@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from VertebralFractureLib.io.atomic import ExistingFileError
-from VertebralFractureLib.io.tables import (
+from VertebralFractureLib.io.csv_tables import (
     GENANT_COLUMNS,
     TableError,
     genant_rows,

@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 
 from VertebralFractureLib.geometry import ImageGeometry
-from VertebralFractureLib.keypoints.dataset import (
+from VertebralFractureLib.schema import SpineResult, Vertebra
+from VertebralFractureLib.training.keypoints.data import (
     centreline_from_result,
     perturb_curve,
     sample_from_ct,
     spine_of,
     truth_of,
 )
-from VertebralFractureLib.keypoints.sample import Sample
-from VertebralFractureLib.schema import SpineResult, Vertebra
+from VertebralFractureLib.training.keypoints.sample import Sample
 
 
 def _phantom():
@@ -78,8 +78,8 @@ def test_pixel_annotations_are_refused():
 
 
 def test_evaluation_plumbing_on_the_phantom():
-    from VertebralFractureLib.keypoints.evaluate import evaluate_samples, format_table
     from VertebralFractureLib.keypoints.model import KeypointModel
+    from VertebralFractureLib.training.keypoints.evaluate import evaluate_samples, format_table
 
     array, geometry, truth = _phantom()
     sample, _ = sample_from_ct((array, geometry), truth, name="phantom")

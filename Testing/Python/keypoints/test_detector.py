@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from VertebralFractureLib.keypoints.detector import Detection, detect_vertebrae, level_input, pad_to
-from VertebralFractureLib.keypoints.drawn import draw_spine
 from VertebralFractureLib.keypoints.model import KeypointModel
 from VertebralFractureLib.keypoints.result import result_from_detections
-from VertebralFractureLib.keypoints.train import learning_rate, train
+from VertebralFractureLib.training.keypoints.drawn import draw_spine
+from VertebralFractureLib.training.keypoints.train import learning_rate, train
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +111,8 @@ def test_centre_column_window_drops_off_column_detections(trained):
 
 def test_three_d_level_path_and_refinement(trained):
     from VertebralFractureLib.keypoints.levelfeatures import RowProfile
-    from VertebralFractureLib.keypoints.levelnet import fit_classifier
     from VertebralFractureLib.levels import level_index
+    from VertebralFractureLib.training.levels.train import fit_classifier
 
     model, samples = trained
     rng = np.random.default_rng(1)

@@ -1,7 +1,7 @@
 import numpy as np
 
 from VertebralFractureLib.keypoints.labelling import consecutive, decode_levels, sample_scores
-from VertebralFractureLib.keypoints.targets import LABEL_LEVELS, gaussian_heatmaps
+from VertebralFractureLib.training.keypoints.targets import LABEL_LEVELS, gaussian_heatmaps
 
 
 def _scores(levels, noise=0.0, seed=0):

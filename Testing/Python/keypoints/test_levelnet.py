@@ -16,8 +16,8 @@ from VertebralFractureLib.keypoints.levelnet import (
     context_inputs,
     decode_with_classifier,
     emission_scores,
-    fit_classifier,
 )
+from VertebralFractureLib.training.levels.train import fit_classifier
 
 
 def _box_keypoints(top: float, height: float = 20.0, anterior: float = 10.0, depth: float = 30.0) -> np.ndarray:
@@ -111,7 +111,7 @@ def test_verse_dataset_reads_ct_mask_and_centroids(tmp_path):
     from VertebralFractureLib.geometry import ImageGeometry
     from VertebralFractureLib.io.images import image_from_array, write_image
     from VertebralFractureLib.io.verse import centroids_from_mask, write_verse_centroids, write_verse_mask
-    from VertebralFractureLib.keypoints.dataset import VerseDataset
+    from VertebralFractureLib.training.keypoints.data import VerseDataset
 
     shape = (120, 80, 60)  # k (I -> S in LPS), j (A -> P), i (R -> L), 1 mm
     ct = np.full(shape, -1000.0, dtype=np.float32)

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import torch
 
-from VertebralFractureLib.keypoints.losses import detection_loss, tailored_heatmap_loss
+from VertebralFractureLib.training.keypoints.losses import detection_loss, tailored_heatmap_loss
 
 
 def test_eq3_on_hand_made_values():

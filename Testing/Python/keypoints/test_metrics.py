@@ -1,6 +1,6 @@
 import numpy as np
 
-from VertebralFractureLib.keypoints.metrics import (
+from VertebralFractureLib.training.keypoints.metrics import (
     binary_metrics,
     level_identification,
     match_detections,

@@ -3,7 +3,7 @@
 import numpy as np
 
 from VertebralFractureLib.keypoints.refine import OFFSET_MM, refine_endplates
-from VertebralFractureLib.keypoints.targets import genant_of
+from VertebralFractureLib.training.keypoints.targets import genant_of
 
 
 def test_middle_points_follow_a_depressed_end_plate():

@@ -8,7 +8,7 @@ from VertebralFractureLib.keypoints.anchors import (
     iou,
     keypoint_boxes,
 )
-from VertebralFractureLib.keypoints.targets import (
+from VertebralFractureLib.training.keypoints.targets import (
     LABEL_LEVELS,
     detection_targets,
     gaussian_heatmaps,

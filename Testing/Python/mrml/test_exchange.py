@@ -91,7 +91,7 @@ def test_a_failed_export_leaves_no_file(logic, spine_result, tmp_path, monkeypat
 
 
 def test_genant_csv_export(logic, spine_result, tmp_path):
-    from VertebralFractureLib.io.tables import read_genant_csv
+    from VertebralFractureLib.io.csv_tables import read_genant_csv
 
     nodes = logic.show_result(spine_result)
     logic.export_annotations(nodes, tmp_path / "genant.csv", file_format="genant_csv")

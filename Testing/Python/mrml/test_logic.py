@@ -58,7 +58,7 @@ def test_dragging_a_keypoint_updates_table_and_colours(logic, spine_result):
 
 
 def test_save_result_writes_every_file(logic, spine_result, tmp_path):
-    from VertebralFractureLib.io.markups import read_result_markups
+    from VertebralFractureLib.io.mrk_json import read_result_markups
     from VertebralFractureLib.schema import SpineResult
 
     nodes = logic.show_result(spine_result)

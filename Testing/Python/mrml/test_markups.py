@@ -5,7 +5,7 @@ import pytest
 
 from VertebralFractureLib.genant import KEYPOINT_NAMES
 from VertebralFractureLib.geometry import lps_to_ras
-from VertebralFractureLib.io.markups import (
+from VertebralFractureLib.io.mrk_json import (
     MarkupsFormatError,
     centroids_list,
     keypoints_list,

@@ -139,7 +139,7 @@ def test_run_takes_a_radiograph_volume(logic, mrml_scene, radiograph_case):
 
 
 def test_export_import_2d_annotations_and_markups(logic, shown, truth, tmp_path):
-    from VertebralFractureLib.io.markups import read_result_markups
+    from VertebralFractureLib.io.mrk_json import read_result_markups
     from VertebralFractureLib.mrml.radiographs import volume_pixel_to_ras
 
     written = logic.export_annotations(shown, tmp_path / "xr.json")

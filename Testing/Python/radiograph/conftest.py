@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from VertebralFractureLib.radiograph.columns import Column
+from VertebralFractureLib.training.radiograph.columns import Column
 
 LEVELS = ("T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12", "L1", "L2", "L3", "L4", "L5")
 

@@ -1,6 +1,6 @@
 """analyze_radiograph end to end on real PNG files: frame "pixel", 2D points, Genant in mm, every export.
 
-The 004 net is a real tiny (untrained) model; vertebrae come either from a real tiny keypoint
+The Gartland et al. 2025 net is a real tiny (untrained) model; vertebrae come either from a real tiny keypoint
 detector or, to check labelling and measures with known values, from the drawn truth given as
 the detector's output. The shipped weights, when present, run on a generated radiograph.
 """
@@ -18,7 +18,7 @@ from VertebralFractureLib.levels import TYPICAL_LEVELS
 from VertebralFractureLib.progress import Cancelled, Progress
 from VertebralFractureLib.radiograph import analyze_radiograph, is_radiograph
 from VertebralFractureLib.radiograph.model import CentroidModel
-from VertebralFractureLib.radiograph.outputs import write_radiograph_outputs
+from VertebralFractureLib.radiograph.result_files import write_radiograph_outputs
 from VertebralFractureLib.schema import SpineResult
 from VertebralFractureLib.validation import InputError
 
@@ -131,11 +131,11 @@ def test_shipped_models_on_a_generated_radiograph(tmp_path):
 
     if not (WEIGHTS_DIR / "radiograph_centroids.pt").exists() or not (WEIGHTS_DIR / "radiograph_keypoints.pt").exists():
         pytest.skip("shipped radiograph weights not present")
-    from VertebralFractureLib.radiograph.columns import generate_column
-    from VertebralFractureLib.radiograph.views import cut_view_pair
+    from VertebralFractureLib.training.radiograph.columns import generate_column
+    from VertebralFractureLib.training.radiograph.views import cut_view_pair
 
     view = cut_view_pair(generate_column(990001), np.random.default_rng(0))[0]
-    column = view  # a 004-style view: levels, centroids and pixel size like a column
+    column = view  # a Gartland et al. 2025-style view: levels, centroids and pixel size like a column
     path = _png(tmp_path / "generated.png", view, spacing=(view.pixel_mm, view.pixel_mm))
     analysis = analyze_radiograph(path)
     result = analysis.result
@@ -150,8 +150,8 @@ def test_shipped_models_on_a_generated_radiograph(tmp_path):
 
 
 def test_end_to_end_scores_count_vertebrae(drawn):
-    from VertebralFractureLib.radiograph.endtoend import score_detector
-    from VertebralFractureLib.radiograph.views import evaluation_views
+    from VertebralFractureLib.training.radiograph.endtoend import score_detector
+    from VertebralFractureLib.training.radiograph.views import evaluation_views
 
     views = evaluation_views([drawn()])
     silent = KeypointModel.create({"spacing_mm": 2.0, "rpn_channels": [4, 8, 8], "level_channels": [4, 8],

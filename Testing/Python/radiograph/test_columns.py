@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from VertebralFractureLib.radiograph.columns import Column, column_path, load_columns
 from VertebralFractureLib.schema import SpineResult, Vertebra
+from VertebralFractureLib.training.radiograph.columns import Column, column_path, load_columns
 
 
 def test_round_trip_and_listing(tmp_path, drawn):

@@ -6,7 +6,7 @@ import pytest
 import SimpleITK as sitk
 
 from VertebralFractureLib.io.images import ImageReadError
-from VertebralFractureLib.radiograph.io import _dicom_spacing, bone_bright, is_radiograph, read_radiograph
+from VertebralFractureLib.radiograph.reading import _dicom_spacing, bone_bright, is_radiograph, read_radiograph
 from VertebralFractureLib.validation import InputError
 
 

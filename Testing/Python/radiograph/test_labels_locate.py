@@ -7,7 +7,7 @@ from VertebralFractureLib.radiograph.labels import assign_levels, centre_scores
 from VertebralFractureLib.radiograph.locate import locate_levels, predict_centroids
 from VertebralFractureLib.radiograph.model import CentroidModel
 from VertebralFractureLib.radiograph.transform import gaussian_targets
-from VertebralFractureLib.radiograph.views import CENTROID_LEVELS
+from VertebralFractureLib.training.radiograph.views import CENTROID_LEVELS
 
 
 def _heatmaps(centres, levels, shape=(264, 264)):

@@ -1,12 +1,12 @@
-"""The four 004 appendix B losses on hand-made heatmaps: exact values."""
+"""The four Gartland et al. 2025, appendix B losses on hand-made heatmaps: exact values."""
 
 import numpy as np
 import pytest
 import torch
 
-from VertebralFractureLib.keypoints.losses import tailored_heatmap_loss
-from VertebralFractureLib.radiograph.losses import heatmap_loss, layer_classes
-from VertebralFractureLib.radiograph.views import CENTROID_LEVELS
+from VertebralFractureLib.training.keypoints.losses import tailored_heatmap_loss
+from VertebralFractureLib.training.radiograph.losses import heatmap_loss, layer_classes
+from VertebralFractureLib.training.radiograph.views import CENTROID_LEVELS
 
 
 def _stack():

@@ -1,4 +1,4 @@
-"""Training of the 004 net (all four losses side by side) and of the radiograph detector, a few steps."""
+"""Training of the Gartland et al. 2025 net (four losses side by side) and the radiograph detector, a few steps."""
 
 import argparse
 import json
@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from VertebralFractureLib.nn.weights import read_manifest
-from VertebralFractureLib.radiograph import train as centroid_train
-from VertebralFractureLib.radiograph import train_keypoints
-from VertebralFractureLib.radiograph.batches import centroid_batch
 from VertebralFractureLib.radiograph.model import CentroidModel, default_config
+from VertebralFractureLib.training.radiograph import train as centroid_train
+from VertebralFractureLib.training.radiograph import train_keypoints
+from VertebralFractureLib.training.radiograph.batches import centroid_batch
 
 TINY = {"channels": [4, 8, 8], "convs": [1, 1, 1]}
 

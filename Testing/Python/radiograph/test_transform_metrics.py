@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from VertebralFractureLib.radiograph.locate import heatmap_peaks
-from VertebralFractureLib.radiograph.metrics import Tally, neighbour_distance
 from VertebralFractureLib.radiograph.spacing import estimate_spacing, expected_distance_mm
 from VertebralFractureLib.radiograph.transform import frame_for, gaussian_targets, prepare
+from VertebralFractureLib.training.radiograph.metrics import Tally, neighbour_distance
 
 
 def test_resize_frame_maps_pixel_centres_both_ways():

@@ -1,10 +1,10 @@
-"""004-style view pairs: overlapping, each level labelled once, unlabelled vertebrae at the run ends."""
+"""View pairs after Gartland et al. 2025: overlapping, each level labelled once, unlabelled run ends."""
 
 import numpy as np
 import pytest
 
 from VertebralFractureLib.levels import level_index
-from VertebralFractureLib.radiograph.views import CENTROID_LEVELS, cut_view, cut_view_pair, evaluation_views
+from VertebralFractureLib.training.radiograph.views import CENTROID_LEVELS, cut_view, cut_view_pair, evaluation_views
 
 
 def test_channels_are_the_13_levels_t4_to_l4():
@@ -16,7 +16,7 @@ def test_pair_labels_each_level_once_and_leaves_visible_neighbours_unlabelled(se
     column = drawn()
     upper, lower = cut_view_pair(column, np.random.default_rng(seed))
     up, down = set(upper.labels()), set(lower.labels())
-    assert not up & down  # labelled on one view only (004 appendix A)
+    assert not up & down  # labelled on one view only (Gartland et al. 2025, appendix A)
     assert max(level_index(x) for x in up) < min(level_index(x) for x in down)
     for view in (upper, lower):
         # every labelled vertebra is entirely inside the view, at its place

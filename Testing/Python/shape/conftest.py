@@ -11,7 +11,7 @@ from VertebralFractureLib.io.images import image_from_array
 
 def draw_column(models, spacing=1.0, arches=True, margin=25.0):
     """VerSe label image of synthetic bodies (generator shapes) plus simple arches (ring + spinous process)."""
-    from VertebralFractureLib.shape.synthdata import body_fraction
+    from VertebralFractureLib.training.abnormality.data import body_fraction
 
     keypoints = np.concatenate([m.keypoints() for m in models])
     low = keypoints.min(axis=0) - margin
@@ -46,7 +46,7 @@ def draw_column(models, spacing=1.0, arches=True, margin=25.0):
 @pytest.fixture(scope="session")
 def column_models():
     """Five vertebrae (T11-L3) of a synthetic column with one grade-3 wedge fracture at L1."""
-    from VertebralFractureLib.shape.synthdata import synthetic_column
+    from VertebralFractureLib.training.abnormality.data import synthetic_column
 
     models = synthetic_column(3, "abdomen", fracture_prevalence=0.0)
     names = [m.name for m in models]

@@ -27,7 +27,7 @@ def test_measure_command_writes_results_without_a_ct(column_mask, tmp_path):
     import torch
 
     from VertebralFractureLib.nn.weights import save_weights
-    from VertebralFractureLib.shape.networks import ShapeModel
+    from VertebralFractureLib.shape.network import ShapeModel
 
     mask_path = tmp_path / "mask.nii.gz"
     sitk.WriteImage(column_mask, str(mask_path))

@@ -6,7 +6,7 @@ from testdata import real
 from VertebralFractureLib.genant import heights
 from VertebralFractureLib.geometry import ImageGeometry
 from VertebralFractureLib.io.images import geometry_of, image_from_array
-from VertebralFractureLib.shape.body import column_axes, find_bodies
+from VertebralFractureLib.shape.body_axes import column_axes, find_bodies
 from VertebralFractureLib.shape.measure import MaskMeasureError, measure_from_mask
 
 

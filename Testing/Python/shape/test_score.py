@@ -50,7 +50,7 @@ def tiny_weights(tmp_path_factory):
     import torch
 
     from VertebralFractureLib.nn.weights import save_weights
-    from VertebralFractureLib.shape.networks import ShapeModel
+    from VertebralFractureLib.shape.network import ShapeModel
 
     torch.manual_seed(0)
     model = ShapeModel((2, 4, 4))
@@ -79,11 +79,13 @@ def test_scores_from_a_mask_fill_the_result(column_mask, tiny_weights):
 def test_stage_without_segmentation_warns():
     from types import SimpleNamespace
 
+    from VertebralFractureLib.progress import Progress
     from VertebralFractureLib.schema import SpineResult
-    from VertebralFractureLib.shape import stage_abnormality
+    from VertebralFractureLib.shape.stage import AbnormalityStage
+    from VertebralFractureLib.stage import StageContext
 
     analysis = SimpleNamespace(result=SpineResult(), labels=None)
-    stage_abnormality(analysis, SimpleNamespace(segmentation=None, device="cpu"), lambda *a: None)
+    AbnormalityStage().run(analysis, StageContext(device="cpu"), Progress())
     assert any("no vertebra segmentation" in w for w in analysis.result.warnings)
 
 
@@ -93,7 +95,7 @@ def test_shipped_weights_load_and_predict_a_body():
     if not (WEIGHTS_DIR / "abnormality_shape.pt").exists():
         pytest.skip("shipped abnormality weights not trained yet")
     model = AbnormalityModel.load(device="cpu")
-    from VertebralFractureLib.shape.synthdata import column_samples, synthetic_column
+    from VertebralFractureLib.training.abnormality.data import column_samples, synthetic_column
 
     models = synthetic_column(11, "spine", fracture_prevalence=0.0)
     samples = column_samples(models, np.random.default_rng(0), cut_probability=0.0, mirror=False)
@@ -108,14 +110,16 @@ def test_stage_scores_the_body_labels_with_the_shipped_model(column_mask):
     from types import SimpleNamespace
 
     from VertebralFractureLib.nn.weights import WEIGHTS_DIR
-    from VertebralFractureLib.shape import stage_abnormality
+    from VertebralFractureLib.progress import Progress
     from VertebralFractureLib.shape.measure import measure_from_mask
+    from VertebralFractureLib.shape.stage import AbnormalityStage
+    from VertebralFractureLib.stage import StageContext
 
     if not (WEIGHTS_DIR / "abnormality_shape.pt").exists():
         pytest.skip("shipped abnormality weights not trained yet")
     result = measure_from_mask(column_mask)
     analysis = SimpleNamespace(result=result, labels=column_mask)
-    stage_abnormality(analysis, SimpleNamespace(segmentation=None, device="cpu"), lambda *a: None)
+    AbnormalityStage().run(analysis, StageContext(device="cpu"), Progress())
     scores = {v.label: v.abnormality for v in result.vertebrae}
     assert all(s is not None for s in scores.values())
     # the grade-3 wedge (L1) is the most abnormal body of the column

@@ -1,7 +1,7 @@
 import numpy as np
 
 from VertebralFractureLib.shape.crops import CROP_SHAPE
-from VertebralFractureLib.shape.synthdata import build_set
+from VertebralFractureLib.training.abnormality.data import build_set
 
 
 def test_training_crops_are_unfractured_bodies_between_neighbours():
@@ -25,7 +25,7 @@ def test_training_crops_are_unfractured_bodies_between_neighbours():
 
 def test_train_shape_writes_loadable_weights(tmp_path):
     from VertebralFractureLib.shape.score import AbnormalityModel
-    from VertebralFractureLib.shape.train import train_shape
+    from VertebralFractureLib.training.abnormality.train import train_shape
 
     context, body, facts = build_set(range(2, 3), limit=6)
     data = tmp_path / "crops.npz"

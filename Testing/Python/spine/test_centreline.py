@@ -56,7 +56,7 @@ def test_smooth_curve_keeps_a_straight_line():
 def test_find_centreline_runs_any_model_on_any_orientation():
     import torch
 
-    from VertebralFractureLib.spine.centreline_net import CentrelineNet
+    from VertebralFractureLib.spine.network import CentrelineNet
 
     torch.manual_seed(0)
     model = CentrelineNet(channels=(4, 8), convs=(1, 1), stem_channels=4).eval()

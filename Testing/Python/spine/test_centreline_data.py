@@ -3,7 +3,7 @@ import SimpleITK as sitk
 
 from VertebralFractureLib.geometry import ImageGeometry
 from VertebralFractureLib.io.images import image_from_array
-from VertebralFractureLib.spine.centreline_data import CachedCase, prepare_volume, slice_targets
+from VertebralFractureLib.training.centreline.data import CachedCase, prepare_volume, slice_targets
 
 
 def test_slice_targets_interpolate_the_curve_and_flag_presence():

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from VertebralFractureLib.spine.centreline_net import CentrelineNet, centreline_loss, normalise_hu, soft_argmax_2d
+from VertebralFractureLib.spine.network import CentrelineNet, centreline_loss, normalise_hu, soft_argmax_2d
 
 
 def test_soft_argmax_finds_a_sharp_peak_and_the_middle_of_two():

@@ -5,7 +5,7 @@ import pytest
 
 import VertebralFractureLib.cli as cli
 from VertebralFractureLib.nn.weights import load_weights, read_manifest
-from VertebralFractureLib.spine.centreline_data import CachedCase
+from VertebralFractureLib.training.centreline.data import CachedCase
 
 
 def _main(argv):

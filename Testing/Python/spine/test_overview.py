@@ -5,7 +5,7 @@ from VertebralFractureLib.geometry import ImageGeometry
 from VertebralFractureLib.io.images import image_from_array
 from VertebralFractureLib.spine import straighten
 from VertebralFractureLib.spine.centreline import Centreline
-from VertebralFractureLib.spine.overview import overview_figure
+from VertebralFractureLib.training.centreline.figures import overview_figure
 
 
 def test_overview_png_is_written(tmp_path):

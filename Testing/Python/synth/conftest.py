@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
-REAL_LOCATIONS = (REPO / "Testing" / "Data" / "real", Path("/work/shared/data/real"))
+REAL_LOCATIONS = (REPO / "Testing" / "Data" / "real", REPO.parent / "shared" / "data" / "real")
 
 
 def find_real(relative: str) -> Path:

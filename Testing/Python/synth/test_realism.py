@@ -1,6 +1,6 @@
 """The synthetic anatomy against the real samples: body sizes and tissue intensities.
 
-Real references (``Testing/Data/real`` or ``/work/shared/data/real``):
+Real references (``Testing/Data/real`` or ``../shared/data/real``):
 
 * VerSe sub-verse004 vertebra mask (T9-L5; L1 is a grade-3 fracture, so only its width is used)
   and the TPTBox L3 crop: vertebral-body height, depth and width, measured the same way on the

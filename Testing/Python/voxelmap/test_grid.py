@@ -2,7 +2,14 @@ import numpy as np
 import SimpleITK as sitk
 from vmhelpers import line_centreline, phantom_ct
 
-from VertebralFractureLib.voxelmap.grid import HU_CENTRE, HU_SCALE, band_grid, densify, image_bounds, sample_context
+from VertebralFractureLib.voxelmap.band_grid import (
+    HU_CENTRE,
+    HU_SCALE,
+    band_grid,
+    densify,
+    image_bounds,
+    sample_context,
+)
 from VertebralFractureLib.voxelmap.network_constants import MARGIN
 
 

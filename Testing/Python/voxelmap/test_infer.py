@@ -3,7 +3,7 @@ import SimpleITK as sitk
 import torch
 from vmhelpers import line_centreline, phantom_ct, tiny_model
 
-from VertebralFractureLib.voxelmap.infer import fracture_map, predict_probabilities
+from VertebralFractureLib.voxelmap.inference import fracture_map, predict_probabilities
 from VertebralFractureLib.voxelmap.network_constants import MARGIN
 
 

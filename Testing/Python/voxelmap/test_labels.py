@@ -1,8 +1,8 @@
 import numpy as np
 from vmhelpers import line_centreline
 
-from VertebralFractureLib.voxelmap.grid import band_grid
-from VertebralFractureLib.voxelmap.labels import Annotation, annotations_from_result, label_volume
+from VertebralFractureLib.training.voxelmap.targets import Annotation, annotations_from_result, label_volume
+from VertebralFractureLib.voxelmap.band_grid import band_grid
 from VertebralFractureLib.voxelmap.network_constants import BACKGROUND, FRACTURE, IGNORE, NORMAL
 
 

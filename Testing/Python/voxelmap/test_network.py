@@ -9,7 +9,7 @@ from VertebralFractureLib.voxelmap.network_constants import MARGIN, VARIANTS
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_parameters_are_about_230k_and_calibrated(variant):
     n = count_parameters(DualPathwayCNN(variant))
-    assert 215_000 <= n <= 250_000  # 002 §3.2: about 230 k, equal across Table 1 variants
+    assert 215_000 <= n <= 250_000  # Nicolaes et al. 2019, §3.2: about 230 k, equal across Table 1 variants
 
 
 def test_eleven_layers_and_receptive_fields():

@@ -1,9 +1,9 @@
 import numpy as np
 
 from VertebralFractureLib.geometry import ImageGeometry
-from VertebralFractureLib.voxelmap.data import Sample
+from VertebralFractureLib.training.voxelmap.data import Sample
+from VertebralFractureLib.training.voxelmap.sampling import SegmentSampler
 from VertebralFractureLib.voxelmap.network_constants import FRACTURE, IGNORE, MARGIN, NORMAL
-from VertebralFractureLib.voxelmap.sampling import SegmentSampler
 
 
 def fake_sample(shape=(24, 18, 18), seed=0) -> Sample:

@@ -5,8 +5,10 @@ import SimpleITK as sitk
 from vmhelpers import line_centreline, phantom_ct, tiny_model
 
 from VertebralFractureLib.nn.weights import save_weights
+from VertebralFractureLib.progress import Progress
 from VertebralFractureLib.schema import SpineResult, Vertebra
-from VertebralFractureLib.voxelmap import stage_voxel_map
+from VertebralFractureLib.stage import StageContext
+from VertebralFractureLib.voxelmap.stage import VoxelMapStage
 
 
 def _vertebra(label, z):
@@ -23,7 +25,7 @@ def test_stage_fills_scores_and_map(tmp_path):
     image = phantom_ct(size=(24, 24, 30), spacing=(2.0, 2.0, 2.0))
     result = SpineResult([_vertebra("L1", 12.0), _vertebra("L2", -12.0)])
     analysis = SimpleNamespace(image=image, centreline=SimpleNamespace(points=line_centreline(50)), result=result)
-    stage_voxel_map(analysis, SimpleNamespace(device="cpu", voxelmap_weights=str(weights)), None)
+    VoxelMapStage().run(analysis, StageContext(device="cpu", weights={"voxel_map": str(weights)}), Progress())
     assert isinstance(analysis.fracture_map, sitk.Image)
     scores = [v.voxel_fracture_score for v in result.vertebrae]
     assert all(s is not None and 0 <= s <= 1 for s in scores)
@@ -33,5 +35,5 @@ def test_stage_fills_scores_and_map(tmp_path):
 
 def test_stage_without_centreline_warns():
     analysis = SimpleNamespace(image=None, centreline=None, result=SpineResult())
-    stage_voxel_map(analysis, None, None)
+    VoxelMapStage().run(analysis, StageContext(), Progress())
     assert any("centre-line" in w for w in analysis.result.warnings)

@@ -4,15 +4,15 @@ import numpy as np
 import torch
 from test_sampling import fake_sample
 
-from VertebralFractureLib.voxelmap.metrics import (
+from VertebralFractureLib.training.voxelmap.metrics import (
     CaseMap,
     choose_cube,
     choose_edge_margin,
     operating_point,
     patient_level,
 )
+from VertebralFractureLib.training.voxelmap.train import add_train_arguments, calibrate, split, train
 from VertebralFractureLib.voxelmap.network import DualPathwayCNN
-from VertebralFractureLib.voxelmap.train import add_train_arguments, calibrate, split, train
 
 
 def test_a_few_steps_and_calibration():

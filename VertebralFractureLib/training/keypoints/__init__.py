@@ -1,0 +1,1 @@
+"""Training and evaluation of the six-keypoint vertebra detector (Pisov et al. 2020, §3.2)."""

@@ -1,0 +1,1 @@
+"""Training of the level classifier on 3D anatomical cues."""

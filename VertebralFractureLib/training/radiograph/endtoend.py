@@ -1,0 +1,100 @@
+"""Scores of the whole radiograph analysis on held-out views: detection, keypoints, levels, G.
+
+Detection recall and precision as in Pisov et al. 2020, Table 1 (right), mean keypoint error in mm, level
+accuracy of the matched vertebrae and the mean absolute error of the Genant index G.
+
+Detections are matched to the true vertebrae entirely in view with
+:func:`VertebralFractureLib.training.keypoints.metrics.match_detections` (centre inside the true box or IoU > 0.5).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Sequence
+
+import numpy as np
+
+#: Genant index at or below which a vertebra counts as at least mildly fractured (Pisov et al. 2020, Table 2).
+MILD_G = 0.8
+#: Genant index at or below which a vertebra counts as at least moderately fractured.
+MODERATE_G = 0.75
+
+
+def score_detector(model, views: Sequence) -> Dict[str, float]:
+    """Recall, precision, mean keypoint error (mm) of a detector alone on views (:class:`.views.View`)."""
+    from ...keypoints.detector import detect_vertebrae
+    from ...radiograph.analyze import refine_detections
+    from ..keypoints.metrics import match_detections
+
+    tp = fp = fn = 0
+    errors = []
+    for view in views:
+        detections = detect_vertebrae(view.image, spacing_mm=view.pixel_mm, model=model)
+        if model.config.get("radiograph_refine"):
+            detections = refine_detections(view.image, (view.pixel_mm, view.pixel_mm), detections,
+                                           model.config["radiograph_refine"])
+        pairs = match_detections([d.keypoints for d in detections], [d.score for d in detections], view.keypoints)
+        tp += len(pairs)
+        fp += len(detections) - len(pairs)
+        fn += len(view.keypoints) - len(pairs)
+        for p, t in pairs:
+            errors.append(np.linalg.norm(detections[p].keypoints - view.keypoints[t], axis=1).mean() * view.pixel_mm)
+    return {"recall": tp / max(tp + fn, 1), "precision": tp / max(tp + fp, 1),
+            "keypoint_error_mm": float(np.mean(errors)) if errors else float("nan"), "vertebrae": tp + fn}
+
+
+def score_analysis(views: Sequence, centroid_model=None, keypoint_model=None) -> Dict[str, float]:
+    """Whole analysis (:func:`.analyze.analyze_radiograph`, pixel size given): detection, levels, G."""
+    from ...genant import GenantError, genant_index, heights
+    from ...radiograph.analyze import analyze_radiograph
+    from ..keypoints.metrics import match_detections
+
+    tp = fp = fn = right = 0
+    g_errors, errors, fractured = [], [], []
+    for view in views:
+        result = analyze_radiograph(view.image, pixel_spacing=(view.pixel_mm, view.pixel_mm),
+                                    centroid_model=centroid_model, keypoint_model=keypoint_model).result
+        found = result.vertebrae
+        pairs = match_detections([v.keypoints for v in found], [v.confidence or 0.0 for v in found], view.keypoints)
+        tp += len(pairs)
+        fp += len(found) - len(pairs)
+        fn += len(view.keypoints) - len(pairs)
+        for p, t in pairs:
+            right += found[p].label == view.levels[t]
+            errors.append(np.linalg.norm(found[p].keypoints - view.keypoints[t], axis=1).mean() * view.pixel_mm)
+            if found[p].measure is not None:
+                try:
+                    true_g = genant_index(heights(view.keypoints[t] * view.pixel_mm))
+                except GenantError:
+                    continue
+                g_errors.append(abs(found[p].measure.G - true_g))
+                fractured.append((true_g, found[p].measure.G))
+    return {"recall": tp / max(tp + fn, 1), "precision": tp / max(tp + fp, 1), "level_accuracy": right / max(tp, 1),
+            "keypoint_error_mm": float(np.mean(errors)) if errors else float("nan"),
+            "G_mae": float(np.mean(g_errors)) if g_errors else float("nan"), "vertebrae": tp + fn,
+            **_sensitivity(fractured)}
+
+
+def _auc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """Probability that a positive scores above a negative (ties count half)."""
+    if not len(positive) or not len(negative):
+        return float("nan")
+    above = (positive[:, None] > negative[None]).sum() + 0.5 * (positive[:, None] == negative[None]).sum()
+    return float(above / (len(positive) * len(negative)))
+
+
+def _sensitivity(pairs) -> Dict[str, float]:
+    """Fracture calls over matched vertebrae from (true G, predicted G) pairs.
+
+    Sensitivity / specificity of G <= 0.8 (at least mild, Pisov et al. 2020, Table 2) and G <= 0.75 (moderate),
+    and the AUC of the predicted G for the moderate fractures (true G <= 0.75).
+    """
+    values = np.asarray(list(pairs), dtype=np.float64).reshape(-1, 2)
+    truth_g, called_g = values[:, 0], values[:, 1]
+    scores: Dict[str, float] = {"fractured": int((truth_g <= MILD_G).sum())}
+    for limit in (MILD_G, MODERATE_G):
+        truth, called = truth_g <= limit, called_g <= limit
+        scores[f"sensitivity_G<={limit}"] = float((called & truth).sum() / max(truth.sum(), 1))
+        scores[f"specificity_G<={limit}"] = float((~called & ~truth).sum() / max((~truth).sum(), 1))
+    moderate = truth_g <= MODERATE_G
+    scores["AUC_G<=0.75"] = _auc(-called_g[moderate], -called_g[~moderate])
+    return scores

@@ -1,0 +1,114 @@
+"""``vertebral-fracture train radiograph-keypoints``: the Pisov et al. 2020, §3.2 detector trained on radiographs.
+
+Pisov et al. 2020, §6: the method carries to 2D X-ray by dropping the first network. The detector, its targets,
+loss (Pisov et al. 2020, eq. 3) and schedule are the keypoint package's
+(:func:`VertebralFractureLib.training.keypoints.train.train`);
+only the data differ: generated lateral DRRs (:mod:`.columns`, :mod:`.keypoint_data`). Level
+labels of radiographs come from the Gartland et al. 2025 centroid net (:mod:`.labels`), so the level net trained
+alongside by that function is not used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+
+NAME = MODEL_NAME = "radiograph-keypoints"
+HELP = TRAIN_HELP = "vertebra detector with six keypoints on lateral radiographs (Pisov et al. 2020, §3.2 and §6)"
+#: Shipped weights file.
+WEIGHTS_NAME = "radiograph_keypoints.pt"
+#: Settings of the radiograph detector (the keypoint package's defaults otherwise): 2 mm pixels
+#: (:data:`.keypoint_data.DETECTOR_MM`), a 48-pixel (96 mm) wide level-net input.
+RADIOGRAPH_DETECTOR = {"spacing_mm": 2.0, "width_px": 48}
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Options of ``train radiograph-keypoints``."""
+    parser.add_argument("--columns", default="runs/radiograph/columns", help="folder of cached columns (.npz)")
+    parser.add_argument("--count", type=int, default=0, help="generate missing columns (seeds from --first-seed)")
+    parser.add_argument("--first-seed", type=int, default=700000)
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--level-batch", type=int, default=1, help="batch of the (unused) level net")
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--crop", type=int, nargs=2, default=(96, 48), metavar=("ROWS", "COLS"),
+                        help="training crop in detector pixels (2 mm)")
+    parser.add_argument("--val-columns", type=int, default=6, help="columns kept aside to calibrate the threshold")
+    parser.add_argument("--init", help="start from these keypoint weights (e.g. the CT detector)")
+    parser.add_argument("--shared", help="also train on generated case folders with radiograph.png + radiograph.json")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="runs/radiograph/radiograph_keypoints.pt", help="weights to write")
+    parser.add_argument("--register", action="store_true", help="add the file to its folder's manifest.json")
+    parser.add_argument("--overwrite", action="store_true")
+    return parser
+
+
+def train_main(args: argparse.Namespace) -> int:
+    """Train the radiograph detector; writes the weights and ``*_train.json`` beside them."""
+    import torch
+
+    from ...keypoints.model import KeypointModel, load_model
+    from ..keypoints.train import train
+    from .columns import cached_columns, load_columns
+    from .keypoint_data import DETECTOR_MM, samples_from_column
+
+    torch.set_num_threads(max(1, min(int(args.threads), 2)))
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    if args.count:
+        columns = list(cached_columns(range(args.first_seed, args.first_seed + args.count), args.columns, log=print))
+    else:
+        columns = load_columns(args.columns)
+    if len(columns) < 2:
+        raise ValueError(f"{args.columns}: {len(columns)} columns; generate some with --count N")
+    n_val = min(args.val_columns, len(columns) // 4)
+    val = [s for c in columns[:n_val] for s in samples_from_column(c, band=False, pixel_mm=1.0)]
+    training = [s for c in columns[n_val:] for s in samples_from_column(c)]
+    if args.shared:
+        from .columns import Column
+        from .evaluate import shared_views
+
+        for view in shared_views(args.shared):
+            single = Column(view.image, view.pixel_mm, view.levels, view.centroids, view.keypoints,
+                            np.zeros(len(view.levels), dtype=np.int64))
+            training.extend(samples_from_column(single))
+    print(f"{len(training)} training and {len(val)} validation samples from {len(columns)} columns", flush=True)
+    if args.init:
+        model = load_model(args.init)
+        if float(model.config["spacing_mm"]) != DETECTOR_MM:
+            raise ValueError(f"{args.init}: a detector at {model.config['spacing_mm']} mm; these samples are "
+                             f"at {DETECTOR_MM} mm")
+    else:
+        model = KeypointModel.create(RADIOGRAPH_DETECTOR, seed=args.seed)
+    started = time.time()
+    model = train(training, val, args.steps, args.batch, args.level_batch, args.lr, tuple(args.crop), args.seed,
+                  model, log=lambda text: print(text, flush=True))
+    model.config["domain"] = "radiograph"
+    model.config["refine_endplates"] = False  # CT end-plate edges; see .analyze.load_keypoint_model
+    path = model.save(out, overwrite=True)
+    if args.register:
+        from ...nn.weights import register
+
+        register(path, model=NAME, description="detector (Pisov et al. 2020, §3.2) on generated DRRs")
+    summary = {"weights": str(path), "seconds": round(time.time() - started, 1), "steps": args.steps,
+               "train_samples": len(training), "val_samples": len(val), "columns": len(columns),
+               "score_threshold": model.config["score_threshold"]}
+    (out.parent / (out.stem + "_train.json")).write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m VertebralFractureLib.training.radiograph.train_keypoints``."""
+    return train_main(add_train_arguments(argparse.ArgumentParser(description=HELP)).parse_args(argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
