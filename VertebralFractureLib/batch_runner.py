@@ -22,8 +22,8 @@ from typing import Callable, Dict, List, Optional
 from .io.atomic import atomic_write
 from .io.images import VOLUME_SUFFIXES
 
-SUMMARY_COLUMNS = ("case", "status", "n_vertebrae", "levels", "max_grade", "min_G", "worst_level",
-                   "fractured_levels", "max_fracture_probability", "error", "input")
+SUMMARY_COLUMNS = ("case", "status", "n_vertebrae", "n_assessed", "not_assessed", "levels", "max_grade", "min_G",
+                   "worst_level", "fractured_levels", "max_fracture_probability", "error", "input")
 
 
 @dataclass
@@ -104,6 +104,8 @@ def summary_row(result) -> Dict[str, object]:
     summary = result.patient_summary()
     return {
         "n_vertebrae": summary["n_vertebrae"],
+        "n_assessed": summary["n_assessed"],
+        "not_assessed": " ".join(summary["not_assessed"]),
         "levels": " ".join(result.labels),
         "max_grade": summary["max_grade"],
         "min_G": "" if summary["min_G"] is None else round(summary["min_G"], 4),

@@ -1,12 +1,13 @@
 """The end-to-end analysis of one CT: a list of stages, composed.
 
-Flow (DESIGN.md §1): load and check -> canonical orientation (once) -> spine centre-line (Pisov et al. 2020,
-§3.1) -> straightening and virtual mid-sagittal image -> six keypoints and level labels per vertebra
-(Pisov et al. 2020, §3.2; Gartland et al. 2025) -> vertebral-body masks -> optional stages: measures from a
-user's segmentation, fracture classifier (Husseini et al. 2020), voxel fracture map (Nicolaes et al. 2019),
-shape abnormality (Botros et al. 2022). Every step implements :class:`VertebralFractureLib.stage.Stage`;
-this module only reads the input, builds the :class:`~VertebralFractureLib.stage.StageContext`, runs the
-stages of :func:`default_stages` that the options enable, reports progress and honours cancellation.
+Flow (DESIGN.md §1): load and check -> canonical orientation (once) -> spine centre-line (Pisov et al.
+2020, §3.1) -> straightening and virtual mid-sagittal image -> six keypoints and level labels per vertebra
+(Pisov et al. 2020, §3.2; Gartland et al. 2025) -> quality gate -> vertebral-body masks -> optional stages:
+measures from a user's segmentation, fracture classifier (Husseini et al. 2020), voxel fracture map
+(Nicolaes et al. 2019), shape abnormality (Botros et al. 2022). Every step implements
+:class:`VertebralFractureLib.stage.Stage`; this module only reads the input, builds the
+:class:`~VertebralFractureLib.stage.StageContext`, runs the stages of :func:`default_stages` that the
+options enable, reports progress and honours cancellation.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 from .grading.stage import ClassifierStage
 from .keypoints.stage import KeypointStage
 from .progress import Progress
+from .quality.stage import QualityGateStage
 from .schema import SpineResult
 from .shape.stage import AbnormalityStage, BodyMaskStage, MaskMeasureStage
 from .spine.stage import CentrelineStage, StraighteningStage
@@ -40,6 +42,7 @@ def default_stages() -> List[Stage]:
         CentrelineStage(),
         StraighteningStage(),
         KeypointStage(),
+        QualityGateStage(),
         BodyMaskStage(),
         MaskMeasureStage(),
         ClassifierStage(),

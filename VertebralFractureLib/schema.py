@@ -9,14 +9,22 @@ Genant measures. The same object is written as an analysis result (``results.jso
 
 JSON layout::
 
-    {"schema": "vertebral-fracture/1", "frame": "LPS", "input": {...geometry...},
+    {"schema": "vertebral-fracture/2", "frame": "LPS", "input": {...geometry...},
      "vertebrae": [{"label": "L1", "centroid": [x, y, z], "keypoints": [[x, y, z] x 6],
+                    "status": "assessed" | "not_assessed", "status_reason": null | "...",
+                    "quality": 0-1, "checks": {...},
                     "heights_mm": {"anterior", "middle", "posterior"},
                     "genant": {"G", "grade", "type"}, "neighbour_reduction", "confidence",
                     "fracture_probability", "voxel_fracture_score", "abnormality",
                     "source", "history": [...]}],
-     "patient": {"max_grade", "n_vertebrae", "n_fractured", "fracture_probability", ...},
+     "patient": {"max_grade", "n_vertebrae", "n_assessed", "not_assessed", "n_fractured", ...},
      "timings_s": {...}, "models": {...}, "warnings": [...]}
+
+Never grade what the image does not support: a vertebra with ``status == "not_assessed"`` keeps its
+keypoints (so it can be shown and corrected) but gets no heights, G or grade, is left out of its
+neighbours' reference heights and of every patient-level count; ``status_reason`` says why in one
+sentence. Schema ``vertebral-fracture/1`` documents (no status) are still read: every vertebra in them
+counts as assessed, as it did when they were written.
 """
 
 from __future__ import annotations
@@ -41,7 +49,14 @@ from .genant import (
 )
 from .levels import level_index, normalise_level
 
-SCHEMA = "vertebral-fracture/1"
+SCHEMA = "vertebral-fracture/2"
+#: Earlier schemas this version still reads.
+OLD_SCHEMAS = ("vertebral-fracture/1",)
+#: Status of a vertebra that was measured and graded.
+ASSESSED = "assessed"
+#: Status of a vertebra that is shown but not graded (``status_reason`` says why).
+NOT_ASSESSED = "not_assessed"
+STATUSES = (ASSESSED, NOT_ASSESSED)
 FRAMES = ("LPS", "pixel")
 #: Optional per-vertebra scores filled in by later analysis stages.
 SCORE_FIELDS = ("fracture_probability", "voxel_fracture_score", "abnormality")
@@ -102,6 +117,10 @@ class Vertebra:
         fracture_probability, voxel_fracture_score, abnormality: scores of later stages.
         history: the edits made to this vertebra.
         extra: further per-vertebra values kept through the JSON round trip.
+        status: ``"assessed"`` or ``"not_assessed"`` (then no grade is given; see the module docstring).
+        status_reason: why a vertebra is not assessed, one sentence; None when assessed.
+        quality: the quality gate's confidence 0-1 that the image supports this vertebra, None before the gate.
+        checks: the quality gate's score 0-1 per check (bone, canal, size, endplates, field of view...).
 
     """
 
@@ -116,9 +135,15 @@ class Vertebra:
     abnormality: Optional[float] = None
     history: List[Edit] = field(default_factory=list)
     extra: Dict[str, Any] = field(default_factory=dict)
+    status: str = ASSESSED
+    status_reason: Optional[str] = None
+    quality: Optional[float] = None
+    checks: Dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.label = normalise_level(self.label)
+        if self.status not in STATUSES:
+            raise SchemaError(f"{self.label}: unknown status {self.status!r}; expected one of {STATUSES}")
         self.keypoints = np.asarray(self.keypoints, dtype=float)
         self.centroid = np.asarray(self.centroid, dtype=float)
         if self.keypoints.shape not in ((6, 3), (6, 2)):
@@ -132,13 +157,30 @@ class Vertebra:
         if not (np.all(np.isfinite(self.keypoints)) and np.all(np.isfinite(self.centroid))):
             raise SchemaError(f"{self.label}: keypoints or centroid contain non-finite values")
 
+    @property
+    def assessed(self) -> bool:
+        """Whether this vertebra is measured and graded."""
+        return self.status == ASSESSED
+
+    def not_assessed(self, reason: str) -> None:
+        """Mark as not assessed, keeping the first reason given."""
+        if self.status != NOT_ASSESSED:
+            self.status, self.status_reason = NOT_ASSESSED, reason
+        self.measure = None
+
     def to_dict(self) -> Dict[str, Any]:
         """JSON-ready form (see the module docstring)."""
         out: Dict[str, Any] = {
             "label": self.label,
             "centroid": self.centroid.tolist(),
             "keypoints": self.keypoints.tolist(),
+            "status": self.status,
+            "status_reason": self.status_reason,
         }
+        if self.quality is not None:
+            out["quality"] = round(float(self.quality), 4)
+        if self.checks:
+            out["checks"] = {k: round(float(v), 4) for k, v in self.checks.items()}
         if self.measure is not None:
             m = self.measure
             out["heights_mm"] = dict(zip(("anterior", "middle", "posterior"), m.heights))
@@ -174,6 +216,10 @@ class Vertebra:
             "confidence",
             "source",
             "history",
+            "status",
+            "status_reason",
+            "quality",
+            "checks",
             *SCORE_FIELDS,
         }
         try:
@@ -198,6 +244,10 @@ class Vertebra:
                 source=str(data.get("source", "model")),
                 history=history,
                 extra=extra,
+                status=str(data.get("status", ASSESSED)),
+                status_reason=None if data.get("status_reason") is None else str(data["status_reason"]),
+                quality=_finite_or_none(data.get("quality")),
+                checks={str(k): float(v) for k, v in dict(data.get("checks") or {}).items()},
                 **{name: _finite_or_none(data.get(name)) for name in SCORE_FIELDS},
             )
         except KeyError as error:
@@ -217,6 +267,7 @@ class Vertebra:
             "keypoints": self.keypoints.copy(),
             "history": list(self.history),
             "extra": dict(self.extra),
+            "checks": dict(self.checks),
             "measure": None,
         }
         fields.update(changes)
@@ -280,6 +331,9 @@ class SpineResult:
             raise SchemaError(f"duplicate vertebra levels: {', '.join(dupes)}")
         valid, invalid = [], []
         for v in self.vertebrae:
+            if not v.assessed:
+                v.measure = None
+                continue
             try:
                 genant_index(heights(self._measurable_points(v)))
                 valid.append(v)
@@ -313,8 +367,12 @@ class SpineResult:
         return [v.label for v in self.vertebrae]
 
     def patient_summary(self) -> Dict[str, Any]:
-        """Patient-level findings: the most severe vertebra (Pisov et al. 2020, §5.1), counts, extra values."""
-        measured = [v for v in self.vertebrae if v.measure is not None]
+        """Patient-level findings over the assessed vertebrae: the most severe one (Pisov et al. 2020, §5.1), counts.
+
+        Vertebrae not assessed are listed with their reasons and counted apart; no grade or score of theirs
+        enters the patient's findings.
+        """
+        measured = [v for v in self.vertebrae if v.measure is not None and v.assessed]
         grades = [v.measure.grade for v in measured]
         worst = min(measured, key=lambda v: (-v.measure.grade, v.measure.G), default=None)
         summary: Dict[str, Any] = {
@@ -322,11 +380,13 @@ class SpineResult:
             "min_G": min((v.measure.G for v in measured), default=None),
             "worst_level": worst.label if worst is not None and worst.measure.grade > 0 else None,
             "n_vertebrae": len(self.vertebrae),
+            "n_assessed": sum(1 for v in self.vertebrae if v.assessed),
+            "not_assessed": {v.label: v.status_reason for v in self.vertebrae if not v.assessed},
             "n_fractured": sum(1 for g in grades if g >= 1),
             "fractured_levels": [v.label for v in measured if v.measure.grade >= 1],
         }
         for name in SCORE_FIELDS:
-            values = [getattr(v, name) for v in self.vertebrae if getattr(v, name) is not None]
+            values = [getattr(v, name) for v in self.vertebrae if getattr(v, name) is not None and v.assessed]
             if values:
                 summary[f"max_{name}"] = max(values)
         summary.update(self.patient)
@@ -334,7 +394,7 @@ class SpineResult:
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> Dict[str, Any]:
-        """JSON-ready document (schema ``vertebral-fracture/1``)."""
+        """JSON-ready document (schema :data:`SCHEMA`)."""
         document: Dict[str, Any] = {
             "schema": SCHEMA,
             "frame": self.frame,
@@ -356,7 +416,7 @@ class SpineResult:
         return json.dumps(self.to_dict(), indent=2, allow_nan=False)
 
     @classmethod
-    def from_dict(cls, data: Dict[str, Any], *, accept_schemas: tuple = (SCHEMA,)) -> SpineResult:
+    def from_dict(cls, data: Dict[str, Any], *, accept_schemas: tuple = (SCHEMA, *OLD_SCHEMAS)) -> SpineResult:
         """Read a document written by :meth:`to_dict`.
 
         Raises:
@@ -389,7 +449,8 @@ class SpineResult:
         patient = {
             k: v
             for k, v in data.get("patient", {}).items()
-            if k not in ("max_grade", "min_G", "worst_level", "n_vertebrae", "n_fractured", "fractured_levels")
+            if k not in ("max_grade", "min_G", "worst_level", "n_vertebrae", "n_assessed", "not_assessed",
+                         "n_fractured", "fractured_levels")
             and not k.startswith("max_")
         }
         return cls(

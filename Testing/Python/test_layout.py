@@ -32,7 +32,7 @@ def test_an_analysis_of_the_sample_ct_imports_nothing_from_training():
         "print(json.dumps({'levels': [v.label for v in analysis.result.vertebrae],\n"
         "                  'modules': sorted(m for m in sys.modules if m.startswith('VertebralFractureLib'))}))\n")
     report = json.loads(out.strip().splitlines()[-1])
-    assert report["levels"] == ["L1", "L2", "L3", "L4", "L5"]
+    assert report["levels"] == ["T12", "L1", "L2", "L3", "L4", "L5"]
     workbench = [m for m in report["modules"] if m.startswith("VertebralFractureLib.training")]
     assert workbench == []
     # the analysis did load its stages (so the check above looked at a real run)
@@ -50,8 +50,8 @@ def test_cli_help_imports_no_torch():
 
 def test_every_stage_implements_the_protocol_with_a_unique_name():
     stages = default_stages()
-    assert [s.name for s in stages] == ["centreline", "straighten", "keypoints", "masks", "mask_measures",
-                                        "classifier", "voxel_map", "abnormality"]
+    assert [s.name for s in stages] == ["centreline", "straighten", "keypoints", "quality_gate", "masks",
+                                        "mask_measures", "classifier", "voxel_map", "abnormality"]
     for stage in stages:
         assert isinstance(stage, Stage), stage
         assert stage.title and 0 < stage.share <= 1

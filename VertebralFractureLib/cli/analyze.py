@@ -69,8 +69,11 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from None
     written = write_outputs(analysis, args.out, overwrite=args.overwrite)
     summary = analysis.result.patient_summary()
-    print(f"{len(analysis.result.vertebrae)} vertebrae ({', '.join(analysis.result.labels) or 'none'}); "
-          f"max Genant grade {summary['max_grade']}; fractured: {', '.join(summary['fractured_levels']) or 'none'}")
+    print(f"{len(analysis.result.vertebrae)} vertebrae ({', '.join(analysis.result.labels) or 'none'}), "
+          f"{summary['n_assessed']} assessed; max Genant grade {summary['max_grade']}; "
+          f"fractured: {', '.join(summary['fractured_levels']) or 'none'}")
+    for level, reason in summary["not_assessed"].items():
+        print(f"  not assessed  {level}: {reason}")
     for kind, path in written.items():
         print(f"  {kind:13s} {path}")
     for warning in analysis.result.warnings:

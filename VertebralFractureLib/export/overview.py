@@ -14,6 +14,9 @@ from ..colors import grade_color
 from ..io.atomic import atomic_path
 from ..schema import SpineResult
 
+#: Colour of vertebrae the quality gate did not let through (grey: shown, not graded).
+NOT_ASSESSED_COLOR = (0.6, 0.6, 0.6)
+
 #: Display window for CT images (HU).
 CT_WINDOW = (-250.0, 1250.0)
 
@@ -30,7 +33,7 @@ def _table_rows(result: SpineResult) -> Sequence[Sequence[str]]:
             *(fmt(h) for h in (m.heights if m else (None,) * 3)),
             fmt(m.G if m else None, 2),
             str(m.grade) if m else "",
-            m.type if m else "invalid",
+            (m.type if m else "invalid") if v.assessed else "not assessed",
             fmt(None if m is None or m.neighbour_reduction is None else 100 * m.neighbour_reduction, 0),
             fmt(v.fracture_probability, 2),
             fmt(v.voxel_fracture_score, 2),
@@ -79,12 +82,13 @@ def render_overview(
         if vertebra.label not in points:
             continue
         grade = vertebra.measure.grade if vertebra.measure else 0
-        color = grade_color(grade)
+        color = grade_color(grade) if vertebra.assessed else NOT_ASSESSED_COLOR
         xy = np.asarray(points[vertebra.label], dtype=float) * np.array([spacing[1], spacing[0]])
         for a, b in ((0, 1), (2, 3), (4, 5)):
             axis.plot(xy[[a, b], 0], xy[[a, b], 1], "-", color=color, linewidth=1.4)
         axis.plot(xy[:, 0], xy[:, 1], "o", color=color, markersize=2.5)
-        axis.text(xy[:, 0].min() - 4, xy[:, 1].mean(), vertebra.label, color=color, fontsize=8,
+        name = vertebra.label if vertebra.assessed else f"{vertebra.label} (n/a)"
+        axis.text(xy[:, 0].min() - 4, xy[:, 1].mean(), name, color=color, fontsize=8,
                   ha="right", va="center", fontweight="bold")
     table_axis = figure.add_axes([0.42, 0.03, 0.56, 0.9])
     table_axis.set_axis_off()
@@ -96,15 +100,19 @@ def render_overview(
         table.scale(1.0, 1.25)
         for row_index, vertebra in enumerate(result.vertebrae, start=1):
             grade = vertebra.measure.grade if vertebra.measure else 0
-            if grade:
+            shade = (*grade_color(grade), 0.25) if grade else None
+            if not vertebra.assessed:
+                shade = (*NOT_ASSESSED_COLOR, 0.35)
+            if shade is not None:
                 for column_index in range(len(columns)):
-                    cell = table[row_index, column_index]
-                    cell.set_facecolor((*grade_color(grade), 0.25))
+                    table[row_index, column_index].set_facecolor(shade)
     else:
         table_axis.text(0.5, 0.9, "no vertebrae found", ha="center", fontsize=12)
     summary = result.patient_summary()
     fractured = ", ".join(summary["fractured_levels"]) or "none"
     headline = f"max Genant grade {summary['max_grade']}; fractured: {fractured}"
+    if summary["not_assessed"]:
+        headline += f"; not assessed: {', '.join(summary['not_assessed'])}"
     figure.suptitle(f"{title}\n{headline}" if title else headline, fontsize=11)
     with atomic_path(path, overwrite=overwrite) as temporary:
         figure.savefig(temporary, format="png")

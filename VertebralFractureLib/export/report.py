@@ -53,8 +53,9 @@ def render_report(
     rows = genant_rows(result)
     columns = [c for c in rows[0].keys() if any(r[c] not in ("", None) for r in rows)] if rows else []
     table = "".join(
-        "<tr class='g{}'>{}</tr>".format(
-            row.get("grade", 0) or 0, "".join(f"<td>{esc(_fmt(row[c]))}</td>" for c in columns)
+        "<tr class='{}'>{}</tr>".format(
+            f"g{row.get('grade', 0) or 0}" if row.get("status") == "assessed" else "na",
+            "".join(f"<td>{esc(_fmt(row[c]))}</td>" for c in columns),
         )
         for row in rows
     )
@@ -71,18 +72,24 @@ def render_report(
     methods = "".join(f"<li><b>{esc(a)}</b>: {esc(b)}</li>" for a, b in METHODS)
     warnings = "".join(f"<li>{esc(w)}</li>" for w in result.warnings)
     fractured = ", ".join(summary["fractured_levels"]) or "none"
+    not_assessed = ""
+    if summary["not_assessed"]:
+        items = "".join(f"<li>{esc(k)}: {esc(str(v))}</li>" for k, v in summary["not_assessed"].items())
+        not_assessed = f"<p>Not assessed (shown, never graded):</p><ul>{items}</ul>"
     text = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Vertebral fracture report</title>
 <style>
 body {{ font-family: sans-serif; margin: 2em; color: #222; }}
 table {{ border-collapse: collapse; font-size: 0.9em; }}
 td, th {{ border: 1px solid #bbb; padding: 0.2em 0.5em; text-align: center; }}
+tr.na {{ background: #e4e4e4; color: #555; }}
 tr.g1 {{ background: #fff6c0; }} tr.g2 {{ background: #ffd9a8; }} tr.g3 {{ background: #ffb0a8; }}
 .summary {{ font-size: 1.2em; margin: 1em 0; }}
 </style></head><body>
 <h1>Vertebral fracture assessment</h1>
 <p class="summary">Maximal Genant grade: <b>{summary['max_grade']}</b>; fractured levels: <b>{esc(fractured)}</b>;
-{summary['n_vertebrae']} vertebrae measured.</p>
+{summary['n_assessed']} of {summary['n_vertebrae']} vertebrae assessed.</p>
+{not_assessed}
 {figure}
 <h2>Genant table</h2>
 <table><tr>{''.join(f'<th>{esc(c)}</th>' for c in columns)}</tr>{table}</table>

@@ -42,8 +42,9 @@ class ClassifierStage:
         for vertebra in result.vertebrae:
             if vertebra.label in probabilities:
                 vertebra.fracture_probability = probabilities[vertebra.label]
-        if probabilities:
-            result.patient["fracture_probability"] = max(probabilities.values())
+        assessed = [p for label, p in probabilities.items() if result.vertebra(label).assessed]
+        if assessed:
+            result.patient["fracture_probability"] = max(assessed)
         elif any(region_index(v.label) is not None for v in result.vertebrae):
             result.warnings.append("fracture classifier: no CT and centre-line to cut the patches from; skipped")
             return

@@ -2,8 +2,8 @@
 
 An annotation file is a :class:`VertebralFractureLib.schema.SpineResult` document (frame, input
 geometry, vertebrae with level label, centroid, six keypoints, derived Genant measures, source
-and edit history) carrying the schema string ``"vertebral-fracture-annotation/1"``. Analysis
-results (``"vertebral-fracture/1"``) are read as annotations too, so a model's output can be
+and edit history) carrying the schema string ``"vertebral-fracture-annotation/2"`` (``/1`` is still read). Analysis
+results (``"vertebral-fracture/2"`` and ``/1``) are read as annotations too, so a model's output can be
 corrected and saved as an annotation. Derived values (heights, G, grade, type, patient summary)
 are always recomputed from the keypoints on reading.
 """
@@ -14,14 +14,16 @@ import json
 from pathlib import Path
 from typing import Any, Union
 
-from ..schema import SCHEMA, SchemaError, SpineResult, Vertebra
+from ..schema import OLD_SCHEMAS, SCHEMA, SchemaError, SpineResult, Vertebra
 from .atomic import atomic_write
 from .text import read_text_file
 
 PathLike = Union[str, Path]
-ANNOTATION_SCHEMA = "vertebral-fracture-annotation/1"
+ANNOTATION_SCHEMA = "vertebral-fracture-annotation/2"
+#: Earlier annotation schemas (no vertebra status: every vertebra counts as assessed).
+OLD_ANNOTATION_SCHEMAS = ("vertebral-fracture-annotation/1",)
 #: Schemas :func:`read_annotations` accepts.
-READABLE_SCHEMAS = (ANNOTATION_SCHEMA, SCHEMA)
+READABLE_SCHEMAS = (ANNOTATION_SCHEMA, *OLD_ANNOTATION_SCHEMAS, SCHEMA, *OLD_SCHEMAS)
 _DICT_FIELDS = ("input", "patient", "timings_s", "models")
 #: Errors of malformed content that reading turns into :class:`AnnotationError`.
 _READ_ERRORS = (SchemaError, TypeError, ValueError, AttributeError, KeyError, IndexError, ArithmeticError)

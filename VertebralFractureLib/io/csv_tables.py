@@ -33,6 +33,8 @@ PathLike = Union[str, Path]
 
 GENANT_COLUMNS = (
     "level",
+    "status",
+    "status_reason",
     "ha_mm",
     "hm_mm",
     "hp_mm",
@@ -41,6 +43,7 @@ GENANT_COLUMNS = (
     "type",
     "neighbour_reduction",
     "confidence",
+    "quality",
     "fracture_probability",
     "voxel_fracture_score",
     "abnormality",
@@ -53,9 +56,10 @@ _FLOAT_COLUMNS = (
     "G",
     "neighbour_reduction",
     "confidence",
+    "quality",
     *SCORE_FIELDS,
 )
-_TEXT_COLUMNS = ("type", "source")
+_TEXT_COLUMNS = ("status", "status_reason", "type", "source")
 KEYPOINT_PREFIXES = tuple(name.replace(" ", "_") for name in KEYPOINT_NAMES)
 
 
@@ -82,7 +86,7 @@ def genant_rows(result: SpineResult) -> List[Dict[str, Any]]:
     rows = []
     for v in result.vertebrae:
         m = v.measure
-        row: Dict[str, Any] = {"level": v.label}
+        row: Dict[str, Any] = {"level": v.label, "status": v.status, "status_reason": _cell(v.status_reason)}
         heights = m.heights if m is not None else (None, None, None)
         row.update(zip(("ha_mm", "hm_mm", "hp_mm"), map(_cell, heights)))
         row["G"] = _cell(m.G if m else None)
@@ -90,6 +94,7 @@ def genant_rows(result: SpineResult) -> List[Dict[str, Any]]:
         row["type"] = _cell(m.type if m else None)
         row["neighbour_reduction"] = _cell(m.neighbour_reduction if m else None)
         row["confidence"] = _cell(v.confidence)
+        row["quality"] = _cell(v.quality)
         for name in SCORE_FIELDS:
             row[name] = _cell(getattr(v, name))
         row["source"] = v.source
@@ -178,7 +183,8 @@ def read_genant_csv(path: PathLike) -> List[Dict[str, Any]]:
 
     Returns:
         One dict per row: ``level`` (canonical name), floats for heights / G / reductions /
-        scores, an int ``grade``, strings ``type`` and ``source``; None for empty cells.
+        scores, an int ``grade``, strings ``status``, ``status_reason``, ``type`` and ``source``; None for
+        empty cells.
 
     Raises:
         TableError: for a missing column, an unknown or duplicate level, or a cell that is not a

@@ -23,6 +23,19 @@ def warn_no_vertebra(result: SpineResult) -> None:
                            "is the spine in view? (vertebrae can be added by hand in Slicer)")
 
 
+def _cut_side(geometry, points: np.ndarray) -> str:
+    """Which edge of the field of view the points cross ("superior edge", "posterior edge"...)."""
+    index = geometry.lps_to_index(points)
+    names = (("right", "left"), ("anterior", "posterior"), ("inferior", "superior"))
+    sides = []
+    for axis, (low, high) in enumerate(names):
+        if np.any(index[:, axis] < EDGE_MARGIN_VOXELS):
+            sides.append(low)
+        if np.any(index[:, axis] > geometry.size[axis] - 1 - EDGE_MARGIN_VOXELS):
+            sides.append(high)
+    return " and ".join(sides or ["edge"]) + " edge"
+
+
 class KeypointStage:
     """Vertebrae with six keypoints and level labels, in LPS mm."""
 
@@ -35,7 +48,7 @@ class KeypointStage:
         return options.keypoints
 
     def run(self, analysis: Analysis, context: StageContext, progress: Progress) -> None:
-        """Append one :class:`Vertebra` per detection to ``analysis.result`` and fill ``mid_points``."""
+        """Append one :class:`Vertebra` per detection (cut ones not assessed) to the result; fill ``mid_points``."""
         from ..spine.stage import model_id
         from .detector import detect_vertebrae
 
@@ -51,12 +64,10 @@ class KeypointStage:
             points2d = np.asarray(detection.keypoints, dtype=float)
             points3d = straight.mid_sagittal_to_patient(points2d, order="col_row")
             centroid3d = straight.mid_sagittal_to_patient(points2d.mean(axis=0)[None], order="col_row")[0]
-            if not np.all(geometry.contains(points3d, margin=-EDGE_MARGIN_VOXELS)):
-                result.warnings.append(
-                    f"{detection.label}: cut by the edge of the field of view; not measured")
-                continue
             vertebra = Vertebra(label=detection.label, centroid=centroid3d, keypoints=points3d,
                                 confidence=float(min(detection.score, detection.label_confidence)), source="model")
+            if not np.all(geometry.contains(points3d, margin=-EDGE_MARGIN_VOXELS)):
+                vertebra.not_assessed(f"cut by the edge of the field of view ({_cut_side(geometry, points3d)})")
             result.vertebrae.append(vertebra)
             analysis.mid_points[vertebra.label] = points2d
         if not detections:

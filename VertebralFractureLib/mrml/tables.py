@@ -22,12 +22,14 @@ TABLE_NAME = "Genant"
 #: (column name, VTK array class, unit, description), in table order.
 COLUMNS: Tuple[Tuple[str, str, str, str], ...] = (
     ("Level", "vtkStringArray", "", "Vertebra level (C1-S1)"),
+    ("Status", "vtkStringArray", "", "assessed, or not assessed (never graded)"),
+    ("Reason", "vtkStringArray", "", "Why the vertebra is not assessed"),
     ("ha", "vtkDoubleArray", "mm", "Anterior height"),
     ("hm", "vtkDoubleArray", "mm", "Middle height"),
     ("hp", "vtkDoubleArray", "mm", "Posterior height"),
     ("G", "vtkDoubleArray", "", "Genant index min(h)/max(h) (Pisov et al. 2020, eq. 1)"),
     ("Neighbour reduction", "vtkDoubleArray", "", "1 - max(h) / height expected from the neighbours"),
-    ("Grade", "vtkIntArray", "", "Genant grade 0-3 (-1: not measured)"),
+    ("Grade", "vtkIntArray", "", "Genant grade 0-3 (-1: not measured or not assessed)"),
     ("Type", "vtkStringArray", "", "Deformity type: none, wedge, biconcave, crush"),
     ("Confidence", "vtkDoubleArray", "", "Detection confidence 0-1"),
     ("Fracture probability", "vtkDoubleArray", "", "Classifier probability of a fracture (Husseini et al. 2020)"),
@@ -48,6 +50,8 @@ def row_values(vertebra: Vertebra) -> Dict[str, Any]:
     heights = m.heights if m is not None else (None, None, None)
     return {
         "Level": vertebra.label,
+        "Status": "assessed" if vertebra.assessed else "not assessed",
+        "Reason": vertebra.status_reason or "",
         "ha": _nan(heights[0]),
         "hm": _nan(heights[1]),
         "hp": _nan(heights[2]),

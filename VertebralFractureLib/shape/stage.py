@@ -100,7 +100,7 @@ class AbnormalityStage:
         except WeightsError as error:
             result.warnings.append(f"abnormality: {error}; skipped")
             return
-        missing = [v.label for v in result.vertebrae if v.label not in scores]
+        missing = [v.label for v in result.vertebrae if v.label not in scores and v.assessed]
         if missing:
             result.warnings.append(f"abnormality: no body in the segmentation for {', '.join(missing)}")
         result.timings_s["abnormality_model"] = round(time.perf_counter() - started, 3)

@@ -34,10 +34,13 @@ class Centreline:
             spine is present.
         confidence: (N,) 0-1 per point (presence probability x sharpness of the heatmap).
         slice_z: (K,) LPS z (mm) of the 3 mm network slices.
-        slice_points: (K, 3) LPS mm raw soft-argmax point of each network slice.
+        slice_points: (K, 3) LPS mm soft-argmax point of each network slice, replaced by the
+            canal track's body centre where they disagree (:func:`apply_anatomy`).
         presence: (K,) probability that the slice crosses the spine.
         spread_mm: (K,) spread (standard deviation) of the slice's heatmap in mm.
         timings_s: seconds per stage.
+        anatomy_score: (K,) 0-1 per network slice: agreement of the (possibly replaced) slice point
+            with the spinal-canal track of :mod:`~VertebralFractureLib.spine.anatomy` (None if not run).
 
     """
 
@@ -48,6 +51,7 @@ class Centreline:
     presence: np.ndarray
     spread_mm: np.ndarray
     timings_s: Dict[str, float] = field(default_factory=dict)
+    anatomy_score: Optional[np.ndarray] = None
 
     @property
     def present(self) -> np.ndarray:
@@ -234,6 +238,79 @@ def curve_from_slices(
     return np.column_stack([xy, z_out]), np.clip(confidence, 0.0, 1.0)
 
 
+def bone_evidence(hu: np.ndarray, geometry: ImageGeometry, points: np.ndarray, radius_mm: float = 12.0) -> np.ndarray:
+    """1 where a disc of ``radius_mm`` around each point (in its axial slice) looks like bone, else 0.
+
+    Bone: 5-80 % of the disc above 250 HU (below 2500 HU). A homogeneous bright blob (heart, aorta,
+    contrast-filled bowel: 150-400 HU) fills more than 80 % or, below 250 HU, nothing; soft tissue has none.
+    """
+    index = np.rint(geometry.lps_to_index(np.asarray(points, float))).astype(int)
+    r = max(1, int(round(radius_mm / geometry.spacing[0])))
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    disc = np.hypot(yy, xx) <= r
+    dj, di = yy[disc], xx[disc]
+    out = np.zeros(len(index))
+    for n, (i, j, k) in enumerate(index):
+        if not 0 <= k < hu.shape[0]:
+            continue
+        jj, ii = j + dj, i + di
+        ok = (jj >= 0) & (jj < hu.shape[1]) & (ii >= 0) & (ii < hu.shape[2])
+        if ok.sum() < 0.5 * len(dj):
+            continue
+        v = hu[k, jj[ok], ii[ok]]
+        fraction = float(np.mean((v > 250) & (v < 2500)))
+        out[n] = 1.0 if 0.05 <= fraction <= 0.8 else 0.0
+    return out
+
+
+def apply_anatomy(raw: Dict[str, np.ndarray], track, hu: np.ndarray, geometry: ImageGeometry) -> np.ndarray:
+    """Check the network's per-slice points against the spinal-canal track (edits ``raw`` in place).
+
+    Per network slice, where the track reaches its height: a point in bone (:func:`bone_evidence` >= 0.5)
+    or within ~18 mm of the track's body centre is kept; a point off bone and farther away is replaced by
+    the body centre where the track is confident (presence raised to the track confidence, spread capped
+    at 10 mm), else its presence is multiplied by the distance agreement. Where the track does not reach,
+    the network's presence stands (the quality gate checks each vertebra's bone); with no track
+    at all, the presence is multiplied by :func:`bone_evidence` of the point.
+
+    Returns:
+        (K,) anatomy score per slice (agreement with the track x track confidence; bone evidence
+        off the track).
+
+    Raises:
+        CentrelineError: if no spinal canal is found and none of the network's present points lies in bone.
+
+    """
+    from .anatomy import body_centre_at, spine_likelihood_at, track_confidence_at
+
+    points, presence = raw["points"], raw["presence"]
+    z = points[:, 2]
+    bone = bone_evidence(hu, geometry, points)
+    if not track.found:
+        present = effective_presence(presence, raw["spread_mm"]) >= 0.5
+        if not present.any() or bone[present].mean() < 0.5:
+            raise CentrelineError(
+                "no spinal canal found and the network's spine points do not lie in bone (no spine in this image?)"
+            )
+        raw["presence"] = presence * bone
+        return bone * 0.0
+    agree = spine_likelihood_at(track, points, weighted=False)
+    conf = track_confidence_at(track, z)
+    body = body_centre_at(track, z)
+    covered = np.isfinite(body[:, 0])
+    # only a network point that is not in bone is overruled: the track is a prior against bright blobs
+    # (heart, aorta, contrast), not a better locator of a point that already sits in bone (on the real
+    # sample CT the track leaves the sacrum for the ilium, where the network's points are right)
+    off_bone = bone < 0.5
+    replace = covered & (agree < 0.5) & (conf >= 0.5) & off_bone
+    points[replace, :2] = body[replace, :2]
+    presence = np.where(replace, np.maximum(presence, conf), presence)
+    raw["spread_mm"] = np.where(replace, np.minimum(raw["spread_mm"], 10.0), raw["spread_mm"])
+    presence = np.where(covered & ~replace & off_bone, presence * np.where(agree >= 0.5, 1.0, agree), presence)
+    raw["presence"] = presence
+    return np.where(covered, spine_likelihood_at(track, points), bone * 0.5)
+
+
 def find_centreline(image, model=None, *, z_step: Optional[float] = None, smoothing_mm: float = 30.0) -> Centreline:
     """Find the spine centre-line of a CT (Pisov et al. 2020, section 3.1).
 
@@ -249,7 +326,8 @@ def find_centreline(image, model=None, *, z_step: Optional[float] = None, smooth
         The :class:`Centreline`.
 
     Raises:
-        CentrelineError: if the spine is not found in any slice.
+        CentrelineError: if the spine is not found in any slice, or no spinal canal is found and the
+            network's points do not lie in bone (:func:`apply_anatomy`).
         VertebralFractureLib.nn.weights.WeightsError: missing or corrupted weights.
 
     """
@@ -265,6 +343,12 @@ def find_centreline(image, model=None, *, z_step: Optional[float] = None, smooth
     t0 = time.perf_counter()
     raw = predict_slices(net, hu, geometry)
     timings["network"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    from .anatomy import track_spinal_canal
+
+    track = track_spinal_canal(image)
+    anatomy_score = apply_anatomy(raw, track, hu, geometry)
+    timings["anatomy"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     if z_step is None:
         from ..io.images import geometry_of
@@ -282,4 +366,5 @@ def find_centreline(image, model=None, *, z_step: Optional[float] = None, smooth
         presence=raw["presence"],
         spread_mm=raw["spread_mm"],
         timings_s=timings,
+        anatomy_score=anatomy_score,
     )

@@ -30,17 +30,24 @@ def test_every_output_is_written(outputs):
 
 def test_results_json_follows_the_schema_and_measures_the_lumbar_spine(outputs):
     document = json.loads((outputs / "results.json").read_text())
-    assert document["schema"] == "vertebral-fracture/1" and document["frame"] == "LPS"
+    assert document["schema"] == "vertebral-fracture/2" and document["frame"] == "LPS"
     assert document["input"]["size"] == [122, 101, 112] and document["input"]["path"] == "sample_ct.nii.gz"
     result = SpineResult.from_dict(document)
-    assert len(result.vertebrae) >= 4
+    # what a reader sees on the bundled real CT (annotated L1-L5, T12 cut by the superior edge; no fracture)
+    assert result.labels == ["T12", "L1", "L2", "L3", "L4", "L5"]
+    statuses = {entry["label"]: (entry["status"], entry["status_reason"]) for entry in document["vertebrae"]}
+    assert statuses["T12"][0] == "not_assessed" and "cut by the edge of the field of view" in statuses["T12"][1]
+    assert "genant" not in document["vertebrae"][0] and "heights_mm" not in document["vertebrae"][0]
+    assert all(statuses[level] == ("assessed", None) for level in ("L1", "L2", "L3", "L4", "L5"))
+    assert document["patient"]["max_grade"] <= 1 and document["patient"]["n_assessed"] == 5
+    assert document["patient"]["not_assessed"] == {"T12": statuses["T12"][1]}
     assert all(v.keypoints.shape == (6, 3) for v in result.vertebrae)
-    heights_by_level = {entry["label"]: entry["heights_mm"] for entry in document["vertebrae"]}
-    for v in result.vertebrae:
+    heights_by_level = {entry["label"]: entry["heights_mm"] for entry in document["vertebrae"] if "heights_mm" in entry}
+    for v in result.vertebrae[1:]:
         heights = heights_by_level[v.label]
         assert 10.0 < min(heights.values()) and max(heights.values()) < 45.0
         assert v.measure.G == pytest.approx(min(v.measure.heights) / max(v.measure.heights))
-    assert set(document["timings_s"]) >= {"load", "centreline", "straighten", "keypoints", "masks"}
+    assert set(document["timings_s"]) >= {"load", "centreline", "straighten", "keypoints", "quality_gate", "masks"}
     assert "centreline" in document["models"] and "keypoints" in document["models"]
 
 
@@ -64,7 +71,10 @@ def test_csv_and_markups_agree_with_results(outputs):
     with open(outputs / "genant.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["level"] for r in rows] == result.labels
-    assert [float(r["G"]) for r in rows] == pytest.approx([v.measure.G for v in result.vertebrae])
+    assert [r["status"] for r in rows] == [v.status for v in result.vertebrae]
+    assessed = [v for v in result.vertebrae if v.assessed]
+    assert [float(r["G"]) for r in rows if r["status"] == "assessed"] == pytest.approx([v.measure.G for v in assessed])
+    assert [r["G"] for r in rows if r["status"] != "assessed"] == ["" for v in result.vertebrae if not v.assessed]
     from_markups = read_result_markups(outputs / "keypoints.mrk.json")
     assert from_markups.labels == result.labels
     for a, b in zip(from_markups.vertebrae, result.vertebrae):

@@ -99,10 +99,13 @@ def test_spreadsheet_variants_are_read(tmp_path):
             "G": 0.7,
             "neighbour_reduction": None,
             "confidence": None,
+            "quality": None,
             "fracture_probability": None,
             "voxel_fracture_score": None,
             "abnormality": None,
             "grade": 2,
+            "status": None,
+            "status_reason": None,
             "type": None,
             "source": None,
         }

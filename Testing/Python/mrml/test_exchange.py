@@ -66,7 +66,7 @@ def test_export_never_overwrites_silently(logic, spine_result, tmp_path):
         logic.export_annotations(nodes, tmp_path / "pair.mrk.json")  # the pair's second file exists
     assert not (tmp_path / "pair.mrk.json").exists()
     logic.export_annotations(nodes, target, overwrite=True)
-    assert json.loads(target.read_text())["schema"] == "vertebral-fracture-annotation/1"
+    assert json.loads(target.read_text())["schema"] == "vertebral-fracture-annotation/2"
     with pytest.raises(ValueError, match="input volume"):
         logic.export_annotations(nodes, tmp_path / "x_ctd.json")
     with pytest.raises(ValueError, match="cannot tell the format"):

@@ -6,6 +6,8 @@ from VertebralFractureLib.mrml.tables import COLUMNS
 
 EXPECTED_TYPES = {
     "Level": "string",
+    "Status": "string",
+    "Reason": "string",
     "ha": "double",
     "hm": "double",
     "hp": "double",

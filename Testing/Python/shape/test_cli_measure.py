@@ -37,7 +37,7 @@ def test_measure_command_writes_results_without_a_ct(column_mask, tmp_path):
     out = tmp_path / "out"
     assert main(["measure", str(mask_path), "--out", str(out), "--weights", str(weights), "--device", "cpu"]) == 0
     document = json.loads((out / "results.json").read_text())
-    assert document["schema"] == "vertebral-fracture/1" and document["frame"] == "LPS"
+    assert document["schema"] == "vertebral-fracture/2" and document["frame"] == "LPS"
     assert [v["label"] for v in document["vertebrae"]] == ["T11", "T12", "L1", "L2", "L3"]
     assert all(v["source"] == "mask" and "abnormality" in v for v in document["vertebrae"])
     assert document["vertebrae"][2]["genant"]["grade"] == 3

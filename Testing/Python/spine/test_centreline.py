@@ -4,7 +4,7 @@ import SimpleITK as sitk
 from testdata import real
 
 from VertebralFractureLib.geometry import ImageGeometry
-from VertebralFractureLib.io.images import image_from_array, read_image, to_canonical
+from VertebralFractureLib.io.images import geometry_of, image_from_array, read_image, to_canonical
 from VertebralFractureLib.spine.centreline import (
     Centreline,
     CentrelineError,
@@ -53,7 +53,7 @@ def test_smooth_curve_keeps_a_straight_line():
     assert np.allclose(out, [[2.25, 9.1], [20.0, 2.0]], atol=1e-6)
 
 
-def test_find_centreline_runs_any_model_on_any_orientation():
+def _eager_model():
     import torch
 
     from VertebralFractureLib.spine.network import CentrelineNet
@@ -62,15 +62,27 @@ def test_find_centreline_runs_any_model_on_any_orientation():
     model = CentrelineNet(channels=(4, 8), convs=(1, 1), stem_channels=4).eval()
     with torch.no_grad():  # a presence bias so that every slice counts as spine
         model.unet.head.bias[1] = 5.0
-    geometry = ImageGeometry((40, 30, 20), (2.0, 2.0, 2.5), (-40.0, -30.0, 0.0), np.eye(3))
-    image = sitk.DICOMOrient(image_from_array(np.full((20, 30, 40), -500, np.int16), geometry), "RAS")
-    result = find_centreline(image, model)
+    return model
+
+
+def test_find_centreline_runs_any_model_on_any_orientation():
+    ct = sitk.DICOMOrient(read_image(real("tptbox", "sub-ct_label-22_ct.nii.gz")), "RAS")
+    geometry = geometry_of(to_canonical(ct))
+    result = find_centreline(ct, _eager_model())
     assert isinstance(result, Centreline)
-    assert result.presence.shape == (17,) and np.all(result.presence > 0.5)
-    assert np.allclose(np.diff(result.points[:, 2]), -2.5)
+    assert np.all(result.presence > 0.5)
+    assert np.allclose(np.diff(result.points[:, 2]), -1.5)
     assert geometry.contains(result.points, margin=2).all()
     assert set(result.to_dict()) >= {"points", "confidence", "presence", "frame"}
-    assert set(result.timings_s) == {"resample", "load_model", "network", "curve"}
+    assert set(result.timings_s) == {"resample", "load_model", "network", "anatomy", "curve"}
+
+
+def test_a_model_that_sees_spine_everywhere_is_overruled_where_there_is_no_bone():
+    """A volume of -500 HU has no bone and no canal: whatever the network says, no spine is found."""
+    geometry = ImageGeometry((40, 30, 20), (2.0, 2.0, 2.5), (-40.0, -30.0, 0.0), np.eye(3))
+    image = sitk.DICOMOrient(image_from_array(np.full((20, 30, 40), -500, np.int16), geometry), "RAS")
+    with pytest.raises(CentrelineError, match="no spinal canal found"):
+        find_centreline(image, _eager_model())
 
 
 def test_shipped_network_stays_inside_the_real_vertebral_body():

@@ -1,0 +1,163 @@
+"""The real-CT reference files and the scorer (VertebralFractureLib.training.real.reference)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from VertebralFractureLib.genant import measure
+from VertebralFractureLib.levels import level_index, shift_level
+from VertebralFractureLib.schema import SpineResult, Vertebra
+from VertebralFractureLib.training.real.reference import (
+    ReferenceError,
+    list_cases,
+    load_case,
+    load_reference,
+    reference_dir,
+    score_case,
+    summarise,
+)
+
+CASES = list_cases()
+
+
+def _geometry(path):
+    from VertebralFractureLib.io.images import geometry_of, read_image
+
+    return geometry_of(read_image(path))
+
+
+def test_every_case_is_shipped():
+    assert set(CASES) >= {"sample_ct", "tptbox_L3", "verse004_L2_crop", "cptac_chest", "cptac_cardiac_a",
+                          "cptac_cardiac_b"}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_reference_file_is_consistent_with_its_image(case):
+    ref = load_case(case)
+    assert ref.case == case
+    assert ref.image_path.exists()
+    order = [level_index(v.label) for v in ref.vertebrae]
+    assert order == sorted(order) and len(set(order)) == len(order)
+    geometry = _geometry(ref.image_path)
+    for v in ref.vertebrae:
+        if v.in_view == "full":
+            assert geometry.contains(v.centroid), f"{case} {v.label}: centroid outside the image"
+        if v.keypoints is not None:
+            assert all(geometry.contains(p) for p in v.keypoints), f"{case} {v.label}: keypoint outside"
+            low, high = v.keypoints.min(axis=0) - 2.0, v.keypoints.max(axis=0) + 2.0
+            # the centroid lies inside its keypoints' box (x may be flat: all keypoints on one plane)
+            assert np.all(v.centroid[1:] >= low[1:]) and np.all(v.centroid[1:] <= high[1:]), f"{case} {v.label}"
+            assert 15.0 < measure(v.keypoints).heights[1] < 45.0
+
+
+def test_at_least_six_keypointed_real_vertebrae():
+    keypointed = [(c, v.label) for c in CASES for v in load_case(c).vertebrae if v.keypoints is not None]
+    assert len(keypointed) >= 6
+
+
+def test_reader_names_the_file_and_the_field(tmp_path):
+    data = json.loads((reference_dir() / "sample_ct.json").read_text())
+    data["vertebrae"][1]["in_view"] = "half"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ReferenceError, match=r"bad\.json.*L1.*in_view"):
+        load_reference(bad)
+    data = json.loads((reference_dir() / "sample_ct.json").read_text())
+    data["vertebrae"] = data["vertebrae"][::-1]
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ReferenceError, match="cranio-caudal"):
+        load_reference(bad)
+
+
+def _result_from(ref, *, shift=0, offset=(0.0, 0.0, 0.0)):
+    """A result that reports every reference vertebra (keypoints where the reference has them)."""
+    vertebrae = []
+    for v in ref.vertebrae:
+        keypoints = v.keypoints if v.keypoints is not None else v.centroid + np.array(
+            [[0, -15, 15], [0, -15, -15], [0, 0, 15], [0, 0, -15], [0, 15, 15], [0, 15, -15]], float)
+        vertebrae.append(Vertebra(shift_level(v.label, shift) if shift else v.label, v.centroid + offset,
+                                  keypoints + offset))
+    result = SpineResult(vertebrae=vertebrae)
+    result.recompute()
+    return result
+
+
+def test_perfect_result_scores_100_percent():
+    ref = load_case("sample_ct")
+    score = score_case(_result_from(ref), ref)
+    assert score.found == len(ref.vertebrae) and score.missed == [] and score.outside == 0
+    assert score.level_accuracy == 1.0
+    assert score.keypoint_error_mm == pytest.approx(0.0) and score.height_error_mm == pytest.approx(0.0)
+    assert len(score.keypoint_errors_mm) == 4
+    assert score.false_grade == []
+
+
+def test_result_shifted_by_one_level_scores_zero_levels():
+    ref = load_case("cptac_chest")
+    score = score_case(_result_from(ref, shift=1), ref)
+    assert score.found == len(ref.vertebrae)
+    assert score.level_accuracy == 0.0
+
+
+def test_keypoints_moved_by_3_mm_give_3_mm_error():
+    ref = load_case("sample_ct")
+    score = score_case(_result_from(ref, offset=(0.0, 3.0, 0.0)), ref)
+    assert score.found == len(ref.vertebrae)
+    assert score.keypoint_error_mm == pytest.approx(3.0)
+    assert score.height_error_mm == pytest.approx(0.0, abs=1e-9)
+
+
+def test_vertebra_in_the_heart_counts_as_outside_and_its_grade_is_counted():
+    ref = load_case("cptac_cardiac_a")
+    heart = next(r for r in ref.no_spine_regions if r.name.startswith("heart"))
+    result = _result_from(ref)
+    crushed = heart.centre + np.array([[0, -15, 4], [0, -15, -4], [0, 0, 12], [0, 0, -12], [0, 15, 12],
+                                       [0, 15, -12]], float)
+    result.vertebrae.append(Vertebra("T5", heart.centre, crushed))
+    result.recompute()
+    score = score_case(result, ref)
+    assert score.outside == 1 and score.outside_graded == 1
+    assert score.found == len(ref.vertebrae)
+    outside = [m for m in score.matches if m.outside]
+    assert outside[0].region == heart.name
+
+
+def test_point_far_from_every_vertebra_is_outside():
+    ref = load_case("sample_ct")
+    result = _result_from(ref)
+    result.vertebrae = [result.vertebrae[0]] + [
+        Vertebra("L1", ref.vertebrae[1].centroid + [0, -20, 0], ref.vertebrae[1].keypoints + [0, -20, 0])
+    ]
+    score = score_case(result, ref)
+    assert score.outside == 1 and score.found == 1
+    assert "L1" in score.missed
+
+
+def test_grade_3_on_a_normal_vertebra_is_a_false_grade_unless_not_assessed():
+    ref = load_case("tptbox_L3")
+    l3 = next(v for v in ref.vertebrae if v.label == "L3")
+    squashed = l3.keypoints.copy()
+    squashed[0, 2] -= 0.5 * (squashed[0, 2] - squashed[1, 2])  # anterior height halved: wedge grade 3
+    vertebra = Vertebra("L3", l3.centroid, squashed)
+    result = SpineResult(vertebrae=[vertebra])
+    result.recompute()
+    assert vertebra.measure.grade == 3
+    score = score_case(result, ref)
+    assert score.false_grade == ["L3"]
+    vertebra.status = "not_assessed"
+    vertebra.status_reason = "body cut by the field of view"
+    score = score_case(result, ref)
+    assert score.false_grade == [] and score.keypoint_errors_mm == []
+    assert score.not_assessed == {"body cut by the field of view": 1}
+    assert score.found == 1
+
+
+def test_partial_vertebrae_are_not_missable_and_summary_pools_cases():
+    ref = load_case("tptbox_L3")
+    empty = score_case(SpineResult(vertebrae=[]), ref)
+    assert empty.missed == ["L3"]
+    total = summarise([empty, score_case(_result_from(ref), ref)])
+    assert total["missed"] == 1 and total["found"] == 3 and total["level_accuracy"] == 1.0

@@ -1,0 +1,78 @@
+"""The quality-gate stage: every vertebra checked against the image before any grade is given.
+
+Runs after the keypoints and before every score: each vertebra gets ``quality`` (the gate's confidence
+0-1), ``checks`` (each check's score) and ``status``; one that the image does not support (no bone
+where the body should be, no canal or posterior elements, cut by the field of view, a cervical level,
+an implausible size, keypoints off the endplates) is ``not_assessed`` with the gate's reason and gets
+no Genant grade (:mod:`VertebralFractureLib.quality.gate` gives the rule). A vertebra whose measured
+heights would give a grade >= 1 is graded only when its keypoints sit on endplate edges
+(:data:`ENDPLATES_FOR_A_GRADE`): a deformity is a claim that needs the strongest evidence.
+"""
+
+from __future__ import annotations
+
+from ..progress import Progress
+from ..schema import SpineResult
+from ..stage import Analysis, AnalysisOptions, StageContext
+
+#: Endplate score a vertebra needs before a height loss (grade >= 1) is reported. The score is the mean over the
+#: six keypoints of 1 within 2 mm of an endplate edge, falling to 0 at 4 mm (:mod:`.checks`). A grade-1 loss is
+#: 20 % of a 20-30 mm body, 4-6 mm: two keypoints 2 mm off the same segment already make that much, so a
+#: deformity is only reported when (almost) every keypoint sits on an edge; otherwise "not assessed".
+ENDPLATES_FOR_A_GRADE = 0.9
+
+
+def withhold_unsupported_grades(result: SpineResult) -> None:
+    """Mark "not assessed" every graded vertebra whose keypoints are not clearly on the endplates.
+
+    Repeated until stable, since removing a vertebra changes its neighbours' reference heights.
+    """
+    for _ in range(len(result.vertebrae)):
+        changed = False
+        for vertebra in result.vertebrae:
+            measure = vertebra.measure
+            score = vertebra.checks.get("endplates")
+            if vertebra.assessed and measure is not None and measure.grade >= 1 and score is not None \
+                    and score < ENDPLATES_FOR_A_GRADE:
+                vertebra.not_assessed(
+                    f"keypoints not clearly on the endplates (score {score:.2f}): the measured height loss "
+                    f"(grade {measure.grade}) cannot be confirmed")
+                changed = True
+        if not changed:
+            return
+        result.recompute()
+
+
+class QualityGateStage:
+    """Image checks per vertebra: status, reason and confidence."""
+
+    name = "quality_gate"
+    title = "checking every vertebra against the image"
+    share = 0.05
+
+    def enabled(self, options: AnalysisOptions) -> bool:
+        """Runs whenever keypoints are detected."""
+        return options.keypoints
+
+    def run(self, analysis: Analysis, context: StageContext, progress: Progress) -> None:
+        """Set ``status``, ``status_reason``, ``quality`` and ``checks`` of every vertebra, then re-measure."""
+        import SimpleITK as sitk
+
+        from .gate import NOT_ASSESSED, assess_vertebrae
+
+        result = analysis.result
+        if not result.vertebrae or analysis.canonical is None:
+            return
+        progress(0.0, self.title)
+        volume = sitk.GetArrayViewFromImage(analysis.canonical)
+        findings = assess_vertebrae(volume, analysis.canonical_geometry, result.vertebrae)
+        for vertebra in result.vertebrae:
+            finding = findings[vertebra.label]
+            vertebra.quality = finding.confidence
+            vertebra.checks = dict(finding.checks)
+            if finding.status == NOT_ASSESSED:
+                vertebra.not_assessed(finding.reason or "the image does not support this vertebra")
+        result.recompute()
+        withhold_unsupported_grades(result)
+        kept = sum(1 for v in result.vertebrae if v.assessed)
+        progress(1.0, f"{kept} of {len(result.vertebrae)} vertebrae assessed")

@@ -1,0 +1,514 @@
+"""Where the spine is, from anatomy alone: the spinal canal and the vertebral body in front of it.
+
+Only the spine has a *canal*: a low-density hole (cerebrospinal fluid, cord, epidural fat: about
+-150 to 150 HU, 12-25 mm wide) ringed by bone (vertebral body in front, pedicles at the sides, lamina
+behind), with the vertebral body -- a 15-55 mm deep bone blob -- directly anterior to it. A heart
+chamber, the aorta or a contrast-filled kidney or bowel is a homogeneous bright blob with no
+low-density hole ringed by bone, so nothing in it can become a canal candidate.
+
+Method (per axial slice of the canonical image, box-averaged to about 2 mm in-plane and 3 mm slices):
+
+1. ``bone`` = 200-2500 HU (metal above 2500 HU is neither bone nor fluid); ``fluid`` = -150-150 HU.
+2. Canal candidates: fluid pixels with bone nearby on at least three of the four axis sides (a cheap
+   pre-filter), then a radial ray test in 16 directions (rays of 20 mm, as the enclosure test of
+   Pisov et al. 2020's anatomical prior is not available without labels): the fraction of rays that
+   hit bone (*enclosure*; a ray leaving the field of view counts one half, so a canal at the posterior
+   edge of the image keeps an open ring) and the distance to the nearest bone (the inscribed radius).
+   Local maxima of ``enclosure x radius`` are the candidates (centres of the holes).
+3. Each candidate is scored by enclosure, inscribed radius (2-13 mm), a vertebral body anterior to it
+   (rays within +-30 degrees of the patient's anterior: the first bone must be the posterior wall of a
+   15-55 mm deep blob followed by soft tissue) and bone behind it (lamina; out-of-view counts one half).
+4. A dynamic programme links candidates across slices (a jump of more than 5 mm per 3 mm slice costs,
+   gaps of up to 4 slices are bridged) and keeps the path with the largest summed score: the *canal
+   track*. No position prior is used, so scoliosis and kyphosis are followed.
+5. The body centre per slice is straight anterior (-y) of the canal by the posterior-wall distance
+   plus half the measured body depth (both median-smoothed along the track, so disc levels inherit
+   their neighbours').
+
+Ray tests were preferred over hole filling of the bone mask because the axial ring around the canal is
+open at every intervertebral foramen and at disc levels, and at the posterior edge of a cropped field
+of view; a fraction of rays tolerates those gaps, hole filling does not.
+
+Pure numpy/scipy/SimpleITK.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+#: HU windows (see module docstring).
+BONE_HU = 200.0
+#: The body's posterior wall (lower than bone: thin cortex partial-volumed at 2-3 mm pixels).
+WALL_HU = 100.0
+#: The body (bone, osteoporotic trabecular bone, disc) vs the fat and muscle around it.
+BODY_HU = 50.0
+METAL_HU = 2500.0
+FLUID_HU = (-150.0, 150.0)
+#: Length of the enclosure rays (mm) and the range of canal radii (mm).
+RAY_MM = 20.0
+RADIUS_MM = (2.0, 13.0)
+#: Number of ray directions.
+N_DIRECTIONS = 16
+#: Vertebral-body depth range (mm).
+BODY_DEPTH_MM = (15.0, 55.0)
+#: Candidates with a lower score are not linked into the track.
+MIN_SCORE = 0.15
+
+
+@dataclass
+class CanalTrack:
+    """The spinal canal followed through the axial slices of a CT.
+
+    Attributes:
+        z: (K,) LPS z (mm) of the analysis slices (ascending).
+        canal: (K, 3) LPS canal centre per slice (NaN where the track does not reach).
+        body: (K, 3) LPS vertebral-body centre per slice (NaN where the track does not reach).
+        score: (K,) 0-1 anatomy score of the chosen candidate (0 on bridged slices and off the track).
+        body_depth_mm: (K,) anterior-posterior depth of the body (smoothed along the track).
+        body_width_mm: (K,) left-right width of the body at its centre (NaN where not measured).
+        candidates: per slice, (n, 4) array of candidate x, y, z (LPS) and score.
+        timings_s: seconds per step.
+
+    """
+
+    z: np.ndarray
+    canal: np.ndarray
+    body: np.ndarray
+    score: np.ndarray
+    body_depth_mm: np.ndarray
+    body_width_mm: np.ndarray
+    candidates: List[np.ndarray] = field(default_factory=list)
+    timings_s: dict = field(default_factory=dict)
+
+    @property
+    def on_track(self) -> np.ndarray:
+        """(K,) slices the track reaches."""
+        return np.isfinite(self.canal[:, 0])
+
+    @property
+    def found(self) -> bool:
+        """A canal was followed over at least 5 slices."""
+        return int(self.on_track.sum()) >= 5
+
+    def confidence(self, window: int = 3) -> np.ndarray:
+        """(K,) track confidence: the best slice score within +-``window`` slices, 0 off the track."""
+        from scipy.ndimage import maximum_filter1d
+
+        conf = maximum_filter1d(self.score, size=2 * window + 1, mode="constant")
+        return np.where(self.on_track, conf, 0.0)
+
+
+# ---------------------------------------------------------------------- image
+def _analysis_volume(image, in_plane_mm: float, slice_mm: float):
+    """Box-averaged canonical HU array (k, j, i) float32 with its geometry."""
+    import SimpleITK as sitk
+
+    from ..io.images import geometry_of, to_canonical
+
+    spacing = np.asarray(image.GetSpacing(), float)
+    direction = np.abs(np.asarray(image.GetDirection(), float).reshape(3, 3))
+    vertical = int(np.argmax(direction[2]))  # image axis closest to superior
+    factors = []
+    for axis, s in enumerate(spacing):
+        target = slice_mm if axis == vertical else in_plane_mm
+        factors.append(max(1, int(np.floor(target / s + 0.25))))
+    if max(factors) > 1:
+        image = sitk.BinShrink(image, factors)
+    canonical = to_canonical(image)
+    return sitk.GetArrayFromImage(canonical).astype(np.float32), geometry_of(canonical)
+
+
+def _side_counts(mask: np.ndarray, axis: int, n: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Number of True within n pixels before / after each pixel along ``axis`` (excluding it)."""
+    cs = np.cumsum(mask, axis=axis, dtype=np.int32)
+    pad = [(0, 0)] * 3
+    pad[axis] = (n + 1, n)
+    c = np.pad(cs, pad, mode="edge")
+    c = np.moveaxis(c, axis, 0)
+    c[: n + 1] = 0
+    size = mask.shape[axis]
+    # c[m] = cs[m - n - 1]; index of pixel p is p + n + 1
+    before = c[n : n + size] - c[0:size]  # cs[p-1] - cs[p-n-1]
+    after = c[2 * n + 1 : 2 * n + 1 + size] - c[n + 1 : n + 1 + size]  # cs[p+n] - cs[p]
+    return np.moveaxis(before, 0, axis), np.moveaxis(after, 0, axis)
+
+
+def _ray_offsets(angle: np.ndarray, length_mm: float, spacing_xy: Tuple[float, float]):
+    """Pixel offsets (di, dj) and distances (mm) along rays at ``angle`` (radians; 0 = +x)."""
+    step = 0.7 * min(spacing_xy)
+    t = np.arange(1, int(np.ceil(length_mm / step)) + 1) * step
+    di = np.rint(np.cos(angle)[:, None] * t[None] / spacing_xy[0]).astype(int)
+    dj = np.rint(np.sin(angle)[:, None] * t[None] / spacing_xy[1]).astype(int)
+    return di, dj, t
+
+
+def _gather(volume: np.ndarray, k, j, i, dj, di, fill):
+    """volume[k, j + dj, i + di] for arrays of points (N,) and offsets (M,): (N, M) plus inside mask."""
+    jj = j[:, None] + dj[None]
+    ii = i[:, None] + di[None]
+    inside = (jj >= 0) & (jj < volume.shape[1]) & (ii >= 0) & (ii < volume.shape[2])
+    values = volume[k[:, None], np.clip(jj, 0, volume.shape[1] - 1), np.clip(ii, 0, volume.shape[2] - 1)]
+    return np.where(inside, values, fill), inside
+
+
+def _first_hit(hit: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Distance of the first True along axis 1 (inf if none)."""
+    any_hit = hit.any(axis=1)
+    return np.where(any_hit, t[np.argmax(hit, axis=1)], np.inf)
+
+
+# ---------------------------------------------------------------------- candidates
+def _enclosure(code, k, j, i, spacing_xy):
+    """Ray test on a code volume (1 bone, 2 unknown: metal / out of view, 0 other).
+
+    Returns:
+        enclosure (0-1), inscribed radius (mm), first-hit distance per direction (N, D; inf: open,
+        NaN: unknown first).
+
+    """
+    angles = 2 * np.pi * np.arange(N_DIRECTIONS) / N_DIRECTIONS
+    di, dj, t = _ray_offsets(angles, RAY_MM, spacing_xy)
+    hits = np.empty((len(k), N_DIRECTIONS))
+    leaves = np.zeros((len(k), N_DIRECTIONS), bool)
+    for d in range(N_DIRECTIONS):
+        values, _ = _gather(code, k, j, i, dj[d], di[d], 2)
+        hits[:, d] = _first_hit(values == 1, t)
+        leaves[:, d] = _first_hit(values == 2, t) < hits[:, d]
+    closed = np.isfinite(hits) & ~leaves
+    enclosure = closed.mean(axis=1) + 0.5 * leaves.mean(axis=1)
+    radius = np.min(np.where(closed, hits, RAY_MM), axis=1)
+    return enclosure, radius, np.where(leaves, np.nan, hits)
+
+
+def _ramp(x, lo0, lo1, hi1, hi0):
+    """Trapezoid membership: 0 below lo0, 1 on [lo1, hi1], 0 above hi0."""
+    x = np.asarray(x, float)
+    up = np.clip((x - lo0) / max(lo1 - lo0, 1e-9), 0, 1)
+    down = np.clip((hi0 - x) / max(hi0 - hi1, 1e-9), 0, 1)
+    return np.minimum(up, down)
+
+
+def _body_measure(hu, k, j, i, spacing_xy):
+    """Vertebral body anterior to each candidate: (score, wall distance, depth, angle) per candidate.
+
+    Rays at -30..30 degrees around the anterior direction (-y in LPS). Along a ray: the body's
+    posterior wall is the first sample above :data:`WALL_HU` within the enclosure radius; the body
+    extends anteriorly while the 6 mm running mean stays above :data:`BODY_HU` (bone, osteoporotic
+    trabecular bone and disc are denser than the fat and muscle around the spine). Its depth must be
+    15-55 mm; the fraction of bone-dense samples inside weights the score (0.5-1).
+    """
+    from scipy.ndimage import uniform_filter1d
+
+    angles = -np.pi / 2 + np.deg2rad(np.array([-30.0, -15.0, 0.0, 15.0, 30.0]))
+    length = RAY_MM + BODY_DEPTH_MM[1] + 10.0
+    di, dj, t = _ray_offsets(angles, length, spacing_xy)
+    step = t[1] - t[0]
+    window = max(1, int(round(6.0 / step)))
+    best = np.zeros(len(k))
+    wall = np.full(len(k), np.nan)
+    depth = np.full(len(k), np.nan)
+    best_angle = np.full(len(k), -np.pi / 2)
+    for a in range(len(angles)):
+        values, _ = _gather(hu, k, j, i, dj[a], di[a], -1000.0)
+        values = np.minimum(values, METAL_HU)
+        first = (values > WALL_HU) & (t[None] <= RAY_MM)
+        has_wall = first.any(axis=1)
+        d0_idx = np.argmax(first, axis=1)
+        mean = uniform_filter1d(values, size=window, axis=1, mode="nearest", origin=-(window // 2))
+        rel = t[None] - t[d0_idx][:, None]
+        low = (mean < BODY_HU) & (rel > 0)
+        end_idx = np.where(low.any(axis=1), np.argmax(low, axis=1), len(t) - 1)
+        d = t[end_idx] - t[d0_idx]
+        seg = (rel >= 0) & (t[None] < t[end_idx][:, None])
+        fill = ((values > BONE_HU) & seg).sum(axis=1) / np.maximum(seg.sum(axis=1), 1)
+        size_ok = _ramp(d, 8.0, BODY_DEPTH_MM[0], 45.0, BODY_DEPTH_MM[1] + 10)
+        s = has_wall * size_ok * (0.5 + 0.5 * np.minimum(1, 2 * fill))
+        s = s * (1.0 - 0.15 * abs(a - 2) / 2)  # prefer the straight anterior ray a little
+        better = s > best
+        best = np.where(better, s, best)
+        wall = np.where(better, t[d0_idx], wall)
+        depth = np.where(better, d, depth)
+        best_angle = np.where(better, angles[a], best_angle)
+    return best, wall, depth, best_angle
+
+
+def _body_width(hu, k, jc, ic, spacing_xy):
+    """Left-right width (mm) of the bone around (jc, ic): extent of the bone run (gaps < 6 mm)."""
+    widths = np.full(len(k), np.nan)
+    for n, (kk, j, i) in enumerate(zip(k, np.rint(jc).astype(int), np.rint(ic).astype(int))):
+        if not (0 <= j < hu.shape[1] and 0 <= i < hu.shape[2]):
+            continue
+        row = hu[kk, j] > 100.0
+        ext = 0
+        for direction in (-1, 1):
+            gap, p, last = 0, i, i
+            while 0 <= p < len(row) and abs(p - i) * spacing_xy[0] < 40.0:
+                if row[p]:
+                    last, gap = p, 0
+                else:
+                    gap += 1
+                    if gap * spacing_xy[0] > 6.0:
+                        break
+                p += direction
+            ext += abs(last - i)
+        widths[n] = (ext + 1) * spacing_xy[0]
+    return widths
+
+
+def _candidates(hu: np.ndarray, spacing_xy: Tuple[float, float]):
+    """Canal candidates of every slice: arrays k, j, i (float, sub-pixel centre) and their features."""
+    from scipy.ndimage import binary_dilation, maximum_filter
+
+    metal = hu >= METAL_HU
+    if metal.any():  # blooming and streaks around metal: neither bone nor fluid
+        r = max(1, int(round(6.0 / min(spacing_xy))))
+        yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+        metal = binary_dilation(metal, structure=(np.hypot(yy, xx) <= r)[None])
+    bone = (hu > BONE_HU) & ~metal
+    fluid = (hu > FLUID_HU[0]) & (hu < FLUID_HU[1]) & ~metal
+    code = bone.astype(np.int8) + 2 * metal.astype(np.int8)
+    n_i = max(1, int(round(RAY_MM / spacing_xy[0])))
+    n_j = max(1, int(round(RAY_MM / spacing_xy[1])))
+    left, right = _side_counts(bone, 2, n_i)
+    front, back = _side_counts(bone, 1, n_j)
+    sides = (left > 0).astype(np.int8) + (right > 0) + (front > 0) + (back > 0)
+    # the posterior side may be out of view at the image edge
+    j_index = np.arange(hu.shape[1])[None, :, None]
+    at_edge = (hu.shape[1] - 1 - j_index) < n_j
+    pre = fluid & ((sides >= 3) | ((sides >= 2) & at_edge & (front > 0)))
+    k, j, i = np.nonzero(pre)
+    empty = np.zeros(0)
+    if len(k) == 0:
+        return (empty,) * 9
+    enclosure, radius, hits = _enclosure(code, k, j, i, spacing_xy)
+    keep = (enclosure >= 0.5) & (radius >= RADIUS_MM[0])
+    k, j, i, enclosure, radius, hits = k[keep], j[keep], i[keep], enclosure[keep], radius[keep], hits[keep]
+    # centres of the holes: local maxima of enclosure x radius within ~5 mm
+    value = np.zeros(hu.shape, np.float32)
+    value[k, j, i] = enclosure * np.minimum(radius, RADIUS_MM[1])
+    size = (1, 2 * max(1, int(round(5.0 / spacing_xy[1]))) + 1, 2 * max(1, int(round(5.0 / spacing_xy[0]))) + 1)
+    peak = value[k, j, i] >= maximum_filter(value, size=size, mode="constant")[k, j, i]
+    k, j, i, enclosure, radius, hits = k[peak], j[peak], i[peak], enclosure[peak], radius[peak], hits[peak]
+    # sub-pixel centre: midpoint of opposite hits (where both closed)
+    angles = 2 * np.pi * np.arange(N_DIRECTIONS) / N_DIRECTIONS
+    half = N_DIRECTIONS // 2
+    h1, h2 = hits[:, :half], hits[:, half:]
+    both = np.isfinite(h1) & np.isfinite(h2)
+    shift = np.where(both, (np.where(both, h1, 0) - np.where(both, h2, 0)) / 2, np.nan)
+    n_pairs = np.maximum(np.isfinite(shift).sum(axis=1), 1)
+    dx = np.nansum(shift * np.cos(angles[:half]), axis=1) * 2 / n_pairs
+    dy = np.nansum(shift * np.sin(angles[:half]), axis=1) * 2 / n_pairs
+    dx = np.clip(np.nan_to_num(dx), -3.0, 3.0)
+    dy = np.clip(np.nan_to_num(dy), -3.0, 3.0)
+    ic = i + dx / spacing_xy[0]
+    jc = j + dy / spacing_xy[1]
+    # posterior elements: bone behind (posterior = +y = direction index N/4), or out of view
+    post = hits[:, N_DIRECTIONS // 4]
+    behind = np.where(np.isnan(post), 0.5, np.isfinite(post).astype(float))
+    return k, jc, ic, i, j, enclosure, radius, behind, hits
+
+
+def _score_candidates(hu, spacing_xy):
+    """Candidates with their anatomy score and body measurements."""
+    k, jc, ic, i, j, enclosure, radius, behind, _ = _candidates(hu, spacing_xy)
+    if len(k) == 0:
+        z = np.zeros(0)
+        return {name: z for name in ("k", "j", "i", "score", "wall", "depth", "angle")}
+    body, wall, depth, angle = _body_measure(hu, k, j.astype(int), i.astype(int), spacing_xy)
+    score = (
+        _ramp(enclosure, 0.5, 0.8, 1.0, 1.1)
+        * _ramp(radius, RADIUS_MM[0], 4.5, 11.0, RADIUS_MM[1] + 2)
+        * body
+        * (0.5 + 0.5 * behind)
+    )
+    return {"k": k, "j": jc, "i": ic, "score": score, "wall": wall, "depth": depth, "angle": angle}
+
+
+# ---------------------------------------------------------------------- tracking
+def _link(cands, n_slices: int, spacing: np.ndarray, max_gap: int = 4):
+    """Best path through the candidates (one per slice at most): list of candidate indices."""
+    keep = np.flatnonzero(cands["score"] >= MIN_SCORE)
+    if len(keep) == 0:
+        return []
+    order = keep[np.argsort(cands["k"][keep], kind="stable")]
+    k = cands["k"][order].astype(int)
+    xy = np.column_stack([cands["i"][order] * spacing[0], cands["j"][order] * spacing[1]])
+    s = cands["score"][order]
+    value = s.copy()
+    prev = np.full(len(order), -1)
+    by_slice = {kk: np.flatnonzero(k == kk) for kk in np.unique(k)}
+    per_slice_mm = 4.0 * spacing[2] / 3.0
+    for n in range(len(order)):
+        best, arg = 0.0, -1
+        for g in range(1, max_gap + 2):
+            idx = by_slice.get(k[n] - g)
+            if idx is None:
+                continue
+            dist = np.hypot(*(xy[idx] - xy[n]).T)
+            allowed = per_slice_mm * g + 2.0
+            cost = np.where(dist <= allowed, 0.0, 0.3 * (dist - allowed) / per_slice_mm)
+            cost = cost + 0.1 * (g - 1)
+            cand = value[idx] - cost
+            cand[dist > allowed + per_slice_mm] = -np.inf
+            m = int(np.argmax(cand))
+            if cand[m] > best:
+                best, arg = float(cand[m]), int(idx[m])
+        value[n] = s[n] + best
+        prev[n] = arg
+    path = [int(np.argmax(value))]
+    while prev[path[-1]] >= 0:
+        path.append(int(prev[path[-1]]))
+    return [int(order[p]) for p in path[::-1]]
+
+
+def track_spinal_canal(image, *, in_plane_mm: float = 2.0, slice_mm: float = 3.0) -> CanalTrack:
+    """Follow the spinal canal through a CT and place the vertebral-body centre in front of it.
+
+    Args:
+        image: SimpleITK CT in HU, any orientation (reoriented with ``to_canonical`` after
+            box averaging).
+        in_plane_mm: in-plane pixel size of the analysis (box averaging by an integer factor).
+        slice_mm: slice spacing of the analysis (box averaging by an integer factor).
+
+    Returns:
+        The :class:`CanalTrack` (empty, ``found`` False, where no canal is found).
+
+    """
+    import time
+
+    timings = {}
+    t0 = time.perf_counter()
+    hu, geometry = _analysis_volume(image, in_plane_mm, slice_mm)
+    timings["volume"] = time.perf_counter() - t0
+    spacing = np.asarray(geometry.spacing, float)
+    spacing_xy = (float(spacing[0]), float(spacing[1]))
+    t0 = time.perf_counter()
+    cands = _score_candidates(hu, spacing_xy)
+    timings["candidates"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    path = _link(cands, hu.shape[0], spacing)
+    n = hu.shape[0]
+    z = geometry.index_to_lps(np.column_stack([np.zeros(n), np.zeros(n), np.arange(n)]))[:, 2]
+    canal = np.full((n, 3), np.nan)
+    body = np.full((n, 3), np.nan)
+    score = np.zeros(n)
+    depth = np.full(n, np.nan)
+    width = np.full(n, np.nan)
+    wall = np.full(n, np.nan)
+    angle = np.full(n, -np.pi / 2)
+    if path:
+        ks = cands["k"][path].astype(int)
+        canal_index = np.column_stack([cands["i"][path], cands["j"][path], ks])
+        pts = geometry.index_to_lps(canal_index)
+        span = np.arange(ks[0], ks[-1] + 1)
+        for d in range(2):
+            canal[span, d] = np.interp(span, ks, pts[:, d])
+        canal[span, 2] = z[span]
+        score[ks] = cands["score"][path]
+        ok = np.isfinite(cands["depth"][path])
+        if ok.any():
+            from scipy.ndimage import median_filter
+
+            dd = np.interp(span, ks[ok], cands["depth"][path][ok])
+            ww = np.interp(span, ks[ok], cands["wall"][path][ok])
+            depth[span] = median_filter(dd, size=5, mode="nearest")
+            wall[span] = median_filter(ww, size=5, mode="nearest")
+            # the body centre is placed straight anterior: the oblique rays only help to find the body
+            # (on the TPTBox crop the per-slice best ray angle moved the centre 5-8 mm sideways)
+            offset = wall[span] + depth[span] / 2
+            body[span, 0] = canal[span, 0] + offset * np.cos(angle[span])
+            body[span, 1] = canal[span, 1] + offset * np.sin(angle[span])
+            body[span, 2] = z[span]
+            bidx = geometry.lps_to_index(body[span])
+            width[span] = _body_width(hu, span, bidx[:, 1], bidx[:, 0], spacing_xy)
+    candidates = []
+    if len(cands["k"]):
+        all_pts = geometry.index_to_lps(np.column_stack([cands["i"], cands["j"], cands["k"]]))
+        for kk in range(n):
+            sel = cands["k"] == kk
+            candidates.append(np.column_stack([all_pts[sel], cands["score"][sel]]))
+    else:
+        candidates = [np.zeros((0, 4)) for _ in range(n)]
+    timings["track"] = time.perf_counter() - t0
+    return CanalTrack(
+        z=z,
+        canal=canal,
+        body=body,
+        score=np.clip(score, 0.0, 1.0),
+        body_depth_mm=depth,
+        body_width_mm=width,
+        candidates=candidates,
+        timings_s=timings,
+    )
+
+
+def spine_likelihood_at(
+    track: CanalTrack,
+    points_lps: np.ndarray,
+    near_mm: float = 12.0,
+    far_mm: float = 25.0,
+    weighted: bool = True,
+) -> np.ndarray:
+    """How well proposed per-slice spine centres agree with the canal track (0-1).
+
+    1 within ``near_mm`` (in-plane) of the track's body centre at the point's height, falling
+    linearly to 0 at ``far_mm``, times the track's confidence there (best slice score within
+    +-3 slices, rescaled so that a score of 0.5 or more counts fully). 0 where the track does not
+    reach the point's height.
+
+    Args:
+        track: the :class:`CanalTrack`.
+        points_lps: (N, 3) LPS points.
+        near_mm: in-plane distance up to which a point fully agrees.
+        far_mm: in-plane distance from which a point does not agree at all.
+        weighted: multiply by the track's confidence (``False``: the distance term only).
+
+    Returns:
+        (N,) likelihoods.
+
+    """
+    points = np.atleast_2d(np.asarray(points_lps, float))
+    out = np.zeros(len(points))
+    on = track.on_track & np.isfinite(track.body[:, 0])
+    if on.sum() < 2:
+        return out
+    z = track.z[on]
+    bx, by = track.body[on, 0], track.body[on, 1]
+    conf = np.clip(track.confidence()[on] / 0.5, 0.0, 1.0)
+    dz = float(np.median(np.diff(track.z))) if len(track.z) > 1 else 3.0
+    inside = (points[:, 2] >= z.min() - dz) & (points[:, 2] <= z.max() + dz)
+    x = np.interp(points[:, 2], z, bx)
+    y = np.interp(points[:, 2], z, by)
+    c = np.interp(points[:, 2], z, conf)
+    dist = np.hypot(points[:, 0] - x, points[:, 1] - y)
+    near = np.clip((far_mm - dist) / (far_mm - near_mm), 0.0, 1.0)
+    out[inside] = (near * c if weighted else near)[inside]
+    return out
+
+
+def track_confidence_at(track: CanalTrack, z: np.ndarray) -> np.ndarray:
+    """Track confidence (0-1, a slice score of 0.5 or more counts fully) at heights ``z``; 0 off the track."""
+    z = np.asarray(z, float)
+    on = track.on_track
+    if on.sum() < 2:
+        return np.zeros(z.shape)
+    zt = track.z[on]
+    conf = np.interp(z, zt, np.clip(track.confidence()[on] / 0.5, 0.0, 1.0))
+    dz = float(np.median(np.diff(track.z)))
+    return np.where((z < zt.min() - dz) | (z > zt.max() + dz), 0.0, conf)
+
+
+def body_centre_at(track: CanalTrack, z: np.ndarray) -> Optional[np.ndarray]:
+    """(N, 3) track body centre at heights ``z`` (NaN outside the track), or None if no track."""
+    on = track.on_track & np.isfinite(track.body[:, 0])
+    if on.sum() < 2:
+        return None
+    z = np.asarray(z, float)
+    zt = track.z[on]
+    out = np.stack([np.interp(z, zt, track.body[on, 0]), np.interp(z, zt, track.body[on, 1]), z], axis=-1)
+    dz = float(np.median(np.diff(track.z)))
+    out[(z < zt.min() - dz) | (z > zt.max() + dz), :2] = np.nan
+    return out

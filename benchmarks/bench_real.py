@@ -1,0 +1,160 @@
+"""Run the analysis on every real reference CT and score it against the annotations.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_real.py [--out out/bench_real] [--cases sample_ct cptac_chest]
+
+For each case of ``Testing/Data/real/reference`` (see
+:mod:`VertebralFractureLib.training.real.reference`) this runs
+:func:`VertebralFractureLib.pipeline.analyze`, scores the result with
+:func:`~VertebralFractureLib.training.real.reference.score_case`, prints one table row per case
+and a total (found / missed / outside the spine, level accuracy, keypoint and height error in mm,
+grades >= 2 on vertebrae that look normal, vertebrae not assessed and why, seconds), and writes
+``<case>.png`` (curved mid-sagittal and coronal views of the CT with the reference points in green
+and the reported ones in red, labels beside both), ``<case>.json`` (the score) and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def _fmt(value: Optional[float], pattern: str = "{:.1f}") -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+def overview(path: Path, reference, result, score, out: Path) -> None:
+    """Mid-sagittal (along the reference centre line) and coronal views with both point sets."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import SimpleITK as sitk
+
+    from VertebralFractureLib.io.images import read_image, to_canonical
+
+    image = to_canonical(read_image(path))
+    array = sitk.GetArrayFromImage(image).astype(np.float32)
+    origin, spacing = np.asarray(image.GetOrigin()), np.asarray(image.GetSpacing())
+    size_k, size_j, size_i = array.shape
+    ref_points = np.array([v.centroid for v in reference.vertebrae]).reshape(-1, 3)
+    x_mid = float(np.median(ref_points[:, 0])) if len(ref_points) else origin[0] + spacing[0] * size_i / 2
+    y_mid = float(np.median(ref_points[:, 1])) if len(ref_points) else origin[1] + spacing[1] * size_j / 2
+    z = origin[2] + spacing[2] * np.arange(size_k)
+    if len(ref_points) > 1:
+        order = np.argsort(ref_points[:, 2])
+        xs = np.interp(z, ref_points[order, 2], ref_points[order, 0])
+        ys = np.interp(z, ref_points[order, 2], ref_points[order, 1])
+    else:
+        xs, ys = np.full(size_k, x_mid), np.full(size_k, y_mid)
+    sagittal = np.empty((size_k, size_j), np.float32)
+    coronal = np.empty((size_k, size_i), np.float32)
+    for k in range(size_k):
+        i = int(np.clip(round((xs[k] - origin[0]) / spacing[0]), 1, size_i - 2))
+        j = int(np.clip(round((ys[k] - origin[1]) / spacing[1]), 1, size_j - 2))
+        sagittal[k] = array[k, :, i - 1:i + 2].mean(axis=1)
+        coronal[k] = array[k, j - 1:j + 2, :].mean(axis=0)
+    ext_sag = (origin[1] - spacing[1] / 2, origin[1] + spacing[1] * (size_j - 0.5), z[0] - spacing[2] / 2,
+               z[-1] + spacing[2] / 2)
+    ext_cor = (origin[0] - spacing[0] / 2, origin[0] + spacing[0] * (size_i - 0.5), ext_sag[2], ext_sag[3])
+    fig, axes = plt.subplots(1, 2, figsize=(14, 9))
+    axes[0].imshow(sagittal, cmap="gray", vmin=-200, vmax=1000, origin="lower", extent=ext_sag)
+    axes[1].imshow(coronal, cmap="gray", vmin=-200, vmax=1000, origin="lower", extent=ext_cor)
+    for v in reference.vertebrae:
+        style = "o" if v.in_view == "full" else "s"
+        axes[0].plot(v.centroid[1], v.centroid[2], style, color="lime", mfc="none", ms=9)
+        axes[0].text(v.centroid[1] - 6, v.centroid[2], v.label, color="lime", ha="right", va="center", fontsize=8)
+        axes[1].plot(v.centroid[0], v.centroid[2], style, color="lime", mfc="none", ms=9)
+        axes[1].text(v.centroid[0] - 8, v.centroid[2], v.label, color="lime", ha="right", va="center", fontsize=8)
+        if v.keypoints is not None:
+            axes[0].plot(v.keypoints[:, 1], v.keypoints[:, 2], "+", color="lime", ms=6)
+    for v, m in zip(result.vertebrae if result is not None else [], score.matches if score is not None else []):
+        colour = "red" if m.status == "assessed" else "orange"
+        grade = "" if m.grade is None else f" g{m.grade}"
+        tag = f"{v.label}{grade}" + (" OUT" if m.outside else "")
+        axes[0].plot(v.centroid[1], v.centroid[2], "x", color=colour, ms=8)
+        axes[0].text(v.centroid[1] + 6, v.centroid[2], tag, color=colour, va="center", fontsize=8)
+        axes[0].plot(v.keypoints[:, 1], v.keypoints[:, 2], ".", color=colour, ms=3)
+        axes[1].plot(v.centroid[0], v.centroid[2], "x", color=colour, ms=8)
+        axes[1].text(v.centroid[0] + 8, v.centroid[2], tag, color=colour, va="center", fontsize=8)
+    for region in reference.no_spine_regions:
+        for axis, (a, b) in ((axes[0], (1, 2)), (axes[1], (0, 2))):
+            axis.add_patch(plt.Circle((region.centre[a], region.centre[b]), region.radius_mm, color="cyan",
+                                      fill=False, ls="--", lw=0.8))
+    axes[0].set_title("curved mid-sagittal (y: anterior left, posterior right)")
+    axes[1].set_title("curved coronal (x: patient right left, patient left right)")
+    summary = "no result" if score is None else (
+        f"found {score.found}/{score.n_reference}, missed {len(score.missed)}, outside {score.outside}, "
+        f"levels {_fmt(score.level_accuracy and 100 * score.level_accuracy, '{:.0f}%')}, "
+        f"false grade>=2 {len(score.false_grade)}")
+    fig.suptitle(f"{reference.case}: reference green (circle full, square partial), reported red "
+                 f"(orange = not assessed)\n{summary}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=REPO / "out" / "bench_real")
+    parser.add_argument("--cases", nargs="*", help="case names (default: every reference case)")
+    parser.add_argument("--no-figures", action="store_true")
+    args = parser.parse_args(argv)
+
+    from VertebralFractureLib.pipeline import analyze
+    from VertebralFractureLib.training.real.reference import CaseScore, list_cases, load_case, score_case, summarise
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    scores = []
+    header = (f"{'case':18s} {'ref':>3s} {'rep':>3s} {'found':>5s} {'miss':>4s} {'out':>3s} {'outG':>4s} "
+              f"{'level%':>6s} {'kp mm':>6s} {'h mm':>5s} {'falseG':>6s} {'sec':>5s}  not assessed")
+    print(header)
+    for case in args.cases or list_cases():
+        reference = load_case(case)
+        start = time.perf_counter()
+        result = None
+        try:
+            result = analyze(reference.image_path).result
+            score = score_case(result, reference)
+        except Exception as error:  # noqa: BLE001 - a failing case is a benchmark result, not a crash
+            score = CaseScore(case=case, n_reference=len(reference.vertebrae),
+                              n_full=sum(v.in_view == "full" for v in reference.vertebrae),
+                              missed=[v.label for v in reference.vertebrae if v.in_view == "full"],
+                              error=f"{type(error).__name__}: {error}")
+        score.seconds = time.perf_counter() - start
+        scores.append(score)
+        levels = score.level_accuracy
+        print(f"{case:18s} {score.n_reference:3d} {score.n_reported:3d} {score.found:5d} {len(score.missed):4d} "
+              f"{score.outside:3d} {score.outside_graded:4d} {_fmt(levels and 100 * levels, '{:.0f}'):>6s} "
+              f"{_fmt(score.keypoint_error_mm):>6s} {_fmt(score.height_error_mm):>5s} {len(score.false_grade):6d} "
+              f"{score.seconds:5.1f}  {score.not_assessed or ''}{'  ERROR ' + score.error if score.error else ''}")
+        (args.out / f"{case}.json").write_text(json.dumps(score.to_dict(), indent=1))
+        if not args.no_figures:
+            overview(reference.image_path, reference, result, score if result is not None else None,
+                     args.out / f"{case}.png")
+    total = summarise(scores)
+    levels = total["level_accuracy"]
+    print(f"{'TOTAL':18s} {total['n_reference']:3d} {total['n_reported']:3d} {total['found']:5d} "
+          f"{total['missed']:4d} {total['outside']:3d} {total['outside_graded']:4d} "
+          f"{_fmt(levels and 100 * levels, '{:.0f}'):>6s} {_fmt(total['keypoint_error_mm']):>6s} "
+          f"{_fmt(total['height_error_mm']):>5s} {total['false_grade']:6d} {total['seconds']:5.1f}  "
+          f"{total['not_assessed'] or ''}")
+    (args.out / "summary.json").write_text(json.dumps({"total": total, "cases": [s.to_dict() for s in scores]},
+                                                      indent=1))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,105 @@
+"""Radiograph analysis on the 12 real sagittal CT images that include the lumbar spine (covid_sagittal).
+
+Usage::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_sagittal.py [--reference Testing/Data/real/reference/covid_sagittal.json]
+                                                          [--only NAME ...] [--all]
+
+Runs ``analyze_radiograph`` (the path ``vertebral-fracture analyze`` takes for a 2D image) on each
+stored 2D NIfTI image (HU, pixel spacing from the file) and compares with the hand-made level
+reference (``Testing/Data/real/reference/README_sagittal.md``). A found vertebra is matched to the
+nearest annotated centroid within 12 mm. Prints per image: vertebrae found (matched / annotated),
+the levels it reported next to the reference levels, level accuracy on the annotated vertebrae
+with certain levels, and the number of false grade >= 2 (graded >= 2 where the reference does not
+mark the body as collapsed, or graded >= 2 with no annotated body within 12 mm).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+MATCH_MM = 12.0
+
+
+def _match(found: list, annotated: list, spacing: tuple) -> dict:
+    """Map index of each found vertebra to the index of the nearest annotated one within MATCH_MM."""
+    pairs = {}
+    for i, (column, row) in enumerate(found):
+        best, best_mm = None, MATCH_MM
+        for j, vertebra in enumerate(annotated):
+            c, r = vertebra["centroid"]
+            distance = math.hypot((column - c) * spacing[0], (row - r) * spacing[1])
+            if distance < best_mm:
+                best, best_mm = j, distance
+        if best is not None:
+            pairs[i] = best
+    return pairs
+
+
+def score_image(entry: dict, root: Path) -> dict:
+    """Analyse one image and score it against its reference entry."""
+    from VertebralFractureLib.radiograph.analyze import analyze_radiograph
+
+    result = analyze_radiograph(str(root / entry["image"])).result
+    found = [(float(v.centroid[0]), float(v.centroid[1])) for v in result.vertebrae]
+    labels = [v.label for v in result.vertebrae]
+    grades = [v.measure.grade if (v.measure is not None and v.status == "assessed") else None
+              for v in result.vertebrae]
+    annotated = entry["vertebrae"]
+    pairs = _match(found, annotated, tuple(entry["spacing_mm"]))
+    correct = sum(1 for i, j in pairs.items() if entry["levels_certain"] and labels[i] == annotated[j]["label"])
+    scorable = len(annotated) if entry["levels_certain"] else 0
+    false_grade = 0
+    for i, grade in enumerate(grades):
+        if grade is not None and grade >= 2:
+            if i not in pairs or not annotated[pairs[i]]["looks_fractured"]:
+                false_grade += 1
+    comparison = []
+    for i, label in enumerate(labels):
+        truth = annotated[pairs[i]]["label"] if i in pairs else "-"
+        comparison.append(f"{label}={truth or '?'}" + (f"(g{grades[i]})" if grades[i] else ""))
+    return {"found": len(found), "matched": len(pairs), "annotated": len(annotated), "correct": correct,
+            "scorable": scorable, "false_grade": false_grade, "comparison": comparison,
+            "not_assessed": sum(1 for v in result.vertebrae if v.status != "assessed")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the per-image comparison and the totals."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reference", default="Testing/Data/real/reference/covid_sagittal.json")
+    parser.add_argument("--only", nargs="*", default=None, help="image names (stems) to run")
+    parser.add_argument("--all", action="store_true", help="also the 8 thoracic-only images")
+    args = parser.parse_args(argv)
+    reference_path = Path(args.reference)
+    reference = json.loads(reference_path.read_text())
+    root = reference_path.resolve().parents[1]
+    totals = {"found": 0, "matched": 0, "annotated": 0, "correct": 0, "scorable": 0, "false_grade": 0}
+    for entry in reference["images"]:
+        name = Path(entry["image"]).name[: -len(".nii.gz")]
+        if not (args.all or entry["lumbar_in_view"]) or (args.only and name not in args.only):
+            continue
+        try:
+            score = score_image(entry, root)
+        except Exception as error:  # noqa: BLE001 - a failing image is a result here
+            print(f"{name}: analysis failed: {type(error).__name__}: {error}")
+            continue
+        for key in totals:
+            totals[key] += score[key]
+        accuracy = f"{score['correct']}/{score['scorable']}" if score["scorable"] else "n/a (levels uncertain)"
+        print(f"{name}: found {score['found']} (matched {score['matched']} of {score['annotated']} annotated, "
+              f"{score['not_assessed']} not assessed), level accuracy {accuracy}, "
+              f"false grade>=2: {score['false_grade']}")
+        print(f"    reported=reference: {' '.join(score['comparison'])}")
+    if totals["scorable"]:
+        print(f"TOTAL: found {totals['found']}, matched {totals['matched']}/{totals['annotated']}, level accuracy "
+              f"{totals['correct']}/{totals['scorable']} = {totals['correct'] / totals['scorable']:.2f}, "
+              f"false grade>=2: {totals['false_grade']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

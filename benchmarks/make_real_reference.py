@@ -1,0 +1,365 @@
+"""Make the small real-CT reference images kept under ``Testing/Data/real/`` from the shared real data.
+
+Usage::
+
+    python benchmarks/make_real_reference.py [--source /work/shared/data/real]
+                                             [--out Testing/Data/real] [--overwrite]
+    python benchmarks/make_real_reference.py --references-only   # rewrite reference/*.json only
+
+Writes:
+
+* ``cptac_chest/cptac_chest.nii.gz``: the real contrast-enhanced chest CT of TCIA CPTAC patient
+  C3N-00247 (DICOM, 512 x 512 x 99 at 0.56 x 0.56 x 3 mm) cropped in-plane to the box that holds
+  the whole thoracic spine, the ribs near the spine, the heart and the aorta, and resampled
+  in-plane to 1.1 mm (slices kept at 3 mm; about 5 MB); int16 HU.
+* ``cptac_chest/cptac_cardiac_a.nii.gz`` and ``cptac_cardiac_b.nii.gz``: two "cardiac CT" crops
+  of the same scan, field of view centred on the heart (200 mm wide, 48 slices from the diaphragm to
+  the pulmonary trunk) with the spine at the posterior edge: ``a`` ends behind the laminae (the
+  vertebral bodies fully inside, the spinous processes cut off), ``b`` ends just behind the
+  posterior walls of the vertebral bodies (the posterior elements cut off). 1.2 mm in-plane after a
+  light Gaussian anti-aliasing (sigma 0.5 mm), slices kept at 3 mm (about 2 MB each).
+* ``verse004_L2_crop/``: a byte copy of the VerSe sub-verse004 L2 crop made by Bonelab/spineFE-benchmark.
+* a ``LICENSE`` text with the attribution in each new folder.
+* ``reference/<case>.json``: the reference annotations (schema in
+  :mod:`VertebralFractureLib.training.real.reference`) from the hand-read values below
+  (:data:`CHEST_CENTRES`, :data:`CHEST_LINE`, :data:`SAMPLE_BODIES`...) and, for the two cases
+  with a vertebra mask, keypoints measured from the mask by
+  :func:`VertebralFractureLib.shape.measure.measure_from_mask`.
+
+All crops keep the scan's physical frame: the grid is axis-aligned with identity direction and
+its origin is the LPS position (mm) of the first kept voxel, so that every coordinate of the
+reference annotations is a real patient-frame LPS coordinate, shared by the chest CT and its
+crops. Only the voxel values and the geometry are copied: no DICOM header element reaches the
+NIfTI files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+from typing import Dict, Sequence, Tuple
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+#: LPS boxes (mm, [x0, x1], [y0, y1], [z0, z1]) and in-plane spacing of each crop.
+#: The chest box holds the thoracic spine with its spinous processes (y up to -10 mm), the ribs
+#: within about 90 mm of the spine and the heart / ascending aorta (y from -238 mm).
+CROPS: Dict[str, Tuple[Tuple[Tuple[float, float], ...], float, float]] = {
+    # name: (box, in-plane spacing mm, anti-aliasing sigma mm)
+    "cptac_chest": (((-92.0, 102.0), (-238.0, -10.0), (-289.0, 7.0)), 1.1, 0.0),
+    # heart centred (x ~ +3.5 mm), 200 mm wide, posterior edge behind the laminae (row 410)
+    "cptac_cardiac_a": (((-96.5, 103.5), (-262.0, -55.8), (-246.5, -104.5)), 1.2, 0.5),
+    # same, posterior edge just behind the vertebral bodies' posterior walls (row 385)
+    "cptac_cardiac_b": (((-96.5, 103.5), (-262.0, -70.0), (-246.5, -104.5)), 1.2, 0.5),
+}
+
+CPTAC_LICENSE = """\
+Real contrast-enhanced chest CT (crops), TCIA CPTAC collection, patient C3N-00247.
+
+Source: The Cancer Imaging Archive (TCIA), Clinical Proteomic Tumor Analysis Consortium (CPTAC)
+  collection (National Cancer Institute Clinical Proteomic Tumor Analysis Consortium (CPTAC).
+  Radiology Data from the CPTAC collections [Data set]. The Cancer Imaging Archive), patient
+  C3N-00247. Copy found in github deep-learning-with-pytorch/dlwpt-code,
+  data/p1ch4/volumetric-dicom.
+Licence: Creative Commons Attribution 3.0 Unported (CC BY 3.0),
+  https://creativecommons.org/licenses/by/3.0/
+Please cite TCIA: Clark K, Vendt B, Smith K, Freymann J, Kirby J, Koppel P, Moore S, Phillips S,
+  Maffitt D, Pringle M, Tarbox L, Prior F. The Cancer Imaging Archive (TCIA): maintaining and
+  operating a public information repository. J Digit Imaging 2013;26(6):1045-1057.
+
+Changes made for this project (benchmarks/make_real_reference.py): the DICOM series (512 x 512 x
+99, 0.56 x 0.56 x 3 mm) converted to NIfTI (int16 HU), cropped in-plane (and, for the cardiac
+crops, in z) and resampled in-plane (cptac_chest 1.1 mm; cptac_cardiac_a/b 1.2 mm after a Gaussian
+anti-aliasing of sigma 0.5 mm); original LPS frame kept; all DICOM header elements dropped.
+"""
+
+VERSE_LICENSE = """\
+Real CT crop of one vertebra (VerSe 2019 sub-verse004, L2, Genant grade 0), density-calibrated
+and masked to the bone, with a sub-region mask (labels 1-6) and its calibration text.
+
+Source data: VerSe 2019 (Large Scale Vertebrae Segmentation Challenge), licence Creative Commons
+  Attribution-ShareAlike 4.0 International (CC BY-SA 4.0),
+  https://creativecommons.org/licenses/by-sa/4.0/
+  Please cite:
+  Loeffler MT, Sekuboyina A, Jacob A, et al. A vertebral segmentation dataset with fracture
+    grading. Radiology: Artificial Intelligence 2020;2(4):e190138.
+  Sekuboyina A, Husseini ME, Bayat A, et al. VerSe: A vertebrae labelling and segmentation
+    benchmark for multi-detector CT images. Medical Image Analysis 2021;73:102166.
+Crop made by Bonelab/spineFE-benchmark (github, data/nii_files; the code there is GPL-3.0, the
+  data keep the VerSe CC BY-SA 4.0 licence). Files copied unchanged (ShareAlike: this folder is
+  distributed under CC BY-SA 4.0).
+"""
+
+
+def read_canonical(folder: Path):
+    """Read the DICOM series in ``folder`` as an identity-direction SimpleITK image."""
+    from VertebralFractureLib.io.images import read_image, to_canonical
+
+    return to_canonical(read_image(folder))
+
+
+def crop_resample(image, box: Sequence[Tuple[float, float]], spacing_xy: float, sigma_mm: float):
+    """Crop ``image`` to an LPS box and resample it in-plane, keeping the physical frame.
+
+    Args:
+        image: identity-direction SimpleITK image (HU).
+        box: ``((x0, x1), (y0, y1), (z0, z1))`` in LPS mm; the grid starts at ``(x0, y0)`` and
+            at the first original slice at or above ``z0``.
+        spacing_xy: new in-plane spacing (mm); the slice spacing is kept.
+        sigma_mm: in-plane Gaussian smoothing before resampling (0 for none).
+
+    Returns:
+        An int16 image with identity direction, origin on the box corner, HU values.
+
+    """
+    import SimpleITK as sitk
+
+    origin = np.asarray(image.GetOrigin())
+    spacing = np.asarray(image.GetSpacing())
+    (x0, x1), (y0, y1), (z0, z1) = box
+    k0 = int(np.ceil((z0 - origin[2]) / spacing[2] - 1e-6))
+    k1 = int(np.floor((z1 - origin[2]) / spacing[2] + 1e-6))
+    k0, k1 = max(k0, 0), min(k1, image.GetSize()[2] - 1)
+    source = sitk.Cast(image, sitk.sitkFloat32)
+    if sigma_mm > 0:
+        smooth = sitk.SmoothingRecursiveGaussianImageFilter()
+        smooth.SetSigma([sigma_mm, sigma_mm, 1e-3])
+        source = smooth.Execute(source)
+    new_origin = [x0, y0, origin[2] + k0 * spacing[2]]
+    size = [int(round((x1 - x0) / spacing_xy)) + 1, int(round((y1 - y0) / spacing_xy)) + 1, k1 - k0 + 1]
+    out = sitk.Resample(
+        source, size, sitk.Transform(), sitk.sitkLinear, new_origin,
+        [spacing_xy, spacing_xy, float(spacing[2])], np.eye(3).flatten().tolist(), -1024.0, sitk.sitkFloat32,
+    )
+    array = np.clip(np.rint(sitk.GetArrayFromImage(out)), -1024, 3071).astype(np.int16)
+    clean = sitk.GetImageFromArray(array)
+    clean.CopyInformation(out)
+    return clean
+
+
+
+DATE = "2026-12-03"
+ANNOTATOR = "project engineer (issue 16), read on PNG renderings; see Testing/Data/real/README.md"
+CPTAC_SOURCE = "TCIA CPTAC collection, patient C3N-00247 (contrast chest CT, B70f kernel)"
+CPTAC_LICENCE = "CC BY 3.0; cite the CPTAC collection and Clark et al. 2013 (TCIA)"
+
+#: Chest CT: vertebral-body mid-heights (z, mm): the minima of the HU profile along the body centre
+#: line (osteoporotic cancellous bone is darker than the endplate + thin disc bands at 3 mm), each
+#: checked on full-resolution axial slices (z -150..-144: cortical ring and pedicles closing the canal
+#: = body; z -138..-135 and -156: no ring, facet joints = disc). Discs lie half-way between.
+CHEST_CENTRES = (1.0, -13.0, -31.0, -49.5, -67.5, -84.0, -103.5, -124.5, -145.5, -166.5, -190.5, -216.0,
+                 -241.5, -265.5)
+CHEST_LEVELS = ("C7", "T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12", "L1")
+#: Vertebral-body centre line (z, x, y in LPS mm), read on axial slices.
+CHEST_LINE = ((-288, 7, -128), (-276, 5, -122), (-246, 0, -112), (-216, -5, -98), (-186, -12, -92),
+              (-156, -12, -90), (-126, -15, -85), (-96, -10, -88), (-66, -5, -110), (-36, -3, -120),
+              (-6, 0, -142), (6, 0, -146))
+CHEST_LEVELS_METHOD = (
+    "Bodies: minima of the HU profile along the hand-read body centre line, checked on full-resolution axial "
+    "slices (cortical ring + pedicles = body, facet joints without ring = disc). Levels: the first rib (short, "
+    "high arc on coronal MIPs) lies beside the body at z -13 = T1; counting 12 bodies down gives T12 at z -241.5, "
+    "which has a rib beside its transverse process on axial z -246; the body below (z -265.5, kidneys beside it) "
+    "= L1; the body above T1 (z +1, cut by the top of the field of view) = C7. Agrees with the data README "
+    "(C7/T1 to T12/L1). Uncertainty: ribs 11-12 are short and the upper thoracic bands faint at 3 mm; a "
+    "one-level shift cannot be fully excluded.")
+CHEST_REGIONS = (
+    ("heart (left ventricle)", (15.0, -190.0, -170.0), 30.0),
+    ("descending aorta", (5.0, -135.0, -186.0), 8.0),
+    ("descending aorta (upper)", (12.0, -125.0, -156.0), 8.0),
+    ("right lung", (-62.0, -150.0, -100.0), 20.0),
+    ("left lung", (70.0, -120.0, -60.0), 15.0),
+)
+
+#: Sample CT (TotalSegmentator example): body endplate heights (superior, inferior z, mm) from the
+#: HU profile minima at x = 4 mm, centre y read on the mid-sagittal PNG.
+SAMPLE_BODIES = {
+    "T12": ((433.0, 406.0), (4.0, -122.0, 419.0), "partial"),
+    "L1": ((403.0, 368.5), (4.0, -126.0, 386.5), "full"),
+    "L2": ((368.5, 332.5), (4.0, -139.7, 353.5), "full"),
+    "L3": ((332.5, 296.5), (4.0, -142.0, 314.7), "full"),
+    "L4": ((296.5, 262.0), (4.0, -149.5, 277.0), "full"),
+    "L5": ((262.0, 229.0), (4.0, -139.0, 243.0), "full"),
+}
+#: Keypoints placed by hand on the zoomed mid-sagittal PNG (x = 4 mm): (y, z) of
+#: anterior sup / inf, middle sup / inf, posterior sup / inf.
+SAMPLE_KEYPOINTS = {
+    "L1": ((-140, 404), (-140, 374.5), (-126, 401.5), (-126, 372), (-112, 401), (-112, 370)),
+    "L2": ((-153, 372), (-153, 337), (-140, 369), (-140, 338), (-126, 366), (-126, 334)),
+    "L3": ((-155, 330), (-155, 299.5), (-142, 330.5), (-142, 299), (-129, 330), (-129, 299)),
+    "L4": ((-163, 293), (-163, 260), (-149, 293), (-149, 261), (-135, 294), (-135, 265)),
+}
+SAMPLE_LEVELS_METHOD = (
+    "Counted from the sacrum and the ribs: the lowest free body (z 229..262) sits on the sacrum (sloped "
+    "S1, fused S2 below) = L5; the iliac crests reach z ~ 265-270, the L4/L5 disc; the body cut by the top "
+    "of the field of view (z > 406) has the lowest ribs beside it on axial slices z 409-421 = T12; the body "
+    "below (z 368-403) has no rib, kidneys beside it = L1. Confirms the earlier reading L1-L5 + cut T12.")
+SAMPLE_REGIONS = (
+    ("liver", (-85.0, -150.0, 415.0), 20.0),
+    ("left kidney", (62.0, -112.0, 380.0), 10.0),
+)
+
+
+def _chest_vertebrae(box=None):
+    """Reference vertebrae of the chest CT, restricted to ``box`` (LPS ((x0,x1),(y0,y1),(z0,z1)))."""
+    line = np.asarray(CHEST_LINE, float)
+    centres = np.asarray(CHEST_CENTRES)
+    discs = np.r_[centres[0] + 9.0, 0.5 * (centres[:-1] + centres[1:]), centres[-1] - 12.0]
+    out = []
+    for n, (level, zc) in enumerate(zip(CHEST_LEVELS, centres)):
+        sup, inf = discs[n], discs[n + 1]
+        centre = [float(np.interp(zc, line[:, 0], line[:, 1])), float(np.interp(zc, line[:, 0], line[:, 2])),
+                  float(zc)]
+        in_view = "partial" if level == "C7" else "full"
+        note = "cut by the top of the field of view (z < 7.5)" if level == "C7" else ""
+        if box is not None:
+            (x0, x1), (y0, y1), (z0, z1) = box
+            if not (x0 <= centre[0] <= x1 and y0 <= centre[1] <= y1 and z0 <= zc <= z1):
+                continue
+            # the body's posterior wall lies up to ~22 mm behind the centre line (body depth 30-40 mm)
+            if not (z0 <= inf and sup <= z1 and centre[1] + 22.0 <= y1 and centre[1] - 18.0 >= y0):
+                in_view = "partial"
+                note = "cut by the field of view"
+        out.append({"label": level, "centroid": centre, "in_view": in_view, "keypoints": None,
+                    "keypoint_source": None, "looks_fractured": False, "note": note})
+    return out
+
+
+def _regions(regions, box=None):
+    out = []
+    for name, centre, radius in regions:
+        if box is not None and not all(lo <= c <= hi for c, (lo, hi) in zip(centre, box)):
+            continue
+        out.append({"name": name, "centre": list(centre), "radius_mm": radius})
+    return out
+
+
+def _document(case, image, source, licence, levels_method, vertebrae, regions):
+    return {"schema": "vertebral-fracture-reference/1", "case": case, "image": image, "frame": "LPS",
+            "source": source, "licence": licence, "annotated_by": ANNOTATOR, "date": DATE,
+            "levels_method": levels_method, "vertebrae": vertebrae, "no_spine_regions": regions}
+
+
+def _mask_keypoints(mask, body):
+    from VertebralFractureLib.shape.measure import measure_from_mask
+
+    return {v.label: v for v in measure_from_mask(mask, body).vertebrae}
+
+
+def build_references(out: Path) -> Dict[str, dict]:
+    """All reference documents, keyed by case name (see the module docstring)."""
+    import SimpleITK as sitk
+
+    docs = {}
+    docs["cptac_chest"] = _document("cptac_chest", "cptac_chest/cptac_chest.nii.gz", CPTAC_SOURCE, CPTAC_LICENCE,
+                                    CHEST_LEVELS_METHOD, _chest_vertebrae(), _regions(CHEST_REGIONS))
+    for name in ("cptac_cardiac_a", "cptac_cardiac_b"):
+        (x0, x1), (y0, y1), (z0, z1) = CROPS[name][0]
+        box = ((x0, x1), (y0, y1), (-246.0 - 1.5, -105.0 + 1.5))
+        docs[name] = _document(name, f"cptac_chest/{name}.nii.gz", CPTAC_SOURCE + ", cardiac crop",
+                               CPTAC_LICENCE,
+                               "as cptac_chest (same scan, same LPS frame), restricted to the field of view",
+                               _chest_vertebrae(box), _regions(CHEST_REGIONS, box))
+    sample = []
+    for level, (_endplates, centre, in_view) in SAMPLE_BODIES.items():
+        kp = SAMPLE_KEYPOINTS.get(level)
+        sample.append({"label": level, "centroid": list(centre), "in_view": in_view,
+                       "keypoints": None if kp is None else [[4.0, y, z] for y, z in kp],
+                       "keypoint_source": None if kp is None else "manual", "looks_fractured": False,
+                       "note": "cut by the top of the field of view" if in_view == "partial" else
+                       ("lumbosacral body, wedge-shaped by anatomy; no keypoints" if level == "L5" else "")})
+    docs["sample_ct"] = _document(
+        "sample_ct", "totalsegmentator/example_ct.nii.gz",
+        "TotalSegmentator test CT (wasserth/TotalSegmentator), abdominal, 3 mm", "Apache-2.0",
+        SAMPLE_LEVELS_METHOD, sample, _regions(SAMPLE_REGIONS))
+    tpt = out / "tptbox"
+    measured = _mask_keypoints(tpt / "sub-ct_seg-vert_label-22_msk.nii.gz",
+                               tpt / "sub-ct_seg-subreg_label-22_msk.nii.gz")
+    l3 = measured["L3"]
+    docs["tptbox_L3"] = _document(
+        "tptbox_L3", "tptbox/sub-ct_label-22_ct.nii.gz",
+        "TPTBox test sample (Hendrik-code/TPTBox), CT crop around L3",
+        "Apache-2.0", "given by the TPTBox vertebra mask (VerSe labels 21-23 = L2-L4)",
+        [{"label": "L2", "centroid": [23.35, 167.61, -36.0], "in_view": "partial", "keypoints": None,
+          "keypoint_source": None, "looks_fractured": False, "note": "only its lowest 10 mm are in the crop"},
+         {"label": "L3", "centroid": [round(float(c), 2) for c in l3.centroid], "in_view": "full",
+          "keypoints": np.round(l3.keypoints, 2).tolist(), "keypoint_source": "mask", "looks_fractured": False,
+          "note": f"mask G = {l3.measure.G:.2f} (concave endplates, middle height lower); looks normal"},
+         {"label": "L4", "centroid": [24.59, 163.58, -95.88], "in_view": "partial", "keypoints": None,
+          "keypoint_source": None, "looks_fractured": False, "note": "only its upper 18 mm are in the crop"}],
+        [])
+    crop = out / "verse004_L2_crop"
+    seg = sitk.ReadImage(str(crop / "sub-verse004_0000_vertebra_21_seg.nii.gz"))
+    labels = sitk.GetArrayFromImage(seg)
+    whole = sitk.GetImageFromArray((np.isin(labels, [1, 2, 3, 4]) * 21).astype(np.uint8))
+    body = sitk.GetImageFromArray((np.isin(labels, [1, 2]) * 21).astype(np.uint8))
+    whole.CopyInformation(seg)
+    body.CopyInformation(seg)
+    l2 = _mask_keypoints(whole, body)["L2"]
+    docs["verse004_L2_crop"] = _document(
+        "verse004_L2_crop", "verse004_L2_crop/sub-verse004_0000_vertebra_21_im.nii.gz",
+        "VerSe 2019 sub-verse004 L2, crop by Bonelab/spineFE-benchmark",
+        "CC BY-SA 4.0 (Loeffler 2020, Sekuboyina 2021)",
+        "single vertebra, VerSe label 21 = L2 (file name); radiologists' grade 0",
+        [{"label": "L2", "centroid": [round(float(c), 2) for c in l2.centroid], "in_view": "full",
+          "keypoints": np.round(l2.keypoints, 2).tolist(), "keypoint_source": "mask", "looks_fractured": False,
+          "note": "body = sub-region labels 1-2 (labels 5-6 are caps beyond the endplates); the header's y axis "
+                  "points anteriorly (the arch lies at lower y than the body)"}],
+        [])
+    return docs
+
+
+def write_references(out: Path) -> None:
+    """Write ``out/reference/<case>.json``."""
+    import json
+
+    folder = out / "reference"
+    folder.mkdir(parents=True, exist_ok=True)
+    for case, doc in build_references(out).items():
+        (folder / f"{case}.json").write_text(json.dumps(doc, indent=1) + "\n")
+        print(f"{folder / case}.json: {len(doc['vertebrae'])} vertebrae")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--source", type=Path, default=Path("/work/shared/data/real"))
+    parser.add_argument("--out", type=Path, default=REPO / "Testing" / "Data" / "real")
+    parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--references-only", action="store_true", help="only rewrite reference/*.json")
+    args = parser.parse_args(argv)
+    if args.references_only:
+        write_references(args.out)
+        return 0
+    import SimpleITK as sitk
+
+    chest_dir = args.out / "cptac_chest"
+    chest_dir.mkdir(parents=True, exist_ok=True)
+    ct = read_canonical(args.source / "cptac_chest")
+    for name, (box, spacing_xy, sigma) in CROPS.items():
+        target = chest_dir / f"{name}.nii.gz"
+        if target.exists() and not args.overwrite:
+            print(f"{target} exists (use --overwrite)")
+            continue
+        crop = crop_resample(ct, box, spacing_xy, sigma)
+        sitk.WriteImage(crop, str(target), True)
+        print(f"{target}: size {crop.GetSize()}, spacing {np.round(crop.GetSpacing(), 3).tolist()}, "
+              f"origin {np.round(crop.GetOrigin(), 2).tolist()}, {target.stat().st_size / 1e6:.2f} MB")
+    (chest_dir / "LICENSE").write_text(CPTAC_LICENSE)
+
+    verse_dir = args.out / "verse004_L2_crop"
+    verse_dir.mkdir(parents=True, exist_ok=True)
+    for path in sorted((args.source / "verse004_L2_crop").iterdir()):
+        shutil.copyfile(path, verse_dir / path.name)
+        print(f"copied {path.name}")
+    (verse_dir / "LICENSE").write_text(VERSE_LICENSE)
+    write_references(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
