@@ -12,12 +12,13 @@ JSON layout::
     {"schema": "vertebral-fracture/2", "frame": "LPS", "input": {...geometry...},
      "vertebrae": [{"label": "L1", "centroid": [x, y, z], "keypoints": [[x, y, z] x 6],
                     "status": "assessed" | "not_assessed", "status_reason": null | "...",
-                    "quality": 0-1, "checks": {...},
+                    "quality": 0-1, "checks": {...}, "verdict", "verdict_reason",
                     "heights_mm": {"anterior", "middle", "posterior"},
                     "genant": {"G", "grade", "type"}, "neighbour_reduction", "confidence",
                     "fracture_probability", "voxel_fracture_score", "abnormality",
                     "source", "history": [...]}],
-     "patient": {"max_grade", "n_vertebrae", "n_assessed", "not_assessed", "n_fractured", ...},
+     "patient": {"verdict", "verdict_reason", "max_grade", "n_vertebrae", "n_assessed", "not_assessed",
+                 "n_fractured", "fractured_levels", "review_levels", ...},
      "timings_s": {...}, "models": {...}, "warnings": [...]}
 
 Never grade what the image does not support: a vertebra with ``status == "not_assessed"`` keeps its
@@ -48,6 +49,7 @@ from .genant import (
     measure_column,
 )
 from .levels import level_index, normalise_level
+from .verdict import FRACTURE, REVIEW, patient_verdict
 
 SCHEMA = "vertebral-fracture/2"
 #: Earlier schemas this version still reads.
@@ -157,6 +159,12 @@ class Vertebra:
         if not (np.all(np.isfinite(self.keypoints)) and np.all(np.isfinite(self.centroid))):
             raise SchemaError(f"{self.label}: keypoints or centroid contain non-finite values")
 
+    def verdict(self) -> tuple:
+        """``(verdict, reason)`` by the rule of :mod:`VertebralFractureLib.verdict`."""
+        from .verdict import vertebra_verdict
+
+        return vertebra_verdict(self)
+
     @property
     def assessed(self) -> bool:
         """Whether this vertebra is measured and graded."""
@@ -181,6 +189,7 @@ class Vertebra:
             out["quality"] = round(float(self.quality), 4)
         if self.checks:
             out["checks"] = {k: round(float(v), 4) for k, v in self.checks.items()}
+        out["verdict"], out["verdict_reason"] = self.verdict()
         if self.measure is not None:
             m = self.measure
             out["heights_mm"] = dict(zip(("anterior", "middle", "posterior"), m.heights))
@@ -220,6 +229,8 @@ class Vertebra:
             "status_reason",
             "quality",
             "checks",
+            "verdict",
+            "verdict_reason",
             *SCORE_FIELDS,
         }
         try:
@@ -370,20 +381,26 @@ class SpineResult:
         """Patient-level findings over the assessed vertebrae: the most severe one (Pisov et al. 2020, §5.1), counts.
 
         Vertebrae not assessed are listed with their reasons and counted apart; no grade or score of theirs
-        enters the patient's findings.
+        enters the patient's findings. ``verdict`` / ``verdict_reason``, ``fractured_levels`` (verdict
+        "fracture": grade 2-3) and ``review_levels`` follow :mod:`VertebralFractureLib.verdict`.
         """
         measured = [v for v in self.vertebrae if v.measure is not None and v.assessed]
         grades = [v.measure.grade for v in measured]
         worst = min(measured, key=lambda v: (-v.measure.grade, v.measure.G), default=None)
+        verdicts = {v.label: v.verdict() for v in self.vertebrae}
+        verdict, verdict_reason = patient_verdict(self.vertebrae)
         summary: Dict[str, Any] = {
+            "verdict": verdict,
+            "verdict_reason": verdict_reason,
             "max_grade": max(grades, default=0),
             "min_G": min((v.measure.G for v in measured), default=None),
             "worst_level": worst.label if worst is not None and worst.measure.grade > 0 else None,
             "n_vertebrae": len(self.vertebrae),
             "n_assessed": sum(1 for v in self.vertebrae if v.assessed),
             "not_assessed": {v.label: v.status_reason for v in self.vertebrae if not v.assessed},
-            "n_fractured": sum(1 for g in grades if g >= 1),
-            "fractured_levels": [v.label for v in measured if v.measure.grade >= 1],
+            "n_fractured": sum(1 for level in verdicts if verdicts[level][0] == FRACTURE),
+            "fractured_levels": [level for level in verdicts if verdicts[level][0] == FRACTURE],
+            "review_levels": {level: reason for level, (kind, reason) in verdicts.items() if kind == REVIEW},
         }
         for name in SCORE_FIELDS:
             values = [getattr(v, name) for v in self.vertebrae if getattr(v, name) is not None and v.assessed]
@@ -449,8 +466,8 @@ class SpineResult:
         patient = {
             k: v
             for k, v in data.get("patient", {}).items()
-            if k not in ("max_grade", "min_G", "worst_level", "n_vertebrae", "n_assessed", "not_assessed",
-                         "n_fractured", "fractured_levels")
+            if k not in ("verdict", "verdict_reason", "max_grade", "min_G", "worst_level", "n_vertebrae",
+                         "n_assessed", "not_assessed", "n_fractured", "fractured_levels", "review_levels")
             and not k.startswith("max_")
         }
         return cls(

@@ -110,7 +110,9 @@ def render_overview(
         table_axis.text(0.5, 0.9, "no vertebrae found", ha="center", fontsize=12)
     summary = result.patient_summary()
     fractured = ", ".join(summary["fractured_levels"]) or "none"
-    headline = f"max Genant grade {summary['max_grade']}; fractured: {fractured}"
+    headline = f"verdict: {summary['verdict']}; max Genant grade {summary['max_grade']}; fractured: {fractured}"
+    if summary["review_levels"]:
+        headline += f"; review: {', '.join(summary['review_levels'])}"
     if summary["not_assessed"]:
         headline += f"; not assessed: {', '.join(summary['not_assessed'])}"
     figure.suptitle(f"{title}\n{headline}" if title else headline, fontsize=11)

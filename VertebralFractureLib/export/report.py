@@ -87,8 +87,12 @@ tr.g1 {{ background: #fff6c0; }} tr.g2 {{ background: #ffd9a8; }} tr.g3 {{ backg
 .summary {{ font-size: 1.2em; margin: 1em 0; }}
 </style></head><body>
 <h1>Vertebral fracture assessment</h1>
-<p class="summary">Maximal Genant grade: <b>{summary['max_grade']}</b>; fractured levels: <b>{esc(fractured)}</b>;
+<p class="summary">Verdict: <b>{esc(summary['verdict'])}</b> ({esc(summary['verdict_reason'])}).
+Maximal Genant grade: <b>{summary['max_grade']}</b>; fractured levels (grade 2-3): <b>{esc(fractured)}</b>;
 {summary['n_assessed']} of {summary['n_vertebrae']} vertebrae assessed.</p>
+<p>Rule: the Genant grade from the six keypoints decides (grade 2-3: fracture; grade 1: review); a learned
+score can only ask for a review, and only once validated on real normal vertebrae; a vertebra the image does not
+support is shown as "not assessed" and never graded.</p>
 {not_assessed}
 {figure}
 <h2>Genant table</h2>

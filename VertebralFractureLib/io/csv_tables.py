@@ -33,6 +33,8 @@ PathLike = Union[str, Path]
 
 GENANT_COLUMNS = (
     "level",
+    "verdict",
+    "verdict_reason",
     "status",
     "status_reason",
     "ha_mm",
@@ -59,7 +61,7 @@ _FLOAT_COLUMNS = (
     "quality",
     *SCORE_FIELDS,
 )
-_TEXT_COLUMNS = ("status", "status_reason", "type", "source")
+_TEXT_COLUMNS = ("verdict", "verdict_reason", "status", "status_reason", "type", "source")
 KEYPOINT_PREFIXES = tuple(name.replace(" ", "_") for name in KEYPOINT_NAMES)
 
 
@@ -86,7 +88,9 @@ def genant_rows(result: SpineResult) -> List[Dict[str, Any]]:
     rows = []
     for v in result.vertebrae:
         m = v.measure
-        row: Dict[str, Any] = {"level": v.label, "status": v.status, "status_reason": _cell(v.status_reason)}
+        verdict, verdict_reason = v.verdict()
+        row: Dict[str, Any] = {"level": v.label, "verdict": verdict, "verdict_reason": verdict_reason,
+                               "status": v.status, "status_reason": _cell(v.status_reason)}
         heights = m.heights if m is not None else (None, None, None)
         row.update(zip(("ha_mm", "hm_mm", "hp_mm"), map(_cell, heights)))
         row["G"] = _cell(m.G if m else None)

@@ -7,6 +7,8 @@ the points are mapped back to patient LPS millimetres.
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from ..progress import Progress
@@ -15,11 +17,37 @@ from ..stage import Analysis, AnalysisOptions, StageContext
 
 #: Keypoints closer than this (voxels) to the image border mean the vertebra is cut by the field of view.
 EDGE_MARGIN_VOXELS = 1.0
+#: Refine the detector's keypoints on the CT's own voxels (:func:`.refine.refine_on_ct`) instead of
+#: snapping them on the 1 mm detector image (:func:`.refine.refine_endplates`).
+REFINE_ON_CT = True
 
 
-def warn_no_vertebra(result: SpineResult) -> None:
-    """Tell the user that nothing was found (a result without vertebrae is not a normal spine)."""
-    result.warnings.append(f"{result.input.get('path', 'input image')}: no vertebra was found; "
+#: Length along the spine needed to assess one vertebra: a body is 20-30 mm high (Panjabi et al. 1991,
+#: 1992) and its two endplates must be seen with the discs beyond them (about 5-10 mm each).
+MIN_COVERAGE_MM = 45.0
+
+
+def coverage_message(length_mm: float) -> Optional[str]:
+    """A sentence about a scan too short along the spine to hold one whole vertebra, else None."""
+    if length_mm >= MIN_COVERAGE_MM:
+        return None
+    return (f"the scan covers {length_mm:.0f} mm along the spine; about {MIN_COVERAGE_MM:.0f} mm are needed to "
+            "assess one vertebra (a vertebral body with the discs above and below)")
+
+
+def warn_no_vertebra(result: SpineResult, length_mm: Optional[float] = None) -> None:
+    """Tell the user that nothing was found (a result without vertebrae is not a normal spine).
+
+    Args:
+        result: the result to warn in.
+        length_mm: the scan's length along the spine, when known: a short scan is named as the reason.
+    """
+    where = result.input.get("path", "input image")
+    short = coverage_message(length_mm) if length_mm is not None else None
+    if short is not None:
+        result.warnings.append(f"{where}: no vertebra was found: {short}")
+        return
+    result.warnings.append(f"{where}: no vertebra was found; "
                            "is the spine in view? (vertebrae can be added by hand in Slicer)")
 
 
@@ -55,7 +83,8 @@ class KeypointStage:
         result = analysis.result
         straight = analysis.straightened
         progress(0.0, self.title)
-        detections = detect_vertebrae(analysis.mid_sagittal, spacing_mm=straight.spacing, straightened=straight)
+        detections = detect_vertebrae(analysis.mid_sagittal, spacing_mm=straight.spacing, straightened=straight,
+                                      refine=False if REFINE_ON_CT else None)
         result.models["keypoints"] = model_id("keypoints.pt")
         result.models["levels"] = model_id("keypoints_levels.pt")
         progress.check()
@@ -63,6 +92,11 @@ class KeypointStage:
         for detection in detections:
             points2d = np.asarray(detection.keypoints, dtype=float)
             points3d = straight.mid_sagittal_to_patient(points2d, order="col_row")
+            if REFINE_ON_CT:
+                from .refine import refine_on_ct
+
+                points3d = refine_on_ct(analysis.canonical, points3d)
+                points2d = straight.patient_to_mid_sagittal(points3d)[0][:, ::-1]  # (row, col) -> [col, row]
             centroid3d = straight.mid_sagittal_to_patient(points2d.mean(axis=0)[None], order="col_row")[0]
             vertebra = Vertebra(label=detection.label, centroid=centroid3d, keypoints=points3d,
                                 confidence=float(min(detection.score, detection.label_confidence)), source="model")
@@ -71,5 +105,5 @@ class KeypointStage:
             result.vertebrae.append(vertebra)
             analysis.mid_points[vertebra.label] = points2d
         if not detections:
-            warn_no_vertebra(result)
+            warn_no_vertebra(result, float(analysis.canonical_geometry.extent_mm[2]))
         progress(1.0, f"{len(detections)} vertebrae found")

@@ -22,6 +22,7 @@ TABLE_NAME = "Genant"
 #: (column name, VTK array class, unit, description), in table order.
 COLUMNS: Tuple[Tuple[str, str, str, str], ...] = (
     ("Level", "vtkStringArray", "", "Vertebra level (C1-S1)"),
+    ("Verdict", "vtkStringArray", "", "fracture, review, normal or not assessed (VertebralFractureLib.verdict)"),
     ("Status", "vtkStringArray", "", "assessed, or not assessed (never graded)"),
     ("Reason", "vtkStringArray", "", "Why the vertebra is not assessed"),
     ("ha", "vtkDoubleArray", "mm", "Anterior height"),
@@ -50,6 +51,7 @@ def row_values(vertebra: Vertebra) -> Dict[str, Any]:
     heights = m.heights if m is not None else (None, None, None)
     return {
         "Level": vertebra.label,
+        "Verdict": vertebra.verdict()[0],
         "Status": "assessed" if vertebra.assessed else "not assessed",
         "Reason": vertebra.status_reason or "",
         "ha": _nan(heights[0]),

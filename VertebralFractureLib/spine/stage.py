@@ -47,7 +47,10 @@ class CentrelineStage:
             model = load_model(context.weights_for(self.name), device=context.device)
             centreline = find_centreline(analysis.canonical, model)
         except CentrelineError as error:
-            raise InputError(f"{where}: no spine found in the image ({error})") from None
+            from ..keypoints.stage import coverage_message
+
+            short = coverage_message(float(analysis.canonical_geometry.extent_mm[2]))
+            raise InputError(f"{where}: no spine found in the image ({short or error})") from None
         analysis.centreline = centreline
         result.models["centreline"] = model_id(CENTRELINE_WEIGHTS)
         if len(centreline.points) < 2:

@@ -104,6 +104,8 @@ def test_spreadsheet_variants_are_read(tmp_path):
             "voxel_fracture_score": None,
             "abnormality": None,
             "grade": 2,
+            "verdict": None,
+            "verdict_reason": None,
             "status": None,
             "status_reason": None,
             "type": None,

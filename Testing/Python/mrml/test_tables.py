@@ -6,6 +6,7 @@ from VertebralFractureLib.mrml.tables import COLUMNS
 
 EXPECTED_TYPES = {
     "Level": "string",
+    "Verdict": "string",
     "Status": "string",
     "Reason": "string",
     "ha": "double",

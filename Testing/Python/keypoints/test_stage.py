@@ -1,0 +1,25 @@
+"""The keypoint stage on real scans: coverage of thin scans, and vertebrae cut by the field of view."""
+
+import SimpleITK as sitk
+from testdata import real
+
+from VertebralFractureLib.keypoints.stage import MIN_COVERAGE_MM, coverage_message
+from VertebralFractureLib.pipeline import AnalysisOptions, analyze
+
+
+def test_coverage_message_only_below_one_vertebra():
+    assert coverage_message(MIN_COVERAGE_MM) is None
+    assert coverage_message(120.0) is None
+    text = coverage_message(39.4)
+    assert text.startswith("the scan covers 39 mm along the spine; about 45 mm are needed")
+
+
+def test_a_thin_real_slab_says_how_much_it_covers(tmp_path):
+    """13 slices (39 mm) of the real sample CT: one vertebra is in view but not whole with its discs."""
+    ct = sitk.ReadImage(str(real("totalsegmentator", "example_ct.nii.gz")))
+    middle = ct.GetSize()[2] // 2
+    path = tmp_path / "slab.nii.gz"
+    sitk.WriteImage(ct[:, :, middle - 7: middle + 6], str(path))
+    result = analyze(path, AnalysisOptions(extra_stages=())).result
+    assert result.vertebrae == [] or all(not v.assessed for v in result.vertebrae)
+    assert any("the scan covers 39 mm along the spine" in w for w in result.warnings), result.warnings

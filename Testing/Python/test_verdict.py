@@ -1,0 +1,73 @@
+"""One verdict per vertebra and patient: the Genant grade decides, validated scores can only ask for a review."""
+
+import numpy as np
+import pytest
+
+from VertebralFractureLib.schema import SpineResult, Vertebra
+from VertebralFractureLib.verdict import (
+    FRACTURE,
+    NORMAL,
+    NOT_ASSESSED,
+    REVIEW,
+    ScoreRule,
+    patient_verdict,
+    vertebra_verdict,
+)
+
+
+def body(label, z, anterior=25.0, middle=25.0, posterior=25.0):
+    """Six LPS keypoints of a body 30 mm deep with the given heights, centred at height z."""
+    points = []
+    for y, h in ((-15.0, anterior), (0.0, middle), (15.0, posterior)):
+        points += [[0.0, y, z + h / 2], [0.0, y, z - h / 2]]
+    return Vertebra(label, np.array([0.0, 0.0, z]), np.array(points))
+
+
+def column(anterior_l1=25.0):
+    return SpineResult([body("T12", 60), body("L1", 30, anterior=anterior_l1), body("L2", 0), body("L3", -30)])
+
+
+@pytest.mark.parametrize("anterior, verdict, grade", [(25.0, NORMAL, 0), (19.5, REVIEW, 1), (16.0, FRACTURE, 2),
+                                                      (12.0, FRACTURE, 3)])
+def test_the_grade_from_the_keypoints_decides(anterior, verdict, grade):
+    l1 = column(anterior).vertebra("L1")
+    assert l1.measure.grade == grade
+    assert vertebra_verdict(l1)[0] == verdict
+
+
+def test_a_vertebra_not_assessed_has_no_verdict_but_its_reason():
+    result = column(12.0)
+    reason = "cut by the edge of the field of view (superior edge)"
+    result.vertebra("L1").not_assessed(reason)
+    result.recompute()
+    assert vertebra_verdict(result.vertebra("L1")) == (NOT_ASSESSED, reason)
+    summary = result.patient_summary()
+    assert summary["verdict"] == NORMAL and summary["fractured_levels"] == [] and summary["max_grade"] == 0
+    assert summary["not_assessed"] == {"L1": reason}
+
+
+def test_only_a_validated_score_can_raise_a_normal_vertebra_to_review():
+    l2 = column().vertebra("L2")
+    l2.fracture_probability = 0.9
+    research = ScoreRule("fracture_probability", "classifier", 0.5, real_fpr=0.4, real_n=30)
+    validated = ScoreRule("fracture_probability", "classifier", 0.5, real_fpr=0.05, real_n=30)
+    too_few = ScoreRule("fracture_probability", "classifier", 0.5, real_fpr=0.0, real_n=5)
+    assert vertebra_verdict(l2, [research])[0] == NORMAL
+    assert vertebra_verdict(l2, [too_few])[0] == NORMAL
+    verdict, reason = vertebra_verdict(l2, [validated])
+    assert verdict == REVIEW and "classifier 0.90 >= 0.5" in reason
+    l2.fracture_probability = 0.49
+    assert vertebra_verdict(l2, [validated])[0] == NORMAL
+
+
+def test_the_patient_takes_the_most_severe_verdict_and_the_json_says_it():
+    result = column(16.0)
+    assert patient_verdict(result.vertebrae) == (FRACTURE, "fracture: L1")
+    document = result.to_dict()
+    assert document["patient"]["verdict"] == FRACTURE and document["patient"]["fractured_levels"] == ["L1"]
+    assert [v["verdict"] for v in document["vertebrae"]] == [NORMAL, FRACTURE, NORMAL, NORMAL]
+    assert SpineResult.from_dict(document).patient_summary()["verdict"] == FRACTURE
+    for vertebra in result.vertebrae:
+        vertebra.not_assessed("no cortical bone where the body should be")
+    result.recompute()
+    assert patient_verdict(result.vertebrae) == (NOT_ASSESSED, "no vertebra could be assessed")

@@ -1,0 +1,112 @@
+"""One verdict per vertebra and per patient, from one written rule.
+
+The Genant grade from the six keypoints is the measurement and decides (Genant et al. 1993; Pisov et al.
+2020, eq. 1); the learned scores are second opinions that can only ask for a look, never grade:
+
+* ``not assessed``: the quality gate did not let the vertebra through (its ``status_reason`` says why).
+* ``fracture``: Genant grade 2 or 3 (height loss of 25 % or more) on an assessed vertebra.
+* ``review``: Genant grade 1 (mild, 20-25 %: the grade readers disagree on most), or grade 0 while a
+  *validated* learned score is at or above its operating point (the scores disagree with the heights).
+* ``normal``: grade 0 and no validated score disagrees.
+
+A learned score is *validated* only when its false-positive rate on the real normal-looking vertebrae of the
+reference set (``benchmarks/calibrate_real.py``, ``Testing/Data/real/reference``) is at most
+:data:`MAX_REAL_FPR`; otherwise it is shown as "research" and does not enter the verdict. The figures in
+:data:`SCORE_RULES` were measured with that command; re-run it after any model change and update them here.
+
+The patient's verdict is the most severe of its vertebrae's (fracture > review > normal); a patient with no
+assessed vertebra is ``not assessed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, List, Optional, Tuple
+
+FRACTURE = "fracture"
+REVIEW = "review"
+NORMAL = "normal"
+NOT_ASSESSED = "not assessed"
+#: Verdicts from the most to the least severe (the worklist's order).
+SEVERITY = (FRACTURE, REVIEW, NORMAL, NOT_ASSESSED)
+#: Highest false-positive rate on real normal vertebrae for a learned score to enter the verdict.
+MAX_REAL_FPR = 0.10
+
+
+@dataclass(frozen=True)
+class ScoreRule:
+    """A learned per-vertebra score, its operating point and its measured real false-positive rate.
+
+    Attributes:
+        field: the :class:`~VertebralFractureLib.schema.Vertebra` attribute.
+        name: how the score is shown.
+        threshold: operating point (score >= threshold means "fracture").
+        real_fpr: false-positive rate at the threshold on the real normal-looking vertebrae, or None if not
+            measured.
+        real_n: number of real normal vertebrae it was measured on.
+    """
+
+    field: str
+    name: str
+    threshold: float
+    real_fpr: Optional[float]
+    real_n: int
+
+    @property
+    def validated(self) -> bool:
+        """Whether the score may change a verdict (measured, and at most :data:`MAX_REAL_FPR`)."""
+        return self.real_fpr is not None and self.real_n >= 10 and self.real_fpr <= MAX_REAL_FPR
+
+
+#: Operating points: probability 0.5 for the classifier and the voxel map (the scale they are trained on),
+#: 50 of 100 for the abnormality score. Real false-positive rates measured on 2026-12-03 with
+#: ``OMP_NUM_THREADS=1 python benchmarks/calibrate_real.py`` on the reference set: 28 matched normal-looking
+#: vertebrae (sample CT 6, TPTBox 2, chest CT 9, its two cardiac crops 11 -- the crops share the chest CT's
+#: vertebrae, so they are not independent): classifier 3/28 at or above 0.5 (median 0.04, max 0.84),
+#: voxel map 0/28 (max 0.37), abnormality 8/24 (median 39, max 100).
+SCORE_RULES: Tuple[ScoreRule, ...] = (
+    ScoreRule("fracture_probability", "patch classifier (Husseini et al. 2020)", 0.5, 3 / 28, 28),
+    ScoreRule("voxel_fracture_score", "voxel map (Nicolaes et al. 2019)", 0.5, 0 / 28, 28),
+    ScoreRule("abnormality", "shape abnormality (Botros et al. 2022)", 50.0, 8 / 24, 24),
+)
+
+
+def score_disagreements(vertebra: Any, rules: Iterable[ScoreRule] = SCORE_RULES) -> List[str]:
+    """The validated scores of an assessed grade-0 vertebra that say "fracture", as short phrases."""
+    out = []
+    for rule in rules:
+        value = getattr(vertebra, rule.field, None)
+        if rule.validated and value is not None and value >= rule.threshold:
+            out.append(f"{rule.name} {value:.2f} >= {rule.threshold:g}")
+    return out
+
+
+def vertebra_verdict(vertebra: Any, rules: Iterable[ScoreRule] = SCORE_RULES) -> Tuple[str, str]:
+    """``(verdict, reason)`` of one vertebra by the rule of this module."""
+    if getattr(vertebra, "status", "assessed") != "assessed":
+        return NOT_ASSESSED, vertebra.status_reason or "not assessed"
+    measure = vertebra.measure
+    if measure is None:
+        return NOT_ASSESSED, "the keypoints do not give valid heights"
+    if measure.grade >= 2:
+        return FRACTURE, f"Genant grade {measure.grade} ({measure.type}, G {measure.G:.2f})"
+    if measure.grade == 1:
+        return REVIEW, f"mild deformity (Genant grade 1, {measure.type}, G {measure.G:.2f}): confirm on the image"
+    disagreeing = score_disagreements(vertebra, rules)
+    if disagreeing:
+        return REVIEW, "heights normal but " + "; ".join(disagreeing)
+    return NORMAL, f"Genant grade 0 (G {measure.G:.2f})"
+
+
+def patient_verdict(vertebrae: Iterable[Any], rules: Iterable[ScoreRule] = SCORE_RULES) -> Tuple[str, str]:
+    """``(verdict, reason)`` of a patient: the most severe verdict of its vertebrae, with the levels."""
+    by_verdict = {}
+    for vertebra in vertebrae:
+        verdict, _ = vertebra_verdict(vertebra, rules)
+        by_verdict.setdefault(verdict, []).append(vertebra.label)
+    for verdict in (FRACTURE, REVIEW):
+        if verdict in by_verdict:
+            return verdict, f"{verdict}: {', '.join(by_verdict[verdict])}"
+    if NORMAL in by_verdict:
+        return NORMAL, f"no deformity on {len(by_verdict[NORMAL])} assessed vertebrae"
+    return NOT_ASSESSED, "no vertebra could be assessed"

@@ -1,0 +1,77 @@
+"""False-positive rate of each learned score on the real normal-looking vertebrae of the reference set.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python benchmarks/calibrate_real.py [--cases sample_ct cptac_chest ...] [--json out.json]
+
+Runs the full analysis (every optional stage) on each real reference CT
+(``Testing/Data/real/reference``), matches the reported vertebrae to the reference centroids
+(:func:`VertebralFractureLib.training.real.reference.score_case`) and, for every matched vertebra that the
+reference says looks normal, records the patch classifier's probability (Husseini et al. 2020), the voxel
+map's vertebra score (Nicolaes et al. 2019) and the shape abnormality (Botros et al. 2022). It prints, per
+score, how many were at or above the operating point of :data:`VertebralFractureLib.verdict.SCORE_RULES`
+(the false-positive rate), the median and the maximum, and whether the score may enter the verdict
+(rate <= :data:`VertebralFractureLib.verdict.MAX_REAL_FPR`). Every matched vertebra counts, assessed or not:
+this measures the score, not the gate. The reference set is small and from few patients: the rate is an
+upper bound on trust, not a clinical specificity.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def main(argv=None) -> int:
+    from VertebralFractureLib.pipeline import analyze
+    from VertebralFractureLib.training.real.reference import list_cases, load_case, score_case
+    from VertebralFractureLib.verdict import MAX_REAL_FPR, SCORE_RULES
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="*", help="reference case names (default: all 3D cases)")
+    parser.add_argument("--json", help="write the per-vertebra values here")
+    args = parser.parse_args(argv)
+    values = {rule.field: [] for rule in SCORE_RULES}
+    rows = []
+    for case in args.cases or list_cases():
+        reference = load_case(case)
+        image = reference.path.parent.parent / reference.image
+        result = analyze(image).result
+        score = score_case(result, reference)
+        normal = {v.label for v in reference.vertebrae if not v.looks_fractured}
+        for match in score.matches:
+            if match.reference not in normal:
+                continue
+            vertebra = result.vertebra(match.reported)
+            row = {"case": case, "reported": match.reported, "reference": match.reference, "status": vertebra.status}
+            for rule in SCORE_RULES:
+                value = getattr(vertebra, rule.field)
+                row[rule.field] = value
+                if value is not None:
+                    values[rule.field].append(float(value))
+            rows.append(row)
+        print(f"{case}: {sum(1 for r in rows if r['case'] == case)} normal vertebrae matched", flush=True)
+    print(f"\n{'score':44s} {'n':>4s} {'thr':>6s} {'FPR':>6s} {'median':>7s} {'max':>7s}  verdict")
+    for rule in SCORE_RULES:
+        array = np.asarray(values[rule.field], dtype=float)
+        if array.size == 0:
+            print(f"{rule.name:44s} {0:4d}  (not computed)")
+            continue
+        fpr = float(np.mean(array >= rule.threshold))
+        use = "used" if fpr <= MAX_REAL_FPR and array.size >= 10 else "research"
+        print(f"{rule.name:44s} {array.size:4d} {rule.threshold:6g} {fpr:6.2f} {np.median(array):7.2f} "
+              f"{array.max():7.2f}  {use}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
