@@ -7,7 +7,9 @@ parameter node, a Logic adapter over :class:`VertebralFractureLib.mrml.logic.Ver
 the analysis, never at module load.
 """
 
+import logging
 import os
+import shutil
 import sys
 import tempfile
 import unittest
@@ -42,14 +44,9 @@ except ImportError:
     HAVE_SLICER_APP = False
     ScriptedLoadableModuleTest = unittest.TestCase
 
-    class ScriptedLoadableModule:  # noqa: D101
-        pass
-
-    class ScriptedLoadableModuleWidget:  # noqa: D101
-        pass
-
-    class VTKObservationMixin:  # noqa: D101
-        pass
+    ScriptedLoadableModule = type("ScriptedLoadableModule", (), {})
+    ScriptedLoadableModuleWidget = type("ScriptedLoadableModuleWidget", (), {})
+    VTKObservationMixin = type("VTKObservationMixin", (), {})
 
     class ScriptedLoadableModuleLogic:  # noqa: D101
         def __init__(self):
@@ -65,22 +62,13 @@ except ImportError:
 from VertebralFractureLib.levels import LEVEL_NAMES  # noqa: E402
 from VertebralFractureLib.mrml import logic as core_logic  # noqa: E402
 from VertebralFractureLib.mrml.exchange import FILTERS, FORMATS  # noqa: E402
+from VertebralFractureLib.mrml.module_info import ACKNOWLEDGEMENT, HELP_TEXT, PAPERS, version_problem  # noqa: E402, F401
 from VertebralFractureLib.mrml.results import COLOR_MODES  # noqa: E402
+from VertebralFractureLib.mrml.review import SHORTCUTS  # noqa: E402
 from VertebralFractureLib.mrml.scenarios import SCENARIOS  # noqa: E402
+from VertebralFractureLib.mrml.widget_review import ReviewPanelMixin  # noqa: E402
 
 DEVICES = core_logic.DEVICES
-PAPERS = (
-    'Husseini M, Sekuboyina A, et al. "Grading loss: a fracture grade-based metric loss for vertebral fracture '
-    'detection." MICCAI 2020 (fracture classifier).',
-    'Pisov M, Kondratenko V, et al. "Keypoints localization for joint vertebra detection and fracture severity '
-    'quantification." MICCAI 2020 (centre-line, six keypoints, Genant measures).',
-    'Nicolaes J, Raeymaeckers S, et al. "Detection of vertebral fractures in CT using 3D convolutional neural '
-    'networks." 2019 (voxel fracture map).',
-    'Botros M, Rutten M, van Laarhoven T, Lessmann N. "A vertebral compression fracture score based on deep '
-    'generative contextual modeling." MIDL 2022 (shape abnormality 0-100).',
-    'Gartland C, Koromani F, Healy J, Roshchupkin G, Rivadeneira F, Redmond SJ. "Tailoring loss to boost vertebra '
-    'centroid localization and classification in sagittal spinal radiographs." MIDL 2025 (radiograph centroids).',
-)
 
 
 class VertebralFracture(ScriptedLoadableModule):
@@ -92,19 +80,11 @@ class VertebralFracture(ScriptedLoadableModule):
         self.parent.categories = ["Quantification"]
         self.parent.dependencies = ["Markups", "Segmentations", "Tables"]
         self.parent.contributors = ["VertebralFracture developers"]
-        self.parent.helpText = (
-            "Finds vertebrae in a CT or a lateral radiograph (a one-slice volume), places six keypoints per "
-            "vertebral body, measures the anterior, middle and posterior heights and grades osteoporotic compression "
-            "fractures the Genant way (G = min/max height). Drag keypoints to correct them: the measures and the "
-            "table update. "
-            "See docs/slicer_module.md in the extension's repository.<br><br>Methods:<ul>"
-            + "".join(f"<li>{paper}</li>" for paper in PAPERS)
-            + "</ul>Not for clinical use."
-        )
-        self.parent.acknowledgementText = (
-            "Built on 3D Slicer, SimpleITK and PyTorch. Methods from the papers listed in the help; test data from "
-            "VerSe (Sekuboyina et al.) and TotalSegmentator (Wasserthal et al.) under their licences."
-        )
+        self.parent.helpText, self.parent.acknowledgementText = HELP_TEXT, ACKNOWLEDGEMENT
+        self.versionProblem = version_problem(slicer.app.majorVersion, slicer.app.minorVersion)
+        if self.versionProblem:  # declared minimum (module_info.MINIMUM_SLICER_VERSION), checked at load
+            self.parent.helpText = f"<b>{self.versionProblem}</b><br><br>" + self.parent.helpText
+            logging.error(self.versionProblem)
 
 
 @parameterNodeWrapper
@@ -131,7 +111,7 @@ class VertebralFractureParameterNode:
     exportFormat: Annotated[str, Choice(FORMATS)] = "annotations"
 
 
-class VertebralFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class VertebralFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, ReviewPanelMixin):
     """The module panel: inputs, analyses, Apply / Cancel, the Genant table, corrections, export / import.
 
     Thin: every action calls ``self.logic.core`` (:class:`VertebralFractureLib.mrml.logic.VertebralFractureLogic`)
@@ -163,6 +143,22 @@ class VertebralFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                 combo.addItems(list(items))
         self.logic = VertebralFractureLogic()
         self.logic.core.on_result_changed = self._onResultChanged
+        self.logic.core.defer = lambda action: qt.QTimer.singleShot(0, action)  # never inside a node's own event
+        self.job, self.pollTimer = None, qt.QTimer()
+        self.pollTimer.setInterval(200)
+        self.pollTimer.connect("timeout()", self.onPoll)
+        self.shortcuts = []
+        for keys, action, _ in SHORTCUTS:  # active while the module panel (or a child) has the focus
+            shortcut = qt.QShortcut(qt.QKeySequence(keys), self.parent)
+            shortcut.setContext(qt.Qt.WidgetWithChildrenShortcut)
+            shortcut.connect("activated()", lambda action=action: self.onKey(action))
+            self.shortcuts.append(shortcut)
+        for action in ("previous", "next", "accept", "reject", "undo", "redo"):
+            getattr(self.ui, f"{action}Button").connect("clicked(bool)", lambda _=False, a=action: self.onKey(a))
+        self.ui.reviewQueueList.connect("currentRowChanged(int)", self.onQueueRow)
+        problem = version_problem(slicer.app.majorVersion, slicer.app.minorVersion)
+        if problem:
+            self.ui.statusLabel.text = problem
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndImportEvent, self.onSceneImported)
@@ -228,24 +224,29 @@ class VertebralFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
         self._parameterNode = inputParameterNode
         if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            blocked = self.ui.colorByComboBox.blockSignals(True)  # connectGui refills the combo box
+            try:
+                self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            finally:
+                self.ui.colorByComboBox.blockSignals(blocked)
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
             self._checkCanApply()
 
     def _checkCanApply(self, caller=None, event=None):
-        ready = bool(self._parameterNode and self._parameterNode.inputVolume)
+        ready = bool(self._parameterNode and self._parameterNode.inputVolume) and self.job is None
+        ready = ready and not version_problem(slicer.app.majorVersion, slicer.app.minorVersion)
         self.ui.applyButton.enabled = ready
         self.ui.applyButton.toolTip = (
             "Analyse the selected CT or radiograph" if ready else "Select an input CT volume or radiograph"
         )
-        for button in (
-            self.ui.relabelButton,
-            self.ui.addVertebraButton,
-            self.ui.deleteVertebraButton,
-            self.ui.exportButton,
-            self.ui.updateMeasuresButton,
-        ):
-            button.enabled = self.nodes is not None
+        names = "relabel addVertebra deleteVertebra export updateMeasures previous next accept reject"
+        for name in names.split():
+            getattr(self.ui, f"{name}Button").enabled = self.nodes is not None
+        history = self.nodes.history if self.nodes is not None else None
+        for name, can, text in (("undo", "can_undo", "undo_text"), ("redo", "can_redo", "redo_text")):
+            enabled = bool(history and getattr(history, can))
+            getattr(self.ui, f"{name}Button").enabled = enabled
+            getattr(self.ui, f"{name}Button").toolTip = getattr(history, text)() if enabled else ""
 
     def _progress(self, fraction, message):
         self.ui.progressBar.value = int(round(100 * fraction))
@@ -253,37 +254,30 @@ class VertebralFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         slicer.app.processEvents()  # lets the Cancel button be clicked during the analysis
 
     def onApplyButton(self):
-        """Run the analysis on the selected volume (asks before installing missing packages)."""
+        """Run the analysis: a CT in a background process (polled), a radiograph here (it takes seconds)."""
         p = self._parameterNode
         if not self.logic.ensureDependencies(analysis=True):
             self.ui.statusLabel.text = "Required Python packages are missing; nothing was run."
             return
-        from VertebralFractureLib.progress import Cancelled
-
-        self.ui.applyButton.enabled, self.ui.cancelButton.enabled = False, True
-        try:
-            with slicer.util.tryWithErrorDisplay("Vertebral fracture analysis failed.", waitCursor=True):
-                try:
-                    nodes = self.logic.core.run(
-                        p.inputVolume,
-                        segmentation_node=p.inputSegmentation,
-                        keypoints=p.keypoints,
-                        fracture_classifier=p.fractureClassifier,
-                        voxel_map=p.voxelMap,
-                        abnormality=p.abnormality,
-                        device=p.device,
-                        progress=self._progress,
-                    )
-                except Cancelled:
-                    self.ui.statusLabel.text = "Cancelled; the scene was not changed."
-                    return
-                self.showNodes(nodes)
-        finally:
-            self.ui.cancelButton.enabled = False
-            self._checkCanApply()
+        self.ui.logTextEdit.clear()
+        with slicer.util.tryWithErrorDisplay("Vertebral fracture analysis failed."):
+            if not core_logic.radiograph_bridge.is_radiograph_volume(p.inputVolume):
+                python = shutil.which("PythonSlicer") or sys.executable
+                folder = tempfile.mkdtemp(prefix="VertebralFracture-")
+                self.job = self.logic.core.start_background(
+                    p.inputVolume, folder, segmentation_node=p.inputSegmentation, device=p.device, python=python
+                )
+                self.jobVolume, self.ui.cancelButton.enabled = p.inputVolume, True
+                self._checkCanApply()
+                self.pollTimer.start()
+                return
+            nodes = self.logic.core.run(p.inputVolume, progress=self._progress)
+            self.showNodes(nodes)
 
     def onCancelButton(self):
-        """Stop the running analysis at its next progress report."""
+        """Stop the running analysis (the background process, or the in-application run)."""
+        if self.job is not None:
+            self.job.cancel()
         self.logic.core.cancel()
         self.ui.statusLabel.text = "Cancelling..."
 
@@ -292,10 +286,7 @@ class VertebralFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         path = qt.QFileDialog.getOpenFileName(self.parent, "Load results", "", "Results (*.json)")
         if path:
             with slicer.util.tryWithErrorDisplay("Cannot load these results.", waitCursor=True):
-                result = self.logic.core.load_result(path)
-                self.showNodes(
-                    self.logic.core.show_result(result, volume=self._parameterNode.inputVolume, name=Path(path).stem)
-                )
+                self.showNodes(self.logic.core.load_results(path, self._parameterNode.inputVolume))
 
     def _selectedLevel(self):
         row = self.ui.resultsTableView.currentIndex().row() if self.nodes is not None else -1
@@ -349,8 +340,8 @@ class VertebralFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             self._edit(f"Cannot delete {level}.", lambda: self.logic.core.delete_vertebra(self.nodes, level))
 
     def onColorBy(self, mode):
-        """Colour the segments by grade or abnormality."""
-        if self.nodes is not None and mode in COLOR_MODES:
+        """Colour the segments by grade or abnormality (the user's choice only: same mode, nothing done)."""
+        if self.nodes is not None and mode in COLOR_MODES and mode != self.nodes.color_by:
             self._edit("Cannot recolour the segments.", lambda: self.logic.core.set_color_mode(self.nodes, mode))
 
     def onExport(self):
@@ -392,6 +383,9 @@ class VertebralFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         """Show a result's table and summary."""
         self.nodes = nodes
         self.ui.resultsTableView.setMRMLTableNode(nodes.table)
+        self.ui.resultsTableView.selectionModel().connect("currentRowChanged(QModelIndex,QModelIndex)", self.onRow)
+        if self._parameterNode is not None and self._parameterNode.colorBy != nodes.color_by:
+            self._parameterNode.colorBy = nodes.color_by  # the combo box shows the mode the result uses
         self.ui.progressBar.value = 100
         self.ui.statusLabel.text = "; ".join(nodes.warnings) or "Done."
         self._onResultChanged(nodes)
@@ -399,6 +393,7 @@ class VertebralFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def _onResultChanged(self, nodes):
         if nodes is self.nodes and nodes is not None:
+            self._showQueue()
             self.ui.patientSummaryLabel.text = nodes.summary.GetText() if nodes.summary else ""
             if nodes.last_error:
                 self.ui.statusLabel.text = f"Keypoints not folded back: {nodes.last_error}"
@@ -428,23 +423,18 @@ class VertebralFractureLogic(ScriptedLoadableModuleLogic):
             True when everything needed is importable.
 
         """
-        import importlib.util
+        from VertebralFractureLib.mrml.dependencies import ensure_dependencies
 
-        needed = (("skimage", "scikit-image"), ("scipy", "scipy"))
-        missing = [pip for module, pip in needed if importlib.util.find_spec(module) is None]
-        if missing:
-            if not slicer.util.confirmOkCancelDisplay(f"VertebralFracture needs {', '.join(missing)}. Install now?"):
-                return False
-            slicer.util.pip_install(" ".join(missing))
-        if analysis and importlib.util.find_spec("torch") is None:
-            try:
-                import PyTorchUtils
-            except ImportError:
-                slicer.util.errorDisplay("Install the PyTorch extension (Extensions Manager) to run the analysis.")
-                return False
-            if PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=True) is None:
-                return False
-        return True
+        try:
+            import PyTorchUtils
+
+            install_torch = lambda: PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=True)  # noqa: E731
+        except ImportError:
+            install_torch = None
+        u = slicer.util
+        return ensure_dependencies(
+            u.confirmOkCancelDisplay, u.pip_install, u.errorDisplay, install_torch, analysis=analysis
+        )
 
 
 class VertebralFractureTest(ScriptedLoadableModuleTest):

@@ -66,11 +66,20 @@ def load_ct(source: Union[PathLike, Any]) -> Any:
     return source
 
 
-def input_description(geometry, source: Union[PathLike, Any]) -> Dict[str, Any]:
-    """The ``input`` block of the result: geometry and provenance, no patient identity."""
+def input_description(geometry, source: Union[PathLike, Any], image: Any = None) -> Dict[str, Any]:
+    """The ``input`` block of the result: geometry and provenance, no patient identity.
+
+    A DICOM input (``image`` read from a series) adds its ``study_uid`` and ``series_uid``, so the result can be
+    linked back to its exam; no patient name, ID or date is copied.
+    """
+    from .io.images import SERIES_UID_TAGS
+
     description = {**geometry.to_dict(), "orientation": geometry.orientation_code}
     if isinstance(source, (str, Path)):
         description["path"] = Path(source).name
+    for key, tag in SERIES_UID_TAGS.items():
+        if image is not None and image.HasMetaDataKey(tag):
+            description[key] = image.GetMetaData(tag)
     return description
 
 
@@ -118,7 +127,7 @@ def analyze(
     canonical = to_canonical(image)
     timings["load"] = time.perf_counter() - started
 
-    result = SpineResult(frame="LPS", input=input_description(geometry, source), warnings=warnings)
+    result = SpineResult(frame="LPS", input=input_description(geometry, source, image), warnings=warnings)
     analysis = Analysis(result=result, image=image, geometry=geometry, canonical=canonical,
                         canonical_geometry=geometry_of(canonical))
     known = {stage.name for stage in stages}

@@ -130,3 +130,21 @@ class Stage(Protocol):
             VertebralFractureLib.progress.Cancelled: when cancelled through ``progress``.
         """
         ...
+
+
+class RunsWithKeypoints:
+    """Mixin: a stage that runs whenever keypoints are wanted (``AnalysisOptions.keypoints``)."""
+
+    def enabled(self, options: AnalysisOptions) -> bool:
+        """Whether keypoints are wanted."""
+        return options.keypoints
+
+
+class RunsWhenChosen:
+    """Mixin: an optional stage that runs when its ``name`` is in ``AnalysisOptions.extra_stages``."""
+
+    name: str
+
+    def enabled(self, options: AnalysisOptions) -> bool:
+        """Whether the caller chose this stage."""
+        return self.name in options.extra_stages

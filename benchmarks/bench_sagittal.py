@@ -43,16 +43,28 @@ def _match(found: list, annotated: list, spacing: tuple) -> dict:
 def score_image(entry: dict, root: Path) -> dict:
     """Analyse one image and score it against its reference entry."""
     from VertebralFractureLib.radiograph.analyze import analyze_radiograph
+    from VertebralFractureLib.schema import SpineResult
+    from VertebralFractureLib.validation import InputError
 
-    result = analyze_radiograph(str(root / entry["image"])).result
+    try:
+        result = analyze_radiograph(str(root / entry["image"])).result
+        message = None
+    except InputError as error:  # "no vertebra found" is an answer here
+        result, message = SpineResult(frame="pixel"), str(error)
+    certain = bool(result.patient.get("levels", {"certain": True}).get("certain", True))
     found = [(float(v.centroid[0]), float(v.centroid[1])) for v in result.vertebrae]
     labels = [v.label for v in result.vertebrae]
     grades = [v.measure.grade if (v.measure is not None and v.status == "assessed") else None
               for v in result.vertebrae]
     annotated = entry["vertebrae"]
     pairs = _match(found, annotated, tuple(entry["spacing_mm"]))
-    correct = sum(1 for i, j in pairs.items() if entry["levels_certain"] and labels[i] == annotated[j]["label"])
+    correct = sum(1 for i, j in pairs.items()
+                  if certain and entry["levels_certain"] and labels[i] == annotated[j]["label"])
+    wrong = sum(1 for i, j in pairs.items()
+                if certain and entry["levels_certain"] and labels[i] != annotated[j]["label"])
     scorable = len(annotated) if entry["levels_certain"] else 0
+    lumbar = [j for j, v in enumerate(annotated) if entry["levels_certain"] and str(v["label"])[0] in "LS"]
+    lumbar_right = sum(1 for i, j in pairs.items() if j in lumbar and certain and labels[i] == annotated[j]["label"])
     false_grade = 0
     for i, grade in enumerate(grades):
         if grade is not None and grade >= 2:
@@ -64,6 +76,8 @@ def score_image(entry: dict, root: Path) -> dict:
         comparison.append(f"{label}={truth or '?'}" + (f"(g{grades[i]})" if grades[i] else ""))
     return {"found": len(found), "matched": len(pairs), "annotated": len(annotated), "correct": correct,
             "scorable": scorable, "false_grade": false_grade, "comparison": comparison,
+            "confident_wrong": wrong, "lumbar": len(lumbar), "lumbar_right": lumbar_right,
+            "graded": sum(1 for g in grades if g is not None), "certain": certain, "message": message,
             "not_assessed": sum(1 for v in result.vertebrae if v.status != "assessed")}
 
 
@@ -77,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     reference_path = Path(args.reference)
     reference = json.loads(reference_path.read_text())
     root = reference_path.resolve().parents[1]
-    totals = {"found": 0, "matched": 0, "annotated": 0, "correct": 0, "scorable": 0, "false_grade": 0}
+    totals = {"found": 0, "matched": 0, "annotated": 0, "correct": 0, "scorable": 0, "false_grade": 0,
+              "confident_wrong": 0, "lumbar": 0, "lumbar_right": 0, "graded": 0}
     for entry in reference["images"]:
         name = Path(entry["image"]).name[: -len(".nii.gz")]
         if not (args.all or entry["lumbar_in_view"]) or (args.only and name not in args.only):
@@ -92,12 +107,16 @@ def main(argv: list[str] | None = None) -> int:
         accuracy = f"{score['correct']}/{score['scorable']}" if score["scorable"] else "n/a (levels uncertain)"
         print(f"{name}: found {score['found']} (matched {score['matched']} of {score['annotated']} annotated, "
               f"{score['not_assessed']} not assessed), level accuracy {accuracy}, "
-              f"false grade>=2: {score['false_grade']}")
+              f"false grade>=2: {score['false_grade']}, graded {score['graded']}, "
+              f"levels {'certain' if score['certain'] else 'uncertain'}")
+        if score["message"]:
+            print(f"    no vertebra: {score['message']}")
         print(f"    reported=reference: {' '.join(score['comparison'])}")
     if totals["scorable"]:
         print(f"TOTAL: found {totals['found']}, matched {totals['matched']}/{totals['annotated']}, level accuracy "
               f"{totals['correct']}/{totals['scorable']} = {totals['correct'] / totals['scorable']:.2f}, "
-              f"false grade>=2: {totals['false_grade']}")
+              f"false grade>=2: {totals['false_grade']}, graded {totals['graded']}, confident wrong levels "
+              f"{totals['confident_wrong']}, lumbar L1-S1 right {totals['lumbar_right']}/{totals['lumbar']}")
     return 0
 
 

@@ -175,6 +175,43 @@ CHEST_REGIONS = (
     ("left lung", (70.0, -120.0, -60.0), 15.0),
 )
 
+#: Chest CT keypoints (LPS mm; genant.KEYPOINT_NAMES order: anterior sup / inf, middle sup / inf,
+#: posterior sup / inf) placed by hand on each body's own mid-sagittal plane: the plane through the
+#: body centre (x, y read on the mid-body axial slice) containing the local spine axis (from the
+#: neighbouring body centres) and the anterior-posterior direction; sampled at 0.25 mm with
+#: map_coordinates (order 1), averaged over a 3 mm slab across the plane, read at about 11 px/mm with a 1 mm
+#: grid (windows 0-1200 and -50-500 HU). Columns 1.5-2 mm inside the anterior / posterior cortex and
+#: at mid-depth. With 3 mm slices the endplate + disc bands are blurred: each point is put at the border
+#: between the body's bright endplate slice and the darker disc slice (the disc centre -/+ 1.5 mm), so
+#: every point is good to about +-1.5 mm along the axis; no endplate concavity is resolved.
+CHEST_KEYPOINTS = {
+    "T7": ((-16.1, -98.9, -114.9), (-17.8, -99.1, -133.3), (-16.1, -85.9, -115.0), (-17.9, -86.1, -133.4),
+           (-16.1, -71.9, -115.2), (-17.9, -72.1, -133.6)),
+    "T8": ((-17.0, -100.1, -135.1), (-17.0, -102.1, -156.0), (-17.0, -85.6, -136.5), (-17.0, -87.6, -157.4),
+           (-17.0, -71.2, -137.9), (-17.0, -73.2, -158.8)),
+    "T9": ((-17.5, -102.2, -157.9), (-16.3, -105.9, -178.5), (-17.3, -87.9, -160.4), (-16.2, -91.6, -181.1),
+           (-17.2, -73.7, -163.0), (-16.0, -77.3, -183.6)),
+    "T10": ((-16.4, -107.6, -179.4), (-13.0, -112.7, -199.0), (-15.8, -93.1, -183.1), (-12.4, -98.2, -202.7),
+            (-15.1, -78.6, -186.8), (-11.8, -83.7, -206.4)),
+    "T11": ((-13.2, -112.3, -202.2), (-5.9, -119.0, -223.5), (-12.0, -97.3, -205.9), (-4.4, -104.2, -227.9),
+            (-10.6, -84.4, -209.8), (-3.2, -91.3, -231.6)),
+    "T12": ((-3.0, -120.0, -224.6), (5.0, -127.7, -247.2), (-1.3, -106.9, -229.3), (6.5, -114.5, -251.5),
+            (0.4, -93.8, -234.1), (8.0, -101.2, -255.6)),
+}
+#: Per-vertebra notes of the keypoints (heights anterior / middle / posterior from the points, Genant G).
+CHEST_KEYPOINT_NOTES = {
+    "T7": "disc bands clear; h 18.5/18.5/18.5 mm, G 1.00",
+    "T8": "upper disc not resolved (placed from T7's lower disc); h 21.0/21.0/21.0 mm, G 1.00",
+    "T9": "disc bands clear; h 21.0/21.1/20.9 mm, G 0.99",
+    "T10": "upper disc faint (+-2 mm); h 20.5/20.5/20.5 mm, G 1.00",
+    "T11": "oblique plane (scoliosis), streaky; posterior points set level with the middle ones (posterior disc "
+           "not resolved); h 23.5/24.3/24.0 mm, G 0.97",
+    "T12": "oblique plane (scoliosis), streaky; posterior inferior point level with the middle one; "
+           "h 25.2/24.7/24.0 mm, G 0.95",
+}
+CHEST_KEYPOINT_METHOD = ("manual on the body's mid-sagittal plane (3 mm slab), checked at 4x; points at the "
+                         "endplate / disc border, +-1.5 mm along the axis (3 mm slices)")
+
 #: Sample CT (TotalSegmentator example): body endplate heights (superior, inferior z, mm) from the
 #: HU profile minima at x = 4 mm, centre y read on the mid-sagittal PNG.
 SAMPLE_BODIES = {
@@ -224,8 +261,12 @@ def _chest_vertebrae(box=None):
             if not (z0 <= inf and sup <= z1 and centre[1] + 22.0 <= y1 and centre[1] - 18.0 >= y0):
                 in_view = "partial"
                 note = "cut by the field of view"
-        out.append({"label": level, "centroid": centre, "in_view": in_view, "keypoints": None,
-                    "keypoint_source": None, "looks_fractured": False, "note": note})
+        kp = CHEST_KEYPOINTS.get(level) if in_view == "full" else None
+        if kp is not None:
+            note = f"{CHEST_KEYPOINT_METHOD}; {CHEST_KEYPOINT_NOTES[level]}; looks normal"
+        out.append({"label": level, "centroid": centre, "in_view": in_view,
+                    "keypoints": None if kp is None else [list(p) for p in kp],
+                    "keypoint_source": None if kp is None else "manual", "looks_fractured": False, "note": note})
     return out
 
 

@@ -19,7 +19,8 @@ def test_find_cases_lists_volumes_and_skips_masks_and_hidden(tmp_path):
     _write(tmp_path / "a_msk.nii.gz", np.zeros((9, 9, 9), np.uint8))
     _write(tmp_path / ".hidden" / "c.nii.gz", np.zeros((9, 9, 9), np.int16))
     (tmp_path / "notes.txt").write_text("x")
-    assert [(c.name, c.path.name) for c in find_cases(tmp_path)] == [("a", "a.nii.gz"), ("sub__b", "b.nrrd")]
+    found = [(c.name, c.path.name) for c in find_cases(tmp_path)]
+    assert found == [("a.nii.gz", "a.nii.gz"), ("sub__b.nrrd", "b.nrrd")]
 
 
 def test_broken_and_non_ct_files_are_reported_and_never_stop_the_batch(tmp_path):
@@ -29,12 +30,12 @@ def test_broken_and_non_ct_files_are_reported_and_never_stop_the_batch(tmp_path)
     _write(inputs / "mr.nii.gz", np.random.default_rng(0).integers(0, 3000, (20, 20, 20)).astype(np.int16))
     rows = run_batch(inputs, tmp_path / "out")
     by_case = {r["case"]: r for r in rows}
-    assert by_case["broken"]["status"] == "error" and "broken.nii.gz" in by_case["broken"]["error"]
-    assert by_case["mr"]["status"] == "error" and "MR" in by_case["mr"]["error"]
-    assert (tmp_path / "out" / "mr" / "error.txt").read_text().startswith("InputError")
+    assert by_case["broken.nii.gz"]["status"] == "error" and "broken.nii.gz" in by_case["broken.nii.gz"]["error"]
+    assert by_case["mr.nii.gz"]["status"] == "error" and "MR" in by_case["mr.nii.gz"]["error"]
+    assert (tmp_path / "out" / "mr.nii.gz" / "error.txt").read_text().startswith("InputError")
     with open(tmp_path / "out" / "summary.csv") as handle:
         summary = list(csv.DictReader(handle))
-    assert sorted(r["case"] for r in summary) == ["broken", "mr"]
+    assert sorted(r["case"] for r in summary) == ["broken.nii.gz", "mr.nii.gz"]
     assert {r["status"] for r in summary} == {"error"}
     assert not list((tmp_path / "out").glob(".*partial"))
 
@@ -50,11 +51,24 @@ def test_a_folder_with_a_real_ct_a_broken_file_and_a_non_ct(tmp_path):
     (inputs / "broken.nrrd").write_text("NRRD0004\ntype: short\ndimension: 3\nsizes: 10 10 10\n")
     (inputs / "notes.mha").write_text("not an image")
     rows = {r["case"]: r for r in run_batch(inputs, tmp_path / "out")}
-    assert rows["patient1"]["status"] == "ok" and rows["patient1"]["n_vertebrae"] >= 4
-    assert rows["broken"]["status"] == "error" and rows["notes"]["status"] == "error"
+    assert rows["patient1.nii.gz"]["status"] == "ok" and rows["patient1.nii.gz"]["n_vertebrae"] >= 4
+    assert rows["broken.nrrd"]["status"] == "error" and rows["notes.mha"]["status"] == "error"
     with open(tmp_path / "out" / "summary.csv") as handle:
         summary = list(csv.DictReader(handle))
-    assert summary[0]["case"] == "patient1"  # analysed cases first, errors after
-    assert (tmp_path / "out" / "patient1" / "results.json").exists()
+    assert summary[0]["case"] == "patient1.nii.gz"  # analysed cases first, errors after
+    assert (tmp_path / "out" / "patient1.nii.gz" / "results.json").exists()
     rerun = {r["case"]: r for r in run_batch(inputs, tmp_path / "out")}
-    assert rerun["patient1"]["status"] == "ok (resumed)"
+    assert rerun["patient1.nii.gz"]["status"] == "ok (resumed)"
+
+
+def test_live_progress_counts_done_failed_left_with_throughput_and_time_left():
+    from VertebralFractureLib.batch_runner import LiveProgress
+
+    ticks = iter([0.0, 30.0, 60.0, 90.0])
+    progress = LiveProgress(clock=lambda: next(ticks))
+    assert progress.line(1, 4, {"case": "a.nii.gz", "status": "ok (resumed)"}) == (
+        "[#####...............] 1 done, 0 failed, 3 left | -- cases/min | a.nii.gz: ok (resumed)")
+    assert progress.line(2, 4, {"case": "b.nii.gz", "status": "ok"}) == (
+        "[##########..........] 2 done, 0 failed, 2 left | 1.0 cases/min, about 2 min left | b.nii.gz: ok")
+    assert progress.line(3, 4, {"case": "c.nii.gz", "status": "error"}) == (
+        "[###############.....] 2 done, 1 failed, 1 left | 1.3 cases/min, about 45 s left | c.nii.gz: error")

@@ -48,7 +48,7 @@ def test_normalise_level(value, expected):
 
 @pytest.mark.parametrize("value", [27, 0, 29, -1, "27", "L7", "T14", "C8", "X1", "", "Th", "T 7", True, None, 3.5])
 def test_unknown_levels_raise(value):
-    with pytest.raises(UnknownLevelError):
+    with pytest.raises(UnknownLevelError, match="^unknown (vertebra level|VerSe vertebra label) "):
         normalise_level(value)
 
 
@@ -57,7 +57,7 @@ def test_unknown_level_messages_name_the_value():
         normalise_level("L9")
     with pytest.raises(UnknownLevelError, match="27"):
         level_from_label(27)
-    with pytest.raises(UnknownLevelError):
+    with pytest.raises(UnknownLevelError, match="unknown VerSe vertebra label 'abc'; expected 1-26 or 28"):
         level_from_label("abc")
     assert issubclass(UnknownLevelError, ValueError)
 
@@ -83,7 +83,7 @@ def test_label_round_trip(name):
 
 @given(st.integers(-1000, 1000).filter(lambda n: n not in KNOWN_LABELS))
 def test_every_other_integer_is_unknown(number):
-    with pytest.raises(UnknownLevelError):
+    with pytest.raises(UnknownLevelError, match=f"^unknown VerSe vertebra label {number}; expected 1-26 or 28$"):
         level_from_label(number)
 
 

@@ -21,7 +21,7 @@ def test_cancel_raises_at_the_next_report_or_check():
     child = progress.sub(0.1, 0.2)
     child(0.5, "fine")
     event.set()
-    with pytest.raises(Cancelled):
+    with pytest.raises(Cancelled, match="analysis cancelled"):
         child(0.6, "stop")
-    with pytest.raises(Cancelled):
+    with pytest.raises(Cancelled, match="analysis cancelled"):
         progress.check()

@@ -111,7 +111,7 @@ def test_nan_keypoint_rejected_and_unknown_label():
     points[0, 0] = np.nan
     with pytest.raises(SchemaError, match="non-finite"):
         Vertebra("L1", [0, 0, 0], points)
-    with pytest.raises(UnknownLevelError):
+    with pytest.raises(UnknownLevelError, match="unknown vertebra level 'L9'"):
         Vertebra("L9", [0, 0, 0], body(1, 1, 1))
 
 

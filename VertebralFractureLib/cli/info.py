@@ -15,23 +15,35 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the image description as JSON."""
+    """Print the image description as JSON (any dimension; NaN/Inf voxels counted from the raw data)."""
     import numpy as np
     import SimpleITK as sitk
 
-    from ..io.images import geometry_of, read_image
+    from ..io.images import check_input_path, geometry_of, read_image, scan_nifti
 
-    image = read_image(args.image)
+    path = check_input_path(args.image)
+    image = read_image(path, allow_non_finite=True)
     array = sitk.GetArrayViewFromImage(image)
-    geometry = geometry_of(image)
-    description = {
-        "path": str(args.image),
-        **geometry.to_dict(),
-        "orientation": geometry.orientation_code,
+    dimension = image.GetDimension()
+    if dimension in (2, 3):
+        geometry = geometry_of(image)
+        description = {"path": str(args.image), **geometry.to_dict(), "orientation": geometry.orientation_code}
+    else:  # e.g. a 4D NIfTI (a time series): geometry without an orientation code
+        description = {"path": str(args.image), "dimension": dimension, "size": list(image.GetSize()),
+                       "spacing": list(image.GetSpacing()), "origin": list(image.GetOrigin()),
+                       "direction": np.asarray(image.GetDirection()).reshape(dimension, dimension).tolist(),
+                       "orientation": None}
+    values = np.asarray(array)
+    finite = values[np.isfinite(values)] if values.dtype.kind in "fc" else values
+    non_finite = int(values.size - finite.size)
+    if path.is_file() and path.name.lower().endswith((".nii", ".nii.gz")):
+        non_finite = max(non_finite, scan_nifti(path).non_finite)
+    description.update({
         "pixel_type": image.GetPixelIDTypeAsString(),
         "components": image.GetNumberOfComponentsPerPixel(),
-        "min": float(np.min(array)),
-        "max": float(np.max(array)),
-    }
+        "min": float(np.min(finite)) if finite.size else None,
+        "max": float(np.max(finite)) if finite.size else None,
+        "non_finite_voxels": non_finite,
+    })
     print(json.dumps(description, indent=2))
     return 0

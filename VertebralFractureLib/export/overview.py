@@ -1,45 +1,48 @@
-"""The overview figure: mid-sagittal image with keypoints coloured by grade, beside the table.
+"""The overview figure: the straightened mid-sagittal image with every vertebra's keypoints, coloured by grade.
 
-After Pisov et al. 2020, Fig. 1c-f: the straightened spine with the six keypoints of every vertebra.
+After Pisov et al. 2020, Fig. 1c-f: the straightened spine with the six keypoints of every vertebra. Each vertebra
+is labelled with its level, G and grade (vertebrae not assessed in grey, "n/a"); a legend gives the colours, a
+20 mm bar the scale and letters the orientation (S/I, A/P for a CT: rows run superior -> inferior, columns
+anterior -> posterior in the straightened image). The Genant table itself is in ``genant.csv`` and the report,
+once.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
 
-from ..colors import grade_color
+from ..colors import GRADE_COLORS, grade_color
 from ..io.atomic import atomic_path
 from ..schema import SpineResult
 
 #: Colour of vertebrae the quality gate did not let through (grey: shown, not graded).
 NOT_ASSESSED_COLOR = (0.6, 0.6, 0.6)
-
 #: Display window for CT images (HU).
 CT_WINDOW = (-250.0, 1250.0)
+#: Length of the scale bar (mm).
+SCALE_BAR_MM = 20.0
+#: Legend entries: (label, colour).
+LEGEND = (
+    *((f"grade {g}" + {0: " (normal)", 1: " (review)", 2: " (fracture)", 3: " (fracture)"}[g], c)
+      for g, c in GRADE_COLORS.items()),
+    ("not assessed", NOT_ASSESSED_COLOR),
+)
 
 
-def _table_rows(result: SpineResult) -> Sequence[Sequence[str]]:
-    def fmt(value: Optional[float], digits: int = 1) -> str:
-        return "" if value is None else f"{value:.{digits}f}"
+def verdict_color(vertebra) -> Tuple[float, float, float]:
+    """Colour of a vertebra in the figures: its grade's colour, grey when not assessed or not measured."""
+    if not vertebra.assessed or vertebra.measure is None:
+        return NOT_ASSESSED_COLOR
+    return grade_color(vertebra.measure.grade)
 
-    rows = []
-    for v in result.vertebrae:
-        m = v.measure
-        rows.append([
-            v.label,
-            *(fmt(h) for h in (m.heights if m else (None,) * 3)),
-            fmt(m.G if m else None, 2),
-            str(m.grade) if m else "",
-            (m.type if m else "invalid") if v.assessed else "not assessed",
-            fmt(None if m is None or m.neighbour_reduction is None else 100 * m.neighbour_reduction, 0),
-            fmt(v.fracture_probability, 2),
-            fmt(v.voxel_fracture_score, 2),
-            fmt(v.abnormality, 0),
-        ])
-    return rows
+
+def _caption(vertebra) -> str:
+    if not vertebra.assessed or vertebra.measure is None:
+        return f"{vertebra.label} n/a"
+    return f"{vertebra.label}  G {vertebra.measure.G:.2f}  grade {vertebra.measure.grade}"
 
 
 def render_overview(
@@ -58,10 +61,11 @@ def render_overview(
     Args:
         image: 2D image ``[row, column]`` (straightened mid-sagittal CT or a radiograph).
         points: level -> six keypoints ``[column, row]`` in that image's pixels.
-        result: the analysis result (for grades and the table).
+        result: the analysis result (grades, status, patient summary).
         path: target PNG.
         spacing: (row, column) pixel size in mm, so the image shows with its true aspect.
-        window: display window (HU for CT); None to stretch between the 1st and 99th percentile.
+        window: display window (HU for CT); None to stretch between the 1st and 99th percentile (radiographs,
+            drawn without orientation letters: their orientation is as acquired).
         title: figure title (the patient summary is appended).
         overwrite: replace an existing file.
     """
@@ -69,54 +73,65 @@ def render_overview(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     low, high = window if window is not None else np.percentile(image, [1, 99])
-    rows = _table_rows(result)
-    height_in = max(6.0, min(14.0, 0.5 * image.shape[0] * spacing[0] / 25.4 * 0.5 + 2))
-    figure = plt.figure(figsize=(12, height_in), dpi=110)
-    axis = figure.add_axes([0.02, 0.03, 0.36, 0.9])
-    extent = (0, image.shape[1] * spacing[1], image.shape[0] * spacing[0], 0)
+    height_mm, width_mm = image.shape[0] * spacing[0], image.shape[1] * spacing[1]
+    label_mm = 55.0  # room left of the image for the captions
+    aspect = height_mm / (width_mm + label_mm)
+    figure_height = float(np.clip(3.2 * aspect + 1.2, 6.0, 12.0))
+    figure = plt.figure(figsize=(7.0, figure_height), dpi=110)
+    axis = figure.add_axes([0.02, 0.02, 0.6, 0.9])
+    extent = (0, width_mm, height_mm, 0)
     axis.imshow(image, cmap="gray", vmin=low, vmax=high, extent=extent, interpolation="bilinear")
+    axis.set_xlim(-label_mm, width_mm + 2)
+    all_points = [np.asarray(p, dtype=float) * [spacing[1], spacing[0]] for p in points.values()]
+    top = min([0.0] + [p[:, 1].min() - 6 for p in all_points])
+    bottom = max([height_mm] + [p[:, 1].max() + 6 for p in all_points])
+    axis.set_ylim(bottom, top)
+    axis.set_facecolor("black")
     axis.set_axis_off()
     for vertebra in result.vertebrae:
         if vertebra.label not in points:
             continue
-        grade = vertebra.measure.grade if vertebra.measure else 0
-        color = grade_color(grade) if vertebra.assessed else NOT_ASSESSED_COLOR
+        color = verdict_color(vertebra)
         xy = np.asarray(points[vertebra.label], dtype=float) * np.array([spacing[1], spacing[0]])
         for a, b in ((0, 1), (2, 3), (4, 5)):
             axis.plot(xy[[a, b], 0], xy[[a, b], 1], "-", color=color, linewidth=1.4)
         axis.plot(xy[:, 0], xy[:, 1], "o", color=color, markersize=2.5)
-        name = vertebra.label if vertebra.assessed else f"{vertebra.label} (n/a)"
-        axis.text(xy[:, 0].min() - 4, xy[:, 1].mean(), name, color=color, fontsize=8,
+        axis.text(min(xy[:, 0].min(), 0) - 3, xy[:, 1].mean(), _caption(vertebra), color=color, fontsize=8,
                   ha="right", va="center", fontweight="bold")
-    table_axis = figure.add_axes([0.42, 0.03, 0.56, 0.9])
-    table_axis.set_axis_off()
-    columns = ["level", "ha mm", "hm mm", "hp mm", "G", "grade", "type", "nbr red. %", "P(fx)", "voxel", "abn."]
-    if rows:
-        table = table_axis.table(cellText=rows, colLabels=columns, loc="upper center", cellLoc="center")
-        table.auto_set_font_size(False)
-        table.set_fontsize(8)
-        table.scale(1.0, 1.25)
-        for row_index, vertebra in enumerate(result.vertebrae, start=1):
-            grade = vertebra.measure.grade if vertebra.measure else 0
-            shade = (*grade_color(grade), 0.25) if grade else None
-            if not vertebra.assessed:
-                shade = (*NOT_ASSESSED_COLOR, 0.35)
-            if shade is not None:
-                for column_index in range(len(columns)):
-                    table[row_index, column_index].set_facecolor(shade)
-    else:
-        table_axis.text(0.5, 0.9, "no vertebrae found", ha="center", fontsize=12)
+    _scale_bar(axis, width_mm, bottom)
+    if window is not None:  # CT: the straightened image's axes
+        _orientation(axis, width_mm, top, bottom)
+    handles = [Line2D([0], [0], color=c, marker="o", linewidth=1.4, markersize=4, label=t) for t, c in LEGEND]
+    figure.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.64, 0.9), frameon=False, fontsize=9,
+                  title="keypoints and heights", title_fontsize=9, alignment="left")
+    figure.text(0.65, 0.7, "Straightened mid-sagittal plane\n(rows follow the spine's centre-line).\n"
+                f"Bar: {SCALE_BAR_MM:.0f} mm." + ("\nS superior, I inferior,\nA anterior, P posterior." if window
+                                                   is not None else ""), fontsize=8, va="top", color="#333")
     summary = result.patient_summary()
-    fractured = ", ".join(summary["fractured_levels"]) or "none"
-    headline = f"verdict: {summary['verdict']}; max Genant grade {summary['max_grade']}; fractured: {fractured}"
-    if summary["review_levels"]:
-        headline += f"; review: {', '.join(summary['review_levels'])}"
+    headline = f"verdict: {summary['verdict_reason']}; {summary['n_assessed']} of {summary['n_vertebrae']} assessed"
     if summary["not_assessed"]:
         headline += f"; not assessed: {', '.join(summary['not_assessed'])}"
-    figure.suptitle(f"{title}\n{headline}" if title else headline, fontsize=11)
+    figure.suptitle(f"{title}\n{headline}" if title else headline, fontsize=10)
     with atomic_path(path, overwrite=overwrite) as temporary:
         figure.savefig(temporary, format="png")
     plt.close(figure)
     return Path(path)
+
+
+def _scale_bar(axis, width_mm: float, bottom: float) -> None:
+    x0, y = width_mm - SCALE_BAR_MM - 3, bottom - 6
+    axis.plot([x0, x0 + SCALE_BAR_MM], [y, y], "-", color="white", linewidth=3, solid_capstyle="butt")
+    axis.text(x0 + SCALE_BAR_MM / 2, y - 2, f"{SCALE_BAR_MM:.0f} mm", color="white", fontsize=8, ha="center",
+              va="bottom")
+
+
+def _orientation(axis, width_mm: float, top: float, bottom: float) -> None:
+    style = {"color": "yellow", "fontsize": 10, "fontweight": "bold", "ha": "center", "va": "center"}
+    middle = (top + bottom) / 2
+    axis.text(4, top + 5, "S", **style)
+    axis.text(4, bottom - 5, "I", **style)
+    axis.text(3, middle, "A", **style)
+    axis.text(width_mm - 3, middle, "P", **style)

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from ..progress import Progress
-from ..stage import Analysis, AnalysisOptions, StageContext
+from ..stage import Analysis, RunsWhenChosen, StageContext
 
 
-class ClassifierStage:
+class ClassifierStage(RunsWhenChosen):
     """Fracture probability per vertebra from the grading-loss network on sagittal patches."""
 
     name = "classifier"
     title = "scoring fractures with the patch classifier"
     share = 0.05
-
-    def enabled(self, options: AnalysisOptions) -> bool:
-        """Optional: runs when chosen."""
-        return self.name in options.extra_stages
 
     def run(self, analysis: Analysis, context: StageContext, progress: Progress) -> None:
         """Fill ``Vertebra.fracture_probability`` and the patient's maximum.

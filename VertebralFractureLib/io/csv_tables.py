@@ -1,9 +1,15 @@
 """CSV tables: the Genant measures per vertebra, and the keypoints for editing in a spreadsheet.
 
-Genant table (one row per vertebra, cranio-caudal; empty cell = no value)::
+Genant table (one row per vertebra, cranio-caudal, every vertebra found with its status and verdict;
+empty cell = no value)::
 
-    level,ha_mm,hm_mm,hp_mm,G,grade,type,neighbour_reduction,confidence,
-    fracture_probability,voxel_fracture_score,abnormality,source
+    case,level,verdict,verdict_reason,status,status_reason,ha_mm,hm_mm,hp_mm,G,grade,type,
+    neighbour_reduction,confidence,quality,fracture_probability,voxel_fracture_score,abnormality,source
+
+Numbers are rounded to what is measured (:data:`DECIMALS`: heights 0.1 mm, G, reductions, confidences
+and probabilities 0.01, abnormality 0.1 on its 0-100 scale). These column names are the one naming
+scheme of the outputs: the HTML report's table uses them (with :data:`COLUMN_UNITS`), and the Slicer
+table shows them as its column titles.
 
 Keypoint table (one row per vertebra): ``level``, the six keypoints in
 :data:`VertebralFractureLib.genant.KEYPOINT_NAMES` order as ``anterior_superior_x``,
@@ -32,6 +38,7 @@ from .text import read_text_file
 PathLike = Union[str, Path]
 
 GENANT_COLUMNS = (
+    "case",
     "level",
     "verdict",
     "verdict_reason",
@@ -61,7 +68,42 @@ _FLOAT_COLUMNS = (
     "quality",
     *SCORE_FIELDS,
 )
-_TEXT_COLUMNS = ("verdict", "verdict_reason", "status", "status_reason", "type", "source")
+#: Decimal places kept for each number column (what the measurement supports).
+DECIMALS: Dict[str, int] = {
+    "ha_mm": 1,
+    "hm_mm": 1,
+    "hp_mm": 1,
+    "G": 2,
+    "neighbour_reduction": 2,
+    "confidence": 2,
+    "quality": 2,
+    "fracture_probability": 2,
+    "voxel_fracture_score": 2,
+    "abnormality": 1,
+}
+#: Unit and meaning of every Genant column (report header, Slicer column descriptions).
+COLUMN_UNITS: Dict[str, Tuple[str, str]] = {
+    "case": ("", "case: the input file (or the batch case folder)"),
+    "level": ("", "vertebra level"),
+    "verdict": ("", "fracture, review, normal or not assessed"),
+    "verdict_reason": ("", "why this verdict"),
+    "status": ("", "assessed, or not_assessed (never graded)"),
+    "status_reason": ("", "why the vertebra is not assessed"),
+    "ha_mm": ("mm", "anterior height"),
+    "hm_mm": ("mm", "middle height"),
+    "hp_mm": ("mm", "posterior height"),
+    "G": ("0-1", "Genant index min(h) / max(h)"),
+    "grade": ("0-3", "Genant grade"),
+    "type": ("", "deformity type: none, wedge, biconcave, crush"),
+    "neighbour_reduction": ("0-1", "1 - max(h) / height expected from the neighbours"),
+    "confidence": ("0-1", "detection confidence"),
+    "quality": ("0-1", "image quality score of the quality gate"),
+    "fracture_probability": ("0-1", "patch classifier probability (Husseini et al. 2020)"),
+    "voxel_fracture_score": ("0-1", "voxel fracture map score (Nicolaes et al. 2019)"),
+    "abnormality": ("0-100", "shape abnormality (Botros et al. 2022)"),
+    "source": ("", "where the keypoints came from"),
+}
+_TEXT_COLUMNS = ("case", "verdict", "verdict_reason", "status", "status_reason", "type", "source")
 KEYPOINT_PREFIXES = tuple(name.replace(" ", "_") for name in KEYPOINT_NAMES)
 
 
@@ -83,13 +125,31 @@ def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
-def genant_rows(result: SpineResult) -> List[Dict[str, Any]]:
-    """One dict per vertebra with the :data:`GENANT_COLUMNS`; ``""`` where there is no value."""
+def case_id(result: SpineResult) -> str:
+    """The case a result belongs to: ``input["case"]`` when set (batch), else the input's file name."""
+    return str(result.input.get("case") or result.input.get("path") or "")
+
+
+def _round(column: str, value: Any) -> Any:
+    if value == "" or column not in DECIMALS:
+        return value
+    rounded = round(float(value), DECIMALS[column])
+    return rounded + 0.0  # no "-0.0"
+
+
+def genant_rows(result: SpineResult, case: Optional[str] = None) -> List[Dict[str, Any]]:
+    """One dict per vertebra with the :data:`GENANT_COLUMNS`, rounded (:data:`DECIMALS`); ``""`` where no value.
+
+    Args:
+        result: the vertebrae.
+        case: the ``case`` cell (default :func:`case_id`).
+    """
+    case = case_id(result) if case is None else case
     rows = []
     for v in result.vertebrae:
         m = v.measure
         verdict, verdict_reason = v.verdict()
-        row: Dict[str, Any] = {"level": v.label, "verdict": verdict, "verdict_reason": verdict_reason,
+        row: Dict[str, Any] = {"case": case, "level": v.label, "verdict": verdict, "verdict_reason": verdict_reason,
                                "status": v.status, "status_reason": _cell(v.status_reason)}
         heights = m.heights if m is not None else (None, None, None)
         row.update(zip(("ha_mm", "hm_mm", "hp_mm"), map(_cell, heights)))
@@ -102,7 +162,7 @@ def genant_rows(result: SpineResult) -> List[Dict[str, Any]]:
         for name in SCORE_FIELDS:
             row[name] = _cell(getattr(v, name))
         row["source"] = v.source
-        rows.append(row)
+        rows.append({column: _round(column, value) for column, value in row.items()})
     return rows
 
 
@@ -121,14 +181,21 @@ def _csv_text(columns: Sequence[str], rows: Sequence[Dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def write_genant_csv(result: SpineResult, path: PathLike, overwrite: bool = False) -> Path:
-    """Write the Genant table of a result (atomically).
+def write_genant_csv(result: SpineResult, path: PathLike, overwrite: bool = False, *,
+                     case: Optional[str] = None) -> Path:
+    """Write the Genant table of a result (atomically), rounded to what is measured.
+
+    Args:
+        result: the vertebrae.
+        path: target ``.csv``.
+        overwrite: replace an existing file.
+        case: the ``case`` cell (default :func:`case_id`).
 
     Raises:
         ExistingFileError: if the file exists and ``overwrite`` is False.
 
     """
-    return atomic_write(path, _csv_text(GENANT_COLUMNS, genant_rows(result)), overwrite=overwrite)
+    return atomic_write(path, _csv_text(GENANT_COLUMNS, genant_rows(result, case)), overwrite=overwrite)
 
 
 def _read_rows(path: PathLike, required: Sequence[str]) -> Tuple[List[str], List[Dict[str, str]]]:
@@ -186,7 +253,7 @@ def read_genant_csv(path: PathLike) -> List[Dict[str, Any]]:
     """Read a Genant table written by :func:`write_genant_csv`.
 
     Returns:
-        One dict per row: ``level`` (canonical name), floats for heights / G / reductions /
+        One dict per row: ``level`` (canonical name), ``case``, floats for heights / G / reductions /
         scores, an int ``grade``, strings ``status``, ``status_reason``, ``type`` and ``source``; None for
         empty cells.
 
@@ -290,9 +357,12 @@ def read_keypoints_csv(
 
 
 __all__ = [
+    "COLUMN_UNITS",
+    "DECIMALS",
     "GENANT_COLUMNS",
     "KEYPOINT_PREFIXES",
     "TableError",
+    "case_id",
     "genant_rows",
     "keypoint_columns",
     "keypoint_rows",

@@ -7,8 +7,11 @@ anything made on the canonical grid goes back with :func:`resample_like`.
 
 from __future__ import annotations
 
+import stat
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -56,27 +59,89 @@ def image_from_array(array: np.ndarray, geometry: ImageGeometry):
     return image
 
 
-def _dicom_series(folder: Path):
+#: DICOM modalities read as CT volumes (others, e.g. MR or PT, are refused).
+CT_MODALITIES = ("CT",)
+
+
+def dicom_series_in(folder: Path) -> Dict[str, List[str]]:
+    """Every DICOM series under ``folder`` (searched recursively): series UID -> its files, sorted.
+
+    A typical export keeps each series in ``STUDY/SERIES`` sub-folders; a series split over several
+    folders is gathered into one list.
+    """
     sitk = _sitk()
     reader = sitk.ImageSeriesReader()
-    series = reader.GetGDCMSeriesIDs(str(folder))
+    found: Dict[str, List[str]] = {}
+    for directory in sorted([folder, *(p for p in folder.rglob("*") if p.is_dir())]):
+        if any(part.startswith(".") for part in directory.relative_to(folder).parts):
+            continue
+        if not any(child.is_file() for child in directory.iterdir()):
+            continue
+        for uid in reader.GetGDCMSeriesIDs(str(directory)):
+            found.setdefault(uid, []).extend(reader.GetGDCMSeriesFileNames(str(directory), uid))
+    return found
+
+
+def _dicom_series(folder: Path, series_uid: Optional[str] = None):
+    sitk = _sitk()
+    series = dicom_series_in(folder)
     if not series:
-        raise ImageReadError(f"{folder}: no DICOM series found in this folder")
-    if len(series) > 1:
-        sizes = {s: len(reader.GetGDCMSeriesFileNames(str(folder), s)) for s in series}
-        chosen = max(sizes, key=sizes.get)
+        raise ImageReadError(f"{folder}: no DICOM series found in this folder or its sub-folders")
+    listing = "; ".join(f"{uid} ({len(files)} files)" for uid, files in sorted(series.items()))
+    if series_uid is not None:
+        if series_uid not in series:
+            raise ImageReadError(f"{folder}: no DICOM series with UID {series_uid}; the folder holds: {listing}")
+        files = series[series_uid]
+    elif len(series) > 1:
         raise ImageReadError(
-            f"{folder}: the folder holds {len(series)} DICOM series "
-            f"({', '.join(f'{s}: {n} files' for s, n in sizes.items())}); "
-            f"put one series per folder or pass the series UID (largest: {chosen})"
+            f"{folder}: the folder holds {len(series)} DICOM series; choose one with --series UID: {listing}"
         )
-    files = reader.GetGDCMSeriesFileNames(str(folder), series[0])
+    else:
+        files = next(iter(series.values()))
     if len(files) < 2:
         raise ImageReadError(f"{folder}: the DICOM series has only {len(files)} slice")
+    _check_modality(folder, files[0])
     _check_slice_positions(folder, files)
+    reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
-    image = reader.Execute()
+    try:
+        image = reader.Execute()
+    except RuntimeError as error:
+        raise ImageReadError(f"{folder}: cannot read the DICOM series: {_first_error_line(error)}") from None
+    _keep_series_uids(image, files[0])
     return image
+
+
+#: DICOM tags copied from a series onto the image read from it: Study and Series Instance UID (no patient identity).
+SERIES_UID_TAGS = {"study_uid": "0020|000d", "series_uid": "0020|000e"}
+
+
+def _keep_series_uids(image, first_file: str) -> None:
+    """Copy the study and series UIDs of a DICOM series onto its image (``image.GetMetaData("0020|000e")``)."""
+    sitk = _sitk()
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(first_file))
+    reader.ReadImageInformation()
+    for tag in SERIES_UID_TAGS.values():
+        if reader.HasMetaDataKey(tag) and reader.GetMetaData(tag).strip("\0 "):
+            image.SetMetaData(tag, reader.GetMetaData(tag).strip("\0 "))
+
+
+def _check_modality(folder: Path, first_file: str) -> None:
+    """Refuse a DICOM series whose Modality tag (0008,0060) says it is not a CT (e.g. MR with HU-like values)."""
+    sitk = _sitk()
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(first_file))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        raise ImageReadError(f"{folder}: cannot read the DICOM header of {Path(first_file).name}") from None
+    if reader.HasMetaDataKey("0008|0060"):
+        modality = reader.GetMetaData("0008|0060").strip().upper()
+        if modality and modality not in CT_MODALITIES:
+            raise ImageReadError(
+                f"{folder}: the DICOM series is modality {modality}, not CT; this tool analyses CT only"
+            )
 
 
 #: Largest ratio between two slice gaps of a series read as evenly spaced.
@@ -145,11 +210,30 @@ def _check_voxel_count(path: Path, size) -> None:
         )
 
 
-def _nifti_data_complete(path: Path) -> bool:
-    """Whether a NIfTI-1/2 file holds all the voxel bytes its header announces.
+@dataclass
+class NiftiScan:
+    """What the raw bytes of a NIfTI file say (SimpleITK hides both: it zero-fills missing voxels and NaN/Inf).
 
-    SimpleITK reads a truncated NIfTI without complaint (missing voxels become zeros), so the
-    size is checked from the header first.
+    Attributes:
+        known: the header is a NIfTI-1/2 header this module parses.
+        complete: every voxel byte the header announces is present (and a gzip stream is intact).
+        non_finite: number of NaN or infinite voxels (float data only; 0 otherwise).
+    """
+
+    known: bool
+    complete: bool
+    non_finite: int = 0
+
+
+#: NIfTI datatype codes of floating-point voxels -> numpy type.
+_NIFTI_FLOATS = {16: "f4", 64: "f8"}
+_CHUNK = 16 << 20
+
+
+def scan_nifti(path: Path) -> NiftiScan:
+    """Check a NIfTI-1/2 file from its raw bytes: complete data, and the count of NaN/Inf voxels.
+
+    The voxel data are streamed (16 MB at a time) only for float data or to reach the end of the file.
     """
     import gzip
     import struct
@@ -159,51 +243,189 @@ def _nifti_data_complete(path: Path) -> bool:
         with opener(path, "rb") as handle:
             header = handle.read(540)
             if len(header) < 348:
-                return False
+                return NiftiScan(True, False)
             for endian in "<>":
                 size = struct.unpack(endian + "i", header[:4])[0]
                 if size == 348:
                     dims = struct.unpack(endian + "8h", header[40:56])
-                    bitpix = struct.unpack(endian + "h", header[72:74])[0]
+                    datatype, bitpix = struct.unpack(endian + "2h", header[70:74])
                     offset = int(struct.unpack(endian + "f", header[108:112])[0])
                     break
                 if size == 540:
                     dims = struct.unpack(endian + "8q", header[16:80])
-                    bitpix = struct.unpack(endian + "h", header[14:16])[0]
+                    datatype, bitpix = struct.unpack(endian + "2h", header[12:16])
                     offset = struct.unpack(endian + "q", header[168:176])[0]
                     break
             else:
-                return True  # not a NIfTI header we know; let SimpleITK decide
-            count = int(np.prod([max(1, d) for d in dims[1 : 1 + max(1, min(int(dims[0]), 7))]]))
-            end = max(offset, 348) + count * max(1, bitpix) // 8
-            handle.seek(end - 1)
-            return len(handle.read(1)) == 1
-    except (OSError, EOFError, struct.error):
-        return False
+                return NiftiScan(False, True)  # not a NIfTI header we know; let SimpleITK decide
+            count = int(np.prod([max(1, d) for d in dims[1 : 1 + max(1, min(int(dims[0]), 7))]], dtype=np.int64))
+            start = max(offset, 348)
+            nbytes = count * max(1, bitpix) // 8
+            if datatype not in _NIFTI_FLOATS:
+                handle.seek(start + nbytes - 1)
+                complete = len(handle.read(1)) == 1
+                if complete and opener is gzip.open:
+                    while handle.read(_CHUNK):  # reach the end: the gzip checksum is verified there
+                        pass
+                return NiftiScan(True, complete)
+            dtype = np.dtype(endian + _NIFTI_FLOATS[datatype])
+            handle.seek(start)
+            left, non_finite = nbytes, 0
+            while left > 0:
+                chunk = handle.read(min(_CHUNK - _CHUNK % dtype.itemsize, left))
+                if not chunk:
+                    return NiftiScan(True, False)
+                usable = len(chunk) - len(chunk) % dtype.itemsize
+                values = np.frombuffer(chunk[:usable], dtype)
+                non_finite += int(values.size - np.count_nonzero(np.isfinite(values)))
+                left -= len(chunk)
+            return NiftiScan(True, True, non_finite)
+    except (OSError, EOFError, struct.error, zlib.error, ValueError, OverflowError):
+        return NiftiScan(True, False)
 
 
-def read_image(path: PathLike, series_uid: Optional[str] = None):
-    """Read a volume file, a DICOM series folder or a 2D picture as a SimpleITK image.
+_NRRD_TYPES = {
+    1: ("signed char", "int8", "uchar", "unsigned char", "uint8", "int8_t", "uint8_t"),
+    2: ("short", "short int", "signed short", "signed short int", "int16", "int16_t", "ushort", "unsigned short",
+        "unsigned short int", "uint16", "uint16_t"),
+    4: ("int", "signed int", "int32", "int32_t", "uint", "unsigned int", "uint32", "uint32_t", "float"),
+    8: ("longlong", "long long", "long long int", "signed long long", "signed long long int", "int64", "int64_t",
+        "ulonglong", "unsigned long long", "unsigned long long int", "uint64", "uint64_t", "double"),
+}
+
+
+def nrrd_problem(path: Path) -> Optional[str]:
+    """What is wrong with an attached-data NRRD file (header, data size, gzip stream), or None."""
+    try:
+        with open(path, "rb") as handle:
+            if not handle.read(4) == b"NRRD":
+                return "not a NRRD file"
+            handle.seek(0)
+            fields: Dict[str, str] = {}
+            while True:
+                line = handle.readline(1 << 20)
+                if not line:
+                    return "the header has no end (no blank line)"
+                line = line.decode("latin-1").rstrip("\r\n")
+                if not line:
+                    break
+                if ":" in line and not line.startswith("#"):
+                    key, _, value = line.partition(":")
+                    fields[key.strip().lower()] = value.lstrip("=").strip()
+            if "data file" in fields or "datafile" in fields:
+                return None  # detached data: the header alone is checked
+            sizes = [int(v) for v in fields.get("sizes", "").split()]
+            itemsize = next((n for n, names in _NRRD_TYPES.items() if fields.get("type", "").lower() in names), None)
+            if not sizes or itemsize is None:
+                return "the header lacks sizes or a known type"
+            expected = int(np.prod(sizes, dtype=np.int64)) * itemsize
+            encoding = fields.get("encoding", "raw").lower()
+            if encoding == "raw":
+                got = len(handle.read(expected + 1))
+            elif encoding in ("gzip", "gz"):
+                inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                got = 0
+                while not inflate.eof:
+                    block = handle.read(_CHUNK)
+                    if not block:
+                        break
+                    got += len(inflate.decompress(block))
+                if not inflate.eof:
+                    return "the gzip data stream is cut short"
+            else:
+                return None
+            if got < expected:
+                return f"{got} of {expected} data bytes"
+            return None
+    except (OSError, ValueError, zlib.error) as error:
+        return f"unreadable ({error})"
+
+
+def image_file_problem(path: Path, name: Optional[str] = None) -> Optional[str]:
+    """What is wrong with a NIfTI or NRRD file just written (``name`` chooses the format), or None."""
+    name = (name or path.name).lower()
+    if name.endswith((".nii", ".nii.gz")):
+        scan = scan_nifti(path) if name.endswith(".gz") == path.name.lower().endswith(".gz") else None
+        if scan is not None and not scan.complete:
+            return "the NIfTI data are truncated or corrupt"
+        return None
+    if name.endswith((".nrrd", ".nhdr")):
+        return nrrd_problem(path)
+    return None
+
+
+def check_input_path(path: PathLike, *, folders: bool = True) -> Path:
+    """Refuse, before anything opens it, an input that is missing, not a regular file or folder, or unreadable.
+
+    A FIFO, socket or device would hang or stream forever; a dangling symbolic link reads as missing.
 
     Raises:
-        ImageReadError: if the path does not exist, is empty, truncated, corrupt or holds
-            several DICOM series.
+        ImageReadError: naming the path and the problem.
+    """
+    import os
+
+    path = Path(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise ImageReadError(f"{path}: a symbolic link to a missing file ({os.readlink(path)})") from None
+        raise ImageReadError(f"{path}: no such file or folder") from None
+    except OSError as error:
+        raise ImageReadError(f"{path}: cannot be opened ({error.strerror or error})") from None
+    if stat.S_ISDIR(info.st_mode):
+        if not folders:
+            raise ImageReadError(f"{path}: is a folder; an image file is expected here")
+    elif not stat.S_ISREG(info.st_mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode)
+                else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "not a regular file")
+        raise ImageReadError(f"{path}: is {kind}, not a regular file; refusing to read it")
+    if not os.access(path, os.R_OK | (os.X_OK if stat.S_ISDIR(info.st_mode) else 0)):
+        raise ImageReadError(f"{path}: permission denied (cannot be read)")
+    return path
+
+
+def _first_error_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    detail = [line.split("]", 1)[1].strip() for line in lines if line.startswith("[") and "]" in line]
+    if detail:
+        return detail[-1]  # the NRRD reader's innermost reason ("type (short) and encoding ... endian info")
+    reason = next((line for line in lines if "ERROR" in line or "Exception" in line or "error" in line),
+                  lines[-1] if lines else "")
+    return reason.strip()
+
+
+def read_image(path: PathLike, series_uid: Optional[str] = None, *, allow_non_finite: bool = False):
+    """Read a volume file, a DICOM series folder or a 2D picture as a SimpleITK image.
+
+    Args:
+        path: the file or folder (a DICOM folder is searched recursively).
+        series_uid: the DICOM series to read when the folder holds several.
+        allow_non_finite: read a NIfTI with NaN/Inf voxels (SimpleITK shows them as 0) instead of refusing it.
+
+    Raises:
+        ImageReadError: if the path does not exist, is not a regular file or folder, is empty,
+            truncated or corrupt, holds NaN/Inf voxels, or holds several DICOM series and no UID was given.
 
     """
     sitk = _sitk()
-    path = Path(path)
-    if not path.exists():
-        raise ImageReadError(f"{path}: no such file or folder")
+    path = check_input_path(path)
     if path.is_dir():
-        if series_uid is not None:
-            reader = sitk.ImageSeriesReader()
-            reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(path), series_uid))
-            return reader.Execute()
-        return _dicom_series(path)
+        return _dicom_series(path, series_uid)
     if path.stat().st_size == 0:
         raise ImageReadError(f"{path}: the file is empty")
-    if path.name.lower().endswith((".nii", ".nii.gz")) and not _nifti_data_complete(path):
-        raise ImageReadError(f"{path}: the NIfTI file is truncated or corrupt (fewer voxel bytes than its header says)")
+    if path.name.lower().endswith((".nii", ".nii.gz")):
+        scan = scan_nifti(path)
+        if not scan.complete:
+            raise ImageReadError(
+                f"{path}: the NIfTI file is truncated or corrupt (fewer voxel bytes than its header says, "
+                "or a damaged gzip stream)"
+            )
+        if scan.non_finite and not allow_non_finite:
+            raise ImageReadError(
+                f"{path}: {scan.non_finite} voxels are NaN or infinite (the NIfTI reader would show them as 0); "
+                "a CT holds finite Hounsfield units"
+            )
     try:
         header = sitk.ImageFileReader()
         header.SetFileName(str(path))
@@ -211,13 +433,8 @@ def read_image(path: PathLike, series_uid: Optional[str] = None):
         _check_voxel_count(path, header.GetSize())
         return sitk.ReadImage(str(path))
     except RuntimeError as error:
-        first = str(error).strip().splitlines()
-        reason = next(
-            (line for line in first if "ERROR" in line or "Exception" in line or "error" in line),
-            first[-1] if first else "",
-        )
         raise ImageReadError(
-            f"{path}: cannot read this image (truncated, corrupt or not an image): {reason.strip()}"
+            f"{path}: cannot read this image (truncated, corrupt or not an image): {_first_error_line(error)}"
         ) from None
 
 
@@ -244,8 +461,7 @@ def to_canonical(image, *, nearest: bool = False):
     corners = np.array(np.meshgrid(*[[0, s - 1] for s in geometry.size], indexing="ij")).reshape(dim, -1).T
     points = geometry.index_to_lps(corners)
     low, high = points.min(axis=0), points.max(axis=0)
-    spacing = np.full(dim, min(geometry.spacing))
-    size = np.ceil((high - low) / spacing).astype(int) + 1
+    spacing, size = _canonical_grid(geometry, high - low)
     reference = sitk.Image([int(s) for s in size], image.GetPixelID())
     reference.SetSpacing(spacing.tolist())
     reference.SetOrigin(low.tolist())
@@ -253,6 +469,33 @@ def to_canonical(image, *, nearest: bool = False):
     fill = float(sitk.GetArrayViewFromImage(image).min())
     interpolator = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
     return sitk.Resample(image, reference, sitk.Transform(), interpolator, fill)
+
+
+def _canonical_grid(geometry: ImageGeometry, extent: np.ndarray):
+    """Spacing and size of the identity-direction grid of an oblique image, bounded in voxels.
+
+    The finest spacing is used when the grid stays within ``validation.MAX_VOXELS``, otherwise a
+    coarser isotropic spacing up to the median one; a grid still too large is refused before any
+    memory is allocated (a thin-slice, thick-spacing volume tilted 45 degrees would need billions).
+
+    Raises:
+        ImageReadError: if no spacing up to the median keeps the grid within the limit.
+    """
+    from ..validation import MAX_VOXELS
+
+    finest, median = float(min(geometry.spacing)), float(np.median(geometry.spacing))
+    for step in np.unique([finest, *np.geomspace(finest, median, 8)]) if median > finest else [finest]:
+        spacing = np.full(len(extent), float(step))
+        size = np.ceil(extent / spacing).astype(np.int64) + 1
+        if int(np.prod(size)) <= MAX_VOXELS:
+            return spacing, size
+    size = np.ceil(extent / finest).astype(np.int64) + 1
+    raise ImageReadError(
+        f"reorienting this oblique volume (spacing {tuple(round(s, 3) for s in geometry.spacing)} mm, size "
+        f"{tuple(geometry.size)}) would need {np.prod(size.astype(float)) / 1e6:.0f} million voxels at "
+        f"{finest:g} mm, more than the {MAX_VOXELS / 1e6:.0f} million this tool handles; resample it to "
+        "axis-aligned or near-isotropic voxels first"
+    )
 
 
 def resample_like(image, reference, *, nearest: bool = False, default: float = 0.0):

@@ -80,6 +80,9 @@ class PointList:
     points: List[ControlPoint] = field(default_factory=list)
     color: Optional[Tuple[float, float, float]] = None
     locked: bool = False
+    #: Whether Slicer draws each point's label (off for the keypoints: 6 labels per vertebra would overlap;
+    #: the centroid list labels each vertebra once).
+    labels_visible: bool = True
 
     @property
     def positions(self) -> np.ndarray:
@@ -148,7 +151,7 @@ def keypoints_list(result: SpineResult, name: str = "Keypoints") -> PointList:
         for v in result.vertebrae
         for i in range(len(KEYPOINT_NAMES))
     ]
-    return PointList(name=name, points=points, color=KEYPOINTS_COLOR)
+    return PointList(name=name, points=points, color=KEYPOINTS_COLOR, labels_visible=False)
 
 
 def centroids_list(result: SpineResult, name: str = "Centroids") -> PointList:
@@ -269,7 +272,7 @@ def list_to_markup(point_list: PointList) -> Dict[str, Any]:
             "opacity": 1.0,
             "color": [float(c) for c in point_list.color],
             "selectedColor": [float(c) for c in point_list.color],
-            "pointLabelsVisibility": True,
+            "pointLabelsVisibility": bool(point_list.labels_visible),
             "textScale": 2.0,
             "glyphType": "Sphere3D",
             "glyphScale": 1.5,

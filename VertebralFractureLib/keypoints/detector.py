@@ -150,6 +150,8 @@ def detect_vertebrae(
     level_profile=None,
     level_classifier=None,
     refine: Optional[bool] = None,
+    ct=None,
+    level_report: Optional[dict] = None,
 ) -> List[Detection]:
     """Vertebrae with six keypoints, score, level and its confidence (Pisov et al. 2020, §3.2; Gartland et al. 2025).
 
@@ -170,6 +172,11 @@ def detect_vertebrae(
         refine: snap the keypoints to the end-plate edges (:mod:`.refine`); default: the model
             config's ``refine_endplates``, else True for the shipped CT weights only (the snapping
             was tuned on mid-sagittal CT images, not on radiographs or other models).
+        ct: the CT (canonical SimpleITK image) ``straightened`` was made from; with it the level count
+            is anchored on the 12th rib and the iliac crests (:mod:`.level_anchors`) and the classifier
+            only fills in the levels around the anchor.
+        level_report: a dict that receives ``{"anchor", "certain", "method", "confidence"}`` (how the
+            levels were decided; :meth:`.level_anchors.LevelAnchor.to_dict`) when levels come from 3D cues.
 
     Returns:
         Detections sorted superior -> inferior, keypoints in the input image's pixels.
@@ -219,7 +226,16 @@ def detect_vertebrae(
         features = np.zeros((len(kept), level_profile.values.shape[1] * 3 + 4))
         order = np.argsort(centres_mm[:, 1], kind="stable")
         features[order] = vertebra_features(kept[order] * target, level_profile)
-        keep, labelling = decode_with_classifier(classifier, features, centres_mm[:, 1])
+        anchor = None
+        if ct is not None and straightened is not None:
+            from .level_anchors import anchor_of_detections
+
+            anchor = anchor_of_detections(ct, straightened.curve, kept[order] * target)
+        keep, labelling = decode_with_classifier(classifier, features, centres_mm[:, 1], anchor=anchor)
+        if level_report is not None:
+            from .level_anchors import uncertain_report
+
+            level_report.update(anchor.to_dict() if anchor is not None else uncertain_report())
     else:
         heatmaps = level_heatmaps(model, resampled)
         scores = sample_scores(heatmaps, centres_mm, model.config["level_cell_mm"])

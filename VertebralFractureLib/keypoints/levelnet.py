@@ -110,13 +110,33 @@ def emission_scores(probabilities: np.ndarray) -> np.ndarray:
 
 
 def decode_with_classifier(
-    classifier: LevelClassifier, features: np.ndarray, rows_mm: np.ndarray, gap_penalty: float = GAP_PENALTY
+    classifier: LevelClassifier, features: np.ndarray, rows_mm: np.ndarray, gap_penalty: float = GAP_PENALTY,
+    anchor=None,
 ) -> Tuple[np.ndarray, object]:
-    """Kept detections and their :class:`.labelling.Labelling` (inputs in any order)."""
+    """Kept detections and their :class:`.labelling.Labelling` (inputs in any order).
+
+    Args:
+        classifier: the level classifier.
+        features: (n, N_FEATURES) per detection.
+        rows_mm: (n,) row of each detection.
+        gap_penalty: see :mod:`.labelling`.
+        anchor: a :class:`.level_anchors.LevelAnchor` (its index counts detections sorted superior ->
+            inferior): the anchored detection is pinned to its level, the consecutive decoding places the
+            others around it; each label's confidence becomes the anchor's, reduced by 0.02 per level away
+            from the anchor. Without an anchored level the classifier's labels are kept and their
+            confidence is capped at 0.5 (levels uncertain).
+    """
     from .labelling import select_and_decode
 
     rows_mm = np.asarray(rows_mm, dtype=np.float64)
     order = np.argsort(rows_mm, kind="stable")
     scores = np.zeros((len(rows_mm), len(classifier.channels)))
     scores[order] = classifier.scores(np.asarray(features)[order])
-    return select_and_decode(scores, rows_mm, classifier.channels, gap_penalty=gap_penalty)
+    if anchor is None:
+        return select_and_decode(scores, rows_mm, classifier.channels, gap_penalty=gap_penalty)
+    from .level_anchors import anchored_confidence, anchored_scores
+
+    scores = anchored_scores(scores, anchor, classifier.channels, order)
+    keep, labelling = select_and_decode(scores, rows_mm, classifier.channels, gap_penalty=gap_penalty)
+    labelling.confidence = anchored_confidence(labelling.labels, labelling.confidence, anchor)
+    return keep, labelling

@@ -13,12 +13,13 @@ import numpy as np
 
 from ..progress import Progress
 from ..schema import SpineResult, Vertebra
-from ..stage import Analysis, AnalysisOptions, StageContext
+from ..stage import Analysis, RunsWithKeypoints, StageContext
 
 #: Keypoints closer than this (voxels) to the image border mean the vertebra is cut by the field of view.
 EDGE_MARGIN_VOXELS = 1.0
 #: Refine the detector's keypoints on the CT's own voxels (:func:`.refine.refine_on_ct`) instead of
-#: snapping them on the 1 mm detector image (:func:`.refine.refine_endplates`).
+#: snapping them on the 1 mm detector image (:func:`.refine.refine_endplates`), for CTs whose voxels
+#: are at most :data:`.refine.CT_MAX_VOXEL_MM` thick.
 REFINE_ON_CT = True
 
 
@@ -64,16 +65,12 @@ def _cut_side(geometry, points: np.ndarray) -> str:
     return " and ".join(sides or ["edge"]) + " edge"
 
 
-class KeypointStage:
+class KeypointStage(RunsWithKeypoints):
     """Vertebrae with six keypoints and level labels, in LPS mm."""
 
     name = "keypoints"
     title = "detecting vertebrae and keypoints"
     share = 0.4
-
-    def enabled(self, options: AnalysisOptions) -> bool:
-        """Runs whenever keypoints are wanted."""
-        return options.keypoints
 
     def run(self, analysis: Analysis, context: StageContext, progress: Progress) -> None:
         """Append one :class:`Vertebra` per detection (cut ones not assessed) to the result; fill ``mid_points``."""
@@ -83,8 +80,17 @@ class KeypointStage:
         result = analysis.result
         straight = analysis.straightened
         progress(0.0, self.title)
+        from .refine import CT_MAX_VOXEL_MM, refine_on_ct
+
+        on_ct = REFINE_ON_CT and max(analysis.canonical_geometry.spacing) <= CT_MAX_VOXEL_MM
+        levels: dict = {}
         detections = detect_vertebrae(analysis.mid_sagittal, spacing_mm=straight.spacing, straightened=straight,
-                                      refine=False if REFINE_ON_CT else None)
+                                      refine=False if on_ct else None, ct=analysis.canonical,
+                                      level_report=levels)
+        if detections and levels:
+            result.patient["levels"] = levels
+            if not levels["certain"]:
+                result.warnings.append(levels["method"])
         result.models["keypoints"] = model_id("keypoints.pt")
         result.models["levels"] = model_id("keypoints_levels.pt")
         progress.check()
@@ -92,9 +98,7 @@ class KeypointStage:
         for detection in detections:
             points2d = np.asarray(detection.keypoints, dtype=float)
             points3d = straight.mid_sagittal_to_patient(points2d, order="col_row")
-            if REFINE_ON_CT:
-                from .refine import refine_on_ct
-
+            if on_ct:
                 points3d = refine_on_ct(analysis.canonical, points3d)
                 points2d = straight.patient_to_mid_sagittal(points3d)[0][:, ::-1]  # (row, col) -> [col, row]
             centroid3d = straight.mid_sagittal_to_patient(points2d.mean(axis=0)[None], order="col_row")[0]

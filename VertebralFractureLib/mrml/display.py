@@ -29,12 +29,16 @@ RGB = Tuple[float, float, float]
 
 # ---------------------------------------------------------------------------- patient summary
 def summary_text(result: SpineResult) -> str:
-    """One line for the user, e.g. ``6 vertebrae, 1 fractured (L1 grade 2 wedge), highest grade 2, min G 0.64``."""
+    """One line for the user, e.g. ``6 vertebrae, 1 fractured (L1 grade 2 wedge), review: L3, highest grade 2``."""
     summary = result.patient_summary()
     fractured = [result.vertebra(level) for level in summary["fractured_levels"]]
     details = ", ".join(f"{v.label} grade {v.measure.grade} {v.measure.type}" for v in fractured)
     text = f"{summary['n_vertebrae']} vertebrae, {summary['n_fractured']} fractured"
     text += f" ({details})" if details else ""
+    if summary["review_levels"]:
+        text += f", review: {', '.join(summary['review_levels'])}"
+    if summary["not_assessed"]:
+        text += f", not assessed: {', '.join(summary['not_assessed'])}"
     text += f", highest grade {summary['max_grade']}"
     if summary["min_G"] is not None:
         text += f", min G {summary['min_G']:.2f}"

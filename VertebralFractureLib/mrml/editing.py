@@ -17,6 +17,7 @@ import numpy as np
 
 from ..levels import LEVEL_NAMES, TYPICAL_LEVELS, UnknownLevelError, normalise_level
 from ..schema import SchemaError, SpineResult, Vertebra
+from .history import Snapshot, redo_step, restore_segments, result_of, snapshot, undo_step
 from .results import ResultNodes
 
 #: Result-level log of edits that no vertebra can hold (deleted vertebrae).
@@ -96,6 +97,28 @@ class EditingMixin:
 
     #: Called with the ResultNodes after every folded-back edit (the widget refreshes its summary).
     on_result_changed: Optional[Callable[[ResultNodes], None]] = None
+    #: Runs a callable after the current VTK event has returned (the widget: ``qt.QTimer.singleShot(0, f)``);
+    #: None: it waits in :attr:`deferred` until :meth:`run_deferred`.
+    defer: Optional[Callable[[Callable[[], None]], None]] = None
+
+    @property
+    def deferred(self) -> List[Callable[[], None]]:
+        """Callables waiting for :meth:`run_deferred` (when no :attr:`defer` is set)."""
+        if not hasattr(self, "_deferred"):
+            self._deferred: List[Callable[[], None]] = []
+        return self._deferred
+
+    def later(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once the current event is over (see :attr:`defer`)."""
+        if self.defer is not None:
+            self.defer(action)
+        else:
+            self.deferred.append(action)
+
+    def run_deferred(self) -> None:
+        """Run the callables :meth:`later` kept (plain Python has no event loop to run them)."""
+        while self.deferred:
+            self.deferred.pop(0)()
 
     # ------------------------------------------------------------------ live keypoint edits
     def watch(self, nodes: ResultNodes) -> None:
@@ -180,6 +203,9 @@ class EditingMixin:
         result.warnings = list(nodes.result.warnings)
         nodes.last_error = ""
         if commit:
+            before = snapshot(nodes.result, nodes.segmentation, "move keypoints")
+            if before.result["vertebrae"] != result.to_dict()["vertebrae"]:
+                nodes.history.push(before, "move keypoints")
             nodes.result, nodes.live = result, None
         else:
             nodes.live = result
@@ -189,12 +215,47 @@ class EditingMixin:
         return result
 
     # ------------------------------------------------------------------ column edits
-    def _replace(self, nodes: ResultNodes, result: SpineResult) -> SpineResult:
+    def _replace(
+        self, nodes: ResultNodes, result: SpineResult, what: str = "edit", before: Optional[Snapshot] = None
+    ) -> SpineResult:
+        nodes.history.push(before or snapshot(nodes.result, nodes.segmentation, what), what)
         nodes.result, nodes.live = result, None
         self.refresh(nodes, points=True, store=True)
         if self.on_result_changed is not None:
             self.on_result_changed(nodes)
         return result
+
+    # ------------------------------------------------------------------ undo / redo
+    def _restore(self, nodes: ResultNodes, state: Snapshot) -> SpineResult:
+        restore_segments(nodes.segmentation, state.segments, nodes.history)
+        result = result_of(state)
+        result.warnings = list(nodes.result.warnings)
+        nodes.result, nodes.live, nodes.last_error = result, None, ""
+        self.refresh(nodes, points=True, store=True)
+        if self.on_result_changed is not None:
+            self.on_result_changed(nodes)
+        return result
+
+    def undo(self, nodes: ResultNodes) -> str:
+        """Undo the last committed edit (point move, relabel, addition, deletion, review mark).
+
+        Returns:
+            What was undone (``"relabel T12 as L1"``), or "" when there was nothing to undo.
+
+        """
+        step = undo_step(nodes.history, snapshot(nodes.result, nodes.segmentation))
+        if step is None:
+            return ""
+        self._restore(nodes, step[0])
+        return step[1]
+
+    def redo(self, nodes: ResultNodes) -> str:
+        """Redo the last undone edit; returns what was redone, or "" when there was nothing to redo."""
+        step = redo_step(nodes.history, snapshot(nodes.result, nodes.segmentation))
+        if step is None:
+            return ""
+        self._restore(nodes, step[0])
+        return step[1]
 
     def relabel(self, nodes: ResultNodes, level: str, new_level: str, *, follow: bool = True) -> SpineResult:
         """Say "this vertebra is ``new_level``": every other level follows (unless ``follow`` is False).
@@ -208,6 +269,8 @@ class EditingMixin:
         """
         renames = relabel_mapping(nodes.result, level, new_level, follow=follow)
         result = relabelled(nodes.result, level, new_level, follow=follow)
+        what = f"relabel {nodes.result.vertebra(level).label} as {normalise_level(new_level)}"
+        before = snapshot(nodes.result, nodes.segmentation, what)
         if nodes.segmentation is not None:
             from ..levels import label_from_level
 
@@ -218,7 +281,7 @@ class EditingMixin:
                 if new_name:
                     segment.SetName(new_name)
                     segment.SetLabelValue(label_from_level(new_name))
-        return self._replace(nodes, result)
+        return self._replace(nodes, result, what, before)
 
     def add_vertebra(
         self,
@@ -250,7 +313,7 @@ class EditingMixin:
         vertebra = Vertebra(level, centroid, points, source="annotator")
         vertebra.record("add vertebra", "six keypoints placed")
         vertebrae = [_copy_vertebra(v) for v in nodes.result.vertebrae] + [vertebra]
-        self._replace(nodes, _with_vertebrae(nodes.result, vertebrae))
+        self._replace(nodes, _with_vertebrae(nodes.result, vertebrae), f"add {level}")
         return nodes.result.vertebra(level)
 
     @staticmethod
@@ -288,8 +351,10 @@ class EditingMixin:
         """Start placing the six keypoints of a new vertebra in the views (place mode, persistent).
 
         Each new point is labelled with the keypoint it should be (``"L3 anterior superior"`` first);
-        after the sixth the vertebra is added (:meth:`add_vertebra_from_markups`), the temporary node
-        removed, place mode left, and ``on_done(vertebra, error)`` called (``vertebra`` None on error).
+        after the sixth the vertebra is added (:meth:`add_vertebra_from_markups`), place mode left,
+        ``on_done(vertebra, error)`` called (``vertebra`` None on error), and the temporary node removed
+        once its own ``PointPositionDefinedEvent`` has returned (:meth:`later`: never inside the callback
+        of the node being removed).
 
         Returns:
             The temporary markups node the points go to.
@@ -330,9 +395,10 @@ class EditingMixin:
                 vertebra = self.add_vertebra_from_markups(nodes, level, placed)
             except ValueError as problem:
                 error = str(problem)
-            self.end_placing(placed)
+            self.end_placing(None)
             if on_done is not None:
                 on_done(vertebra, error)
+            self.later(lambda: self.end_placing(placed))
 
         tag = placed.AddObserver(placed.PointPositionDefinedEvent, defined)
         return placed
@@ -362,12 +428,15 @@ class EditingMixin:
             "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
         result.patient[EDIT_LOG] = [*result.patient.get(EDIT_LOG, []), entry]
+        what = f"delete {gone.label}"
+        before = snapshot(nodes.result, nodes.segmentation, what)
         if nodes.segmentation is not None:
             segmentation = nodes.segmentation.GetSegmentation()
             segment_id = segmentation.GetSegmentIdBySegmentName(gone.label)
             if segment_id:
+                nodes.history.keep_segment(nodes.segmentation, segment_id)
                 segmentation.RemoveSegment(segment_id)
-        return self._replace(nodes, result)
+        return self._replace(nodes, result, what, before)
 
 
 def level_choices() -> List[str]:

@@ -168,9 +168,18 @@ class ExchangeMixin:
     def import_annotations(
         self, path: PathLike, *, file_format: Optional[str] = None, volume=None, name: str = ""
     ) -> ResultNodes:
-        """Read a file (see :meth:`read_annotations_file`) and show it in the scene, editable."""
+        """Read a file (see :meth:`read_annotations_file`) and show it in the scene, editable.
+
+        Raises:
+            GeometryMismatchError: if the file was made on another image than ``volume``
+                (:mod:`.geometry_check`); nothing is added to the scene then.
+
+        """
+        from .geometry_check import check_geometry
+
         result = self.read_annotations_file(path, file_format=file_format, volume=volume)
-        return self.show_result(result, volume=volume, name=name or Path(path).name.split(".")[0])
+        check_geometry(result, volume, Path(path).name)
+        return self.show_result(result, volume=volume, name=name or Path(path).name.split(".")[0], check=False)
 
     def import_verse_centroids(self, path: PathLike, volume) -> Any:
         """A centroids markups node from a VerSe ``*_ctd.json`` file of ``volume``.

@@ -34,6 +34,7 @@ from . import tables as table_bridge
 from .editing import EditingMixin
 from .exchange import ExchangeMixin
 from .results import COLOR_MODES, ResultNodes, find_results, write_store
+from .review import ReviewMixin
 from .scene import resolve_scene
 from .volumes import geometry_of_volume, image_from_volume
 
@@ -69,7 +70,7 @@ def segment_label_values(segmentation_node) -> Dict[str, int]:
     return values
 
 
-class VertebralFractureLogic(EditingMixin, ExchangeMixin):
+class VertebralFractureLogic(EditingMixin, ExchangeMixin, ReviewMixin):
     """Runs the analysis on scene nodes and shows, corrects, exports and reloads its results.
 
     Args:
@@ -250,6 +251,75 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin):
         """Ask a running analysis to stop at its next progress report."""
         self.cancel_event.set()
 
+    # ------------------------------------------------------------------ analysis in a background process
+    def start_background(
+        self,
+        volume_node,
+        folder: PathLike,
+        *,
+        segmentation_node=None,
+        device: str = "auto",
+        python: Optional[str] = None,
+        input_path: Optional[PathLike] = None,
+    ):
+        """Start ``vertebral-fracture analyze`` on a CT volume node in a child process (returns at once).
+
+        The volume (and the optional segmentation, as a VerSe label image) is written to ``folder``
+        unless ``input_path`` names the file it was loaded from; the outputs go to ``folder/out``.
+        Nothing is added to the scene: poll the returned job, then call :meth:`finish_background`
+        on the main thread. The command line runs every stage (classifier, voxel map, abnormality).
+
+        Raises:
+            ValueError: for a missing volume, an unknown device or a radiograph (run those with :meth:`run`).
+
+        """
+        import SimpleITK as sitk
+
+        from .background import BackgroundAnalysis
+
+        if volume_node is None:
+            raise ValueError("select an input CT volume")
+        if radiograph_bridge.is_radiograph_volume(volume_node):
+            raise ValueError("a radiograph is analysed in the application (run), not in the background")
+        if device not in DEVICES:
+            raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if input_path is None:
+            input_path = folder / "input.nrrd"
+            sitk.WriteImage(image_from_volume(volume_node), str(input_path), True)
+        labels = None
+        if segmentation_node is not None:
+            labels = folder / "segmentation_input.nrrd"
+            sitk.WriteImage(self.segmentation_image(segmentation_node, volume_node), str(labels), True)
+        return BackgroundAnalysis(input_path, folder / "out", device=device, segmentation=labels, python=python).start()
+
+    def finish_background(self, job, volume_node, *, name: str = "", color_by: str = "grade") -> ResultNodes:
+        """Show the outputs of a finished background run on its volume (main thread; checked geometry).
+
+        Raises:
+            RuntimeError: if the run did not finish successfully (nothing is added then).
+            GeometryMismatchError: if the outputs do not belong to the volume.
+
+        """
+        import SimpleITK as sitk
+
+        report = job.poll()
+        if report.state != "done":
+            raise RuntimeError(f"the analysis {report.state}: {report.error or report.message}")
+        results, segmentation = job.outputs()
+        result = self.load_result(results)
+        labels = None
+        if segmentation.is_file():
+            labels = sitk.ReadImage(str(segmentation))
+            if labels.GetNumberOfComponentsPerPixel() != 1 or labels.GetDimension() != 3:
+                labels = None  # overlapping segments: the table and markups are enough
+        nodes = self.show_result(
+            result, labels=labels, volume=volume_node, name=name or volume_node.GetName(), color_by=color_by
+        )
+        nodes.warnings = list(result.warnings)
+        return nodes
+
     @staticmethod
     def _color_mode(abnormality: bool) -> str:
         return "abnormality" if abnormality else "grade"
@@ -268,6 +338,20 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such results file")
         return SpineResult.from_json(path.read_text(encoding="utf-8"))
+
+    def load_results(self, path: PathLike, volume=None, *, name: str = "") -> ResultNodes:
+        """Show a results JSON of ``vertebral-fracture analyze`` on ``volume`` (checked to be its image).
+
+        Raises:
+            FileNotFoundError / SchemaError: see :meth:`load_result`.
+            GeometryMismatchError: if the result was made on another image; nothing is added then.
+
+        """
+        from .geometry_check import check_geometry
+
+        result = self.load_result(path)
+        check_geometry(result, volume, Path(path).name)
+        return self.show_result(result, volume=volume, name=name or Path(path).stem, check=False)
 
     def show_analysis(self, analysis, *, volume=None, name: str = "", color_by: Optional[str] = None) -> ResultNodes:
         """Show a pipeline ``Analysis``: its result, body labels and straightened mid-sagittal image.
@@ -310,6 +394,7 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin):
         color_by: str = "grade",
         straightened=None,
         radiograph: Optional[np.ndarray] = None,
+        check: bool = True,
     ) -> ResultNodes:
         """Create (or refill) the nodes of a result and start following keypoint edits.
 
@@ -326,13 +411,20 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin):
             color_by: segment colours: ``"grade"`` (Genant) or ``"abnormality"`` (0-100 ramp).
             straightened: optional ``(mid_sagittal [row, column], (row mm, column mm))`` image.
             radiograph: for a 2D result without a volume: the image ``[row, column]`` to show.
+            check: refuse a result made on another image than ``volume`` (:mod:`.geometry_check`).
 
         Raises:
             ValueError: for an unknown colour mode.
+            GeometryMismatchError: when ``check`` and the result's frame, extent or series UID differ
+                from the volume's; nothing is added to the scene then.
 
         """
         if color_by not in COLOR_MODES:
             raise ValueError(f"colour mode must be one of {', '.join(COLOR_MODES)}, got {color_by!r}")
+        if check and volume is not None:
+            from .geometry_check import check_geometry
+
+            check_geometry(result, volume, str(result.input.get("path") or "the result"))
         nodes = nodes or ResultNodes(result=result)
         nodes.result, nodes.live, nodes.color_by = result, None, color_by
         nodes.volume = volume if volume is not None else nodes.volume

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional
 
 from ..io.annotations import annotation_document, parse_annotations
 from ..schema import SpineResult
+from .history import EditHistory
 from .markups import ROLE_ATTRIBUTE
 
 RESULT_ROLE = "result"
@@ -55,6 +56,8 @@ class ResultNodes:
         warnings: messages for the user from the analysis.
         last_error: the last problem met while folding back an edit ("" when none).
         live: the result during a drag (measures of the moving points), else None.
+        history: undo / redo stacks of the committed edits (:mod:`.history`).
+        current: the level the reader is looking at in the review queue ("" when none).
 
     """
 
@@ -76,6 +79,8 @@ class ResultNodes:
     live: Optional[SpineResult] = None
     observers: List[Any] = field(default_factory=list, repr=False)
     busy: bool = field(default=False, repr=False)
+    history: EditHistory = field(default_factory=EditHistory, repr=False)
+    current: str = ""
 
     def scene_nodes(self) -> Dict[str, Any]:
         """Role -> node for every node that exists (the input volume excluded)."""

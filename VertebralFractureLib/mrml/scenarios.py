@@ -8,6 +8,7 @@ class on a slicer-core scene. They mirror the bridge's pytest tests (``Testing/P
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Callable, Dict
 
@@ -313,6 +314,178 @@ def radiograph_result(scene, folder: Path) -> None:
 
 
 #: Scenario name -> function(scene, folder), in the order the self-test runs them.
+def review_result() -> SpineResult:
+    """Five vertebrae, one per need: T11 not assessed, T12 level uncertain, L1 grade 1, L2 grade 2, L3 normal."""
+    t11 = Vertebra("T11", [1.0, 2.0, 160.0], _body((1.0, 2.0, 160.0), (24.0, 24.0, 24.0)))
+    t11.not_assessed("cut by the edge of the field of view (superior edge)")
+    t12 = Vertebra("T12", [1.0, 2.0, 130.0], _body((1.0, 2.0, 130.0), (25.0, 25.0, 25.0)), source="model",
+                   confidence=0.3, extra={"label_confidence": 0.3})
+    l1 = Vertebra("L1", [1.5, 3.0, 100.0], _body((1.5, 3.0, 100.0), (19.5, 25.0, 25.0)))
+    l2 = Vertebra("L2", [2.0, 4.0, 70.0], _body((2.0, 4.0, 70.0), (16.0, 24.0, 25.0)))
+    l3 = Vertebra("L3", [2.0, 4.0, 40.0], _body((2.0, 4.0, 40.0), (26.0, 26.0, 26.5)))
+    return SpineResult([t11, t12, l1, l2, l3])
+
+
+def _views(scene) -> None:
+    """Three slice views (Slicer has them; a bare slicer-core scene does not)."""
+    from slicer import vtkMRMLSliceNode
+
+    for name in ("Red", "Yellow", "Green")[scene.GetNumberOfNodesByClass("vtkMRMLSliceNode"):]:
+        node = vtkMRMLSliceNode()
+        node.SetName(name)
+        node.SetLayoutName(name)
+        scene.AddNode(node)
+
+
+def _view_centre(scene, index: int = 0) -> np.ndarray:
+    matrix = scene.GetNthNodeByClass(index, "vtkMRMLSliceNode").GetSliceToRAS()
+    return np.array([matrix.GetElement(row, 3) for row in range(3)])
+
+
+def review_queue_keys(scene, folder: Path) -> None:
+    """The review queue orders by need; N / P step through it and centre the views; A / X mark, saved."""
+    from .logic import VertebralFractureLogic
+    from .tables import table_rows
+
+    _views(scene)
+    logic = VertebralFractureLogic(scene)
+    nodes = logic.show_result(review_result(), name="review")
+    queue = logic.review_queue(nodes)
+    _equal([(i.label, i.need) for i in queue], [("T11", "not assessed"), ("T12", "level uncertain"), ("L1", "review"),
+                                                ("L2", "fracture"), ("L3", "normal")], "queue order")
+    _equal(logic.key(nodes, "next")[:4], "T11:", "first key N")
+    for _ in range(2):
+        logic.key(nodes, "next")
+    _equal(nodes.current, "L1", "after N N N")
+    _close(_view_centre(scene), lps_to_ras([1.5, 3.0, 100.0]), "slice views centred on L1")
+    _equal(logic.key(nodes, "previous")[:4], "T12:", "P goes back")
+    logic.key(nodes, "accept")
+    mark = nodes.result.vertebra("T12").extra["review"]
+    _equal((mark["decision"], bool(mark["by"]), mark["at"][:2]), ("accepted", True, "20"), "T12 review mark")
+    logic.reject(nodes, "L2", reviewer="Dr Who")
+    _equal(logic.key(nodes, "next_unreviewed")[:3], "L1:", "Shift+N skips reviewed vertebrae")
+    for _ in range(4):
+        logic.key(nodes, "next")
+    _equal(nodes.current, "L3", "N stops at the end of the queue")
+    stored = json.loads(nodes.store.GetText())
+    _equal([v.get("review", {}).get("decision") for v in stored["vertebrae"]],
+           [None, "accepted", None, "rejected", None], "review marks in the result node")
+    _equal(table_rows(nodes.table)[3]["Level"], "L2", "table unchanged in order")
+
+
+def review_persistence(scene, folder: Path) -> None:
+    """Accept / reject survive the annotation export and import, and a .mrb save and load."""
+    from .logic import VertebralFractureLogic
+
+    logic = VertebralFractureLogic(scene)
+    nodes = logic.show_result(review_result(), name="review")
+    logic.accept(nodes, "L2", reviewer="Dr Who")
+    logic.reject(nodes, "T12", reviewer="Dr No")
+    marks = {v.label: v.extra["review"] for v in nodes.result.vertebrae if "review" in v.extra}
+    path = folder / "review_annotations.json"
+    path.unlink(missing_ok=True)
+    logic.export_annotations(nodes, path)
+    bundle = folder / "review_scene.mrb"
+    bundle.unlink(missing_ok=True)
+    logic.save_scene(bundle, [nodes])
+    scene.Clear(0)
+    again = VertebralFractureLogic(scene).import_annotations(path)
+    _equal({v.label: v.extra["review"] for v in again.result.vertebrae if "review" in v.extra}, marks,
+           "review marks after export and import")
+    _equal(again.result.vertebra("L2").history[-1].user, "Dr Who", "who accepted L2, in the history")
+    scene.Clear(0)
+    loaded = VertebralFractureLogic(scene).load_scene(bundle)
+    _equal({v.label: v.extra["review"] for v in loaded[0].result.vertebrae if "review" in v.extra}, marks,
+           "review marks after the .mrb reload")
+
+
+def undo_redo(scene, folder: Path) -> None:
+    """Undo and redo a point move, a relabel, an addition and a deletion (segments and history too)."""
+    logic, nodes = _shown(scene)
+    original = nodes.result.to_dict()
+    _move(nodes.keypoints, "L1:1", -6.0)
+    _equal(nodes.result.vertebra("L1").measure.grade, 0, "L1 grade after the move")
+    logic.relabel(nodes, "T12", "T11", follow=False)
+    logic.add_vertebra(nodes, "L3", _body((2.5, 5.0, 40.0), (21.0, 27.0, 27.0)))
+    logic.delete_vertebra(nodes, "L1")
+    segments = sorted(s.GetName() for s in _segments(nodes))
+    _equal(segments, ["L2", "T11"], "segments after relabel and delete")
+    for what in ("delete L1", "add L3", "relabel T12 as T11", "move keypoints"):
+        _equal(logic.undo(nodes), what, "undo")
+    _equal(nodes.result.to_dict()["vertebrae"], original["vertebrae"], "result after undoing everything")
+    _equal(sorted(s.GetName() for s in _segments(nodes)), ["L1", "L2", "T12"], "segments after undoing")
+    _equal(nodes.keypoints.GetNumberOfControlPoints(), 18, "keypoints after undoing")
+    _equal(logic.undo(nodes), "", "nothing more to undo")
+    for what in ("move keypoints", "relabel T12 as T11", "add L3", "delete L1"):
+        _equal(logic.redo(nodes), what, "redo")
+    _equal(nodes.result.labels, ["T11", "L2", "L3"], "levels after redoing everything")
+    _equal(sorted(s.GetName() for s in _segments(nodes)), ["L2", "T11"], "segments after redoing")
+    logic.undo(nodes)
+    _move(nodes.keypoints, "L2:0", 1.0)
+    _equal(logic.redo(nodes), "", "a new edit drops the redo stack")
+
+
+def _segments(nodes):
+    segmentation = nodes.segmentation.GetSegmentation()
+    return [segmentation.GetNthSegment(i) for i in range(segmentation.GetNumberOfSegments())]
+
+
+def geometry_refused(scene, folder: Path) -> None:
+    """A result or an annotation file of another image is refused in one line; nothing is added."""
+    from .geometry_check import GeometryMismatchError
+    from .logic import VertebralFractureLogic
+
+    logic, nodes = _shown(scene)
+    result = SpineResult.from_dict(nodes.result.to_dict())
+    result.input = {"size": [512, 512, 300], "spacing": [0.8, 0.8, 1.0], "origin": [0.0, 0.0, 0.0],
+                    "direction": np.eye(3).flatten().tolist(), "path": "other_patient.nii.gz"}
+    path = folder / "other_patient_results.json"
+    path.write_text(result.to_json(), encoding="utf-8")
+    count = scene.GetNumberOfNodes()
+    volume = nodes.volume
+    loads = (lambda: logic.load_results(path, volume), lambda: logic.import_annotations(path, volume=volume))
+    for load in loads:
+        try:
+            load()
+        except GeometryMismatchError as error:
+            message = str(error)
+        else:
+            raise AssertionError("a result of another image was loaded")
+        _equal(message, "other_patient_results.json was made on another image (extent 512 x 512 x 300 voxels, "
+               "the volume has 40 x 40 x 60); not loaded onto 'selftest'", "the refusal")
+        _equal(scene.GetNumberOfNodes(), count, "nodes after the refusal")
+    result.input = logic._input_block(nodes.volume)
+    path.write_text(result.to_json(), encoding="utf-8")
+    _equal(VertebralFractureLogic(scene).load_results(path, nodes.volume).result.labels, ["T12", "L1", "L2"],
+           "the same image's result loads")
+
+
+def sample_ct_analysis(scene, folder: Path) -> None:
+    """The real analysis of the bundled sample CT with the shipped weights: levels, table, markups, segments."""
+    from ..data import sample_ct_path
+    from ..io.images import read_image
+    from .logic import VertebralFractureLogic
+    from .tables import table_rows
+    from .volumes import volume_from_image
+
+    volume = volume_from_image(read_image(sample_ct_path()), scene=scene, name="sample")
+    logic = VertebralFractureLogic(scene)
+    nodes = logic.run(volume, device="cpu")
+    rows = table_rows(nodes.table)
+    _equal([r["Level"] for r in rows], ["T12", "L1", "L2", "L3", "L4", "L5"], "levels found")
+    _equal([r["Status"] for r in rows], ["not assessed"] + ["assessed"] * 5, "status column")
+    _equal(rows[0]["Reason"], "cut by the edge of the field of view (superior edge)", "why T12 is not assessed")
+    # L4 sits at G 0.80, the grade 0/1 border (0.8035 through the CLI): no grade 2-3 is the stable claim
+    _equal([r["Grade"] for r in rows][0], -1, "T12 not graded")
+    _equal([r["Grade"] in (0, 1) for r in rows[1:]], [True] * 5, "L1-L5 without a fracture (grade 0 or 1)")
+    _equal(nodes.keypoints.GetNumberOfControlPoints(), 36, "keypoints")
+    _equal([nodes.centroids.GetNthControlPointLabel(i) for i in range(6)], [r["Level"] for r in rows], "centroids")
+    segmentation = nodes.segmentation.GetSegmentation()
+    names = [segmentation.GetNthSegment(i).GetName() for i in range(segmentation.GetNumberOfSegments())]
+    _equal(sorted(names), ["L1", "L2", "L3", "L4", "L5", "T12"], "segments")
+    _equal(logic.review_queue(nodes)[0].label, "T12", "first in the review queue")
+
+
 SCENARIOS: Dict[str, Callable[[object, Path], None]] = {
     "volume_geometry": volume_geometry,
     "markups_round_trip": markups_round_trip,
@@ -325,4 +498,9 @@ SCENARIOS: Dict[str, Callable[[object, Path], None]] = {
     "scene_bundle": scene_bundle,
     "cancel_keeps_scene": cancel_keeps_scene,
     "radiograph_result": radiograph_result,
+    "review_queue_keys": review_queue_keys,
+    "review_persistence": review_persistence,
+    "undo_redo": undo_redo,
+    "geometry_refused": geometry_refused,
+    "sample_ct_analysis": sample_ct_analysis,
 }

@@ -39,6 +39,12 @@ COLUMNS: Tuple[Tuple[str, str, str, str], ...] = (
     ("Source", "vtkStringArray", "", "Where the keypoints came from"),
 )
 COLUMN_NAMES = tuple(c[0] for c in COLUMNS)
+#: The title Slicer shows for each column: the name the CSV, the report and the JSON use
+#: (:data:`VertebralFractureLib.io.csv_tables.GENANT_COLUMNS`), so one column has one name everywhere.
+COLUMN_TITLES = dict(zip(COLUMN_NAMES, (
+    "level", "verdict", "status", "status_reason", "ha_mm", "hm_mm", "hp_mm", "G", "neighbour_reduction", "grade",
+    "type", "confidence", "fracture_probability", "voxel_fracture_score", "abnormality", "source",
+)))
 
 
 def _nan(value: Optional[float]) -> float:
@@ -93,6 +99,7 @@ def _ensure_columns(node) -> None:
         node.AddColumn(array)
         node.SetColumnUnitLabel(name, unit)
         node.SetColumnDescription(name, description)
+        node.SetColumnTitle(name, COLUMN_TITLES[name])
 
 
 def genant_table(result: SpineResult, *, scene=None, node=None, name: str = TABLE_NAME):

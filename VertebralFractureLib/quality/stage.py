@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ..progress import Progress
 from ..schema import SpineResult
-from ..stage import Analysis, AnalysisOptions, StageContext
+from ..stage import Analysis, RunsWithKeypoints, StageContext
 
 #: Endplate score a vertebra needs before a height loss (grade >= 1) is reported. The score is the mean over the
 #: six keypoints of 1 within 2 mm of an endplate edge, falling to 0 at 4 mm (:mod:`.checks`). A grade-1 loss is
@@ -43,16 +43,12 @@ def withhold_unsupported_grades(result: SpineResult) -> None:
         result.recompute()
 
 
-class QualityGateStage:
+class QualityGateStage(RunsWithKeypoints):
     """Image checks per vertebra: status, reason and confidence."""
 
     name = "quality_gate"
     title = "checking every vertebra against the image"
     share = 0.05
-
-    def enabled(self, options: AnalysisOptions) -> bool:
-        """Runs whenever keypoints are detected."""
-        return options.keypoints
 
     def run(self, analysis: Analysis, context: StageContext, progress: Progress) -> None:
         """Set ``status``, ``status_reason``, ``quality`` and ``checks`` of every vertebra, then re-measure."""

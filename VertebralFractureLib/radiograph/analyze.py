@@ -17,7 +17,6 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 
-from ..keypoints.stage import warn_no_vertebra
 from ..progress import Progress
 from ..schema import SpineResult, Vertebra
 from ..stage import Analysis
@@ -141,6 +140,21 @@ def _load(source: Union[PathLike, np.ndarray, Any]) -> Tuple[np.ndarray, Optiona
     return to_grey(np.asarray(source)), None, "input image"
 
 
+def working_scale(located: dict, shape: Tuple[int, int]) -> float:
+    """The detector's working pixel size (mm) for an image that does not state its own; never reported.
+
+    The level-centroid estimate (:func:`.spacing.estimate_spacing`) when it is plausible for a
+    lateral spine view (0.05-1.5 mm per pixel), else the long side taken as 400 mm (a lateral
+    lumbar or thoracic film is 30 x 40 cm or 35 x 43 cm, ICRU / film sizes).
+    """
+    from .spacing import estimate_spacing
+
+    estimate = estimate_spacing(located)
+    if estimate is not None and 0.05 <= estimate <= 1.5:
+        return float(estimate)
+    return 400.0 / float(max(shape))
+
+
 def display_image(image: np.ndarray) -> np.ndarray:
     """The radiograph stretched onto :data:`DISPLAY_WINDOW` for the overview export."""
     low, high = np.percentile(image, [1.0, 99.5])
@@ -180,9 +194,9 @@ def analyze_radiograph(
 
     """
     from ..keypoints.detector import detect_vertebrae
+    from .gate2d import assess_bodies, body_window, with_level
     from .labels import assign_levels
     from .locate import _model, heatmap_peaks, predict_heatmaps
-    from .spacing import estimate_spacing
 
     progress = progress or Progress()
     timings: Dict[str, float] = {}
@@ -203,59 +217,88 @@ def analyze_radiograph(
     timings["levels"] = time.perf_counter() - started
 
     spacing = tuple(float(s) for s in pixel_spacing) if pixel_spacing is not None else file_spacing
-    spacing_source = "given" if pixel_spacing is not None else ("file" if file_spacing is not None else "estimated")
+    spacing_source = "given" if pixel_spacing is not None else ("file" if file_spacing is not None else "unknown")
     if spacing is None:
-        estimate = estimate_spacing(located)
-        if estimate is None:
-            estimate = 1.0
-            warnings.append(f"{name}: the pixel size is unknown and fewer than two neighbouring levels were found; "
-                            "1 mm per pixel assumed, heights in mm are not reliable")
-        else:
-            warnings.append(f"{name}: the pixel size is unknown; {estimate:.3f} mm estimated from the vertebra spacing "
-                            "(heights in mm are approximate, G is not affected)")
-        spacing = (estimate, estimate)
-    col_mm, row_mm = spacing
+        # Only the detector's working resolution comes from this guess; nothing in mm is reported.
+        working = working_scale(located, image.shape)
+        warnings.append(f"{name}: the pixel size is unknown (no DICOM Pixel Spacing / Imager Pixel Spacing, no "
+                        "physical size in the header): heights are reported in pixels; the Genant ratio G and the "
+                        "grades need no calibration")
+        detect_spacing = (working, working)
+    else:
+        detect_spacing = spacing
+    col_mm, row_mm = detect_spacing
 
     started = time.perf_counter()
     progress(0.4, "detecting vertebrae and keypoints (Pisov et al. 2020, §6)")
+    windowed, window = body_window(image)
     if detector is None:
         keypoint_model = keypoint_model if keypoint_model is not None else load_keypoint_model()
-        detections = detect_vertebrae(image, spacing_mm=(row_mm, col_mm), model=keypoint_model)
+        detections = detect_vertebrae(windowed, spacing_mm=(row_mm, col_mm), model=keypoint_model)
         refine = keypoint_model.config.get("radiograph_refine")
         if refine:
-            detections = refine_detections(image, (row_mm, col_mm), detections, refine)
+            detections = refine_detections(windowed, (row_mm, col_mm), detections, refine)
     else:
         detections = list(detector(image, (row_mm, col_mm)))
     timings["keypoints"] = time.perf_counter() - started
-    if detections:
-        keep = on_spine(np.array([d.centre for d in detections]), (col_mm, row_mm))
-        if not keep.all():
-            warnings.append(f"{int((~keep).sum())} detection(s) away from the spine line dropped")
-        detections = [d for d, k in zip(detections, keep) if k]
+    if not detections:
+        raise InputError(f"{name}: no vertebra was found on this image; check that it is a lateral view of the "
+                         "thoracic or lumbar spine with the vertebral bodies in view")
+
+    progress(0.8, "quality gate: is each detection a vertebral body in view?")
+    findings = assess_bodies(windowed, window["foreground"], [d.keypoints for d in detections])
+    members = [i for i, f in enumerate(findings) if f.checks.get("column", 0.0) >= 0.5]
+    rejected = [{"centre": [round(float(c), 1) for c in detections[i].centre],
+                 "score": round(float(detections[i].score), 3), "reason": findings[i].reason}
+                for i in range(len(detections)) if i not in members]
+    if rejected:
+        warnings.append(f"{len(rejected)} detection(s) are not vertebral bodies of the spine column and were left out")
+    if not members:
+        raise InputError(f"{name}: no vertebral body was found in a spine column ({len(detections)} detection(s), "
+                         "none a bright-rimmed body with discs above and below in line with its neighbours); "
+                         "check that this is a lateral spine view with the vertebral bodies in view")
+    detections = [detections[i] for i in members]
+    findings = [findings[i] for i in members]
     progress(0.85, "assigning levels")
     centres = np.array([d.centre for d in detections]).reshape(-1, 2)
     labels, confidence = assign_levels(frame.to_input(centres), heatmaps, centroid_model.levels, centres[:, 1])
+    levels = {"anchor": None, "certain": False,
+              "method": "Gartland et al. 2025 heatmaps T4-L4 and consecutive order; no anatomical anchor"}
+    warnings.append(f"{name}: levels uncertain: neither the sacrum nor the 12th rib was identified, so the level "
+                    "names are a guess from the heatmaps and the order; set one level by hand to fix them")
 
+    reported = spacing if spacing is not None else (1.0, 1.0)
     result = SpineResult(
         frame="pixel",
-        pixel_spacing=(col_mm, row_mm),
+        pixel_spacing=tuple(reported),
         input={"path": name, "modality": "lateral radiograph", "size": [int(image.shape[1]), int(image.shape[0])],
-               "pixel_spacing": [col_mm, row_mm], "pixel_spacing_source": spacing_source,
+               "pixel_spacing": list(reported) if spacing is not None else None,
+               "pixel_spacing_source": spacing_source,
+               "height_unit": "mm" if spacing is not None else "pixel",
+               "intensity_window": {"method": "1st-99.5th percentile of the patient region (Otsu)",
+                                    "low": round(window["low"], 2), "high": round(window["high"], 2)},
+               "rejected_detections": rejected,
                "level_centroids": {k: [round(v[0], 2), round(v[1], 2), round(v[2], 3)] for k, v in located.items()}},
         warnings=warnings,
         models={"radiograph_centroids": centroid_model.sha256 or "untracked",
                 "radiograph_keypoints": (getattr(keypoint_model, "sha256", None) or "untracked")
                 if detector is None else "external detector"},
     )
-    analysis = Analysis(result=result, image=image, mid_sagittal=display_image(image), mid_spacing=(row_mm, col_mm))
-    for detection, label, conf in zip(detections, labels, confidence):
+    result.patient["levels"] = levels
+    analysis = Analysis(result=result, image=image, mid_sagittal=display_image(image),
+                        mid_spacing=(reported[1], reported[0]))
+    for detection, label, conf, finding in zip(detections, labels, confidence, findings):
         points = np.asarray(detection.keypoints, dtype=float)
-        result.vertebrae.append(Vertebra(label=label, centroid=points.mean(axis=0), keypoints=points,
-                                         confidence=float(min(detection.score, conf)), source="model"))
+        finding = with_level(finding, label)
+        vertebra = Vertebra(label=label, centroid=points.mean(axis=0), keypoints=points,
+                            confidence=float(min(detection.score, conf)), source="model",
+                            quality=finding.quality, checks=finding.checks)
+        vertebra.extra["level_certain"] = bool(levels["certain"])
+        if finding.status != "assessed":
+            vertebra.not_assessed(finding.reason)
+        result.vertebrae.append(vertebra)
         analysis.mid_points[label] = points
     result.timings_s = {k: round(v, 3) for k, v in timings.items()}
     result.recompute()
-    if not result.vertebrae:
-        warn_no_vertebra(result)
     progress(1.0, f"done: {len(result.vertebrae)} vertebrae")
     return analysis

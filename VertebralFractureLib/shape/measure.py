@@ -20,6 +20,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from ..geometry import ImageGeometry
+from ..levels import region_of
 from ..schema import SpineResult, Vertebra
 from .body_axes import Body, find_bodies
 
@@ -39,6 +40,18 @@ EDGE_HEIGHT_FRACTION = 0.2
 MAX_GAP_MM = 2.5
 #: Largest turn (degrees) of the body axis away from the column axis by :func:`refine_axes`.
 MAX_REFINE_DEG = 30.0
+#: An outline steeper than this (degrees from the endplate direction) at a corner column's crossing
+#: is a wall, not an endplate (Genant et al. 1993 place the heights on the endplates; 45 degrees
+#: is the half-way point between the two).
+WALL_SLOPE_DEG = 45.0
+#: A corner column is moved off a wall by at most this fraction of the body depth (with the inset of
+#: 8 % the column stays in the outer 30 %, well short of the middle column at 50 %).
+MAX_WALL_SHIFT = 0.2
+#: Whole-label volume (mm^3) below which a label is a fragment (see cli.measure.MIN_VERTEBRA_MM3).
+FRAGMENT_MM3 = 1000.0
+#: Reasons of vertebrae that are shown but not graded (same wording as the CT quality gate).
+REASON_CUT = "cut by the edge of the mask (field of view): the body is incomplete"
+REASON_FRAGMENT = "fragment: the label is too small for a whole vertebra"
 
 
 class MaskMeasureError(ValueError):
@@ -193,15 +206,43 @@ def keypoints_of_body(body: Body, volume: np.ndarray, geometry: ImageGeometry, *
     inset = max(INSET_MM, INSET_FRACTION * depth)
     positions = (u_front + inset, 0.5 * (u_front + u_back), u_back - inset)
     half = max(1, int(round(COLUMN_HALF_WIDTH_MM / SAMPLE_MM)))
-    keypoints = []
-    for name, u_k in zip(("anterior", "middle", "posterior"), positions):
-        found = _endplates_at(image, t, int(np.argmin(np.abs(u - u_k))), half)
+    grad_t, grad_u = np.gradient(image, t, u)
+    keypoints, moved = [], {}
+    for name, u_k, inward in zip(("anterior", "middle", "posterior"), positions, (1.0, 0.0, 0.0)):
+        column = int(np.argmin(np.abs(u - u_k)))
+        found = _endplates_at(image, t, column, half)
+        limit = int(round(MAX_WALL_SHIFT * depth / SAMPLE_MM))
+        shift = 0
+        # an anterior column whose crossing lies on a steep wall (rounded or broken corner, anterior
+        # osteophyte lip) is moved inwards until both crossings lie on an endplate; the posterior
+        # wall is straight and its corners are the reference height, so that column stays
+        while inward and found is not None and shift < limit and _on_wall(found, grad_t, grad_u, t, column):
+            column += int(inward)
+            shift += 1
+            found = _endplates_at(image, t, column, half)
         if found is None:
             raise MaskMeasureError(f"{body.level}: no endplates along the {name} column of the mid-sagittal plane")
-        base = body.centre + u_k * body.posterior
+        if shift:
+            moved[name] = round(shift * SAMPLE_MM, 2)
+        base = body.centre + float(u[column]) * body.posterior
         keypoints += [base + found[0] * body.superior, base + found[1] * body.superior]
     facts = {"depth_mm": round(depth, 2), "inset_mm": round(inset, 2)}
+    if moved:
+        facts["moved_off_wall_mm"] = moved
     return np.asarray(keypoints), facts
+
+
+def _on_wall(found: Tuple[float, float], grad_t: np.ndarray, grad_u: np.ndarray, t: np.ndarray, column: int) -> bool:
+    """Whether either crossing of a column lies where the outline is steeper than :data:`WALL_SLOPE_DEG`."""
+    limit = np.tan(np.radians(WALL_SLOPE_DEG))
+    for position in found:
+        row = int(np.clip(np.round((position - t[0]) / (t[1] - t[0])), 0, len(t) - 1))
+        rows = slice(max(0, row - 2), row + 3)
+        gt = float(np.abs(grad_t[rows, column]).max())
+        gu = float(np.abs(grad_u[rows, column]).max())
+        if gu > limit * max(gt, 1e-6):
+            return True
+    return False
 
 
 def measure_bodies(bodies: Dict[str, Body], shape: tuple, geometry: ImageGeometry,
@@ -210,27 +251,55 @@ def measure_bodies(bodies: Dict[str, Body], shape: tuple, geometry: ImageGeometr
     warnings = warnings if warnings is not None else []
     vertebrae = []
     volume = np.zeros(shape, np.float32)
+    voxel_mm3 = float(np.prod(geometry.spacing))
     for level, body in bodies.items():
-        if body.body_cut:
-            warnings.append(f"mask: the body of {level} is cut by the image border; not measured")
-            continue
-        volume[tuple(body.index.T)] = 1.0
-        try:
-            keypoints, facts = keypoints_of_body(body, volume, geometry)
-        except MaskMeasureError as error:
-            warnings.append(f"mask: {error}")
-            continue
-        finally:
-            volume[tuple(body.index.T)] = 0.0
+        reason = None
+        if region_of(level) in ("C", "S"):
+            reason = (f"{'cervical' if region_of(level) == 'C' else 'sacral'} level: Genant grading applies to "
+                      "thoracic and lumbar vertebrae")
+        elif body.body_cut:
+            reason = REASON_CUT
+        elif len(body.index) * voxel_mm3 < FRAGMENT_MM3:
+            reason = REASON_FRAGMENT
+        facts: Dict = {}
+        keypoints = None
+        if len(body.index) >= 10:
+            volume[tuple(body.index.T)] = 1.0
+            try:
+                keypoints, facts = keypoints_of_body(body, volume, geometry)
+            except MaskMeasureError as error:
+                reason = reason or f"no endplates found on the mask ({str(error).split(': ', 1)[-1]})"
+            finally:
+                volume[tuple(body.index.T)] = 0.0
+        if keypoints is None:
+            keypoints = _box_keypoints(body, geometry)
         centroid = 0.5 * (keypoints[2] + keypoints[3])
         extra = {"mask": {**facts, "body_separated": body.separated,
-                          "body_volume_mm3": round(float(len(body.index) * np.prod(geometry.spacing)), 1)}}
+                          "body_volume_mm3": round(float(len(body.index) * voxel_mm3), 1)}}
         if body.touches_border:
             extra["mask"]["touches_border"] = True
-            warnings.append(f"mask: {level} touches the image border (its body does not)")
-        vertebrae.append(Vertebra(label=level, centroid=centroid, keypoints=keypoints, confidence=None,
-                                  source="mask", extra=extra))
+            if not body.body_cut:
+                warnings.append(f"mask: {level} touches the image border (its body does not)")
+        vertebra = Vertebra(label=level, centroid=centroid, keypoints=keypoints, confidence=None,
+                            source="mask", extra=extra)
+        if reason is not None:
+            vertebra.not_assessed(reason)
+        vertebrae.append(vertebra)
     return vertebrae
+
+
+def _box_keypoints(body: Body, geometry: ImageGeometry) -> np.ndarray:
+    """Six points on the body's extent along its own axes: shown, never graded (no endplates found)."""
+    points = geometry.index_to_lps(body.index[:, ::-1].astype(float)) - body.centre
+    u, t = points @ body.posterior, points @ body.superior
+    low_u, high_u = (float(u.min()), float(u.max())) if len(u) else (-1.0, 1.0)
+    low_t, high_t = (float(t.min()), float(t.max())) if len(t) else (-1.0, 1.0)
+    high_t, low_t = max(high_t, low_t + 1.0), min(low_t, high_t - 1.0)
+    out = []
+    for u_k in (low_u, 0.5 * (low_u + high_u), high_u):
+        base = body.centre + u_k * body.posterior
+        out += [base + high_t * body.superior, base + low_t * body.superior]
+    return np.asarray(out)
 
 
 def mask_arrays(mask_image, body_mask=None):

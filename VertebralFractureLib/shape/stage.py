@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from ..progress import Progress
-from ..stage import Analysis, AnalysisOptions, StageContext
+from ..stage import Analysis, AnalysisOptions, RunsWhenChosen, StageContext
 
 
 class BodyMaskStage:
@@ -72,16 +72,12 @@ class MaskMeasureStage:
         progress(1.0, f"{len(by_level)} vertebrae measured on the segmentation")
 
 
-class AbnormalityStage:
+class AbnormalityStage(RunsWhenChosen):
     """Shape abnormality 0-100 per vertebra from the segmentation or the body labels (Botros et al. 2022)."""
 
     name = "abnormality"
     title = "scoring vertebral shape abnormality"
     share = 0.05
-
-    def enabled(self, options: AnalysisOptions) -> bool:
-        """Optional: runs when chosen."""
-        return self.name in options.extra_stages
 
     def run(self, analysis: Analysis, context: StageContext, progress: Progress) -> None:
         """Set ``Vertebra.abnormality``; without a mask or weights a warning is added and nothing else changes."""

@@ -8,7 +8,7 @@ keypoint detector reads.
 from __future__ import annotations
 
 from ..progress import Progress
-from ..stage import Analysis, AnalysisOptions, StageContext
+from ..stage import Analysis, RunsWithKeypoints, StageContext
 from ..validation import InputError
 from .centreline import WEIGHTS_NAME as CENTRELINE_WEIGHTS
 
@@ -21,16 +21,12 @@ def model_id(filename: str) -> str:
     return f"{filename} {str(entry.get('sha256', 'unknown'))[:12]}"
 
 
-class CentrelineStage:
+class CentrelineStage(RunsWithKeypoints):
     """Spine centre-line of the canonical CT (3D U-Net + per-slice soft-argmax, Pisov et al. 2020, §3.1)."""
 
     name = "centreline"
     title = "finding the spine centre-line"
     share = 0.25
-
-    def enabled(self, options: AnalysisOptions) -> bool:
-        """Runs whenever keypoints are wanted."""
-        return options.keypoints
 
     def run(self, analysis: Analysis, context: StageContext, progress: Progress) -> None:
         """Set ``analysis.centreline``.
@@ -57,16 +53,12 @@ class CentrelineStage:
             raise InputError(f"{where}: no spine found in the image")
 
 
-class StraighteningStage:
+class StraighteningStage(RunsWithKeypoints):
     """Straightened spine and its virtual mid-sagittal image (rotation-minimising frames)."""
 
     name = "straighten"
     title = "straightening the spine"
     share = 0.15
-
-    def enabled(self, options: AnalysisOptions) -> bool:
-        """Runs whenever keypoints are wanted."""
-        return options.keypoints
 
     def run(self, analysis: Analysis, context: StageContext, progress: Progress) -> None:
         """Set ``analysis.straightened``, ``mid_sagittal`` and ``mid_spacing``."""

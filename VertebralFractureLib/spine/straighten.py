@@ -22,6 +22,15 @@ Arrays
     Note that ``(l, p, s)`` with ``s`` running inferiorly is a mirror image of the LPS axes (the map
     has a negative determinant). Lengths are kept along the curve and within each plane, so heights
     measured on the mid-sagittal image are in mm.
+
+Two resolutions
+    The keypoint detector reads the volume at its own grid (``spacing``, 1 mm: the network was
+    trained at 1 mm). Measuring needs the CT's own detail, so :meth:`StraightenedSpine.mid_sagittal_at`
+    (the mid-sagittal plane) and :func:`body_plane` (one vertebral body's own mid-sagittal plane,
+    spanned by its antero-posterior and superior axes) sample the ORIGINAL voxels directly
+    (:func:`sample_image`: trilinear, no smoothing, no intermediate grid) at
+    :func:`full_resolution_spacing` (the input's finest voxel spacing, never coarser than 1 mm), so
+    the only blur left is the scanner's own (its slice thickness).
 """
 
 from __future__ import annotations
@@ -111,6 +120,32 @@ class StraightenedSpine:
         half = int(round(slab_mm / 2 / self.spacing))
         low, high = max(0, centre - half), min(self.n_lats, centre + half + 1)
         return self.volume[:, :, low:high].mean(axis=2).astype(np.float32)
+
+    def mid_sagittal_at(self, image, spacing: Optional[float] = None, slab_mm: float = 0.0) -> np.ndarray:
+        """The mid-sagittal plane sampled from the original voxels of ``image`` at ``spacing`` mm.
+
+        Same plane and same maps as :meth:`mid_sagittal` (pixel ``(row, col)`` is
+        ``s = row * spacing``, ``p = col * spacing - half_width_ap``), but read straight from the CT
+        (:func:`sample_image`) instead of from the 1 mm straightened volume: no second interpolation.
+
+        Args:
+            image: the CT the spine was straightened from (SimpleITK image or ``(array, geometry)``).
+            spacing: pixel size in mm (default :func:`full_resolution_spacing` of ``image``).
+            slab_mm: average lateral planes ``spacing`` apart within ``+- slab_mm / 2`` (0: one plane).
+
+        Returns:
+            float32 ``[row, col]`` HU; convert its pixels with ``mid_sagittal_to_patient(rc * spacing / self.spacing)``.
+
+        """
+        array, geometry = _image_parts(image)
+        step = full_resolution_spacing(geometry) if spacing is None else float(spacing)
+        rows = np.arange(int(np.floor(self.curve.length / step)) + 1) * step
+        cols = np.arange(int(np.floor(2 * self.half_width_ap / step)) + 1) * step - self.half_width_ap
+        half = int(round(slab_mm / 2 / step))
+        lats = np.arange(-half, half + 1) * step
+        s, p, lat = np.meshgrid(rows, cols, lats, indexing="ij")
+        points = self.to_patient(np.stack([lat, p, s], -1))
+        return sample_image((array, geometry), points).mean(axis=2).astype(np.float32)
 
     def mid_sagittal_image(self, slab_mm: float = 0.0):
         """:meth:`mid_sagittal` as a 2D SimpleITK image in straight space (spacing, origin set)."""
@@ -251,6 +286,78 @@ class StraightenedSpine:
             -1,
         )
         return self.to_patient(straight)
+
+
+def full_resolution_spacing(geometry: ImageGeometry, coarsest_mm: float = 1.0) -> float:
+    """Pixel size (mm) of a full-resolution plane: the input's finest voxel spacing, at most ``coarsest_mm``.
+
+    At or below the in-plane spacing, so no detail of the CT is lost; capped at the 1 mm of the
+    detector image so a full-resolution plane is never coarser than the detector's (the bundled
+    sample CT has 3 mm voxels).
+    """
+    return float(min(min(geometry.spacing), coarsest_mm))
+
+
+def sample_image(image, points_lps: np.ndarray, fill: float = -1024.0) -> np.ndarray:
+    """Trilinear samples of the ORIGINAL voxels at LPS points (..., 3); ``fill`` outside the image.
+
+    Only the bounding box of the points is read (no copy of the whole CT), then
+    :func:`scipy.ndimage.map_coordinates` (order 1): the value between voxel centres is the linear
+    blend of the 8 neighbours, no smoothing added.
+    """
+    from scipy.ndimage import map_coordinates
+
+    array, geometry = _image_parts(image)
+    points = np.asarray(points_lps, dtype=float)
+    index = geometry.lps_to_index(points.reshape(-1, 3))[:, ::-1]  # array order k, j, i
+    if index.size == 0:
+        return np.zeros(points.shape[:-1], dtype=np.float32)
+    low = np.clip(np.floor(index.min(axis=0)).astype(int) - 1, 0, np.asarray(array.shape))
+    high = np.clip(np.ceil(index.max(axis=0)).astype(int) + 2, 0, np.asarray(array.shape))
+    if np.any(high <= low):
+        return np.full(points.shape[:-1], fill, dtype=np.float32)
+    band = np.asarray(array[tuple(slice(a, b) for a, b in zip(low, high))], dtype=np.float32)
+    values = map_coordinates(band, (index - low).T, order=1, mode="constant", cval=fill, output=np.float32)
+    return values.reshape(points.shape[:-1])
+
+
+def body_plane(
+    image,
+    centre: np.ndarray,
+    posterior: np.ndarray,
+    superior: np.ndarray,
+    u: np.ndarray,
+    t: np.ndarray,
+    lateral: Sequence[float] = (0.0,),
+) -> np.ndarray:
+    """One vertebral body's own mid-sagittal plane, sampled from the original voxels.
+
+    The plane through ``centre`` spanned by the body's unit antero-posterior axis ``posterior`` and
+    its superior axis ``superior`` (orthogonalised here); the point ``(u, t)`` is
+    ``centre + u * posterior + t * superior`` (mm).
+
+    Args:
+        image: SimpleITK image or ``(array, geometry)``.
+        centre: plane origin, LPS mm.
+        posterior: the body's antero-posterior axis (pointing posteriorly).
+        superior: the body's superior axis.
+        u: (U,) offsets along ``posterior`` (mm, negative = anterior).
+        t: (T,) offsets along ``superior`` (mm).
+        lateral: offsets (mm) along ``posterior x superior`` whose planes are averaged.
+
+    Returns:
+        float32 ``[T, U]`` (row = ``t``, column = ``u``).
+
+    """
+    p = np.asarray(posterior, dtype=float)
+    p = p / np.linalg.norm(p)
+    s = np.asarray(superior, dtype=float)
+    s = s - s.dot(p) * p
+    s = s / np.linalg.norm(s)
+    lat = np.cross(p, s)
+    tt, uu, ww = np.meshgrid(np.asarray(t, float), np.asarray(u, float), np.asarray(lateral, float), indexing="ij")
+    points = np.asarray(centre, float) + uu[..., None] * p + tt[..., None] * s + ww[..., None] * lat
+    return sample_image(image, points).mean(axis=2).astype(np.float32)
 
 
 def _as_curve(curve, spacing: float, margin_mm: float) -> SpineCurve:

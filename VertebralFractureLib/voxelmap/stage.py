@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..progress import Progress
-from ..stage import Analysis, AnalysisOptions, StageContext
+from ..stage import Analysis, RunsWhenChosen, StageContext
 from .aggregate import (
     DEFAULT_CUBE,
     DEFAULT_EDGE_MARGIN_MM,
@@ -14,16 +14,12 @@ from .aggregate import (
 )
 
 
-class VoxelMapStage:
+class VoxelMapStage(RunsWhenChosen):
     """Voxel fracture probability on a band around the spine and its aggregation per vertebra and patient."""
 
     name = "voxel_map"
     title = "computing the voxel fracture map"
     share = 0.1
-
-    def enabled(self, options: AnalysisOptions) -> bool:
-        """Optional: runs when chosen."""
-        return self.name in options.extra_stages
 
     def run(self, analysis: Analysis, context: StageContext, progress: Progress) -> None:
         """Compute the fracture map and fill the scores of ``analysis.result``.

@@ -35,7 +35,7 @@ def test_refuses_overwrite_and_wrong_suffix(tmp_path):
     _, image = _labels()
     path = write_seg_nrrd(image, [Segment(20, "L1", (0, 1, 0))], tmp_path / "s.seg.nrrd")
     before = path.read_bytes()
-    with pytest.raises(ExistingFileError):
+    with pytest.raises(ExistingFileError, match=r"s\.seg\.nrrd exists; refusing to overwrite"):
         write_seg_nrrd(image, [Segment(20, "T1", (0, 1, 0))], path)
     assert path.read_bytes() == before
     with pytest.raises(ValueError, match="seg.nrrd"):
@@ -49,3 +49,46 @@ def test_plain_nrrd_is_not_a_segmentation(tmp_path):
     sitk.WriteImage(image, str(tmp_path / "plain.nrrd"))
     with pytest.raises(SegmentationFileError, match="no segment descriptions"):
         read_seg_nrrd(tmp_path / "plain.nrrd")
+
+
+def test_levels_carry_snomed_ct_terminology_read_back_by_slicerio_and_slicer(tmp_path, mrml_scene):
+    import slicerio
+
+    from VertebralFractureLib.mrml.segmentations import read_segmentation
+
+    array, image = _labels()
+    array[0:1, 0:1, 0:1] = 25
+    image = sitk.GetImageFromArray(array)
+    segments = [Segment(20, "L1", (0.2, 0.7, 0.3)), Segment(21, "L2", (0.85, 0.1, 0.1)), Segment(25, "L6", (0, 0, 1))]
+    path = write_seg_nrrd(image, segments, tmp_path / "s.seg.nrrd")
+
+    document = slicerio.read_segmentation(str(path))
+    by_name = {s["name"]: s for s in document["segments"]}
+    assert by_name["L1"]["terminology"]["category"] == ["SCT", "123037004", "Anatomical Structure"]
+    assert by_name["L1"]["terminology"]["type"] == ["SCT", "66794005", "L1 vertebra"]
+    assert by_name["L2"]["terminology"]["type"] == ["SCT", "14293000", "L2 vertebra"]
+    assert by_name["L6"]["terminology"]["type"] == ["SCT", "51282000", "Vertebra"]
+    assert by_name["L1"]["labelValue"] == 20 and by_name["L1"]["color"] == pytest.approx([0.2, 0.7, 0.3])
+    assert np.array_equal(document["voxels"].transpose(2, 1, 0), array)  # slicerio gives [i, j, k]
+
+    _, read_segments = read_seg_nrrd(path)
+    assert "SCT^66794005^L1 vertebra" in read_segments[0].terminology
+
+    node = read_segmentation(path, scene=mrml_scene)
+    segmentation = node.GetSegmentation()
+    l1 = segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("L1"))
+    entry = l1.GetTerminology()
+    assert "~SCT^123037004^Anatomical Structure~SCT^66794005^L1 vertebra~" in entry
+    assert entry.startswith("Segmentation category and type - DICOM master list")
+    assert l1.GetName() == "L1"
+
+
+def test_a_segment_not_named_by_level_has_no_terminology(tmp_path):
+    from VertebralFractureLib.export.segmentation import read_terminology, vertebra_terminology
+
+    _, image = _labels()
+    path = write_seg_nrrd(image, [Segment(20, "implant", (1, 1, 0)), Segment(21, "T11", (1, 0, 0))],
+                          tmp_path / "s.seg.nrrd")
+    terms = read_terminology(path)
+    assert list(terms) == ["T11"] and terms["T11"]["type"] == ["SCT", "12989004", "T11 vertebra"]
+    assert vertebra_terminology("implant") is None

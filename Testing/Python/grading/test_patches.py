@@ -73,7 +73,7 @@ def test_model_input_shift_moves_the_marker_with_the_centroid():
     assert abs(marker_peak[0] - image_peak[0]) <= 0.5 and abs(marker_peak[1] - image_peak[1]) <= 0.5
     flipped = model_input(cached, shift=(5, -3), flip=True)
     assert np.array_equal(flipped[:, ::-1], x)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"shift \(9, 0\) leaves the cached"):
         model_input(cached, shift=(9, 0))
 
 

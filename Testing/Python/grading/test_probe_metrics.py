@@ -31,7 +31,7 @@ def test_linear_svm_separates_separable_data():
     assert np.mean(svm.predict(x * 5 + 2) == y) > 0.97
     w = svm.weights / np.linalg.norm(svm.weights)
     assert w[0] > 0.8 and w[3] > 0.3
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs both classes"):
         fit_linear_svm(x, np.zeros(200))
 
 
@@ -45,7 +45,7 @@ def test_balanced_svm_finds_the_rare_class():
     s_bal = detection_scores(y, balanced.predict(x))
     assert s_bal["SN"] > 70 and s_bal["SN"] > s_plain["SN"] + 20
     assert s_plain["SP"] > s_bal["SP"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="class_weight must be 'balanced' or None, got 'auto'"):
         fit_linear_svm(x, y, class_weight="auto")
 
 
@@ -64,5 +64,5 @@ def test_case_folds_group_cases_and_spread_fractures():
         assert len(set(data.cases[fold])) == 5  # whole cases, evenly spread
         assert np.sum(data.grades[fold] == 3) == 1
         assert np.sum(data.grades[fold] == 2) in (1, 2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="20 cases cannot make 50 folds"):
         case_folds(data, 50)

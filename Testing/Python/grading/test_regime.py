@@ -16,18 +16,28 @@ TINY = RegimeConfig(width=0.125, batch=12, steps_label=3, steps_representation=3
 def test_config_switches():
     assert RegimeConfig().name() == "label+grading+fracture"
     assert RegimeConfig(label_pretrain=False, representation="none").name() == "fracture"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="representation must be one of .* got 'softmax'"):
         RegimeConfig(representation="softmax")
 
 
 def test_each_stage_runs_and_excludes_grade_one(tiny_set):
+    """Grade-1 patches are poisoned with NaN: one grade-1 row drawn by any stage makes its loss NaN."""
+    assert np.sum(tiny_set.grades == 1) >= 5
+    patches = tiny_set.patches.copy()
+    patches[tiny_set.grades == 1] = np.nan
+    poisoned = dataclasses.replace(tiny_set, patches=patches)
     model = new_model(TINY)
     for stage, representation in (("label", None), ("representation", "grading"),
                                   ("representation", "triplet"), ("representation", "contrastive"),
                                   ("fracture", None)):
-        losses = train_stage(model, stage, tiny_set, TINY, 2, representation=representation)
-        assert len(losses) == 2 and all(np.isfinite(losses))
-    with pytest.raises(ValueError):
+        losses = train_stage(model, stage, poisoned, TINY, 6, representation=representation)
+        assert len(losses) == 6 and all(np.isfinite(losses)), (stage, representation)
+    for name in ("label", "fracture"):  # the poison works: a stage that draws grade-1 rows does get NaN
+        grade_one_as_grade_zero = dataclasses.replace(poisoned, grades=np.where(poisoned.grades == 1, 0,
+                                                                                poisoned.grades))
+        losses = train_stage(new_model(TINY), name, grade_one_as_grade_zero, TINY, 6)
+        assert not all(np.isfinite(losses)), name
+    with pytest.raises(ValueError, match="cannot feed the representation stage"):
         train_stage(model, "representation", tiny_set.subset(tiny_set.grades != 3), TINY, 1, representation="grading")
 
 

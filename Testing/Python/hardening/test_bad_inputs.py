@@ -8,7 +8,6 @@ the user meets them, at the command line.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -180,7 +179,7 @@ def test_dicom_folder_with_two_series(tmp_path, capsys):
         path.rename(folder / f"b_{path.name}")
     line = run_cli(capsys, "analyze", str(folder), "--out", str(tmp_path / "out"), "--quiet")
     assert "the folder holds 2 DICOM series" in line
-    assert "12 files" in line and "put one series per folder" in line
+    assert "12 files" in line and "choose one with --series UID" in line
 
 
 def test_dicom_series_with_a_missing_slice(tmp_path, capsys):
@@ -242,10 +241,9 @@ def test_a_ct_of_the_flank_says_no_vertebra_was_found(synthetic_case, tmp_path, 
     assert "warning: flank.nii.gz: no vertebra was found; is the spine in view?" in captured.err
 
 
-def test_a_colour_picture_without_a_spine_is_analysed_as_a_radiograph_and_says_so(tmp_path, capsys):
+def test_a_colour_picture_without_a_spine_takes_the_radiograph_path_and_is_refused(tmp_path, capsys):
     path = _colour(tmp_path)
-    assert main(["analyze", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert main(["analyze", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 2
     captured = capsys.readouterr()
-    assert "0 vertebrae (none)" in captured.out
-    assert "input.png: no vertebra was found; is the spine in view?" in captured.err
-    assert json.loads((tmp_path / "out" / "results.json").read_text())["frame"] == "pixel"
+    assert "input.png: no vertebra was found on this image" in captured.err
+    assert not (tmp_path / "out" / "results.json").exists()

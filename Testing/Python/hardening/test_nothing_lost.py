@@ -30,6 +30,8 @@ from VertebralFractureLib.schema import SpineResult, Vertebra
 
 REPO = Path(__file__).resolve().parents[3]
 REAL_ANALYZE = pipeline.analyze
+#: The case ids of a.nii.gz, b.nii.gz, c.nii.gz in a batch.
+CASES = ("a.nii.gz", "b.nii.gz", "c.nii.gz")
 
 
 def fake_analysis(source):
@@ -74,7 +76,8 @@ def test_outputs_are_never_overwritten_unless_asked(ct_file, tmp_path, capsys, m
     assert (out / "genant.csv").read_text() != "my corrected table\n"
 
 
-def test_an_export_failing_half_way_leaves_whole_files_and_no_temporaries(ct_file, tmp_path, monkeypatch):
+def test_an_export_failing_half_way_leaves_no_file_and_no_temporaries(ct_file, tmp_path, monkeypatch):
+    """The outputs are one unit: a failure while writing the last file leaves none of them."""
     analysis = fake_analysis(ct_file)
     out = tmp_path / "out"
 
@@ -84,11 +87,13 @@ def test_an_export_failing_half_way_leaves_whole_files_and_no_temporaries(ct_fil
     monkeypatch.setattr("VertebralFractureLib.export.report.render_report", broken_report)
     with pytest.raises(OSError, match="No space left"):
         outputs.write_outputs(analysis, out)
+    assert snapshot(out) == {}
+    monkeypatch.undo()
+    outputs.write_outputs(analysis, out)
     files = snapshot(out)
-    assert not [name for name in files if name.startswith(".")]
-    assert "report.html" not in files
     assert SpineResult.from_json(files["results.json"].decode()).to_json() == analysis.result.to_json()
-    with pytest.raises(ExistingFileError):
+    assert "report.html" in files and not [name for name in files if name.startswith(".")]
+    with pytest.raises(ExistingFileError, match="already holds results.json, .*; pass --overwrite to replace them"):
         outputs.write_outputs(analysis, out)
 
 
@@ -114,15 +119,15 @@ def test_batch_resumes_after_an_interruption_in_process(tmp_path, monkeypatch):
         return real_write(analysis, out_dir, **kwargs)
 
     monkeypatch.setattr(outputs, "write_outputs", killed_while_writing_b)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="^$"):  # the bare interrupt of the kill, not wrapped
         run_batch(inbox, tmp_path / "out")
     assert calls == ["a.nii.gz", "b.nii.gz"]
-    assert not (tmp_path / "out" / "b").exists()  # the half-written case is only in a hidden staging folder
+    assert not (tmp_path / "out" / "b.nii.gz").exists()  # the half-written case is only in a hidden staging folder
     monkeypatch.setattr(outputs, "write_outputs", real_write)
     rows = {row["case"]: row for row in run_batch(inbox, tmp_path / "out")}
     assert calls == ["a.nii.gz", "b.nii.gz", "b.nii.gz", "c.nii.gz"]  # a not recomputed
-    assert {case: row["status"] for case, row in rows.items()} == {"a": "ok (resumed)", "b": "ok", "c": "ok"}
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a", "b", "c", "summary.csv"]
+    assert {case: row["status"] for case, row in rows.items()} == dict(zip(CASES, ("ok (resumed)", "ok", "ok")))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [*CASES, "summary.csv"]
     assert all(row["levels"] == "L1 L2" for row in rows.values())
 
 
@@ -172,21 +177,22 @@ def test_batch_resumes_after_a_kill(tmp_path):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and "b.nii.gz" not in (log.read_text() if log.exists() else ""):
         time.sleep(0.05)
-    assert (tmp_path / "out" / "a" / "results.json").exists(), process.communicate(timeout=5)
+    assert (tmp_path / "out" / "a.nii.gz" / "results.json").exists(), process.communicate(timeout=5)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
-    mtime = (tmp_path / "out" / "a" / "results.json").stat().st_mtime_ns
-    assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")) == ["a", "summary.csv"]
+    mtime = (tmp_path / "out" / "a.nii.gz" / "results.json").stat().st_mtime_ns
+    left = sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith("."))
+    assert left == ["a.nii.gz", "summary.csv"]
     process = _batch_process(tmp_path, slow=False)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr.decode()
     assert "3 cases: 3 analysed, 0 failed" in stdout.decode()
     assert log.read_text().split() == ["a.nii.gz", "b.nii.gz", "b.nii.gz", "c.nii.gz"]  # a not recomputed
-    assert (tmp_path / "out" / "a" / "results.json").stat().st_mtime_ns == mtime
+    assert (tmp_path / "out" / "a.nii.gz" / "results.json").stat().st_mtime_ns == mtime
     with (tmp_path / "out" / "summary.csv").open(newline="") as handle:
         statuses = {row["case"]: row["status"] for row in csv.DictReader(handle)}
-    assert statuses == {"a": "ok (resumed)", "b": "ok", "c": "ok"}
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a", "b", "c", "summary.csv"]
+    assert statuses == {"a.nii.gz": "ok (resumed)", "b.nii.gz": "ok", "c.nii.gz": "ok"}
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.nii.gz", "b.nii.gz", "c.nii.gz", "summary.csv"]
 
 
 def _batch(tmp_path: Path) -> subprocess.Popen:
@@ -216,13 +222,13 @@ def test_real_batch_resumes_after_a_kill(synthetic_case, tmp_path):
     process = _batch(tmp_path)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
-        if (out / "a" / "results.json").exists() and (out / ".b.partial").exists():
+        if (out / "a.nii.gz" / "results.json").exists() and (out / ".b.nii.gz.partial").exists():
             break  # the second case is being written right now
         time.sleep(0.01)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
-    first = {case: (out / case / "results.json").stat().st_mtime_ns for case in "abc" if (out / case).exists()}
-    assert "a" in first, process.stderr.read().decode()
+    first = {case: (out / case / "results.json").stat().st_mtime_ns for case in CASES if (out / case).exists()}
+    assert "a.nii.gz" in first, process.stderr.read().decode()
     for case in first:  # whatever the kill interrupted, a case folder is complete or absent
         written = {p.name for p in (out / case).iterdir()}
         assert set(outputs.OUTPUT_FILES) - {"fracture_map.nii.gz", "abnormality.seg.nrrd"} <= written
@@ -232,8 +238,8 @@ def test_real_batch_resumes_after_a_kill(synthetic_case, tmp_path):
     assert "3 cases: 3 analysed, 0 failed" in stdout.decode()
     with (out / "summary.csv").open(newline="") as handle:
         statuses = {row["case"]: row["status"] for row in csv.DictReader(handle)}
-    assert statuses == {case: "ok (resumed)" if case in first else "ok" for case in "abc"}
+    assert statuses == {case: "ok (resumed)" if case in first else "ok" for case in CASES}
     assert all((out / case / "results.json").stat().st_mtime_ns == mtime for case, mtime in first.items())
-    assert sorted(p.name for p in out.iterdir()) == ["a", "b", "c", "summary.csv"]  # no staging folder left
-    results = [SpineResult.from_json((out / case / "results.json").read_text()) for case in "abc"]
+    assert sorted(p.name for p in out.iterdir()) == [*CASES, "summary.csv"]  # no staging folder left
+    results = [SpineResult.from_json((out / case / "results.json").read_text()) for case in CASES]
     assert results[0].labels and all(r.labels == results[0].labels for r in results)

@@ -153,7 +153,7 @@ def test_write_refuses_to_overwrite(tmp_path):
     result = SpineResult([Vertebra("L1", [0, 0, 0], box(25))])
     path = write_annotations(result, tmp_path / "a.json")
     before = path.read_text()
-    with pytest.raises(ExistingFileError):
+    with pytest.raises(ExistingFileError, match=r"a\.json exists; refusing to overwrite"):
         write_annotations(SpineResult([]), path)
     assert path.read_text() == before
     write_annotations(SpineResult([]), path, overwrite=True)
@@ -206,7 +206,7 @@ def test_truncating_a_real_document_anywhere_gives_annotation_error(tmp_path):
     path = tmp_path / "t.json"
     for end in range(0, len(text) - 1, 97):
         path.write_text(text[:end])
-        with pytest.raises(AnnotationError):
+        with pytest.raises(AnnotationError, match=r"t\.json: (not valid JSON \(truncated\?\)|the file is empty)"):
             read_annotations(path)
 
 

@@ -28,7 +28,7 @@ def test_refuses_overwrite_unless_asked(tmp_path):
 
 
 def test_writer_failing_mid_write_leaves_old_file_and_no_temporaries(tmp_path):
-    target = atomic_write(tmp_path / "result.json", "old content")
+    target = atomic_write(tmp_path / "result.json", '{"result": "old"}')  # valid JSON: files are read back
 
     def half_then_crash(path):
         with open(path, "w") as handle:
@@ -37,9 +37,9 @@ def test_writer_failing_mid_write_leaves_old_file_and_no_temporaries(tmp_path):
 
     with pytest.raises(RuntimeError, match="disk full"):
         atomic_write(target, half_then_crash, overwrite=True)
-    assert target.read_text() == "old content"
+    assert target.read_text() == '{"result": "old"}'
     assert listing(tmp_path) == ["result.json"]
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="disk full"):
         atomic_write(tmp_path / "new.json", half_then_crash)
     assert listing(tmp_path) == ["result.json"]
 
@@ -56,9 +56,10 @@ def test_temporary_keeps_suffixes_and_sits_beside_target(tmp_path):
     with atomic_path(tmp_path / "mask.seg.nrrd") as temporary:
         assert temporary.parent == tmp_path
         assert temporary.name.endswith(".seg.nrrd")
-        assert temporary.name.startswith(".mask-")
-        temporary.write_bytes(b"data")
+        assert temporary.name.startswith(".vf-tmp-mask-")  # hidden, and removed by recover()
+        sitk.WriteImage(sitk.Image(4, 4, 2, sitk.sitkUInt8), str(temporary))  # read back before the rename
     assert listing(tmp_path) == ["mask.seg.nrrd"]
+    assert sitk.ReadImage(str(tmp_path / "mask.seg.nrrd")).GetSize() == (4, 4, 2)
 
 
 def test_image_writer_crash_leaves_no_partial_image(tmp_path, monkeypatch):

@@ -125,7 +125,7 @@ def test_export_import_round_trip(tmp_path, labelled, direction):
         assert back[expert].labels == result.labels
         for a, b in zip(result.vertebrae, back[expert].vertebrae):
             np.testing.assert_allclose(b.keypoints, a.keypoints, atol=1e-9)
-    with pytest.raises(ExistingFileError):
+    with pytest.raises(ExistingFileError, match=r"out\.json exists; refusing to overwrite"):
         write_ctlungca(path, results, geometry)
 
 

@@ -56,7 +56,7 @@ def test_volume_round_trip_keeps_geometry_and_values(tmp_path, suffix, direction
 def test_write_refuses_overwrite(tmp_path):
     path = write_image(make_image(np.eye(3)), tmp_path / "v.mha")
     before = path.read_bytes()
-    with pytest.raises(ExistingFileError):
+    with pytest.raises(ExistingFileError, match=r"v\.mha exists; refusing to overwrite"):
         write_image(make_image(RAS), path)
     assert path.read_bytes() == before
     write_image(make_image(RAS), path, overwrite=True)

@@ -38,6 +38,14 @@ def test_keypoints_file_follows_slicer_schema(tmp_path, spine_result):
     np.testing.assert_allclose(points[6]["position"], spine_result.vertebra("L1").keypoints[0])
 
 
+def test_only_the_centroids_show_their_labels(tmp_path, spine_result):
+    keypoints = json.loads(write_markups_json(tmp_path / "k.mrk.json", keypoints_list(spine_result)).read_text())
+    centroids = json.loads(write_markups_json(tmp_path / "c.mrk.json", centroids_list(spine_result)).read_text())
+    assert keypoints["markups"][0]["display"]["pointLabelsVisibility"] is False  # 6 labels per vertebra overlap
+    assert centroids["markups"][0]["display"]["pointLabelsVisibility"] is True  # one label per vertebra
+    assert [p["label"] for p in centroids["markups"][0]["controlPoints"]] == spine_result.labels
+
+
 def test_result_round_trip_through_files(tmp_path, spine_result):
     write_result_markups(spine_result, tmp_path / "kp.mrk.json", tmp_path / "c.mrk.json")
     back = read_result_markups(tmp_path / "kp.mrk.json", tmp_path / "c.mrk.json")
@@ -136,7 +144,7 @@ def test_malformed_files_give_clear_errors(tmp_path, text, message):
 
 
 def test_missing_file():
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match=r"x\.mrk\.json: no such markups file"):
         read_markups_json("/nonexistent/x.mrk.json")
 
 
@@ -164,7 +172,7 @@ def test_pixel_results_are_refused():
 
 def test_existing_file_is_not_overwritten(tmp_path, spine_result):
     path = write_markups_json(tmp_path / "kp.mrk.json", keypoints_list(spine_result))
-    with pytest.raises(ExistingFileError):
+    with pytest.raises(ExistingFileError, match=r"kp\.mrk\.json exists; refusing to overwrite"):
         write_markups_json(path, centroids_list(spine_result))
     write_markups_json(path, centroids_list(spine_result), overwrite=True)
     assert len(read_markups_json(path)[0].points) == 3

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from VertebralFractureLib.io.atomic import ExistingFileError
 from VertebralFractureLib.io.csv_tables import (
+    DECIMALS,
     GENANT_COLUMNS,
     TableError,
     genant_rows,
@@ -62,7 +63,7 @@ def test_genant_csv_round_trip_typed(tmp_path, result):
         for column in GENANT_COLUMNS:
             assert got[column] == (None if want[column] == "" else want[column]), column
     assert isinstance(rows[1]["grade"], int) and isinstance(rows[1]["G"], float)
-    with pytest.raises(ExistingFileError):
+    with pytest.raises(ExistingFileError, match=r"genant\.csv exists; refusing to overwrite"):
         write_genant_csv(result, path)
 
 
@@ -92,6 +93,7 @@ def test_spreadsheet_variants_are_read(tmp_path):
     path.write_text("\ufefflevel;G;grade\nTh7;0.7;2\n;;\n", encoding="utf-8")
     assert read_genant_csv(path) == [
         {
+            "case": None,
             "level": "T7",
             "ha_mm": None,
             "hm_mm": None,
@@ -205,3 +207,28 @@ def test_keypoint_table_duplicate_and_missing_columns(tmp_path, result):
     path.write_text("level,anterior_superior_x\nL1,3\n")
     with pytest.raises(TableError, match="missing column"):
         read_keypoints_csv(path)
+
+
+def test_genant_csv_is_rounded_to_what_is_measured_and_names_the_case(tmp_path):
+    vertebrae = [
+        Vertebra("L1", [0, 0, 20], body(18.04321, 24.0, 25.06789, 30), confidence=0.99971,
+                 fracture_probability=0.123456, voxel_fracture_score=0.98765, abnormality=54.7234, quality=0.7921),
+        Vertebra("L2", [0, 0, -10], body(25, 25, 25, 0), status="not_assessed",
+                 status_reason="cut by the edge of the field of view (inferior edge)"),
+    ]
+    result = SpineResult(vertebrae, input={"path": "case-017.nii.gz"})
+    path = write_genant_csv(result, tmp_path / "genant.csv")
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    l1, l2 = rows
+    assert [r["case"] for r in rows] == ["case-017.nii.gz", "case-017.nii.gz"]
+    assert (l1["ha_mm"], l1["hm_mm"], l1["hp_mm"]) == ("18.0", "24.0", "25.1")
+    assert l1["G"] == "0.72" and l1["grade"] == "2"
+    assert (l1["confidence"], l1["fracture_probability"], l1["voxel_fracture_score"]) == ("1.0", "0.12", "0.99")
+    assert (l1["abnormality"], l1["quality"]) == ("54.7", "0.79")
+    assert max(len(r[c]) for r in rows for c in DECIMALS) <= 5  # no 17-digit floats
+    assert (l2["status"], l2["verdict"], l2["G"]) == ("not_assessed", "not assessed", "")
+    assert l2["status_reason"] == "cut by the edge of the field of view (inferior edge)"
+    assert read_genant_csv(path)[0]["case"] == "case-017.nii.gz"
+    batch_path = write_genant_csv(result, tmp_path / "b.csv", case="sub__scan.nii.gz")
+    assert read_genant_csv(batch_path)[1]["case"] == "sub__scan.nii.gz"

@@ -133,7 +133,7 @@ def test_written_file_uses_verse_labels_and_order(tmp_path):
     assert [e["label"] for e in document[1:]] == [14, 28, 20]
     # identity LPS grid -> PIR: X = j (posterior), Y = size-1-k (inferior), Z = size-1-i (right)
     assert document[3] == {"label": 20, "X": 2.0, "Y": 6.0, "Z": 8.0}
-    with pytest.raises(ExistingFileError):
+    with pytest.raises(ExistingFileError, match=r"c\.json exists; refusing to overwrite"):
         write_verse_centroids(path, {"L1": [1, 2, 3]}, geometry)
     write_verse_centroids(path, {"L2": [1, 2, 3]}, geometry, decimals=1, overwrite=True)
     assert list(read_verse_centroids(path, geometry)) == ["L2"]
@@ -228,5 +228,5 @@ def test_check_axes_and_reference_geometry(mask):
     assert check_axes("pir") == ("P", "I", "R")
     assert reference_geometry(MASK).same_grid(geometry_of(mask))
     assert reference_geometry(str(MASK)).same_grid(geometry_of(mask))
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="expected an ImageGeometry, a SimpleITK image or an image path, got int"):
         reference_geometry(42)

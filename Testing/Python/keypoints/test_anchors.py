@@ -74,5 +74,5 @@ def test_encode_broadcasts_over_anchors():
     encoded = encode(points, anchors)
     assert encoded.shape == (7, 6, 2)
     np.testing.assert_allclose(decode(encoded, anchors), points)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="could not be broadcast"):
         encode(points, anchors[:3])

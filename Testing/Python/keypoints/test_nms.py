@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from VertebralFractureLib.keypoints.nms import nms_keypoints
 
@@ -27,3 +28,49 @@ def test_voting_averages_overlapping_candidates():
 def test_empty_input():
     kept, scores, index = nms_keypoints(np.zeros((0, 6, 2)), np.zeros(0))
     assert kept.shape == (0, 6, 2) and index == []
+
+
+def _pair_at_shift(shift):
+    """Two 30 x 20 boxes, the second moved down by ``shift``: IoU = (20 - shift) / (20 + shift)."""
+    return np.stack([_box_points(0, 0, 30, 20), _box_points(0, shift, 30, 20)])
+
+
+def test_threshold_is_0_3_overlaps_just_above_are_suppressed_just_below_kept():
+    from VertebralFractureLib.keypoints.anchors import iou, keypoint_boxes
+
+    above, below = _pair_at_shift(10.0), _pair_at_shift(11.5)  # IoU 10/30 = 0.333 and 8.5/31.5 = 0.270
+    assert iou(*keypoint_boxes(above)[:, None]).item() == pytest.approx(1 / 3)
+    assert iou(*keypoint_boxes(below)[:, None]).item() == pytest.approx(8.5 / 31.5)
+    for vote_iou in (1.0, 0.5):  # plain NMS and the detector's voting
+        _, scores, index = nms_keypoints(above, [0.9, 0.8], vote_iou=vote_iou)
+        assert index == [0] and scores.tolist() == [0.9], "IoU 0.33 > 0.3: one vertebra"
+        kept, scores, index = nms_keypoints(below, [0.8, 0.9], vote_iou=vote_iou)
+        assert index == [1, 0] and scores.tolist() == [0.9, 0.8], "IoU 0.27 <= 0.3: two vertebrae"
+        np.testing.assert_allclose(kept, below[[1, 0]])  # no voting across vertebrae below vote_iou
+
+
+def test_threshold_is_a_parameter_and_the_detector_uses_0_3():
+    from VertebralFractureLib.keypoints.model import KeypointModel, load_model
+    from VertebralFractureLib.nn.weights import WEIGHTS_DIR
+
+    above = _pair_at_shift(10.0)
+    assert nms_keypoints(above, [0.9, 0.8], iou_threshold=0.34, vote_iou=1.0)[2] == [0, 1]
+    assert KeypointModel.create({"rpn_channels": [4, 8, 8], "level_channels": [4, 8]}, seed=0).config["nms_iou"] == 0.3
+    shipped = WEIGHTS_DIR / "keypoints.pt"
+    if shipped.exists():
+        assert load_model(shipped).config["nms_iou"] == 0.3
+
+
+def test_highest_score_wins_whatever_the_input_order():
+    points = _pair_at_shift(2.0)
+    for scores in ([0.2, 0.7], [0.7, 0.2]):
+        kept, kept_scores, index = nms_keypoints(points, scores, vote_iou=1.0)
+        best = int(np.argmax(scores))
+        assert index == [best] and kept_scores.tolist() == [0.7]
+        np.testing.assert_allclose(kept[0], points[best])
+
+
+def test_voting_weights_by_score():
+    points = _pair_at_shift(2.0)  # IoU 18/22 = 0.82 > vote_iou 0.5
+    kept, _, _ = nms_keypoints(points, [0.75, 0.25], vote_iou=0.5)
+    np.testing.assert_allclose(kept[0], _box_points(0, 0.5, 30, 20))  # 0.75 * 0 + 0.25 * 2

@@ -23,3 +23,16 @@ def test_a_thin_real_slab_says_how_much_it_covers(tmp_path):
     result = analyze(path, AnalysisOptions(extra_stages=())).result
     assert result.vertebrae == [] or all(not v.assessed for v in result.vertebrae)
     assert any("the scan covers 39 mm along the spine" in w for w in result.warnings), result.warnings
+
+
+def test_the_keypoint_stage_alone_marks_the_cut_t12_of_the_sample_ct():
+    """Without the quality gate: the field-of-view check of the keypoint stage itself (issue 25 mutation)."""
+    from VertebralFractureLib.keypoints.stage import KeypointStage
+    from VertebralFractureLib.spine.stage import CentrelineStage, StraighteningStage
+
+    stages = [CentrelineStage(), StraighteningStage(), KeypointStage()]
+    result = analyze(real("totalsegmentator", "example_ct.nii.gz"), stages=stages).result
+    t12 = result.vertebra("T12")
+    assert t12.status == "not_assessed" and t12.status_reason.startswith("cut by the edge of the field of view")
+    assert t12.measure is None
+    assert all(v.assessed for v in result.vertebrae if v.label != "T12")

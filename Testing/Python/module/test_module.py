@@ -54,6 +54,11 @@ SCENARIO_NAMES = [
     "scene_bundle",
     "cancel_keeps_scene",
     "radiograph_result",
+    "review_queue_keys",
+    "review_persistence",
+    "undo_redo",
+    "geometry_refused",
+    "sample_ct_analysis",
 ]
 
 

@@ -16,7 +16,7 @@ def test_mrb_save_and_reload_keeps_everything_editable(shown, case, logic, mrml_
     logic.delete_vertebra(shown, levels[-1])
     path = logic.save_scene(tmp_path / "case.mrb", [shown])
     assert path.is_file() and [p.name for p in tmp_path.iterdir()] == ["case.mrb"]
-    with pytest.raises(FileExistsError):
+    with pytest.raises(FileExistsError, match="case.mrb exists; refusing to overwrite"):
         logic.save_scene(tmp_path / "case.mrb", [shown])
 
     scene = create_scene()
@@ -53,10 +53,10 @@ def test_mrb_save_and_reload_keeps_everything_editable(shown, case, logic, mrml_
 def test_load_refuses_missing_and_wrong_files(logic, tmp_path):
     from VertebralFractureLib.mrml.bundle import BundleError
 
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="none.mrb: no such scene bundle"):
         logic.load_scene(tmp_path / "none.mrb")
     (tmp_path / "bad.mrb").write_bytes(b"not a zip")
-    with pytest.raises(BundleError):
+    with pytest.raises(BundleError, match=r"bad.mrb: not a scene bundle \(a .mrb is a zip archive\)"):
         logic.load_scene(tmp_path / "bad.mrb")
     with pytest.raises(ValueError, match=".mrb"):
         logic.save_scene(tmp_path / "scene.zip")
@@ -71,7 +71,7 @@ def test_a_broken_bundle_leaves_the_working_directory(logic, tmp_path):
     cwd = os.getcwd()
     with zipfile.ZipFile(tmp_path / "empty.mrb", "w") as archive:
         archive.writestr("empty/readme.txt", "no scene here")
-    with pytest.raises(BundleError):
+    with pytest.raises(BundleError, match="empty.mrb: the scene cannot read this bundle"):
         logic.load_scene(tmp_path / "empty.mrb")
     assert os.getcwd() == cwd
 

@@ -114,5 +114,5 @@ def test_table_row_gives_the_vertebra_position(logic, spine_result, mrml_scene):
     slice_node.SetOrientationToAxial()
     logic.jump_to_row(nodes, 2)
     assert slice_node.GetSliceOffset() == pytest.approx(70.0)  # L2 centroid height
-    with pytest.raises(IndexError):
+    with pytest.raises(IndexError, match=r"row 3 is not in the table \(3 rows\)"):
         logic.row_position(nodes, 3)

@@ -140,7 +140,8 @@ def test_add_and_delete_a_vertebra(logic, spine_result, mrml_scene):
     log = nodes.result.patient["edits"]
     assert log[-1]["action"] == "delete vertebra" and log[-1]["detail"].startswith("L1 ")
     assert "edits" in nodes.result.to_dict()["patient"]
-    assert nodes.summary.GetText().startswith("3 vertebrae, 1 fractured (L3 grade 1")
+    # L3 grade 1 is a "review" by the verdict rule (VertebralFractureLib.verdict), not a fracture
+    assert nodes.summary.GetText().startswith("3 vertebrae, 0 fractured, review: L3, highest grade 1")
 
 
 def test_delete_removes_the_segment(shown, case, mrml_scene):
@@ -182,6 +183,8 @@ def test_placing_six_points_adds_a_vertebra(logic, spine_result, mrml_scene):
         placed.AddControlPoint([-point[0], -point[1], point[2]])
     assert done and done[0][1] == "" and done[0][0].label == "L3"
     assert nodes.result.vertebra("L3").measure.G == pytest.approx(21.0 / 27.0)
+    assert placed.GetScene() is mrml_scene  # not removed inside its own callback
+    logic.run_deferred()
     assert placed.GetScene() is None and interaction.GetCurrentInteractionMode() == interaction.ViewTransform
     with pytest.raises(ValueError, match="already in the result"):
         logic.begin_placing(nodes, "L3")

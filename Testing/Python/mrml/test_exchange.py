@@ -58,11 +58,11 @@ def test_export_never_overwrites_silently(logic, spine_result, tmp_path):
     nodes = logic.show_result(spine_result)
     target = tmp_path / "case.json"
     target.write_text("earlier work")
-    with pytest.raises(ExistingFileError):
+    with pytest.raises(ExistingFileError, match="case.json exists; refusing to overwrite"):
         logic.export_annotations(nodes, target)
     assert target.read_text() == "earlier work"
     (tmp_path / "pair_centroids.mrk.json").write_text("earlier centroids")
-    with pytest.raises(ExistingFileError):
+    with pytest.raises(ExistingFileError, match="pair_centroids.mrk.json exists; refusing to overwrite"):
         logic.export_annotations(nodes, tmp_path / "pair.mrk.json")  # the pair's second file exists
     assert not (tmp_path / "pair.mrk.json").exists()
     logic.export_annotations(nodes, target, overwrite=True)

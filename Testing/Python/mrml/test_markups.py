@@ -146,7 +146,7 @@ def test_broken_node_gives_clear_error(mrml_scene, spine_result):
 def test_read_missing_markups_file(mrml_scene, tmp_path):
     from VertebralFractureLib.mrml.markups import read_markups_node
 
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="none.mrk.json: no such markups file"):
         read_markups_node(tmp_path / "none.mrk.json", scene=mrml_scene)
 
 

@@ -126,9 +126,13 @@ def test_run_takes_a_radiograph_volume(logic, mrml_scene, radiograph_case):
     assert [r["Level"] for r in rows] == result.labels
     positions = [TYPICAL_LEVELS.index(level) for level in result.labels]
     assert positions == list(range(positions[0], positions[0] + len(positions)))  # consecutive levels
-    for row in rows:
+    assessed = [row for row in rows if row["Status"] == "assessed"]
+    assert len(assessed) >= 3
+    for row in assessed:
         assert 10.0 < row["ha"] < 50.0 and 10.0 < row["hm"] < 50.0 and 10.0 < row["hp"] < 50.0
         assert 0.0 < row["G"] <= 1.0
+    for row in rows:
+        assert row["Status"] == "assessed" or (row["Reason"] and row["Grade"] == -1), row
     assert nodes.keypoints.GetNumberOfControlPoints() == 6 * len(rows)
     # the keypoints lie on the radiograph's plane (x = 0), inside the image
     ras = _keypoints_ras(nodes.keypoints)
@@ -197,7 +201,7 @@ def test_run_passes_the_radiograph_and_its_spacing(mrml_scene, radiograph_case, 
     volume = radiograph_volume(radiograph_case.radiograph, SPACING, scene=mrml_scene, name="film")
     logic = VertebralFractureLogic(mrml_scene, analyze_radiograph=analyze_radiograph)
     count = mrml_scene.GetNumberOfNodes()
-    with pytest.raises(Cancelled):
+    with pytest.raises(Cancelled, match="analysis cancelled"):
         logic.run(volume, progress=lambda fraction, message: logic.cancel())
     assert mrml_scene.GetNumberOfNodes() == count  # a cancelled run adds nothing
     nodes = logic.run(volume, voxel_map=True)

@@ -39,5 +39,5 @@ def test_slice_and_3d_views_are_rendered(logic, spine_result, mrml_scene, tmp_pa
     # the 3D view shows the green grade-0 and orange grade-2 surfaces
     assert _pixels_near(threed, to_uint8(GRADE_COLORS[0]), tolerance=70) > 200
     assert _pixels_near(threed, to_uint8(GRADE_COLORS[2]), tolerance=70) > 200
-    with pytest.raises(FileExistsError):
+    with pytest.raises(FileExistsError, match="slice_view.png exists; refusing to overwrite"):
         render_result(nodes, tmp_path, size=(64, 64))

@@ -94,7 +94,7 @@ def test_bad_masks_and_files(mrml_scene, tmp_path):
         segmentation_from_labelmap(np.full((2, 2, 2), 0.5), geometry, scene=mrml_scene)
     with pytest.raises(SegmentationError, match="same segment name"):
         segmentation_from_labelmap(np.arange(8).reshape(2, 2, 2), geometry, scene=mrml_scene, names={1: "A", 2: "A"})
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="missing.seg.nrrd: no such segmentation file"):
         read_segmentation(tmp_path / "missing.seg.nrrd", scene=mrml_scene)
     broken = tmp_path / "broken.seg.nrrd"
     broken.write_bytes(b"NRRD0004\ngarbage")

@@ -84,3 +84,14 @@ def test_table_file_keeps_column_types(mrml_scene, spine_result, tmp_path):
     rows = table_rows(loaded)
     assert rows[1]["Grade"] == 2 and rows[1]["G"] == pytest.approx(0.64)
     assert rows[1]["Confidence"] is None or math.isnan(rows[1]["Confidence"])
+
+
+def test_column_titles_are_the_csv_names(mrml_scene, spine_result):
+    from VertebralFractureLib.io.csv_tables import GENANT_COLUMNS
+    from VertebralFractureLib.mrml.tables import COLUMN_NAMES, genant_table
+
+    node = genant_table(spine_result, scene=mrml_scene)
+    titles = [node.GetColumnTitle(name) for name in COLUMN_NAMES]
+    assert set(titles) <= set(GENANT_COLUMNS) and len(set(titles)) == len(titles)
+    assert node.GetColumnTitle("ha") == "ha_mm" and node.GetColumnUnitLabel("ha") == "mm"
+    assert node.GetColumnTitle("Neighbour reduction") == "neighbour_reduction"

@@ -109,6 +109,9 @@ def test_body_cut_by_the_superior_edge(sample_ct):
     assert finding.status == NOT_ASSESSED
     assert finding.reason == "cut by the superior edge of the field of view"
     assert finding.checks["field_of_view"] < 0.5
+    assert finding.confidence < 0.5  # a vertebra not assessed never shows a passing confidence
+    cervical = assess_vertebra(volume, geometry, l1, "C5")  # every image check passes, the level fails
+    assert cervical.status == NOT_ASSESSED and cervical.confidence < 0.5
     # The L1 below it lies wholly inside.
     assert assess_vertebra(volume, geometry, l1, "L1").checks["field_of_view"] == 1.0
 

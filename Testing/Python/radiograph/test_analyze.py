@@ -69,7 +69,7 @@ def test_drawn_radiograph_end_to_end(tmp_path, drawn, tiny_centroids):
 
     written = write_radiograph_outputs(analysis, tmp_path / "out")
     assert {"results", "genant", "overview", "report"} <= set(written)
-    with pytest.raises(FileExistsError):
+    with pytest.raises(FileExistsError, match="already holds results.json"):
         write_radiograph_outputs(analysis, tmp_path / "out")
     document = json.loads((tmp_path / "out" / "results.json").read_text())
     assert document["frame"] == "pixel" and document["pixel_spacing"] == [0.5, 0.5]
@@ -88,7 +88,8 @@ def test_unknown_spacing_is_estimated_or_assumed_with_a_warning(tmp_path, drawn,
            check_contrast=False)
     analysis = analyze_radiograph(tmp_path / "plain.png", centroid_model=tiny_centroids, detector=_oracle(column))
     result = analysis.result
-    assert result.input["pixel_spacing_source"] == "estimated"
+    # no guess of the pixel size is ever reported (issue 24): heights stay in pixels, G needs no calibration
+    assert result.input["pixel_spacing_source"] == "unknown" and result.input["height_unit"] == "pixel"
     assert any("pixel size is unknown" in w for w in result.warnings)
     given = analyze_radiograph(column.image, pixel_spacing=(0.3, 0.3), centroid_model=tiny_centroids,
                                detector=_oracle(column))
@@ -99,11 +100,9 @@ def test_real_tiny_detector_and_no_vertebrae(tmp_path, drawn, tiny_centroids):
     column = drawn()
     detector = KeypointModel.create({"spacing_mm": 2.0, "rpn_channels": [4, 8, 8], "level_channels": [4, 8],
                                      "score_threshold": 0.9}, seed=0)
-    analysis = analyze_radiograph(column.image, pixel_spacing=(1.0, 1.0), centroid_model=tiny_centroids,
-                                  keypoint_model=detector)
-    assert analysis.result.vertebrae == [] and analysis.result.frame == "pixel"
-    written = write_radiograph_outputs(analysis, tmp_path / "none")
-    assert json.loads(written["results"].read_text())["patient"]["n_vertebrae"] == 0
+    with pytest.raises(InputError, match="no vertebra was found on this image"):
+        analyze_radiograph(column.image, pixel_spacing=(1.0, 1.0), centroid_model=tiny_centroids,
+                           keypoint_model=detector)
 
 
 def test_detections_off_the_spine_line_are_dropped():
@@ -122,7 +121,7 @@ def test_bad_inputs_and_cancel(tmp_path, tiny_centroids):
         analyze_radiograph(np.random.default_rng(0).random((16, 64)), centroid_model=tiny_centroids)
     progress = Progress()
     progress.cancel.set()
-    with pytest.raises(Cancelled):
+    with pytest.raises(Cancelled, match="analysis cancelled"):
         analyze_radiograph(np.random.default_rng(0).random((64, 64)), progress, centroid_model=tiny_centroids)
 
 
@@ -140,11 +139,17 @@ def test_shipped_models_on_a_generated_radiograph(tmp_path):
     analysis = analyze_radiograph(path)
     result = analysis.result
     assert result.frame == "pixel" and len(result.models["radiograph_centroids"]) == 64
+    from VertebralFractureLib.levels import shift_level
+
     truth = {level: centre for level, centre in zip(column.levels, column.centroids)}
     found = {v.label: v.centroid for v in result.vertebrae}
-    assert len(found) >= len(truth) - 2
-    right = sum(1 for level, centre in found.items() if level in truth and np.hypot(*(truth[level] - centre)) < 8)
-    assert right >= len(truth) - 3  # the shipped models name and place most vertebrae (measured: all)
+    assert set(truth) <= set(found), "every vertebra of the view is found and named (measured: 10 of 10)"
+    errors = {level: float(np.hypot(*(truth[level] - found[level]))) for level in truth}
+    # pixels; measured <= 3.07 since the detector reads the percentile-windowed image (<= 0.93 on the raw DRR
+    # before): the windowing that makes HU slices and 8-bit films alike costs up to 1.5 mm on this view
+    assert max(errors.values()) < 3.5, errors
+    extra = set(found) - set(truth)  # measured: T4, the body cut by the top of the view
+    assert extra <= {shift_level(column.levels[0], -1), shift_level(column.levels[-1], 1)}, extra
     write_radiograph_outputs(analysis, tmp_path / "out")
     assert (tmp_path / "out" / "overview.png").exists()
 

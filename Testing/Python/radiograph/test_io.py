@@ -116,5 +116,5 @@ def test_missing_and_corrupt_files(tmp_path):
     with pytest.raises(ImageReadError, match="no such file"):
         read_radiograph(tmp_path / "nothing.png")
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
-    with pytest.raises(ImageReadError):
+    with pytest.raises(ImageReadError, match="bad.png: cannot read this image"):
         read_radiograph(tmp_path / "bad.png")

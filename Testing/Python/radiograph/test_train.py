@@ -48,7 +48,7 @@ def test_train_main_writes_registered_weights_that_load(tmp_path, drawn, monkeyp
     loaded = CentroidModel.load(path)
     assert loaded.config["channels"] == TINY["channels"] and len(loaded.sha256) == 64
     assert json.loads((path.parent / "radiograph_centroids_train.json").read_text())["columns"] == 2
-    with pytest.raises(FileExistsError):
+    with pytest.raises(FileExistsError, match="radiograph_centroids_l2.pt exist; pass --overwrite"):
         centroid_train.train_main(args)
 
 

@@ -7,7 +7,7 @@ from VertebralFractureLib.genant import heights
 from VertebralFractureLib.geometry import ImageGeometry
 from VertebralFractureLib.io.images import geometry_of, image_from_array
 from VertebralFractureLib.shape.body_axes import column_axes, find_bodies
-from VertebralFractureLib.shape.measure import MaskMeasureError, measure_from_mask
+from VertebralFractureLib.shape.measure import REASON_CUT, MaskMeasureError, measure_from_mask
 
 
 def test_bodies_are_separated_at_the_canal(column_models, column_mask):
@@ -66,8 +66,10 @@ def test_tptbox_body_subregions_give_the_body():
     assert "touches_border" not in l3.extra["mask"]
     assert 20.0 < l3.measure.heights[1] < 30.0
     assert 30.0 < l3.extra["mask"]["depth_mm"] < 45.0
-    assert result.labels == ["L3"]  # L2 and L4 are cut by the crop
-    assert any("cut by the image border" in w for w in result.warnings)
+    assert result.labels == ["L2", "L3", "L4"]
+    assert [v.status for v in result.vertebrae] == ["not_assessed", "assessed", "not_assessed"]
+    assert result.vertebra("L2").status_reason == REASON_CUT  # L2 and L4 are cut by the crop
+    assert result.vertebra("L4").measure is None
 
 
 def test_column_axes_follow_the_neighbours():

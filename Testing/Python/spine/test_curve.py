@@ -79,5 +79,7 @@ def test_position_is_continuous_and_extrapolates_straight():
 
 @pytest.mark.parametrize("bad", [np.zeros((1, 3)), np.zeros((4, 2)), np.array([[0, 0, 0], [0, 0, np.nan]])])
 def test_bad_points_raise(bad):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"needs at least two distinct points"
+                                         r"|must be an \(N, 3\) array of LPS mm, got shape \(4, 2\)"
+                                         r"|contain non-finite values"):
         SpineCurve.from_points(bad)

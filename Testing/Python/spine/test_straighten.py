@@ -136,3 +136,53 @@ def test_synthetic_scoliosis_case_mid_sagittal_shows_every_vertebral_body():
     lps = geometry_of(case.body_mask).index_to_lps(coords[:, ::-1].astype(float))
     back = result.to_patient(result.to_straight(lps))
     assert np.linalg.norm(back - lps, axis=1).max() < 0.5
+
+
+# ---------------------------------------------------------------------------------------------- full resolution
+_TPTBOX = __import__("pathlib").Path(__file__).resolve().parents[2] / "Data" / "real" / "tptbox"
+
+
+def test_full_resolution_planes_are_the_original_voxels_of_a_real_ct():
+    from VertebralFractureLib.io.images import geometry_of
+    from VertebralFractureLib.spine.straighten import full_resolution_spacing, sample_image
+
+    image = sitk.ReadImage(str(_TPTBOX / "sub-ct_label-22_ct.nii.gz"))  # 1.5 mm voxels
+    geometry = geometry_of(image)
+    array = sitk.GetArrayFromImage(image).astype(np.float32)
+    assert full_resolution_spacing(geometry) == 1.0  # capped at the detector's 1 mm
+    assert full_resolution_spacing(ImageGeometry((5, 5, 5), (0.56, 0.56, 3.0), (0, 0, 0), np.eye(3))) == 0.56
+    # a grid point on a voxel centre gets that voxel's value exactly: no smoothing, no intermediate grid
+    index = np.array([[30, 20, 40], [31, 21, 40], [50, 10, 60]])
+    np.testing.assert_array_equal(sample_image(image, geometry.index_to_lps(index)),
+                                  array[index[:, 2], index[:, 1], index[:, 0]])
+    # a straight curve along the image's k axis through voxel centres: mid_sagittal_at reproduces the voxels
+    i, j = 36, 23
+    top, bottom = geometry.index_to_lps([i, j, 72]), geometry.index_to_lps([i, j, 0])
+    curve = np.linspace(top, bottom, 50)
+    spine = straighten(image, curve, spacing=1.0, half_width_mm=(15.0, 0.0))
+    plane = spine.mid_sagittal_at(image, spacing=1.5)
+    assert plane.shape[0] == 73
+    posterior, _ = spine.curve.frame(np.array([0.0]))
+    step = int(round(spine.half_width_ap / 1.5))
+    column = array[::-1, j, i]  # rows superior -> inferior
+    centre_col = step
+    np.testing.assert_allclose(plane[:, centre_col], column, atol=1e-3)
+    np.testing.assert_allclose(np.abs(posterior[0]), [0, 1, 0], atol=1e-6)
+
+
+def test_body_plane_axes_match_the_mask_measure():
+    from VertebralFractureLib.spine.straighten import body_plane
+    from VertebralFractureLib.training.real.reference import load_case
+
+    mask = sitk.ReadImage(str(_TPTBOX / "sub-ct_seg-vert_label-22_msk.nii.gz"))
+    body = sitk.Cast(sitk.BinaryThreshold(mask, 22, 22), sitk.sitkFloat32)  # L3
+    truth = next(v for v in load_case("tptbox_L3").vertebrae if v.label == "L3").keypoints
+    p = truth[4:6].mean(0) - truth[0:2].mean(0)
+    s = truth[2] - truth[3]
+    centre = 0.5 * (truth[2] + truth[3])
+    t = np.arange(-20.0, 20.0, 0.25)
+    plane = body_plane(body, centre, p, s, np.array([0.0]), t, lateral=(-1.0, 0.0, 1.0))[:, 0]
+    inside = t[plane >= 0.5]
+    half = 0.5 * np.linalg.norm(truth[2] - truth[3])
+    # the body occupies +-h_m/2 along its superior axis (the mask measure's 0.5 crossings), to 1 mm
+    assert inside.max() == pytest.approx(half, abs=1.0) and inside.min() == pytest.approx(-half, abs=1.0)

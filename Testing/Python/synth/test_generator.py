@@ -137,7 +137,7 @@ def test_write_case_files_round_trip(fine_case, tmp_path):
     assert drr.frame == "pixel" and drr.pixel_spacing == pytest.approx(fine_case.radiograph_truth.pixel_spacing)
     picture = _array(read_image(folder / "radiograph.png"))
     assert picture.shape == fine_case.radiograph.shape and picture.dtype == np.uint8
-    with pytest.raises(FileExistsError):
+    with pytest.raises(FileExistsError, match=r"ct\.nii\.gz exists; refusing to overwrite"):
         write_case(fine_case, folder)
 
 

@@ -55,7 +55,7 @@ def test_reference_file_is_consistent_with_its_image(case):
 
 def test_at_least_six_keypointed_real_vertebrae():
     keypointed = [(c, v.label) for c in CASES for v in load_case(c).vertebrae if v.keypoints is not None]
-    assert len(keypointed) >= 6
+    assert len(keypointed) >= 12
 
 
 def test_reader_names_the_file_and_the_field(tmp_path):

@@ -27,7 +27,7 @@ def test_output_shape_and_bad_size():
     with torch.no_grad():
         out = model(torch.zeros(2, 1, 2 * MARGIN + 6, 2 * MARGIN + 3, 2 * MARGIN + 9))
     assert out.shape == (2, 3, 6, 3, 9)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be 2\\*.* a positive multiple of 3"):
         model(torch.zeros(1, 1, 2 * MARGIN + 4, 2 * MARGIN + 3, 2 * MARGIN + 3))
 
 

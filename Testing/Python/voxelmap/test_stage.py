@@ -1,6 +1,7 @@
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import SimpleITK as sitk
 from vmhelpers import line_centreline, phantom_ct, tiny_model
 
@@ -18,19 +19,35 @@ def _vertebra(label, z):
 
 
 def test_stage_fills_scores_and_map(tmp_path):
+    """The scores a reader sees are those of the map shown, at each vertebra's own centroid, with the weights' meta."""
+    from VertebralFractureLib.voxelmap.aggregate import patient_score, vertebra_scores
+    from VertebralFractureLib.voxelmap.inference import MODEL_NAME, fracture_map, load_model
+
     model = tiny_model(3)
-    weights = save_weights(model, tmp_path / "vm.pt", name="voxelmap", config=model.config,
-                           meta={"spacing": 3.0, "band_mm": 9.0, "cube": 3, "probability_threshold": 0.3,
-                                 "noise_mm3": 27.0})
-    image = phantom_ct(size=(24, 24, 30), spacing=(2.0, 2.0, 2.0))
+    meta = {"spacing": 3.0, "band_mm": 9.0, "cube": 3, "probability_threshold": 0.3, "noise_mm3": 27.0,
+            "edge_margin_mm": 0.0}
+    weights = save_weights(model, tmp_path / "vm.pt", name="voxelmap", config=model.config, meta=meta)
+    ramp = lambda x, y, z: 100.0 + 40.0 * z + 5.0 * x  # noqa: E731 - a CT that differs between L1 and L2
+    image = phantom_ct(size=(24, 24, 30), spacing=(2.0, 2.0, 2.0), value=ramp)
     result = SpineResult([_vertebra("L1", 12.0), _vertebra("L2", -12.0)])
     analysis = SimpleNamespace(image=image, centreline=SimpleNamespace(points=line_centreline(50)), result=result)
     VoxelMapStage().run(analysis, StageContext(device="cpu", weights={"voxel_map": str(weights)}), Progress())
     assert isinstance(analysis.fracture_map, sitk.Image)
-    scores = [v.voxel_fracture_score for v in result.vertebrae]
-    assert all(s is not None and 0 <= s <= 1 for s in scores)
-    assert result.patient["voxel_fracture_score"] >= 0 and "voxel_fracture_positive" in result.patient
+
+    loaded, _ = load_model(str(weights), "cpu")
+    expected_map = fracture_map(image, line_centreline(50), loaded)
+    np.testing.assert_allclose(sitk.GetArrayFromImage(analysis.fracture_map), sitk.GetArrayFromImage(expected_map),
+                               atol=1e-5)
+    expected = vertebra_scores(expected_map, {v.label: v.centroid for v in result.vertebrae}, cube=3)
+    scores = {v.label: v.voxel_fracture_score for v in result.vertebrae}
+    assert scores == pytest.approx(expected, abs=1e-6)
+    assert all(s is not None and 0 <= s <= 1 for s in scores.values())
+    assert abs(scores["L1"] - scores["L2"]) > 1e-6, "the two vertebrae see different parts of the map"
+    patient = patient_score(expected_map, 0.3, 27.0, 0.0)
+    assert result.patient["voxel_fracture_score"] == pytest.approx(round(patient.fracture_volume_mm3, 1))
+    assert result.patient["voxel_fracture_positive"] == patient.positive
     assert "voxel_fracture_score" in result.to_dict()["vertebrae"][0]
+    assert "vm.pt" in result.models[MODEL_NAME]  # the reader can tell which weights made the map
 
 
 def test_stage_without_centreline_warns():

@@ -1,0 +1,64 @@
+"""The quality-gate stage inside an analysis: what it does to the result a reader sees."""
+
+import numpy as np
+from testdata import box_keypoints, real
+
+from VertebralFractureLib.io.images import geometry_of, read_image, to_canonical
+from VertebralFractureLib.progress import Progress
+from VertebralFractureLib.quality.stage import ENDPLATES_FOR_A_GRADE, QualityGateStage, withhold_unsupported_grades
+from VertebralFractureLib.schema import SpineResult, Vertebra
+from VertebralFractureLib.stage import Analysis, StageContext
+
+# L3 of the real sample CT (keypoints measured on the image, test_gate.py) and a body-sized box in the heart
+SAMPLE_L3 = [[2.6, -158.9, 332.3], [2.4, -162.8, 303.5], [2.7, -141.6, 328.9], [2.4, -145.1, 303.5],
+             [3.0, -123.9, 328.7], [2.4, -128.0, 300.6]]
+
+
+def box(centre, height, depth):
+    return box_keypoints(centre, heights=(height, height, height), depth=depth)
+
+
+def _analysis(parts, vertebrae):
+    image = read_image(real(*parts))
+    canonical = to_canonical(image)
+    result = SpineResult(vertebrae)
+    return Analysis(result=result, image=image, geometry=geometry_of(image), canonical=canonical,
+                    canonical_geometry=geometry_of(canonical))
+
+
+def test_a_grade_3_box_in_the_heart_is_not_assessed_and_not_graded():
+    heart = box((25.0, -190.0, -165.0), 19.0, 26.0)
+    heart[0, 2] -= 10.0  # anterior height 9 mm of 19: a "grade 3" wedge if it were graded
+    vertebra = Vertebra("T8", heart.mean(axis=0), heart)
+    analysis = _analysis(("cptac_chest", "cptac_cardiac_a.nii.gz"), [vertebra])
+    assert vertebra.measure.grade == 3  # what the reader would have seen without the gate
+    QualityGateStage().run(analysis, StageContext(), Progress())
+    t8 = analysis.result.vertebra("T8")
+    assert t8.status == "not_assessed" and "cortical bone" in t8.status_reason
+    assert t8.measure is None and t8.quality < 0.5 and t8.checks["bone"] < 0.5
+    summary = analysis.result.patient_summary()
+    assert summary["max_grade"] == 0 and summary["verdict"] == "not assessed"
+
+
+def test_a_real_body_with_its_keypoints_on_the_endplates_is_assessed():
+    points = np.array(SAMPLE_L3)
+    analysis = _analysis(("totalsegmentator", "example_ct.nii.gz"), [Vertebra("L3", points.mean(axis=0), points)])
+    QualityGateStage().run(analysis, StageContext(), Progress())
+    l3 = analysis.result.vertebra("L3")
+    assert l3.status == "assessed" and l3.status_reason is None
+    assert l3.checks["endplates"] >= ENDPLATES_FOR_A_GRADE and l3.measure is not None
+
+
+def test_a_height_loss_is_withheld_when_the_keypoints_are_off_the_endplates():
+    points = box((0.0, 0.0, 0.0), 25.0, 30.0)
+    points[0, 2] -= 8.0  # anterior height 17 of 25 mm: a grade-2 wedge by the points
+    result = SpineResult([Vertebra("L1", points.mean(axis=0), points)])
+    result.vertebra("L1").checks = {"endplates": 0.75}
+    assert result.vertebra("L1").measure.grade == 2
+    withhold_unsupported_grades(result)
+    l1 = result.vertebra("L1")
+    assert l1.status == "not_assessed" and "grade 2" in l1.status_reason and "endplates" in l1.status_reason
+    normal = SpineResult([Vertebra("L2", np.zeros(3), box((0.0, 0.0, 0.0), 25.0, 30.0))])
+    normal.vertebra("L2").checks = {"endplates": 0.5}
+    withhold_unsupported_grades(normal)
+    assert normal.vertebra("L2").assessed  # grade 0 needs no such proof

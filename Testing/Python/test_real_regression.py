@@ -1,0 +1,52 @@
+"""What a reader sees on real CTs, pinned: the fast subset of ``benchmarks/bench_real.py`` (issues 16 and 25).
+
+Each real case is analysed with every stage and scored against its reference annotation
+(``Testing/Data/real/reference``). The bounds are the figures measured when this test was written
+(see README.md, "Real and generated figures"); changing them is a deliberate act with a reason in the commit.
+"""
+
+import pytest
+
+from VertebralFractureLib.pipeline import analyze
+from VertebralFractureLib.training.real.reference import load_case, score_case
+
+pytestmark = pytest.mark.slow
+
+
+def _analyse(case):
+    reference = load_case(case)
+    result = analyze(reference.path.parent.parent / reference.image).result
+    return result, score_case(result, reference)
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return _analyse("sample_ct")
+
+
+@pytest.fixture(scope="module")
+def cardiac():
+    return _analyse("cptac_cardiac_a")
+
+
+def test_sample_ct_levels_statuses_and_no_false_fracture(sample):
+    result, score = sample
+    assert result.labels == ["T12", "L1", "L2", "L3", "L4", "L5"]
+    assert score.found == 6 and score.missed == [] and score.outside == 0
+    assert score.level_correct == score.found
+    assert score.false_grade == []
+    assert [v.label for v in result.vertebrae if not v.assessed] == ["T12"]
+    assert "cut by the edge of the field of view" in result.vertebra("T12").status_reason
+    summary = result.patient_summary()
+    assert summary["fractured_levels"] == [] and summary["max_grade"] <= 1
+
+
+def test_nothing_is_reported_in_the_heart_of_a_contrast_chest_crop(cardiac):
+    """The failure that started issue 16: vertebrae found in a contrast-filled heart and graded 3."""
+    result, score = cardiac
+    assert score.outside == 0 and score.outside_graded == 0
+    assert score.found >= 5
+    assert score.false_grade == []
+    assert result.patient_summary()["fractured_levels"] == []
+    for vertebra in result.vertebrae:
+        assert vertebra.assessed or vertebra.status_reason, vertebra.label

@@ -1,0 +1,423 @@
+"""Anatomical anchors of the level count on CT: the 12th rib and the iliac crests / sacrum.
+
+A level classifier trained on generated spines can be off by several levels on a real CT (a chest CT
+with T5-L1 in view was named T9-L5). Radiologists count from landmarks instead: ribs articulate with
+T1-T12, so the last rib-bearing vertebra above a rib-free one is T12; the iliac crests reach the
+L4 body or the L4/L5 disc and L5 is the last free body above the sacrum (the intercristal line,
+Chakraverty et al. 2007 "Which spinal levels are identified by palpation of the iliac crests and the
+posterior superior iliac spines?", J Anat 210:232-236). This module finds those landmarks on a wide,
+coarse straightening of the CT around the spine centre-line (rows along the curve as in the
+detector's image, ``[row, col (anterior -> posterior), lat]``):
+
+- **ribs**: bone (> :data:`BONE_HU`) in a lateral band :data:`RIB_BAND_MM` beside the column, cut
+  off from the column itself, in 3D connected components; a component that crosses the band
+  (enters it at its medial face and reaches its lateral face, or the lateral edge of the field of
+  view) and is thin (cross-section in a lateral plane below :data:`RIB_MAX_AREA_MM2`) is a rib; its
+  attachment row is the row of its medial part extrapolated linearly to :data:`RIB_HEAD_LATERAL_MM`
+  (lower ribs descend steeply). Lumbar transverse processes end before the band's lateral face
+  (L3, the longest, about 45 mm from the midline), ribs go on.
+- **iliac crests**: large bone beside the column (cross-section in a row plane at least
+  :data:`PELVIS_MIN_AREA_MM2`, beyond :data:`PELVIS_LATERAL_MM`) below the last rib.
+
+:func:`find_anchor` turns these into one anchored vertebra (index into the detections, level) and
+says how it decided; two anchors that disagree (11 or 13 rib pairs, an L6) or none in view leave
+the levels uncertain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+#: Bone threshold in HU (as :data:`.levelfeatures.BONE_HU`: cortical and trabecular bone, above contrast blood).
+BONE_HU = 200.0
+#: Grid of the wide straightening (mm): coarse, ribs are 8-12 mm tall.
+GRID_MM = 2.0
+#: Half widths (anterior-posterior, lateral) of the wide straightening (mm); ribs curve forward beyond 70 mm.
+HALF_WIDTH_MM = (70.0, 140.0)
+#: Value outside the CT in the wide straightening (tells "no rib" from "not in the field of view").
+OUTSIDE = -3000.0
+#: Lateral band (mm from the mid-sagittal plane) a rib must cross: its medial face lies at the tips of the
+#: thoracic transverse processes (the costotransverse joints, 30-40 mm), its lateral face beyond the tips of
+#: the lumbar transverse processes (L3 about 45 mm: half the 85-95 mm span of adult L3).
+RIB_BAND_MM = (38.0, 66.0)
+#: A voxel within this distance of a band face touches it.
+FACE_MM = 4.0
+#: Lateral position (mm) to which a rib's medial course is extrapolated: the rib head beside the body.
+RIB_HEAD_LATERAL_MM = 28.0
+#: A rib's largest cross-section in a lateral plane (mm^2); ribs are about 10 x 6 mm, the ilium and scapula far larger
+#: (measured on the real chest CT: ribs <= 240 mm^2 at 2 mm voxels).
+RIB_MAX_AREA_MM2 = 320.0
+#: Iliac wing: bone beyond this lateral distance (mm) ...
+PELVIS_LATERAL_MM = 50.0
+#: ... with at least this cross-section in one row plane (mm^2; ribs crossing a row plane give less than
+#: 250 mm^2 per component on the real chest CT).
+PELVIS_MIN_AREA_MM2 = 320.0
+#: Two runs of one component's medial rows closer than this (mm) are one rib (ribs lie 15-30 mm apart).
+RIB_MIN_GAP_MM = 14.0
+#: Anterior-posterior range (mm from the centre-line, posterior positive) where ribs cross the band.
+RIB_AP_MM = (-20.0, 60.0)
+#: Fraction of a band's voxels that must lie inside the CT for "no rib" to count as an observation.
+IN_VIEW_FRACTION = 0.9
+
+
+@dataclass
+class Rib:
+    """One rib found beside the column.
+
+    Attributes:
+        side: "right" or "left" (patient).
+        row_mm: attachment row (mm along the curve) extrapolated to the rib head.
+        area_mm2: largest cross-section in a lateral plane.
+    """
+
+    side: str
+    row_mm: float
+    area_mm2: float
+
+
+@dataclass
+class Landmarks:
+    """Ribs, large lateral bones (iliac wing candidates) and field of view of one wide straightening."""
+
+    ribs: List[Rib]
+    pelvis_tops_mm: List[float]
+    rows_mm: float
+    band_in_view: np.ndarray  # (rows, 2) fraction of the rib band inside the CT, [right, left]
+    spacing: float = GRID_MM
+
+    def in_view(self, side: int, top_mm: float, bottom_mm: float) -> bool:
+        """Whether the rib band on ``side`` (0 right, 1 left) lies inside the CT for rows in [top, bottom]."""
+        i0 = max(0, int(np.floor(top_mm / self.spacing)))
+        i1 = min(len(self.band_in_view), int(np.ceil(bottom_mm / self.spacing)) + 1)
+        return i1 > i0 and bool(np.all(self.band_in_view[i0:i1, side] >= IN_VIEW_FRACTION))
+
+
+@dataclass
+class LevelAnchor:
+    """How the levels were decided.
+
+    Attributes:
+        anchor: "12th rib", "iliac crests", "12th rib + iliac crests" or None.
+        index: the anchored detection (in the order given to :func:`find_anchor`), or None.
+        level: its level name, or None.
+        certain: True when the count is anchored and no two anchors disagree.
+        confidence: 0-1 for the anchored vertebra.
+        method: one sentence for the user.
+        rib_bearing: per detection, (right, left): True rib, False no rib, None not in view.
+    """
+
+    anchor: Optional[str]
+    index: Optional[int]
+    level: Optional[str]
+    certain: bool
+    confidence: float
+    method: str
+    rib_bearing: List[Tuple[Optional[bool], Optional[bool]]] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """The ``result.patient["levels"]`` entry."""
+        return {"anchor": self.anchor, "certain": bool(self.certain), "method": self.method,
+                "confidence": round(float(self.confidence), 3)}
+
+
+def wide_straightening(ct, curve):
+    """Coarse wide straightening (:data:`GRID_MM`, :data:`HALF_WIDTH_MM`) of the CT on the detector's curve.
+
+    Rows start at the curve's first point, so row ``k`` lies ``k * GRID_MM`` mm along the curve like the
+    detector's mid-sagittal image rows.
+    """
+    from ..spine import straighten
+
+    return straighten(ct, curve, spacing=GRID_MM, half_width_mm=HALF_WIDTH_MM, fill=OUTSIDE)
+
+
+def find_landmarks(volume: np.ndarray, spacing: float = GRID_MM) -> Landmarks:
+    """Ribs, iliac crest and rib-band field of view of a straightened volume ``[row, col, lat]``."""
+    from scipy import ndimage as ndi
+
+    volume = np.asarray(volume)
+    rows, _, lats = volume.shape
+    lateral = (np.arange(lats) - (lats - 1) / 2.0) * spacing
+    inside = volume > OUTSIDE / 2
+    bone = volume > BONE_HU
+    lo, hi = RIB_BAND_MM
+    ribs: List[Rib] = []
+    band_in_view = np.zeros((rows, 2))
+    for side_index, (name, half) in enumerate((("right", lateral < 0), ("left", lateral > 0))):
+        distance = np.abs(lateral)
+        band = half & (distance >= lo) & (distance <= hi)
+        ap = (np.arange(volume.shape[1]) - (volume.shape[1] - 1) / 2.0) * spacing
+        posterior = (ap >= RIB_AP_MM[0]) & (ap <= RIB_AP_MM[1])
+        band_in_view[:, side_index] = inside[:, posterior][:, :, band].mean(axis=(1, 2))
+        mask = bone & band[None, None, :]
+        labels, _ = ndi.label(mask)
+        for number, box in enumerate(ndi.find_objects(labels), start=1):
+            if box is None:
+                continue
+            idx = np.argwhere(labels[box] == number) + [s.start for s in box]
+            far = distance[idx[:, 2]]
+            if far.min() > lo + FACE_MM:
+                continue  # does not reach the column (scapula, lateral rib pieces)
+            if far.max() < hi - FACE_MM and not (far.max() >= lo + 0.5 * (hi - lo)
+                                                 and _touches_outside(labels[box] == number, inside[box])):
+                continue  # ends inside the band (a transverse process) and not at the edge of the field of view
+            area = float(np.bincount(idx[:, 2]).max()) * spacing**2
+            if area > RIB_MAX_AREA_MM2:
+                continue
+            medial = idx[far <= lo + FACE_MM]
+            medial_rows = np.unique(medial[:, 0])
+            for group in _medial_groups(medial_rows, spacing):
+                ribs.append(Rib(name, _attachment_row(idx, far, group, spacing), area))
+    crests = _pelvis_tops(bone, lateral, spacing)
+    return Landmarks(sorted(ribs, key=lambda r: r.row_mm), crests, rows * spacing, band_in_view, spacing)
+
+
+def _touches_outside(component: np.ndarray, inside: np.ndarray) -> bool:
+    """Whether a component (boolean, in its bounding box) borders voxels outside the CT."""
+    from scipy import ndimage as ndi
+
+    return bool(np.any(ndi.binary_dilation(component) & ~inside))
+
+
+def _medial_groups(rows: np.ndarray, spacing: float) -> List[np.ndarray]:
+    """Runs of a component's medial rows, one per rib: runs closer than :data:`RIB_MIN_GAP_MM` are one rib."""
+    groups = np.split(rows, np.where(np.diff(rows) > 3)[0] + 1)
+    merged = [groups[0]]
+    for group in groups[1:]:
+        if (group.mean() - merged[-1].mean()) * spacing < RIB_MIN_GAP_MM:
+            merged[-1] = np.concatenate([merged[-1], group])
+        else:
+            merged.append(group)
+    return merged
+
+
+def _attachment_row(idx: np.ndarray, far: np.ndarray, group: np.ndarray, spacing: float) -> float:
+    """Row (mm) of one rib's medial course (within 14 mm of the band's medial face) extrapolated to the head."""
+    near = np.isin(idx[:, 0], np.arange(group.min() - 15, group.max() + 16)) & (far <= RIB_BAND_MM[0] + 14.0)
+    distances = np.unique(far[near])
+    rows = np.array([idx[near][far[near] == d][:, 0].mean() * spacing for d in distances])
+    if len(distances) < 3:
+        return float(group.mean() * spacing)
+    slope, offset = np.polyfit(distances, rows, 1)
+    start = float(distances.min())
+    return float(max(slope, 0.0) * (RIB_HEAD_LATERAL_MM - start) + offset + slope * start)
+
+
+def _pelvis_tops(bone: np.ndarray, lateral: np.ndarray, spacing: float) -> List[float]:
+    """Top rows (mm) of every large lateral bone component (iliac wing candidates; also scapulae, clavicles)."""
+    from scipy import ndimage as ndi
+
+    tops = []
+    for half in (lateral < 0, lateral > 0):
+        mask = ndi.binary_opening(bone & (half & (np.abs(lateral) >= PELVIS_LATERAL_MM))[None, None, :])
+        labels, _ = ndi.label(mask)
+        for number, box in enumerate(ndi.find_objects(labels), start=1):
+            if box is None:
+                continue
+            rows = np.argwhere(labels[box] == number)[:, 0]
+            if np.bincount(rows).max() * spacing**2 >= PELVIS_MIN_AREA_MM2:
+                tops.append(float(box[0].start * spacing))
+    return sorted(tops)
+
+
+def rib_bearing(landmarks: Landmarks, tops_mm: np.ndarray, bottoms_mm: np.ndarray
+                ) -> List[Tuple[Optional[bool], Optional[bool]]]:
+    """Per detection (sorted superior -> inferior) and side: rib attached (True), none (False), not in view (None).
+
+    A rib belongs to the detection whose centre is nearest its attachment row, if within the detection's
+    rows widened by half the gap to each neighbour.
+    """
+    tops, bottoms = np.asarray(tops_mm, float), np.asarray(bottoms_mm, float)
+    centres = 0.5 * (tops + bottoms)
+    n = len(centres)
+    out: List[Tuple[Optional[bool], Optional[bool]]] = []
+    found = np.zeros((n, 2), dtype=bool)
+    for rib in landmarks.ribs:
+        if n == 0:
+            break
+        k = int(np.argmin(np.abs(centres - rib.row_mm)))
+        upper = tops[k] - (0.5 * (tops[k] - bottoms[k - 1]) if k > 0 else 10.0)
+        lower = bottoms[k] + (0.5 * (tops[k + 1] - bottoms[k]) if k < n - 1 else 10.0)
+        if upper <= rib.row_mm <= lower:
+            found[k, 0 if rib.side == "right" else 1] = True
+    for k in range(n):
+        sides = []
+        for side in (0, 1):
+            if found[k, side]:
+                sides.append(True)
+            elif landmarks.in_view(side, tops[k], centres[k]):  # ribs attach at the upper half (pedicle level)
+                sides.append(False)
+            else:
+                sides.append(None)
+        out.append((sides[0], sides[1]))
+    return out
+
+
+def _twelfth_rib(bearing: Sequence[Tuple[Optional[bool], Optional[bool]]], regular: np.ndarray
+                 ) -> Tuple[Optional[int], int]:
+    """Index of T12 (last rib-bearing detection above a rib-free one) and how many sides agree (0-2)."""
+    votes = {}
+    for side in (0, 1):
+        for k in range(len(bearing) - 1, 0, -1):
+            if bearing[k - 1][side] is True and bearing[k][side] is False and regular[k - 1]:
+                if not any(bearing[j][side] is True for j in range(k, len(bearing))):
+                    votes.setdefault(k - 1, []).append(side)
+                break
+    if not votes:
+        return None, 0
+    if len(votes) > 1:
+        return -1, 0  # the two sides disagree: an asymmetric or transitional junction
+    index, sides = next(iter(votes.items()))
+    return index, len(sides)
+
+
+def _crest_row(landmarks: Landmarks, bearing, tops: np.ndarray, bottoms: np.ndarray) -> Optional[float]:
+    """The iliac crest: the highest large lateral bone below the rib cage.
+
+    Below the first detection without ribs on both sides under the last rib-bearing one (scapulae and
+    clavicles lie beside rib-bearing vertebrae); without ribs in view, below the top detection's centre.
+    """
+    if len(tops) == 0:
+        return None
+    centres = 0.5 * (tops + bottoms)
+    limit = centres[0]
+    ribbed = [k for k, sides in enumerate(bearing) if True in sides]
+    free = [k for k, sides in enumerate(bearing) if ribbed and k > ribbed[0] and True not in sides]
+    if ribbed:
+        if not free:
+            return None
+        limit = centres[free[0]]
+    below = [row for row in landmarks.pelvis_tops_mm if row > limit]
+    return below[0] if below else None
+
+
+def _crest_level(crest_mm: Optional[float], tops: np.ndarray, bottoms: np.ndarray) -> Optional[int]:
+    """Index of L4: the detection whose rows (widened by 4 mm) hold the crest top, else the last one above it.
+
+    Needs one detection below (L5, the last free body above the sacrum).
+    """
+    if crest_mm is None or len(tops) < 2:
+        return None
+    holds = np.where((tops - 4.0 <= crest_mm) & (crest_mm <= bottoms + 4.0))[0]
+    above = np.where(bottoms < crest_mm)[0]
+    index = int(holds[0]) if len(holds) else (int(above[-1]) if len(above) else None)
+    if index is None or index >= len(tops) - 1:
+        return None
+    return index
+
+
+def find_anchor(landmarks: Landmarks, tops_mm: Sequence[float], bottoms_mm: Sequence[float],
+                regular: Optional[Sequence[bool]] = None) -> LevelAnchor:
+    """Anchor the level count of detections sorted superior -> inferior (their rows in mm).
+
+    Args:
+        landmarks: from :func:`find_landmarks`.
+        tops_mm: each detection's top row.
+        bottoms_mm: each detection's bottom row.
+        regular: per detection, whether the step to the next one skips no vertebra (default all True);
+            an anchor across a missed vertebra is not trusted.
+
+    Returns:
+        The :class:`LevelAnchor` (anchor None: "levels uncertain").
+    """
+    tops, bottoms = np.asarray(tops_mm, float), np.asarray(bottoms_mm, float)
+    regular_steps = np.ones(len(tops), dtype=bool) if regular is None else np.asarray(regular, dtype=bool)
+    bearing = rib_bearing(landmarks, tops, bottoms)
+    rib_index, sides = _twelfth_rib(bearing, regular_steps)
+    crest_index = _crest_level(_crest_row(landmarks, bearing, tops, bottoms), tops, bottoms)
+    lumbar_from_rib = None if rib_index is None or rib_index < 0 else rib_index + 4  # T12 + 4 = L4
+    if rib_index == -1:
+        return LevelAnchor(None, None, None, False, 0.0, "levels uncertain: the last rib lies at different "
+                           "vertebrae on the two sides (asymmetric ribs or a transitional vertebra)", bearing)
+    if rib_index is not None and crest_index is not None:
+        if crest_index == lumbar_from_rib:
+            return LevelAnchor("12th rib + iliac crests", rib_index, "T12", True, 0.95,
+                               "counted from the 12th rib; the iliac crests at L4 and the sacrum below L5 agree",
+                               bearing)
+        shift = crest_index - lumbar_from_rib
+        return LevelAnchor(None, None, None, False, 0.0, f"levels uncertain: the 12th rib and the iliac crests "
+                           f"disagree by {abs(shift)} level(s) (11 or 13 rib pairs, or a transitional T13 / L6)",
+                           bearing)
+    if rib_index is not None:
+        confidence = 0.9 if sides == 2 else 0.8
+        return LevelAnchor("12th rib", rib_index, "T12", True, confidence,
+                           "counted from the 12th rib (last rib-bearing vertebra, "
+                           f"{'both sides' if sides == 2 else 'one side in view'})",
+                           bearing)
+    if crest_index is not None:
+        return LevelAnchor("iliac crests", crest_index, "L4", True, 0.8,
+                           "anchored on the sacrum: the iliac crests reach L4, L5 is the last free body above it",
+                           bearing)
+    return LevelAnchor(None, None, None, False, 0.0, UNCERTAIN_WARNING, bearing)
+
+
+def anchored_scores(scores: np.ndarray, anchor: LevelAnchor, channels: Sequence[str], order: np.ndarray,
+                    strength: float = 5.0) -> np.ndarray:
+    """Emission scores with the anchored detection pinned to its level and every other one flat.
+
+    Args:
+        scores: (n, C) emissions in the detections' input order.
+        anchor: from :func:`find_anchor` (index into the superior -> inferior order).
+        channels: level name of each column.
+        order: the sorting permutation (sorted position -> input index).
+        strength: reward of the anchored level, penalty of every other one; larger than any sum of
+            emission differences the consecutive decoding can trade (emissions lie in [0, 1]).
+    """
+    scores = np.array(scores, dtype=np.float64, copy=True)
+    if anchor.index is None or anchor.level not in channels:
+        return scores
+    # The anatomy decides: the classifier's emissions (trained on generated spines, off by several levels on
+    # a real chest CT) would otherwise outweigh keeping a detection and drop it; with flat emissions only the
+    # distances between detections (missed vertebrae) and the drop penalty shape the labels around the anchor.
+    scores[:] = 0.0
+    row = int(order[anchor.index])
+    scores[row] = -strength
+    scores[row, list(channels).index(anchor.level)] = strength
+    return scores
+
+
+#: The warning of a result whose levels no anatomical anchor fixes.
+UNCERTAIN_WARNING = "levels uncertain: no sacrum, 12th rib or first rib in view; check the levels"
+#: Label confidence lost per level between a vertebra and the anchor (a missed vertebra in between shifts it).
+CONFIDENCE_STEP = 0.02
+#: Highest label confidence without an anatomical anchor.
+UNANCHORED_CONFIDENCE = 0.5
+
+
+def uncertain_report() -> dict:
+    """``result.patient["levels"]`` when no anchor was looked for or found."""
+    return {"anchor": None, "certain": False, "method": UNCERTAIN_WARNING, "confidence": 0.0}
+
+
+def anchor_of_detections(ct, curve, keypoints_mm: np.ndarray) -> LevelAnchor:
+    """:func:`find_anchor` for detections sorted superior -> inferior, keypoints ``(n, 6, [column, row])`` in mm."""
+    from .labelling import expected_skips
+
+    points = np.asarray(keypoints_mm, dtype=np.float64).reshape(-1, 6, 2)
+    spine = wide_straightening(ct, curve)
+    landmarks = find_landmarks(spine.volume, spine.spacing)
+    tops, bottoms = points[:, :, 1].min(axis=1), points[:, :, 1].max(axis=1)
+    regular = np.ones(len(points), dtype=bool)
+    if len(points) > 2:
+        regular[:-1] = expected_skips(0.5 * (tops + bottoms)) == 0
+    return find_anchor(landmarks, tops, bottoms, regular)
+
+
+def anchored_confidence(labels: Sequence[str], confidence: np.ndarray, anchor: LevelAnchor) -> np.ndarray:
+    """Label confidences given the anchor (see :func:`.levelnet.decode_with_classifier`)."""
+    from ..levels import LEVEL_NAMES, TRANSITIONAL
+
+    confidence = np.asarray(confidence, dtype=np.float64)
+    if anchor.index is None or anchor.level is None:
+        return np.minimum(confidence, UNANCHORED_CONFIDENCE)
+    typical = [name for name in LEVEL_NAMES if name not in TRANSITIONAL]  # T13 / L6 are no step of the count
+
+    def position(name: str) -> float:
+        return typical.index(name) if name in typical else typical.index(LEVEL_NAMES[LEVEL_NAMES.index(name) - 1]) + 0.5
+
+    home = position(anchor.level)
+    steps = np.array([abs(position(name) - home) for name in labels], dtype=np.float64)
+    return np.clip(anchor.confidence - CONFIDENCE_STEP * steps, 0.0, 1.0)

@@ -1,0 +1,95 @@
+"""The generated column beside the real one: the whole analysis on held-out generated spines, scored like bench_real.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_generated.py [--n 12] [--seed 900000] [--json out.json]
+
+Case ``i`` is ``generate_case(seed + i, preset)`` with the presets chest, abdomen, spine and scoliosis in turn
+(the held-out seeds of the model figures in README.md start at 900000; training used other seeds). The truth
+becomes a reference (every vertebra in view, with its six keypoints; "looks fractured" when its true grade is
+1 or more) and the result is scored by the same
+:func:`VertebralFractureLib.training.real.reference.score_case` as the real cases, so the two columns of
+README.md mean the same thing. Also printed: sensitivity for true grade 2-3 vertebrae (verdict "fracture")
+and the share of vertebrae not assessed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+PRESETS = ("chest", "abdomen", "spine", "scoliosis")
+
+
+def reference_from_truth(case: str, truth):
+    """A :class:`Reference` from a generated case's truth (all vertebrae full, keypoints from the generator)."""
+    from VertebralFractureLib.training.real.reference import Reference, ReferenceVertebra
+
+    vertebrae = [ReferenceVertebra(label=v.label, centroid=np.asarray(v.centroid, float), in_view="full",
+                                   keypoints=np.asarray(v.keypoints, float), keypoint_source="generator",
+                                   looks_fractured=bool(v.measure is not None and v.measure.grade >= 1))
+                 for v in truth.vertebrae]
+    return Reference(case=case, image="", vertebrae=vertebrae, no_spine_regions=[])
+
+
+def main(argv=None) -> int:
+    import SimpleITK as sitk
+
+    from VertebralFractureLib.pipeline import analyze
+    from VertebralFractureLib.synth import generate_case
+    from VertebralFractureLib.training.real.reference import score_case, summarise
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=900000)
+    parser.add_argument("--json", help="write the per-case scores here")
+    args = parser.parse_args(argv)
+    scores, moderate, detected, total, not_assessed = [], 0, 0, 0, 0
+    with tempfile.TemporaryDirectory() as folder:
+        for i in range(args.n):
+            preset = PRESETS[i % len(PRESETS)]
+            case = generate_case(args.seed + i, preset)
+            path = Path(folder) / f"case_{i:04d}.nii.gz"
+            sitk.WriteImage(case.ct, str(path))
+            started = time.perf_counter()
+            try:
+                result = analyze(path).result
+            except Exception as error:  # a refused case is a finding of this benchmark, not a crash
+                print(f"case {i} ({preset}): {type(error).__name__}: {error}")
+                continue
+            reference = reference_from_truth(f"synth_{args.seed + i}_{preset}", case.truth)
+            score = score_case(result, reference)
+            score.seconds = time.perf_counter() - started
+            scores.append(score)
+            total += len(result.vertebrae)
+            not_assessed += sum(1 for v in result.vertebrae if not v.assessed)
+            truth_grades = {v.label: v.measure.grade for v in case.truth.vertebrae if v.measure is not None}
+            for match in score.matches:
+                if match.reference is not None and truth_grades.get(match.reference, 0) >= 2:
+                    moderate += 1
+                    detected += int(result.vertebra(match.reported).verdict()[0] == "fracture")
+            print(f"case {i} ({preset}): found {score.found}/{score.n_full}, outside {score.outside}, "
+                  f"levels {score.level_correct}/{score.found}, false grade>=2 {len(score.false_grade)}, "
+                  f"{score.seconds:.1f} s", flush=True)
+    summary = summarise(scores)
+    summary["moderate_fractures"] = moderate
+    summary["moderate_sensitivity"] = detected / moderate if moderate else None
+    summary["not_assessed_share"] = not_assessed / total if total else None
+    print(json.dumps({k: v for k, v in summary.items() if not isinstance(v, (list, dict))}, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"summary": summary, "cases": [s.to_dict() for s in scores]},
+                                              indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
