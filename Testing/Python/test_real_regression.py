@@ -5,6 +5,8 @@ Each real case is analysed with every stage and scored against its reference ann
 (see README.md, "Real and generated figures"); changing them is a deliberate act with a reason in the commit.
 """
 
+import functools
+
 import pytest
 
 from VertebralFractureLib.pipeline import analyze
@@ -13,7 +15,9 @@ from VertebralFractureLib.training.real.reference import load_case, score_case
 pytestmark = pytest.mark.slow
 
 
+@functools.cache
 def _analyse(case):
+    """Analysis and score of a real case, computed once per test session (the tests only read them)."""
     reference = load_case(case)
     result = analyze(reference.path.parent.parent / reference.image).result
     return result, score_case(result, reference)
@@ -50,3 +54,26 @@ def test_nothing_is_reported_in_the_heart_of_a_contrast_chest_crop(cardiac):
     assert result.patient_summary()["fractured_levels"] == []
     for vertebra in result.vertebrae:
         assert vertebra.assessed or vertebra.status_reason, vertebra.label
+
+
+@pytest.mark.parametrize("case", ["cptac_chest", "cptac_cardiac_b", "tptbox_L3"])
+def test_every_other_real_ct_never_grades_what_it_cannot_see(case):
+    """Measured on 2026-12-03: nothing outside the spine, no grade >= 2 on these normal-looking vertebrae,
+    a reason for every vertebra not assessed, and the levels either right (an anchor in view) or flagged."""
+    result, score = _analyse(case)
+    assert score.outside == 0 and score.false_grade == []
+    assert result.patient_summary()["fractured_levels"] == []
+    assert all(v.assessed or v.status_reason for v in result.vertebrae)
+    levels = result.patient["levels"]
+    if levels["certain"]:
+        assert score.level_correct == score.found
+    else:
+        assert any(w.startswith("levels uncertain") or "levels uncertain" in w for w in result.warnings)
+    minimum_found = {"cptac_chest": 9, "cptac_cardiac_b": 4, "tptbox_L3": 2}[case]
+    assert score.found >= minimum_found
+
+
+def test_the_chest_ct_is_counted_from_its_12th_rib():
+    result, score = _analyse("cptac_chest")
+    assert result.patient["levels"]["certain"] and "12th rib" in result.patient["levels"]["anchor"]
+    assert result.labels == ["T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12", "L1"]
