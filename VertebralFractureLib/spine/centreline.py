@@ -268,9 +268,8 @@ def apply_anatomy(raw: Dict[str, np.ndarray], track, hu: np.ndarray, geometry: I
 
     Per network slice, where the track reaches its height: a point in bone (:func:`bone_evidence` >= 0.5)
     or within ~18 mm of the track's body centre is kept; a point off bone and farther away is replaced by
-    the body centre where the track is confident (presence raised to the track confidence, spread capped at
-    10 mm unless the network's heatmap was too spread to show a vertebra), else its presence is multiplied by
-    the distance agreement. Where the track does not reach,
+    the body centre where the track is confident (presence raised to the track confidence, spread capped
+    at 10 mm), else its presence is multiplied by the distance agreement. Where the track does not reach,
     the network's presence stands (the quality gate checks each vertebra's bone); with no track
     at all, the presence is multiplied by :func:`bone_evidence` of the point.
 
@@ -304,13 +303,9 @@ def apply_anatomy(raw: Dict[str, np.ndarray], track, hu: np.ndarray, geometry: I
     # sample CT the track leaves the sacrum for the ilium, where the network's points are right)
     off_bone = bone < 0.5
     replace = covered & (agree < 0.5) & (conf >= 0.5) & off_bone
-    # a replaced point takes the track's confidence, but a slice whose heatmap the network spread over more than
-    # MAX_SPREAD_MM stays "no spine": below the sacrum the track wanders into the ilium, and raising those slices
-    # added 130 mm of pelvis to the curve of the real sample CT
     points[replace, :2] = body[replace, :2]
     presence = np.where(replace, np.maximum(presence, conf), presence)
-    spread = raw["spread_mm"]
-    raw["spread_mm"] = np.where(replace & (spread <= MAX_SPREAD_MM), np.minimum(spread, 10.0), spread)
+    raw["spread_mm"] = np.where(replace, np.minimum(raw["spread_mm"], 10.0), raw["spread_mm"])
     presence = np.where(covered & ~replace & off_bone, presence * np.where(agree >= 0.5, 1.0, agree), presence)
     raw["presence"] = presence
     return np.where(covered, spine_likelihood_at(track, points), bone * 0.5)
