@@ -156,9 +156,7 @@ class VertebralFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin,
         for action in ("previous", "next", "accept", "reject", "undo", "redo"):
             getattr(self.ui, f"{action}Button").connect("clicked(bool)", lambda _=False, a=action: self.onKey(a))
         self.ui.reviewQueueList.connect("currentRowChanged(int)", self.onQueueRow)
-        problem = version_problem(slicer.app.majorVersion, slicer.app.minorVersion)
-        if problem:
-            self.ui.statusLabel.text = problem
+        self.ui.statusLabel.text = version_problem(slicer.app.majorVersion, slicer.app.minorVersion)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndImportEvent, self.onSceneImported)
@@ -256,8 +254,9 @@ class VertebralFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin,
     def onApplyButton(self):
         """Run the analysis: a CT in a background process (polled), a radiograph here (it takes seconds)."""
         p = self._parameterNode
-        if not self.logic.ensureDependencies(analysis=True):
-            self.ui.statusLabel.text = "Required Python packages are missing; nothing was run."
+        dependencies = self.logic.ensureDependencies(analysis=True)
+        if not dependencies:
+            self.ui.statusLabel.text = dependencies.message
             return
         self.ui.logTextEdit.clear()
         with slicer.util.tryWithErrorDisplay("Vertebral fracture analysis failed."):
@@ -349,12 +348,9 @@ class VertebralFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin,
         from VertebralFractureLib.io.atomic import ExistingFileError
 
         fmt = self._parameterNode.exportFormat
-        dialog = qt.QFileDialog(self.parent, "Export annotations", "", FILTERS[fmt])
-        dialog.setAcceptMode(qt.QFileDialog.AcceptSave)
-        dialog.setOption(qt.QFileDialog.DontConfirmOverwrite, True)  # asked below, for every file written
-        if not dialog.exec_() or not dialog.selectedFiles():
+        path = self.askExportPath(fmt)
+        if not path:
             return
-        path = dialog.selectedFiles()[0]
         with slicer.util.tryWithErrorDisplay("Export failed; no file was changed.", waitCursor=True):
             try:
                 written = self.logic.core.export_annotations(self.nodes, path, file_format=fmt)
@@ -363,6 +359,13 @@ class VertebralFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin,
                     return
                 written = self.logic.core.export_annotations(self.nodes, path, file_format=fmt, overwrite=True)
             self.ui.statusLabel.text = "Written: " + ", ".join(str(w) for w in written)
+
+    def askExportPath(self, fmt):
+        """The file to export to, from a save dialog ("" when cancelled); the self-test answers it."""
+        dialog = qt.QFileDialog(self.parent, "Export annotations", "", FILTERS[fmt])
+        dialog.setAcceptMode(qt.QFileDialog.AcceptSave)
+        dialog.setOption(qt.QFileDialog.DontConfirmOverwrite, True)  # asked by onExport, for every file written
+        return dialog.selectedFiles()[0] if dialog.exec_() and dialog.selectedFiles() else ""
 
     def onImport(self):
         """Import annotations (or VerSe centroids) of the selected CT."""
@@ -416,24 +419,18 @@ class VertebralFractureLogic(ScriptedLoadableModuleLogic):
         return VertebralFractureParameterNode(super().getParameterNode())
 
     @staticmethod
-    def ensureDependencies(analysis: bool = True) -> bool:
-        """Install missing Python packages (PyTorch through the PyTorch extension) after asking.
+    def ensureDependencies(analysis: bool = True):
+        """Install missing packages after asking; torch through the PyTorch extension (offered when missing).
 
         Returns:
-            True when everything needed is importable.
+            A :class:`~VertebralFractureLib.mrml.dependencies.DependencyStatus`, truthy when the analysis can run.
 
         """
-        from VertebralFractureLib.mrml.dependencies import ensure_dependencies
+        from VertebralFractureLib.mrml.dependencies import SlicerTorchInstaller, ensure_dependencies
 
-        try:
-            import PyTorchUtils
-
-            install_torch = lambda: PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=True)  # noqa: E731
-        except ImportError:
-            install_torch = None
         u = slicer.util
         return ensure_dependencies(
-            u.confirmOkCancelDisplay, u.pip_install, u.errorDisplay, install_torch, analysis=analysis
+            u.confirmOkCancelDisplay, u.pip_install, u.errorDisplay, SlicerTorchInstaller(), analysis=analysis
         )
 
 
@@ -457,17 +454,29 @@ class VertebralFractureTest(ScriptedLoadableModuleTest):
         self.folder = Path(tempfile.mkdtemp(prefix="VertebralFractureTest-"))
 
     def runTest(self):
-        """Run every scenario on a fresh scene."""
+        """Run every scenario on a fresh scene, then (in Slicer) drive the panel itself."""
         for name in SCENARIOS:
             self.setUp()
             self._scenario(name)
+        if HAVE_SLICER_APP:
+            self.setUp()
+            self.test_widget_workflow()
+
+    def test_widget_workflow(self):
+        """Through the panel's own controls: Apply on the sample CT, drag, relabel, accept, export (Slicer only)."""
+        if not HAVE_SLICER_APP:
+            self.skipTest("the module panel needs the Slicer application (Qt)")
+        from VertebralFractureLib.mrml.widget_selftest import widget_workflow
+
+        slicer.util.selectModule("VertebralFracture")
+        widget_workflow(slicer.util.getModuleWidget("VertebralFracture"), self.scene, self.folder, self.delayDisplay)
+        self.delayDisplay("The panel workflow passed")
 
     def _scenario(self, name):
-        if HAVE_SLICER_APP:
-            self.delayDisplay(f"Scenario {name}")
+        say = self.delayDisplay if HAVE_SLICER_APP else (lambda message: None)
+        say(f"Scenario {name}")
         SCENARIOS[name](self.scene, self.folder)
-        if HAVE_SLICER_APP:
-            self.delayDisplay(f"Scenario {name} passed")
+        say(f"Scenario {name} passed")
 
 
 def _scenario_test(name):

@@ -60,6 +60,9 @@ ASSESSED = "assessed"
 NOT_ASSESSED = "not_assessed"
 STATUSES = (ASSESSED, NOT_ASSESSED)
 FRAMES = ("LPS", "pixel")
+#: Keypoint sources with exact geometry, graded against their normal neighbours
+#: (:func:`VertebralFractureLib.genant.measure_column`); other sources (``model``) only by the crush comparison.
+EXACT_SOURCES = ("mask", "annotator", "synthetic")
 #: Optional per-vertebra scores filled in by later analysis stages.
 SCORE_FIELDS = ("fracture_probability", "voxel_fracture_score", "abnormality")
 
@@ -351,7 +354,8 @@ class SpineResult:
             except GenantError as error:
                 v.measure = None
                 invalid.append(f"{v.label}: {error}")
-        measures = measure_column([v.label for v in valid], [self._measurable_points(v) for v in valid])
+        measures = measure_column([v.label for v in valid], [self._measurable_points(v) for v in valid],
+                                  exact=[v.source in EXACT_SOURCES for v in valid])
         for v, m in zip(valid, measures):
             v.measure = m
         self.warnings = [w for w in self.warnings if not w.startswith("keypoints ")]

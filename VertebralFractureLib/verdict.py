@@ -71,6 +71,21 @@ SCORE_RULES: Tuple[ScoreRule, ...] = (
 )
 
 
+#: The same calibration for measurement from a vertebra mask (``source == "mask"``), where the abnormality
+#: score sees the given mask instead of one segmented from the CT. Measured on 2026-12-03 with
+#: ``OMP_NUM_THREADS=1 python benchmarks/bench_masks.py``: 18 real normal-looking mask vertebrae (VerSe
+#: sub-verse004: the 6 its radiologists grade 0; sample001: the 12 whose mask shows no deformity), 0/18 at or
+#: above 50 (median 25, max 43).
+MASK_SCORE_RULES: Tuple[ScoreRule, ...] = (
+    ScoreRule("abnormality", "shape abnormality (Botros et al. 2022)", 50.0, 0 / 18, 18),
+)
+
+
+def rules_for(vertebra: Any) -> Tuple[ScoreRule, ...]:
+    """The calibrated rules that apply to a vertebra: :data:`MASK_SCORE_RULES` for one measured on a mask."""
+    return MASK_SCORE_RULES if getattr(vertebra, "source", None) == "mask" else SCORE_RULES
+
+
 def score_disagreements(vertebra: Any, rules: Iterable[ScoreRule] = SCORE_RULES) -> List[str]:
     """The validated scores of an assessed grade-0 vertebra that say "fracture", as short phrases."""
     out = []
@@ -81,8 +96,15 @@ def score_disagreements(vertebra: Any, rules: Iterable[ScoreRule] = SCORE_RULES)
     return out
 
 
-def vertebra_verdict(vertebra: Any, rules: Iterable[ScoreRule] = SCORE_RULES) -> Tuple[str, str]:
-    """``(verdict, reason)`` of one vertebra by the rule of this module."""
+def vertebra_verdict(vertebra: Any, rules: Optional[Iterable[ScoreRule]] = None) -> Tuple[str, str]:
+    """``(verdict, reason)`` of one vertebra by the rule of this module.
+
+    Args:
+        vertebra: a :class:`~VertebralFractureLib.schema.Vertebra` (or any object with its fields).
+        rules: the learned scores' rules; by default :func:`rules_for` the vertebra.
+
+    """
+    rules = rules_for(vertebra) if rules is None else rules
     if getattr(vertebra, "status", "assessed") != "assessed":
         return NOT_ASSESSED, vertebra.status_reason or "not assessed"
     measure = vertebra.measure
@@ -98,7 +120,7 @@ def vertebra_verdict(vertebra: Any, rules: Iterable[ScoreRule] = SCORE_RULES) ->
     return NORMAL, f"Genant grade 0 (G {measure.G:.2f})"
 
 
-def patient_verdict(vertebrae: Iterable[Any], rules: Iterable[ScoreRule] = SCORE_RULES) -> Tuple[str, str]:
+def patient_verdict(vertebrae: Iterable[Any], rules: Optional[Iterable[ScoreRule]] = None) -> Tuple[str, str]:
     """``(verdict, reason)`` of a patient: the most severe verdict of its vertebrae, with the levels."""
     by_verdict = {}
     for vertebra in vertebrae:

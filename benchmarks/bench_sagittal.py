@@ -3,7 +3,7 @@
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_sagittal.py [--reference Testing/Data/real/reference/covid_sagittal.json]
-                                                          [--only NAME ...] [--all]
+                                                          [--only NAME ...] [--all] [--as-png]
 
 Runs ``analyze_radiograph`` (the path ``vertebral-fracture analyze`` takes for a 2D image) on each
 stored 2D NIfTI image (HU, pixel spacing from the file) and compares with the hand-made level
@@ -12,6 +12,9 @@ nearest annotated centroid within 12 mm. Prints per image: vertebrae found (matc
 the levels it reported next to the reference levels, level accuracy on the annotated vertebrae
 with certain levels, and the number of false grade >= 2 (graded >= 2 where the reference does not
 mark the body as collapsed, or graded >= 2 with no annotated body within 12 mm).
+``--as-png`` runs each image as an 8-bit PNG export without a pixel size instead (the detector's
+working scale found by the scale search, heights in pixels; matching still uses the stored
+spacing, the export has the same pixels).
 """
 
 from __future__ import annotations
@@ -40,14 +43,28 @@ def _match(found: list, annotated: list, spacing: tuple) -> dict:
     return pairs
 
 
-def score_image(entry: dict, root: Path) -> dict:
-    """Analyse one image and score it against its reference entry."""
+def export_8bit(source: Path, target: Path) -> Path:
+    """The HU slice as an 8-bit PNG with no pixel size (bone window -300 ... 1200 HU), like a web export."""
+    import numpy as np
+    import SimpleITK as sitk
+    from skimage.io import imsave
+
+    hu = sitk.GetArrayFromImage(sitk.ReadImage(str(source))).astype(np.float32)
+    imsave(target, np.clip((hu + 300.0) / 1500.0 * 255.0, 0, 255).astype(np.uint8), check_contrast=False)
+    return target
+
+
+def score_image(entry: dict, root: Path, as_png: Path | None = None) -> dict:
+    """Analyse one image (or its 8-bit export without pixel size, into folder ``as_png``) and score it."""
     from VertebralFractureLib.radiograph.analyze import analyze_radiograph
     from VertebralFractureLib.schema import SpineResult
     from VertebralFractureLib.validation import InputError
 
+    source = root / entry["image"]
+    if as_png is not None:
+        source = export_8bit(source, as_png / (Path(entry["image"]).name[: -len(".nii.gz")] + ".png"))
     try:
-        result = analyze_radiograph(str(root / entry["image"])).result
+        result = analyze_radiograph(str(source)).result
         message = None
     except InputError as error:  # "no vertebra found" is an answer here
         result, message = SpineResult(frame="pixel"), str(error)
@@ -87,7 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference", default="Testing/Data/real/reference/covid_sagittal.json")
     parser.add_argument("--only", nargs="*", default=None, help="image names (stems) to run")
     parser.add_argument("--all", action="store_true", help="also the 8 thoracic-only images")
+    parser.add_argument("--as-png", action="store_true",
+                        help="run each image as an 8-bit PNG export with no pixel size (heights in pixels)")
     args = parser.parse_args(argv)
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench_sagittal_")) if args.as_png else None
     reference_path = Path(args.reference)
     reference = json.loads(reference_path.read_text())
     root = reference_path.resolve().parents[1]
@@ -98,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.all or entry["lumbar_in_view"]) or (args.only and name not in args.only):
             continue
         try:
-            score = score_image(entry, root)
+            score = score_image(entry, root, scratch)
         except Exception as error:  # noqa: BLE001 - a failing image is a result here
             print(f"{name}: analysis failed: {type(error).__name__}: {error}")
             continue

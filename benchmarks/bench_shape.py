@@ -108,6 +108,9 @@ def cmd_measure(args) -> None:
                     rows[kind].append((np.nan, np.nan, v.measure.grade if v.measure else -1, -1))
                     continue
                 m = result.vertebra(v.label).measure
+                if m is None:  # not assessed (cut by the mask's edge, a fragment): counted as not measured
+                    rows[kind].append((np.nan, np.nan, v.measure.grade, -1))
+                    continue
                 row = (float(np.mean(np.abs(np.subtract(m.heights, v.measure.heights)))),
                        abs(m.G - v.measure.G), v.measure.grade, m.grade)
                 rows[kind].append(row)

@@ -71,3 +71,21 @@ def test_the_patient_takes_the_most_severe_verdict_and_the_json_says_it():
         vertebra.not_assessed("no cortical bone where the body should be")
     result.recompute()
     assert patient_verdict(result.vertebrae) == (NOT_ASSESSED, "no vertebra could be assessed")
+
+
+def test_measurement_from_a_mask_uses_the_mask_calibration():
+    from VertebralFractureLib.verdict import MASK_SCORE_RULES, SCORE_RULES
+
+    by_field = {rule.field: rule for rule in SCORE_RULES}
+    mask_rule = {rule.field: rule for rule in MASK_SCORE_RULES}["abnormality"]
+    # the abnormality score is research on CT (8/24 real normal vertebrae >= 50) but validated on masks (0/18)
+    assert not by_field["abnormality"].validated and mask_rule.validated
+    ct = column().vertebra("L2")
+    ct.abnormality = 80.0
+    assert vertebra_verdict(ct)[0] == NORMAL
+    from_mask = column().vertebra("L2")
+    from_mask.abnormality, from_mask.source = 80.0, "mask"
+    verdict, reason = vertebra_verdict(from_mask)
+    assert verdict == REVIEW and reason == "heights normal but shape abnormality (Botros et al. 2022) 80.00 >= 50"
+    from_mask.abnormality = 49.9
+    assert vertebra_verdict(from_mask)[0] == NORMAL

@@ -203,6 +203,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(analysis.result.vertebrae)} vertebrae ({', '.join(analysis.result.labels) or 'none'}), "
           f"{summary['n_assessed']} assessed; verdict: {summary['verdict_reason']}; "
           f"max Genant grade {summary['max_grade']}")
+    if radiograph and analysis.result.input.get("height_unit") == "pixel":
+        print("  note          no pixel size: heights in pixels (Genant G and the grades need no calibration)")
     for level, reason in summary["review_levels"].items():
         print(f"  review        {level}: {reason}")
     for level, reason in summary["not_assessed"].items():

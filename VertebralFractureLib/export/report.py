@@ -22,7 +22,7 @@ from .. import __version__
 from ..io.atomic import atomic_write
 from ..io.csv_tables import COLUMN_UNITS, DECIMALS, GENANT_COLUMNS, genant_rows
 from ..schema import SpineResult
-from ..verdict import MAX_REAL_FPR, SCORE_RULES
+from ..verdict import MASK_SCORE_RULES, MAX_REAL_FPR, SCORE_RULES
 
 #: Methods, keyed by the ``result.models`` entry that shows they ran: (name, citation, what it does here).
 METHODS: Dict[str, Tuple[str, str, str]] = {
@@ -43,8 +43,10 @@ METHODS: Dict[str, Tuple[str, str, str]] = {
 RADIOGRAPH_METHOD = ("Radiograph level centroids", "Gartland C. et al., Tailoring loss to boost vertebra centroid "
                      "localization and classification in sagittal spinal radiographs, MIDL 2025 (under review)",
                      "level centroid heatmaps on the lateral radiograph")
-#: Table columns (``genant.csv`` names) the report shows; case and reasons are shown elsewhere.
-TABLE_COLUMNS = tuple(c for c in GENANT_COLUMNS if c not in ("case", "verdict_reason", "status_reason"))
+#: Table columns (``genant.csv`` names) the report shows; case and reasons are shown elsewhere, and the
+#: reader's review mark (set later, in Slicer) is not part of the analysis report.
+TABLE_COLUMNS = tuple(c for c in GENANT_COLUMNS if c not in ("case", "verdict_reason", "status_reason", "review",
+                                                             "reviewed_by", "reviewed_at"))
 #: Thumbnail half-size around a vertebra's keypoints, in mm, and its pixel size.
 THUMBNAIL_MARGIN_MM = 12.0
 THUMBNAIL_HEIGHT_PX = 150
@@ -126,6 +128,12 @@ def _methods(result: SpineResult) -> List[Tuple[str, str, str]]:
     return [METHODS[key] for key in METHODS if key in result.models]
 
 
+def _rules(result: SpineResult):
+    """The score calibration that applies: the mask one when every vertebra was measured on a mask."""
+    from_mask = bool(result.vertebrae) and all(v.source == "mask" for v in result.vertebrae)
+    return MASK_SCORE_RULES if from_mask else SCORE_RULES
+
+
 def report_context(
     result: SpineResult,
     *,
@@ -157,7 +165,7 @@ def report_context(
         "strip": strip,
         "figure": figure,
         "methods": _methods(result),
-        "scores": [(rule.name, rule.threshold, rule.validated, rule.real_fpr, rule.real_n) for rule in SCORE_RULES
+        "scores": [(rule.name, rule.threshold, rule.validated, rule.real_fpr, rule.real_n) for rule in _rules(result)
                    if any(getattr(v, rule.field, None) is not None for v in result.vertebrae)],
         "max_real_fpr": MAX_REAL_FPR,
         "models": sorted(result.models.items()),

@@ -4,12 +4,15 @@ Genant table (one row per vertebra, cranio-caudal, every vertebra found with its
 empty cell = no value)::
 
     case,level,verdict,verdict_reason,status,status_reason,ha_mm,hm_mm,hp_mm,G,grade,type,
-    neighbour_reduction,confidence,quality,fracture_probability,voxel_fracture_score,abnormality,source
+    neighbour_reduction,confidence,quality,fracture_probability,voxel_fracture_score,abnormality,source,
+    review,reviewed_by,reviewed_at
 
 Numbers are rounded to what is measured (:data:`DECIMALS`: heights 0.1 mm, G, reductions, confidences
 and probabilities 0.01, abnormality 0.1 on its 0-100 scale). These column names are the one naming
 scheme of the outputs: the HTML report's table uses them (with :data:`COLUMN_UNITS`), and the Slicer
-table shows them as its column titles.
+table shows them as its column titles. ``review`` / ``reviewed_by`` / ``reviewed_at`` are a reader's
+mark from the Slicer review panel (``Vertebra.extra["review"]``: accepted or rejected, by whom, when,
+UTC); empty when nobody reviewed the vertebra.
 
 Keypoint table (one row per vertebra): ``level``, the six keypoints in
 :data:`VertebralFractureLib.genant.KEYPOINT_NAMES` order as ``anterior_superior_x``,
@@ -57,7 +60,12 @@ GENANT_COLUMNS = (
     "voxel_fracture_score",
     "abnormality",
     "source",
+    "review",
+    "reviewed_by",
+    "reviewed_at",
 )
+#: ``Vertebra.extra`` key of a reader's review mark (``{"decision", "by", "at"}``, set by the Slicer module).
+REVIEW_KEY = "review"
 _FLOAT_COLUMNS = (
     "ha_mm",
     "hm_mm",
@@ -95,15 +103,19 @@ COLUMN_UNITS: Dict[str, Tuple[str, str]] = {
     "G": ("0-1", "Genant index min(h) / max(h)"),
     "grade": ("0-3", "Genant grade"),
     "type": ("", "deformity type: none, wedge, biconcave, crush"),
-    "neighbour_reduction": ("0-1", "1 - max(h) / height expected from the neighbours"),
+    "neighbour_reduction": ("0-1", "loss against the normal neighbours (detected points: size only)"),
     "confidence": ("0-1", "detection confidence"),
     "quality": ("0-1", "image quality score of the quality gate"),
     "fracture_probability": ("0-1", "patch classifier probability (Husseini et al. 2020)"),
     "voxel_fracture_score": ("0-1", "voxel fracture map score (Nicolaes et al. 2019)"),
     "abnormality": ("0-100", "shape abnormality (Botros et al. 2022)"),
     "source": ("", "where the keypoints came from"),
+    "review": ("", "a reader's decision: accepted or rejected (empty: not reviewed)"),
+    "reviewed_by": ("", "who reviewed"),
+    "reviewed_at": ("", "when (UTC, ISO 8601)"),
 }
-_TEXT_COLUMNS = ("case", "verdict", "verdict_reason", "status", "status_reason", "type", "source")
+_TEXT_COLUMNS = ("case", "verdict", "verdict_reason", "status", "status_reason", "type", "source", "review",
+                 "reviewed_by", "reviewed_at")
 KEYPOINT_PREFIXES = tuple(name.replace(" ", "_") for name in KEYPOINT_NAMES)
 
 
@@ -162,6 +174,10 @@ def genant_rows(result: SpineResult, case: Optional[str] = None) -> List[Dict[st
         for name in SCORE_FIELDS:
             row[name] = _cell(getattr(v, name))
         row["source"] = v.source
+        mark = v.extra.get(REVIEW_KEY)
+        mark = mark if isinstance(mark, dict) else {}
+        row.update({"review": _cell(mark.get("decision")), "reviewed_by": _cell(mark.get("by")),
+                    "reviewed_at": _cell(mark.get("at"))})
         rows.append({column: _round(column, value) for column, value in row.items()})
     return rows
 
@@ -254,8 +270,8 @@ def read_genant_csv(path: PathLike) -> List[Dict[str, Any]]:
 
     Returns:
         One dict per row: ``level`` (canonical name), ``case``, floats for heights / G / reductions /
-        scores, an int ``grade``, strings ``status``, ``status_reason``, ``type`` and ``source``; None for
-        empty cells.
+        scores, an int ``grade``, strings ``status``, ``status_reason``, ``type``, ``source`` and the review
+        mark (``review``, ``reviewed_by``, ``reviewed_at``); None for empty cells.
 
     Raises:
         TableError: for a missing column, an unknown or duplicate level, or a cell that is not a

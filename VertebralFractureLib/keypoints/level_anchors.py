@@ -61,6 +61,18 @@ RIB_MIN_GAP_MM = 14.0
 RIB_AP_MM = (-20.0, 60.0)
 #: Fraction of a band's voxels that must lie inside the CT for "no rib" to count as an observation.
 IN_VIEW_FRACTION = 0.9
+#: "No rib" beside a body is an observation only where the band is in view from :data:`RIB_ABOVE_MM` above the
+#: body's top to this far below its centre (the rib head articulates at the upper half of the body; a 12th
+#: rib's medial course crosses the band's medial face by its lower third). Requiring the whole body plus a
+#: rib's descent (24 mm below the bottom) cost the real chest CT its correct 12th-rib anchor (its L1 lies at
+#: the oblique inferior edge of the field of view).
+RIB_BELOW_CENTRE_MM = 6.0
+#: See :data:`RIB_BELOW_CENTRE_MM` (the disc above the body).
+RIB_ABOVE_MM = 4.0
+#: The wide straightening extends the curve straight beyond both ends by this much, so that the rib search
+#: region of the first and last bodies shows the real field of view (outside it: :data:`OUTSIDE`) instead of
+#: ending where the curve ends.
+CURVE_MARGIN_MM = 40.0
 
 
 @dataclass
@@ -89,10 +101,15 @@ class Landmarks:
     spacing: float = GRID_MM
 
     def in_view(self, side: int, top_mm: float, bottom_mm: float) -> bool:
-        """Whether the rib band on ``side`` (0 right, 1 left) lies inside the CT for rows in [top, bottom]."""
-        i0 = max(0, int(np.floor(top_mm / self.spacing)))
-        i1 = min(len(self.band_in_view), int(np.ceil(bottom_mm / self.spacing)) + 1)
-        return i1 > i0 and bool(np.all(self.band_in_view[i0:i1, side] >= IN_VIEW_FRACTION))
+        """Whether the rib band on ``side`` (0 right, 1 left) lies inside the CT for rows in [top, bottom].
+
+        Rows beyond either end of the straightening are not in view (nothing was seen there).
+        """
+        i0 = int(np.floor(top_mm / self.spacing))
+        i1 = int(np.ceil(bottom_mm / self.spacing)) + 1
+        if i0 < 0 or i1 > len(self.band_in_view) or i1 <= i0:
+            return False
+        return bool(np.all(self.band_in_view[i0:i1, side] >= IN_VIEW_FRACTION))
 
 
 @dataclass
@@ -123,15 +140,21 @@ class LevelAnchor:
                 "confidence": round(float(self.confidence), 3)}
 
 
-def wide_straightening(ct, curve):
+def wide_straightening(ct, curve, margin_mm: float = 0.0):
     """Coarse wide straightening (:data:`GRID_MM`, :data:`HALF_WIDTH_MM`) of the CT on the detector's curve.
 
-    Rows start at the curve's first point, so row ``k`` lies ``k * GRID_MM`` mm along the curve like the
-    detector's mid-sagittal image rows.
+    Rows start ``margin_mm`` (rounded up to whole :data:`GRID_MM` rows) before the curve's first point, the
+    curve extended straight along its end tangents, so row ``k`` lies ``k * GRID_MM - margin`` mm along the
+    curve like the detector's mid-sagittal image rows. Use :func:`margin_rows_mm` for the exact offset.
     """
     from ..spine import straighten
 
-    return straighten(ct, curve, spacing=GRID_MM, half_width_mm=HALF_WIDTH_MM, fill=OUTSIDE)
+    return straighten(ct, curve, spacing=GRID_MM, half_width_mm=HALF_WIDTH_MM, fill=OUTSIDE, margin_mm=margin_mm)
+
+
+def margin_rows_mm(margin_mm: float) -> float:
+    """Offset (mm) of the curve's first point in a :func:`wide_straightening` with ``margin_mm``."""
+    return float(np.ceil(margin_mm / GRID_MM - 1e-9) * GRID_MM) if margin_mm > 0 else 0.0
 
 
 def find_landmarks(volume: np.ndarray, spacing: float = GRID_MM) -> Landmarks:
@@ -161,9 +184,10 @@ def find_landmarks(volume: np.ndarray, spacing: float = GRID_MM) -> Landmarks:
             far = distance[idx[:, 2]]
             if far.min() > lo + FACE_MM:
                 continue  # does not reach the column (scapula, lateral rib pieces)
-            if far.max() < hi - FACE_MM and not (far.max() >= lo + 0.5 * (hi - lo)
-                                                 and _touches_outside(labels[box] == number, inside[box])):
-                continue  # ends inside the band (a transverse process) and not at the edge of the field of view
+            if far.max() < hi - FACE_MM:
+                grown = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in box)  # the outside is beyond the box
+                if not (far.max() >= lo + 0.5 * (hi - lo) and _touches_outside(labels[grown] == number, inside[grown])):
+                    continue  # ends inside the band (a transverse process) and not at the edge of the view
             area = float(np.bincount(idx[:, 2]).max()) * spacing**2
             if area > RIB_MAX_AREA_MM2:
                 continue
@@ -228,27 +252,36 @@ def rib_bearing(landmarks: Landmarks, tops_mm: np.ndarray, bottoms_mm: np.ndarra
     """Per detection (sorted superior -> inferior) and side: rib attached (True), none (False), not in view (None).
 
     A rib belongs to the detection whose centre is nearest its attachment row, if within the detection's
-    rows widened by half the gap to each neighbour.
+    rows widened by half the gap to each neighbour. "No rib" is an observation only where the detection's
+    rib search region lies inside the CT: the lateral band from :data:`RIB_ABOVE_MM` above its top to
+    :data:`RIB_BELOW_CENTRE_MM` below its centre, rows beyond the straightening counting as out of view
+    (:meth:`Landmarks.in_view`); else None. The straightening extends :data:`CURVE_MARGIN_MM` beyond the
+    curve (:func:`anchor_of_detections`), so a rib of the last body that descends below the curve's end is
+    still seen, or touches the field of view's edge (generated chest case seed 900000: the curve ended at
+    T11, whose rib left the straightening, and T11 was named L1).
     """
     tops, bottoms = np.asarray(tops_mm, float), np.asarray(bottoms_mm, float)
     centres = 0.5 * (tops + bottoms)
     n = len(centres)
     out: List[Tuple[Optional[bool], Optional[bool]]] = []
     found = np.zeros((n, 2), dtype=bool)
-    for rib in landmarks.ribs:
-        if n == 0:
-            break
-        k = int(np.argmin(np.abs(centres - rib.row_mm)))
+
+    def owner(row_mm: float) -> Optional[int]:
+        k = int(np.argmin(np.abs(centres - row_mm)))
         upper = tops[k] - (0.5 * (tops[k] - bottoms[k - 1]) if k > 0 else 10.0)
         lower = bottoms[k] + (0.5 * (tops[k + 1] - bottoms[k]) if k < n - 1 else 10.0)
-        if upper <= rib.row_mm <= lower:
+        return k if upper <= row_mm <= lower else None
+
+    for rib in landmarks.ribs if n else []:
+        k = owner(rib.row_mm)
+        if k is not None:
             found[k, 0 if rib.side == "right" else 1] = True
     for k in range(n):
         sides = []
         for side in (0, 1):
             if found[k, side]:
                 sides.append(True)
-            elif landmarks.in_view(side, tops[k], centres[k]):  # ribs attach at the upper half (pedicle level)
+            elif landmarks.in_view(side, tops[k] - RIB_ABOVE_MM, centres[k] + RIB_BELOW_CENTRE_MM):
                 sides.append(False)
             else:
                 sides.append(None)
@@ -258,7 +291,16 @@ def rib_bearing(landmarks: Landmarks, tops_mm: np.ndarray, bottoms_mm: np.ndarra
 
 def _twelfth_rib(bearing: Sequence[Tuple[Optional[bool], Optional[bool]]], regular: np.ndarray
                  ) -> Tuple[Optional[int], int]:
-    """Index of T12 (last rib-bearing detection above a rib-free one) and how many sides agree (0-2)."""
+    """Index of T12 (last rib-bearing detection above a rib-free one) and how many sides agree (0-2).
+
+    A side votes where it shows the transition: a rib at detection ``k - 1``, an observed "no rib" (the
+    whole search region in view, :func:`rib_bearing`) at ``k``, and no rib at any later detection. The
+    vote stands only if it is consistent with the other side: the other side shows no rib below it
+    (a rib beside the body that would be L1 means 13 ribs, an asymmetric junction, or a missed rib).
+
+    Returns:
+        ``(index, sides)``; ``(None, 0)`` where no transition is seen; ``(-1, 0)`` where the sides disagree.
+    """
     votes = {}
     for side in (0, 1):
         for k in range(len(bearing) - 1, 0, -1):
@@ -271,6 +313,8 @@ def _twelfth_rib(bearing: Sequence[Tuple[Optional[bool], Optional[bool]]], regul
     if len(votes) > 1:
         return -1, 0  # the two sides disagree: an asymmetric or transitional junction
     index, sides = next(iter(votes.items()))
+    if any(True in bearing[j] for j in range(index + 1, len(bearing))):
+        return -1, 0  # a rib on the other side below the transition: the sides disagree
     return index, len(sides)
 
 
@@ -397,9 +441,10 @@ def anchor_of_detections(ct, curve, keypoints_mm: np.ndarray) -> LevelAnchor:
     from .labelling import expected_skips
 
     points = np.asarray(keypoints_mm, dtype=np.float64).reshape(-1, 6, 2)
-    spine = wide_straightening(ct, curve)
+    spine = wide_straightening(ct, curve, CURVE_MARGIN_MM)
     landmarks = find_landmarks(spine.volume, spine.spacing)
-    tops, bottoms = points[:, :, 1].min(axis=1), points[:, :, 1].max(axis=1)
+    offset = margin_rows_mm(CURVE_MARGIN_MM)
+    tops, bottoms = points[:, :, 1].min(axis=1) + offset, points[:, :, 1].max(axis=1) + offset
     regular = np.ones(len(points), dtype=bool)
     if len(points) > 2:
         regular[:-1] = expected_skips(0.5 * (tops + bottoms)) == 0

@@ -17,9 +17,9 @@ from ..stage import Analysis, RunsWithKeypoints, StageContext
 
 #: Keypoints closer than this (voxels) to the image border mean the vertebra is cut by the field of view.
 EDGE_MARGIN_VOXELS = 1.0
-#: Refine the detector's keypoints on the CT's own voxels (:func:`.refine.refine_on_ct`) instead of
-#: snapping them on the 1 mm detector image (:func:`.refine.refine_endplates`), for CTs whose voxels
-#: are at most :data:`.refine.CT_MAX_VOXEL_MM` thick.
+#: Refine the detector's keypoints on the CT's own voxels (:func:`.refine.refine_on_ct`, any voxel size:
+#: on thick slices it takes the centre of the merged endplate band, see :func:`.refine.endplate_edge`)
+#: instead of snapping them on the 1 mm detector image (:func:`.refine.refine_endplates`).
 REFINE_ON_CT = True
 
 
@@ -80,9 +80,9 @@ class KeypointStage(RunsWithKeypoints):
         result = analysis.result
         straight = analysis.straightened
         progress(0.0, self.title)
-        from .refine import CT_MAX_VOXEL_MM, refine_on_ct
+        from .refine import refine_on_ct
 
-        on_ct = REFINE_ON_CT and max(analysis.canonical_geometry.spacing) <= CT_MAX_VOXEL_MM
+        on_ct = REFINE_ON_CT and analysis.canonical is not None
         levels: dict = {}
         detections = detect_vertebrae(analysis.mid_sagittal, spacing_mm=straight.spacing, straightened=straight,
                                       refine=False if on_ct else None, ct=analysis.canonical,

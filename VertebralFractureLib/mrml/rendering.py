@@ -1,4 +1,4 @@
-"""Offscreen pictures of a result: a sagittal slice view and a 3D view, written as PNG.
+"""Offscreen pictures of a result: a sagittal slice view and a 3D view, or the three slice views, as PNG.
 
 Real Slicer views without the application: trame-slicer's :class:`ViewManager` with its
 ``DirectViewFactory`` renders slice and 3D views of a slicer-core scene offscreen (VTK picks EGL +
@@ -10,6 +10,7 @@ screen capture instead.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Dict, Tuple, Union
 
@@ -134,3 +135,65 @@ def render_result(
     threed.renderer().ResetCamera()
     written["3d"] = _write_png(threed, folder / "3d_view.png", overwrite)
     return written
+
+
+def render_review_views(
+    nodes: ResultNodes,
+    path: PathLike,
+    *,
+    level: str,
+    size: Tuple[int, int] = (360, 360),
+    field_of_view_mm: float = 200.0,
+    overwrite: bool = False,
+) -> Path:
+    """The three slice views as the review panel leaves them on ``level``: one PNG, axial | sagittal | coronal.
+
+    The slice views are centred on the vertebra's centroid the way the review keys do it
+    (:meth:`~VertebralFractureLib.mrml.review.ReviewMixin.focus`: ``JumpSlicesToLocation``), so the
+    sagittal view shows its mid-sagittal plane; the CT, the grade-coloured segments, the keypoints and
+    the centroids with their levels are drawn by Slicer's own displayable managers (points near each
+    plane, nothing projected). Each view shows ``field_of_view_mm`` around the vertebra.
+
+    Raises:
+        RenderingUnavailableError: without trame-slicer.
+        KeyError: for a level not in the result.
+
+    """
+    import numpy as np
+    import SimpleITK as sitk
+    from trame_slicer.views.view_layout_definition import ViewLayoutDefinition
+
+    scene = nodes.keypoints.GetScene()
+    manager = _view_manager(scene)
+    ras = lps_to_ras(nodes.result.vertebra(level).centroid)
+    views = []
+    for definition in (ViewLayoutDefinition.axial_view(), ViewLayoutDefinition.sagittal_view(),
+                       ViewLayoutDefinition.coronal_view()):
+        view = manager.create_view(definition)
+        view.render_window().SetSize(*size)
+        if nodes.volume is not None:
+            view.set_background_volume_id(nodes.volume.GetID())
+        view.fit_view_to_content()
+        views.append(view)
+    for index in range(scene.GetNumberOfNodesByClass("vtkMRMLSliceNode")):
+        slice_node = scene.GetNthNodeByClass(index, "vtkMRMLSliceNode")
+        thickness = slice_node.GetFieldOfView()[2]
+        slice_node.SetFieldOfView(field_of_view_mm, field_of_view_mm * size[1] / size[0], thickness)
+    markups_logic = scene_logics(scene).get("Markups")
+    if markups_logic is not None:
+        markups_logic.JumpSlicesToLocation(*(float(c) for c in ras), True)
+    if nodes.segmentation is not None:
+        display = nodes.segmentation.GetDisplayNode()
+        display.SetOpacity2DFill(0.35)
+        display.SetVisibility2DOutline(True)
+    pictures = []
+    with tempfile.TemporaryDirectory(prefix="vf-views-") as scratch:
+        for index, view in enumerate(views):
+            written = _write_png(view, Path(scratch) / f"view{index}.png", True)
+            pictures.append(sitk.GetArrayFromImage(sitk.ReadImage(str(written))))
+    gap = np.full((pictures[0].shape[0], 4) + pictures[0].shape[2:], 255, dtype=pictures[0].dtype)
+    joined = np.concatenate([pictures[0], gap, pictures[1], gap, pictures[2]], axis=1)
+    path = Path(path)
+    with atomic_path(path, overwrite=overwrite) as temporary:
+        sitk.WriteImage(sitk.GetImageFromArray(joined, isVector=joined.ndim == 3), str(temporary))
+    return path

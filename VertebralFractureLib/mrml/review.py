@@ -14,7 +14,8 @@ Within one need the vertebrae keep the column order (cranial first, as the resul
 A decision is stored per vertebra in ``Vertebra.extra["review"]`` as
 ``{"decision": "accepted" | "rejected", "by": "<reader>", "at": "<UTC ISO time>"}``; the schema keeps
 ``extra`` through the results JSON and the annotation JSON, so the mark travels with the exports and
-the ``.mrb`` (the result node holds the annotation JSON). Every decision also leaves a ``review``
+the ``.mrb`` (the result node holds the annotation JSON); ``genant.csv`` and the Genant table node show
+it in their ``review``, ``reviewed_by`` and ``reviewed_at`` columns. Every decision also leaves a ``review``
 entry in the vertebra's edit history.
 """
 
@@ -25,10 +26,9 @@ import getpass
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
+from ..io.csv_tables import REVIEW_KEY  # ``Vertebra.extra`` key of the review mark (also a genant.csv column)
 from ..schema import SpineResult, Vertebra
 
-#: ``Vertebra.extra`` key of the review mark.
-REVIEW_KEY = "review"
 ACCEPTED = "accepted"
 REJECTED = "rejected"
 DECISIONS = (ACCEPTED, REJECTED)

@@ -373,8 +373,16 @@ def review_queue_keys(scene, folder: Path) -> None:
     _equal(table_rows(nodes.table)[3]["Level"], "L2", "table unchanged in order")
 
 
+def _table_marks(table) -> Dict[str, tuple]:
+    """Level -> (Review, Reviewed by, Reviewed at) of the reviewed rows of a Genant table node."""
+    from .tables import table_rows
+
+    return {r["Level"]: (r["Review"], r["Reviewed by"], r["Reviewed at"]) for r in table_rows(table) if r["Review"]}
+
+
 def review_persistence(scene, folder: Path) -> None:
-    """Accept / reject survive the annotation export and import, and a .mrb save and load."""
+    """Accept / reject survive the annotation and genant.csv exports, the import, and a .mrb save and load."""
+    from ..io.csv_tables import read_genant_csv
     from .logic import VertebralFractureLogic
 
     logic = VertebralFractureLogic(scene)
@@ -382,9 +390,19 @@ def review_persistence(scene, folder: Path) -> None:
     logic.accept(nodes, "L2", reviewer="Dr Who")
     logic.reject(nodes, "T12", reviewer="Dr No")
     marks = {v.label: v.extra["review"] for v in nodes.result.vertebrae if "review" in v.extra}
-    path = folder / "review_annotations.json"
-    path.unlink(missing_ok=True)
+    expected = {level: (m["decision"], m["by"], m["at"]) for level, m in marks.items()}
+    _equal(sorted(expected.items()), sorted({"L2": ("accepted", "Dr Who", marks["L2"]["at"]),
+                                             "T12": ("rejected", "Dr No", marks["T12"]["at"])}.items()), "marks")
+    _equal(_table_marks(nodes.table), expected, "review columns of the Genant table")
+    path, csv_path = folder / "review_annotations.json", folder / "review_genant.csv"
+    for old in (path, csv_path):
+        old.unlink(missing_ok=True)
     logic.export_annotations(nodes, path)
+    logic.export_annotations(nodes, csv_path, file_format="genant_csv")
+    rows = read_genant_csv(csv_path)
+    _equal({r["level"]: (r["review"], r["reviewed_by"], r["reviewed_at"]) for r in rows if r["review"]}, expected,
+           "review columns of the exported genant.csv")
+    _equal([r["level"] for r in rows if r["review"] is None], ["T11", "L1", "L3"], "rows nobody reviewed")
     bundle = folder / "review_scene.mrb"
     bundle.unlink(missing_ok=True)
     logic.save_scene(bundle, [nodes])
@@ -392,11 +410,13 @@ def review_persistence(scene, folder: Path) -> None:
     again = VertebralFractureLogic(scene).import_annotations(path)
     _equal({v.label: v.extra["review"] for v in again.result.vertebrae if "review" in v.extra}, marks,
            "review marks after export and import")
+    _equal(_table_marks(again.table), expected, "review columns of the table after the import")
     _equal(again.result.vertebra("L2").history[-1].user, "Dr Who", "who accepted L2, in the history")
     scene.Clear(0)
     loaded = VertebralFractureLogic(scene).load_scene(bundle)
     _equal({v.label: v.extra["review"] for v in loaded[0].result.vertebrae if "review" in v.extra}, marks,
            "review marks after the .mrb reload")
+    _equal(_table_marks(loaded[0].table), expected, "review columns of the table after the .mrb reload")
 
 
 def undo_redo(scene, folder: Path) -> None:
@@ -460,30 +480,98 @@ def geometry_refused(scene, folder: Path) -> None:
            "the same image's result loads")
 
 
-def sample_ct_analysis(scene, folder: Path) -> None:
-    """The real analysis of the bundled sample CT with the shipped weights: levels, table, markups, segments."""
+#: The levels the real analysis finds on the bundled sample CT (T12 cut by the superior edge).
+SAMPLE_LEVELS = ["T12", "L1", "L2", "L3", "L4", "L5"]
+#: The reader of the self-test's review marks.
+SELFTEST_READER = "selftest reader"
+
+
+def sample_volume(scene):
+    """The bundled sample CT (TotalSegmentator example, 3 mm) as a volume node named ``sample``."""
     from ..data import sample_ct_path
     from ..io.images import read_image
-    from .logic import VertebralFractureLogic
-    from .tables import table_rows
     from .volumes import volume_from_image
 
-    volume = volume_from_image(read_image(sample_ct_path()), scene=scene, name="sample")
-    logic = VertebralFractureLogic(scene)
-    nodes = logic.run(volume, device="cpu")
+    return volume_from_image(read_image(sample_ct_path()), scene=scene, name="sample")
+
+
+def check_sample_analysis(logic, nodes) -> None:
+    """What the real analysis of the sample CT must show: levels, table, markups, segments, queue."""
+    from .tables import table_rows
+
     rows = table_rows(nodes.table)
-    _equal([r["Level"] for r in rows], ["T12", "L1", "L2", "L3", "L4", "L5"], "levels found")
-    _equal([r["Status"] for r in rows], ["not assessed"] + ["assessed"] * 5, "status column")
+    _equal([r["Level"] for r in rows], SAMPLE_LEVELS, "levels found")
+    _equal([r["Status"] for r in rows], ["not assessed"] * 2 + ["assessed"] * 4, "status column")
     _equal(rows[0]["Reason"], "cut by the edge of the field of view (superior edge)", "why T12 is not assessed")
     # L4 sits at G 0.80, the grade 0/1 border (0.8035 through the CLI): no grade 2-3 is the stable claim
-    _equal([r["Grade"] for r in rows][0], -1, "T12 not graded")
-    _equal([r["Grade"] in (0, 1) for r in rows[1:]], [True] * 5, "L1-L5 without a fracture (grade 0 or 1)")
+    _equal([r["Grade"] for r in rows][:2], [-1, -1], "T12 and L1 not graded")
+    _equal([r["Grade"] in (0, 1) for r in rows[2:]], [True] * 4, "L2-L5 without a fracture (grade 0 or 1)")
+    _equal([r["Review"] for r in rows], [""] * 6, "nobody reviewed yet")
+    for row in rows[2:]:  # a lumbar body of an adult: heights 15-40 mm, G = min / max of them
+        heights = [row["ha"], row["hm"], row["hp"]]
+        _equal(all(15.0 < h < 40.0 for h in heights), True, f"{row['Level']} heights {heights} mm")
+        _close(row["G"], min(heights) / max(heights), f"{row['Level']} G", 1e-6)
     _equal(nodes.keypoints.GetNumberOfControlPoints(), 36, "keypoints")
-    _equal([nodes.centroids.GetNthControlPointLabel(i) for i in range(6)], [r["Level"] for r in rows], "centroids")
-    segmentation = nodes.segmentation.GetSegmentation()
-    names = [segmentation.GetNthSegment(i).GetName() for i in range(segmentation.GetNumberOfSegments())]
-    _equal(sorted(names), ["L1", "L2", "L3", "L4", "L5", "T12"], "segments")
+    _equal([nodes.centroids.GetNthControlPointLabel(i) for i in range(6)], SAMPLE_LEVELS, "centroids")
+    _equal(_segment_names(nodes), sorted(SAMPLE_LEVELS), "segments")
     _equal(logic.review_queue(nodes)[0].label, "T12", "first in the review queue")
+
+
+def _segment_names(nodes) -> list:
+    return sorted(segment.GetName() for segment in _segments(nodes))
+
+
+def _l3_height(nodes) -> float:
+    from .tables import table_rows
+
+    row = table_rows(nodes.table)[SAMPLE_LEVELS.index("L3")]
+    _close(row["ha"], nodes.result.vertebra("L3").measure.heights[0], "L3 anterior height: table = result", 1e-9)
+    return float(row["ha"])
+
+
+def sample_ct_analysis(scene, folder: Path) -> None:
+    """The real analysis of the sample CT (shipped weights), then a reader's pass: drag, relabel, accept, export."""
+    from ..io.csv_tables import read_genant_csv
+    from .logic import VertebralFractureLogic
+
+    volume = sample_volume(scene)
+    logic = VertebralFractureLogic(scene)
+    nodes = logic.run(volume, device="cpu")
+    check_sample_analysis(logic, nodes)
+    # a drag: L3's anterior superior keypoint 4 mm down (RAS z) shortens its anterior height by about 4 mm
+    before = _l3_height(nodes)
+    _move(nodes.keypoints, "L3:0", -4.0)
+    after = _l3_height(nodes)
+    _equal(3.0 < before - after <= 4.0 + 1e-6, True, f"L3 anterior height {before:.2f} -> {after:.2f} mm (drag)")
+    _equal(nodes.result.vertebra("L3").history[-1].action, "edit keypoints", "history of the dragged L3")
+    # a relabel of the column ("T12 is T11"), undone
+    logic.relabel(nodes, "T12", "T11")
+    shifted = ["T11", "T12", "L1", "L2", "L3", "L4"]
+    _equal(nodes.result.labels, shifted, "levels after 'T12 is T11'")
+    _equal(_segment_names(nodes), sorted(shifted), "segments after the relabel")
+    _equal(logic.undo(nodes), "relabel T12 as T11", "undo of the relabel")
+    _equal((nodes.result.labels, _segment_names(nodes)), (SAMPLE_LEVELS, sorted(SAMPLE_LEVELS)), "after the undo")
+    _close(_l3_height(nodes), after, "L3 anterior height kept through relabel and undo")
+    # the review queue: N goes to T12 (not assessed), A accepts it
+    _equal(logic.key(nodes, "next").split(":")[0], "T12", "first N")
+    logic.reviewer = SELFTEST_READER
+    logic.key(nodes, "accept")
+    mark = nodes.result.vertebra("T12").extra["review"]
+    _equal(_table_marks(nodes.table), {"T12": ("accepted", SELFTEST_READER, mark["at"])}, "the accept in the table")
+    # export: annotations and genant.csv carry the drag and the accept; the annotations import onto the same CT
+    paths = {fmt: folder / f"sample_{fmt}.{'csv' if fmt == 'genant_csv' else 'json'}" for fmt in ("annotations",
+                                                                                                   "genant_csv")}
+    for fmt, path in paths.items():
+        path.unlink(missing_ok=True)
+        logic.export_annotations(nodes, path, file_format=fmt)
+    rows = read_genant_csv(paths["genant_csv"])
+    _equal([r["level"] for r in rows], SAMPLE_LEVELS, "levels in genant.csv")
+    _equal((rows[0]["review"], rows[0]["reviewed_by"]), ("accepted", SELFTEST_READER), "T12 review in genant.csv")
+    _close(rows[3]["ha_mm"], round(after, 1), "L3 anterior height in genant.csv", 1e-9)
+    again = VertebralFractureLogic(scene).import_annotations(paths["annotations"], volume=volume)
+    _equal(again.result.labels, SAMPLE_LEVELS, "levels after the import")
+    _close(again.result.vertebra("L3").keypoints, nodes.result.vertebra("L3").keypoints, "L3 keypoints imported")
+    _equal(again.result.vertebra("T12").extra["review"], mark, "T12 review mark imported")
 
 
 SCENARIOS: Dict[str, Callable[[object, Path], None]] = {

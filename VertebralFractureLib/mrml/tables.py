@@ -3,7 +3,8 @@
 Columns (and their VTK array types, kept through ``.tsv`` + ``.schema.tsv`` files written by
 ``vtkMRMLTableStorageNode``): level, type and source are strings; heights, G, reductions,
 confidence and probabilities are doubles (NaN when unknown); grade is an integer (-1 when the
-vertebra could not be measured).
+vertebra could not be measured). The last three columns are the reader's review mark (accepted or
+rejected, by whom, when; empty strings when not reviewed), as in ``genant.csv``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ..io.atomic import atomic_path
+from ..io.csv_tables import REVIEW_KEY
 from ..schema import SpineResult, Vertebra
 from .scene import resolve_scene
 
@@ -37,13 +39,17 @@ COLUMNS: Tuple[Tuple[str, str, str, str], ...] = (
     ("Voxel fracture score", "vtkDoubleArray", "", "Aggregated voxel fracture map (Nicolaes et al. 2019)"),
     ("Abnormality", "vtkDoubleArray", "", "Shape abnormality 0-100 (Botros et al. 2022)"),
     ("Source", "vtkStringArray", "", "Where the keypoints came from"),
+    ("Review", "vtkStringArray", "", "Reader's decision: accepted or rejected (empty: not reviewed)"),
+    ("Reviewed by", "vtkStringArray", "", "Who accepted or rejected the vertebra"),
+    ("Reviewed at", "vtkStringArray", "", "When (UTC, ISO 8601)"),
 )
 COLUMN_NAMES = tuple(c[0] for c in COLUMNS)
 #: The title Slicer shows for each column: the name the CSV, the report and the JSON use
 #: (:data:`VertebralFractureLib.io.csv_tables.GENANT_COLUMNS`), so one column has one name everywhere.
 COLUMN_TITLES = dict(zip(COLUMN_NAMES, (
     "level", "verdict", "status", "status_reason", "ha_mm", "hm_mm", "hp_mm", "G", "neighbour_reduction", "grade",
-    "type", "confidence", "fracture_probability", "voxel_fracture_score", "abnormality", "source",
+    "type", "confidence", "fracture_probability", "voxel_fracture_score", "abnormality", "source", "review",
+    "reviewed_by", "reviewed_at",
 )))
 
 
@@ -55,6 +61,8 @@ def row_values(vertebra: Vertebra) -> Dict[str, Any]:
     """Column name -> value for one vertebra."""
     m = vertebra.measure
     heights = m.heights if m is not None else (None, None, None)
+    mark = vertebra.extra.get(REVIEW_KEY)
+    mark = mark if isinstance(mark, dict) else {}
     return {
         "Level": vertebra.label,
         "Verdict": vertebra.verdict()[0],
@@ -72,6 +80,9 @@ def row_values(vertebra: Vertebra) -> Dict[str, Any]:
         "Voxel fracture score": _nan(vertebra.voxel_fracture_score),
         "Abnormality": _nan(vertebra.abnormality),
         "Source": vertebra.source,
+        "Review": str(mark.get("decision") or ""),
+        "Reviewed by": str(mark.get("by") or ""),
+        "Reviewed at": str(mark.get("at") or ""),
     }
 
 

@@ -50,8 +50,9 @@ Thresholds and where they come from (constants in :mod:`~VertebralFractureLib.qu
   0.5-1.45, 0 below 0.25 and above 1.8 (pass on about 0.375-1.62): stature and sex vary by
   about +-20 %, the columns lie 1.5 mm or 8 % inside the walls, and a grade-3 crush fracture
   (vertebra plana) can keep only 40 % of every height.
-* Endplates: the strongest outward HU drop (>= 12 HU/mm) within +-12 mm, weighted by a Gaussian
-  of sigma 6 mm; at <= 2 mm it scores 1, at >= 4 mm 0 (2 mm is the brief's tolerance; for voxels
+* Endplates: the bone/disc border that the keypoint refinement finds (five parallel profiles, at
+  least three agreeing; :func:`VertebralFractureLib.quality.checks.check_endplates`); a keypoint
+  within 2 mm of it scores 1, at >= 4 mm 0 (2 mm is the brief's tolerance; for voxels
   thicker than 4 mm along the axis: half the voxel and one voxel). 3 mm decisive limit: a
   thoracic disc is 4-6 mm (Panjabi 1991), two 3 mm slices still resolve it.
 * Field of view: 2 mm margin (one voxel of most CTs) around the body box.

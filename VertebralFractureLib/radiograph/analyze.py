@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -140,12 +140,22 @@ def _load(source: Union[PathLike, np.ndarray, Any]) -> Tuple[np.ndarray, Optiona
     return to_grey(np.asarray(source)), None, "input image"
 
 
+#: Candidate lengths (mm) of the long side of a picture without a pixel size: a lateral lumbar or
+#: thoracic film is 30 x 40 or 35 x 43 cm (ICRU / film sizes); a crop or a whole-trunk view is smaller
+#: or larger. Steps of 2^(1/4) (19 %): the detector was measured to lose the column when the working
+#: scale is 30 % off (sqrt(2) steps left 4 of 12 real sagittal exports with no column).
+CANDIDATE_LONG_SIDE_MM = tuple(round(200.0 * 2.0 ** (k / 4.0), 1) for k in range(9))  # 200 ... 800 mm
+#: Centre-to-centre distance of neighbouring adult thoracic and lumbar bodies (mm): 25-45 mm
+#: (body height 18-30 mm + disc 4-12 mm, Panjabi et al. 1991, 1992). Used only to choose the
+#: detector's resampling, never to report a length.
+NEIGHBOUR_SPACING_MM = (25.0, 45.0)
+
+
 def working_scale(located: dict, shape: Tuple[int, int]) -> float:
-    """The detector's working pixel size (mm) for an image that does not state its own; never reported.
+    """A first working pixel size (mm) for an image that does not state its own; never reported.
 
     The level-centroid estimate (:func:`.spacing.estimate_spacing`) when it is plausible for a
-    lateral spine view (0.05-1.5 mm per pixel), else the long side taken as 400 mm (a lateral
-    lumbar or thoracic film is 30 x 40 cm or 35 x 43 cm, ICRU / film sizes).
+    lateral spine view (0.05-1.5 mm per pixel), else the long side taken as 400 mm.
     """
     from .spacing import estimate_spacing
 
@@ -153,6 +163,76 @@ def working_scale(located: dict, shape: Tuple[int, int]) -> float:
     if estimate is not None and 0.05 <= estimate <= 1.5:
         return float(estimate)
     return 400.0 / float(max(shape))
+
+
+def candidate_scales(located: dict, shape: Tuple[int, int]) -> List[float]:
+    """Working pixel sizes (mm) to try for a picture without a pixel size.
+
+    :data:`CANDIDATE_LONG_SIDE_MM` over the long side, plus the level-centroid estimate when it is
+    plausible (:func:`working_scale`).
+    """
+    scales = [length / float(max(shape)) for length in CANDIDATE_LONG_SIDE_MM]
+    first = working_scale(located, shape)
+    if all(abs(np.log(first / s)) > 0.1 for s in scales):
+        scales.append(first)
+    return sorted(scales)
+
+
+def neighbour_spacing_px(centres: np.ndarray) -> Optional[float]:
+    """Median distance (pixels) from each body centre to its nearest neighbour in the column."""
+    centres = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
+    if len(centres) < 2:
+        return None
+    distances = np.linalg.norm(centres[:, None] - centres[None], axis=-1)
+    np.fill_diagonal(distances, np.inf)
+    return float(np.median(distances.min(axis=1)))
+
+
+def search_scale(windowed: np.ndarray, foreground: float, detect: Callable[[Tuple[float, float]], list],
+                 scales: Sequence[float]) -> Tuple[float, list, list, List[dict]]:
+    """The working scale at which the detector finds the best spine column (no pixel size known).
+
+    Each candidate pixel size resamples the picture for the detector (Pisov et al. 2020, §3.2; trained at
+    a fixed mm grid); the 2D quality gate (:mod:`.gate2d`) keeps the detections in the spine column.
+    A candidate is *plausible* when its column has at least 3 bodies and their nearest-neighbour
+    spacing, in the candidate's mm, lies within :data:`NEIGHBOUR_SPACING_MM` (at a wrong scale the
+    detector either finds nothing or boxes that are too close or too far apart for vertebrae).
+    The chosen candidate is the plausible one with the most column bodies, ties broken by the summed
+    detector score; with no plausible candidate, the one with the most column bodies (still at least 3).
+    Only the detection depends on the choice: heights are then reported in pixels.
+
+    Args:
+        windowed: the :func:`.gate2d.body_window` image.
+        foreground: its patient threshold.
+        detect: ``(row_mm, column_mm) -> [Detection]`` on ``windowed``.
+        scales: candidate pixel sizes (mm).
+
+    Returns:
+        (chosen scale, its detections, their gate findings, one summary dict per candidate).
+
+    """
+    from .gate2d import assess_bodies
+
+    tried = []
+    for scale in scales:
+        detections = list(detect((scale, scale)))
+        findings = assess_bodies(windowed, foreground, [d.keypoints for d in detections]) if detections else []
+        members = [i for i, f in enumerate(findings) if f.checks.get("column", 0.0) >= 0.5]
+        spacing = neighbour_spacing_px([detections[i].centre for i in members])
+        spacing_mm = None if spacing is None else spacing * scale
+        plausible = (len(members) >= 3 and spacing_mm is not None
+                     and NEIGHBOUR_SPACING_MM[0] <= spacing_mm <= NEIGHBOUR_SPACING_MM[1])
+        tried.append({"scale": scale, "detections": detections, "findings": findings,
+                      "summary": {"working_mm_per_pixel": round(scale, 4), "detections": len(detections),
+                                  "column_bodies": len(members),
+                                  "score": round(float(sum(detections[i].score for i in members)), 3),
+                                  "neighbour_spacing_at_this_scale_mm": None if spacing_mm is None
+                                  else round(spacing_mm, 1), "plausible": bool(plausible)}})
+    pool = [t for t in tried if t["summary"]["plausible"]] or tried
+    best = max(pool, key=lambda t: (t["summary"]["column_bodies"], t["summary"]["score"]))
+    for t in tried:
+        t["summary"]["chosen"] = t is best
+    return best["scale"], best["detections"], best["findings"], [t["summary"] for t in tried]
 
 
 def display_image(image: np.ndarray) -> np.ndarray:
@@ -218,35 +298,40 @@ def analyze_radiograph(
 
     spacing = tuple(float(s) for s in pixel_spacing) if pixel_spacing is not None else file_spacing
     spacing_source = "given" if pixel_spacing is not None else ("file" if file_spacing is not None else "unknown")
-    if spacing is None:
-        # Only the detector's working resolution comes from this guess; nothing in mm is reported.
-        working = working_scale(located, image.shape)
-        warnings.append(f"{name}: the pixel size is unknown (no DICOM Pixel Spacing / Imager Pixel Spacing, no "
-                        "physical size in the header): heights are reported in pixels; the Genant ratio G and the "
-                        "grades need no calibration")
-        detect_spacing = (working, working)
-    else:
-        detect_spacing = spacing
-    col_mm, row_mm = detect_spacing
-
     started = time.perf_counter()
     progress(0.4, "detecting vertebrae and keypoints (Pisov et al. 2020, §6)")
     windowed, window = body_window(image)
     if detector is None:
         keypoint_model = keypoint_model if keypoint_model is not None else load_keypoint_model()
-        detections = detect_vertebrae(windowed, spacing_mm=(row_mm, col_mm), model=keypoint_model)
         refine = keypoint_model.config.get("radiograph_refine")
-        if refine:
-            detections = refine_detections(windowed, (row_mm, col_mm), detections, refine)
+
+        def detect(pixel_mm: Tuple[float, float]) -> list:
+            found = detect_vertebrae(windowed, spacing_mm=pixel_mm, model=keypoint_model)
+            return refine_detections(windowed, pixel_mm, found, refine) if refine else found
     else:
-        detections = list(detector(image, (row_mm, col_mm)))
+        def detect(pixel_mm: Tuple[float, float]) -> list:
+            return list(detector(image, pixel_mm))
+
+    findings = None
+    scale_search: Optional[List[dict]] = None
+    if spacing is None:
+        # No pixel size: the detector is run at a few working scales and the one giving the best spine column
+        # is kept (search_scale); nothing in mm is reported, heights are in pixels.
+        working, detections, findings, scale_search = search_scale(
+            windowed, window["foreground"], detect, candidate_scales(located, image.shape))
+        warnings.append(f"{name}: no pixel size: heights in pixels (no DICOM Pixel Spacing / Imager Pixel Spacing, no "
+                        "physical size in the header); the Genant ratio G and the grades need no calibration")
+    else:
+        col_mm, row_mm = spacing
+        detections = detect((row_mm, col_mm))
     timings["keypoints"] = time.perf_counter() - started
     if not detections:
         raise InputError(f"{name}: no vertebra was found on this image; check that it is a lateral view of the "
                          "thoracic or lumbar spine with the vertebral bodies in view")
 
     progress(0.8, "quality gate: is each detection a vertebral body in view?")
-    findings = assess_bodies(windowed, window["foreground"], [d.keypoints for d in detections])
+    if findings is None:
+        findings = assess_bodies(windowed, window["foreground"], [d.keypoints for d in detections])
     members = [i for i, f in enumerate(findings) if f.checks.get("column", 0.0) >= 0.5]
     rejected = [{"centre": [round(float(c), 1) for c in detections[i].centre],
                  "score": round(float(detections[i].score), 3), "reason": findings[i].reason}
@@ -278,6 +363,7 @@ def analyze_radiograph(
                "intensity_window": {"method": "1st-99.5th percentile of the patient region (Otsu)",
                                     "low": round(window["low"], 2), "high": round(window["high"], 2)},
                "rejected_detections": rejected,
+               "scale_search": scale_search,
                "level_centroids": {k: [round(v[0], 2), round(v[1], 2), round(v[2], 3)] for k, v in located.items()}},
         warnings=warnings,
         models={"radiograph_centroids": centroid_model.sha256 or "untracked",
@@ -300,5 +386,13 @@ def analyze_radiograph(
         analysis.mid_points[label] = points
     result.timings_s = {k: round(v, 3) for k, v in timings.items()}
     result.recompute()
+    if spacing is None:
+        # the shared schema names the heights "heights_mm"; with no pixel size they are pixels (pixel_spacing 1, 1),
+        # so each vertebra also states its unit and carries the same heights under a pixel name
+        for vertebra in result.vertebrae:
+            vertebra.extra["height_unit"] = "pixel"
+            if vertebra.measure is not None:
+                vertebra.extra["heights_px"] = {name: round(float(h), 2) for name, h in
+                                                zip(("anterior", "middle", "posterior"), vertebra.measure.heights)}
     progress(1.0, f"done: {len(result.vertebrae)} vertebrae")
     return analysis

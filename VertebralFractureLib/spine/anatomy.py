@@ -21,7 +21,10 @@ Method (per axial slice of the canonical image, box-averaged to about 2 mm in-pl
 4. A dynamic programme links candidates across slices (a jump of more than 5 mm per 3 mm slice costs,
    gaps of up to 4 slices are bridged) and keeps the path with the largest summed score: the *canal
    track*. No position prior is used, so scoliosis and kyphosis are followed.
-5. The body centre per slice is straight anterior (-y) of the canal by the posterior-wall distance
+5. Where the path runs sideways faster than :data:`MAX_LATERAL_SLOPE` it has left the canal (at the
+   sacrum it can follow the ala into the ilium); it is cut there and the part with the largest summed
+   score is kept (:func:`_drop_lateral_drift`).
+6. The body centre per slice is straight anterior (-y) of the canal by the posterior-wall distance
    plus half the measured body depth (both median-smoothed along the track, so disc levels inherit
    their neighbours').
 
@@ -56,6 +59,17 @@ N_DIRECTIONS = 16
 BODY_DEPTH_MM = (15.0, 55.0)
 #: Candidates with a lower score are not linked into the track.
 MIN_SCORE = 0.15
+#: Steepest lateral course of the canal (mm left-right per mm along z, over :data:`DRIFT_WINDOW_MM`): a
+#: scoliotic spine tilts at most about half its Cobb angle (45 degrees for a 90 degree curve), so a track
+#: that runs sideways faster has left the canal (on the real sample CT it leaves the sacrum for the right
+#: ilium at 2 mm/mm and follows it 130 mm down).
+MAX_LATERAL_SLOPE = 1.0
+#: Length along z (mm) over which the lateral slope of the track is measured.
+DRIFT_WINDOW_MM = 12.0
+#: Left-right distance (mm) of the canal from the middle of the body outline up to which a path part counts
+#: fully when a drift splits the path (the apex of a 40 degree scoliosis lies about 30 mm off the middle; the
+#: iliac "canals" of the sample CT 75-80 mm).
+MIDLINE_MM = 40.0
 
 
 @dataclass
@@ -364,6 +378,61 @@ def _link(cands, n_slices: int, spacing: np.ndarray, max_gap: int = 4):
     return [int(order[p]) for p in path[::-1]]
 
 
+def body_midline_x(hu: np.ndarray, geometry) -> np.ndarray:
+    """(K,) LPS x (mm) of the middle of the patient's body outline (> -300 HU) per axial slice (NaN if none)."""
+    body = hu > -300.0
+    counts = body.sum(axis=(1, 2)).astype(float)
+    columns = body.sum(axis=1) @ np.arange(hu.shape[2], dtype=float)
+    i = np.where(counts > 0, columns / np.maximum(counts, 1.0), np.nan)
+    index = np.column_stack([np.nan_to_num(i), np.zeros(len(i)), np.arange(len(i), dtype=float)])
+    x = geometry.index_to_lps(index)[:, 0]
+    return np.where(np.isfinite(i), x, np.nan)
+
+
+def midline_weight(offset_mm: np.ndarray) -> np.ndarray:
+    """1 for a canal within :data:`MIDLINE_MM` of the body's middle, falling linearly to 0.1 at twice that."""
+    offset = np.nan_to_num(np.abs(np.asarray(offset_mm, float)), nan=0.0)
+    return np.clip(1.0 - 0.9 * (offset - MIDLINE_MM) / MIDLINE_MM, 0.1, 1.0)
+
+
+def _drop_lateral_drift(x: np.ndarray, z: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Keep-mask of a canal path (lateral position ``x`` and height ``z`` in mm) without its lateral drifts.
+
+    The lateral slope at each node is measured between the nodes about :data:`DRIFT_WINDOW_MM` / 2 above and
+    below it; nodes steeper than :data:`MAX_LATERAL_SLOPE` split the path, and the part with the largest
+    summed ``score`` is kept (pass the score times :func:`midline_weight`: the canal lies near the body's
+    left-right middle, the ilium beside it). A canal follows the column, which tilts sideways by at most
+    half the Cobb angle of a scoliosis; a path that runs sideways faster has left the canal (sacral ala,
+    ilium).
+    """
+    n = len(z)
+    keep = np.ones(n, dtype=bool)
+    if n < 3:
+        return keep
+    if np.any(np.diff(z) < 0):
+        order = np.argsort(z, kind="stable")
+        keep[order] = _drop_lateral_drift(np.asarray(x)[order], np.asarray(z)[order], np.asarray(score)[order])
+        return keep
+    half = 0.5 * DRIFT_WINDOW_MM
+    steep = np.zeros(n, dtype=bool)
+    for m in range(n):
+        lo = int(np.searchsorted(z, z[m] - half, side="left"))
+        hi = int(np.searchsorted(z, z[m] + half, side="right")) - 1
+        lo, hi = min(lo, m), max(hi, m)
+        if hi > lo and z[hi] > z[lo]:
+            steep[m] = abs(x[hi] - x[lo]) / (z[hi] - z[lo]) > MAX_LATERAL_SLOPE
+    if not steep.any():
+        return keep
+    labels = np.cumsum(steep) * (~steep)  # segment id per node between steep nodes (0: steep)
+    segments = [np.flatnonzero((labels == value) & ~steep) for value in np.unique(labels[~steep])]
+    if not segments:
+        return ~keep
+    best = max(segments, key=lambda idx: float(score[idx].sum()))
+    keep[:] = False
+    keep[best] = True
+    return keep
+
+
 def track_spinal_canal(image, *, in_plane_mm: float = 2.0, slice_mm: float = 3.0) -> CanalTrack:
     """Follow the spinal canal through a CT and place the vertebral-body centre in front of it.
 
@@ -403,6 +472,11 @@ def track_spinal_canal(image, *, in_plane_mm: float = 2.0, slice_mm: float = 3.0
         ks = cands["k"][path].astype(int)
         canal_index = np.column_stack([cands["i"][path], cands["j"][path], ks])
         pts = geometry.index_to_lps(canal_index)
+        offset = pts[:, 0] - body_midline_x(hu, geometry)[ks]
+        steady = _drop_lateral_drift(pts[:, 0], z[ks], cands["score"][path] * midline_weight(offset))
+        path = [c for c, ok in zip(path, steady) if ok]
+        ks, pts = ks[steady], pts[steady]
+    if len(path) >= 2:
         span = np.arange(ks[0], ks[-1] + 1)
         for d in range(2):
             canal[span, d] = np.interp(span, ks, pts[:, d])

@@ -304,8 +304,12 @@ def apply_anatomy(raw: Dict[str, np.ndarray], track, hu: np.ndarray, geometry: I
     off_bone = bone < 0.5
     replace = covered & (agree < 0.5) & (conf >= 0.5) & off_bone
     points[replace, :2] = body[replace, :2]
-    presence = np.where(replace, np.maximum(presence, conf), presence)
-    raw["spread_mm"] = np.where(replace, np.minimum(raw["spread_mm"], 10.0), raw["spread_mm"])
+    # a replaced point takes the track's confidence, but a slice whose heatmap the network spread over more
+    # than MAX_SPREAD_MM stays "no spine": below the sacrum the track wanders into the ilium, and raising
+    # those slices added 130 mm of pelvis to the curve of the real sample CT
+    seen = raw["spread_mm"] <= MAX_SPREAD_MM
+    presence = np.where(replace & seen, np.maximum(presence, conf), presence)
+    raw["spread_mm"] = np.where(replace & seen, np.minimum(raw["spread_mm"], 10.0), raw["spread_mm"])
     presence = np.where(covered & ~replace & off_bone, presence * np.where(agree >= 0.5, 1.0, agree), presence)
     raw["presence"] = presence
     return np.where(covered, spine_likelihood_at(track, points), bone * 0.5)

@@ -28,7 +28,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from ..genant import neighbour_reductions
+from ..genant import SIZE_TOLERANCE, expected_heights, genant_index, measure_column
 from ..levels import label_from_level
 from .morphometry import SYNTH_LEVELS, LevelSize, level_size
 from .params import SynthParams
@@ -257,12 +257,37 @@ def build_column(rng: np.random.Generator, params: SynthParams, truth_names: Lis
         else:
             # expected height exactly as genant.neighbour_reductions computes it (T13 gaps included)
             truth = [v for v in models if v.in_truth]
-            before = neighbour_reductions([v.name for v in truth], [(v.ha, v.hm, v.hp) for v in truth])
-            current = before[truth.index(m)]
-            factor = (1 - reduction) / (1 - current)
+            expected = expected_heights([v.name for v in truth], [(v.ha, v.hm, v.hp) for v in truth])[truth.index(m)]
+            if expected is None:
+                # no normal neighbour within two levels: a crush could not be graded by anyone, so
+                # the body collapses in its middle instead
+                m.kind = "biconcave"
+                m.hm = (1 - reduction) * max(m.ha, m.hp)
+                continue
+            # 1 - G * (max(h) / expected + SIZE_TOLERANCE) = reduction, G unchanged by the scaling
+            own = (m.ha, m.hm, m.hp)
+            target_top = ((1 - reduction) / genant_index(own) - SIZE_TOLERANCE) * expected
+            factor = target_top / max(own)
             m.ha, m.hm, m.hp = m.ha * factor, m.hm * factor, m.hp * factor
     _pose(models, params, rng)
+    _grade_as_measured(models)
     return models
+
+
+def _grade_as_measured(models: List[VertebraModel]) -> None:
+    """Make the ground truth the Genant measure of the true heights, neighbour comparison included.
+
+    A wedge or biconcave body drawn at grade 1 that is also a little smaller than its normal
+    neighbours reaches grade 2 by :func:`VertebralFractureLib.genant.neighbour_reductions`; the
+    truth follows the definition, so that a model is never scored against a grade the definition
+    does not give.
+    """
+    truth = [m for m in models if m.in_truth]
+    measures = measure_column([m.name for m in truth], [m.keypoints() for m in truth], exact=True)
+    for m, measure in zip(truth, measures):
+        if measure.grade != m.grade:
+            m.grade, m.kind = measure.grade, measure.type
+            m.reduction = max(measure.reduction, measure.neighbour_reduction or 0.0)
 
 
 def _pose(models: List[VertebraModel], params: SynthParams, rng: np.random.Generator) -> None:

@@ -112,6 +112,9 @@ def test_spreadsheet_variants_are_read(tmp_path):
             "status_reason": None,
             "type": None,
             "source": None,
+            "review": None,
+            "reviewed_by": None,
+            "reviewed_at": None,
         }
     ]
 

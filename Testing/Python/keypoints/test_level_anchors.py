@@ -118,3 +118,99 @@ def test_anchor_pins_its_level_and_flattens_the_classifier():
     np.testing.assert_allclose(confidence, [0.88, 0.9, 0.86])
     unanchored = LevelAnchor(None, None, None, False, 0.0, UNCERTAIN_WARNING)
     np.testing.assert_allclose(anchored_confidence(["T1"], np.array([0.9]), unanchored), [0.5])
+
+
+def _rib_volume(rib_bodies, tops, height=20.0, slope=1.0, fov_end_mm=None, sides=("right", "left")):
+    """A wide straightening ``[row, col, lat]`` (2 mm): a bone column, thin ribs descending laterally.
+
+    Ribs start at their body's top + 5 mm beside the column (28 mm lateral) and descend ``slope`` mm per mm
+    outward to 130 mm; rows from ``fov_end_mm`` on lie outside the CT (:data:`OUTSIDE`).
+    """
+    from VertebralFractureLib.keypoints.level_anchors import GRID_MM, OUTSIDE
+
+    rows, cols, lats = 180, 71, 141
+    lateral = (np.arange(lats) - (lats - 1) / 2.0) * GRID_MM
+    ap = (np.arange(cols) - (cols - 1) / 2.0) * GRID_MM
+    volume = np.zeros((rows, cols, lats), np.float32)
+    column = (np.abs(ap) <= 20)[:, None] & (np.abs(lateral) <= 20)[None, :]
+    volume[:, column] = 400.0
+    for k in rib_bodies:
+        for side in sides:
+            sign = -1.0 if side == "right" else 1.0
+            for d in np.arange(28.0, 130.0, 1.0):
+                row = (tops[k] + 5.0 + slope * (d - 28.0)) / GRID_MM
+                lat = int(round(sign * d / GRID_MM + (lats - 1) / 2.0))
+                r0 = int(round(row))
+                if 0 <= r0 < rows - 2:
+                    volume[r0 : r0 + 3, (ap >= 8) & (ap <= 14), lat] = 700.0
+    if fov_end_mm is not None:
+        volume[int(fov_end_mm / GRID_MM):] = OUTSIDE
+    return volume
+
+
+def test_last_body_whose_rib_region_is_cut_is_no_rib_free_body():
+    """Seed 900000's failure: a rib-bearing last body near the inferior edge must not look rib-free."""
+    from VertebralFractureLib.keypoints.level_anchors import find_landmarks
+
+    tops = 10.0 + 25.0 * np.arange(7)
+    bottoms = tops + 20.0
+    # every body bears ribs (T6-T12); the scan ends 2 mm below the last body's centre, before its rib
+    # (descending 1 mm per mm) reaches the band
+    landmarks = find_landmarks(_rib_volume(range(7), tops, fov_end_mm=0.5 * (tops[-1] + bottoms[-1]) + 2.0))
+    anchor = find_anchor(landmarks, tops, bottoms)
+    assert anchor.rib_bearing[-1] == (None, None)
+    assert anchor.anchor is None and anchor.index is None and anchor.certain is False
+    # a rib that leaves the scan after crossing half the band touches the edge of the field of view: a rib
+    landmarks = find_landmarks(_rib_volume(range(7), tops, fov_end_mm=bottoms[-1] + 12.0))
+    anchor = find_anchor(landmarks, tops, bottoms)
+    assert anchor.rib_bearing[-1] == (True, True) and anchor.anchor is None
+
+
+def test_rib_free_body_with_its_search_region_in_view_anchors_t12():
+    from VertebralFractureLib.keypoints.level_anchors import find_landmarks
+
+    tops = 10.0 + 25.0 * np.arange(7)
+    bottoms = tops + 20.0
+    landmarks = find_landmarks(_rib_volume(range(5), tops))  # ribs on bodies 0-4, 5 and 6 rib-free, all in view
+    anchor = find_anchor(landmarks, tops, bottoms)
+    assert anchor.rib_bearing[5] == (False, False) and anchor.rib_bearing[4] == (True, True)
+    assert (anchor.anchor, anchor.index, anchor.level) == ("12th rib", 4, "T12")
+    # the scan ending 10 mm below body 5: its rib search region is in view, the transition still anchors T12
+    below = find_landmarks(_rib_volume(range(5), tops, fov_end_mm=bottoms[5] + 10.0))
+    assert find_anchor(below, tops[:6], bottoms[:6]).index == 4
+    # the scan ending at body 5's centre: its rib region is cut, no transition is seen
+    cut = find_landmarks(_rib_volume(range(5), tops, fov_end_mm=0.5 * (tops[5] + bottoms[5])))
+    anchor = find_anchor(cut, tops[:6], bottoms[:6])
+    assert anchor.rib_bearing[5] == (None, None)
+    assert anchor.anchor is None and anchor.certain is False
+
+
+def test_lateral_field_of_view_cut_leaves_the_side_unobserved():
+    from VertebralFractureLib.keypoints.level_anchors import OUTSIDE, find_landmarks
+
+    tops = 10.0 + 25.0 * np.arange(7)
+    bottoms = tops + 20.0
+    volume = _rib_volume(range(5), tops)
+    volume[:, :, :60] = OUTSIDE  # the patient's right beyond 20 mm is out of the field of view
+    anchor = find_anchor(find_landmarks(volume), tops, bottoms)
+    assert all(sides[0] is None for sides in anchor.rib_bearing)
+    assert (anchor.anchor, anchor.index) == ("12th rib", 4) and "one side in view" in anchor.method
+
+
+def test_rows_beyond_the_straightening_are_not_in_view():
+    landmarks = _landmarks([12.0], rows_mm=100.0)
+    assert landmarks.in_view(0, 10.0, 90.0)
+    assert not landmarks.in_view(0, 60.0, 120.0)
+    assert not landmarks.in_view(0, -4.0, 30.0)
+
+
+def test_a_rib_below_the_transition_on_the_other_side_leaves_the_levels_uncertain():
+    from VertebralFractureLib.keypoints.level_anchors import Rib
+
+    tops = np.arange(0, 200, 25.0)
+    landmarks = _landmarks([12.0, 37.0, 62.0])
+    landmarks.ribs.append(Rib("left", 87.0, 100.0))  # a left rib at the body the right side calls L1
+    landmarks.band_in_view[int(100 / 2):, 1] = 0.0  # ... and the left band cut below it
+    anchor = find_anchor(landmarks, tops, tops + 20)
+    assert anchor.rib_bearing[3] == (False, True)
+    assert anchor.anchor is None and anchor.certain is False

@@ -96,3 +96,70 @@ def test_steepest_fall_is_sub_sample_and_respects_polarity_and_window():
     assert steepest_fall(positions, profile, -1.0, 9.0, 4.0, 0.5) is None  # wrong polarity: a rise
     assert steepest_fall(positions, profile, +1.0, 3.0, 4.0, 0.5) is None  # edge outside the window
     assert steepest_fall(positions, np.full_like(positions, 100.0), +1.0, 9.0, 4.0, 0.5) is None  # flat
+
+
+# ---------------------------------------------------------------------------------------------- thick slices
+def _slab_ct(structure_z, slice_mm: float = 3.0, size=(60, 60), z_extent: float = 96.0):
+    """(array[k, j, i], geometry) of a body box (x, y 15-45 mm) whose HU along z is ``structure_z(z)``.
+
+    The CT is made like a scanner makes it: the fine HU profile (0.05 mm) is averaged over each
+    slice's thickness (partial volume), 1 mm in-plane; soft tissue (40 HU) around the bodies.
+    """
+    from VertebralFractureLib.geometry import ImageGeometry
+
+    fine = np.arange(0.0, z_extent, 0.05)
+    values = structure_z(fine)
+    centres = np.arange(slice_mm / 2, z_extent - slice_mm / 2 + 1e-6, slice_mm)
+    slabs = np.array([values[np.abs(fine - c) < slice_mm / 2].mean() for c in centres])
+    array = np.full((len(centres),) + size, 40.0, dtype=np.float32)
+    array[:, 15:46, 15:46] = slabs[:, None, None]
+    geometry = ImageGeometry(origin=(0.0, 0.0, slice_mm / 2), spacing=(1.0, 1.0, slice_mm),
+                             direction=np.eye(3), size=(size[1], size[0], len(centres)))
+    return array, geometry
+
+
+def _box_keypoints(z_superior: float, z_inferior: float) -> np.ndarray:
+    inset = max(1.5, 0.08 * 30.0)  # refine.CT_INSET_MM / CT_INSET_FRACTION of the 30 mm deep body
+    columns = (15.0 - 0.5 + inset, 30.0, 45.5 - inset)  # walls at the voxel faces y = 14.5 and 45.5
+    return np.array([[30.0, y, z] for y in columns for z in (z_superior, z_inferior)])
+
+
+def test_refinement_on_3mm_slices_finds_the_endplates_within_half_a_millimetre():
+    # dense bone (300 HU) / disc (90 HU): endplates at 46.2 and 20.7 mm, off the 3 mm slice grid
+    def structure(z):
+        return np.where(((z >= 20.7) & (z <= 46.2)) | (z >= 54.2) | (z <= 12.7), 300.0, 90.0)
+
+    image = _slab_ct(structure)
+    truth = _box_keypoints(46.2, 20.7)
+    sign = np.where(np.arange(6) % 2 == 0, 1.0, -1.0)
+    guess = truth + np.c_[np.zeros(6), np.full(6, -1.0), 2.5 * sign]  # 5 mm too tall, 1 mm anterior
+    refined = refine_on_ct(image, guess)
+    np.testing.assert_allclose(refined[:, 2], truth[:, 2], atol=0.5)
+    np.testing.assert_allclose(refined[:, 1], truth[:, 1], atol=0.5)
+
+
+def test_merged_endplate_band_of_thick_slices_gives_the_disc_not_the_neighbour():
+    # osteoporotic marrow (100 HU), 1 mm cortical endplates (700 HU), a 3 mm disc (90 HU): at 3 mm
+    # slices the two endplates and the disc are one bright band whose outer fall is the neighbour's
+    from VertebralFractureLib.keypoints.refine import endplate_edge
+
+    def structure(z):
+        hu = np.full_like(z, 100.0)
+        for low, high in ((44.2, 45.2), (48.2, 49.2), (17.7, 18.7), (21.7, 22.7)):  # plates
+            hu[(z >= low) & (z < high)] = 700.0
+        hu[((z >= 45.2) & (z < 48.2)) | ((z >= 18.7) & (z < 21.7))] = 90.0  # discs
+        return hu
+
+    image = _slab_ct(structure)
+    truth = _box_keypoints(45.2, 21.7)  # the bone / disc borders of the middle body
+    refined = refine_on_ct(image, truth + np.c_[np.zeros(6), np.zeros(6), np.tile([1.5, -1.5], 3)])
+    error = (refined - truth)[:, 2] * np.tile([1.0, -1.0], 3)  # positive = outward (into the disc)
+    assert np.all(np.abs(error) <= 1.5 + 0.6), error  # within half the 3 mm disc (+ 0.6 mm)
+    # from a point in the disc, the steepest fall alone lands on the neighbour's inner face, a disc and a
+    # plate beyond the border (the former refinement); the band rule stays within half the disc
+    array, geometry = image
+    t = np.arange(30.0, 60.0, 0.25)
+    profile = np.interp(t, geometry.origin[2] + 3.0 * np.arange(array.shape[0]), array[:, 30, 30])
+    assert steepest_fall(t, profile, 1.0, 46.7, 8.0, 1.5) > 45.2 + 4.0
+    position, _, kind = endplate_edge(t, profile, 1.0, 46.7, 8.0, 3.0)
+    assert kind == "band" and abs(position - 45.2) <= 2.1

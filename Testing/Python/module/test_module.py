@@ -1,20 +1,11 @@
 """The Slicer module file under slicer-core: it imports, its Logic runs the real library, its self-test passes."""
 
-import importlib.util
 import py_compile
 from pathlib import Path
 
 import pytest
 
 MODULE_FILE = Path(__file__).resolve().parents[3] / "VertebralFracture" / "VertebralFracture.py"
-
-
-@pytest.fixture(scope="module")
-def module(slicer_core):
-    spec = importlib.util.spec_from_file_location("VertebralFracture", MODULE_FILE)
-    loaded = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(loaded)
-    return loaded
 
 
 def test_module_byte_compiles(tmp_path):

@@ -130,3 +130,32 @@ def test_module_code_uses_the_widgets(ui):
     ):
         assert f"self.ui.{name}" in source
     assert 'loadUI(self.resourcePath("UI/VertebralFracture.ui"))' in source
+
+
+def test_rgb_radiographs_are_selectable(ui, slicer_core):
+    """A colour picture loads as a vtkMRMLVectorVolumeNode: the input selector and the parameter node take it."""
+    from slicer import vtkMRMLScalarVolumeNode, vtkMRMLVectorVolumeNode
+
+    selector = next(w for w in ui.iter("widget") if w.get("name") == "inputVolumeSelector")
+    props = {p.get("name"): p for p in selector.findall("property")}
+    assert props["showChildNodeTypes"].find("bool").text == "true"
+    hidden = [s.text for s in props["hideChildNodeTypes"].iter("string")]
+    assert "vtkMRMLVectorVolumeNode" not in hidden and "vtkMRMLLabelMapVolumeNode" in hidden
+    assert isinstance(vtkMRMLVectorVolumeNode(), vtkMRMLScalarVolumeNode)  # so the typed parameter accepts it
+    assert _parameter_fields()["inputVolume"] == "vtkMRMLScalarVolumeNode"
+
+
+def test_minimum_slicer_version_is_declared_and_checked():
+    from VertebralFractureLib.mrml.module_info import MINIMUM_SLICER_VERSION, version_problem, version_supported
+
+    assert MINIMUM_SLICER_VERSION == (5, 6)
+    assert version_supported(5, 6) and version_supported(5, 8) and version_supported(6, 0)
+    assert not version_supported(5, 4) and not version_supported(4, 13)
+    assert version_problem(5, 6) == ""
+    assert version_problem(5, 2) == (
+        "Vertebral Fracture needs Slicer 5.6 or later (this is Slicer 5.2); please update Slicer."
+    )
+    source = MODULE_FILE.read_text(encoding="utf-8")
+    # checked at load (module class) and before Apply (the Apply button stays disabled on an older Slicer)
+    assert "self.versionProblem = version_problem(slicer.app.majorVersion, slicer.app.minorVersion)" in source
+    assert "ready = ready and not version_problem(slicer.app.majorVersion, slicer.app.minorVersion)" in source

@@ -41,3 +41,24 @@ def test_slice_and_3d_views_are_rendered(logic, spine_result, mrml_scene, tmp_pa
     assert _pixels_near(threed, to_uint8(GRADE_COLORS[2]), tolerance=70) > 200
     with pytest.raises(FileExistsError, match="slice_view.png exists; refusing to overwrite"):
         render_result(nodes, tmp_path, size=(64, 64))
+
+
+def test_review_views_are_centred_on_the_vertebra(mrml_scene, tmp_path):
+    pytest.importorskip("trame_slicer")
+    from VertebralFractureLib.mrml.rendering import render_review_views
+    from VertebralFractureLib.mrml.scenarios import _shown
+
+    logic, nodes = _shown(mrml_scene, name="CT")
+    logic.focus(nodes, "L1")
+    path = render_review_views(nodes, tmp_path / "review.png", level="L1", size=(200, 200), field_of_view_mm=120.0)
+    picture = _read_png(path)
+    assert picture.shape == (200, 3 * 200 + 2 * 4, 3)
+    orange = to_uint8(GRADE_COLORS[2])
+    panels = [picture[:, i * 204: i * 204 + 200] for i in range(3)]
+    for name, panel in zip(("axial", "sagittal", "coronal"), panels):
+        # the grade-2 L1 body fills the middle of each view: the view is centred on it
+        middle, corner = panel[70:130, 70:130], panel[:40, :40]
+        assert _pixels_near(middle, orange, tolerance=90) > 150, name
+        assert _pixels_near(corner, orange, tolerance=90) == 0, name
+    with pytest.raises(FileExistsError, match="review.png exists"):
+        render_review_views(nodes, path, level="L1")

@@ -21,6 +21,9 @@ EXPECTED_TYPES = {
     "Voxel fracture score": "double",
     "Abnormality": "double",
     "Source": "string",
+    "Review": "string",
+    "Reviewed by": "string",
+    "Reviewed at": "string",
 }
 
 

@@ -90,7 +90,8 @@ def test_unknown_spacing_is_estimated_or_assumed_with_a_warning(tmp_path, drawn,
     result = analysis.result
     # no guess of the pixel size is ever reported (issue 24): heights stay in pixels, G needs no calibration
     assert result.input["pixel_spacing_source"] == "unknown" and result.input["height_unit"] == "pixel"
-    assert any("pixel size is unknown" in w for w in result.warnings)
+    assert any("no pixel size: heights in pixels" in w for w in result.warnings)
+    assert sum(c["chosen"] for c in result.input["scale_search"]) == 1
     given = analyze_radiograph(column.image, pixel_spacing=(0.3, 0.3), centroid_model=tiny_centroids,
                                detector=_oracle(column))
     assert given.result.pixel_spacing == (0.3, 0.3) and given.result.input["pixel_spacing_source"] == "given"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -73,17 +74,69 @@ def test_statuses_carry_quality_checks_and_reasons(analysed):
                 assert v.measure is not None and v.checks["bone"] >= 0.5
 
 
-def test_an_8_bit_export_without_spacing_never_gets_an_estimated_pixel_size(tmp_path):
+def _export_8bit(tmp_path, name: str, factor: int = 2) -> Path:
+    """The stored HU slice as a web-style 8-bit PNG: bone window -300 ... 1200 HU, enlarged, no spacing."""
     import SimpleITK as sitk
+    from scipy.ndimage import zoom
     from skimage.io import imsave
 
-    entry = ENTRIES["A058062_19010108-077"]
-    hu = sitk.GetArrayFromImage(sitk.ReadImage(str(ROOT / entry["image"]))).astype(np.float32)
-    imsave(tmp_path / "film.png", np.clip((hu + 300) / 1500 * 255, 0, 255).astype(np.uint8), check_contrast=False)
-    # Measured limitation: without the pixel size the detector works at a guessed scale and finds too
-    # few bodies on this export to form a column; the answer is a clear error, never a wrong scale.
-    with pytest.raises(InputError, match="film.png: no vertebral body was found in a spine column"):
-        analyze_radiograph(tmp_path / "film.png")
+    hu = sitk.GetArrayFromImage(sitk.ReadImage(str(ROOT / ENTRIES[name]["image"]))).astype(np.float32)
+    path = tmp_path / f"{name}.png"
+    imsave(path, np.clip((zoom(hu, factor, order=1) + 300) / 1500 * 255, 0, 255).astype(np.uint8),
+           check_contrast=False)
+    return path
+
+
+def test_an_8_bit_export_without_spacing_reports_heights_in_pixels_and_g(tmp_path):
+    from VertebralFractureLib.genant import genant_index, heights
+
+    name, factor = "A058062_19001231-073", 2  # 1.058 mm per pixel stored, 0.53 mm per pixel in the export
+    entry = ENTRIES[name]
+    result = analyze_radiograph(_export_8bit(tmp_path, name, factor)).result
+    assert result.input["pixel_spacing_source"] == "unknown" and result.input["pixel_spacing"] is None
+    assert result.input["height_unit"] == "pixel" and result.pixel_spacing == (1.0, 1.0)
+    assert any("no pixel size: heights in pixels" in w for w in result.warnings)
+    # the detector's working scale came from the search over candidate scales, within 50 % of the truth
+    chosen = [c for c in result.input["scale_search"] if c["chosen"]]
+    assert len(result.input["scale_search"]) >= 9 and len(chosen) == 1 and chosen[0]["plausible"]
+    assert 0.5 * 1.058 / factor < chosen[0]["working_mm_per_pixel"] < 1.5 * 1.058 / factor
+    assert len(result.vertebrae) >= 5
+    for v in result.vertebrae:  # every vertebra reported is an annotated body (positions in the stored pixels)
+        original = SimpleNamespace(centroid=np.asarray(v.centroid) / factor)
+        assert _nearest_mm(original, entry) < 12.0
+    assessed = [v for v in result.vertebrae if v.status == "assessed"]
+    assert len(assessed) >= 5
+    for v in assessed:
+        # heights in the export's pixels (a body of 20-27 mm is 38-51 pixels here; in mm they would be 20-27)
+        assert v.measure.heights == pytest.approx(heights(np.asarray(v.keypoints)), rel=1e-6)
+        assert 30.0 < float(np.median(v.measure.heights)) < 60.0
+        assert v.measure.G == pytest.approx(genant_index(v.measure.heights)) and 0.0 < v.measure.G <= 1.0
+
+
+def test_cli_on_an_8_bit_export_notes_pixels_and_a_noise_picture_exits_non_zero(tmp_path, capsys):
+    from skimage.io import imsave
+
+    from VertebralFractureLib.cli import main
+
+    film = _export_8bit(tmp_path, "A058062_19001231-073")
+    assert main(["analyze", str(film), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    printed = capsys.readouterr()
+    assert "no pixel size: heights in pixels" in printed.out
+    document = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert document["input"]["height_unit"] == "pixel" and document["frame"] == "pixel"
+    graded = [v for v in document["vertebrae"] if v["status"] == "assessed"]
+    assert graded and all(v["height_unit"] == "pixel" and 0.0 < v["genant"]["G"] <= 1.0 for v in graded)
+    for v in graded:  # heights in the export's pixels: 30-60 for bodies of 20-27 mm at 0.53 mm per pixel
+        assert 30.0 < v["heights_px"]["middle"] < 60.0
+        assert v["genant"]["G"] == pytest.approx(min(v["heights_px"].values()) / max(v["heights_px"].values()),
+                                                 abs=2e-3)
+
+    noise = tmp_path / "noise.png"
+    imsave(noise, np.random.default_rng(0).integers(0, 256, (600, 400)).astype(np.uint8), check_contrast=False)
+    assert main(["analyze", str(noise), "--out", str(tmp_path / "noise_out"), "--quiet"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "noise.png" in error[0] and "no vert" in error[0]
+    assert not (tmp_path / "noise_out" / "results.json").exists()
 
 
 def test_body_window_maps_hu_and_8_bit_alike():

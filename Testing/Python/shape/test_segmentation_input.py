@@ -195,3 +195,11 @@ def test_real_thick_slice_mask_marks_the_cut_body_not_assessed():
     l5 = result.vertebra("L5")
     assert not l5.assessed and l5.status_reason == REASON_CUT
     assert result.patient_summary()["not_assessed"] == {"L5": REASON_CUT}
+    grades = {v.label: v.measure.grade for v in result.vertebrae if v.assessed}
+    # no grade >= 2 that the mask does not show (docs/real_masks.png): T3 is an anterior wedge in every
+    # mid-sagittal slice (h_a 11 mm against h_p 19 mm), L1 has a depressed superior endplate (h_m 17 mm
+    # against 25-27 mm); L2 is a quarter lower than L3 in all three heights (grade 1, review)
+    assert {level: g for level, g in grades.items() if g >= 2} == {"T3": 3, "L1": 2}
+    assert grades["L2"] == 1 and result.vertebra("L2").measure.type == "crush"
+    assert all(grades[f"T{i}"] == 0 for i in (1, 2, 4, 5, 6, 7, 8, 9, 10, 11))
+    assert grades["L3"] == grades["L4"] == 0

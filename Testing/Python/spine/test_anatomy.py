@@ -138,3 +138,32 @@ def test_analysis_is_fast_on_a_512x512x300_ct():
     elapsed = time.perf_counter() - start
     assert track.found
     assert elapsed < 3.0  # target 1.5 s on one free core; the test machines are shared
+
+
+def test_a_track_that_runs_sideways_into_the_ilium_is_cut_and_the_midline_part_kept():
+    """The sample CT's failure: below L5 the path leaves the sacrum for the right ilium at ~2 mm/mm."""
+    from VertebralFractureLib.spine.anatomy import _drop_lateral_drift, midline_weight
+
+    z = np.arange(0.0, 300.0, 3.0)
+    x = np.where(z >= 150.0, 2.0, 2.0 - 2.0 * (150.0 - z))  # straight column above z = 150, sideways below
+    x = np.maximum(x, -75.0)  # ... then down the ilium, 77 mm off the middle, with a high score
+    score = np.where(z >= 150.0, 0.5, 0.9)
+    keep = _drop_lateral_drift(x, z, score * midline_weight(x))
+    assert keep[z >= 160.0].all() and not keep[z < 148.0].any()
+    # without the midline weight the longer, higher-scoring iliac part would win: the weight is what decides
+    assert not _drop_lateral_drift(x, z, score)[z >= 160.0].all()
+    # a scoliotic column tilted 40 degrees (slope 0.84) is never cut, in either z order
+    tilted = 0.84 * z
+    assert _drop_lateral_drift(tilted, z, score).all()
+    assert _drop_lateral_drift(tilted[::-1], z[::-1], score[::-1]).all()
+
+
+def test_sample_ct_curve_ends_at_the_sacrum_not_in_the_pelvis():
+    """The bundled sample CT (L5 body bottom at z ~ 228 mm): the curve had run 130 mm into the pelvis (z 94)."""
+    from VertebralFractureLib.spine.centreline import find_centreline
+
+    result = find_centreline(read_image(real("totalsegmentator", "example_ct.nii.gz")))
+    assert result.points[:, 2].min() >= 205.0
+    assert result.points[:, 2].max() >= 415.0  # still up to T12
+    # the L5 body (centroid x 4, z 243) is not pulled towards the right ilium any more (it was 10 mm off)
+    assert abs(result.point_at_z(np.array([243.0]))[0, 0] - 4.0) <= 5.0
