@@ -227,6 +227,27 @@ def _positions(levels: Sequence[str]) -> List[int]:
     return positions
 
 
+def _interpolate_neighbours(positions: Sequence[int], references: dict) -> List[Optional[float]]:
+    """Per position: the value interpolated between the nearest reference above and below.
+
+    ``references`` maps a level position to a value; each side looks at most
+    :data:`MAX_NEIGHBOUR_GAP` positions away and never at the position itself; with one side only,
+    that side's value; None with neither.
+    """
+    result: List[Optional[float]] = []
+    for position in positions:
+        above = next((p for p in range(position - 1, position - MAX_NEIGHBOUR_GAP - 1, -1) if p in references), None)
+        below = next((p for p in range(position + 1, position + MAX_NEIGHBOUR_GAP + 1) if p in references), None)
+        if above is None and below is None:
+            result.append(None)
+        elif above is not None and below is not None:
+            t = (position - above) / (below - above)
+            result.append((1 - t) * references[above] + t * references[below])
+        else:
+            result.append(references[above if above is not None else below])
+    return result
+
+
 def expected_heights(levels: Sequence[str], all_heights: Sequence[Sequence[float]]) -> List[Optional[float]]:
     """Intact (maximal) height each vertebra is expected to have, from its normal neighbours.
 
@@ -259,18 +280,7 @@ def expected_heights(levels: Sequence[str], all_heights: Sequence[Sequence[float
         for p, h in zip(positions, triples)
         if h.max() > MIN_HEIGHT_MM and round(float(h.min() / h.max()), 9) > normal_g
     }
-    result: List[Optional[float]] = []
-    for position in positions:
-        above = next((p for p in range(position - 1, position - MAX_NEIGHBOUR_GAP - 1, -1) if p in references), None)
-        below = next((p for p in range(position + 1, position + MAX_NEIGHBOUR_GAP + 1) if p in references), None)
-        if above is None and below is None:
-            result.append(None)
-        elif above is not None and below is not None:
-            t = (position - above) / (below - above)
-            result.append((1 - t) * references[above] + t * references[below])
-        else:
-            result.append(references[above if above is not None else below])
-    return result
+    return _interpolate_neighbours(positions, references)
 
 
 def loss_against_neighbours(h: Sequence[float], expected: float) -> float:
@@ -341,21 +351,8 @@ def crush_reductions(levels: Sequence[str], all_heights: Sequence[Sequence[float
         raise GenantError(f"{len(levels)} levels but {len(all_heights)} height triples")
     positions = _positions(levels)
     tops = [float(np.max(h)) for h in all_heights]
-    by_position = dict(zip(positions, tops))
-    result: List[Optional[float]] = []
-    for position, top in zip(positions, tops):
-        above = next((p for p in range(position - 1, position - MAX_NEIGHBOUR_GAP - 1, -1) if p in by_position), None)
-        below = next((p for p in range(position + 1, position + MAX_NEIGHBOUR_GAP + 1) if p in by_position), None)
-        if above is None and below is None:
-            result.append(None)
-            continue
-        if above is not None and below is not None:
-            t = (position - above) / (below - above)
-            expected = (1 - t) * by_position[above] + t * by_position[below]
-        else:
-            expected = by_position[above if above is not None else below]
-        result.append(float(1.0 - top / expected) if expected > MIN_HEIGHT_MM else None)
-    return result
+    expected = _interpolate_neighbours(positions, dict(zip(positions, tops)))
+    return [None if e is None or e <= MIN_HEIGHT_MM else float(1.0 - top / e) for top, e in zip(tops, expected)]
 
 
 def measure_column(levels: Sequence[str], keypoints: Sequence,
