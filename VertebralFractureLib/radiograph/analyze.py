@@ -274,6 +274,7 @@ def analyze_radiograph(
 
     """
     from ..keypoints.detector import detect_vertebrae
+    from ..quality.stage import withhold_unsupported_grades
     from .gate2d import assess_bodies, body_window, with_level
     from .labels import assign_levels
     from .locate import _model, heatmap_peaks, predict_heatmaps
@@ -386,6 +387,8 @@ def analyze_radiograph(
         analysis.mid_points[label] = points
     result.timings_s = {k: round(v, 3) for k, v in timings.items()}
     result.recompute()
+    # the CT gate's rule: a height loss is reported only when the keypoints sit on the endplates
+    withhold_unsupported_grades(result)
     if spacing is None:
         # the shared schema names the heights "heights_mm"; with no pixel size they are pixels (pixel_spacing 1, 1),
         # so each vertebra also states its unit and carries the same heights under a pixel name

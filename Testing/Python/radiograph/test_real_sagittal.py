@@ -148,3 +148,19 @@ def test_body_window_maps_hu_and_8_bit_alike():
     b, _ = body_window(byte)
     assert -700 < info["threshold"] < -200  # between air (-1024 HU) and fat (-100 HU)
     assert np.abs(a - b).mean() < 0.02
+
+
+def test_a_height_loss_is_reported_only_on_keypoints_that_sit_on_the_endplates(analysed):
+    """The CT gate's rule on 2D (quality.stage.withhold_unsupported_grades): these slices show no fracture
+    (reference: nothing looks fractured); the grade-2 calls they gave came from points off the endplates."""
+    from VertebralFractureLib.quality.stage import ENDPLATES_FOR_A_GRADE
+
+    withheld = []
+    for result in analysed.values():
+        for v in result.vertebrae:
+            if v.assessed and v.measure.grade >= 1:
+                assert v.checks["endplates"] >= ENDPLATES_FOR_A_GRADE, v.label
+            if not v.assessed and v.status_reason.startswith("keypoints not clearly on the endplates"):
+                withheld.append(v.label)
+        assert result.patient_summary()["fractured_levels"] == []
+    assert withheld

@@ -43,16 +43,25 @@ def score_detector(model, views: Sequence) -> Dict[str, float]:
 
 
 def score_analysis(views: Sequence, centroid_model=None, keypoint_model=None) -> Dict[str, float]:
-    """Whole analysis (:func:`.analyze.analyze_radiograph`, pixel size given): detection, levels, G."""
+    """Whole analysis (:func:`.analyze.analyze_radiograph`, pixel size given): detection, levels, G.
+
+    A matched vertebra that is not assessed calls no fracture (it counts in the sensitivity and the
+    specificity as "not called"); a view on which no body is found misses all its vertebrae.
+    """
     from ...genant import GenantError, genant_index, heights
     from ...radiograph.analyze import analyze_radiograph
+    from ...validation import InputError
     from ..keypoints.metrics import match_detections
 
-    tp = fp = fn = right = 0
+    tp = fp = fn = right = withheld = 0
     g_errors, errors, fractured = [], [], []
     for view in views:
-        result = analyze_radiograph(view.image, pixel_spacing=(view.pixel_mm, view.pixel_mm),
-                                    centroid_model=centroid_model, keypoint_model=keypoint_model).result
+        try:
+            result = analyze_radiograph(view.image, pixel_spacing=(view.pixel_mm, view.pixel_mm),
+                                        centroid_model=centroid_model, keypoint_model=keypoint_model).result
+        except InputError:  # "no vertebral body found": every vertebra of the view is missed
+            fn += len(view.keypoints)
+            continue
         found = result.vertebrae
         pairs = match_detections([v.keypoints for v in found], [v.confidence or 0.0 for v in found], view.keypoints)
         tp += len(pairs)
@@ -61,16 +70,20 @@ def score_analysis(views: Sequence, centroid_model=None, keypoint_model=None) ->
         for p, t in pairs:
             right += found[p].label == view.levels[t]
             errors.append(np.linalg.norm(found[p].keypoints - view.keypoints[t], axis=1).mean() * view.pixel_mm)
-            if found[p].measure is not None:
-                try:
-                    true_g = genant_index(heights(view.keypoints[t] * view.pixel_mm))
-                except GenantError:
-                    continue
-                g_errors.append(abs(found[p].measure.G - true_g))
-                fractured.append((true_g, found[p].measure.G))
+            try:
+                true_g = genant_index(heights(view.keypoints[t] * view.pixel_mm))
+            except GenantError:
+                continue
+            if found[p].measure is None:  # not assessed: no fracture called (counts against the sensitivity)
+                withheld += 1
+                fractured.append((true_g, 1.0))
+                continue
+            g_errors.append(abs(found[p].measure.G - true_g))
+            fractured.append((true_g, found[p].measure.G))
     return {"recall": tp / max(tp + fn, 1), "precision": tp / max(tp + fp, 1), "level_accuracy": right / max(tp, 1),
             "keypoint_error_mm": float(np.mean(errors)) if errors else float("nan"),
             "G_mae": float(np.mean(g_errors)) if g_errors else float("nan"), "vertebrae": tp + fn,
+            "not_assessed": withheld / max(tp, 1),
             **_sensitivity(fractured)}
 
 
