@@ -9,6 +9,7 @@ once.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
 
@@ -81,7 +82,15 @@ def render_overview(
     aspect = height_mm / (width_mm + label_mm)
     figure_height = float(np.clip(3.2 * aspect + 1.2, 6.0, 12.0))
     figure = plt.figure(figsize=(7.0, figure_height), dpi=110)
-    axis = figure.add_axes([0.02, 0.02, 0.6, 0.9])
+    summary = result.patient_summary()
+    headline = f"verdict: {summary['verdict_reason']}; {summary['n_assessed']} of {summary['n_vertebrae']} assessed"
+    if summary["not_assessed"]:
+        headline += f"; not assessed: {', '.join(summary['not_assessed'])}"
+    # wrapped to the figure's width (about 87 characters of 10 pt on 7 inches), the image below the heading:
+    # a long list of levels not assessed must neither run off the picture nor over the image
+    heading = "\n".join(([title] if title else []) + textwrap.wrap(headline, width=87))
+    reserve = (0.15 + 0.17 * (heading.count("\n") + 1)) / figure_height
+    axis = figure.add_axes([0.02, 0.02, 0.6, 0.98 - 0.02 - reserve])
     extent = (0, width_mm, height_mm, 0)
     axis.imshow(image, cmap="gray", vmin=low, vmax=high, extent=extent, interpolation="bilinear")
     axis.set_xlim(-label_mm, width_mm + 2)
@@ -110,11 +119,7 @@ def render_overview(
     figure.text(0.65, 0.7, "Straightened mid-sagittal plane\n(rows follow the spine's centre-line).\n"
                 f"Bar: {SCALE_BAR_MM:.0f} mm." + ("\nS superior, I inferior,\nA anterior, P posterior." if window
                                                    is not None else ""), fontsize=8, va="top", color="#333")
-    summary = result.patient_summary()
-    headline = f"verdict: {summary['verdict_reason']}; {summary['n_assessed']} of {summary['n_vertebrae']} assessed"
-    if summary["not_assessed"]:
-        headline += f"; not assessed: {', '.join(summary['not_assessed'])}"
-    figure.suptitle(f"{title}\n{headline}" if title else headline, fontsize=10)
+    figure.suptitle(heading, fontsize=10)
     with atomic_path(path, overwrite=overwrite) as temporary:
         figure.savefig(temporary, format="png")
     plt.close(figure)
