@@ -11,6 +11,8 @@ heights would give a grade >= 1 is graded only when its keypoints sit on endplat
 
 from __future__ import annotations
 
+from typing import Any, Callable, Optional
+
 from ..progress import Progress
 from ..schema import SpineResult
 from ..stage import Analysis, RunsWithKeypoints, StageContext
@@ -22,8 +24,8 @@ from ..stage import Analysis, RunsWithKeypoints, StageContext
 ENDPLATES_FOR_A_GRADE = 0.9
 
 
-def withhold_unsupported_grades(result: SpineResult) -> None:
-    """Mark "not assessed" every graded vertebra whose keypoints are not clearly on the endplates.
+def withhold_grades(result: SpineResult, unsupported: Callable[[Any], Optional[str]]) -> None:
+    """Mark "not assessed" every graded vertebra (grade >= 1) for which ``unsupported`` gives a reason.
 
     Repeated until stable, since removing a vertebra changes its neighbours' reference heights.
     """
@@ -31,16 +33,27 @@ def withhold_unsupported_grades(result: SpineResult) -> None:
         changed = False
         for vertebra in result.vertebrae:
             measure = vertebra.measure
-            score = vertebra.checks.get("endplates")
-            if vertebra.assessed and measure is not None and measure.grade >= 1 and score is not None \
-                    and score < ENDPLATES_FOR_A_GRADE:
-                vertebra.not_assessed(
-                    f"keypoints not clearly on the endplates (score {score:.2f}): the measured height loss "
-                    f"(grade {measure.grade}) cannot be confirmed")
-                changed = True
+            if vertebra.assessed and measure is not None and measure.grade >= 1:
+                reason = unsupported(vertebra)
+                if reason:
+                    vertebra.not_assessed(reason)
+                    changed = True
         if not changed:
             return
         result.recompute()
+
+
+def withhold_unsupported_grades(result: SpineResult) -> None:
+    """Mark "not assessed" every graded vertebra whose keypoints are not clearly on the endplates."""
+
+    def off_the_endplates(vertebra) -> Optional[str]:
+        score = vertebra.checks.get("endplates")
+        if score is None or score >= ENDPLATES_FOR_A_GRADE:
+            return None
+        return (f"keypoints not clearly on the endplates (score {score:.2f}): the measured height loss "
+                f"(grade {vertebra.measure.grade}) cannot be confirmed")
+
+    withhold_grades(result, off_the_endplates)
 
 
 class QualityGateStage(RunsWithKeypoints):

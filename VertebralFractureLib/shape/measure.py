@@ -21,6 +21,7 @@ import numpy as np
 
 from ..geometry import ImageGeometry
 from ..levels import region_of
+from ..quality.stage import withhold_grades
 from ..schema import SpineResult, Vertebra
 from .body_axes import Body, find_bodies
 
@@ -49,6 +50,12 @@ WALL_SLOPE_DEG = 45.0
 MAX_WALL_SHIFT = 0.2
 #: Whole-label volume (mm^3) below which a label is a fragment (see cli.measure.MIN_VERTEBRA_MM3).
 FRAGMENT_MM3 = 1000.0
+#: Largest voxel extent (mm) along a body's superior axis at which a height loss is reported. A binary mask
+#: places each endplate anywhere within its voxel; a grade-1 loss is 20 % of a 20-30 mm body (4-6 mm), so at
+#: coarser sampling two endplates' quantisation alone can make or hide a grade (VerSe sub-verse004 resampled
+#: to 5 mm axial slices gives normal L4 and L5 grade 2). The CT path's limit for resolved endplates is the same
+#: (:data:`VertebralFractureLib.keypoints.refine.CT_RESOLVED_MM`).
+MAX_AXIS_VOXEL_MM = 2.0
 #: Reasons of vertebrae that are shown but not graded (same wording as the CT quality gate).
 REASON_CUT = "cut by the edge of the mask (field of view): the body is incomplete"
 REASON_FRAGMENT = "fragment: the label is too small for a whole vertebra"
@@ -275,7 +282,8 @@ def measure_bodies(bodies: Dict[str, Body], shape: tuple, geometry: ImageGeometr
             keypoints = _box_keypoints(body, geometry)
         centroid = 0.5 * (keypoints[2] + keypoints[3])
         extra = {"mask": {**facts, "body_separated": body.separated,
-                          "body_volume_mm3": round(float(len(body.index) * voxel_mm3), 1)}}
+                          "body_volume_mm3": round(float(len(body.index) * voxel_mm3), 1),
+                          "voxel_along_axis_mm": round(_voxel_along(geometry, body.superior), 2)}}
         if body.touches_border:
             extra["mask"]["touches_border"] = True
             if not body.body_cut:
@@ -286,6 +294,21 @@ def measure_bodies(bodies: Dict[str, Body], shape: tuple, geometry: ImageGeometr
             vertebra.not_assessed(reason)
         vertebrae.append(vertebra)
     return vertebrae
+
+
+def _voxel_along(geometry: ImageGeometry, axis: np.ndarray) -> float:
+    """Extent (mm) of one voxel along a unit LPS direction."""
+    in_index_axes = np.linalg.inv(np.asarray(geometry.direction)) @ np.asarray(axis)
+    return float(np.abs(in_index_axes) @ np.asarray(geometry.spacing))
+
+
+def _too_coarse(vertebra: Vertebra) -> Optional[str]:
+    """Why a height loss measured on this vertebra's mask cannot be confirmed, or None."""
+    extent = vertebra.extra.get("mask", {}).get("voxel_along_axis_mm")
+    if extent is None or extent <= MAX_AXIS_VOXEL_MM:
+        return None
+    return (f"the mask is sampled every {extent:.1f} mm along the body's height (more than {MAX_AXIS_VOXEL_MM:g} mm): "
+            f"the measured height loss (grade {vertebra.measure.grade}) cannot be confirmed")
 
 
 def _box_keypoints(body: Body, geometry: ImageGeometry) -> np.ndarray:
@@ -356,4 +379,5 @@ def measure_from_mask(mask_image, body_mask=None) -> SpineResult:
                          input={**geometry.to_dict(), "orientation": geometry.orientation_code, "kind": "mask"},
                          warnings=warnings)
     result.models["keypoints"] = "mask"
+    withhold_grades(result, _too_coarse)
     return result

@@ -203,3 +203,30 @@ def test_real_thick_slice_mask_marks_the_cut_body_not_assessed():
     assert grades["L2"] == 1 and result.vertebra("L2").measure.type == "crush"
     assert all(grades[f"T{i}"] == 0 for i in (1, 2, 4, 5, 6, 7, 8, 9, 10, 11))
     assert grades["L3"] == grades["L4"] == 0
+
+
+def test_a_mask_in_thick_axial_slices_reports_no_height_loss_it_cannot_resolve():
+    """The real sub-verse004 mask resampled to 5 mm axial slices (as TotalSegmentator run on a 5 mm CT gives):
+    the staircase alone made normal L4 and L5 grade 2; a height loss is now withheld, a normal body still measured."""
+    import SimpleITK as sitk
+
+    original = sitk.DICOMOrient(sitk.ReadImage(str(real("verse", "sub-verse004_seg-vert_msk.nii.gz"))), "LPS")
+    size, spacing = original.GetSize(), original.GetSpacing()
+    thick = sitk.Resample(original, [size[0], size[1], int(size[2] * spacing[2] / 5.0)], sitk.Transform(),
+                          sitk.sitkNearestNeighbor, original.GetOrigin(), [spacing[0], spacing[1], 5.0],
+                          original.GetDirection(), 0, original.GetPixelID())
+    result = measure_from_mask(thick)
+    assert result.labels == ["T9", "T10", "T11", "T12", "L1", "L2", "L3", "L4", "L5"]
+    for v in result.vertebrae:
+        assert v.extra["mask"]["voxel_along_axis_mm"] > 4.5
+        if v.assessed:
+            assert v.measure.grade == 0
+        else:
+            assert "along the body's height (more than 2 mm)" in v.status_reason
+            assert "cannot be confirmed" in v.status_reason
+    assert result.vertebra("L3").assessed  # G 1.0 on the staircase: nothing to withhold
+    assert result.patient_summary()["fractured_levels"] == []
+    # the native mask (1 mm along the bodies) keeps every grade
+    native = measure_from_mask(original)
+    assert all(v.assessed for v in native.vertebrae)
+    assert max(v.extra["mask"]["voxel_along_axis_mm"] for v in native.vertebrae) < 1.5
