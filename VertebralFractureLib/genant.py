@@ -248,14 +248,46 @@ def _interpolate_neighbours(positions: Sequence[int], references: dict) -> List[
     return result
 
 
+def _references_and_losses(levels: Sequence[str], all_heights: Sequence[Sequence[float]]):
+    """Expected heights and losses against the neighbours that end up normal (a fixed point).
+
+    Start from the vertebrae whose own shape is normal (G above ``1 - GRADE_THRESHOLDS[0]``); a
+    vertebra that the comparison with its references then grades >= 1 (smaller than its neighbours)
+    stops being a reference, and the comparison is repeated until no reference is graded: a borderline
+    G of 0.81 next to a fracture does not make the fracture look normal.
+    """
+    if len(levels) != len(all_heights):
+        raise GenantError(f"{len(levels)} levels but {len(all_heights)} height triples")
+    # transitional T13 / L6 occupy a position only in columns that have them, so that T12 and L1
+    # (L5 and S1) are adjacent in a typical spine
+    positions = _positions(levels)
+    triples = [np.asarray(h, dtype=float) for h in all_heights]
+    normal_g = 1.0 - GRADE_THRESHOLDS[0]
+    valid = [bool(h.min() >= MIN_HEIGHT_MM) for h in triples]
+    references = {p: float(h.max()) for p, h, ok in zip(positions, triples, valid)
+                  if ok and round(float(h.min() / h.max()), 9) > normal_g}
+    while True:
+        expected = _interpolate_neighbours(positions, references)
+        # a degenerate body gets no loss here; :func:`measure` names its problem
+        losses = [loss_against_neighbours(h, e) if e is not None and ok else None
+                  for h, e, ok in zip(triples, expected, valid)]
+        graded = {p for p, loss in zip(positions, losses)
+                  if p in references and loss is not None and grade_from_reduction(max(0.0, loss)) >= 1}
+        if not graded:
+            return expected, losses
+        for p in graded:
+            del references[p]
+
+
 def expected_heights(levels: Sequence[str], all_heights: Sequence[Sequence[float]]) -> List[Optional[float]]:
     """Intact (maximal) height each vertebra is expected to have, from its normal neighbours.
 
     The linear interpolation, by level position, between the maximal heights of the nearest
     reference vertebra above and the nearest below (each at most :data:`MAX_NEIGHBOUR_GAP` levels
     away); with a reference on one side only, that reference's maximal height. Reference vertebrae
-    are the others whose own shape is normal (G above ``1 - GRADE_THRESHOLDS[0]``); a vertebra is
-    never its own reference.
+    are the others that are normal: their own shape (G above ``1 - GRADE_THRESHOLDS[0]``) and their
+    size against their own references (:func:`_references_and_losses`); a vertebra is never its
+    own reference.
 
     Args:
         levels: level names (any order; duplicates are not allowed).
@@ -268,19 +300,7 @@ def expected_heights(levels: Sequence[str], all_heights: Sequence[Sequence[float
         GenantError: for duplicate levels or mismatched lengths.
 
     """
-    if len(levels) != len(all_heights):
-        raise GenantError(f"{len(levels)} levels but {len(all_heights)} height triples")
-    # transitional T13 / L6 occupy a position only in columns that have them, so that T12 and L1
-    # (L5 and S1) are adjacent in a typical spine
-    positions = _positions(levels)
-    triples = [np.asarray(h, dtype=float) for h in all_heights]
-    normal_g = 1.0 - GRADE_THRESHOLDS[0]
-    references = {
-        p: float(h.max())
-        for p, h in zip(positions, triples)
-        if h.max() > MIN_HEIGHT_MM and round(float(h.min() / h.max()), 9) > normal_g
-    }
-    return _interpolate_neighbours(positions, references)
+    return _references_and_losses(levels, all_heights)[0]
 
 
 def loss_against_neighbours(h: Sequence[float], expected: float) -> float:
@@ -308,18 +328,14 @@ def neighbour_reductions(levels: Sequence[str], all_heights: Sequence[Sequence[f
         all_heights: h_a, h_m, h_p per vertebra, in the same order.
 
     Returns:
-        The loss per vertebra, or None where no normal neighbour is close enough.
+        The loss per vertebra, or None where no normal neighbour is close enough (or its heights are
+        degenerate).
 
     Raises:
-        GenantError: for duplicate levels, mismatched lengths or degenerate heights.
+        GenantError: for duplicate levels or mismatched lengths.
 
     """
-    expected = expected_heights(levels, all_heights)
-    # a degenerate body gets None here; :func:`measure` names its problem
-    return [
-        None if e is None or float(np.min(h)) < MIN_HEIGHT_MM else loss_against_neighbours(h, e)
-        for h, e in zip(all_heights, expected)
-    ]
+    return _references_and_losses(levels, all_heights)[1]
 
 
 def crush_reductions(levels: Sequence[str], all_heights: Sequence[Sequence[float]]) -> List[Optional[float]]:

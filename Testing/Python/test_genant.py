@@ -159,13 +159,24 @@ def test_neighbour_reductions_interpolate_by_level():
 
 
 def test_a_deformed_neighbour_is_no_reference():
-    # T10 (G 0.6) is skipped: T9 is measured against T11 alone
+    # T10 (G 0.6) is skipped: T9 is measured against T11 alone; T9, normal in shape but a quarter smaller
+    # than T11, is graded by that comparison and so is no reference either (T10 against T11, T11 against none)
     levels, triples = ["T9", "T10", "T11"], [(16, 15, 17), (12, 18, 20), (22, 22, 23)]
-    assert expected_heights(levels, triples) == [pytest.approx(23), pytest.approx(20), pytest.approx(17)]
+    assert expected_heights(levels, triples) == [pytest.approx(23), pytest.approx(23), None]
     r = neighbour_reductions(levels, triples)
     assert r[0] == pytest.approx(1 - (15 / 17) * (1 - (1 - 17 / 23 - SIZE_TOLERANCE)))
     # a G of exactly 0.8 is grade 1 (not normal), so it is no reference either
     assert expected_heights(["L1", "L2"], [(16, 18, 20), (20, 20, 20)]) == [pytest.approx(20), None]
+
+
+def test_a_borderline_normal_shape_beside_a_fracture_is_no_reference_when_it_is_small():
+    # the sub-verse004 mask upsampled to 0.7 mm: T10's own G reaches 0.81 (normal shape), but T10 is
+    # graded against T11 (it is 13 % smaller), so T9 is still measured against T11, not against T10
+    levels = ["T9", "T10", "T11", "T12"]
+    triples = [(16.9, 16.0, 20.7), (18.3, 17.6, 21.8), (22.0, 21.9, 25.2), (23.7, 23.3, 26.3)]
+    measures = measure_column(levels, [body(*h) for h in triples], exact=True)
+    assert [m.grade for m in measures] == [2, 2, 0, 0]
+    assert expected_heights(levels, triples)[0] == pytest.approx(25.2)
 
 
 def test_two_adjacent_moderate_fractures_graded_against_the_normal_vertebrae():
@@ -186,7 +197,8 @@ def test_two_adjacent_moderate_fractures_graded_against_the_normal_vertebrae():
 def test_neighbours_more_than_two_levels_away_are_ignored():
     assert neighbour_reductions(["T5", "T8"], [(20, 20, 20), (10, 10, 10)]) == [None, None]
     r = neighbour_reductions(["T5", "T7"], [(20, 20, 20), (10, 10, 10)])
-    assert r == [pytest.approx(0.0), pytest.approx(1 - (0.5 + SIZE_TOLERANCE))]
+    # T7 is graded against T5 and so stops being T5's reference
+    assert r == [None, pytest.approx(1 - (0.5 + SIZE_TOLERANCE))]
     assert neighbour_reductions(["L1"], [(20, 20, 20)]) == [None]
 
 

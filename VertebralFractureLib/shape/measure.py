@@ -297,9 +297,13 @@ def measure_bodies(bodies: Dict[str, Body], shape: tuple, geometry: ImageGeometr
 
 
 def _voxel_along(geometry: ImageGeometry, axis: np.ndarray) -> float:
-    """Extent (mm) of one voxel along a unit LPS direction."""
+    """Sampling step (mm) of the grid along a unit LPS direction: sqrt(sum (a_i x spacing_i)^2).
+
+    The spacing itself along an index axis, the same for every direction on an isotropic grid, and
+    between the spacings for an oblique direction on an anisotropic one.
+    """
     in_index_axes = np.linalg.inv(np.asarray(geometry.direction)) @ np.asarray(axis)
-    return float(np.abs(in_index_axes) @ np.asarray(geometry.spacing))
+    return float(np.linalg.norm(in_index_axes * np.asarray(geometry.spacing)))
 
 
 def _too_coarse(vertebra: Vertebra) -> Optional[str]:

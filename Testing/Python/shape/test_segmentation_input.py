@@ -218,7 +218,7 @@ def test_a_mask_in_thick_axial_slices_reports_no_height_loss_it_cannot_resolve()
     result = measure_from_mask(thick)
     assert result.labels == ["T9", "T10", "T11", "T12", "L1", "L2", "L3", "L4", "L5"]
     for v in result.vertebrae:
-        assert v.extra["mask"]["voxel_along_axis_mm"] > 4.5
+        assert v.extra["mask"]["voxel_along_axis_mm"] > 3.0  # 5 mm, less on bodies tilted against the slices
         if v.assessed:
             assert v.measure.grade == 0
         else:
