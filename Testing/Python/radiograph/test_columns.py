@@ -32,7 +32,7 @@ def test_from_a_pixel_frame_truth(drawn):
 
 def test_disc_count_and_no_sacrum_on_a_column_that_ends_without_one(drawn):
     """The sacral anchor (measured, not used by the analysis) finds discs and refuses a column with no sacrum."""
-    from VertebralFractureLib.radiograph.sacrum import find_discs, sacral_anchor
+    from VertebralFractureLib.training.radiograph.sacrum import find_discs, sacral_anchor
 
     # a profile of 4 bodies (1.0) and 3 discs (0.2), 10 steps per body height: 3 discs found, at their centres
     profile = np.concatenate([np.full(10, 1.0), np.full(3, 0.2)] * 3 + [np.full(10, 1.0)])

@@ -6,7 +6,8 @@ four levels), so the level count is anchored on the anatomy, as a radiologist co
 on a lateral film: upwards from the sacrum (Genant et al. 1993; the lumbosacral junction is the
 reference of every lateral lumbar reading).
 
-Method (:func:`sacral_anchor`), on the :func:`~.gate2d.body_window` image, all lengths in units of
+Method (:func:`sacral_anchor`), on the
+:func:`~VertebralFractureLib.radiograph.gate2d.body_window` image, all lengths in units of
 the detected bodies' median height ``h`` (so pixel size is never needed):
 
 1. **Intensity levels of this image.** ``bone`` = median of the detected mobile bodies' interiors,
@@ -190,7 +191,7 @@ def discs_between(image01: np.ndarray, upper: np.ndarray, lower: np.ndarray, hei
 
 def intensity_levels(image01: np.ndarray, keypoints: Sequence[np.ndarray]) -> Tuple[float, float]:
     """(bone, disc): median of the bodies' interiors and of the disc bands above and below them."""
-    from .gate2d import _band, _Body
+    from ...radiograph.gate2d import _band, _Body
 
     inside, discs = [], []
     for k in keypoints:
@@ -210,7 +211,7 @@ def sacral_anchor(image01: np.ndarray, keypoints: Sequence[np.ndarray], mobile: 
     """The sacrum below the lowest mobile body and each detection's level offset from S1.
 
     Args:
-        image01: the :func:`~.gate2d.body_window` image.
+        image01: the :func:`~VertebralFractureLib.radiograph.gate2d.body_window` image.
         keypoints: (6, 2) keypoints ``[column, row]`` of the detections in the spine column.
         mobile: per detection, whether it passed the gate's bone check (rim + discs).
 
@@ -218,7 +219,7 @@ def sacral_anchor(image01: np.ndarray, keypoints: Sequence[np.ndarray], mobile: 
         (anchor or None, a one-line account of what was found or why there is no anchor).
 
     """
-    from .gate2d import _Body
+    from ...radiograph.gate2d import _Body
 
     bodies = [_Body(np.asarray(k, dtype=np.float64)) for k in keypoints]
     order = sorted(range(len(bodies)), key=lambda i: bodies[i].centre[1])
