@@ -440,27 +440,28 @@ class VertebralFractureTest(ScriptedLoadableModuleTest):
     One ``test_<scenario>`` method per scenario (added below the class); ``runTest`` runs them all.
     """
 
-    scene = None
-
     def setUp(self):
         """Clear the scene and make a scratch folder."""
+        from VertebralFractureLib.mrml.scene import create_scene
+
         if HAVE_SLICER_APP:
             slicer.mrmlScene.Clear()
-            self.scene = slicer.mrmlScene
-        else:
-            from VertebralFractureLib.mrml.scene import create_scene
-
-            self.scene = create_scene()
+        self.scene = slicer.mrmlScene if HAVE_SLICER_APP else create_scene()
         self.folder = Path(tempfile.mkdtemp(prefix="VertebralFractureTest-"))
+
+    def tearDown(self):
+        """Remove the scratch folder (every scenario writes its exports there)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def runTest(self):
         """Run every scenario on a fresh scene, then (in Slicer) drive the panel itself."""
-        for name in SCENARIOS:
+        steps = [lambda n=name: self._scenario(n) for name in SCENARIOS] + [self.test_widget_workflow] * HAVE_SLICER_APP
+        for step in steps:
             self.setUp()
-            self._scenario(name)
-        if HAVE_SLICER_APP:
-            self.setUp()
-            self.test_widget_workflow()
+            try:
+                step()
+            finally:
+                self.tearDown()
 
     def test_widget_workflow(self):
         """Through the panel's own controls: Apply on the sample CT, drag, relabel, accept, export (Slicer only)."""

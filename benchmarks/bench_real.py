@@ -9,6 +9,8 @@ For each case of ``Testing/Data/real/reference`` (see
 :func:`VertebralFractureLib.pipeline.analyze`, scores the result with
 :func:`~VertebralFractureLib.training.real.reference.score_case`, prints one table row per case
 and a total (found / missed / outside the spine, level accuracy, keypoint and height error in mm,
+``kp2D`` the keypoint error within the body's sagittal plane, ``cl%`` the share of 1 mm planes across
+the annotated bodies that the centre-line crosses inside the body,
 grades >= 2 on vertebrae that look normal, vertebrae not assessed and why, seconds), and writes
 ``<case>.png`` (curved mid-sagittal and coronal views of the CT with the reference points in green
 and the reported ones in red, labels beside both), ``<case>.json`` (the score) and ``summary.json``.
@@ -118,15 +120,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     scores = []
     header = (f"{'case':18s} {'ref':>3s} {'rep':>3s} {'found':>5s} {'miss':>4s} {'out':>3s} {'outG':>4s} "
-              f"{'level%':>6s} {'kp mm':>6s} {'h mm':>5s} {'falseG':>6s} {'sec':>5s}  not assessed")
+              f"{'level%':>6s} {'kp mm':>6s} {'kp2D':>5s} {'h mm':>5s} {'falseG':>6s} {'cl%':>4s} {'sec':>5s}  "
+              "not assessed")
     print(header)
     for case in args.cases or list_cases():
         reference = load_case(case)
         start = time.perf_counter()
         result = None
         try:
-            result = analyze(reference.image_path).result
-            score = score_case(result, reference)
+            analysis = analyze(reference.image_path)
+            result = analysis.result
+            line = None if analysis.centreline is None else analysis.centreline.points
+            score = score_case(result, reference, centreline=line)
         except Exception as error:  # noqa: BLE001 - a failing case is a benchmark result, not a crash
             score = CaseScore(case=case, n_reference=len(reference.vertebrae),
                               n_full=sum(v.in_view == "full" for v in reference.vertebrae),
@@ -137,7 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         levels = score.level_accuracy
         print(f"{case:18s} {score.n_reference:3d} {score.n_reported:3d} {score.found:5d} {len(score.missed):4d} "
               f"{score.outside:3d} {score.outside_graded:4d} {_fmt(levels and 100 * levels, '{:.0f}'):>6s} "
-              f"{_fmt(score.keypoint_error_mm):>6s} {_fmt(score.height_error_mm):>5s} {len(score.false_grade):6d} "
+              f"{_fmt(score.keypoint_error_mm):>6s} {_fmt(score.keypoint_error_sagittal_mm):>5s} "
+              f"{_fmt(score.height_error_mm):>5s} {len(score.false_grade):6d} "
+              f"{_fmt(score.centreline_fraction and 100 * score.centreline_fraction, '{:.0f}'):>4s} "
               f"{score.seconds:5.1f}  {score.not_assessed or ''}{'  ERROR ' + score.error if score.error else ''}")
         (args.out / f"{case}.json").write_text(json.dumps(score.to_dict(), indent=1))
         if not args.no_figures:
@@ -148,7 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{'TOTAL':18s} {total['n_reference']:3d} {total['n_reported']:3d} {total['found']:5d} "
           f"{total['missed']:4d} {total['outside']:3d} {total['outside_graded']:4d} "
           f"{_fmt(levels and 100 * levels, '{:.0f}'):>6s} {_fmt(total['keypoint_error_mm']):>6s} "
-          f"{_fmt(total['height_error_mm']):>5s} {total['false_grade']:6d} {total['seconds']:5.1f}  "
+          f"{_fmt(total['keypoint_error_sagittal_mm']):>5s} "
+          f"{_fmt(total['height_error_mm']):>5s} {total['false_grade']:6d} "
+          f"{_fmt(total['centreline_fraction'] and 100 * total['centreline_fraction'], '{:.0f}'):>4s} "
+          f"{total['seconds']:5.1f}  "
           f"{total['not_assessed'] or ''}")
     (args.out / "summary.json").write_text(json.dumps({"total": total, "cases": [s.to_dict() for s in scores]},
                                                       indent=1))

@@ -224,11 +224,17 @@ SAMPLE_BODIES = {
 }
 #: Keypoints placed by hand on the zoomed mid-sagittal PNG (x = 4 mm): (y, z) of
 #: anterior sup / inf, middle sup / inf, posterior sup / inf.
+#: Revised 2026-12-03 (second reading): the hand-placed z of L2-L4 sat on average 1.5 mm, inferior points up to
+#: 3.9 mm, into the disc (``benchmarks/audit_real_keypoints.py``: half-maximum border between the endplate's
+#: cortical peak and the disc minimum on the HU profile along the body axis; e.g. L3 middle inferior: cortex peak
+#: z 304, disc 296-301, point 299). Their z is now that border (the columns y are kept), after the L3 and L4
+#: profiles and the body-frame PNGs were looked at (clear cortical boxes, discs darker than the marrow). L1 keeps
+#: its first reading: a bright focus inside the body (bone island) takes the profile's peak, the rule does not apply.
 SAMPLE_KEYPOINTS = {
     "L1": ((-140, 404), (-140, 374.5), (-126, 401.5), (-126, 372), (-112, 401), (-112, 370)),
-    "L2": ((-153, 372), (-153, 337), (-140, 369), (-140, 338), (-126, 366), (-126, 334)),
-    "L3": ((-155, 330), (-155, 299.5), (-142, 330.5), (-142, 299), (-129, 330), (-129, 299)),
-    "L4": ((-163, 293), (-163, 260), (-149, 293), (-149, 261), (-135, 294), (-135, 265)),
+    "L2": ((-153, 370.2), (-153, 340.9), (-140, 368.8), (-140, 339.6), (-126, 365.8), (-126, 335.8)),
+    "L3": ((-155, 331.6), (-155, 302.1), (-142, 329.8), (-142, 302.7), (-129, 329.8), (-129, 299.8)),
+    "L4": ((-163, 291.0), (-163, 260.5), (-149, 291.1), (-149, 263.7), (-135, 293.8), (-135, 266.8)),
 }
 SAMPLE_LEVELS_METHOD = (
     "Counted from the sacrum and the ribs: the lowest free body (z 229..262) sits on the sacrum (sloped "

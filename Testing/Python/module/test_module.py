@@ -57,7 +57,12 @@ SCENARIO_NAMES = [
 def test_self_test_scenarios_pass_on_slicer_core(module, name):
     case = module.VertebralFractureTest(f"test_{name}")
     case.setUp()
-    getattr(case, f"test_{name}")()
+    folder = case.folder
+    try:
+        getattr(case, f"test_{name}")()
+    finally:
+        case.tearDown()
+    assert not folder.exists()
 
 
 def test_self_test_covers_every_scenario(module):
@@ -72,11 +77,19 @@ def test_self_test_covers_every_scenario(module):
 def test_run_test_runs_every_scenario(module, monkeypatch):
     from VertebralFractureLib.mrml import scenarios
 
-    ran = []
-    recorders = {name: lambda scene, folder, n=name: ran.append(n) for name in SCENARIO_NAMES}
+    ran, folders = [], []
+
+    def record(scene, folder, name):
+        ran.append(name)
+        folders.append(folder)
+        (folder / "export.csv").write_text("written by the scenario")
+
+    recorders = {name: lambda scene, folder, n=name: record(scene, folder, n) for name in SCENARIO_NAMES}
     monkeypatch.setattr(module, "SCENARIOS", recorders)
     module.VertebralFractureTest("runTest").runTest()
     assert ran == SCENARIO_NAMES and scenarios.SCENARIOS is not module.SCENARIOS
+    assert len(set(folders)) == len(SCENARIO_NAMES)
+    assert not any(folder.exists() for folder in folders), "the self-test left its scratch folders behind"
 
 
 def test_parameter_node_has_the_module_state(module):

@@ -11,7 +11,10 @@ from VertebralFractureLib.genant import measure
 from VertebralFractureLib.levels import level_index, shift_level
 from VertebralFractureLib.schema import SpineResult, Vertebra
 from VertebralFractureLib.training.real.reference import (
+    Reference,
     ReferenceError,
+    ReferenceVertebra,
+    centreline_in_bodies,
     list_cases,
     load_case,
     load_reference,
@@ -108,6 +111,15 @@ def test_keypoints_moved_by_3_mm_give_3_mm_error():
     assert score.found == len(ref.vertebrae)
     assert score.keypoint_error_mm == pytest.approx(3.0)
     assert score.height_error_mm == pytest.approx(0.0, abs=1e-9)
+    assert score.keypoint_error_sagittal_mm == pytest.approx(3.0)  # antero-posterior: in the sagittal plane
+
+
+def test_a_lateral_shift_of_the_keypoints_is_no_sagittal_error():
+    ref = load_case("sample_ct")
+    score = score_case(_result_from(ref, offset=(4.0, 0.0, 0.0)), ref)
+    assert score.keypoint_error_mm == pytest.approx(4.0)
+    assert score.keypoint_error_sagittal_mm == pytest.approx(0.0, abs=1e-6)
+    assert summarise([score])["keypoint_error_sagittal_mm"] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_vertebra_in_the_heart_counts_as_outside_and_its_grade_is_counted():
@@ -161,3 +173,51 @@ def test_partial_vertebrae_are_not_missable_and_summary_pools_cases():
     assert empty.missed == ["L3"]
     total = summarise([empty, score_case(_result_from(ref), ref)])
     assert total["missed"] == 1 and total["found"] == 3 and total["level_accuracy"] == 1.0
+
+
+def _box_reference(tilt: float = 0.0) -> Reference:
+    """One body 30 mm deep (anterior points y -15, posterior +15) and 25 mm high, tilted ``tilt`` rad about x."""
+    y, z = np.array([-15.0, -15.0, 0.0, 0.0, 15.0, 15.0]), np.array([12.5, -12.5] * 3)
+    c, s = np.cos(tilt), np.sin(tilt)
+    points = np.stack([np.zeros(6), c * y - s * z, s * y + c * z], axis=1)
+    return Reference(case="box", image="none", no_spine_regions=[],
+                     vertebrae=[ReferenceVertebra(label="L1", centroid=np.zeros(3), keypoints=points)])
+
+
+def _line(x=0.0, y=0.0, low=-60.0, high=60.0, tilt=0.0):
+    z = np.arange(low, high + 0.1, 3.0)
+    y_line = np.full_like(z, y) - np.tan(tilt) * z  # along the tilted body's superior axis (0, -sin, cos)
+    return np.stack([np.full_like(z, x), y_line, z], axis=1)
+
+
+def test_a_centreline_through_the_body_is_inside_on_every_plane():
+    inside, planes = centreline_in_bodies(_line(), _box_reference())
+    assert planes == 24 and inside == 24  # planes every 1 mm from -11.5 to +11.5
+    tilted = _box_reference(tilt=0.3)
+    assert centreline_in_bodies(_line(tilt=0.3)[::-1], tilted) == (24, 24)  # any direction, tilted body
+
+
+def test_a_centreline_in_front_of_the_body_or_beside_it_is_outside():
+    ref = _box_reference()
+    assert centreline_in_bodies(_line(y=-22.0), ref) == (0, 24)  # anterior wall at -15 - 3 mm
+    assert centreline_in_bodies(_line(y=-17.0), ref) == (24, 24)  # within the wall margin
+    assert centreline_in_bodies(_line(x=16.0), ref) == (0, 24)  # beyond half the depth sideways
+    assert centreline_in_bodies(_line(x=14.0), ref) == (24, 24)
+
+
+def test_planes_the_centreline_does_not_reach_count_as_outside():
+    inside, planes = centreline_in_bodies(_line(low=0.5), _box_reference())
+    assert planes == 24 and inside == 12  # the line starts half-way up the body
+    assert centreline_in_bodies(np.zeros((0, 3)), _box_reference()) == (0, 24)
+
+
+def test_score_case_reports_the_centreline_fraction_and_summary_pools_it():
+    ref = load_case("sample_ct")
+    line = np.array([v.centroid for v in ref.vertebrae])
+    score = score_case(_result_from(ref), ref, centreline=line)
+    assert score.centreline_planes > 80 and score.centreline_fraction == 1.0
+    away = score_case(_result_from(ref), ref, centreline=line + np.array([0.0, -40.0, 0.0]))
+    assert away.centreline_fraction == 0.0
+    total = summarise([score, away])
+    assert total["centreline_fraction"] == pytest.approx(0.5)
+    assert score_case(_result_from(ref), ref).centreline_fraction is None

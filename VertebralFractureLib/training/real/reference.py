@@ -290,6 +290,7 @@ class VertebraMatch:
     outside: bool = False
     region: Optional[str] = None
     keypoint_error_mm: Optional[float] = None
+    keypoint_error_sagittal_mm: Optional[float] = None
     height_error_mm: Optional[float] = None
 
 
@@ -307,11 +308,17 @@ class CaseScore:
         outside_graded: of those, how many carry a grade >= 2 (the "fracture in the heart" failure).
         level_correct: matched vertebrae whose level equals the reference level.
         keypoint_errors_mm: per matched, assessed vertebra with reference keypoints, mean distance of the 6 points.
+        keypoint_errors_sagittal_mm: the same distances within the body's mid-sagittal plane (the component
+            along the reference body's lateral axis removed): the 2D error of Pisov et al. 2020, which a
+            plane placed a few mm beside the body's centre does not change.
         height_errors_mm: same vertebrae, mean absolute error of h_a, h_m, h_p.
         false_grade: matched, assessed vertebrae graded >= 2 that the reference says look normal.
         missed_fracture: matched reference vertebrae that look fractured, assessed, graded < 2.
         not_assessed: reason (see :func:`reason_key`) -> count of reported vertebrae not ``assessed``.
         matches: one :class:`VertebraMatch` per reported vertebra.
+        centreline_inside / centreline_planes: of the 1 mm planes across the reference bodies that have
+            keypoints (:func:`centreline_in_bodies`), how many the centre-line crosses inside the body;
+            0 / 0 when no centre-line was given.
         seconds: analysis time, when the caller sets it.
 
     """
@@ -326,13 +333,21 @@ class CaseScore:
     outside_graded: int = 0
     level_correct: int = 0
     keypoint_errors_mm: List[float] = field(default_factory=list)
+    keypoint_errors_sagittal_mm: List[float] = field(default_factory=list)
     height_errors_mm: List[float] = field(default_factory=list)
     false_grade: List[str] = field(default_factory=list)
     missed_fracture: List[str] = field(default_factory=list)
     not_assessed: Dict[str, int] = field(default_factory=dict)
     matches: List[VertebraMatch] = field(default_factory=list)
+    centreline_inside: int = 0
+    centreline_planes: int = 0
     seconds: Optional[float] = None
     error: Optional[str] = None
+
+    @property
+    def centreline_fraction(self) -> Optional[float]:
+        """Fraction of the body planes the centre-line crosses inside the body (None without planes)."""
+        return self.centreline_inside / self.centreline_planes if self.centreline_planes else None
 
     @property
     def level_accuracy(self) -> Optional[float]:
@@ -343,6 +358,11 @@ class CaseScore:
     def keypoint_error_mm(self) -> Optional[float]:
         """Mean keypoint error over the vertebrae that have one."""
         return float(np.mean(self.keypoint_errors_mm)) if self.keypoint_errors_mm else None
+
+    @property
+    def keypoint_error_sagittal_mm(self) -> Optional[float]:
+        """Mean in-plane (sagittal) keypoint error over the vertebrae that have one."""
+        return float(np.mean(self.keypoint_errors_sagittal_mm)) if self.keypoint_errors_sagittal_mm else None
 
     @property
     def height_error_mm(self) -> Optional[float]:
@@ -356,10 +376,14 @@ class CaseScore:
             "n_reported": self.n_reported, "found": self.found, "missed": self.missed, "outside": self.outside,
             "outside_graded": self.outside_graded, "level_correct": self.level_correct,
             "level_accuracy": self.level_accuracy, "keypoint_error_mm": self.keypoint_error_mm,
-            "keypoint_errors_mm": self.keypoint_errors_mm, "height_error_mm": self.height_error_mm,
+            "keypoint_errors_mm": self.keypoint_errors_mm,
+            "keypoint_error_sagittal_mm": self.keypoint_error_sagittal_mm,
+            "keypoint_errors_sagittal_mm": self.keypoint_errors_sagittal_mm, "height_error_mm": self.height_error_mm,
             "height_errors_mm": self.height_errors_mm, "false_grade": self.false_grade,
             "missed_fracture": self.missed_fracture, "not_assessed": self.not_assessed,
-            "matches": [m.__dict__ for m in self.matches], "seconds": self.seconds, "error": self.error,
+            "matches": [m.__dict__ for m in self.matches], "centreline_inside": self.centreline_inside,
+            "centreline_planes": self.centreline_planes, "centreline_fraction": self.centreline_fraction,
+            "seconds": self.seconds, "error": self.error,
         }
 
 
@@ -378,6 +402,17 @@ def _grade_of(vertebra: Any) -> Optional[int]:
         return None
 
 
+def _sagittal_error(points: np.ndarray, reference: np.ndarray) -> float:
+    """Mean distance of six points to the reference ones within the reference body's mid-sagittal plane."""
+    superior = reference[0::2].mean(0) - reference[1::2].mean(0)
+    posterior = reference[4:6].mean(0) - reference[0:2].mean(0)
+    lateral = np.cross(posterior, superior)
+    lateral /= np.linalg.norm(lateral)
+    difference = points - reference
+    in_plane = difference - np.outer(difference @ lateral, lateral)
+    return float(np.linalg.norm(in_plane, axis=1).mean())
+
+
 def _match(reported: np.ndarray, reference: np.ndarray, max_mm: float) -> Dict[int, int]:
     """Reported index -> reference index, minimal total distance, pairs at most ``max_mm`` apart."""
     if len(reported) == 0 or len(reference) == 0:
@@ -390,7 +425,74 @@ def _match(reported: np.ndarray, reference: np.ndarray, max_mm: float) -> Dict[i
     return {int(r): int(c) for r, c in zip(rows, cols) if distance[r, c] <= max_mm}
 
 
-def score_case(result: Any, reference: Reference, *, max_mm: float = MATCH_MM) -> CaseScore:
+#: Planes this far (mm) inside each endplate are left out of :func:`centreline_in_bodies` (the endplate's
+#: own thickness and the keypoints' uncertainty).
+PLANE_MARGIN_MM = 1.0
+#: Cross-section of the body around its keypoints, as fractions of the antero-posterior depth between the
+#: anterior and posterior keypoints: the walls lie this far outside those points (the keypoints sit about
+#: 8 % of the depth inside them), and the body reaches this far to either side of the mid-sagittal plane
+#: (a vertebral body is 1.2-1.6 times as wide as it is deep, Panjabi et al. 1991, 1992).
+WALL_FRACTION = 0.1
+HALF_WIDTH_FRACTION = 0.5
+
+
+def centreline_in_bodies(points: np.ndarray, reference: Reference) -> tuple[int, int]:
+    """``(inside, planes)``: how many 1 mm planes across the reference bodies the centre-line crosses inside them.
+
+    For every fully visible reference vertebra with keypoints, the body's frame is built from its six
+    points (superior axis: mean superior minus mean inferior point; antero-posterior axis: mean
+    posterior minus mean anterior point, made orthogonal). The planes perpendicular to the superior
+    axis every 1 mm from ``PLANE_MARGIN_MM`` above the inferior to as far below the superior endplate
+    are the "slices that cross a body" (issue 17). In each plane the centre-line's crossing (linear
+    between its consecutive points; the one nearest the body's centre when it crosses several times)
+    is inside when it lies between the walls (``WALL_FRACTION`` of the depth outside the anterior and
+    posterior keypoints) and within ``HALF_WIDTH_FRACTION`` of the depth of the mid-sagittal plane. A
+    plane the centre-line does not reach counts as outside.
+
+    Args:
+        points: (N, 3) centre-line points in LPS mm, in order along the spine.
+        reference: the case's :class:`Reference`.
+
+    """
+    line = np.asarray(points, dtype=float).reshape(-1, 3)
+    inside = planes = 0
+    for vertebra in reference.vertebrae:
+        if vertebra.keypoints is None or vertebra.in_view != "full":
+            continue
+        kp = np.asarray(vertebra.keypoints, dtype=float).reshape(6, 3)
+        centre = kp.mean(axis=0)
+        superior = kp[0::2].mean(0) - kp[1::2].mean(0)
+        superior /= np.linalg.norm(superior)
+        posterior = kp[4:6].mean(0) - kp[0:2].mean(0)
+        posterior -= posterior.dot(superior) * superior
+        depth = float(np.linalg.norm(posterior))
+        posterior /= depth
+        lateral = np.cross(posterior, superior)
+        t_points = (kp - centre) @ superior
+        u_points = (kp - centre) @ posterior
+        front, back = u_points[0:2].mean() - WALL_FRACTION * depth, u_points[4:6].mean() + WALL_FRACTION * depth
+        low, high = t_points[1::2].mean() + PLANE_MARGIN_MM, t_points[0::2].mean() - PLANE_MARGIN_MM
+        rel = line - centre
+        t_line = rel @ superior
+        for t in np.arange(low, high + 1e-9, 1.0):
+            planes += 1
+            side = t_line - t
+            crossings = np.flatnonzero(side[:-1] * side[1:] <= 0) if len(line) > 1 else np.array([], int)
+            if len(crossings) == 0:
+                continue
+            hits = []
+            for k in crossings:
+                a, b = side[k], side[k + 1]
+                f = 0.0 if a == b else a / (a - b)
+                hits.append(rel[k] + f * (rel[k + 1] - rel[k]))
+            hit = min(hits, key=lambda h: float(np.linalg.norm(h - t * superior)))
+            u, w = float(hit @ posterior), float(hit @ lateral)
+            inside += int(front <= u <= back and abs(w) <= HALF_WIDTH_FRACTION * depth)
+    return inside, planes
+
+
+def score_case(result: Any, reference: Reference, *, max_mm: float = MATCH_MM,
+               centreline: Optional[np.ndarray] = None) -> CaseScore:
     """Score an analysis result (:class:`~VertebralFractureLib.schema.SpineResult`) against a reference.
 
     A reported vertebra inside a no-spine region is outside the spine and is not matched; the
@@ -403,6 +505,7 @@ def score_case(result: Any, reference: Reference, *, max_mm: float = MATCH_MM) -
         result: a SpineResult in LPS mm.
         reference: the case's :class:`Reference`.
         max_mm: largest centroid distance of a match (default :data:`MATCH_MM`).
+        centreline: (N, 3) LPS centre-line points of the analysis, scored by :func:`centreline_in_bodies`.
 
     Returns:
         The :class:`CaseScore`.
@@ -453,6 +556,8 @@ def score_case(result: Any, reference: Reference, *, max_mm: float = MATCH_MM) -
             if points.shape == (6, 3) and np.all(np.isfinite(points)):
                 m.keypoint_error_mm = float(np.linalg.norm(points - ref.keypoints, axis=1).mean())
                 score.keypoint_errors_mm.append(m.keypoint_error_mm)
+                m.keypoint_error_sagittal_mm = _sagittal_error(points, ref.keypoints)
+                score.keypoint_errors_sagittal_mm.append(m.keypoint_error_sagittal_mm)
                 try:
                     m.height_error_mm = float(np.abs(heights(points) - heights(ref.keypoints)).mean())
                     score.height_errors_mm.append(m.height_error_mm)
@@ -462,6 +567,8 @@ def score_case(result: Any, reference: Reference, *, max_mm: float = MATCH_MM) -
     score.outside_graded = sum(1 for m in matches if m.outside and m.grade is not None and m.grade >= 2)
     score.missed = [v.label for j, v in enumerate(reference.vertebrae) if v.in_view == "full" and j not in matched_refs]
     score.matches = matches
+    if centreline is not None:
+        score.centreline_inside, score.centreline_planes = centreline_in_bodies(centreline, reference)
     return score
 
 
@@ -469,7 +576,9 @@ def summarise(scores: Sequence[CaseScore]) -> Dict[str, Any]:
     """Totals over cases: counts summed, rates pooled over all matched vertebrae."""
     found = sum(s.found for s in scores)
     keypoints = [e for s in scores for e in s.keypoint_errors_mm]
+    sagittal = [e for s in scores for e in s.keypoint_errors_sagittal_mm]
     height_errors = [e for s in scores for e in s.height_errors_mm]
+    planes = sum(s.centreline_planes for s in scores)
     reasons: Counter = Counter()
     for s in scores:
         reasons.update(s.not_assessed)
@@ -484,10 +593,14 @@ def summarise(scores: Sequence[CaseScore]) -> Dict[str, Any]:
         "outside_graded": sum(s.outside_graded for s in scores),
         "level_accuracy": (sum(s.level_correct for s in scores) / found) if found else None,
         "keypoint_error_mm": float(np.mean(keypoints)) if keypoints else None,
+        "keypoint_error_sagittal_mm": float(np.mean(sagittal)) if sagittal else None,
         "height_error_mm": float(np.mean(height_errors)) if height_errors else None,
         "false_grade": sum(len(s.false_grade) for s in scores),
         "missed_fracture": sum(len(s.missed_fracture) for s in scores),
         "not_assessed": dict(reasons),
+        "centreline_inside": sum(s.centreline_inside for s in scores),
+        "centreline_planes": sum(s.centreline_planes for s in scores),
+        "centreline_fraction": (sum(s.centreline_inside for s in scores) / planes) if planes else None,
         "seconds": sum(s.seconds or 0.0 for s in scores),
         "errors": [f"{s.case}: {s.error}" for s in scores if s.error],
     }
