@@ -7,6 +7,8 @@ Modules (numpy-only unless marked torch; torch is imported lazily everywhere the
     losses (torch): Pisov et al. 2020, eq. 3 and Gartland et al. 2025, appendix B loss L2.
     network (torch): the U-Net region-proposal network (stride 4) and the 4 mm level-heatmap U-Net.
     nms: non-maximum suppression on keypoint boxes, with keypoint voting.
+    chain: weaker detections (and a laterally averaged second look) that continue the chain of confident
+        ones at the level spacing and that the CT shows as vertebrae (quality-gate bone and canal checks).
     labelling: joint consecutive level labels (Viterbi over the C7 ... S1 level graph, T13 / L6 handled).
     levelfeatures: 3D level cues from the straightened CT (rib / pelvis bone bands per row, vertebral size).
     levelnet (torch): per-vertebra level classifier on those cues, the emission scores of ``labelling``;

@@ -5,7 +5,11 @@ Input: the virtual mid-sagittal image of the straightened spine (or a lateral ra
 image is normalised to zero mean and unit variance (Pisov et al. 2020, §5.1), resampled to 1 mm, passed through
 the region-proposal U-Net; candidates above the score threshold are decoded (eq. 2), suppressed
 (NMS on keypoint boxes) and labelled jointly (:mod:`.labelling`); a detection that fits no
-consecutive labelling (a duplicate or a false positive) is dropped there.
+consecutive labelling (a duplicate or a false positive) is dropped there. With the straightened CT, weaker
+candidates (objectness down to :data:`.chain.EXTEND_THRESHOLD`, also from a laterally averaged slab) join
+the confident ones before labelling where they continue the chain and the CT shows a vertebra
+(:func:`.chain.extend_chain`): the upper thoracic bodies of a chest CT seen through oblique 3 mm slices
+score 0.1-0.8.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from .anchors import decode, grid_anchors, keypoint_centroids
+from .chain import EXTEND_THRESHOLD
 from .labelling import sample_scores, select_and_decode
 from .model import KeypointModel, load_model
 from .nms import nms_keypoints
@@ -140,6 +145,65 @@ def _level_classifier():
     return _CACHE["levels"]
 
 
+def _in_view(
+    kept: np.ndarray, kept_scores: np.ndarray, shape: Tuple[int, int], config: dict, target: float, keep_cut: bool
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Drop candidates too far off the centre column (``max_offset_mm``) and, unless ``keep_cut``, cut ones."""
+    max_offset = config.get("max_offset_mm")
+    if max_offset is not None and len(kept):
+        centre_column = (shape[1] - 1) / 2.0
+        near = np.abs(kept.mean(axis=1)[:, 0] - centre_column) * target <= max_offset
+        kept, kept_scores = kept[near], kept_scores[near]
+    if not keep_cut and len(kept):
+        inside = (kept[:, :, 1].min(axis=1) >= -CUT_MARGIN_PX) & (
+            kept[:, :, 1].max(axis=1) <= shape[0] - 1 + CUT_MARGIN_PX
+        )
+        kept, kept_scores = kept[inside], kept_scores[inside]
+    return kept, kept_scores
+
+
+def _weak_candidates(
+    points: np.ndarray, scores: np.ndarray, strong: np.ndarray, threshold: float, config: dict
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Candidates below ``threshold`` after their own NMS, without those overlapping a confident detection."""
+    from .anchors import iou, keypoint_boxes
+
+    low = scores <= threshold
+    weak, weak_scores, _ = nms_keypoints(points[low], scores[low], config["nms_iou"], config["vote_iou"])
+    if len(weak) and len(strong):
+        overlap = iou(keypoint_boxes(weak), keypoint_boxes(strong)).max(axis=1)
+        free = overlap <= config["nms_iou"]
+        weak, weak_scores = weak[free], weak_scores[free]
+    return weak, weak_scores
+
+
+def _second_look(
+    model: KeypointModel,
+    straightened,
+    spacing: Tuple[float, float],
+    target: float,
+    strong: np.ndarray,
+    weak: np.ndarray,
+    weak_scores: np.ndarray,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Add the candidates of a laterally averaged mid-sagittal slab (:data:`.chain.SECOND_LOOK_SLAB_MM`) to ``weak``.
+
+    Only candidates that do not overlap a confident detection are added; duplicates of the weak ones are
+    removed by NMS (the higher objectness stays, without voting between the two images).
+    """
+    from .chain import SECOND_LOOK_SLAB_MM
+
+    slab = normalise_intensity(resample_2d(straightened.mid_sagittal(slab_mm=SECOND_LOOK_SLAB_MM), spacing, target))
+    points, scores = rpn_candidates(model, slab, EXTEND_THRESHOLD)
+    more, more_scores = _weak_candidates(points, scores, strong, np.inf, model.config)
+    if len(more) == 0:
+        return weak, weak_scores
+    both = np.concatenate([weak.reshape(-1, 6, 2), more])
+    both_scores = np.concatenate([weak_scores, more_scores])
+    kept, kept_scores, _ = nms_keypoints(both, both_scores, model.config["nms_iou"], 1.0)
+    return kept, kept_scores
+
+
 def detect_vertebrae(
     mid_sagittal_image: np.ndarray,
     spacing_mm: float | Tuple[float, float] = 1.0,
@@ -152,6 +216,7 @@ def detect_vertebrae(
     refine: Optional[bool] = None,
     ct=None,
     level_report: Optional[dict] = None,
+    extend_chain_enabled: bool = True,
 ) -> List[Detection]:
     """Vertebrae with six keypoints, score, level and its confidence (Pisov et al. 2020, §3.2; Gartland et al. 2025).
 
@@ -177,6 +242,9 @@ def detect_vertebrae(
             only fills in the levels around the anchor.
         level_report: a dict that receives ``{"anchor", "certain", "method", "confidence"}`` (how the
             levels were decided; :meth:`.level_anchors.LevelAnchor.to_dict`) when levels come from 3D cues.
+        extend_chain_enabled: with ``straightened`` and ``ct``, also take candidates down to
+            :data:`.chain.EXTEND_THRESHOLD` that continue the chain of confident detections and that the CT
+            shows as vertebrae (:func:`.chain.extend_chain`).
 
     Returns:
         Detections sorted superior -> inferior, keypoints in the input image's pixels.
@@ -193,18 +261,25 @@ def detect_vertebrae(
     target = float(model.config["spacing_mm"])
     resampled = normalise_intensity(resample_2d(image, (spacing[0], spacing[1]), target))
     threshold = model.config["score_threshold"] if score_threshold is None else score_threshold
-    points, scores = rpn_candidates(model, resampled, threshold)
-    kept, kept_scores, _ = nms_keypoints(points, scores, model.config["nms_iou"], model.config["vote_iou"])
-    max_offset = model.config.get("max_offset_mm")
-    if max_offset is not None and len(kept):
-        centre_column = (resampled.shape[1] - 1) / 2.0
-        near = np.abs(kept.mean(axis=1)[:, 0] - centre_column) * target <= max_offset
-        kept, kept_scores = kept[near], kept_scores[near]
-    if not keep_cut and len(kept):
-        inside = (kept[:, :, 1].min(axis=1) >= -CUT_MARGIN_PX) & (
-            kept[:, :, 1].max(axis=1) <= resampled.shape[0] - 1 + CUT_MARGIN_PX
-        )
-        kept, kept_scores = kept[inside], kept_scores[inside]
+    extend = extend_chain_enabled and straightened is not None and ct is not None and threshold > EXTEND_THRESHOLD
+    points, scores = rpn_candidates(model, resampled, min(threshold, EXTEND_THRESHOLD) if extend else threshold)
+    strong = scores > threshold
+    kept, kept_scores, _ = nms_keypoints(points[strong], scores[strong], model.config["nms_iou"],
+                                         model.config["vote_iou"])
+    kept, kept_scores = _in_view(kept, kept_scores, resampled.shape, model.config, target, keep_cut)
+    if extend and len(kept):
+        from .chain import ct_evidence, extend_chain
+
+        weak, weak_scores = _weak_candidates(points, scores, kept, threshold, model.config)
+        if straightened.volume is not None:
+            weak, weak_scores = _second_look(model, straightened, (spacing[0], spacing[1]), target, kept, weak,
+                                             weak_scores)
+        weak, weak_scores = _in_view(weak, weak_scores, resampled.shape, model.config, target, keep_cut)
+        scale = np.array([target / spacing[1], target / spacing[0]])
+        added = extend_chain(kept, weak, weak_scores, ct_evidence(straightened, ct, scale))
+        if added:
+            kept = np.concatenate([kept, weak[added]])
+            kept_scores = np.concatenate([kept_scores, weak_scores[added]])
     if len(kept) == 0:
         return []
     if refine is None:

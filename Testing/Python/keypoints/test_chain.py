@@ -1,0 +1,122 @@
+"""Chain extension with weak detections (issue 17: the chest CT's T1-T4 and the cardiac crop's T11 were missed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from VertebralFractureLib.keypoints.chain import extend_chain, level_spacing
+
+
+def box(row: float, col: float = 60.0, height: float = 22.0, depth: float = 32.0) -> np.ndarray:
+    """Six keypoints ``[column, row]`` of an upright body centred at (col, row), project order."""
+    top, bottom = row - height / 2, row + height / 2
+    front, back = col - depth / 2, col + depth / 2
+    middle = (front + back) / 2
+    return np.array([[front, top], [front, bottom], [middle, top], [middle, bottom], [back, top], [back, bottom]])
+
+
+def chain(rows, **kw) -> np.ndarray:
+    return np.stack([box(r, **kw) for r in rows])
+
+
+def always(_keypoints) -> bool:
+    return True
+
+
+STRONG = chain([100.0, 124.0, 148.0, 172.0, 196.0])
+
+
+def test_level_spacing_counts_a_missed_level_as_two():
+    assert level_spacing(np.array([0.0, 24.0, 72.0, 96.0])) == pytest.approx(24.0)
+
+
+def test_a_weak_body_one_level_above_the_chain_is_added():
+    weak = chain([77.0])
+    assert extend_chain(STRONG, weak, np.array([0.3]), always) == [0]
+
+
+def test_the_chain_grows_level_by_level_and_over_one_missed_level():
+    # 78 (one level), then 56 (one level), then 10 (two levels above 56: a vertebra in between was not seen)
+    weak = chain([10.0, 56.0, 78.0])
+    assert extend_chain(STRONG, weak, np.array([0.2, 0.15, 0.7]), always) == [2, 1, 0]
+
+
+def test_a_gap_of_two_levels_is_filled_and_a_single_step_is_preferred_to_a_skip():
+    strong = chain([100.0, 124.0, 172.0, 196.0, 220.0])
+    weak = chain([148.0, 52.0])  # 52: two levels above the top; 148: inside the gap
+    assert extend_chain(strong, weak, np.array([0.2, 0.9]), always) == [0, 1]
+
+
+@pytest.mark.parametrize(
+    "candidate, why",
+    [
+        (box(88.0), "too close: half a level"),
+        (box(62.0), "too far: 1.6 levels"),
+        (box(76.0, col=100.0), "not stacked on the chain: a spinous process"),
+        (box(76.0, height=45.0), "twice as tall as its neighbour"),
+    ],
+)
+def test_candidates_that_do_not_continue_the_chain_are_left_out(candidate, why):
+    assert extend_chain(STRONG, candidate[None], np.array([0.5]), always) == [], why
+
+
+def test_nothing_is_added_without_image_evidence_or_without_a_chain():
+    weak = chain([76.0, 220.0])
+    assert extend_chain(STRONG, weak, np.array([0.5, 0.5]), lambda _k: False) == []
+    assert extend_chain(STRONG, weak, np.array([0.5, 0.5]), None) == []
+    assert extend_chain(STRONG[:2], weak, np.array([0.5, 0.5]), always) == []
+
+
+def test_evidence_is_asked_once_per_candidate():
+    calls = []
+
+    def evidence(keypoints):
+        calls.append(float(keypoints[:, 1].mean()))
+        return False
+
+    extend_chain(STRONG, chain([76.0, 220.0]), np.array([0.5, 0.4]), evidence)
+    assert sorted(calls) == [76.0, 220.0]
+
+
+def lps_body(z_centre: float, height: float = 20.0, depth: float = 30.0) -> np.ndarray:
+    """Six LPS keypoints of an upright body (superior = +z), project order."""
+    top, bottom, front, back = z_centre + height / 2, z_centre - height / 2, -depth / 2, depth / 2
+    return np.array([[0.0, front, top], [0.0, front, bottom], [0.0, 0.0, top], [0.0, 0.0, bottom],
+                     [0.0, back, top], [0.0, back, bottom]])
+
+
+@pytest.mark.parametrize("z_centre, in_view", [(50.0, True), (86.0, False), (-86.0, False), (84.0, True)])
+def test_a_body_must_have_the_discs_beyond_its_endplates_in_view(z_centre, in_view):
+    """A scan from z = -100 to 100 mm: a body whose endplate lies within 5 mm of the edge may be cut there."""
+    from VertebralFractureLib.geometry import ImageGeometry
+    from VertebralFractureLib.keypoints.chain import _discs_in_view
+    from VertebralFractureLib.quality.checks import BodyFrame
+
+    geometry = ImageGeometry((100, 100, 201), (1.0, 1.0, 1.0), (-50.0, -50.0, -100.0), np.eye(3))
+    assert _discs_in_view(geometry, BodyFrame.from_keypoints(lps_body(z_centre))) is in_view
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case, levels", [("cptac_chest", ["T1", "T2", "T3", "T4"]), ("cptac_cardiac_b", ["T11"])])
+def test_real_ct_vertebrae_below_the_objectness_threshold_are_found(case, levels):
+    """The chest CT's T1-T4 (oblique 3 mm slices) and the cardiac crop's T11 (posterior wall cut) score 0.14-0.91.
+
+    Without the chain extension the detector reported T5-L1 on the chest CT and no T11 on the crop.
+    """
+    from VertebralFractureLib.keypoints.detector import detect_vertebrae
+    from VertebralFractureLib.pipeline import analyze
+    from VertebralFractureLib.spine.stage import CentrelineStage, StraighteningStage
+    from VertebralFractureLib.training.real.reference import load_case
+
+    reference = load_case(case)
+    analysis = analyze(reference.image_path, stages=[CentrelineStage(), StraighteningStage()])
+    straight = analysis.straightened
+    detections = detect_vertebrae(analysis.mid_sagittal, spacing_mm=straight.spacing, straightened=straight,
+                                  refine=False, ct=analysis.canonical)
+    centres = np.array([straight.mid_sagittal_to_patient(d.centre[None], order="col_row")[0] for d in detections])
+    wanted = {v.label: np.asarray(v.centroid) for v in reference.vertebrae if v.label in levels}
+    for label, centroid in wanted.items():
+        assert np.linalg.norm(centres - centroid, axis=1).min() <= 15.0, label
+    if case == "cptac_chest":  # counted from the 12th rib: the added vertebrae get their own levels
+        assert [d.label for d in detections][:4] == levels

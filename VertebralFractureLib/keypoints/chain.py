@@ -1,0 +1,240 @@
+"""Extend the chain of confident vertebrae with weaker detections that fit it and that the image supports.
+
+The region-proposal net scores most vertebrae near 1, but where the image is poor -- the upper thoracic
+spine of a chest CT seen obliquely through 3 mm slices (kyphosis, shoulder streaks), a body whose
+posterior wall is cut by a small cardiac field of view -- a real vertebra can score 0.1-0.8, below the
+model's objectness threshold, while false candidates (spinous processes, ribs, bowel) can score as much.
+The objectness alone cannot tell them apart; the column can. Vertebrae are stacked at a spacing that
+changes slowly along the spine (body + disc height grows by a few per cent per level), so a candidate is
+taken only where it continues the chain of confident detections:
+
+* it lies beyond an end of the chain (or inside a gap of two levels) at a distance that fits the
+  local spacing: one level (:data:`ONE_LEVEL`) or, at an end, one missed level (:data:`TWO_LEVELS`);
+* it is stacked on its neighbour (their anterior-posterior extents overlap, :data:`MIN_AP_OVERLAP`)
+  and its height is similar (:data:`HEIGHT_RATIO`);
+* the CT shows a whole vertebra there: the quality gate's field-of-view check, its bone check (a
+  cortical rim around a trabecular core) and its spinal canal / posterior elements check all pass
+  (``evidence``), so the same image evidence that lets a vertebra be graded lets a weak detection in.
+
+Candidates are added one at a time, best objectness first among those that fit, growing the chain
+outward; each addition updates the spacing. Nothing is added to a chain of fewer than
+:data:`MIN_CHAIN` confident vertebrae (no spacing to fit) or without an evidence function.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+#: Lowest objectness a candidate may have to be considered (the detector's anchors score below 0.05 on
+#: soft tissue; 0.1 keeps the chest CT's T1 (0.18) and T3 (0.17), whose bodies are seen through streaks).
+EXTEND_THRESHOLD = 0.1
+#: A step of one level: the distance over the local spacing (adjacent levels differ by < 10 %, a
+#: collapsed neighbour shortens one step by up to a body's half height).
+ONE_LEVEL = (0.7, 1.3)
+#: A step over one missed level at a chain end (its vertebra not detected even weakly).
+TWO_LEVELS = (1.75, 2.3)
+#: Least overlap of the candidate's anterior-posterior extent (its keypoint columns) with its neighbour's, as a
+#: fraction of the shorter one: stacked bodies overlap over most of their depth, a Meyerding grade II
+#: spondylolisthesis (25-50 % slip) still over half of it; a spinous process or a rib beside the column does not.
+MIN_AP_OVERLAP = 0.5
+#: Candidate height over its neighbour's (six-keypoint extent along the rows).
+HEIGHT_RATIO = (0.6, 1.6)
+#: Lateral slab (mm) of the second look: the mid-sagittal planes within +-3 mm averaged. A body is 30-50 mm wide
+#: and its endplates are nearly flat across the middle, so the slab keeps the body's sagittal section while the
+#: noise and the streaks of an oblique 3 mm slice stack (a different pattern on every plane) drop by about
+#: sqrt(7); candidates from it may only extend the chain, like the weak ones.
+SECOND_LOOK_SLAB_MM = 6.0
+#: The CT must extend this far (mm) beyond both endplates of an added body: the disc beyond each endplate is
+#: in view (thoracic discs 4-6 mm, lumbar 8-12 mm; Panjabi 1991, 1992). A body at the very end of the scan,
+#: with the edge at its endplate, may be cut there.
+DISC_CLEARANCE_MM = 5.0
+#: Confident detections needed before the chain is extended.
+MIN_CHAIN = 3
+#: Gaps on each side used for the local spacing.
+SPACING_WINDOW = 3
+
+Evidence = Callable[[np.ndarray], bool]
+
+
+def _centres(points: np.ndarray) -> np.ndarray:
+    return np.asarray(points, dtype=np.float64).reshape(-1, 6, 2).mean(axis=1)
+
+
+def _heights(points: np.ndarray) -> np.ndarray:
+    rows = np.asarray(points, dtype=np.float64).reshape(-1, 6, 2)[:, :, 1]
+    return rows.max(axis=1) - rows.min(axis=1)
+
+
+def level_spacing(rows: np.ndarray) -> float:
+    """Typical distance between adjacent levels of sorted rows, gaps over a missed level counted as two.
+
+    Args:
+        rows: (n,) sorted cranio-caudal positions, n >= 2.
+
+    Returns:
+        the median one-level gap.
+    """
+    gaps = np.diff(np.sort(np.asarray(rows, dtype=np.float64)))
+    if len(gaps) == 0:
+        return float("nan")
+    typical = float(np.median(gaps))
+    levels = np.maximum(np.round(gaps / max(typical, 1e-6)), 1.0)
+    return float(np.median(gaps / levels))
+
+
+def _local_spacing(rows: np.ndarray, index: int) -> float:
+    """Spacing from the gaps nearest chain member ``index`` (sorted rows)."""
+    lo, hi = max(0, index - SPACING_WINDOW), min(len(rows), index + SPACING_WINDOW + 1)
+    return level_spacing(rows[lo:hi])
+
+
+def extend_chain(
+    strong: np.ndarray,
+    weak: np.ndarray,
+    weak_scores: np.ndarray,
+    evidence: Optional[Evidence],
+) -> List[int]:
+    """Weak candidates that continue the chain of strong ones (see module doc).
+
+    Args:
+        strong: (n, 6, 2) keypoints ``[column, row]`` of the confident detections (mm grid).
+        weak: (m, 6, 2) keypoints of the weaker candidates, none overlapping a strong one.
+        weak_scores: (m,) their objectness.
+        evidence: ``evidence(keypoints (6, 2)) -> bool``: whether the CT shows a vertebra there.
+
+    Returns:
+        indices into ``weak`` of the accepted candidates, in the order they were added.
+    """
+    strong = np.asarray(strong, dtype=np.float64).reshape(-1, 6, 2)
+    weak = np.asarray(weak, dtype=np.float64).reshape(-1, 6, 2)
+    if evidence is None or len(strong) < MIN_CHAIN or len(weak) == 0:
+        return []
+    order = np.argsort(-np.asarray(weak_scores, dtype=np.float64), kind="stable")
+    chain = list(strong)
+    accepted: List[int] = []
+    checked: dict = {}
+    while True:
+        # one-level steps first: a candidate over a missed level is taken only where none fits a single step
+        added = _next_link(chain, weak, order, accepted, checked, evidence, skips=False)
+        if added is None:
+            added = _next_link(chain, weak, order, accepted, checked, evidence, skips=True)
+        if added is None:
+            return accepted
+        accepted.append(added)
+        chain.append(weak[added])
+
+
+def _ap_overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Overlap of the column extents of two keypoint sets over the shorter extent (0-1)."""
+    a0, a1 = float(a[:, 0].min()), float(a[:, 0].max())
+    b0, b1 = float(b[:, 0].min()), float(b[:, 0].max())
+    shorter = max(min(a1 - a0, b1 - b0), 1e-6)
+    return max(0.0, min(a1, b1) - max(a0, b0)) / shorter
+
+
+def _fits(gap: float, spacing: float, limits: Tuple[float, float]) -> bool:
+    return limits[0] * spacing <= gap <= limits[1] * spacing
+
+
+def _next_link(chain: Sequence[np.ndarray], weak: np.ndarray, order: np.ndarray, accepted: List[int],
+               checked: dict, evidence: Evidence, skips: bool) -> Optional[int]:
+    """The best weak candidate that fits the current chain (or None); ``skips``: also over a missed level."""
+    points = np.asarray(chain)
+    centres = _centres(points)
+    sort = np.argsort(centres[:, 1], kind="stable")
+    points, centres = points[sort], centres[sort]
+    rows, heights = centres[:, 1], _heights(points)
+    weak_centres, weak_heights = _centres(weak), _heights(weak)
+    n = len(rows)
+    for k in order:
+        if k in accepted:
+            continue
+        row = weak_centres[k, 1]
+        above = int(np.searchsorted(rows, row))  # chain members with a smaller row: indices < above
+        if above == 0:  # beyond the superior end
+            neighbours, spacing = [0], _local_spacing(rows, 0)
+            ok = _fits(rows[0] - row, spacing, TWO_LEVELS if skips else ONE_LEVEL)
+        elif above == n:  # beyond the inferior end
+            neighbours, spacing = [n - 1], _local_spacing(rows, n - 1)
+            ok = _fits(row - rows[-1], spacing, TWO_LEVELS if skips else ONE_LEVEL)
+        else:  # inside a gap: only one that the chain says holds a missed level, split into two steps
+            i, j = above - 1, above
+            spacing = _local_spacing(rows, i)
+            ok = (not skips and _fits(rows[j] - rows[i], spacing, TWO_LEVELS)
+                  and _fits(row - rows[i], spacing, ONE_LEVEL) and _fits(rows[j] - row, spacing, ONE_LEVEL))
+            neighbours = [i, j]
+        if not ok or not np.isfinite(spacing):
+            continue
+        if any(_ap_overlap(weak[k], points[m]) < MIN_AP_OVERLAP for m in neighbours):
+            continue
+        ratio = weak_heights[k] / max(float(np.mean(heights[neighbours])), 1e-6)
+        if not HEIGHT_RATIO[0] <= ratio <= HEIGHT_RATIO[1]:
+            continue
+        if k not in checked:
+            checked[k] = bool(evidence(weak[k]))
+        if checked[k]:
+            return int(k)
+    return None
+
+
+def _discs_in_view(geometry, frame) -> bool:
+    """Whether the CT extends :data:`DISC_CLEARANCE_MM` beyond both endplates at all six keypoints."""
+    outward = np.where(np.arange(6) % 2 == 0, 1.0, -1.0)[:, None] * frame.s[None, :]  # superior points up
+    index = geometry.lps_to_index(frame.keypoints + DISC_CLEARANCE_MM * outward)
+    size = np.asarray(geometry.size, dtype=np.float64)
+    return bool(np.all((index >= -0.5) & (index <= size - 0.5)))
+
+
+def ct_evidence(straightened, ct, to_input_pixels: np.ndarray, refine: bool = True) -> Evidence:
+    """An evidence function on the CT: the quality gate's field-of-view, bone and canal-or-posterior checks pass.
+
+    The keypoints are first refined on the CT (``refine``); a body whose refined height differs from the
+    detector's by more than :data:`HEIGHT_RATIO` (the refinement snapped to edges that are not this body's
+    endplates) is rejected, and so is one cut by the edge of the field of view or without the discs beyond its
+    endplates in view (:data:`DISC_CLEARANCE_MM`; it could not be measured, and a weak detection at the scan's
+    end is the one least supported by the image).
+
+    Args:
+        straightened: the :class:`~VertebralFractureLib.spine.StraightenedSpine` whose mid-sagittal image
+            the detector read.
+        ct: the canonical SimpleITK CT it was made from.
+        to_input_pixels: (2,) factors from the detector grid ``[column, row]`` to the mid-sagittal pixels.
+        refine: check the keypoints after :func:`.refine.refine_on_ct` (as the quality gate sees them
+            in the analysis), not the detector's.
+
+    Returns:
+        ``evidence(keypoints (6, 2)) -> bool``.
+    """
+    import SimpleITK as sitk
+
+    from ..io.images import geometry_of
+    from ..quality import checks
+    from .refine import refine_on_ct
+
+    volume = sitk.GetArrayViewFromImage(ct)
+    geometry = geometry_of(ct)
+    scale = np.asarray(to_input_pixels, dtype=np.float64)
+
+    def evidence(keypoints: np.ndarray) -> bool:
+        detected = straightened.mid_sagittal_to_patient(np.asarray(keypoints, dtype=np.float64) * scale,
+                                                        order="col_row")
+        points = refine_on_ct(ct, detected) if refine else detected
+        try:
+            frames = [checks.BodyFrame.from_keypoints(points), checks.BodyFrame.from_keypoints(detected)]
+        except ValueError:
+            return False
+        frame = frames[0]
+        ratio = float(frame.heights.max()) / max(float(frames[1].heights.max()), 1e-6)
+        if not HEIGHT_RATIO[0] <= ratio <= HEIGHT_RATIO[1]:  # the refinement found no body of that height
+            return False
+        # in view as detected and as refined: the refinement cannot see beyond the edge and stops inside it
+        for seen in frames:
+            if checks.check_field_of_view(geometry, seen).score < 0.5 or not _discs_in_view(geometry, seen):
+                return False
+        bone = checks.check_bone(volume, geometry, frame)
+        canal, posterior = checks.check_canal_and_posterior(volume, geometry, frame)
+        return bool(bone.score >= 0.5 and max(canal.score, posterior.score) >= 0.5)
+
+    return evidence
