@@ -13,7 +13,8 @@ JSON layout::
      "vertebrae": [{"label": "L1", "centroid": [x, y, z], "keypoints": [[x, y, z] x 6],
                     "status": "assessed" | "not_assessed", "status_reason": null | "...",
                     "quality": 0-1, "checks": {...}, "verdict", "verdict_reason",
-                    "heights_mm": {"anterior", "middle", "posterior"},
+                    "heights_mm": {"anterior", "middle", "posterior"},  # null on a picture with no
+                    "heights_px", "height_unit": "pixel",                 # pixel size: heights in pixels
                     "genant": {"G", "grade", "type"}, "neighbour_reduction", "confidence",
                     "fracture_probability", "voxel_fracture_score", "abnormality",
                     "source", "history": [...]}],
@@ -60,6 +61,8 @@ ASSESSED = "assessed"
 NOT_ASSESSED = "not_assessed"
 STATUSES = (ASSESSED, NOT_ASSESSED)
 FRAMES = ("LPS", "pixel")
+#: Keys of a vertebra entry written for pictures with no pixel size (heights in pixels), recomputed on reading.
+PIXEL_HEIGHT_KEYS = ("height_unit", "heights_px")
 #: Keypoint sources with exact geometry, graded against their normal neighbours
 #: (:func:`VertebralFractureLib.genant.measure_column`); other sources (``model``) only by the crush comparison.
 EXACT_SOURCES = ("mask", "annotator", "synthetic")
@@ -223,6 +226,7 @@ class Vertebra:
             "centroid",
             "keypoints",
             "heights_mm",
+            *PIXEL_HEIGHT_KEYS,
             "genant",
             "neighbour_reduction",
             "confidence",
@@ -422,7 +426,7 @@ class SpineResult:
             "software": {"name": "VertebralFracture", "version": __version__},
             "keypoint_order": list(KEYPOINT_NAMES),
             "input": self.input,
-            "vertebrae": [v.to_dict() for v in self.vertebrae],
+            "vertebrae": [self._with_height_unit(v.to_dict()) for v in self.vertebrae],
             "patient": self.patient_summary(),
             "timings_s": self.timings_s,
             "models": self.models,
@@ -431,6 +435,23 @@ class SpineResult:
         if self.frame == "pixel":
             document["pixel_spacing"] = list(self.pixel_spacing)
         return document
+
+    @property
+    def height_unit(self) -> str:
+        """``"mm"``, or ``"pixel"`` for a picture with no known pixel size (``input["height_unit"]``)."""
+        return "pixel" if self.frame == "pixel" and self.input.get("height_unit") == "pixel" else "mm"
+
+    def _with_height_unit(self, entry: Dict[str, Any]) -> Dict[str, Any]:
+        """A vertebra entry whose height keys say their unit: pixel heights never under ``heights_mm``."""
+        for key in PIXEL_HEIGHT_KEYS:
+            entry.pop(key, None)
+        if self.height_unit == "pixel":
+            heights = entry.pop("heights_mm", None)
+            entry["height_unit"] = "pixel"
+            entry["heights_mm"] = None
+            if heights is not None:
+                entry["heights_px"] = heights
+        return entry
 
     def to_json(self) -> str:
         """Serialised :meth:`to_dict`, indented."""

@@ -11,7 +11,10 @@ reference (``Testing/Data/real/reference/README_sagittal.md``). A found vertebra
 nearest annotated centroid within 12 mm. Prints per image: vertebrae found (matched / annotated),
 the levels it reported next to the reference levels, level accuracy on the annotated vertebrae
 with certain levels, and the number of false grade >= 2 (graded >= 2 where the reference does not
-mark the body as collapsed, or graded >= 2 with no annotated body within 12 mm).
+mark the body as collapsed, or graded >= 2 with no annotated body within 12 mm), and how many
+detections the 2D gate's column-line rules took out (``overlap``: left out of the column; ``in_line``:
+behind the line of the bodies, not assessed; :mod:`VertebralFractureLib.radiograph.gate2d`), with how
+many of those lay on an annotated body (a body lost by the rule).
 ``--as-png`` runs each image as an 8-bit PNG export without a pixel size instead (the detector's
 working scale found by the scale search, heights in pixels; matching still uses the stored
 spacing, the export has the same pixels).
@@ -57,6 +60,7 @@ def export_8bit(source: Path, target: Path) -> Path:
 def score_image(entry: dict, root: Path, as_png: Path | None = None) -> dict:
     """Analyse one image (or its 8-bit export without pixel size, into folder ``as_png``) and score it."""
     from VertebralFractureLib.radiograph.analyze import analyze_radiograph
+    from VertebralFractureLib.radiograph.gate2d import REASONS
     from VertebralFractureLib.schema import SpineResult
     from VertebralFractureLib.validation import InputError
 
@@ -87,6 +91,11 @@ def score_image(entry: dict, root: Path, as_png: Path | None = None) -> dict:
         if grade is not None and grade >= 2:
             if i not in pairs or not annotated[pairs[i]]["looks_fractured"]:
                 false_grade += 1
+    # the column-line rules of the 2D gate: detections left out (overlap) or not assessed (in_line)
+    rejected = result.input.get("rejected_detections", [])
+    lined = [tuple(r["centre"]) for r in rejected if r["reason"] == REASONS["overlap"]]
+    lined += [found[i] for i, v in enumerate(result.vertebrae) if v.status_reason == REASONS["in_line"]]
+    lined_on_body = len(_match(lined, annotated, tuple(entry["spacing_mm"])))
     comparison = []
     for i, label in enumerate(labels):
         truth = annotated[pairs[i]]["label"] if i in pairs else "-"
@@ -95,7 +104,8 @@ def score_image(entry: dict, root: Path, as_png: Path | None = None) -> dict:
             "scorable": scorable, "false_grade": false_grade, "comparison": comparison,
             "confident_wrong": wrong, "lumbar": len(lumbar), "lumbar_right": lumbar_right,
             "graded": sum(1 for g in grades if g is not None), "certain": certain, "message": message,
-            "not_assessed": sum(1 for v in result.vertebrae if v.status != "assessed")}
+            "not_assessed": sum(1 for v in result.vertebrae if v.status != "assessed"),
+            "line_rule": len(lined), "line_rule_on_body": lined_on_body}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     reference = json.loads(reference_path.read_text())
     root = reference_path.resolve().parents[1]
     totals = {"found": 0, "matched": 0, "annotated": 0, "correct": 0, "scorable": 0, "false_grade": 0,
-              "confident_wrong": 0, "lumbar": 0, "lumbar_right": 0, "graded": 0}
+              "confident_wrong": 0, "lumbar": 0, "lumbar_right": 0, "graded": 0, "line_rule": 0, "line_rule_on_body": 0}
     for entry in reference["images"]:
         name = Path(entry["image"]).name[: -len(".nii.gz")]
         if not (args.all or entry["lumbar_in_view"]) or (args.only and name not in args.only):
@@ -130,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: found {score['found']} (matched {score['matched']} of {score['annotated']} annotated, "
               f"{score['not_assessed']} not assessed), level accuracy {accuracy}, "
               f"false grade>=2: {score['false_grade']}, graded {score['graded']}, "
-              f"levels {'certain' if score['certain'] else 'uncertain'}")
+              f"levels {'certain' if score['certain'] else 'uncertain'}, column-line rule {score['line_rule']} "
+              f"({score['line_rule_on_body']} on an annotated body)")
         if score["message"]:
             print(f"    no vertebra: {score['message']}")
         print(f"    reported=reference: {' '.join(score['comparison'])}")
@@ -138,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"TOTAL: found {totals['found']}, matched {totals['matched']}/{totals['annotated']}, level accuracy "
               f"{totals['correct']}/{totals['scorable']} = {totals['correct'] / totals['scorable']:.2f}, "
               f"false grade>=2: {totals['false_grade']}, graded {totals['graded']}, confident wrong levels "
-              f"{totals['confident_wrong']}, lumbar L1-S1 right {totals['lumbar_right']}/{totals['lumbar']}")
+              f"{totals['confident_wrong']}, lumbar L1-S1 right {totals['lumbar_right']}/{totals['lumbar']}, "
+              f"column-line rule {totals['line_rule']} ({totals['line_rule_on_body']} on an annotated body)")
     return 0
 
 

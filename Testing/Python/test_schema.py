@@ -186,6 +186,25 @@ def test_pixel_frame_heights_use_pixel_spacing():
         SpineResult(frame="RAS")
 
 
+def test_pixel_heights_are_never_written_as_mm_and_survive_reload_and_edit():
+    points = np.array([[0, 0], [0, 40], [20, 0], [20, 40], [40, 0], [40, 32]], float)
+    result = SpineResult([Vertebra("L1", [20, 20], points)], frame="pixel", pixel_spacing=(1.0, 1.0),
+                         input={"height_unit": "pixel"})
+    assert result.height_unit == "pixel"
+    entry = result.to_dict()["vertebrae"][0]
+    assert entry["heights_mm"] is None and entry["height_unit"] == "pixel"
+    assert entry["heights_px"] == {"anterior": 40.0, "middle": 40.0, "posterior": 32.0}
+    back = SpineResult.from_json(result.to_json())
+    back.vertebra("L1").keypoints[5, 1] = 36.0  # a reader drags the posterior-inferior point
+    back.recompute()
+    again = back.to_dict()["vertebrae"][0]
+    assert again["heights_mm"] is None and again["heights_px"]["posterior"] == 36.0  # recomputed, not the stale copy
+    assert "heights_px" not in back.vertebra("L1").extra and "height_unit" not in back.vertebra("L1").extra
+    mm = SpineResult([Vertebra("L1", [20, 20], points)], frame="pixel", pixel_spacing=(0.5, 0.25))
+    entry = mm.to_dict()["vertebrae"][0]
+    assert mm.height_unit == "mm" and entry["heights_mm"]["anterior"] == 10.0 and "heights_px" not in entry
+
+
 def test_vertebra_lookup_error():
     with pytest.raises(KeyError, match="no vertebra L5 in this result"):
         column().vertebra("L5")

@@ -205,6 +205,9 @@ def run(args: argparse.Namespace) -> int:
           f"max Genant grade {summary['max_grade']}")
     if radiograph and analysis.result.input.get("height_unit") == "pixel":
         print("  note          no pixel size: heights in pixels (Genant G and the grades need no calibration)")
+    if radiograph and analysis.result.input.get("height_plane") == "detector":
+        print("  note          heights in mm at the detector plane (DICOM Imager Pixel Spacing without a magnification "
+              "factor): larger than in the patient; Genant G and the grades do not depend on it")
     for level, reason in summary["review_levels"].items():
         print(f"  review        {level}: {reason}")
     for level, reason in summary["not_assessed"].items():

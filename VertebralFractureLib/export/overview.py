@@ -110,14 +110,15 @@ def render_overview(
         axis.plot(xy[:, 0], xy[:, 1], "o", color=color, markersize=2.5)
         axis.text(min(xy[:, 0].min(), 0) - 3, xy[:, 1].mean(), _caption(vertebra), color=color, fontsize=8,
                   ha="right", va="center", fontweight="bold")
-    _scale_bar(axis, width_mm, bottom)
+    unit = "px" if result.height_unit == "pixel" else "mm"  # a picture with no pixel size is drawn in pixels
+    _scale_bar(axis, width_mm, bottom, unit)
     if window is not None:  # CT: the straightened image's axes
         _orientation(axis, width_mm, top, bottom)
     handles = [Line2D([0], [0], color=c, marker="o", linewidth=1.4, markersize=4, label=t) for t, c in LEGEND]
     figure.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.64, 0.9), frameon=False, fontsize=9,
                   title="keypoints and heights", title_fontsize=9, alignment="left")
     figure.text(0.65, 0.7, "Straightened mid-sagittal plane\n(rows follow the spine's centre-line).\n"
-                f"Bar: {SCALE_BAR_MM:.0f} mm." + ("\nS superior, I inferior,\nA anterior, P posterior." if window
+                f"Bar: {SCALE_BAR_MM:.0f} {unit}." + ("\nS superior, I inferior,\nA anterior, P posterior." if window
                                                    is not None else ""), fontsize=8, va="top", color="#333")
     figure.suptitle(heading, fontsize=10)
     with atomic_path(path, overwrite=overwrite) as temporary:
@@ -126,10 +127,10 @@ def render_overview(
     return Path(path)
 
 
-def _scale_bar(axis, width_mm: float, bottom: float) -> None:
+def _scale_bar(axis, width_mm: float, bottom: float, unit: str = "mm") -> None:
     x0, y = width_mm - SCALE_BAR_MM - 3, bottom - 6
     axis.plot([x0, x0 + SCALE_BAR_MM], [y, y], "-", color="white", linewidth=3, solid_capstyle="butt")
-    axis.text(x0 + SCALE_BAR_MM / 2, y - 2, f"{SCALE_BAR_MM:.0f} mm", color="white", fontsize=8, ha="center",
+    axis.text(x0 + SCALE_BAR_MM / 2, y - 2, f"{SCALE_BAR_MM:.0f} {unit}", color="white", fontsize=8, ha="center",
               va="bottom")
 
 

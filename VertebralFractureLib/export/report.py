@@ -115,7 +115,8 @@ def vertebra_thumbnails(
             axis.plot(xy[[a, b], 0], xy[[a, b], 1], "-", color=color, linewidth=1.2)
         axis.plot(xy[:, 0], xy[:, 1], "o", color=color, markersize=3)
         axis.plot([cx - size / 2 + 2, cx - size / 2 + 12], [cy + size / 2 - 3] * 2, "-", color="white", linewidth=2)
-        axis.text(cx - size / 2 + 7, cy + size / 2 - 5, "10 mm", color="white", fontsize=6, ha="center")
+        axis.text(cx - size / 2 + 7, cy + size / 2 - 5, "10 px" if result.height_unit == "pixel" else "10 mm",
+                  color="white", fontsize=6, ha="center")
         out[vertebra.label] = _png_base64(figure)
         plt.close(figure)
     return out

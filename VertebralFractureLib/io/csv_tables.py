@@ -3,11 +3,14 @@
 Genant table (one row per vertebra, cranio-caudal, every vertebra found with its status and verdict;
 empty cell = no value)::
 
-    case,level,verdict,verdict_reason,status,status_reason,ha_mm,hm_mm,hp_mm,G,grade,type,
+    case,level,verdict,verdict_reason,status,status_reason,ha_mm,hm_mm,hp_mm,ha_px,hm_px,hp_px,G,grade,type,
     neighbour_reduction,confidence,quality,fracture_probability,voxel_fracture_score,abnormality,source,
     review,reviewed_by,reviewed_at
 
-Numbers are rounded to what is measured (:data:`DECIMALS`: heights 0.1 mm, G, reductions, confidences
+Heights are in mm (``ha_mm``, ``hm_mm``, ``hp_mm``), or, for a picture with no pixel size (an 8-bit export
+of a radiograph, ``SpineResult.height_unit == "pixel"``), in pixels (``ha_px``, ``hm_px``, ``hp_px``, the mm
+cells empty): one unit per column, never pixels under a mm name. Numbers are rounded to what is measured
+(:data:`DECIMALS`: heights 0.1 mm, G, reductions, confidences
 and probabilities 0.01, abnormality 0.1 on its 0-100 scale). These column names are the one naming
 scheme of the outputs: the HTML report's table uses them (with :data:`COLUMN_UNITS`), and the Slicer
 table shows them as its column titles. ``review`` / ``reviewed_by`` / ``reviewed_at`` are a reader's
@@ -50,6 +53,9 @@ GENANT_COLUMNS = (
     "ha_mm",
     "hm_mm",
     "hp_mm",
+    "ha_px",
+    "hm_px",
+    "hp_px",
     "G",
     "grade",
     "type",
@@ -70,6 +76,9 @@ _FLOAT_COLUMNS = (
     "ha_mm",
     "hm_mm",
     "hp_mm",
+    "ha_px",
+    "hm_px",
+    "hp_px",
     "G",
     "neighbour_reduction",
     "confidence",
@@ -81,6 +90,9 @@ DECIMALS: Dict[str, int] = {
     "ha_mm": 1,
     "hm_mm": 1,
     "hp_mm": 1,
+    "ha_px": 1,
+    "hm_px": 1,
+    "hp_px": 1,
     "G": 2,
     "neighbour_reduction": 2,
     "confidence": 2,
@@ -100,6 +112,9 @@ COLUMN_UNITS: Dict[str, Tuple[str, str]] = {
     "ha_mm": ("mm", "anterior height"),
     "hm_mm": ("mm", "middle height"),
     "hp_mm": ("mm", "posterior height"),
+    "ha_px": ("px", "anterior height in pixels (a picture with no pixel size)"),
+    "hm_px": ("px", "middle height in pixels (a picture with no pixel size)"),
+    "hp_px": ("px", "posterior height in pixels (a picture with no pixel size)"),
     "G": ("0-1", "Genant index min(h) / max(h)"),
     "grade": ("0-3", "Genant grade"),
     "type": ("", "deformity type: none, wedge, biconcave, crush"),
@@ -164,7 +179,9 @@ def genant_rows(result: SpineResult, case: Optional[str] = None) -> List[Dict[st
         row: Dict[str, Any] = {"case": case, "level": v.label, "verdict": verdict, "verdict_reason": verdict_reason,
                                "status": v.status, "status_reason": _cell(v.status_reason)}
         heights = m.heights if m is not None else (None, None, None)
-        row.update(zip(("ha_mm", "hm_mm", "hp_mm"), map(_cell, heights)))
+        pixels = result.height_unit == "pixel"
+        row.update(zip(("ha_mm", "hm_mm", "hp_mm"), map(_cell, (None,) * 3 if pixels else heights)))
+        row.update(zip(("ha_px", "hm_px", "hp_px"), map(_cell, heights if pixels else (None,) * 3)))
         row["G"] = _cell(m.G if m else None)
         row["grade"] = _cell(m.grade if m else None)
         row["type"] = _cell(m.type if m else None)

@@ -132,6 +132,10 @@ def genant_table(result: SpineResult, *, scene=None, node=None, name: str = TABL
     table.SetNumberOfRows(len(result.vertebrae))
     for row, vertebra in enumerate(result.vertebrae):
         _set_row(table, row, row_values(vertebra))
+    unit = "px" if result.height_unit == "pixel" else "mm"  # a radiograph with no pixel size: heights in pixels
+    for column in ("ha", "hm", "hp"):
+        node.SetColumnUnitLabel(column, unit)
+        node.SetColumnTitle(column, f"{column}_{unit}")
     node.SetUseColumnTitleAsColumnHeader(True)
     node.SetLocked(True)
     table.Modified()

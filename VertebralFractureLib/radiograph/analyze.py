@@ -1,12 +1,15 @@
 """Analysis of one lateral radiograph: levels (Gartland et al. 2025), keypoints (Pisov et al. 2020, §6), Genant.
 
-Stages: read and check -> level heatmaps T4 ... L4 (004 U-Net) -> pixel size (the file's, else
-estimated from the level centroids, :mod:`.spacing`) -> vertebrae with six keypoints (the Pisov et al. 2020, §3.2
-detector run on the radiograph itself, Pisov et al. 2020, §6) -> a level for each vertebra (heatmap scores +
-consecutive order, :mod:`.labels`) -> heights ha, hm, hp and G in mm (``SpineResult`` frame
-``"pixel"``). The returned :class:`~VertebralFractureLib.pipeline.Analysis` has the radiograph as
-its ``mid_sagittal`` image and the 2D keypoints as ``mid_points``, so
-:func:`VertebralFractureLib.export.outputs.write_outputs` writes the same files as for a CT.
+Stages: read and check -> level heatmaps T4 ... L4 (004 U-Net) -> pixel size (the file's, with where it
+came from: DICOM Pixel Spacing, Imager Pixel Spacing over the magnification factor, Imager Pixel Spacing at
+the detector plane, :mod:`.reading`; none: heights in pixels and a detector scale search) -> vertebrae with six
+keypoints (the Pisov et al. 2020, §3.2 detector run on the radiograph itself, Pisov et al. 2020, §6) -> the 2D
+quality gate (:mod:`.gate2d`) -> a level for each vertebra (heatmap scores + consecutive order, :mod:`.labels`)
+-> heights ha, hm, hp and G (``SpineResult`` frame ``"pixel"``; in mm, or in pixels as ``heights_px`` with
+``height_unit: "pixel"``, :func:`label_height_units`). The returned
+:class:`~VertebralFractureLib.pipeline.Analysis` has the radiograph as its ``mid_sagittal`` image and the 2D
+keypoints as ``mid_points``, so :func:`VertebralFractureLib.export.outputs.write_outputs` writes the same files
+as for a CT.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from ..progress import Progress
 from ..schema import SpineResult, Vertebra
 from ..stage import Analysis
 from ..validation import InputError, check_radiograph
+from .reading import FROM_CALLER, FROM_VOLUME_HEADER, NO_PIXEL_SIZE, PixelSize
 
 PathLike = Union[str, Path]
 #: The overview export windows images for CT (HU -250 ... 1250); the radiograph is shown through
@@ -125,21 +129,31 @@ def refine_detections(image: np.ndarray, spacing_mm: Tuple[float, float], detect
     return [dataclasses.replace(d, keypoints=p) for d, p in zip(detections, refined)]
 
 
-def _load(source: Union[PathLike, np.ndarray, Any]) -> Tuple[np.ndarray, Optional[Tuple[float, float]], str]:
-    from .reading import read_radiograph, to_grey
+def _load(source: Union[PathLike, np.ndarray, Any]) -> Tuple[np.ndarray, PixelSize, str]:
+    """The grey image, its :class:`.reading.PixelSize` and a name for messages."""
+    from .reading import dicom_pixel_size, read_radiograph_pixel_size, to_grey
 
     if isinstance(source, (str, Path)):
-        image, spacing = read_radiograph(source)
-        return image, spacing, Path(source).name
+        image, size = read_radiograph_pixel_size(source)
+        return image, size, Path(source).name
     if source is None:
         raise InputError("no input image was given")
     if hasattr(source, "GetSpacing"):
         import SimpleITK as sitk
 
-        return to_grey(sitk.GetArrayFromImage(source)), tuple(float(s) for s in source.GetSpacing()[:2]), "input image"
-    return to_grey(np.asarray(source)), None, "input image"
+        size = dicom_pixel_size(source) or PixelSize(tuple(float(s) for s in source.GetSpacing()[:2]),
+                                                     FROM_VOLUME_HEADER)
+        return to_grey(sitk.GetArrayFromImage(source)), size, "input image"
+    return to_grey(np.asarray(source)), PixelSize(None, NO_PIXEL_SIZE), "input image"
 
 
+#: Geometric magnifications SID / SOD (DICOM PS3.3 C.8.11.5) at which the detector is run when the file gives the
+#: pixel size at the detector plane only (Imager Pixel Spacing without Estimated Radiographic Magnification
+#: Factor). A lateral spine lies about 15-25 cm in front of the detector; at a source-detector distance of
+#: 100-180 cm that is 1.1-1.3 (e.g. 100 / (100 - 22) = 1.28, 180 / (180 - 22) = 1.14); steps of 15 % keep the
+#: working scale within 8 % of any factor 1.0-1.4 (the detector loses the column at about 30 %, see below).
+#: Used only to choose the detector's resampling, never to report a length.
+DETECTOR_MAGNIFICATIONS = (1.0, 1.15, 1.3)
 #: Candidate lengths (mm) of the long side of a picture without a pixel size: a lateral lumbar or
 #: thoracic film is 30 x 40 or 35 x 43 cm (ICRU / film sizes); a crop or a whole-trunk view is smaller
 #: or larger. Steps of 2^(1/4) (19 %): the detector was measured to lose the column when the working
@@ -242,6 +256,28 @@ def display_image(image: np.ndarray) -> np.ndarray:
     return (DISPLAY_WINDOW[0] + scaled * (DISPLAY_WINDOW[1] - DISPLAY_WINDOW[0])).astype(np.float32)
 
 
+def label_height_units(result: SpineResult, size: PixelSize) -> None:
+    """Record the heights' unit and plane (called after the last :meth:`SpineResult.recompute`).
+
+    With no pixel size the heights are pixels (``pixel_spacing`` 1, 1): ``input["height_unit"]`` is
+    ``"pixel"`` and the schema then writes them as ``heights_px`` with ``heights_mm: null``
+    (:meth:`SpineResult.to_dict`, kept through every reload and save), so no reader takes pixels for
+    mm. At the detector plane (Imager Pixel Spacing with no magnification factor, :mod:`.reading`)
+    the heights are mm there and each vertebra says ``height_plane: "detector"``.
+
+    Args:
+        result: the radiograph result (frame ``"pixel"``), measures computed.
+        size: where its pixel size came from.
+
+    """
+    result.input["height_unit"] = size.unit
+    for vertebra in result.vertebrae:
+        for key in ("height_unit", "height_plane", "heights_px", "heights_mm"):
+            vertebra.extra.pop(key, None)
+        if size.spacing is not None and size.at_detector:
+            vertebra.extra["height_plane"] = "detector"
+
+
 def analyze_radiograph(
     source: Union[PathLike, np.ndarray, Any],
     progress: Optional[Progress] = None,
@@ -266,7 +302,8 @@ def analyze_radiograph(
 
     Returns:
         The :class:`~VertebralFractureLib.pipeline.Analysis`; ``result.frame == "pixel"``, keypoints
-        and centroids ``[column, row]``, heights in mm.
+        and centroids ``[column, row]``, heights in mm (in pixels when no pixel size is known;
+        ``input["height_unit"]``, ``input["pixel_size_source"]``, ``input["height_plane"]`` say which).
 
     Raises:
         InputError / ImageReadError: for inputs that are not a usable 2D radiograph.
@@ -284,7 +321,8 @@ def analyze_radiograph(
     warnings = []
     started = time.perf_counter()
     progress(0.0, "reading the radiograph")
-    image, file_spacing, name = _load(source)
+    image, file_size, name = _load(source)
+    file_spacing = file_size.spacing
     check_radiograph(image, name)
     timings["load"] = time.perf_counter() - started
 
@@ -299,6 +337,7 @@ def analyze_radiograph(
 
     spacing = tuple(float(s) for s in pixel_spacing) if pixel_spacing is not None else file_spacing
     spacing_source = "given" if pixel_spacing is not None else ("file" if file_spacing is not None else "unknown")
+    size = PixelSize(spacing, FROM_CALLER) if pixel_spacing is not None else file_size
     started = time.perf_counter()
     progress(0.4, "detecting vertebrae and keypoints (Pisov et al. 2020, §6)")
     windowed, window = body_window(image)
@@ -320,8 +359,24 @@ def analyze_radiograph(
         # is kept (search_scale); nothing in mm is reported, heights are in pixels.
         working, detections, findings, scale_search = search_scale(
             windowed, window["foreground"], detect, candidate_scales(located, image.shape))
-        warnings.append(f"{name}: no pixel size: heights in pixels (no DICOM Pixel Spacing / Imager Pixel Spacing, no "
-                        "physical size in the header); the Genant ratio G and the grades need no calibration")
+        warnings.append(f"{name}: {size.note()}")
+    elif size.at_detector:
+        # Pixel size at the detector plane: the anatomy is smaller by the unknown magnification SID / SOD, enough for
+        # the detector (trained on a fixed mm grid) to lose the column at 1.25 (measured on a real slice written as a
+        # DX file). It runs at the working scales of DETECTOR_MAGNIFICATIONS and the best spine column is kept
+        # (search_scale); the heights stay in mm at the detector plane, never rescaled by a guessed magnification.
+        col_mm, row_mm = spacing
+        mean_mm = 0.5 * (col_mm + row_mm)
+
+        def detect_demagnified(pixel_mm: Tuple[float, float]) -> list:
+            factor = float(pixel_mm[0]) / mean_mm
+            return detect((row_mm * factor, col_mm * factor))
+
+        working, detections, findings, scale_search = search_scale(
+            windowed, window["foreground"], detect_demagnified, [mean_mm / m for m in DETECTOR_MAGNIFICATIONS])
+        for summary, magnification in zip(scale_search, DETECTOR_MAGNIFICATIONS):
+            summary["assumed_magnification"] = magnification
+        warnings.append(f"{name}: {size.note()}")
     else:
         col_mm, row_mm = spacing
         detections = detect((row_mm, col_mm))
@@ -360,7 +415,9 @@ def analyze_radiograph(
         input={"path": name, "modality": "lateral radiograph", "size": [int(image.shape[1]), int(image.shape[0])],
                "pixel_spacing": list(reported) if spacing is not None else None,
                "pixel_spacing_source": spacing_source,
-               "height_unit": "mm" if spacing is not None else "pixel",
+               "pixel_size_source": size.source,
+               "height_unit": size.unit,
+               "height_plane": None if spacing is None else ("detector" if size.at_detector else "patient"),
                "intensity_window": {"method": "1st-99.5th percentile of the patient region (Otsu)",
                                     "low": round(window["low"], 2), "high": round(window["high"], 2)},
                "rejected_detections": rejected,
@@ -389,13 +446,6 @@ def analyze_radiograph(
     result.recompute()
     # the CT gate's rule: a height loss is reported only when the keypoints sit on the endplates
     withhold_unsupported_grades(result)
-    if spacing is None:
-        # the shared schema names the heights "heights_mm"; with no pixel size they are pixels (pixel_spacing 1, 1),
-        # so each vertebra also states its unit and carries the same heights under a pixel name
-        for vertebra in result.vertebrae:
-            vertebra.extra["height_unit"] = "pixel"
-            if vertebra.measure is not None:
-                vertebra.extra["heights_px"] = {name: round(float(h), 2) for name, h in
-                                                zip(("anterior", "middle", "posterior"), vertebra.measure.heights)}
+    label_height_units(result, size)
     progress(1.0, f"done: {len(result.vertebrae)} vertebrae")
     return analysis

@@ -1,10 +1,22 @@
-r"""Reading lateral radiographs: PNG / JPEG / TIFF pictures and DICOM files, with the pixel spacing when known.
+r"""Reading lateral radiographs: PNG / JPEG / TIFF pictures and DICOM files, with the pixel size when known.
 
-Spacing sources, in order: DICOM ``PixelSpacing`` (0028,0030), else ``ImagerPixelSpacing``
-(0018,1164; at the detector, what a lateral spine film usually carries); a PNG's ``sCAL`` chunk
-(physical scale, written by SimpleITK / ITK); otherwise unknown (``None``), and the analysis
-estimates it from the vertebrae (:mod:`.spacing`). A PNG's ``pHYs`` chunk is ignored: most
-software writes a screen resolution there (72 or 96 dpi), not the size of the anatomy.
+Where the pixel size comes from (:class:`PixelSize`, recorded as ``pixel_size_source`` in the result):
+
+1. DICOM Pixel Spacing (0028,0030): the spacing in the patient (PS3.3 C.7.6.2 Image Plane Module,
+   and for projection images PS3.3 10.7.1.3 Pixel Spacing Calibration); used as it is.
+2. DICOM Imager Pixel Spacing (0018,1164) divided by Estimated Radiographic Magnification Factor
+   (0018,1114). Imager Pixel Spacing is measured at the front plane of the detector (PS3.3
+   C.8.11.4 DX Detector Module, C.8.1.2 CR Image Module); the magnification factor is the ratio
+   of the source-detector to the source-object distance, SID / SOD (PS3.3 C.8.11.5 DX
+   Positioning Module, C.8.7.6 XRF Positioner Module), so a length in the patient is the length
+   at the detector divided by it. A factor below 1 (SOD > SID) cannot be geometry and is ignored.
+3. Imager Pixel Spacing alone: heights are at the detector plane, larger than the anatomy by the
+   (unknown) geometric magnification; the source says so and the analysis warns.
+4. A PNG's ``sCAL`` chunk (physical scale, written by SimpleITK / ITK), or the spacing in the
+   header of a NIfTI / NRRD / MetaImage single slice.
+5. Otherwise none: heights in pixels. A PNG's ``pHYs`` chunk is ignored: most software writes a
+   screen resolution there (72 or 96 dpi), not the size of the anatomy.
+
 DICOM spacings are "row spacing \\ column spacing"; this module returns ``(column_mm, row_mm)``
 like :attr:`VertebralFractureLib.schema.SpineResult.pixel_spacing`.
 """
@@ -12,6 +24,7 @@ like :attr:`VertebralFractureLib.schema.SpineResult.pixel_spacing`.
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Tuple, Union
 
@@ -48,16 +61,106 @@ def _png_has_physical_size(path: Path) -> bool:
         return False
 
 
+#: ``pixel_size_source`` values (see the module docstring).
+FROM_PIXEL_SPACING = "PixelSpacing"
+FROM_IMAGER_AND_MAGNIFICATION = "ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor"
+FROM_IMAGER_AT_DETECTOR = "ImagerPixelSpacing (detector plane)"
+FROM_PNG_SCAL = "PNG sCAL chunk"
+FROM_VOLUME_HEADER = "image header spacing"
+FROM_CALLER = "given"
+NO_PIXEL_SIZE = "none: heights in pixels"
+#: DICOM tags as SimpleITK / GDCM name them in the metadata dictionary.
+PIXEL_SPACING_TAG = "0028|0030"
+IMAGER_PIXEL_SPACING_TAG = "0018|1164"
+MAGNIFICATION_TAG = "0018|1114"
+
+
+@dataclass(frozen=True)
+class PixelSize:
+    """The pixel size of a radiograph and where it came from.
+
+    Attributes:
+        spacing: ``(column_mm, row_mm)``, None when unknown (heights are then in pixels).
+        source: one of the ``FROM_*`` / :data:`NO_PIXEL_SIZE` values of this module.
+        magnification: the Estimated Radiographic Magnification Factor (0018,1114) that divided
+            the Imager Pixel Spacing, None when not used.
+
+    """
+
+    spacing: Optional[Tuple[float, float]]
+    source: str
+    magnification: Optional[float] = None
+
+    @property
+    def unit(self) -> str:
+        """``"mm"`` when the spacing is known, else ``"pixel"``."""
+        return "mm" if self.spacing is not None else "pixel"
+
+    @property
+    def at_detector(self) -> bool:
+        """Whether lengths are at the detector plane (Imager Pixel Spacing without a magnification factor)."""
+        return self.source == FROM_IMAGER_AT_DETECTOR
+
+    def note(self) -> Optional[str]:
+        """One sentence for the user when the heights are not plain mm in the patient; None otherwise."""
+        if self.spacing is None:
+            return ("no pixel size: heights in pixels (no DICOM Pixel Spacing / Imager Pixel Spacing, no physical "
+                    "size in the header); the Genant ratio G and the grades need no calibration")
+        if self.at_detector:
+            return ("heights in mm at the detector plane: the DICOM file gives Imager Pixel Spacing (0018,1164) "
+                    "without Estimated Radiographic Magnification Factor (0018,1114), so lengths are larger than "
+                    "in the patient by the unknown geometric magnification (source-detector over source-object "
+                    "distance); the Genant ratio G and the grades do not depend on it")
+        return None
+
+
+def _pair(text: str) -> Optional[Tuple[float, float]]:
+    r"""``(column_mm, row_mm)`` from a DICOM "row \ column" decimal string; None when not two positive numbers."""
+    try:
+        row_mm, col_mm = (float(v) for v in text.strip().split("\\")[:2])
+    except ValueError:
+        return None
+    if not (np.isfinite(row_mm) and np.isfinite(col_mm) and row_mm > 0 and col_mm > 0):
+        return None
+    return (col_mm, row_mm)
+
+
+def _magnification(text: str) -> Optional[float]:
+    """The Estimated Radiographic Magnification Factor (0018,1114); None when missing or not >= 1 (SID >= SOD)."""
+    try:
+        value = float(text.strip().split("\\")[0])
+    except ValueError:
+        return None
+    return value if np.isfinite(value) and value >= 1.0 else None
+
+
+def dicom_pixel_size(header) -> Optional[PixelSize]:
+    """The pixel size a DICOM header states, by the order of the module docstring; None when it states none.
+
+    Args:
+        header: anything with SimpleITK's ``HasMetaDataKey`` / ``GetMetaData`` (an image or a reader).
+
+    """
+    def tag(key: str) -> Optional[str]:
+        return header.GetMetaData(key) if header.HasMetaDataKey(key) else None
+
+    spacing = _pair(tag(PIXEL_SPACING_TAG) or "")
+    if spacing is not None:
+        return PixelSize(spacing, FROM_PIXEL_SPACING)
+    imager = _pair(tag(IMAGER_PIXEL_SPACING_TAG) or "")
+    if imager is None:
+        return None
+    magnification = _magnification(tag(MAGNIFICATION_TAG) or "")
+    if magnification is None:
+        return PixelSize(imager, FROM_IMAGER_AT_DETECTOR)
+    return PixelSize((imager[0] / magnification, imager[1] / magnification), FROM_IMAGER_AND_MAGNIFICATION,
+                     magnification)
+
+
 def _dicom_spacing(image) -> Optional[Tuple[float, float]]:
-    for tag in ("0028|0030", "0018|1164"):
-        if image.HasMetaDataKey(tag):
-            try:
-                row_mm, col_mm = (float(v) for v in image.GetMetaData(tag).strip().split("\\")[:2])
-            except ValueError:
-                continue
-            if row_mm > 0 and col_mm > 0:
-                return (col_mm, row_mm)
-    return None
+    """``(column_mm, row_mm)`` of :func:`dicom_pixel_size`, None when the header states none."""
+    size = dicom_pixel_size(image)
+    return None if size is None else size.spacing
 
 
 def to_grey(array: np.ndarray) -> np.ndarray:
@@ -77,10 +180,23 @@ def read_radiograph(path: PathLike) -> Tuple[np.ndarray, Optional[Tuple[float, f
     """Read a lateral radiograph as a 2D float32 array ``[row, column]`` and its pixel spacing.
 
     Colour pictures are averaged to grey; DICOM ``MONOCHROME1`` (white = low attenuation) is
-    inverted so that bone is bright, as in the training images.
+    inverted so that bone is bright, as in the training images. :func:`read_radiograph_pixel_size`
+    also says where the spacing came from.
 
     Returns:
         (image, (column_mm, row_mm) or None when the file does not say).
+
+    Raises:
+        VertebralFractureLib.io.images.ImageReadError: for a missing, empty or unreadable file.
+        VertebralFractureLib.validation.InputError: for a volume with more than one slice.
+
+    """
+    grey, size = read_radiograph_pixel_size(path)
+    return grey, size.spacing
+
+
+def read_radiograph_pixel_size(path: PathLike) -> Tuple[np.ndarray, PixelSize]:
+    """Read a lateral radiograph as :func:`read_radiograph` does, with a :class:`PixelSize` (where the size came from).
 
     Raises:
         VertebralFractureLib.io.images.ImageReadError: for a missing, empty or unreadable file.
@@ -97,15 +213,16 @@ def read_radiograph(path: PathLike) -> Tuple[np.ndarray, Optional[Tuple[float, f
         raise InputError(f"{path.name}: a volume of {array.shape[0]} slices; a single lateral radiograph is expected")
     grey = to_grey(array)
     suffix = _suffix(path)
-    spacing: Optional[Tuple[float, float]] = None
+    size = PixelSize(None, NO_PIXEL_SIZE)
     if suffix in (".png",) and _png_has_physical_size(path):
-        spacing = tuple(float(s) for s in image.GetSpacing()[:2])
+        size = PixelSize(tuple(float(s) for s in image.GetSpacing()[:2]), FROM_PNG_SCAL)
     elif suffix not in PICTURE_SUFFIXES:
-        spacing = _dicom_spacing(image)
-        if spacing is None and suffix in VOLUME_SUFFIXES:
-            spacing = tuple(float(s) for s in image.GetSpacing()[:2])
+        # GDCM also copies Imager Pixel Spacing into the image spacing: the tags are read, never GetSpacing()
+        size = dicom_pixel_size(image) or size
+        if size.spacing is None and suffix in VOLUME_SUFFIXES:
+            size = PixelSize(tuple(float(s) for s in image.GetSpacing()[:2]), FROM_VOLUME_HEADER)
         grey = bone_bright(grey, image)
-    return grey, spacing
+    return grey, size
 
 
 def bone_bright(grey: np.ndarray, header) -> np.ndarray:

@@ -98,6 +98,9 @@ def test_spreadsheet_variants_are_read(tmp_path):
             "ha_mm": None,
             "hm_mm": None,
             "hp_mm": None,
+            "ha_px": None,
+            "hm_px": None,
+            "hp_px": None,
             "G": 0.7,
             "neighbour_reduction": None,
             "confidence": None,
@@ -235,3 +238,17 @@ def test_genant_csv_is_rounded_to_what_is_measured_and_names_the_case(tmp_path):
     assert read_genant_csv(path)[0]["case"] == "case-017.nii.gz"
     batch_path = write_genant_csv(result, tmp_path / "b.csv", case="sub__scan.nii.gz")
     assert read_genant_csv(batch_path)[1]["case"] == "sub__scan.nii.gz"
+
+
+def test_a_picture_without_pixel_size_writes_its_heights_in_pixel_columns(tmp_path):
+    points = np.array([[0, 0], [0, 40], [20, 0], [20, 40], [40, 0], [40, 32]], float)
+    result = SpineResult([Vertebra("L1", [20, 20], points)], frame="pixel", pixel_spacing=(1.0, 1.0),
+                         input={"height_unit": "pixel"})
+    row = genant_rows(result)[0]
+    assert (row["ha_mm"], row["hm_mm"], row["hp_mm"]) == ("", "", "")
+    assert (row["ha_px"], row["hm_px"], row["hp_px"]) == (40.0, 40.0, 32.0)
+    path = write_genant_csv(result, tmp_path / "genant.csv")
+    back = read_genant_csv(path)[0]
+    assert back["ha_mm"] is None and back["hp_px"] == 32.0 and back["G"] == pytest.approx(0.8)
+    mm_row = genant_rows(SpineResult([Vertebra("L1", [20, 20], points)], frame="pixel", pixel_spacing=(0.5, 0.25)))[0]
+    assert mm_row["ha_mm"] == 10.0 and mm_row["ha_px"] == ""

@@ -98,3 +98,20 @@ def test_column_titles_are_the_csv_names(mrml_scene, spine_result):
     assert set(titles) <= set(GENANT_COLUMNS) and len(set(titles)) == len(titles)
     assert node.GetColumnTitle("ha") == "ha_mm" and node.GetColumnUnitLabel("ha") == "mm"
     assert node.GetColumnTitle("Neighbour reduction") == "neighbour_reduction"
+
+
+def test_a_picture_without_pixel_size_shows_its_heights_in_pixels(mrml_scene, spine_result):
+    import numpy as np
+
+    from VertebralFractureLib.io.csv_tables import GENANT_COLUMNS
+    from VertebralFractureLib.mrml.tables import genant_table, table_rows
+    from VertebralFractureLib.schema import SpineResult, Vertebra
+
+    points = np.array([[0, 0], [0, 40], [20, 0], [20, 40], [40, 0], [40, 32]], float)
+    pixels = SpineResult([Vertebra("L1", [20, 20], points)], frame="pixel", pixel_spacing=(1.0, 1.0),
+                         input={"height_unit": "pixel"})
+    node = genant_table(pixels, scene=mrml_scene)
+    assert node.GetColumnTitle("ha") == "ha_px" and node.GetColumnUnitLabel("hp") == "px"
+    assert node.GetColumnTitle("hp") in GENANT_COLUMNS and table_rows(node)[0]["hp"] == 32.0
+    genant_table(spine_result, node=node)  # refilled with a CT result: back to mm
+    assert node.GetColumnTitle("ha") == "ha_mm" and node.GetColumnUnitLabel("ha") == "mm"

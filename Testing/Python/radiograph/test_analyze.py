@@ -185,3 +185,94 @@ def test_radiograph_refinement_snaps_to_the_end_plates():
     assert np.allclose(refined.keypoints[1::2, 1], 119.5 - offset_px, atol=1.5)
     assert refined.score == detection.score and refined.label == "L1"
     assert refine_detections(image, (0.5, 0.5), []) == []
+
+
+def _dx(dx_file, tmp_path, column, **attributes):
+    """The drawn column as a DX DICOM file written with pydicom (the ``dx_file`` fixture)."""
+    rows, cols = column.image.shape
+    pixels = np.clip(np.rint(column.image * 4000), 0, 4095).astype(np.uint16)
+    return dx_file(tmp_path / "lateral.dcm", rows=rows, cols=cols, pixels=pixels, **attributes)
+
+
+def test_dicom_imager_pixel_spacing_over_the_magnification_gives_mm_in_the_patient(tmp_path, drawn, dx_file,
+                                                                                   tiny_centroids):
+    column = drawn()
+    path = _dx(dx_file, tmp_path, column, imager_pixel_spacing=(0.6, 0.6), magnification=1.2)
+    analysis = analyze_radiograph(path, centroid_model=tiny_centroids, detector=_oracle(column))
+    result = analysis.result
+    # (0018,1164) / (0018,1114): 0.6 mm at the detector is 0.5 mm at the spine
+    assert result.pixel_spacing == pytest.approx((0.5, 0.5))
+    assert result.input["pixel_size_source"] == "ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor"
+    assert result.input["height_unit"] == "mm" and result.input["height_plane"] == "patient"
+    assert not any("detector plane" in w for w in result.warnings)
+    first = next(v for v in result.vertebrae if v.measure is not None)
+    assert any(np.allclose(first.keypoints, points) for points in column.keypoints)
+    assert first.measure.heights == pytest.approx(heights(first.keypoints * 0.5))
+    write_radiograph_outputs(analysis, tmp_path / "out")
+    entries = json.loads((tmp_path / "out" / "results.json").read_text())["vertebrae"]
+    entry = next(e for e in entries if e["label"] == first.label)
+    assert entry["heights_mm"]["anterior"] == pytest.approx(first.measure.heights[0])
+    assert "heights_px" not in entry and "height_unit" not in entry and "height_plane" not in entry
+
+
+def test_dicom_imager_pixel_spacing_alone_is_the_detector_plane_and_says_so(tmp_path, drawn, dx_file, tiny_centroids):
+    column = drawn()
+    path = _dx(dx_file, tmp_path, column, imager_pixel_spacing=(0.6, 0.6))
+    result = analyze_radiograph(path, centroid_model=tiny_centroids, detector=_oracle(column)).result
+    assert result.pixel_spacing == pytest.approx((0.6, 0.6))
+    assert result.input["pixel_size_source"] == "ImagerPixelSpacing (detector plane)"
+    assert result.input["height_unit"] == "mm" and result.input["height_plane"] == "detector"
+    assert any("heights in mm at the detector plane" in w for w in result.warnings)
+    assert all(v.extra["height_plane"] == "detector" for v in result.vertebrae)
+    measured = [entry for entry in json.loads(result.to_json())["vertebrae"] if "genant" in entry]
+    assert measured and all(entry["height_plane"] == "detector" and entry["heights_mm"] for entry in measured)
+    # Pixel Spacing (0028,0030) present: used as it is, in the patient
+    path = _dx(dx_file, tmp_path, column, pixel_spacing=(0.4, 0.4), imager_pixel_spacing=(0.6, 0.6))
+    result = analyze_radiograph(path, centroid_model=tiny_centroids, detector=_oracle(column)).result
+    assert result.pixel_spacing == pytest.approx((0.4, 0.4)) and result.input["pixel_size_source"] == "PixelSpacing"
+    assert result.input["height_plane"] == "patient"
+
+
+def test_results_json_keeps_pixel_heights_out_of_heights_mm(tmp_path, drawn, tiny_centroids):
+    from skimage.io import imsave
+
+    column = drawn()
+    path = tmp_path / "plain.png"  # no sCAL chunk: no pixel size
+    imsave(path, np.clip(np.rint(column.image * 255), 0, 255).astype(np.uint8), check_contrast=False)
+    analysis = analyze_radiograph(path, centroid_model=tiny_centroids, detector=_oracle(column))
+    assert analysis.result.input["pixel_size_source"] == "none: heights in pixels"
+    assert analysis.result.input["height_unit"] == "pixel" and analysis.result.input["height_plane"] is None
+    write_radiograph_outputs(analysis, tmp_path / "out")
+    document = json.loads((tmp_path / "out" / "results.json").read_text())
+    measured = [entry for entry in document["vertebrae"] if "genant" in entry]
+    assert measured
+    for entry in measured:
+        # a reader who sees "heights_mm" takes them for mm: with no pixel size there are none
+        assert entry.get("heights_mm") is None and entry["height_unit"] == "pixel"
+        expected = heights(np.asarray(entry["keypoints"]))
+        found = [entry["heights_px"][k] for k in ("anterior", "middle", "posterior")]
+        assert found == pytest.approx(expected, abs=0.01)
+    again = SpineResult.from_json((tmp_path / "out" / "results.json").read_text())  # still reads
+    assert again.labels == analysis.result.labels
+
+
+def test_a_box_on_the_posterior_elements_is_never_graded(tmp_path, drawn, tiny_centroids):
+    column = drawn()
+    k = 8
+    depth = float(np.linalg.norm(column.keypoints[k][[4, 5]].mean(axis=0) - column.keypoints[k][[0, 1]].mean(axis=0)))
+    pedicles = column.keypoints[k].copy()
+    pedicles[:, 0] += 0.9 * depth
+    pedicles[0, 1] += 0.45 * (pedicles[1, 1] - pedicles[0, 1])  # a wedge: graded if it were measured
+
+    def detect(image, spacing_mm):
+        return [Detection(points, 0.9, "T1", 0.5) for points in list(column.keypoints) + [pedicles]]
+
+    plain = analyze_radiograph(column.image, pixel_spacing=(0.5, 0.5), centroid_model=tiny_centroids,
+                               detector=_oracle(column)).result
+    result = analyze_radiograph(column.image, pixel_spacing=(0.5, 0.5), centroid_model=tiny_centroids,
+                                detector=detect).result
+    assert result.labels == plain.labels  # it takes no level of its own
+    assert [v.status for v in result.vertebrae] == [v.status for v in plain.vertebrae]
+    rejected = result.input["rejected_detections"]
+    assert len(rejected) == 1 and "overlaps a neighbouring body craniocaudally" in rejected[0]["reason"]
+    assert rejected[0]["centre"] == pytest.approx(pedicles.mean(axis=0).round(1).tolist(), abs=0.1)

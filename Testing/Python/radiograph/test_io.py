@@ -1,12 +1,23 @@
 """read_radiograph / is_radiograph on real files written here: PNG (grey, RGB, with and without
-pHYs), JPEG, DICOM with PixelSpacing / ImagerPixelSpacing / MONOCHROME1, NIfTI volumes."""
+pHYs), JPEG, DICOM with PixelSpacing / ImagerPixelSpacing / Estimated Radiographic Magnification
+Factor / MONOCHROME1 (written with pydicom as a DX image), NIfTI volumes."""
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
 from VertebralFractureLib.io.images import ImageReadError
-from VertebralFractureLib.radiograph.reading import _dicom_spacing, bone_bright, is_radiograph, read_radiograph
+from VertebralFractureLib.radiograph.reading import (
+    FROM_IMAGER_AND_MAGNIFICATION,
+    FROM_IMAGER_AT_DETECTOR,
+    FROM_PIXEL_SPACING,
+    NO_PIXEL_SIZE,
+    _dicom_spacing,
+    bone_bright,
+    is_radiograph,
+    read_radiograph,
+    read_radiograph_pixel_size,
+)
 from VertebralFractureLib.validation import InputError
 
 
@@ -79,6 +90,41 @@ def test_imager_pixel_spacing_is_the_fallback():
     assert _dicom_spacing(_Header({"0018|1164": "0.143\\0.15"})) == pytest.approx((0.15, 0.143))
     assert _dicom_spacing(_Header({"0028|0030": "0.1\\0.1", "0018|1164": "0.143\\0.15"})) == pytest.approx((0.1, 0.1))
     assert _dicom_spacing(_Header({"0028|0030": "garbage"})) is None
+
+
+@pytest.mark.parametrize(
+    ("attributes", "spacing", "source"),
+    [
+        # Pixel Spacing (0028,0030) wins whatever else is there (PS3.3 10.7.1.3)
+        ({"pixel_spacing": (0.1, 0.12)}, (0.12, 0.1), FROM_PIXEL_SPACING),
+        ({"pixel_spacing": (0.1, 0.12), "imager_pixel_spacing": (0.15, 0.2), "magnification": 1.25},
+         (0.12, 0.1), FROM_PIXEL_SPACING),
+        # Imager Pixel Spacing at the detector / magnification SID/SOD = spacing in the patient (PS3.3 C.8.11.5)
+        ({"imager_pixel_spacing": (0.15, 0.2), "magnification": 1.25}, (0.16, 0.12), FROM_IMAGER_AND_MAGNIFICATION),
+        # no magnification factor: detector plane, said so
+        ({"imager_pixel_spacing": (0.15, 0.2)}, (0.2, 0.15), FROM_IMAGER_AT_DETECTOR),
+        # a factor below 1 (object behind the detector) is not geometry: ignored, detector plane
+        ({"imager_pixel_spacing": (0.15, 0.2), "magnification": 0.5}, (0.2, 0.15), FROM_IMAGER_AT_DETECTOR),
+        # nothing: heights in pixels
+        ({}, None, NO_PIXEL_SIZE),
+        ({"magnification": 1.2}, None, NO_PIXEL_SIZE),
+    ],
+)
+def test_dicom_pixel_size_from_each_combination(tmp_path, dx_file, attributes, spacing, source):
+    path = dx_file(tmp_path / "dx.dcm", **attributes)
+    image, size = read_radiograph_pixel_size(path)
+    assert image.shape == (40, 50) and size.source == source
+    _, plain = read_radiograph(path)
+    if spacing is None:
+        assert size.spacing is None and plain is None and size.unit == "pixel"
+        assert "heights in pixels" in size.note()
+    else:
+        assert size.spacing == pytest.approx(spacing) and plain == pytest.approx(spacing) and size.unit == "mm"
+    assert size.at_detector == (source == FROM_IMAGER_AT_DETECTOR)
+    if size.at_detector:
+        assert "detector plane" in size.note()
+    if source == FROM_IMAGER_AND_MAGNIFICATION:
+        assert size.magnification == pytest.approx(1.25) and size.note() is None
 
 
 def test_monochrome1_is_inverted_monochrome2_kept():

@@ -164,3 +164,39 @@ def test_a_height_loss_is_reported_only_on_keypoints_that_sit_on_the_endplates(a
                 withheld.append(v.label)
         assert result.patient_summary()["fractured_levels"] == []
     assert withheld
+
+
+def test_a_real_slice_as_a_dx_file_takes_its_pixel_size_from_the_dicom_attributes(tmp_path, analysed, dx_file,
+                                                                                  capsys):
+    import SimpleITK as sitk
+
+    from VertebralFractureLib.cli import main
+
+    name = "A062055_19001127-064"
+    row_mm, col_mm = ENTRIES[name]["spacing_mm"][1], ENTRIES[name]["spacing_mm"][0]
+    hu = sitk.GetArrayFromImage(sitk.ReadImage(str(ROOT / ENTRIES[name]["image"]))).squeeze()
+    pixels = np.clip(np.rint(hu + 1024.0), 0, 4095).astype(np.uint16)  # the same image as the NIfTI, HU + 1024
+    rows, cols = pixels.shape
+    # a DX header: Imager Pixel Spacing at the detector and the magnification SID / SOD = 1.25 (PS3.3 C.8.11.5)
+    path = dx_file(tmp_path / "ermf.dcm", imager_pixel_spacing=(1.25 * row_mm, 1.25 * col_mm), magnification=1.25,
+                   rows=rows, cols=cols, pixels=pixels)
+    result = analyze_radiograph(path).result
+    assert result.input["pixel_size_source"] == "ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor"
+    assert result.pixel_spacing == pytest.approx((col_mm, row_mm), rel=1e-5)
+    assert result.labels == analysed[name].labels  # the same pixel size as the NIfTI: the same vertebrae
+    for v, w in zip(result.vertebrae, analysed[name].vertebrae):
+        assert np.allclose(v.keypoints, w.keypoints, atol=0.5)
+    # no magnification factor: heights at the detector plane, and the CLI says so
+    path = dx_file(tmp_path / "detector.dcm", imager_pixel_spacing=(1.25 * row_mm, 1.25 * col_mm), rows=rows,
+                   cols=cols, pixels=pixels)
+    assert main(["analyze", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert "heights in mm at the detector plane" in capsys.readouterr().out
+    document = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert document["input"]["pixel_size_source"] == "ImagerPixelSpacing (detector plane)"
+    assert document["input"]["height_plane"] == "detector" and document["input"]["height_unit"] == "mm"
+    assert any("detector plane" in w for w in document["warnings"])
+    # at the detector's scale (magnification 1) this slice gives no column (measured): the detector ran at the
+    # demagnified working scales and kept the best column; the heights stay in mm at the detector plane
+    chosen = [c for c in document["input"]["scale_search"] if c["chosen"]]
+    assert len(chosen) == 1 and chosen[0]["assumed_magnification"] > 1.0
+    assert document["pixel_spacing"] == pytest.approx([1.25 * col_mm, 1.25 * row_mm], rel=1e-5)

@@ -1,0 +1,106 @@
+"""The 2D quality gate's column-line rules (``overlap``, ``in_line``) on the drawn lateral radiograph.
+
+A box the detector draws on the posterior elements (pedicles, facets) instead of a body lies behind
+the line of the vertebral bodies, or overlaps the body of its level craniocaudally; neither may be
+graded (issue 24: such boxes passed the gate and were graded 2).
+"""
+
+import numpy as np
+import pytest
+
+from VertebralFractureLib.radiograph.gate2d import (
+    ASSESSED,
+    NOT_ASSESSED,
+    REASONS,
+    _Body,
+    assess_bodies,
+    body_window,
+    check_alignment,
+)
+
+
+def _assess(column, keypoints, image=None):
+    windowed, window = body_window(column.image if image is None else image)
+    return assess_bodies(windowed, window["foreground"], [np.asarray(k, dtype=float) for k in keypoints])
+
+
+def _depth(points):
+    return float(np.linalg.norm(points[[4, 5]].mean(axis=0) - points[[0, 1]].mean(axis=0)))
+
+
+def test_the_drawn_column_is_in_line(drawn):
+    column = drawn()
+    findings = _assess(column, column.keypoints)
+    assert all(f.checks["in_line"] == 1.0 and f.checks["overlap"] == 1.0 for f in findings)
+    assert all(abs(f.values["line_offset_depths"]) < 0.05 for f in findings)
+
+
+def test_a_box_behind_the_line_in_its_own_level_is_not_assessed_and_keeps_its_level(drawn):
+    column = drawn()
+    keypoints = column.keypoints.copy()
+    before = _assess(column, keypoints)
+    k = 8  # T10: the detector boxed the posterior elements instead of the body
+    keypoints[k, :, 0] += 1.0 * _depth(keypoints[k])
+    findings = _assess(column, keypoints)
+    assert findings[k].status == NOT_ASSESSED and findings[k].reason == REASONS["in_line"]
+    assert findings[k].checks["column"] == 1.0  # still counted in the column: the level exists
+    assert findings[k].values["line_offset_depths"] == pytest.approx(1.0, abs=0.1)
+    for i, (old, new) in enumerate(zip(before, findings)):
+        if i != k:
+            assert new.status == old.status and new.checks["in_line"] >= 0.5
+
+
+def test_a_posterior_box_overlapping_its_body_leaves_the_column(drawn):
+    column = drawn()
+    k = 8
+    extra = column.keypoints[k].copy()
+    extra[:, 0] += 0.9 * _depth(extra)
+    extra[:, 1] += 0.3 * (extra[1, 1] - extra[0, 1])  # a box on the pedicles, a little lower than the body
+    keypoints = list(column.keypoints) + [extra]
+    findings = _assess(column, keypoints)
+    assert findings[-1].status == NOT_ASSESSED and findings[-1].reason == REASONS["overlap"]
+    assert findings[-1].checks["column"] == 0.0  # left out: it would take a level of its own
+    assert findings[-1].values["overlap_fraction"] == pytest.approx(0.7, abs=0.05)
+    alone = _assess(column, column.keypoints)
+    assert [f.status for f in findings[:-1]] == [f.status for f in alone]  # the body itself is untouched
+
+
+def test_the_box_off_the_line_leaves_not_the_body_when_the_junk_is_anterior(drawn):
+    # the real case of A067967_19001231-076: a box in the mediastinum beside a body; the body stays
+    column = drawn()
+    k = 4
+    extra = column.keypoints[k].copy()
+    extra[:, 0] -= 1.3 * _depth(extra)
+    bodies = [_Body(np.asarray(p, dtype=float)) for p in list(column.keypoints) + [extra]]
+    anchors = np.ones(len(bodies), dtype=bool)
+    anchors[-1] = False  # the junk has no endplate rim (fails the bone check)
+    kept, scores, _ = check_alignment(bodies, np.ones(len(bodies), dtype=bool), anchors)
+    assert not kept[-1] and kept[:-1].all() and scores[len(bodies) - 1]["overlap"] < 0.5
+    assert scores[k]["overlap"] == 1.0
+
+
+def test_a_retrolisthesis_and_a_mirrored_view(drawn):
+    column = drawn()
+    keypoints = column.keypoints.copy()
+    k = 9
+    keypoints[k, :, 0] += 0.2 * _depth(keypoints[k])  # a retrolisthesis of a fifth of the depth: a body, in line
+    findings = _assess(column, keypoints)
+    assert findings[k].checks["in_line"] == 1.0 and findings[k].reason != REASONS["in_line"]
+    # mirrored view (anterior on the right): the posterior side is read from the keypoints, not assumed
+    mirrored = column.image[:, ::-1].copy()
+    flipped = column.keypoints.copy()
+    flipped[:, :, 0] = column.image.shape[1] - 1 - flipped[:, :, 0]
+    flipped[k, :, 0] -= 1.0 * _depth(flipped[k])  # behind the line, i.e. towards lower columns here
+    findings = _assess(column, flipped, image=mirrored)
+    assert findings[k].status == NOT_ASSESSED and findings[k].reason == REASONS["in_line"]
+    assert sum(f.status == ASSESSED for f in findings) >= 10
+
+
+def test_consecutive_posterior_boxes_do_not_hide_each_other(drawn):
+    column = drawn()
+    keypoints = column.keypoints.copy()
+    for k in (7, 8):
+        keypoints[k, :, 0] += 1.0 * _depth(keypoints[k])
+    findings = _assess(column, keypoints)
+    assert [findings[k].reason for k in (7, 8)] == [REASONS["in_line"]] * 2
+    assert all(f.checks["in_line"] >= 0.5 for i, f in enumerate(findings) if i not in (7, 8))
