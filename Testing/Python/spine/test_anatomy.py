@@ -1,6 +1,5 @@
 """The spinal-canal track (``spine/anatomy.py``) on real CTs, and its use in ``find_centreline`` (issue 17)."""
 
-import time
 
 import numpy as np
 import pytest
@@ -122,8 +121,11 @@ def test_no_canal_and_no_bone_is_refused():
         find_centreline(image_from_array(array, geometry), model)
 
 
-def test_analysis_is_fast_on_a_512x512x300_ct():
-    """The chest crop padded with air to 512 x 512 in-plane, each 3 mm slice repeated 3 x at 1 mm: 512 x 512 x 297."""
+def test_the_canal_is_tracked_on_a_512x512x300_ct():
+    """The chest crop padded with air to 512 x 512 in-plane, each 3 mm slice repeated 3 x at 1 mm: 512 x 512 x 297.
+
+    Its time is a benchmark (``python benchmarks/bench_centreline.py``, line "canal track"), not a test.
+    """
     chest = to_canonical(_chest("cptac_chest.nii.gz"))
     small = sitk.GetArrayFromImage(chest)
     array = np.full((3 * small.shape[0], 512, 512), -1000, np.int16)
@@ -132,12 +134,26 @@ def test_analysis_is_fast_on_a_512x512x300_ct():
     big = ImageGeometry(
         (512, 512, array.shape[0]), (geometry.spacing[0], geometry.spacing[1], 1.0), geometry.origin, np.eye(3)
     )
-    image = image_from_array(array, big)
-    start = time.perf_counter()
-    track = track_spinal_canal(image)
-    elapsed = time.perf_counter() - start
-    assert track.found
-    assert elapsed < 3.0  # target 1.5 s on one free core; the test machines are shared
+    track = track_spinal_canal(image_from_array(array, big))
+    reference = track_spinal_canal(chest)
+    assert track.found and reference.found
+    # the same canal on the finer grid: where both tracks reach, they agree within a voxel or two
+    z = reference.z[(reference.z > track.z.min() + 10) & (reference.z < track.z.max() - 10)]
+    for axis in (0, 1):
+        fine = _along(track, z, axis)
+        coarse = _along(reference, z, axis)
+        both = np.isfinite(fine) & np.isfinite(coarse)
+        assert both.sum() >= 0.8 * len(z)
+        assert np.median(np.abs(fine[both] - coarse[both])) < 3.0
+
+
+def _along(track, z: np.ndarray, axis: int) -> np.ndarray:
+    """The canal's coordinate ``axis`` at ``z`` (NaN where the track does not reach)."""
+    values = track.canal[:, axis]
+    inside = np.isfinite(values)
+    out = np.interp(z, track.z[inside], values[inside])
+    out[(z < track.z[inside].min()) | (z > track.z[inside].max())] = np.nan
+    return out
 
 
 def test_a_track_that_runs_sideways_into_the_ilium_is_cut_and_the_midline_part_kept():
