@@ -10,7 +10,9 @@ stored 2D NIfTI image (HU, pixel spacing from the file) and compares with the ha
 reference (``Testing/Data/real/reference/README_sagittal.md``). A found vertebra is matched to the
 nearest annotated centroid within 12 mm. Prints per image: vertebrae found (matched / annotated),
 the levels it reported next to the reference levels, level accuracy on the annotated vertebrae
-with certain levels, and the number of false grade >= 2 (graded >= 2 where the reference does not
+with certain levels (per vertebra: ``level_certain``), the sacral anchor (given; right when its L5 lies
+within 12 mm of the annotated L5) with the reason it was or was not found, and the number of false
+grade >= 2 (graded >= 2 where the reference does not
 mark the body as collapsed, or graded >= 2 with no annotated body within 12 mm), and how many
 detections the 2D gate's column-line rules took out (``overlap``: left out of the column; ``in_line``:
 behind the line of the bodies, not assessed; :mod:`VertebralFractureLib.radiograph.gate2d`), with how
@@ -72,20 +74,29 @@ def score_image(entry: dict, root: Path, as_png: Path | None = None) -> dict:
         message = None
     except InputError as error:  # "no vertebra found" is an answer here
         result, message = SpineResult(frame="pixel"), str(error)
-    certain = bool(result.patient.get("levels", {"certain": True}).get("certain", True))
+    levels = result.patient.get("levels", {"certain": True})
+    certain = bool(levels.get("certain", True))
     found = [(float(v.centroid[0]), float(v.centroid[1])) for v in result.vertebrae]
     labels = [v.label for v in result.vertebrae]
+    # a level counts as certain where the image's levels are and the vertebra's own count is (sacral anchor)
+    sure = [certain and bool(v.extra.get("level_certain", certain)) for v in result.vertebrae]
     grades = [v.measure.grade if (v.measure is not None and v.status == "assessed") else None
               for v in result.vertebrae]
     annotated = entry["vertebrae"]
     pairs = _match(found, annotated, tuple(entry["spacing_mm"]))
     correct = sum(1 for i, j in pairs.items()
-                  if certain and entry["levels_certain"] and labels[i] == annotated[j]["label"])
+                  if sure[i] and entry["levels_certain"] and labels[i] == annotated[j]["label"])
     wrong = sum(1 for i, j in pairs.items()
-                if certain and entry["levels_certain"] and labels[i] != annotated[j]["label"])
+                if sure[i] and entry["levels_certain"] and labels[i] != annotated[j]["label"])
+    # the sacral anchor: given, and right when its L5 lies within MATCH_MM of the annotated L5
+    anchor_given = levels.get("anchor") == "sacrum"
+    l5 = [v for v in annotated if v["label"] == "L5"]
+    anchor_right = bool(anchor_given and l5 and entry["levels_certain"] and _match(
+        [tuple(levels["l5"])], l5, tuple(entry["spacing_mm"])))
     scorable = len(annotated) if entry["levels_certain"] else 0
     lumbar = [j for j, v in enumerate(annotated) if entry["levels_certain"] and str(v["label"])[0] in "LS"]
-    lumbar_right = sum(1 for i, j in pairs.items() if j in lumbar and certain and labels[i] == annotated[j]["label"])
+    lumbar_right = sum(1 for i, j in pairs.items() if j in lumbar and sure[i] and labels[i] == annotated[j]["label"])
+    lumbar_found = sum(1 for j in pairs.values() if j in lumbar)
     false_grade = 0
     for i, grade in enumerate(grades):
         if grade is not None and grade >= 2:
@@ -103,6 +114,8 @@ def score_image(entry: dict, root: Path, as_png: Path | None = None) -> dict:
     return {"found": len(found), "matched": len(pairs), "annotated": len(annotated), "correct": correct,
             "scorable": scorable, "false_grade": false_grade, "comparison": comparison,
             "confident_wrong": wrong, "lumbar": len(lumbar), "lumbar_right": lumbar_right,
+            "lumbar_found": lumbar_found, "anchors": int(anchor_given), "anchors_right": int(anchor_right),
+            "anchor_reason": levels.get("reason"),
             "graded": sum(1 for g in grades if g is not None), "certain": certain, "message": message,
             "not_assessed": sum(1 for v in result.vertebrae if v.status != "assessed"),
             "line_rule": len(lined), "line_rule_on_body": lined_on_body}
@@ -124,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     reference = json.loads(reference_path.read_text())
     root = reference_path.resolve().parents[1]
     totals = {"found": 0, "matched": 0, "annotated": 0, "correct": 0, "scorable": 0, "false_grade": 0,
-              "confident_wrong": 0, "lumbar": 0, "lumbar_right": 0, "graded": 0, "line_rule": 0, "line_rule_on_body": 0}
+              "confident_wrong": 0, "lumbar": 0, "lumbar_right": 0, "lumbar_found": 0, "anchors": 0, "anchors_right": 0,
+              "graded": 0, "line_rule": 0, "line_rule_on_body": 0}
     for entry in reference["images"]:
         name = Path(entry["image"]).name[: -len(".nii.gz")]
         if not (args.all or entry["lumbar_in_view"]) or (args.only and name not in args.only):
@@ -142,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
               f"false grade>=2: {score['false_grade']}, graded {score['graded']}, "
               f"levels {'certain' if score['certain'] else 'uncertain'}, column-line rule {score['line_rule']} "
               f"({score['line_rule_on_body']} on an annotated body)")
+        anchor = "sacrum (" + ("right" if score["anchors_right"] else "WRONG or unscored") + ")" if score["anchors"] \
+            else "none"
+        print(f"    anchor: {anchor}: {score['anchor_reason']}")
         if score["message"]:
             print(f"    no vertebra: {score['message']}")
         print(f"    reported=reference: {' '.join(score['comparison'])}")
@@ -149,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"TOTAL: found {totals['found']}, matched {totals['matched']}/{totals['annotated']}, level accuracy "
               f"{totals['correct']}/{totals['scorable']} = {totals['correct'] / totals['scorable']:.2f}, "
               f"false grade>=2: {totals['false_grade']}, graded {totals['graded']}, confident wrong levels "
-              f"{totals['confident_wrong']}, lumbar L1-S1 right {totals['lumbar_right']}/{totals['lumbar']}, "
+              f"{totals['confident_wrong']}, lumbar L1-S1 right {totals['lumbar_right']}/{totals['lumbar']} "
+              f"({totals['lumbar_found']} of them found), sacral anchors {totals['anchors']} given, "
+              f"{totals['anchors_right']} right, "
               f"column-line rule {totals['line_rule']} ({totals['line_rule_on_body']} on an annotated body)")
     return 0
 

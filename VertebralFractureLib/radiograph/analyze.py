@@ -315,6 +315,7 @@ def analyze_radiograph(
     from .gate2d import assess_bodies, body_window, with_level
     from .labels import assign_levels
     from .locate import _model, heatmap_peaks, predict_heatmaps
+    from .sacrum import BELOW_S1_REASON, anchored_levels
 
     progress = progress or Progress()
     timings: Dict[str, float] = {}
@@ -403,10 +404,28 @@ def analyze_radiograph(
     progress(0.85, "assigning levels")
     centres = np.array([d.centre for d in detections]).reshape(-1, 2)
     labels, confidence = assign_levels(frame.to_input(centres), heatmaps, centroid_model.levels, centres[:, 1])
-    levels = {"anchor": None, "certain": False,
-              "method": "Gartland et al. 2025 heatmaps T4-L4 and consecutive order; no anatomical anchor"}
-    warnings.append(f"{name}: levels uncertain: neither the sacrum nor the 12th rib was identified, so the level "
-                    "names are a guess from the heatmaps and the order; set one level by hand to fix them")
+    # levels counted from the sacrum when it is found below the column (.sacrum), else the heatmap guess
+    anchor, levels = anchored_levels(windowed, window["foreground"], [d.keypoints for d in detections],
+                                     [f.checks for f in findings])
+    level_certain = [False] * len(detections)
+    if anchor is not None:
+        for i in anchor.below_s1:
+            rejected.append({"centre": [round(float(c), 1) for c in detections[i].centre],
+                             "score": round(float(detections[i].score), 3), "reason": BELOW_S1_REASON})
+        keep = [i for i in range(len(detections)) if i in anchor.labels]
+        labels = [anchor.labels[i] for i in keep]
+        level_certain = [bool(anchor.certain[i]) for i in keep]
+        detections, findings = [detections[i] for i in keep], [findings[i] for i in keep]
+        confidence = np.ones(len(keep))  # the level comes from the count, not from the heatmaps
+        if anchor.below_s1:
+            warnings.append(f"{len(anchor.below_s1)} detection(s) below S1 (sacrum or pelvis) were left out")
+        if levels["uncertain_levels"]:
+            warnings.append(f"{name}: levels counted from the sacrum; {', '.join(levels['uncertain_levels'])} "
+                            "uncertain (the spacing of two neighbouring bodies fits no whole number of levels)")
+    else:
+        warnings.append(f"{name}: levels uncertain: neither the sacrum nor the 12th rib was identified "
+                        f"({levels['reason']}), so the level names are a guess from the heatmaps and the order; "
+                        "set one level by hand to fix them")
 
     reported = spacing if spacing is not None else (1.0, 1.0)
     result = SpineResult(
@@ -431,13 +450,13 @@ def analyze_radiograph(
     result.patient["levels"] = levels
     analysis = Analysis(result=result, image=image, mid_sagittal=display_image(image),
                         mid_spacing=(reported[1], reported[0]))
-    for detection, label, conf, finding in zip(detections, labels, confidence, findings):
+    for detection, label, conf, finding, label_sure in zip(detections, labels, confidence, findings, level_certain):
         points = np.asarray(detection.keypoints, dtype=float)
         finding = with_level(finding, label)
         vertebra = Vertebra(label=label, centroid=points.mean(axis=0), keypoints=points,
                             confidence=float(min(detection.score, conf)), source="model",
                             quality=finding.quality, checks=finding.checks)
-        vertebra.extra["level_certain"] = bool(levels["certain"])
+        vertebra.extra["level_certain"] = bool(label_sure)
         if finding.status != "assessed":
             vertebra.not_assessed(finding.reason)
         result.vertebrae.append(vertebra)

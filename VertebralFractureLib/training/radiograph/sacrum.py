@@ -40,14 +40,15 @@ No anchor (sacrum not in view, no disc pattern, a count that does not agree) mea
 caller keeps "levels uncertain". No threshold here was fitted on the real images: the fractions
 of h come from the morphometry above, the 25 % / 15 degree limits were set before the run.
 
-**Status: measured, not used.** :func:`~.analyze.analyze_radiograph` does not call this module.
-On the 12 real sagittal images with the lumbar spine in view (``covid_sagittal``) it found no
-sacrum on the 8 with a sacrum in the slice and one false "sacrum" on an image whose slice misses it
-(A002304_19001231: the track left the bodies for the posterior elements and "turned" 104 degrees).
-Seen on the renderings: the body interior of these elderly spines is barely brighter than the
-discs (trabecular bone 0.45 vs disc 0.40 of the window), the track is pulled into the pedicles and
-the sacral canal, and the S1/S2 disc remnant is taken for the last mobile disc. Until a rule passes
-those images, every radiograph keeps "levels uncertain" (a wrong level is worse than none).
+**Status: superseded, not used.** :func:`~VertebralFractureLib.radiograph.analyze.analyze_radiograph`
+anchors the levels with :mod:`VertebralFractureLib.radiograph.sacrum` instead (soft tissue of the pelvis
+straight ahead of L5 and a long bony mass turning posteriorly, not the bone/disc alternation of this
+module); this one is kept as the record of the failed attempt. On the 12 real sagittal images with the
+lumbar spine in view (``covid_sagittal``) it found no sacrum on the 8 with a sacrum in the slice and one
+false "sacrum" on an image whose slice misses it (A002304_19001231: the track left the bodies for the
+posterior elements and "turned" 104 degrees). Seen on the renderings: the body interior of these elderly
+spines is barely brighter than the discs (trabecular bone 0.45 vs disc 0.40 of the window), the track is
+pulled into the pedicles and the sacral canal, and the S1/S2 disc remnant is taken for the last mobile disc.
 """
 
 from __future__ import annotations

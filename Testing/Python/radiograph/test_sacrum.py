@@ -1,0 +1,154 @@
+"""Lumbar levels anchored on the sacrum (VertebralFractureLib.radiograph.sacrum), drawn and real lateral views.
+
+Real images: the sagittal CT slices of ``Testing/Data/real/covid_sagittal`` with the hand-made level
+reference ``Testing/Data/real/reference/covid_sagittal.json`` (levels counted up from the sacrum).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from VertebralFractureLib.radiograph import sacrum
+from VertebralFractureLib.radiograph.analyze import analyze_radiograph
+
+ROOT = Path(__file__).resolve().parents[2] / "Data" / "real"
+REFERENCE = json.loads((ROOT / "reference" / "covid_sagittal.json").read_text())
+ENTRIES = {Path(e["image"]).name[: -len(".nii.gz")]: e for e in REFERENCE["images"]}
+
+HEIGHT, DEPTH, DISC = 24.0, 34.0, 8.0
+
+
+def _box(image: np.ndarray, left: float, top: float) -> np.ndarray:
+    """A body: grey interior, bright rim; returns its six keypoints ``[column, row]``."""
+    r0, r1, c0, c1 = int(top), int(top + HEIGHT), int(left), int(left + DEPTH)
+    image[r0:r1, c0:c1] = 0.9
+    image[r0 + 2 : r1 - 2, c0 + 2 : c1 - 2] = 0.6
+    return np.array([[left, top], [left, top + HEIGHT], [left + DEPTH / 2, top], [left + DEPTH / 2, top + HEIGHT],
+                     [left + DEPTH, top], [left + DEPTH, top + HEIGHT]])
+
+
+def drawn_spine(bodies: int = 7, below: str = "sacrum") -> tuple:
+    """A lateral view (column 0 anterior): ``bodies`` bodies, then a sacrum, more bodies or soft tissue."""
+    from skimage.draw import polygon
+
+    image = np.full((420, 300), 0.3, dtype=np.float32)  # soft tissue
+    image[:, 230:] = 0.05  # air behind the back
+    keypoints = []
+    top = 20.0
+    for _ in range(bodies):
+        keypoints.append(_box(image, 120.0, top))
+        image[int(top + HEIGHT) : int(top + HEIGHT + DISC), 120:154] = 0.35  # disc
+        top += HEIGHT + DISC
+    if below == "sacrum":
+        # S1 + S2 + S3 as one bony mass, its axis turned 35 degrees posteriorly (lumbosacral angle)
+        turn = np.radians(35.0)
+        axis, normal = np.array([np.sin(turn), np.cos(turn)]), np.array([np.cos(turn), -np.sin(turn)])
+        start = np.array([120.0, top])
+        corners = [start, start + 40 * normal, start + 40 * normal + 100 * axis, start + 100 * axis]
+        rr, cc = polygon([p[1] for p in corners], [p[0] for p in corners], image.shape)
+        image[rr, cc] = 0.65
+    elif below == "bodies":
+        for _ in range(3):
+            _box(image, 120.0, top)
+            top += HEIGHT + DISC
+    return image, keypoints
+
+
+def test_drawn_column_with_a_sacrum_names_its_lowest_body_l5():
+    image, keypoints = drawn_spine(7, "sacrum")
+    anchor, reason = sacrum.sacral_anchor(image, 0.0, keypoints, [True] * len(keypoints))
+    assert anchor is not None, reason
+    assert anchor.l5_index == 6 and "sacrum below" in reason
+    assert [anchor.labels[i] for i in range(7)] == ["T11", "T12", "L1", "L2", "L3", "L4", "L5"]
+    assert all(anchor.certain.values()) and anchor.below_s1 == []
+    assert anchor.test.sacrum_deg >= 15.0
+
+
+@pytest.mark.parametrize("below", ["bodies", "none"])
+def test_drawn_column_without_a_sacrum_has_no_anchor(below):
+    # the column goes on (three more bodies, not detected) or ends in soft tissue: no sacrum, no anchor
+    image, keypoints = drawn_spine(7, below)
+    anchor, reason = sacrum.sacral_anchor(image, 0.0, keypoints, [True] * len(keypoints))
+    assert anchor is None, reason
+
+
+def test_mirrored_view_finds_the_same_l5():
+    image, keypoints = drawn_spine(7, "sacrum")
+    mirrored = image[:, ::-1].copy()
+    flipped = [np.column_stack([image.shape[1] - 1 - k[:, 0], k[:, 1]]) for k in keypoints]
+    anchor, reason = sacrum.sacral_anchor(mirrored, 0.0, flipped, [True] * len(flipped))
+    assert anchor is not None and anchor.l5_index == 6, reason
+
+
+def test_count_levels_marks_levels_past_an_ambiguous_spacing_uncertain():
+    from VertebralFractureLib.radiograph.gate2d import _Body
+
+    image, keypoints = drawn_spine(7, "sacrum")
+    # a gap of 1.55 levels between the 2nd and 3rd body (fits neither one nor two levels within STEP_RATIO)
+    shifted = [k - np.array([0.0, 0.55 * sacrum.LEVEL_PER_HEIGHT * HEIGHT]) if i < 2 else k
+               for i, k in enumerate(keypoints)]
+    bodies = [_Body(k) for k in shifted]
+    labels, certain, below = sacrum.count_levels(bodies, list(range(7)), 6)
+    assert [labels[i] for i in range(2, 7)] == ["L1", "L2", "L3", "L4", "L5"]
+    assert all(certain[i] for i in range(2, 7)) and not certain[0] and not certain[1]
+
+
+def _nearest(vertebra, entry):
+    sx, sy = entry["spacing_mm"]
+    best = min(entry["vertebrae"], key=lambda a: math.hypot((vertebra.centroid[0] - a["centroid"][0]) * sx,
+                                                           (vertebra.centroid[1] - a["centroid"][1]) * sy))
+    distance = math.hypot((vertebra.centroid[0] - best["centroid"][0]) * sx,
+                          (vertebra.centroid[1] - best["centroid"][1]) * sy)
+    return best, distance
+
+
+@pytest.fixture(scope="module")
+def analysed():
+    names = ("A058062_19010108-077", "A058062_19001231-073", "A062055_19001228-075", "A002304_19001231-080",
+             "A098752_19010127-174")
+    return {name: analyze_radiograph(ROOT / ENTRIES[name]["image"]).result for name in names}
+
+
+@pytest.mark.parametrize("name", ["A058062_19010108-077", "A062055_19001228-075"])
+def test_real_sagittal_slice_with_the_sacrum_gets_the_levels_counted_from_it(analysed, name):
+    result, entry = analysed[name], ENTRIES[name]
+    levels = result.patient["levels"]
+    assert levels["anchor"] == "sacrum" and levels["certain"] is True and "sacrum" in levels["method"]
+    matched = [(v, _nearest(v, entry)) for v in result.vertebrae]
+    matched = [(v, best) for v, (best, distance) in matched if distance < 12.0]
+    assert len(matched) >= 7
+    # every level counted from the sacrum is the annotated one, L5 included
+    assert all(v.label == best["label"] for v, best in matched)
+    assert any(v.label == "L5" and best["label"] == "L5" for v, best in matched)
+    assert all(v.extra["level_certain"] is True for v, _ in matched)
+    assert not any("levels uncertain" in w for w in result.warnings)
+
+
+def test_s1_box_is_named_s1_and_not_graded(analysed):
+    result = analysed["A062055_19001228-075"]
+    s1 = [v for v in result.vertebrae if v.label == "S1"]
+    assert len(s1) == 1 and s1[0].status == "not_assessed" and s1[0].checks["level"] == 0.0
+
+
+def test_boxes_in_the_pelvis_below_s1_are_left_out(analysed):
+    result = analysed["A058062_19001231-073"]
+    assert result.patient["levels"]["anchor"] == "sacrum"
+    assert [v.label for v in result.vertebrae] == ["L1", "L3", "L5"]
+    below = [r for r in result.input["rejected_detections"] if r["reason"] == sacrum.BELOW_S1_REASON]
+    assert len(below) == 3
+
+
+@pytest.mark.parametrize("name", ["A002304_19001231-080", "A098752_19010127-174"])
+def test_no_sacrum_in_the_slice_keeps_the_levels_uncertain(analysed, name):
+    # A002304_19001231: the lumbar bodies and the sacrum are cut paramedian (no S1 body in the slice);
+    # A098752_19010127: a thoracic field of view
+    result = analysed[name]
+    levels = result.patient["levels"]
+    assert levels["anchor"] is None and levels["certain"] is False and levels["reason"]
+    assert any("levels uncertain" in w for w in result.warnings)
+    assert all(v.extra["level_certain"] is False for v in result.vertebrae)
