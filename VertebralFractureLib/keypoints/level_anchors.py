@@ -15,7 +15,9 @@ detector's image, ``[row, col (anterior -> posterior), lat]``):
   view) and is thin (cross-section in a lateral plane below :data:`RIB_MAX_AREA_MM2`) is a rib; its
   attachment row is the row of its medial part extrapolated linearly to :data:`RIB_HEAD_LATERAL_MM`
   (lower ribs descend steeply). Lumbar transverse processes end before the band's lateral face
-  (L3, the longest, about 45 mm from the midline), ribs go on.
+  (L3, the longest, about 45 mm from the midline), ribs go on. A crossing component that is faint and
+  speckled (:data:`SOFT_TISSUE_P90_HU`, :data:`SOFT_TISSUE_FILL`) is contrast-enhanced kidney cortex,
+  not a rib; beside it, "no rib" is not an observation.
 - **iliac crests**: large bone beside the column (cross-section in a row plane at least
   :data:`PELVIS_MIN_AREA_MM2`, beyond :data:`PELVIS_LATERAL_MM`) below the last rib.
 
@@ -57,10 +59,33 @@ PELVIS_LATERAL_MM = 50.0
 PELVIS_MIN_AREA_MM2 = 320.0
 #: Two runs of one component's medial rows closer than this (mm) are one rib (ribs lie 15-30 mm apart).
 RIB_MIN_GAP_MM = 14.0
+#: Contrast-enhanced soft tissue (kidney cortex in an arterial or corticomedullary phase, about 150-250 HU)
+#: reaches :data:`BONE_HU` only in noise speckles: a band-crossing component whose 90th percentile stays
+#: below this (HU) ...
+SOFT_TISSUE_P90_HU = 300.0
+#: ... and whose lateral cross-sections are speckled (median fraction of their row x anterior-posterior
+#: bounding box that is above :data:`BONE_HU` below this) is no rib. Measured on the real chest CT (2 mm
+#: straightening of the CT as stored, resampled to 1 mm and to 5 mm slices, and with 40 HU noise): kidneys
+#: 90th percentile 243-270 HU, fill 0.17-0.38; ribs 331-1041 HU, fill 0.44-0.75; the thin 12th ribs at the
+#: top edge of the 3 mm abdomen CT 290-309 HU, fill 0.67-1.0. Which speckles connect into one band-crossing
+#: component depends on the noise and on the voxel grid the CT was sampled on: on the chest CT a kidney
+#: crossed the band beside L1 on the 1 mm and 5 mm resamplings (a rib at L1: no 12th-rib anchor), beside
+#: T12 as stored.
+SOFT_TISSUE_FILL = 0.5
+#: Medial rows of one component further apart than this (mm) start a new run (one rib each, unless
+#: :data:`RIB_MIN_GAP_MM` merges them).
+RIB_RUN_GAP_MM = 6.0
+#: A rib's medial course is read within this many mm (rows) of its medial run.
+RIB_COURSE_ROWS_MM = 30.0
 #: Anterior-posterior range (mm from the centre-line, posterior positive) where ribs cross the band.
 RIB_AP_MM = (-20.0, 60.0)
-#: Fraction of a band's voxels that must lie inside the CT for "no rib" to count as an observation.
-IN_VIEW_FRACTION = 0.9
+#: Fraction of a body's rib search region (rows x band voxels, :meth:`Landmarks.in_view`) that must lie inside
+#: the CT for "no rib" to count as an observation. A fraction of the whole region, not of each row: an oblique
+#: edge of the field of view cuts the posterior corner of the last rows at a place that moves with the tilt of
+#: the straightening planes there (the centre-line's end tangent, which differed by 9 degrees between the real
+#: chest CT as stored and resampled to 1 mm: L1's left band region was 99 % and 96 % in view, but its last
+#: row 94 % and 79 %). One whole row of the region out of view (a field of view ending square) is still too much.
+IN_VIEW_FRACTION = 0.95
 #: "No rib" beside a body is an observation only where the band is in view from :data:`RIB_ABOVE_MM` above the
 #: body's top to this far below its centre (the rib head articulates at the upper half of the body; a 12th
 #: rib's medial course crosses the band's medial face by its lower third). Requiring the whole body plus a
@@ -69,6 +94,13 @@ IN_VIEW_FRACTION = 0.9
 RIB_BELOW_CENTRE_MM = 6.0
 #: See :data:`RIB_BELOW_CENTRE_MM` (the disc above the body).
 RIB_ABOVE_MM = 4.0
+#: A rib up to this far (mm) above the first detection's top belongs to it when no second detection gives
+#: the disc height (with one, half the disc: the 12th rib beside a T12 the detector missed at the top edge of
+#: the 1 mm resampled abdomen CT lay 7 mm above L1's top, made L1 rib-bearing and contradicted the crests).
+TOP_SLACK_MM = 4.0
+#: A rib up to this far (mm) below the last detection's bottom belongs to it (a rib there makes the last
+#: body rib-bearing, which never anchors wrongly: at worst no transition is seen).
+BOTTOM_SLACK_MM = 10.0
 #: The wide straightening extends the curve straight beyond both ends by this much, so that the rib search
 #: region of the first and last bodies shows the real field of view (outside it: :data:`OUTSIDE`) instead of
 #: ending where the curve ends.
@@ -99,17 +131,21 @@ class Landmarks:
     rows_mm: float
     band_in_view: np.ndarray  # (rows, 2) fraction of the rib band inside the CT, [right, left]
     spacing: float = GRID_MM
+    #: Band-crossing components that look like enhanced soft tissue (:data:`SOFT_TISSUE_P90_HU`), as
+    #: ``(side, first_row_mm, last_row_mm)`` of their medial part: no rib, but they hide whether a rib is there.
+    soft: List[Tuple[str, float, float]] = field(default_factory=list)
 
     def in_view(self, side: int, top_mm: float, bottom_mm: float) -> bool:
         """Whether the rib band on ``side`` (0 right, 1 left) lies inside the CT for rows in [top, bottom].
 
+        In view: at least :data:`IN_VIEW_FRACTION` of the band's voxels over those rows lie inside the CT.
         Rows beyond either end of the straightening are not in view (nothing was seen there).
         """
         i0 = int(np.floor(top_mm / self.spacing))
         i1 = int(np.ceil(bottom_mm / self.spacing)) + 1
         if i0 < 0 or i1 > len(self.band_in_view) or i1 <= i0:
             return False
-        return bool(np.all(self.band_in_view[i0:i1, side] >= IN_VIEW_FRACTION))
+        return bool(np.mean(self.band_in_view[i0:i1, side]) >= IN_VIEW_FRACTION)
 
 
 @dataclass
@@ -168,6 +204,7 @@ def find_landmarks(volume: np.ndarray, spacing: float = GRID_MM) -> Landmarks:
     bone = volume > BONE_HU
     lo, hi = RIB_BAND_MM
     ribs: List[Rib] = []
+    soft: List[Tuple[str, float, float]] = []
     band_in_view = np.zeros((rows, 2))
     for side_index, (name, half) in enumerate((("right", lateral < 0), ("left", lateral > 0))):
         distance = np.abs(lateral)
@@ -193,10 +230,35 @@ def find_landmarks(volume: np.ndarray, spacing: float = GRID_MM) -> Landmarks:
                 continue
             medial = idx[far <= lo + FACE_MM]
             medial_rows = np.unique(medial[:, 0])
+            if _soft_tissue(idx, volume[tuple(idx.T)]):
+                soft.append((name, float(medial_rows.min() * spacing), float(medial_rows.max() * spacing)))
+                continue
             for group in _medial_groups(medial_rows, spacing):
                 ribs.append(Rib(name, _attachment_row(idx, far, group, spacing), area))
     crests = _pelvis_tops(bone, lateral, spacing)
-    return Landmarks(sorted(ribs, key=lambda r: r.row_mm), crests, rows * spacing, band_in_view, spacing)
+    return Landmarks(sorted(ribs, key=lambda r: r.row_mm), crests, rows * spacing, band_in_view, spacing, soft)
+
+
+def _soft_tissue(idx: np.ndarray, values: np.ndarray) -> bool:
+    """Whether a band-crossing component is enhanced soft tissue: faint and speckled, not bone.
+
+    Args:
+        idx: (n, 3) voxel indices ``[row, col, lat]`` of the component.
+        values: (n,) their HU.
+
+    Returns:
+        True where the 90th percentile stays below :data:`SOFT_TISSUE_P90_HU` and the median fill of its
+        lateral cross-sections (voxels over the row x anterior-posterior bounding box) below
+        :data:`SOFT_TISSUE_FILL`.
+    """
+    if float(np.percentile(values, 90)) >= SOFT_TISSUE_P90_HU:
+        return False
+    fills = []
+    for lat in np.unique(idx[:, 2]):
+        plane = idx[idx[:, 2] == lat]
+        box = (np.ptp(plane[:, 0]) + 1) * (np.ptp(plane[:, 1]) + 1)
+        fills.append(len(plane) / box)
+    return float(np.median(fills)) < SOFT_TISSUE_FILL
 
 
 def _touches_outside(component: np.ndarray, inside: np.ndarray) -> bool:
@@ -208,7 +270,7 @@ def _touches_outside(component: np.ndarray, inside: np.ndarray) -> bool:
 
 def _medial_groups(rows: np.ndarray, spacing: float) -> List[np.ndarray]:
     """Runs of a component's medial rows, one per rib: runs closer than :data:`RIB_MIN_GAP_MM` are one rib."""
-    groups = np.split(rows, np.where(np.diff(rows) > 3)[0] + 1)
+    groups = np.split(rows, np.where(np.diff(rows) * spacing > RIB_RUN_GAP_MM)[0] + 1)
     merged = [groups[0]]
     for group in groups[1:]:
         if (group.mean() - merged[-1].mean()) * spacing < RIB_MIN_GAP_MM:
@@ -220,7 +282,8 @@ def _medial_groups(rows: np.ndarray, spacing: float) -> List[np.ndarray]:
 
 def _attachment_row(idx: np.ndarray, far: np.ndarray, group: np.ndarray, spacing: float) -> float:
     """Row (mm) of one rib's medial course (within 14 mm of the band's medial face) extrapolated to the head."""
-    near = np.isin(idx[:, 0], np.arange(group.min() - 15, group.max() + 16)) & (far <= RIB_BAND_MM[0] + 14.0)
+    reach = int(round(RIB_COURSE_ROWS_MM / spacing))
+    near = np.isin(idx[:, 0], np.arange(group.min() - reach, group.max() + reach + 1)) & (far <= RIB_BAND_MM[0] + 14.0)
     distances = np.unique(far[near])
     rows = np.array([idx[near][far[near] == d][:, 0].mean() * spacing for d in distances])
     if len(distances) < 3:
@@ -252,13 +315,16 @@ def rib_bearing(landmarks: Landmarks, tops_mm: np.ndarray, bottoms_mm: np.ndarra
     """Per detection (sorted superior -> inferior) and side: rib attached (True), none (False), not in view (None).
 
     A rib belongs to the detection whose centre is nearest its attachment row, if within the detection's
-    rows widened by half the gap to each neighbour. "No rib" is an observation only where the detection's
-    rib search region lies inside the CT: the lateral band from :data:`RIB_ABOVE_MM` above its top to
-    :data:`RIB_BELOW_CENTRE_MM` below its centre, rows beyond the straightening counting as out of view
-    (:meth:`Landmarks.in_view`); else None. The straightening extends :data:`CURVE_MARGIN_MM` beyond the
-    curve (:func:`anchor_of_detections`), so a rib of the last body that descends below the curve's end is
-    still seen, or touches the field of view's edge (generated chest case seed 900000: the curve ended at
-    T11, whose rib left the straightening, and T11 was named L1).
+    rows widened by half the gap to each neighbour (above the first detection: half the gap below it, a rib
+    higher up belonging to a body the detector missed; below the last: :data:`BOTTOM_SLACK_MM`). "No rib"
+    is an observation only where the detection's rib search region lies inside the CT: the lateral band
+    from :data:`RIB_ABOVE_MM` above its top to :data:`RIB_BELOW_CENTRE_MM` below its centre, rows beyond
+    the straightening counting as out of view (:meth:`Landmarks.in_view`), and where no enhanced soft
+    tissue crosses the band beside the body (:attr:`Landmarks.soft`, which could hide a rib); else None.
+    The straightening extends :data:`CURVE_MARGIN_MM` beyond the curve (:func:`anchor_of_detections`), so a
+    rib of the last body that descends below the curve's end is still seen, or touches the field of view's
+    edge (generated chest case seed 900000: the curve ended at T11, whose rib left the straightening, and
+    T11 was named L1).
     """
     tops, bottoms = np.asarray(tops_mm, float), np.asarray(bottoms_mm, float)
     centres = 0.5 * (tops + bottoms)
@@ -268,19 +334,27 @@ def rib_bearing(landmarks: Landmarks, tops_mm: np.ndarray, bottoms_mm: np.ndarra
 
     def owner(row_mm: float) -> Optional[int]:
         k = int(np.argmin(np.abs(centres - row_mm)))
-        upper = tops[k] - (0.5 * (tops[k] - bottoms[k - 1]) if k > 0 else 10.0)
-        lower = bottoms[k] + (0.5 * (tops[k + 1] - bottoms[k]) if k < n - 1 else 10.0)
+        if k > 0:
+            upper = tops[k] - 0.5 * (tops[k] - bottoms[k - 1])
+        else:  # half the disc below: a rib higher up belongs to an undetected body above (TOP_SLACK_MM)
+            upper = tops[0] - (0.5 * (tops[1] - bottoms[0]) if n > 1 else TOP_SLACK_MM)
+        lower = bottoms[k] + (0.5 * (tops[k + 1] - bottoms[k]) if k < n - 1 else BOTTOM_SLACK_MM)
         return k if upper <= row_mm <= lower else None
 
     for rib in landmarks.ribs if n else []:
         k = owner(rib.row_mm)
         if k is not None:
             found[k, 0 if rib.side == "right" else 1] = True
+    hidden = np.zeros((n, 2), dtype=bool)
+    for name, first, last in landmarks.soft:
+        hidden[(tops - RIB_ABOVE_MM <= last) & (bottoms >= first), 0 if name == "right" else 1] = True
     for k in range(n):
         sides = []
         for side in (0, 1):
             if found[k, side]:
                 sides.append(True)
+            elif hidden[k, side]:
+                sides.append(None)
             elif landmarks.in_view(side, tops[k] - RIB_ABOVE_MM, centres[k] + RIB_BELOW_CENTRE_MM):
                 sides.append(False)
             else:
@@ -362,7 +436,11 @@ def find_anchor(landmarks: Landmarks, tops_mm: Sequence[float], bottoms_mm: Sequ
         tops_mm: each detection's top row.
         bottoms_mm: each detection's bottom row.
         regular: per detection, whether the step to the next one skips no vertebra (default all True);
-            an anchor across a missed vertebra is not trusted.
+            an anchor across a missed vertebra is not trusted: the 12th rib needs a regular step T12 -> L1,
+            the iliac crests regular steps L3 -> L4 -> L5 to anchor or to confirm the rib (they still veto
+            it when they disagree). On the abdomen CT resampled to 5 mm slices the crests lay at L4, but
+            doubled detections below it made the step from L3 look like a missed vertebra, and the labels
+            counted from the crests across it came out T12 L1 L2 L4 (certain and wrong).
 
     Returns:
         The :class:`LevelAnchor` (anchor None: "levels uncertain").
@@ -373,15 +451,20 @@ def find_anchor(landmarks: Landmarks, tops_mm: Sequence[float], bottoms_mm: Sequ
     rib_index, sides = _twelfth_rib(bearing, regular_steps)
     crest_index = _crest_level(_crest_row(landmarks, bearing, tops, bottoms), tops, bottoms)
     lumbar_from_rib = None if rib_index is None or rib_index < 0 else rib_index + 4  # T12 + 4 = L4
+    crest_regular = crest_index is not None and bool(
+        regular_steps[crest_index] and (crest_index == 0 or regular_steps[crest_index - 1]))
     if rib_index == -1:
         return LevelAnchor(None, None, None, False, 0.0, "levels uncertain: the last rib lies at different "
                            "vertebrae on the two sides (asymmetric ribs or a transitional vertebra)", bearing)
     if rib_index is not None and crest_index is not None:
-        if crest_index == lumbar_from_rib:
+        if crest_index == lumbar_from_rib and crest_regular:
             return LevelAnchor("12th rib + iliac crests", rib_index, "T12", True, 0.95,
                                "counted from the 12th rib; the iliac crests at L4 and the sacrum below L5 agree",
                                bearing)
         shift = crest_index - lumbar_from_rib
+        if shift == 0:  # they agree, but the crests lie beside a missed or doubled detection: the rib alone
+            crest_index = None
+    if rib_index is not None and crest_index is not None:
         return LevelAnchor(None, None, None, False, 0.0, f"levels uncertain: the 12th rib and the iliac crests "
                            f"disagree by {abs(shift)} level(s) (11 or 13 rib pairs, or a transitional T13 / L6)",
                            bearing)
@@ -391,10 +474,13 @@ def find_anchor(landmarks: Landmarks, tops_mm: Sequence[float], bottoms_mm: Sequ
                            "counted from the 12th rib (last rib-bearing vertebra, "
                            f"{'both sides' if sides == 2 else 'one side in view'})",
                            bearing)
-    if crest_index is not None:
+    if crest_index is not None and crest_regular:
         return LevelAnchor("iliac crests", crest_index, "L4", True, 0.8,
                            "anchored on the sacrum: the iliac crests reach L4, L5 is the last free body above it",
                            bearing)
+    if crest_index is not None:
+        return LevelAnchor(None, None, None, False, 0.0, "levels uncertain: the iliac crests lie beside a missed "
+                           "or doubled detection, the count from them is not sure", bearing)
     return LevelAnchor(None, None, None, False, 0.0, UNCERTAIN_WARNING, bearing)
 
 

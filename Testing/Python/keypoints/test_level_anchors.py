@@ -214,3 +214,125 @@ def test_a_rib_below_the_transition_on_the_other_side_leaves_the_levels_uncertai
     anchor = find_anchor(landmarks, tops, tops + 20)
     assert anchor.rib_bearing[3] == (False, True)
     assert anchor.anchor is None and anchor.certain is False
+
+
+def _with_kidneys(volume: np.ndarray, centre_mm: float, seed: int = 0) -> np.ndarray:
+    """Contrast-enhanced kidneys beside the column: speckles of 195 +- 40 HU around ``centre_mm`` (rows).
+
+    Half their voxels exceed :data:`BONE_HU` in noise, which connect into components crossing the rib band;
+    anterior to the ribs (which lie 8-14 mm posterior), as a kidney's upper pole under the 12th rib.
+    """
+    from VertebralFractureLib.keypoints.level_anchors import GRID_MM
+
+    rows, cols, lats = volume.shape
+    row = np.arange(rows)[:, None, None] * GRID_MM
+    ap = ((np.arange(cols) - (cols - 1) / 2.0) * GRID_MM)[None, :, None]
+    lateral = ((np.arange(lats) - (lats - 1) / 2.0) * GRID_MM)[None, None, :]
+    rng = np.random.default_rng(seed)
+    out = volume.copy()
+    for sign in (-1.0, 1.0):
+        radius = ((row - centre_mm) / 16.0) ** 2 + ((ap + 22.0) / 10.0) ** 2 + ((lateral - sign * 62.0) / 26.0) ** 2
+        kidney = radius <= 1.0
+        out[kidney] = 195.0 + 40.0 * rng.standard_normal(int(kidney.sum()))
+    return out
+
+
+def test_enhanced_kidney_crossing_the_rib_band_is_no_rib():
+    """The 1 mm resampled chest CT's failure: kidney cortex speckles crossing the band beside L1 made it rib-bearing.
+
+    Here the kidneys lie beside body 5 (the first rib-free one): taken for ribs they named body 5 T12 (certain,
+    one level off); as enhanced soft tissue they hide whether body 5 bears a rib, and the levels stay uncertain.
+    """
+    from VertebralFractureLib.keypoints.level_anchors import BONE_HU, find_landmarks
+
+    tops = 10.0 + 25.0 * np.arange(7)
+    bottoms = tops + 20.0
+    volume = _with_kidneys(_rib_volume(range(5), tops), 0.5 * (tops[5] + bottoms[5]) + 4.0)
+    assert np.mean(volume[(volume > 0) & (volume < 400)] > BONE_HU) > 0.3  # speckles above the bone threshold
+    landmarks = find_landmarks(volume)
+    assert not [rib for rib in landmarks.ribs if rib.row_mm > tops[5] - 4.0]
+    assert {side for side, _, _ in landmarks.soft} == {"right", "left"}
+    anchor = find_anchor(landmarks, tops, bottoms)
+    assert anchor.rib_bearing[4] == (True, True) and anchor.rib_bearing[5] == (None, None)
+    assert anchor.anchor is None and anchor.certain is False
+    # the kidneys beside a rib-bearing body (T12) leave the transition below it in view
+    volume = _with_kidneys(_rib_volume(range(6), tops), 0.5 * (tops[5] + bottoms[5]) - 4.0)
+    anchor = find_anchor(find_landmarks(volume), tops, bottoms)
+    assert (anchor.anchor, anchor.index, anchor.rib_bearing[6]) == ("12th rib", 5, (False, False))
+
+
+def test_rib_above_the_first_detection_belongs_to_the_undetected_body_above():
+    """The 1 mm resampled abdomen CT's failure: T12 at the top edge was not detected, its rib was given to L1."""
+    tops = 10.0 + 25.0 * np.arange(6)
+    bottoms = tops + 20.0
+    anchor = find_anchor(_landmarks([3.0]), tops, bottoms)  # 7 mm above the first top, the disc is 5 mm
+    assert anchor.rib_bearing[0] == (False, False)
+    assert anchor.anchor is None and anchor.certain is False
+    # a rib within half the disc above the first detection's top is still its own
+    assert find_anchor(_landmarks([8.0]), tops, bottoms).index == 0
+
+
+def test_oblique_field_of_view_edge_cutting_a_corner_of_the_rib_region_still_observes_no_rib():
+    """The real chest CT's L1: the oblique inferior edge cuts the posterior corner of its search region's last rows.
+
+    The band is in view over 96 % of the region (three rows 85 % in view): "no rib" is an observation. One row
+    wholly out of view is not (a square cut through the region).
+    """
+    tops = np.arange(0, 200, 25.0)
+    landmarks = _landmarks([12.0, 37.0, 62.0])  # ribs at bodies 0-2; body 3's region: rows 71-91 mm
+    landmarks.band_in_view[44:] = 0.85
+    anchor = find_anchor(landmarks, tops[:4], tops[:4] + 20)
+    assert anchor.rib_bearing[3] == (False, False)
+    assert (anchor.anchor, anchor.index) == ("12th rib", 2)
+    landmarks.band_in_view[44:46] = 1.0
+    landmarks.band_in_view[46:] = 0.0
+    anchor = find_anchor(landmarks, tops[:4], tops[:4] + 20)
+    assert anchor.rib_bearing[3] == (None, None) and anchor.anchor is None
+
+
+def test_iliac_crests_beside_a_missed_or_doubled_detection_do_not_anchor():
+    """The 5 mm resampled abdomen CT's failure: duplicates below L4 made L3 -> L4 look like a skip; T12 L1 L2 L4."""
+    tops = np.arange(0, 200, 25.0)
+    crest = _landmarks([], pelvis=[135.0])  # the crests at body 5
+    anchored = find_anchor(crest, tops, tops + 20)
+    assert (anchored.anchor, anchored.index) == ("iliac crests", 5)
+    irregular = np.ones(len(tops), dtype=bool)
+    irregular[4] = False  # the step from body 4 to body 5 looks like a missed vertebra
+    anchor = find_anchor(crest, tops, tops + 20, irregular)
+    assert anchor.anchor is None and anchor.certain is False and "iliac crests" in anchor.method
+    # with the 12th rib agreeing, the rib alone anchors; disagreeing, the crests still veto it
+    agree = find_anchor(_landmarks([12.0, 37.0], pelvis=[135.0]), tops, tops + 20, irregular)
+    assert (agree.anchor, agree.index) == ("12th rib", 1)
+    disagree = find_anchor(_landmarks([12.0, 37.0, 62.0], pelvis=[135.0]), tops, tops + 20, irregular)
+    assert disagree.anchor is None and "disagree by 1" in disagree.method
+
+
+def _resampled(path, spacing):
+    """A real CT resampled (linear) to ``spacing``, same physical extent, as another scanner would send it."""
+    import SimpleITK as sitk
+
+    image = sitk.ReadImage(str(path))
+    size = [max(1, int(round(n * old / new))) for n, old, new in zip(image.GetSize(), image.GetSpacing(), spacing)]
+    return sitk.Resample(image, size, sitk.Transform(), sitk.sitkLinear, image.GetOrigin(), spacing,
+                         image.GetDirection(), -1024, image.GetPixelID())
+
+
+@pytest.mark.slow
+def test_chest_ct_resampled_to_1mm_is_still_counted_from_the_12th_rib():
+    """The chest CT (1.1 x 1.1 x 3 mm) at 1 mm isotropic: the same anatomy, the same anchor and labels T1-L1.
+
+    Before: a kidney crossed the rib band beside L1 (a rib at L1 on the right) and L1's left band region lost
+    its last row to the oblique field-of-view edge: "levels uncertain", T3-L3.
+    """
+    from VertebralFractureLib.keypoints.stage import KeypointStage
+    from VertebralFractureLib.pipeline import analyze
+    from VertebralFractureLib.spine.stage import CentrelineStage, StraighteningStage
+
+    reference = load_case("cptac_chest")
+    image = _resampled(reference.image_path, (1.0, 1.0, 1.0))
+    result = analyze(image, stages=[CentrelineStage(), StraighteningStage(), KeypointStage()]).result
+    pairs = _nearest_reference_labels(reference, result)
+    assert len(pairs) >= 12
+    assert [reported for reported, _ in pairs] == [truth for _, truth in pairs]
+    levels = result.patient["levels"]
+    assert levels["anchor"] == "12th rib" and levels["certain"] is True
