@@ -183,14 +183,14 @@ def _interpolated_peak(positions: np.ndarray, values: np.ndarray, at: int) -> fl
 
 def _fall(positions: np.ndarray, profile: np.ndarray, outward: float, around: float, search: float,
           sigma_mm: float, prior_mm: float, min_gradient: float,
-          limits: tuple[float, float] | None = None, innermost: bool = True) -> tuple[float, float, np.ndarray] | None:
+          limits: tuple[float, float] | None = None) -> tuple[float, float, np.ndarray] | None:
     """``(position, strength HU/mm, outward derivative)`` of the body's own steepest fall, or None."""
     step = float(positions[1] - positions[0])
     profile, valid = _continued(profile, sigma_mm, step)
     if profile is None:
         return None
     slope = outward * _gaussian_derivative(profile, sigma_mm / step) / step  # HU/mm gained going outward
-    return _fall_on_slope(positions, slope, valid, outward, around, search, prior_mm, min_gradient, limits, innermost)
+    return _fall_on_slope(positions, slope, valid, outward, around, search, prior_mm, min_gradient, limits)
 
 
 def _continued(profile: np.ndarray, sigma_mm: float, step: float) -> tuple[np.ndarray | None, np.ndarray]:
@@ -211,9 +211,8 @@ def _continued(profile: np.ndarray, sigma_mm: float, step: float) -> tuple[np.nd
 
 
 def _fall_on_slope(positions: np.ndarray, slope: np.ndarray, valid: np.ndarray, outward: float, around: float,
-                   search: float, prior_mm: float, min_gradient: float, limits: tuple[float, float] | None,
-                   innermost: bool = True):
-    """:func:`_fall` on a precomputed outward derivative (HU/mm); ``innermost``: see :func:`steepest_fall`."""
+                   search: float, prior_mm: float, min_gradient: float, limits: tuple[float, float] | None):
+    """:func:`_fall` on a precomputed outward derivative (HU/mm)."""
     fall = -slope
     window = (np.abs(positions - around) <= search) & valid
     if limits is not None:
@@ -225,8 +224,6 @@ def _fall_on_slope(positions: np.ndarray, slope: np.ndarray, valid: np.ndarray, 
     best = int(np.argmax(weighted))
     if fall[best] < min_gradient:
         return None
-    if not innermost:
-        return _interpolated_peak(positions, fall, best), float(fall[best]), slope
     # a cortical line has a fall on both faces: the body's own endplate (cortex -> disc) and, a disc
     # further out, the inner face of the neighbour's endplate (cortex -> its marrow); the innermost
     # peak at least half as strong as the best is the body's own
@@ -245,8 +242,7 @@ def steepest_fall(
     The derivative of the profile (derivative of Gaussian, ``sigma_mm``) is taken along the outward
     direction; the most negative value within ``around +- search``, weighted by a Gaussian of its
     distance to ``around`` (``prior_mm``), is the edge (or, when another peak at least half as strong
-    lies further inside the body, that one: the innermost; :func:`endplate_edge` asks for the strongest
-    on resolved endplates); a parabola through it and its two
+    lies further inside the body, that one: the innermost); a parabola through it and its two
     neighbours gives the sub-sample position (:func:`_interpolated_peak`). Falls weaker than
     ``min_gradient`` HU/mm are no edge.
 
@@ -302,12 +298,7 @@ def endplate_edge(
     * Resolved endplate (``voxel_mm <= CT_RESOLVED_MM``): the steepest HU fall going outward
       (:func:`steepest_fall`), i.e. the outer face of the cortical endplate where bone meets disc:
       the steepest slope of a blurred step is its boundary whatever the bone's HU (osteoporotic or
-      contrast-enhanced) and the kernel, and it is the 0.5 crossing of a mask's boundary. The
-      strongest (distance-weighted) fall is taken, not the innermost one half as strong: at these
-      voxel sizes the trabecular bone inside the body has falls of its own (a dense subchondral band
-      above marrow), and on the real TPTBox L3 (1.5 mm) the innermost rule took them, 4-5 mm inside
-      both anterior corners, so that the five profiles disagreed and the corners stayed where the
-      detector had put them (h_a 21 mm against the mask's 30 mm; now 32 mm, G 0.78 against 0.79).
+      contrast-enhanced) and the kernel, and it is the 0.5 crossing of a mask's boundary.
     * Thick slices: a disc thinner than about a slice and the two cortical endplates around it
       blur into one bright band, whose outer fall is the neighbour's inner face, a disc beyond the
       border. When the band is brighter than the marrow inside it (a rise going outward, inside the
@@ -339,8 +330,7 @@ def endplate_edge(
 
     """
     sigma = max(0.5, voxel_mm / 2)
-    found = _fall(positions, profile, outward, around, search, sigma, prior_mm, min_gradient, limits,
-                  innermost=voxel_mm > CT_RESOLVED_MM)
+    found = _fall(positions, profile, outward, around, search, sigma, prior_mm, min_gradient, limits)
     return _edge_from_fall(positions, found, outward, voxel_mm, min_gradient)
 
 
@@ -399,10 +389,8 @@ def combine_edges(
         return None
     slopes = outward * gaussian_filter1d(np.array([r[0] for r in rows]), max(sigma / step, 0.5), axis=1, order=1,
                                          mode="nearest") / step  # one filter for all profiles (speed)
-    innermost = voxel_mm > CT_RESOLVED_MM  # see endplate_edge
     edges = [_edge_from_fall(positions, _fall_on_slope(positions, slope, valid, outward, around, search, prior_mm,
-                                                       min_gradient, limits, innermost),
-                             outward, voxel_mm, min_gradient)
+                                                       min_gradient, limits), outward, voxel_mm, min_gradient)
              for slope, (_, valid) in zip(slopes, rows)]
     edges = [e for e in edges if e is not None]
     if not edges:
