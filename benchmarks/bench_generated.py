@@ -62,12 +62,14 @@ def main(argv=None) -> int:
             sitk.WriteImage(case.ct, str(path))
             started = time.perf_counter()
             try:
-                result = analyze(path).result
+                analysis = analyze(path)
+                result = analysis.result
             except Exception as error:  # a refused case is a finding of this benchmark, not a crash
                 print(f"case {i} ({preset}): {type(error).__name__}: {error}")
                 continue
             reference = reference_from_truth(f"synth_{args.seed + i}_{preset}", case.truth)
-            score = score_case(result, reference)
+            line = None if analysis.centreline is None else analysis.centreline.points
+            score = score_case(result, reference, centreline=line)
             score.seconds = time.perf_counter() - started
             scores.append(score)
             total += len(result.vertebrae)

@@ -21,7 +21,8 @@ mobile body below a lumbar body does not:
 Both contrasts are at least :data:`MIN_CONTRAST` of the window; the test uses no fixed HU or grey value,
 so a CT slice in HU and an 8-bit export are handled alike. Intensity alone (bone vs disc) failed: the
 trabecular bone of these elderly spines is barely brighter than the discs (0.45 vs 0.40 of the window,
-the first attempt, :mod:`VertebralFractureLib.training.radiograph.sacrum`); the soft tissue of the pelvis
+a first attempt that tracked discs along the column, removed after it found no true sacrum on the real
+slices); the soft tissue of the pelvis
 in front of the sacrum is far darker than either.
 
 **Candidates** (:func:`sacral_anchor`): every detection of the column from the third-lowest trusted body

@@ -28,17 +28,3 @@ def test_from_a_pixel_frame_truth(drawn):
     assert again.pixel_mm == 0.8 and again.levels == column.levels
     assert again.grades[column.levels.index("L1")] == 2 and again.grades.sum() == 2
     assert np.allclose(again.centroids, column.centroids)
-
-
-def test_disc_count_and_no_sacrum_on_a_column_that_ends_without_one(drawn):
-    """The sacral anchor (measured, not used by the analysis) finds discs and refuses a column with no sacrum."""
-    from VertebralFractureLib.training.radiograph.sacrum import find_discs, sacral_anchor
-
-    # a profile of 4 bodies (1.0) and 3 discs (0.2), 10 steps per body height: 3 discs found, at their centres
-    profile = np.concatenate([np.full(10, 1.0), np.full(3, 0.2)] * 3 + [np.full(10, 1.0)])
-    discs = find_discs(profile, 10.0, 0.6)
-    assert len(discs) == 3 and np.allclose(discs, [11, 24, 37], atol=1)
-    assert find_discs(np.full(40, 1.0), 10.0, 0.6) == []
-    column = drawn()  # T2 ... L5 drawn as bright boxes on soft tissue, nothing below L5
-    anchor, reason = sacral_anchor(column.image, list(column.keypoints), [True] * len(column.keypoints))
-    assert anchor is None and ("no disc below" in reason or "no sacrum" in reason)
