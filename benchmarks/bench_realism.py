@@ -163,6 +163,11 @@ def _n(cases: Sequence[CaseMeasures], tissue: str) -> int:
     return sum(1 for c in cases if c.hu.get(tissue, np.zeros(0)).size)
 
 
+def _step_hist(ax, values, edges, colour: str, label: str, style: str = "-") -> None:
+    """One outlined, normalised histogram of the figure."""
+    ax.hist(values, edges, density=True, histtype="step", lw=2, ls=style, color=colour, label=label)
+
+
 def _cortical(cases: Sequence[CaseMeasures]) -> List[float]:
     return [v for c in cases for v in c.cortical_p99]
 
@@ -255,15 +260,7 @@ def figure(path: Path, real, generated) -> None:
         for cases, colour, name in ((real_m, "tab:blue", "real"), (gen_m, "tab:orange", "generated")):
             values = pooled(cases, tissue)
             if values.size:
-                ax.hist(
-                    values,
-                    edges,
-                    density=True,
-                    histtype="step",
-                    lw=2,
-                    color=colour,
-                    label=f"{name}: median {np.median(values):.0f}",
-                )
+                _step_hist(ax, values, edges, colour, f"{name}: median {np.median(values):.0f}")
         ax.set_title(f"HU {tissue} (voxels, each case weighted equally)", fontsize=10)
         ax.legend(fontsize=9)
     ax = axes[1, 0]
@@ -277,16 +274,7 @@ def figure(path: Path, real, generated) -> None:
     for cases, colour, name in ((real_m, "tab:blue", "real"), (gen_m, "tab:orange", "generated")):
         for key, style in (("anterior", "-"), ("endplate", "--")):
             values = [v for v in _edges(cases, key) if np.isfinite(v)]
-            ax.hist(
-                values,
-                edges,
-                density=True,
-                histtype="step",
-                lw=2,
-                ls=style,
-                color=colour,
-                label=f"{name} {key}: median {np.median(values):.1f} mm",
-            )
+            _step_hist(ax, values, edges, colour, f"{name} {key}: median {np.median(values):.1f} mm", style)
     ax.set_title("edge 10-90 % distance (mm)", fontsize=10)
     ax.legend(fontsize=8)
     by_name = {c.name.split(" (")[0]: (c, v, b) for c, v, b in real + generated}
