@@ -126,6 +126,32 @@ def extend_chain(
         chain.append(weak[added])
 
 
+def chain_has_room(strong: np.ndarray, n_rows: int) -> bool:
+    """Whether :func:`extend_chain` could add anything: room for one more body beyond an end, or a two-level gap.
+
+    A candidate beyond an end lies at least ``ONE_LEVEL[0]`` x the local spacing from the end body and is at
+    least ``HEIGHT_RATIO[0]`` x its height tall; when even such a body would stick out of the image's rows
+    at both ends and no gap holds a missed level (``TWO_LEVELS``), no candidate can fit, and the weak
+    candidates and the second look (a second detector pass) need not be computed. The test only skips work:
+    it never refuses a candidate that :func:`extend_chain` would have accepted.
+
+    Args:
+        strong: (n, 6, 2) keypoints ``[column, row]`` of the confident detections (detector grid).
+        n_rows: rows of the detector's image.
+    """
+    strong = np.asarray(strong, dtype=np.float64).reshape(-1, 6, 2)
+    if len(strong) < MIN_CHAIN:
+        return False
+    order = np.argsort(_centres(strong)[:, 1], kind="stable")
+    rows, heights = _centres(strong)[order, 1], _heights(strong)[order]
+    first, last = _local_spacing(rows, 0), _local_spacing(rows, len(rows) - 1)
+    if rows[0] - ONE_LEVEL[0] * first - 0.5 * HEIGHT_RATIO[0] * heights[0] >= 0:
+        return True
+    if rows[-1] + ONE_LEVEL[0] * last + 0.5 * HEIGHT_RATIO[0] * heights[-1] <= n_rows - 1:
+        return True
+    return any(rows[i + 1] - rows[i] >= TWO_LEVELS[0] * _local_spacing(rows, i) for i in range(len(rows) - 1))
+
+
 def _ap_overlap(a: np.ndarray, b: np.ndarray) -> float:
     """Overlap of the column extents of two keypoint sets over the shorter extent (0-1)."""
     a0, a1 = float(a[:, 0].min()), float(a[:, 0].max())

@@ -268,8 +268,10 @@ def detect_vertebrae(
                                          model.config["vote_iou"])
     kept, kept_scores = _in_view(kept, kept_scores, resampled.shape, model.config, target, keep_cut)
     if extend and len(kept):
-        from .chain import ct_evidence, extend_chain
+        from .chain import chain_has_room, ct_evidence, extend_chain
 
+        extend = chain_has_room(kept, resampled.shape[0])  # a chain that fills the view: nothing to add
+    if extend and len(kept):
         weak, weak_scores = _weak_candidates(points, scores, kept, threshold, model.config)
         if straightened.volume is not None:
             weak, weak_scores = _second_look(model, straightened, (spacing[0], spacing[1]), target, kept, weak,

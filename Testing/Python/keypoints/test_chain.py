@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from VertebralFractureLib.keypoints.chain import extend_chain, level_spacing
+from VertebralFractureLib.keypoints.chain import chain_has_room, extend_chain, level_spacing
 
 
 def box(row: float, col: float = 60.0, height: float = 22.0, depth: float = 32.0) -> np.ndarray:
@@ -120,3 +120,24 @@ def test_real_ct_vertebrae_below_the_objectness_threshold_are_found(case, levels
         assert np.linalg.norm(centres - centroid, axis=1).min() <= 15.0, label
     if case == "cptac_chest":  # counted from the 12th rib: the added vertebrae get their own levels
         assert [d.label for d in detections][:4] == levels
+
+
+def test_a_chain_that_fills_the_view_has_no_room_and_one_that_does_not_has():
+    # bodies 22 rows tall, 24 apart; a body one level beyond an end needs at least 0.7 x 24 + 0.6 x 22 / 2 = 23.4
+    # rows between the end body's centre and the image's edge
+    full = chain([15.0, 39.0, 63.0, 87.0, 111.0])
+    assert not chain_has_room(full, n_rows=135) and chain_has_room(full, n_rows=136)  # 111 + 23.4 <= 135
+    assert chain_has_room(STRONG, n_rows=215)  # room above the first body (row 100)
+    assert chain_has_room(chain([40.0, 64.0, 88.0]), n_rows=100)  # room above the first (row 40 - 23.4 >= 0)
+    gap = chain([20.0, 44.0, 92.0, 116.0])  # a missed level between 44 and 92
+    assert chain_has_room(gap, n_rows=130)
+    assert not chain_has_room(chain([100.0, 124.0]), n_rows=1000)  # too short a chain to extend at all
+
+
+def test_no_room_means_extend_chain_would_add_nothing():
+    """The skip is safe: wherever chain_has_room says no, no candidate of any position fits."""
+    full = chain([15.0, 39.0, 63.0, 87.0, 111.0])
+    candidates = np.concatenate([chain(list(np.arange(-20.0, 160.0, 2.0)), height=h) for h in (13.2, 16.0, 22.0)])
+    inside = np.array([c[:, 1].min() >= 0 and c[:, 1].max() <= 134 for c in candidates])
+    assert not chain_has_room(full, n_rows=135)
+    assert extend_chain(full, candidates[inside], np.full(inside.sum(), 0.5), always) == []
