@@ -13,7 +13,10 @@ Where the pixel size comes from (:class:`PixelSize`, recorded as ``pixel_size_so
 3. Imager Pixel Spacing alone: heights are at the detector plane, larger than the anatomy by the
    (unknown) geometric magnification; the source says so and the analysis warns.
 4. A PNG's ``sCAL`` chunk (physical scale, written by SimpleITK / ITK), or the spacing in the
-   header of a NIfTI / NRRD / MetaImage single slice.
+   header of a NIfTI / NRRD / MetaImage single slice; except exactly 1 x 1, the value ITK writes for an
+   image made from an array without a spacing (``sitk.GetImageFromArray`` then ``WriteImage``): that is no
+   measurement (a radiograph's pixels are 0.1-0.2 mm), so it counts as no pixel size
+   (:data:`DEFAULT_SPACING`).
 5. Otherwise none: heights in pixels. A PNG's ``pHYs`` chunk is ignored: most software writes a
    screen resolution there (72 or 96 dpi), not the size of the anatomy.
 
@@ -69,6 +72,8 @@ FROM_PNG_SCAL = "PNG sCAL chunk"
 FROM_VOLUME_HEADER = "image header spacing"
 FROM_CALLER = "given"
 NO_PIXEL_SIZE = "none: heights in pixels"
+#: The spacing ITK writes into a PNG ``sCAL`` chunk or an image header when none was set: not a pixel size.
+DEFAULT_SPACING = (1.0, 1.0)
 #: DICOM tags as SimpleITK / GDCM name them in the metadata dictionary.
 PIXEL_SPACING_TAG = "0028|0030"
 IMAGER_PIXEL_SPACING_TAG = "0018|1164"
@@ -214,13 +219,14 @@ def read_radiograph_pixel_size(path: PathLike) -> Tuple[np.ndarray, PixelSize]:
     grey = to_grey(array)
     suffix = _suffix(path)
     size = PixelSize(None, NO_PIXEL_SIZE)
-    if suffix in (".png",) and _png_has_physical_size(path):
-        size = PixelSize(tuple(float(s) for s in image.GetSpacing()[:2]), FROM_PNG_SCAL)
+    header = tuple(float(s) for s in image.GetSpacing()[:2])
+    if suffix in (".png",) and _png_has_physical_size(path) and header != DEFAULT_SPACING:
+        size = PixelSize(header, FROM_PNG_SCAL)
     elif suffix not in PICTURE_SUFFIXES:
         # GDCM also copies Imager Pixel Spacing into the image spacing: the tags are read, never GetSpacing()
         size = dicom_pixel_size(image) or size
-        if size.spacing is None and suffix in VOLUME_SUFFIXES:
-            size = PixelSize(tuple(float(s) for s in image.GetSpacing()[:2]), FROM_VOLUME_HEADER)
+        if size.spacing is None and suffix in VOLUME_SUFFIXES and header != DEFAULT_SPACING:
+            size = PixelSize(header, FROM_VOLUME_HEADER)
         grey = bone_bright(grey, image)
     return grey, size
 

@@ -43,6 +43,20 @@ def test_png_without_physical_size_has_unknown_spacing(tmp_path):
     assert spacing is None
 
 
+def test_the_spacing_itk_writes_when_none_was_set_is_no_pixel_size(tmp_path):
+    """``GetImageFromArray`` + ``WriteImage`` puts sCAL 1 x 1 into a PNG (and 1 x 1 into a NIfTI header): not mm."""
+    sitk.WriteImage(sitk.GetImageFromArray(_picture()), str(tmp_path / "export.png"))
+    assert b"sCAL" in (tmp_path / "export.png").read_bytes()  # the chunk is there ...
+    _, size = read_radiograph_pixel_size(tmp_path / "export.png")
+    assert size.spacing is None and size.source == NO_PIXEL_SIZE  # ... and is not taken for a measurement
+    sitk.WriteImage(sitk.GetImageFromArray(_picture()[None].astype(np.int16)), str(tmp_path / "slice.nii.gz"))
+    assert read_radiograph_pixel_size(tmp_path / "slice.nii.gz")[1].spacing is None
+    measured = sitk.GetImageFromArray(_picture())
+    measured.SetSpacing((1.0, 0.8))  # a real spacing, even with one side 1 mm, is kept
+    sitk.WriteImage(measured, str(tmp_path / "measured.png"))
+    assert read_radiograph_pixel_size(tmp_path / "measured.png")[1].spacing == pytest.approx((1.0, 0.8), abs=1e-3)
+
+
 def test_rgb_png_and_jpeg_become_grey(tmp_path):
     from skimage.io import imsave
 
