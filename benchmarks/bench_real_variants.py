@@ -35,17 +35,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def _resample(image, spacing):
-    import SimpleITK as sitk
-
-    size = [max(1, int(round(n * old / new))) for n, old, new in zip(image.GetSize(), image.GetSpacing(), spacing)]
-    return sitk.Resample(image, size, sitk.Transform(), sitk.sitkLinear, image.GetOrigin(), spacing,
-                         image.GetDirection(), -1024, image.GetPixelID())
-
-
 def variants() -> Dict[str, Callable]:
     """Variant name -> function of a SimpleITK image."""
     import SimpleITK as sitk
+
+    from VertebralFractureLib.io.images import resample_spacing
 
     def noise(image):
         noisy = sitk.AdditiveGaussianNoise(sitk.Cast(image, sitk.sitkFloat32), 40.0, 0.0, 7)
@@ -56,8 +50,8 @@ def variants() -> Dict[str, Callable]:
         "ras": lambda image: sitk.DICOMOrient(image, "RAS"),
         "pil": lambda image: sitk.DICOMOrient(image, "PIL"),
         "sagittal": lambda image: sitk.DICOMOrient(image, "ASL"),
-        "thick5": lambda image: _resample(image, (image.GetSpacing()[0], image.GetSpacing()[1], 5.0)),
-        "iso1": lambda image: _resample(image, (1.0, 1.0, 1.0)),
+        "thick5": lambda image: resample_spacing(image, (image.GetSpacing()[0], image.GetSpacing()[1], 5.0)),
+        "iso1": lambda image: resample_spacing(image, 1.0),
         "noise40": noise,
     }
 

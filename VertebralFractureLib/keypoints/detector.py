@@ -20,7 +20,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from .anchors import decode, grid_anchors, keypoint_centroids
-from .chain import EXTEND_THRESHOLD
+from .chain import EXTEND_THRESHOLD, SECOND_LOOK_SLAB_MM, chain_has_room, ct_evidence, extend_chain
 from .labelling import sample_scores, select_and_decode
 from .model import KeypointModel, load_model
 from .nms import nms_keypoints
@@ -191,8 +191,6 @@ def _second_look(
     Only candidates that do not overlap a confident detection are added; duplicates of the weak ones are
     removed by NMS (the higher objectness stays, without voting between the two images).
     """
-    from .chain import SECOND_LOOK_SLAB_MM
-
     slab = normalise_intensity(resample_2d(straightened.mid_sagittal(slab_mm=SECOND_LOOK_SLAB_MM), spacing, target))
     points, scores = rpn_candidates(model, slab, EXTEND_THRESHOLD)
     more, more_scores = _weak_candidates(points, scores, strong, np.inf, model.config)
@@ -267,11 +265,8 @@ def detect_vertebrae(
     kept, kept_scores, _ = nms_keypoints(points[strong], scores[strong], model.config["nms_iou"],
                                          model.config["vote_iou"])
     kept, kept_scores = _in_view(kept, kept_scores, resampled.shape, model.config, target, keep_cut)
-    if extend and len(kept):
-        from .chain import chain_has_room, ct_evidence, extend_chain
-
-        extend = chain_has_room(kept, resampled.shape[0])  # a chain that fills the view: nothing to add
-    if extend and len(kept):
+    # a chain that fills the view leaves nothing to add: no weak candidates, no second look
+    if extend and len(kept) and chain_has_room(kept, resampled.shape[0]):
         weak, weak_scores = _weak_candidates(points, scores, kept, threshold, model.config)
         if straightened.volume is not None:
             weak, weak_scores = _second_look(model, straightened, (spacing[0], spacing[1]), target, kept, weak,

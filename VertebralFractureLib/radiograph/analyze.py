@@ -259,10 +259,10 @@ def display_image(image: np.ndarray) -> np.ndarray:
 def label_height_units(result: SpineResult, size: PixelSize) -> None:
     """Record the heights' unit and plane (called after the last :meth:`SpineResult.recompute`).
 
-    With no pixel size the heights are pixels (``pixel_spacing`` 1, 1): ``input["height_unit"]`` is
-    ``"pixel"`` and the schema then writes them as ``heights_px`` with ``heights_mm: null``
-    (:meth:`SpineResult.to_dict`, kept through every reload and save), so no reader takes pixels for
-    mm. At the detector plane (Imager Pixel Spacing with no magnification factor, :mod:`.reading`)
+    With no pixel size the heights are pixels (``pixel_spacing`` 1, 1): ``input["height_unit"]`` (set with
+    the rest of the input block) is ``"pixel"`` and the schema then writes them as ``heights_px`` with
+    ``heights_mm: null`` (:meth:`SpineResult.to_dict`, kept through every reload and save), so no reader
+    takes pixels for mm. At the detector plane (Imager Pixel Spacing with no magnification factor, :mod:`.reading`)
     the heights are mm there and each vertebra says ``height_plane: "detector"``.
 
     Args:
@@ -270,10 +270,8 @@ def label_height_units(result: SpineResult, size: PixelSize) -> None:
         size: where its pixel size came from.
 
     """
-    result.input["height_unit"] = size.unit
     for vertebra in result.vertebrae:
-        for key in ("height_unit", "height_plane", "heights_px", "heights_mm"):
-            vertebra.extra.pop(key, None)
+        vertebra.extra.pop("height_plane", None)
         if size.spacing is not None and size.at_detector:
             vertebra.extra["height_plane"] = "detector"
 

@@ -404,10 +404,9 @@ def _grade_of(vertebra: Any) -> Optional[int]:
 
 def _sagittal_error(points: np.ndarray, reference: np.ndarray) -> float:
     """Mean distance of six points to the reference ones within the reference body's mid-sagittal plane."""
-    superior = reference[0::2].mean(0) - reference[1::2].mean(0)
-    posterior = reference[4:6].mean(0) - reference[0:2].mean(0)
-    lateral = np.cross(posterior, superior)
-    lateral /= np.linalg.norm(lateral)
+    from ...quality.checks import BodyFrame
+
+    lateral = BodyFrame.from_keypoints(reference).l
     difference = points - reference
     in_plane = difference - np.outer(difference @ lateral, lateral)
     return float(np.linalg.norm(in_plane, axis=1).mean())
