@@ -8,6 +8,7 @@ anything made on the canonical grid goes back with :func:`resample_like`.
 from __future__ import annotations
 
 import stat
+import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -408,30 +409,89 @@ def read_image(path: PathLike, series_uid: Optional[str] = None, *, allow_non_fi
             truncated or corrupt, holds NaN/Inf voxels, or holds several DICOM series and no UID was given.
 
     """
-    sitk = _sitk()
     path = check_input_path(path)
     if path.is_dir():
         return _dicom_series(path, series_uid)
     if path.stat().st_size == 0:
         raise ImageReadError(f"{path}: the file is empty")
-    if path.name.lower().endswith((".nii", ".nii.gz")):
-        scan = scan_nifti(path)
-        if not scan.complete:
-            raise ImageReadError(
-                f"{path}: the NIfTI file is truncated or corrupt (fewer voxel bytes than its header says, "
-                "or a damaged gzip stream)"
-            )
-        if scan.non_finite and not allow_non_finite:
-            raise ImageReadError(
-                f"{path}: {scan.non_finite} voxels are NaN or infinite (the NIfTI reader would show them as 0); "
-                "a CT holds finite Hounsfield units"
-            )
+    if path.name.lower().endswith(".nii.gz"):
+        with tempfile.TemporaryDirectory(prefix="vf-nifti-") as folder:
+            plain = Path(folder) / (path.name[: -len(".gz")])
+            try:
+                intact = gunzip_to(path, plain)
+            except OSError:  # no room for the decompressed copy: check and read the compressed file itself
+                return _read_checked_nifti(path, path, allow_non_finite)
+            if not intact:
+                _raise_truncated(path)
+            return _read_checked_nifti(plain, path, allow_non_finite)
+    if path.name.lower().endswith(".nii"):
+        return _read_checked_nifti(path, path, allow_non_finite)
+    return _read_with_sitk(path, path)
+
+
+def gunzip_to(source: Path, target: Path) -> bool:
+    """Decompress a gzip file (one or several members) into ``target`` in one streaming pass.
+
+    SimpleITK zero-fills a truncated gzip stream without a word, so a ``.nii.gz`` is decompressed
+    once here, where the stream's end and CRC are checked, and the plain copy is what SimpleITK reads
+    (one decompression instead of two: about 1 s less on a 512 x 512 x 300 CT).
+
+    Returns:
+        True if every member ended with a valid checksum; False if the stream is truncated or damaged.
+
+    Raises:
+        OSError: if ``target`` cannot be written (for example no space left).
+
+    """
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    ended = False
+    with open(source, "rb") as handle, open(target, "wb") as out:
+        try:
+            while True:
+                chunk = handle.read(_CHUNK // 4)
+                if not chunk:
+                    break
+                while chunk:
+                    out.write(decompressor.decompress(chunk))
+                    if not decompressor.eof:
+                        break
+                    ended, chunk = True, decompressor.unused_data.lstrip(b"\0")
+                    if chunk:  # another gzip member follows (bgzip, concatenated files)
+                        decompressor, ended = zlib.decompressobj(16 + zlib.MAX_WBITS), False
+        except zlib.error:
+            return False
+    return ended
+
+
+def _raise_truncated(path: Path) -> None:
+    raise ImageReadError(
+        f"{path}: the NIfTI file is truncated or corrupt (fewer voxel bytes than its header says, "
+        "or a damaged gzip stream)"
+    )
+
+
+def _read_checked_nifti(readable: Path, path: Path, allow_non_finite: bool):
+    """Read ``readable`` (``path`` itself or its decompressed copy) after checking its voxel bytes."""
+    scan = scan_nifti(readable)
+    if not scan.complete:
+        _raise_truncated(path)
+    if scan.non_finite and not allow_non_finite:
+        raise ImageReadError(
+            f"{path}: {scan.non_finite} voxels are NaN or infinite (the NIfTI reader would show them as 0); "
+            "a CT holds finite Hounsfield units"
+        )
+    return _read_with_sitk(readable, path)
+
+
+def _read_with_sitk(readable: Path, path: Path):
+    """SimpleITK's reading of ``readable``; errors name ``path``, the file the user gave."""
+    sitk = _sitk()
     try:
         header = sitk.ImageFileReader()
-        header.SetFileName(str(path))
+        header.SetFileName(str(readable))
         header.ReadImageInformation()
         _check_voxel_count(path, header.GetSize())
-        return sitk.ReadImage(str(path))
+        return sitk.ReadImage(str(readable))
     except RuntimeError as error:
         raise ImageReadError(
             f"{path}: cannot read this image (truncated, corrupt or not an image): {_first_error_line(error)}"

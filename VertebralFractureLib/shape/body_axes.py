@@ -25,7 +25,7 @@ the whole vertebra (body plus posterior elements). The body is separated here as
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
@@ -239,11 +239,9 @@ def separate_body(index: np.ndarray, geometry: ImageGeometry, superior_guess: np
                 whole_centroid, border, notes, cut)
 
 
-def _label_indices(array: np.ndarray, labels) -> Dict[int, np.ndarray]:
-    from scipy import ndimage
-
+def _label_indices(array: np.ndarray, labels: Sequence[int], slices: list) -> Dict[int, np.ndarray]:
+    """Voxel indices (``k, j, i``) of each of ``labels`` in ``array``, found inside its box of ``slices``."""
     out = {}
-    slices = ndimage.find_objects(np.where(np.isin(array, labels), array, 0).astype(np.int32))
     for value in labels:
         if value - 1 >= len(slices) or slices[value - 1] is None:
             continue
@@ -251,6 +249,18 @@ def _label_indices(array: np.ndarray, labels) -> Dict[int, np.ndarray]:
         local = np.argwhere(array[box] == value)
         out[value] = local + np.array([s.start for s in box])
     return out
+
+
+def _label_boxes(array: np.ndarray) -> list:
+    """Bounding boxes of the vertebra labels (``scipy.ndimage.find_objects``; one pass, no copy of integer arrays).
+
+    Labels above the largest vertebra label (organs of a multi-structure label map) are not boxed.
+    """
+    from scipy import ndimage
+
+    if not np.issubdtype(array.dtype, np.integer):
+        array = np.rint(array).astype(np.int32)
+    return ndimage.find_objects(array, max_label=max(VERTEBRA_LABELS))
 
 
 def find_bodies(mask_array: np.ndarray, geometry: ImageGeometry, body_array: Optional[np.ndarray] = None
@@ -268,8 +278,9 @@ def find_bodies(mask_array: np.ndarray, geometry: ImageGeometry, body_array: Opt
 
     """
     mask_array = np.asarray(mask_array)
-    present = [int(v) for v in np.unique(mask_array) if int(v) in VERTEBRA_LABELS]
-    indices = _label_indices(mask_array, present)
+    boxes = _label_boxes(mask_array)
+    present = sorted(v for v in VERTEBRA_LABELS if v - 1 < len(boxes) and boxes[v - 1] is not None)
+    indices = _label_indices(mask_array, present, boxes)
     centroids = {level_from_label(v): geometry.index_to_lps(idx[:, ::-1].mean(axis=0)) for v, idx in indices.items()}
     axes = column_axes(centroids)
     body_sets: Dict[int, np.ndarray] = {}

@@ -186,6 +186,28 @@ def test_truncated_nifti_gives_image_read_error(tmp_path, compressed):
         read_image(truncated)
 
 
+def test_nifti_gz_with_a_damaged_checksum_gives_image_read_error(tmp_path):
+    data = bytearray(real("tptbox", "sub-ct_seg-vert_label-22_msk.nii.gz").read_bytes())
+    data[-6] ^= 0xFF  # the CRC-32 in the gzip trailer: every voxel byte is there
+    damaged = tmp_path / "damaged.nii.gz"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(ImageReadError, match="damaged.nii.gz: the NIfTI file is truncated or corrupt"):
+        read_image(damaged)
+
+
+def test_multi_member_nifti_gz_reads_like_the_single_stream(tmp_path):
+    source = real("tptbox", "sub-ct_seg-vert_label-22_msk.nii.gz")
+    plain = gzip.decompress(source.read_bytes())
+    split = tmp_path / "bgzip_like.nii.gz"  # bgzip and concatenated gzip files hold several members
+    split.write_bytes(gzip.compress(plain[:1000]) + gzip.compress(plain[1000:50000]) + gzip.compress(plain[50000:]))
+    expected = sitk.GetArrayFromImage(read_image(source))
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(read_image(split)), expected)
+    one_member = tmp_path / "one_member_missing.nii.gz"  # the last member cut away: voxels are missing
+    one_member.write_bytes(gzip.compress(plain[:1000]) + gzip.compress(plain[1000:50000]))
+    with pytest.raises(ImageReadError, match="one_member_missing.nii.gz: the NIfTI file is truncated"):
+        read_image(one_member)
+
+
 def test_to_canonical_keeps_labels_of_an_oblique_mask_with_nearest():
     mask = read_image(real("verse", "sub-verse004_seg-vert_msk.nii.gz"))
     canonical = to_canonical(mask, nearest=True)
