@@ -97,6 +97,9 @@ def score_image(entry: dict, root: Path, as_png: Path | None = None) -> dict:
     lumbar = [j for j, v in enumerate(annotated) if entry["levels_certain"] and str(v["label"])[0] in "LS"]
     lumbar_right = sum(1 for i, j in pairs.items() if j in lumbar and sure[i] and labels[i] == annotated[j]["label"])
     lumbar_found = sum(1 for j in pairs.values() if j in lumbar)
+    # the measure: the lumbar vertebrae L1-L5 (S1 is the anchor, not a lumbar level)
+    l1_l5 = [j for j in lumbar if str(annotated[j]["label"]).startswith("L")]
+    l1_l5_right = sum(1 for i, j in pairs.items() if j in l1_l5 and sure[i] and labels[i] == annotated[j]["label"])
     false_grade = 0
     for i, grade in enumerate(grades):
         if grade is not None and grade >= 2:
@@ -114,7 +117,8 @@ def score_image(entry: dict, root: Path, as_png: Path | None = None) -> dict:
     return {"found": len(found), "matched": len(pairs), "annotated": len(annotated), "correct": correct,
             "scorable": scorable, "false_grade": false_grade, "comparison": comparison,
             "confident_wrong": wrong, "lumbar": len(lumbar), "lumbar_right": lumbar_right,
-            "lumbar_found": lumbar_found, "anchors": int(anchor_given), "anchors_right": int(anchor_right),
+            "lumbar_found": lumbar_found, "l1_l5": len(l1_l5), "l1_l5_right": l1_l5_right,
+            "anchors": int(anchor_given), "anchors_right": int(anchor_right),
             "anchor_reason": levels.get("reason"),
             "graded": sum(1 for g in grades if g is not None), "certain": certain, "message": message,
             "not_assessed": sum(1 for v in result.vertebrae if v.status != "assessed"),
@@ -137,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     reference = json.loads(reference_path.read_text())
     root = reference_path.resolve().parents[1]
     totals = {"found": 0, "matched": 0, "annotated": 0, "correct": 0, "scorable": 0, "false_grade": 0,
-              "confident_wrong": 0, "lumbar": 0, "lumbar_right": 0, "lumbar_found": 0, "anchors": 0, "anchors_right": 0,
+              "confident_wrong": 0, "lumbar": 0, "lumbar_right": 0, "lumbar_found": 0,
+              "l1_l5": 0, "l1_l5_right": 0, "anchors": 0, "anchors_right": 0,
               "graded": 0, "line_rule": 0, "line_rule_on_body": 0}
     for entry in reference["images"]:
         name = Path(entry["image"]).name[: -len(".nii.gz")]
@@ -167,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{totals['correct']}/{totals['scorable']} = {totals['correct'] / totals['scorable']:.2f}, "
               f"false grade>=2: {totals['false_grade']}, graded {totals['graded']}, confident wrong levels "
               f"{totals['confident_wrong']}, lumbar L1-S1 right {totals['lumbar_right']}/{totals['lumbar']} "
-              f"({totals['lumbar_found']} of them found), sacral anchors {totals['anchors']} given, "
+              f"({totals['lumbar_found']} of them found; L1-L5 right {totals['l1_l5_right']}/{totals['l1_l5']}), "
+              f"sacral anchors {totals['anchors']} given, "
               f"{totals['anchors_right']} right, "
               f"column-line rule {totals['line_rule']} ({totals['line_rule_on_body']} on an annotated body)")
     return 0

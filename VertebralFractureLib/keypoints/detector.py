@@ -21,7 +21,7 @@ import numpy as np
 
 from .anchors import decode, grid_anchors, keypoint_centroids
 from .chain import EXTEND_THRESHOLD, SECOND_LOOK_SLAB_MM, chain_has_room, ct_evidence, extend_chain
-from .labelling import sample_scores, select_and_decode
+from .labelling import best_channels, sample_scores, select_and_decode
 from .model import KeypointModel, load_model
 from .nms import nms_keypoints
 
@@ -215,6 +215,7 @@ def detect_vertebrae(
     ct=None,
     level_report: Optional[dict] = None,
     extend_chain_enabled: bool = True,
+    order_levels: bool = True,
 ) -> List[Detection]:
     """Vertebrae with six keypoints, score, level and its confidence (Pisov et al. 2020, §3.2; Gartland et al. 2025).
 
@@ -243,6 +244,12 @@ def detect_vertebrae(
         extend_chain_enabled: with ``straightened`` and ``ct``, also take candidates down to
             :data:`.chain.EXTEND_THRESHOLD` that continue the chain of confident detections and that the CT
             shows as vertebrae (:func:`.chain.extend_chain`).
+        order_levels: with the 2D level heatmaps, label the detections as one cranio-caudal sequence that
+            leaves out detections not fitting it (:func:`.labelling.select_and_decode`). False: keep every
+            detection and give each its best level channel alone, for a caller that gates the detections and
+            names the levels itself (the radiograph analysis): on a film with many false candidates (bowel,
+            abdominal wall, pelvis) the one-level-each sequence keeps false ones and drops true bodies before
+            any image check has run (a real lumbar slice: T6-T12 and L2, L4 dropped, 21 kept of 30).
 
     Returns:
         Detections sorted superior -> inferior, keypoints in the input image's pixels.
@@ -313,7 +320,10 @@ def detect_vertebrae(
         scores = sample_scores(heatmaps, centres_mm, model.config["level_cell_mm"])
         if model.config.get("normalise_level_scores", False) and len(scores):
             scores = scores / max(float(scores.max()), 0.05) if scores.max() < 1.0 else scores
-        keep, labelling = select_and_decode(scores, centres_mm[:, 1], model.config["levels"])
+        if order_levels:
+            keep, labelling = select_and_decode(scores, centres_mm[:, 1], model.config["levels"])
+        else:
+            keep, labelling = np.arange(len(kept)), best_channels(scores, model.config["levels"])
     kept, kept_scores = kept[keep], kept_scores[keep]
     scale = np.array([target / spacing[1], target / spacing[0]])  # (col, row) back to input pixels
     detections = [

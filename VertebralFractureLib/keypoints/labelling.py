@@ -159,6 +159,18 @@ def decode_levels(
     return Labelling(labels, confidence, float(forward[-1].max()))
 
 
+def best_channels(scores: np.ndarray, channels: Sequence[str] = LABEL_LEVELS) -> Labelling:
+    """Each detection's best-scoring level alone (no order, nothing dropped); confidence = that channel's score.
+
+    For detections whose levels are decided later by other evidence (the radiograph's sacral anchor and
+    gate): every detection is kept, two may share a level.
+    """
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1, len(channels))
+    best = scores.argmax(axis=1) if len(scores) else np.zeros(0, dtype=np.int64)
+    confidence = np.clip(scores[np.arange(len(scores)), best], 0.0, 1.0) if len(scores) else np.zeros(0)
+    return Labelling([channels[int(b)] for b in best], confidence, float(confidence.sum()))
+
+
 def select_and_decode(
     scores: np.ndarray,
     rows_mm: np.ndarray,

@@ -310,7 +310,7 @@ def analyze_radiograph(
     """
     from ..keypoints.detector import detect_vertebrae
     from ..quality.stage import withhold_unsupported_grades
-    from .gate2d import assess_bodies, body_window, with_level
+    from .gate2d import REASONS, assess_bodies, body_window, column_ends, with_level
     from .labels import assign_levels
     from .locate import _model, heatmap_peaks, predict_heatmaps
     from .sacrum import BELOW_S1_REASON, anchored_levels
@@ -345,7 +345,8 @@ def analyze_radiograph(
         refine = keypoint_model.config.get("radiograph_refine")
 
         def detect(pixel_mm: Tuple[float, float]) -> list:
-            found = detect_vertebrae(windowed, spacing_mm=pixel_mm, model=keypoint_model)
+            # every detection goes to the 2D gate; the levels come from the sacrum or the heatmaps below
+            found = detect_vertebrae(windowed, spacing_mm=pixel_mm, model=keypoint_model, order_levels=False)
             return refine_detections(windowed, pixel_mm, found, refine) if refine else found
     else:
         def detect(pixel_mm: Tuple[float, float]) -> list:
@@ -424,6 +425,18 @@ def analyze_radiograph(
         warnings.append(f"{name}: levels uncertain: neither the sacrum nor the 12th rib was identified "
                         f"({levels['reason']}), so the level names are a guess from the heatmaps and the order; "
                         "set one level by hand to fix them")
+    # boxes beyond the column's last bodies that the image does not show as vertebral bodies (.gate2d)
+    ends = column_ends([f.checks for f in findings], [d.centre[1] for d in detections],
+                       protected=[i for i, label in enumerate(labels) if anchor is not None and label == "S1"])
+    if ends:
+        for i in ends:
+            rejected.append({"centre": [round(float(c), 1) for c in detections[i].centre],
+                             "score": round(float(detections[i].score), 3), "reason": REASONS["column_end"]})
+        keep = [i for i in range(len(detections)) if i not in ends]
+        detections, findings = [detections[i] for i in keep], [findings[i] for i in keep]
+        labels, confidence = [labels[i] for i in keep], np.asarray(confidence)[keep]
+        level_certain = [level_certain[i] for i in keep]
+        warnings.append(f"{len(ends)} detection(s) at the ends of the column show no vertebral body and were left out")
 
     reported = spacing if spacing is not None else (1.0, 1.0)
     result = SpineResult(

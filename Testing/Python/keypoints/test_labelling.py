@@ -1,6 +1,6 @@
 import numpy as np
 
-from VertebralFractureLib.keypoints.labelling import consecutive, decode_levels, sample_scores
+from VertebralFractureLib.keypoints.labelling import best_channels, consecutive, decode_levels, sample_scores
 from VertebralFractureLib.training.keypoints.targets import LABEL_LEVELS, gaussian_heatmaps
 
 
@@ -98,3 +98,12 @@ def test_select_keeps_everything_when_consistent():
     levels = ["L3", "L4", "L5", "S1"]
     kept, out = select_and_decode(_scores(levels), np.arange(4) * 35.0)
     assert kept.tolist() == [0, 1, 2, 3] and out.labels == levels
+
+
+def test_best_channels_keeps_every_detection_even_two_on_one_level():
+    scores = np.zeros((4, 3))
+    scores[0, 1], scores[1, 1], scores[2, 2], scores[3, 0] = 0.9, 0.6, 0.7, 0.2
+    labelling = best_channels(scores, ["T12", "L1", "L2"])
+    assert labelling.labels == ["L1", "L1", "L2", "T12"]
+    np.testing.assert_allclose(labelling.confidence, [0.9, 0.6, 0.7, 0.2])
+    assert best_channels(np.zeros((0, 3)), ["T12", "L1", "L2"]).labels == []

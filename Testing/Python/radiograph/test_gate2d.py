@@ -16,6 +16,7 @@ from VertebralFractureLib.radiograph.gate2d import (
     assess_bodies,
     body_window,
     check_alignment,
+    column_ends,
 )
 
 
@@ -104,3 +105,22 @@ def test_consecutive_posterior_boxes_do_not_hide_each_other(drawn):
     findings = _assess(column, keypoints)
     assert [findings[k].reason for k in (7, 8)] == [REASONS["in_line"]] * 2
     assert all(f.checks["in_line"] >= 0.5 for i, f in enumerate(findings) if i not in (7, 8))
+
+
+def _bone(*scores):
+    return [{"bone": b, "column": 1.0} for b in scores]
+
+
+def test_bone_failed_boxes_are_left_out_only_at_the_column_ends_and_in_short_runs():
+    rows = [10.0, 40.0, 70.0, 100.0, 130.0, 160.0, 190.0]
+    # two boxes below the last body (sacral segments) and one above the first: left out
+    assert column_ends(_bone(0.0, 1.0, 1.0, 0.2, 1.0, 0.1, 0.0), rows) == [0, 5, 6]
+    # a faint body between two bodies keeps its place in the count
+    assert column_ends(_bone(1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0), rows) == []
+    # three failing at one end: a column the window shows poorly, kept; the other end is still trimmed
+    assert column_ends(_bone(0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.3), rows) == [6]
+    # S1 named by the sacral anchor stays, and so does what lies above it
+    assert column_ends(_bone(1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0), rows, protected=[6]) == []
+    # rows in any order; nothing is left when every box fails
+    assert column_ends(_bone(0.0, 1.0, 1.0), [90.0, 10.0, 50.0]) == [0]
+    assert column_ends(_bone(0.0, 0.0), [10.0, 50.0]) == []

@@ -204,3 +204,62 @@ def test_a_real_slice_as_a_dx_file_takes_its_pixel_size_from_the_dicom_attribute
     chosen = [c for c in document["input"]["scale_search"] if c["chosen"]]
     assert len(chosen) == 1 and chosen[0]["assumed_magnification"] > 1.0
     assert document["pixel_spacing"] == pytest.approx([1.25 * col_mm, 1.25 * row_mm], rel=1e-5)
+
+
+def _labels_against_reference(result, entry):
+    """(right, wrong) level names of the reported vertebrae against the nearest annotated body within 12 mm."""
+    sx, sy = entry["spacing_mm"]
+    right = wrong = 0
+    for v in result.vertebrae:
+        nearest = min(entry["vertebrae"], key=lambda a: math.hypot((v.centroid[0] - a["centroid"][0]) * sx,
+                                                                    (v.centroid[1] - a["centroid"][1]) * sy))
+        if _nearest_mm(v, entry) < 12.0:
+            right += nearest["label"] == v.label
+            wrong += nearest["label"] != v.label
+    return right, wrong
+
+
+def test_every_body_of_the_column_reaches_the_gate_even_among_many_false_candidates():
+    """A slice whose detector boxes include bowel, abdominal wall and pelvis (30 boxes): the detector's
+    one-level-each decoding used to keep 21 of them and drop L2, L4 and the thoracic bodies before any
+    image check; the 2D gate and the sacral count now see every box."""
+    name = "A058062_19001231-073"
+    entry = ENTRIES[name]
+    result = analyze_radiograph(ROOT / entry["image"]).result
+    assert result.patient["levels"]["anchor"] == "sacrum"
+    # L4 and T6-T12 were dropped; L2 is still left out, by the position check (bowel gas in front of it)
+    assert {"L1", "L3", "L4", "L5", "T6", "T7", "T12"} <= set(result.labels)
+    right, wrong = _labels_against_reference(result, entry)
+    assert right >= 9 and wrong == 0
+
+
+def test_a_view_collimated_within_the_patient_is_windowed_on_the_whole_picture_and_keeps_its_levels():
+    """A lateral view with no air in it (collimated to the spine, as many lumbar films are): Otsu's classes are
+    soft tissue and bone, not air and patient; a window from the "patient" class above soft tissue clipped the
+    bodies (9 found, T4-L2 named where T7-L5 are). The same slice cropped to the spine keeps its levels."""
+    import SimpleITK as sitk
+
+    from VertebralFractureLib.radiograph.gate2d import NO_BACKGROUND, background_in_view
+
+    name = "A058062_19010108-077"
+    entry = ENTRIES[name]
+    whole = sitk.ReadImage(str(ROOT / entry["image"]))
+    hu = sitk.GetArrayFromImage(whole)
+    columns = [v["centroid"][0] for v in entry["vertebrae"]]
+    left, right_edge = int(min(columns) - 90), int(max(columns) + 80)  # 9 cm in front of the bodies, 8 behind
+    crop = hu[:, left:right_edge]
+    assert np.mean(crop < -500) < 0.01  # no air left in view
+    image = sitk.GetImageFromArray(crop)
+    image.SetSpacing(whole.GetSpacing())
+    from VertebralFractureLib.radiograph.gate2d import otsu_threshold
+
+    assert background_in_view(hu.astype(np.float32), otsu_threshold(hu)) is True
+    assert background_in_view(crop.astype(np.float32), otsu_threshold(crop)) is False
+    window = body_window(crop)[1]
+    assert window["foreground"] == NO_BACKGROUND and window["low"] < 0.0  # soft tissue inside the window
+    result = analyze_radiograph(image).result
+    assert result.patient["levels"]["anchor"] == "sacrum"
+    shifted = dict(entry, vertebrae=[dict(v, centroid=[v["centroid"][0] - left, v["centroid"][1]])
+                                     for v in entry["vertebrae"]])
+    right, wrong = _labels_against_reference(result, shifted)
+    assert right >= 10 and wrong == 0
