@@ -23,6 +23,10 @@ from ..schema import SpineResult
 NOT_ASSESSED_COLOR = (0.6, 0.6, 0.6)
 #: Display window for CT images (HU).
 CT_WINDOW = (-250.0, 1250.0)
+#: Figure width (inches), the part of it (fraction) for the captions left of the image and for the image.
+FIGURE_WIDTH_IN = 7.0
+CAPTION_MARGIN = 0.2
+IMAGE_WIDTH = 0.62
 #: Length of the scale bar (mm).
 SCALE_BAR_MM = 20.0
 #: Legend entries: (label, colour).
@@ -70,6 +74,30 @@ def render_overview(
         title: figure title (the patient summary is appended).
         overwrite: replace an existing file.
     """
+    import matplotlib.pyplot as plt
+
+    figure = draw_overview(image, points, result, spacing=spacing, window=window, title=title)
+    with atomic_path(path, overwrite=overwrite) as temporary:
+        figure.savefig(temporary, format="png")
+    plt.close(figure)
+    return Path(path)
+
+
+def draw_overview(
+    image: np.ndarray,
+    points: Dict[str, np.ndarray],
+    result: SpineResult,
+    *,
+    spacing: Tuple[float, float] = (1.0, 1.0),
+    window: Optional[Tuple[float, float]] = CT_WINDOW,
+    title: str = "",
+):
+    """The overview as a matplotlib figure (arguments of :func:`render_overview`); the caller closes it.
+
+    The captions ("L1  G 0.93  grade 0") stand in a margin of fixed width (:data:`CAPTION_MARGIN` of the
+    figure) left of the image, whatever the image's width: a wide radiograph (a 512-pixel slice at 1 mm) no
+    longer pushes the level names off the picture.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,10 +106,10 @@ def render_overview(
 
     low, high = window if window is not None else np.percentile(image, [1, 99])
     height_mm, width_mm = image.shape[0] * spacing[0], image.shape[1] * spacing[1]
-    label_mm = 55.0  # room left of the image for the captions
-    aspect = height_mm / (width_mm + label_mm)
-    figure_height = float(np.clip(3.2 * aspect + 1.2, 6.0, 12.0))
-    figure = plt.figure(figsize=(7.0, figure_height), dpi=110)
+    image_width = IMAGE_WIDTH - CAPTION_MARGIN
+    aspect = height_mm / width_mm * image_width / IMAGE_WIDTH
+    figure_height = float(np.clip(5.0 * aspect + 1.2, 6.0, 12.0))
+    figure = plt.figure(figsize=(FIGURE_WIDTH_IN, figure_height), dpi=110)
     summary = result.patient_summary()
     headline = f"verdict: {summary['verdict_reason']}; {summary['n_assessed']} of {summary['n_vertebrae']} assessed"
     if summary["not_assessed"]:
@@ -90,10 +118,11 @@ def render_overview(
     # a long list of levels not assessed must neither run off the picture nor over the image
     heading = "\n".join(([title] if title else []) + textwrap.wrap(headline, width=87))
     reserve = (0.15 + 0.17 * (heading.count("\n") + 1)) / figure_height
-    axis = figure.add_axes([0.02, 0.02, 0.6, 0.98 - 0.02 - reserve])
+    axis = figure.add_axes([0.01 + CAPTION_MARGIN, 0.02, image_width, 0.98 - 0.02 - reserve])
+    axis.set_anchor("W")  # a tall image shrinks the box: it stays against the captions
     extent = (0, width_mm, height_mm, 0)
     axis.imshow(image, cmap="gray", vmin=low, vmax=high, extent=extent, interpolation="bilinear")
-    axis.set_xlim(-label_mm, width_mm + 2)
+    axis.set_xlim(-2, width_mm + 2)
     all_points = [np.asarray(p, dtype=float) * [spacing[1], spacing[0]] for p in points.values()]
     top = min([0.0] + [p[:, 1].min() - 6 for p in all_points])
     bottom = max([height_mm] + [p[:, 1].max() + 6 for p in all_points])
@@ -108,23 +137,24 @@ def render_overview(
         for a, b in ((0, 1), (2, 3), (4, 5)):
             axis.plot(xy[[a, b], 0], xy[[a, b], 1], "-", color=color, linewidth=1.4)
         axis.plot(xy[:, 0], xy[:, 1], "o", color=color, markersize=2.5)
-        axis.text(min(xy[:, 0].min(), 0) - 3, xy[:, 1].mean(), _caption(vertebra), color=color, fontsize=8,
-                  ha="right", va="center", fontweight="bold")
+        # at the image's left edge, in the margin (not clipped by the image's box)
+        axis.annotate(_caption(vertebra), xy=(-2, xy[:, 1].mean()), xytext=(-4, 0), textcoords="offset points",
+                      color=color, fontsize=8, ha="right", va="center", fontweight="bold", annotation_clip=False)
     unit = "px" if result.height_unit == "pixel" else "mm"  # a picture with no pixel size is drawn in pixels
     _scale_bar(axis, width_mm, bottom, unit)
     if window is not None:  # CT: the straightened image's axes
         _orientation(axis, width_mm, top, bottom)
     handles = [Line2D([0], [0], color=c, marker="o", linewidth=1.4, markersize=4, label=t) for t, c in LEGEND]
-    figure.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.64, 0.9), frameon=False, fontsize=9,
+    legend_x = 0.02 + CAPTION_MARGIN + image_width
+    figure.legend(handles=handles, loc="upper left", bbox_to_anchor=(legend_x, 0.9), frameon=False, fontsize=9,
                   title="keypoints and heights", title_fontsize=9, alignment="left")
-    figure.text(0.65, 0.7, "Straightened mid-sagittal plane\n(rows follow the spine's centre-line).\n"
-                f"Bar: {SCALE_BAR_MM:.0f} {unit}." + ("\nS superior, I inferior,\nA anterior, P posterior." if window
-                                                   is not None else ""), fontsize=8, va="top", color="#333")
+    plane = ("Straightened mid-sagittal plane\n(rows follow the spine's centre-line)." if window is not None
+             else "Lateral view as acquired.")
+    figure.text(legend_x + 0.01, 0.7, f"{plane}\nBar: {SCALE_BAR_MM:.0f} {unit}."
+                + ("\nS superior, I inferior,\nA anterior, P posterior." if window is not None else ""),
+                fontsize=8, va="top", color="#333")
     figure.suptitle(heading, fontsize=10)
-    with atomic_path(path, overwrite=overwrite) as temporary:
-        figure.savefig(temporary, format="png")
-    plt.close(figure)
-    return Path(path)
+    return figure
 
 
 def _scale_bar(axis, width_mm: float, bottom: float, unit: str = "mm") -> None:

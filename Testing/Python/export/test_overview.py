@@ -1,0 +1,60 @@
+"""The overview PNG's layout: every vertebra's caption (level, G, grade) is on the picture, CT and radiograph."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from VertebralFractureLib.export.overview import draw_overview, render_overview
+from VertebralFractureLib.radiograph.analyze import analyze_radiograph
+
+SLICE = Path(__file__).resolve().parents[2] / "Data" / "real" / "covid_sagittal" / "A058062_19010108-077.nii.gz"
+
+
+@pytest.fixture(scope="module")
+def radiograph():
+    return analyze_radiograph(SLICE)
+
+
+def _captions(figure):
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    box = figure.bbox
+    texts = [t for t in figure.axes[0].texts if "grade" in t.get_text() or "n/a" in t.get_text()]
+    return texts, [(t.get_text(), t.get_window_extent(renderer)) for t in texts], box
+
+
+def test_captions_of_a_wide_radiograph_stay_on_the_picture(radiograph):
+    """A 512-pixel slice at 1.06 mm is 540 mm wide: the captions used to sit in 55 mm of the image's own axis
+    and lost their level names off the left edge ("grade 0" with no level)."""
+    import matplotlib.pyplot as plt
+
+    result, image = radiograph.result, radiograph.mid_sagittal
+    spacing = (result.pixel_spacing[1], result.pixel_spacing[0])
+    figure = draw_overview(image, radiograph.mid_points, result, spacing=spacing, window=None)
+    try:
+        texts, extents, box = _captions(figure)
+        assert len(texts) == len(result.vertebrae) >= 8
+        for text, extent in extents:
+            assert extent.x0 >= box.x0 and extent.x1 <= box.x1, text
+            assert extent.y0 >= box.y0 and extent.y1 <= box.y1, text
+        # each caption names its vertebra's level first, and ends left of the image
+        image_left = figure.axes[0].get_window_extent().x0
+        assert sorted(t.get_text().split()[0] for t in texts) == sorted(result.labels)
+        assert all(extent.x1 <= image_left + 1 for _, extent in extents)
+        # a radiograph is drawn as acquired: no "straightened" note, no orientation letters
+        notes = " ".join(t.get_text() for t in figure.texts)
+        assert "as acquired" in notes and "Straightened" not in notes
+    finally:
+        plt.close(figure)
+
+
+def test_the_png_is_written_once_and_kept(radiograph, tmp_path):
+    result = radiograph.result
+    path = render_overview(radiograph.mid_sagittal, radiograph.mid_points, result, tmp_path / "o.png",
+                           spacing=(result.pixel_spacing[1], result.pixel_spacing[0]), window=None)
+    picture = path.read_bytes()
+    assert picture[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(FileExistsError):
+        render_overview(np.zeros((10, 10)), {}, result, path)
+    assert path.read_bytes() == picture
