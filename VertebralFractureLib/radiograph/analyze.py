@@ -310,7 +310,15 @@ def analyze_radiograph(
     """
     from ..keypoints.detector import detect_vertebrae
     from ..quality.stage import withhold_unsupported_grades
-    from .gate2d import REASONS, assess_bodies, body_window, column_ends, with_level
+    from .gate2d import (
+        REASONS,
+        assess_bodies,
+        body_window,
+        collimation_mask,
+        column_ends,
+        with_level,
+        without_collimation,
+    )
     from .labels import assign_levels
     from .locate import _model, heatmap_peaks, predict_heatmaps
     from .sacrum import BELOW_S1_REASON, anchored_levels
@@ -323,6 +331,11 @@ def analyze_radiograph(
     image, file_size, name = _load(source)
     file_spacing = file_size.spacing
     check_radiograph(image, name)
+    shadow = collimation_mask(image)
+    if shadow.any():  # the collimator's bright shadow at the edges is no patient: shown and analysed as air
+        image = without_collimation(image)
+        warnings.append(f"{name}: {100.0 * shadow.mean():.0f} % of the picture is the collimator's shadow (flat, "
+                        "bright, at the edges); it is treated as background")
     timings["load"] = time.perf_counter() - started
 
     started = time.perf_counter()

@@ -94,6 +94,12 @@ BACKGROUND_FLAT_FRACTION = 0.5
 #: longer run of bodies failing the bone check is a column the window shows poorly (the lungs behind a thoracic
 #: spine, thin osteoporotic bone) and its bodies are kept, not assessed.
 MAX_END_RUN = 2
+#: :func:`collimation_mask`: flatness band at the bright end (fraction of the range) and least area (fraction of the
+#: picture) of a collimator's shadow.
+COLLIMATION_FLAT = 0.01
+COLLIMATION_MIN_AREA = 0.01
+#: Least width of a collimator's shadow (fraction of the picture's short side): a band, wider than any cortex.
+COLLIMATION_MIN_WIDTH = 0.02
 #: ``foreground`` of a view with no background in it: every pixel is inside the patient.
 NO_BACKGROUND = -1.0
 
@@ -124,6 +130,52 @@ def otsu_threshold(image: np.ndarray, bins: int = 256) -> float:
     m1 = (mean[-1] - mean[:-1][ok]) / w1[ok]
     between[ok] = w0[ok] * w1[ok] * (m0 - m1) ** 2
     return float(edges[1:][int(np.argmax(between))])
+
+
+def collimation_mask(image: np.ndarray) -> np.ndarray:
+    """Pixels of the collimator's shadow: flat, saturated bright regions reaching the image's edge.
+
+    Where the collimator (or a shutter) blocks the beam the detector receives nothing, and a film or an
+    export shows it at the bright end, the brightness of bone or above, flat and bounded by straight edges
+    at the sides of the picture. Taken for patient, it made the window's 99.5th percentile that of the
+    shadow, and a real slice given white borders lost its sacral anchor or every vertebra. A region is
+    collimation when its pixels lie within :data:`COLLIMATION_FLAT` of the range from the image's maximum,
+    it is at least :data:`COLLIMATION_MIN_WIDTH` of the picture wide everywhere (a morphological opening: an
+    8-bit export saturates cortical bone too, in rims a few pixels thick that may touch the shadow), it touches
+    the image's edge and it covers at least :data:`COLLIMATION_MIN_AREA` of the picture (bone, contrast and
+    metal are bright but do not form such sheets along the edge).
+
+    Returns:
+        boolean mask, True on the collimator's shadow (all False when there is none).
+    """
+    from scipy import ndimage
+
+    image = np.asarray(image, dtype=np.float32)
+    low, high = float(np.percentile(image, 0.5)), float(image.max())
+    if high <= low:
+        return np.zeros(image.shape, dtype=bool)
+    flat = image >= high - COLLIMATION_FLAT * (high - low)
+    # a sheet, not a rim: an opening removes saturated cortex and other thin bright structures joined to it
+    width = max(3, int(round(COLLIMATION_MIN_WIDTH * min(image.shape))))
+    flat = ndimage.binary_opening(flat, structure=np.ones((width, width), dtype=bool))
+    labels, count = ndimage.label(flat)
+    if count == 0:
+        return np.zeros(image.shape, dtype=bool)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    shadow = [int(k) for k in edge if k and sizes[k] >= COLLIMATION_MIN_AREA * image.size]
+    return np.isin(labels, shadow) if shadow else np.zeros(image.shape, dtype=bool)
+
+
+def without_collimation(image: np.ndarray) -> np.ndarray:
+    """The image with the collimator's shadow (:func:`collimation_mask`) set to its darkest values, as air."""
+    image = np.asarray(image, dtype=np.float32)
+    shadow = collimation_mask(image)
+    if not shadow.any():
+        return image
+    out = image.copy()
+    out[shadow] = float(np.percentile(image[~shadow], 0.5))
+    return out
 
 
 def body_window(image: np.ndarray) -> Tuple[np.ndarray, Dict[str, float]]:

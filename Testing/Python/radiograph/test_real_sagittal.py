@@ -263,3 +263,34 @@ def test_a_view_collimated_within_the_patient_is_windowed_on_the_whole_picture_a
                                      for v in entry["vertebrae"]])
     right, wrong = _labels_against_reference(result, shifted)
     assert right >= 10 and wrong == 0
+
+
+@pytest.mark.parametrize("pad", [((60, 60), (60, 60)), ((0, 0), (80, 80))], ids=["frame", "sides"])
+def test_the_collimator_s_white_shadow_is_background_not_patient(pad):
+    """A film's unexposed border is flat and bright (bone-white or whiter). Taken for patient it set the window's
+    top and the slice lost its sacral anchor (frame) or every vertebra but a few; it is now found, said, and
+    treated as air: the same vertebrae and levels as the slice without it."""
+    import SimpleITK as sitk
+
+    from VertebralFractureLib.radiograph.gate2d import collimation_mask
+
+    name = "A058062_19010108-077"
+    source = sitk.ReadImage(str(ROOT / ENTRIES[name]["image"]))
+    byte = np.clip((sitk.GetArrayFromImage(source).astype(np.float32) + 300) / 1500 * 255, 0, 255)
+    plain = sitk.GetImageFromArray(byte.astype(np.uint8))
+    framed = sitk.GetImageFromArray(np.pad(byte, pad, constant_values=255).astype(np.uint8))
+    for image in (plain, framed):
+        image.SetSpacing(source.GetSpacing())
+    shadow = collimation_mask(sitk.GetArrayFromImage(framed))
+    border = np.zeros(shadow.shape, dtype=bool)
+    (top, bottom), (left, right) = pad
+    border[:top], border[shadow.shape[0] - bottom:], border[:, :left], border[:, shadow.shape[1] - right:] = (
+        True, True, True, True)
+    assert shadow[border].all() and shadow[~border].mean() < 0.01  # the frame, not the saturated bone inside
+    assert not collimation_mask(byte).any()
+    expected = analyze_radiograph(plain).result
+    result = analyze_radiograph(framed).result
+    assert result.labels == expected.labels and len(result.labels) >= 10
+    assert result.patient["levels"]["anchor"] == expected.patient["levels"]["anchor"] == "sacrum"
+    assert any("collimator's shadow" in w for w in result.warnings)
+    assert not any("collimator" in w for w in expected.warnings)
