@@ -17,6 +17,7 @@ mark the body as collapsed, or graded >= 2 with no annotated body within 12 mm),
 detections the 2D gate's column-line rules took out (``overlap``: left out of the column; ``in_line``:
 behind the line of the bodies, not assessed; :mod:`VertebralFractureLib.radiograph.gate2d`), with how
 many of those lay on an annotated body (a body lost by the rule).
+``--mirror`` runs each image mirrored left-right (the patient facing right, annotations mirrored with it).
 ``--as-png`` runs each image as an 8-bit PNG export without a pixel size instead (the detector's
 working scale found by the scale search, heights in pixels; matching still uses the stored
 spacing, the export has the same pixels).
@@ -59,14 +60,39 @@ def export_8bit(source: Path, target: Path) -> Path:
     return target
 
 
-def score_image(entry: dict, root: Path, as_png: Path | None = None) -> dict:
-    """Analyse one image (or its 8-bit export without pixel size, into folder ``as_png``) and score it."""
+def mirror_image(source: Path, target: Path) -> Path:
+    """The slice mirrored left-right (the patient facing right), same spacing; the annotations are mirrored too."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    image = sitk.ReadImage(str(source))
+    mirrored = sitk.GetImageFromArray(np.ascontiguousarray(sitk.GetArrayFromImage(image)[..., ::-1]))
+    mirrored.SetSpacing(image.GetSpacing())
+    sitk.WriteImage(mirrored, str(target))
+    return target
+
+
+def mirrored_entry(entry: dict, width: int) -> dict:
+    """``entry`` with every annotated centroid mirrored onto a picture ``width`` pixels wide."""
+    return dict(entry, vertebrae=[dict(v, centroid=[(width - 1) - v["centroid"][0], v["centroid"][1]])
+                                  for v in entry["vertebrae"]])
+
+
+def score_image(entry: dict, root: Path, as_png: Path | None = None, mirror: Path | None = None) -> dict:
+    """Analyse one image (or its 8-bit export without pixel size, into folder ``as_png``; or mirrored, written
+    into folder ``mirror``) and score it."""
     from VertebralFractureLib.radiograph.analyze import analyze_radiograph
     from VertebralFractureLib.radiograph.gate2d import REASONS
     from VertebralFractureLib.schema import SpineResult
     from VertebralFractureLib.validation import InputError
 
     source = root / entry["image"]
+    if mirror is not None:
+        import SimpleITK as sitk
+
+        width = int(sitk.ReadImage(str(source)).GetSize()[0])
+        source = mirror_image(source, mirror / Path(entry["image"]).name)
+        entry = mirrored_entry(entry, width)
     if as_png is not None:
         source = export_8bit(source, as_png / (Path(entry["image"]).name[: -len(".nii.gz")] + ".png"))
     try:
@@ -133,10 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="also the 8 thoracic-only images")
     parser.add_argument("--as-png", action="store_true",
                         help="run each image as an 8-bit PNG export with no pixel size (heights in pixels)")
+    parser.add_argument("--mirror", action="store_true",
+                        help="run each image mirrored left-right (the patient facing right), annotations mirrored")
     args = parser.parse_args(argv)
     import tempfile
 
-    scratch = Path(tempfile.mkdtemp(prefix="bench_sagittal_")) if args.as_png else None
+    scratch = Path(tempfile.mkdtemp(prefix="bench_sagittal_")) if (args.as_png or args.mirror) else None
     reference_path = Path(args.reference)
     reference = json.loads(reference_path.read_text())
     root = reference_path.resolve().parents[1]
@@ -149,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.all or entry["lumbar_in_view"]) or (args.only and name not in args.only):
             continue
         try:
-            score = score_image(entry, root, scratch)
+            score = score_image(entry, root, scratch if args.as_png else None, scratch if args.mirror else None)
         except Exception as error:  # noqa: BLE001 - a failing image is a result here
             print(f"{name}: analysis failed: {type(error).__name__}: {error}")
             continue

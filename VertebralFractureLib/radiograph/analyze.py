@@ -147,6 +147,9 @@ def _load(source: Union[PathLike, np.ndarray, Any]) -> Tuple[np.ndarray, PixelSi
     return to_grey(np.asarray(source)), PixelSize(None, NO_PIXEL_SIZE), "input image"
 
 
+#: Objectness at or above which a detection counts as confident (``input["confident_detections"]``, a cue of the
+#: facing: the detector, trained on pictures facing left, is less sure of mirrored bodies).
+CONFIDENT_OBJECTNESS = 0.9
 #: Geometric magnifications SID / SOD (DICOM PS3.3 C.8.11.5) at which the detector is run when the file gives the
 #: pixel size at the detector plane only (Imager Pixel Spacing without Estimated Radiographic Magnification
 #: Factor). A lateral spine lies about 15-25 cm in front of the detector; at a source-detector distance of
@@ -284,60 +287,95 @@ def analyze_radiograph(
     centroid_model=None,
     keypoint_model=None,
     detector: Optional[Callable[[np.ndarray, Tuple[float, float]], list]] = None,
+    facing: str = "auto",
 ) -> Analysis:
     """Analyse one lateral spine radiograph.
 
     Args:
-        source: a PNG / JPEG / TIFF / DICOM path, a 2D array (row 0 superior, column 0 anterior)
-            or a 2D SimpleITK image.
+        source: a PNG / JPEG / TIFF / DICOM path, a 2D array (row 0 superior) or a 2D SimpleITK image.
         progress: progress callback and cancellation.
         pixel_spacing: (column_mm, row_mm), overriding the file's.
         centroid_model: a :class:`.model.CentroidModel` (default: shipped UNet-L2 weights).
         keypoint_model: a :class:`VertebralFractureLib.keypoints.model.KeypointModel` trained on
             radiographs (default: shipped ``radiograph_keypoints.pt``).
         detector: ``(image, (row_mm, column_mm)) -> [Detection]`` replacing the keypoint model
-            (another detector, or annotated vertebrae to be labelled and measured).
+            (another detector, or annotated vertebrae to be labelled and measured); the picture is then
+            analysed as given (``facing`` "auto" means "left").
+        facing: where the patient's front is in the picture: "left" (column 0 anterior, the models'
+            convention), "right", or "auto": both are analysed and the one showing the spine column is kept
+            (:mod:`.facing`; lateral films are taken and displayed facing either way).
 
     Returns:
         The :class:`~VertebralFractureLib.pipeline.Analysis`; ``result.frame == "pixel"``, keypoints
-        and centroids ``[column, row]``, heights in mm (in pixels when no pixel size is known;
-        ``input["height_unit"]``, ``input["pixel_size_source"]``, ``input["height_plane"]`` say which).
+        and centroids ``[column, row]`` in the picture's own pixels whichever way it faces, heights in mm (in
+        pixels when no pixel size is known; ``input["height_unit"]``, ``input["pixel_size_source"]``,
+        ``input["height_plane"]`` say which), ``input["facing"]``.
 
     Raises:
         InputError / ImageReadError: for inputs that are not a usable 2D radiograph.
         Cancelled: when cancelled through ``progress``.
 
     """
-    from ..keypoints.detector import detect_vertebrae
-    from ..quality.stage import withhold_unsupported_grades
-    from .gate2d import (
-        REASONS,
-        assess_bodies,
-        body_window,
-        collimation_mask,
-        column_ends,
-        with_level,
-        without_collimation,
-    )
-    from .labels import assign_levels
-    from .locate import _model, heatmap_peaks, predict_heatmaps
-    from .sacrum import BELOW_S1_REASON, anchored_levels
+    from .facing import FACINGS, choose_facing, mirror_analysis
+    from .gate2d import collimation_mask, without_collimation
 
+    if facing not in FACINGS + ("auto",):
+        raise ValueError(f"facing must be one of {FACINGS + ('auto',)}, got {facing!r}")
     progress = progress or Progress()
-    timings: Dict[str, float] = {}
     warnings = []
     started = time.perf_counter()
     progress(0.0, "reading the radiograph")
     image, file_size, name = _load(source)
-    file_spacing = file_size.spacing
     check_radiograph(image, name)
     shadow = collimation_mask(image)
     if shadow.any():  # the collimator's bright shadow at the edges is no patient: shown and analysed as air
         image = without_collimation(image)
         warnings.append(f"{name}: {100.0 * shadow.mean():.0f} % of the picture is the collimator's shadow (flat, "
                         "bright, at the edges); it is treated as background")
-    timings["load"] = time.perf_counter() - started
+    load_s = time.perf_counter() - started
+    sides = [facing] if facing != "auto" else (["left"] if detector is not None else list(FACINGS))
+    analyses, errors, confident = {}, {}, {}
+    for k, side in enumerate(sides):
+        view = image if side == "left" else np.ascontiguousarray(image[:, ::-1])
+        try:
+            analyses[side] = _analyze_view(
+                view, file_size, name, progress.sub(k / len(sides), (k + 1) / len(sides)), list(warnings),
+                pixel_spacing=pixel_spacing, centroid_model=centroid_model, keypoint_model=keypoint_model,
+                detector=detector, cues=confident.setdefault(side, {}))
+        except InputError as error:
+            errors[side] = error
+    side = choose_facing({s: a.result for s, a in analyses.items()},
+                         {s: c.get("confident_detections", 0) for s, c in confident.items()}) if analyses else sides[0]
+    if side not in analyses:
+        raise errors[side]
+    analysis = analyses[side]
+    if side == "right":
+        mirror_analysis(analysis, image)
+        analysis.result.warnings.append(f"{name}: the patient faces right (front on the right of the picture): "
+                                        "analysed mirrored, every position given in the picture's own pixels")
+    analysis.result.input["facing"] = side
+    analysis.result.timings_s = {"load": round(load_s, 3), **analysis.result.timings_s}
+    progress(1.0, f"done: {len(analysis.result.vertebrae)} vertebrae")
+    return analysis
 
+
+def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: Progress, warnings: List[str], *,
+                  pixel_spacing: Optional[Tuple[float, float]], centroid_model, keypoint_model,
+                  detector: Optional[Callable[[np.ndarray, Tuple[float, float]], list]],
+                  cues: Optional[dict] = None) -> Analysis:
+    """The analysis of a grey radiograph facing left (column 0 anterior): see :func:`analyze_radiograph`.
+
+    ``cues`` receives ``confident_detections`` (:data:`CONFIDENT_OBJECTNESS`), also when the analysis fails.
+    """
+    from ..keypoints.detector import detect_vertebrae
+    from ..quality.stage import withhold_unsupported_grades
+    from .gate2d import REASONS, assess_bodies, body_window, column_ends, with_level
+    from .labels import assign_levels
+    from .locate import _model, heatmap_peaks, predict_heatmaps
+    from .sacrum import BELOW_S1_REASON, anchored_levels
+
+    timings: Dict[str, float] = {}
+    file_spacing = file_size.spacing
     started = time.perf_counter()
     progress(0.1, "locating levels T4-L4 (Gartland et al. 2025)")
     centroid_model = _model(centroid_model)
@@ -394,6 +432,9 @@ def analyze_radiograph(
         col_mm, row_mm = spacing
         detections = detect((row_mm, col_mm))
     timings["keypoints"] = time.perf_counter() - started
+    confident = sum(1 for d in detections if d.score >= CONFIDENT_OBJECTNESS)  # a cue of the facing (.facing)
+    if cues is not None:
+        cues["confident_detections"] = confident
     if not detections:
         raise InputError(f"{name}: no vertebra was found on this image; check that it is a lateral view of the "
                          "thoracic or lumbar spine with the vertebral bodies in view")
@@ -464,6 +505,7 @@ def analyze_radiograph(
                "intensity_window": {"method": "1st-99.5th percentile of the patient region (Otsu)",
                                     "low": round(window["low"], 2), "high": round(window["high"], 2)},
                "rejected_detections": rejected,
+               "confident_detections": confident,
                "scale_search": scale_search,
                "level_centroids": {k: [round(v[0], 2), round(v[1], 2), round(v[2], 3)] for k, v in located.items()}},
         warnings=warnings,
@@ -490,5 +532,4 @@ def analyze_radiograph(
     # the CT gate's rule: a height loss is reported only when the keypoints sit on the endplates
     withhold_unsupported_grades(result)
     label_height_units(result, size)
-    progress(1.0, f"done: {len(result.vertebrae)} vertebrae")
     return analysis

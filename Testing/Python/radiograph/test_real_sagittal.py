@@ -294,3 +294,33 @@ def test_the_collimator_s_white_shadow_is_background_not_patient(pad):
     assert result.patient["levels"]["anchor"] == expected.patient["levels"]["anchor"] == "sacrum"
     assert any("collimator's shadow" in w for w in result.warnings)
     assert not any("collimator" in w for w in expected.warnings)
+
+
+def test_a_film_facing_right_gives_the_same_vertebrae_in_its_own_pixels(analysed):
+    """Lateral films are displayed facing either way; the models read the front on the left. Mirrored, the real
+    slice gave "no vertebral body was found"; it is now analysed mirrored and mapped back."""
+    import SimpleITK as sitk
+
+    name = "A058062_19010108-077"
+    source = sitk.ReadImage(str(ROOT / ENTRIES[name]["image"]))
+    hu = sitk.GetArrayFromImage(source)
+    mirrored = sitk.GetImageFromArray(np.ascontiguousarray(hu[:, ::-1]))
+    mirrored.SetSpacing(source.GetSpacing())
+    with pytest.raises(InputError, match="no vertebral body was found"):
+        analyze_radiograph(mirrored, facing="left")
+    result = analyze_radiograph(mirrored).result
+    expected = analysed[name]
+    assert result.input["facing"] == "right" and expected.input["facing"] == "left"
+    assert any("faces right" in w for w in result.warnings)
+    assert result.labels == expected.labels and result.patient["levels"]["anchor"] == "sacrum"
+    width = hu.shape[1]
+    for v, w in zip(result.vertebrae, expected.vertebrae):
+        flipped = np.asarray(w.keypoints, dtype=float).copy()
+        flipped[:, 0] = (width - 1) - flipped[:, 0]
+        np.testing.assert_allclose(v.keypoints, flipped, atol=1e-6)  # the anterior points now on the right
+        assert v.status == w.status and (v.measure is None) == (w.measure is None)
+        if v.measure is not None:
+            assert v.measure.G == pytest.approx(w.measure.G) and v.measure.grade == w.measure.grade
+    l5_expected, l5 = expected.patient["levels"]["l5"], result.patient["levels"]["l5"]
+    assert l5 == pytest.approx([(width - 1) - l5_expected[0], l5_expected[1]], abs=0.06)
+    assert f"({l5[0]:.0f}, {l5[1]:.0f}) px" in result.patient["levels"]["reason"]
