@@ -52,12 +52,13 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int, default=12)
     parser.add_argument("--seed", type=int, default=900000)
     parser.add_argument("--json", help="write the per-case scores here")
+    parser.add_argument("--realism", default="v1", choices=("v1", "hospital"), help="generator profile (default v1)")
     args = parser.parse_args(argv)
     scores, moderate, detected, total, not_assessed = [], 0, 0, 0, 0
     with tempfile.TemporaryDirectory() as folder:
         for i in range(args.n):
             preset = PRESETS[i % len(PRESETS)]
-            case = generate_case(args.seed + i, preset)
+            case = generate_case(args.seed + i, preset, **({} if args.realism == "v1" else {"realism": args.realism}))
             path = Path(folder) / f"case_{i:04d}.nii.gz"
             sitk.WriteImage(case.ct, str(path))
             started = time.perf_counter()

@@ -76,14 +76,15 @@ def real_cases() -> List[Tuple[CaseMeasures, object, List[Body]]]:
     return out
 
 
-def generated_cases(seeds: int) -> List[Tuple[CaseMeasures, object, List[Body]]]:
+def generated_cases(seeds: int, realism: str = "v1") -> List[Tuple[CaseMeasures, object, List[Body]]]:
     from VertebralFractureLib.synth import generate_case
 
     out = []
     for preset, (offset, spacing) in GENERATED.items():
         for n in range(seeds):
             seed = FIRST_SEED + offset + 4 * n
-            case = generate_case(seed, preset, spacing=spacing, radiograph=False, direction="LPS")
+            extra = {} if realism == "v1" else {"realism": realism}
+            case = generate_case(seed, preset, spacing=spacing, radiograph=False, direction="LPS", **extra)
             volume = volume_from_image(case.ct)
             bodies = [
                 Body(v.label, np.asarray(v.centroid, float), np.asarray(v.keypoints, float))
@@ -323,10 +324,11 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=3, help="generated cases per preset")
     parser.add_argument("--per-case", action="store_true", help="also print one line per case")
     parser.add_argument("--figure", default=str(REPO / "docs" / "realism.png"), help="'' for none")
+    parser.add_argument("--realism", default="v1", choices=("v1", "hospital"), help="generator profile (default v1)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     real = real_cases()
-    generated = generated_cases(args.seeds)
+    generated = generated_cases(args.seeds, args.realism)
     real_m, gen_m = [c for c, _, _ in real], [c for c, _, _ in generated]
     print(f"REAL: {', '.join(c.name for c in real_m)}")
     print(f"GENERATED: {', '.join(c.name.split(' (')[0] for c in gen_m)}")

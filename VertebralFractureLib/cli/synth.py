@@ -30,6 +30,12 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--fracture-prevalence", type=float, help="fraction of fractured vertebrae (default 0.2)")
     parser.add_argument("--direction", help="orientation code of the CT (LPS, RAS, PIR...), 'oblique' or 'random'")
     parser.add_argument("--metal", action="store_true", help="add pedicle screws")
+    parser.add_argument(
+        "--realism",
+        choices=("v1", "hospital"),
+        help="generator profile: v1 (default) or hospital (contrast-enhanced blood, thin bright discs, "
+        "sharper noise up to 70 HU, denser cortex)",
+    )
     parser.add_argument("--no-radiograph", action="store_true", help="skip the lateral DRR")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files")
     parser.set_defaults(func=run)
@@ -56,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["direction"] = args.direction
     if args.metal:
         overrides["metal"] = True
+    if args.realism:
+        overrides["realism"] = args.realism
     if args.no_radiograph:
         overrides["radiograph"] = False
     out = Path(args.out)

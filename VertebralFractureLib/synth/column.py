@@ -217,6 +217,8 @@ def build_column(rng: np.random.Generator, params: SynthParams, truth_names: Lis
     names = list(SYNTH_LEVELS[max(0, top - 2) : min(len(SYNTH_LEVELS), bottom + 3)])
     scale = float(params.size_scale)
     osteo = float(params.osteoporosis)
+    # hospital profile: thinner discs of elderly spines (0.4-1.15 of normal; same single draw per level)
+    disc_low = 0.4 if params.realism == "hospital" else 0.8
     models: List[VertebraModel] = []
     for name in names:
         size = level_size(name)
@@ -237,7 +239,7 @@ def build_column(rng: np.random.Generator, params: SynthParams, truth_names: Lis
                 width=size.width * scale * rng.normal(1.0, 0.02),
                 sup_share=float(rng.uniform(0.4, 0.6)),
                 in_truth=name in truth_names,
-                disc=size.disc * scale * float(rng.uniform(0.8, 1.15)),
+                disc=size.disc * scale * float(rng.uniform(disc_low, 1.15)),
             )
         )
     fractures = _draw_fractures(rng, params, truth_names)

@@ -44,6 +44,8 @@ from .tissue import Tissue, draw_tissue, scanner
 from .vertebrae import draw_body, draw_canal, draw_disc, draw_posterior, draw_sacrum
 
 CENTRELINE_STEP_MM = 1.0
+#: Second seed word of the hospital profile's extra random stream.
+HOSPITAL_STREAM = 0x484F5350
 
 
 @dataclass
@@ -98,7 +100,7 @@ def resolve_params(params: SynthParams, rng: np.random.Generator, explicit: set)
         "size_scale": float(np.clip(rng.normal(1.0, 0.05), 0.88, 1.12)),
     }
     draws["radiograph_sid_mm"] = rng.uniform(1000.0, 1150.0)
-    draws["noise_hu"] = rng.uniform(8.0, 30.0)
+    draws["noise_hu"] = rng.uniform(8.0, 70.0 if params.realism == "hospital" else 30.0)
     draws["blur_mm"] = rng.uniform(0.5, 1.0)
     direction = str(rng.choice(["LPS", "RAS", "LAS", "PIR", "oblique"]))
     if str(params.direction).upper() == "RANDOM":
@@ -213,7 +215,14 @@ def generate_case(seed: int, preset: str = "spine", **overrides: Any) -> Synthet
     top, bottom = SYNTH_LEVELS.index(params.top_level), SYNTH_LEVELS.index(params.bottom_level)
     truth_names = list(SYNTH_LEVELS[top : bottom + 1])
     models = build_column(rng, params, truth_names)
-    tissue = draw_tissue(rng, float(params.osteoporosis))
+    # the hospital profile's extra draws come from a second generator, so the main sequence is unchanged
+    hospital = np.random.default_rng([int(seed), HOSPITAL_STREAM]) if params.realism == "hospital" else None
+    tissue = draw_tissue(rng, float(params.osteoporosis), hospital)
+    sharp_fraction = 0.0
+    if hospital is not None:
+        sharp_fraction = float(hospital.uniform(0.3, 0.7))
+        params.extra["sharp_noise_fraction"] = round(sharp_fraction, 4)
+        params.extra["blood_hu"] = round(tissue.blood, 2)
     outline = Outline.from_column(models, rng)
     grid = _grid_for(models, params, outline)
     scale = float(params.size_scale)
@@ -245,7 +254,7 @@ def generate_case(seed: int, preset: str = "spine", **overrides: Any) -> Synthet
     timings["bones"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    hu = scanner(hu, grid.spacing, params.blur_mm, params.noise_hu, rng)
+    hu = scanner(hu, grid.spacing, params.blur_mm, params.noise_hu, rng, sharp_fraction, hospital)
     np.clip(hu, -1024, 3071, out=hu)
     timings["scanner"] = time.perf_counter() - t0
 

@@ -13,6 +13,9 @@ from typing import Any, Dict, Optional, Tuple
 
 from .morphometry import SYNTH_LEVELS
 
+#: Generator profiles: ``v1`` (the original generator) and ``hospital`` (closer to clinical CT).
+REALISM_PROFILES = ("v1", "hospital")
+
 
 class SynthParamsError(ValueError):
     """Parameters that cannot describe a synthetic case; the message names the field."""
@@ -52,6 +55,12 @@ class SynthParams:
         radiograph_sid_mm: source-to-detector distance of a point-source DRR (magnification and
             divergent rays, as in a real radiograph); 0 for a parallel beam; None draws 1000-1150 mm.
         ribs, lungs, pelvis: draw these where the levels in view have them.
+        realism: ``"v1"`` (default, the generator as trained on so far; every draw and image
+            unchanged) or ``"hospital"``: closer to clinical CT (contrast-enhanced blood 35-350 HU
+            in the phases none / venous / arterial, thinner and sometimes brighter discs of elderly
+            spines, noise 8-70 HU with part of it added after the blur, denser cortical bone).
+            The hospital extras are drawn from a second generator seeded from the case seed, so the
+            main draws keep their order.
 
     """
 
@@ -81,6 +90,7 @@ class SynthParams:
     ribs: bool = True
     lungs: bool = True
     pelvis: bool = True
+    realism: str = "v1"
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -123,12 +133,17 @@ class SynthParams:
                 "direction must be a 3-letter orientation code such as LPS, RAS, PIR, 'oblique' or 'random'; "
                 f"got {self.direction!r}"
             )
+        if self.realism not in REALISM_PROFILES:
+            raise SynthParamsError(f"realism must be one of {', '.join(REALISM_PROFILES)}, got {self.realism!r}")
         if self.edge_fraction is not None and not 0.0 <= self.edge_fraction <= 1.0:
             raise SynthParamsError(f"edge_fraction must be between 0 and 1, got {self.edge_fraction}")
 
     def to_dict(self) -> Dict[str, Any]:
-        """JSON-ready form."""
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+        """JSON-ready form (``realism`` only when it is not the default ``"v1"``, so v1 cases keep their files)."""
+        data = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+        if data.get("realism") == "v1":
+            del data["realism"]
+        return data
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> SynthParams:

@@ -157,11 +157,17 @@ def truth_of(sample: Sample) -> SpineResult:
 def generated_samples(
     seeds: Sequence[int], perturb_mm: float = 1.5, cache: Optional[Union[str, Path]] = None, **params
 ) -> Iterator[Sample]:
-    """Samples of generated cases (``generate_case(seed, **params)``), cached under ``cache``."""
+    """Samples of generated cases (``generate_case(seed, **params)``), cached under ``cache``.
+
+    A non-default ``preset`` or ``realism`` (e.g. ``realism="hospital"``) is part of the cache file name
+    and of the sample name, so cases of different profiles never share a cache entry.
+    """
     from ...synth import generate_case
 
+    defaults = (("preset", "spine"), ("realism", "v1"))
+    tag = "".join(f"{params[key]}_" for key, default in defaults if params.get(key, default) != default)
     for seed in seeds:
-        path = Path(cache) / f"case_{seed:05d}.npz" if cache is not None else None
+        path = Path(cache) / f"case_{tag}{seed:05d}.npz" if cache is not None else None
         if path is not None and path.exists():
             yield Sample.load(path)
             continue
@@ -169,7 +175,7 @@ def generated_samples(
         rng = np.random.default_rng(seed + 7919)
         ignore = _partial_centres(case)
         sample, _ = sample_from_ct(
-            case.ct, case.truth, case.centreline, rng, perturb_mm, name=f"synth-{seed}", ignore_lps=ignore
+            case.ct, case.truth, case.centreline, rng, perturb_mm, name=f"synth-{tag}{seed}", ignore_lps=ignore
         )
         if path is not None:
             sample.save(path)

@@ -34,6 +34,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     """Options of ``train keypoints``."""
     parser.add_argument("--synth", type=int, default=0, help="number of generated training cases")
     parser.add_argument("--seed-offset", type=int, default=0, help="first generated case seed")
+    parser.add_argument("--synth-preset", nargs="+", default=["spine"], metavar="PRESET",
+                        help="generator presets, taken in turn per generated case (default: spine)")
+    parser.add_argument("--realism", nargs="+", default=["v1"], choices=("v1", "hospital"),
+                        help="generator realism profiles, taken in turn per round of presets "
+                             "(e.g. 'hospital hospital v1': two thirds hospital; default: v1)")
     parser.add_argument("--cache", default="runs/keypoints_cache", help="folder of cached .npz samples")
     parser.add_argument("--case-dir", action="append", default=[],
                         help="folder of generated cases written by synth.write_case (repeatable)")
@@ -81,9 +86,15 @@ def collect_samples(args: argparse.Namespace) -> List[Sample]:
 
     samples: List[Sample] = []
     if args.synth:
-        seeds = range(args.seed_offset, args.seed_offset + args.synth)
-        for k, sample in enumerate(generated_samples(seeds, args.perturb_mm, cache=args.cache)):
-            samples.append(sample)
+        presets = list(getattr(args, "synth_preset", None) or ["spine"])
+        realisms = list(getattr(args, "realism", None) or ["v1"])
+        for k, seed in enumerate(range(args.seed_offset, args.seed_offset + args.synth)):
+            params = {}
+            if presets != ["spine"]:
+                params["preset"] = presets[k % len(presets)]
+            if realisms != ["v1"]:
+                params["realism"] = realisms[(k // len(presets)) % len(realisms)]
+            samples.extend(generated_samples([seed], args.perturb_mm, cache=args.cache, **params))
             if (k + 1) % 10 == 0:
                 print(f"prepared {k + 1}/{args.synth} generated cases", flush=True)
     from .data import case_folder_sample
