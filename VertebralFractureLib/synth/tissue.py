@@ -72,9 +72,9 @@ def draw_tissue(
         return tissue
     _, blood = contrast_phase(hospital, tissue.blood)
     disc = tissue.disc
-    if hospital.random() < 0.3 + 0.4 * osteoporosis:
+    if hospital.random() < 0.2 + 0.3 * osteoporosis:
         # degenerated / calcified discs of elderly spines (real thoracic discs median about 185 HU)
-        disc = float(hospital.uniform(120.0, 250.0))
+        disc = float(hospital.uniform(110.0, 250.0))
     return replace(tissue, blood=float(blood), disc=float(disc), cortical=float(tissue.cortical + 200.0 * osteoporosis))
 
 
