@@ -63,6 +63,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--sigma-mm", type=float, help="Gaussian width of the level heatmaps (default 6 mm)")
     parser.add_argument("--level-cell-mm", type=float, help="pixel size of the level net (default 4 mm)")
     parser.add_argument("--reset-levels", action="store_true", help="start the level net afresh (with --init)")
+    parser.add_argument("--freeze-norm", action="store_true",
+                        help="keep the detector's batch-norm statistics as loaded (fine-tuning with --init)")
     parser.add_argument("--level-channels", type=int, nargs="+", help="level U-Net widths (with --reset-levels)")
     parser.add_argument("--out", default="runs/keypoints/keypoints.pt", help="weights to write")
     parser.add_argument("--overwrite", action="store_true")
@@ -138,11 +140,13 @@ def train(
     log=print,
     refresh=None,
     parts: Sequence[str] = ("detector", "levels"),
+    freeze_norm: bool = False,
 ):
     """Train both nets; returns the :class:`.model.KeypointModel` (threshold calibrated on ``val_samples``).
 
     ``parts`` selects the nets to train (e.g. only ``("levels",)`` to fine-tune the level net of a
-    trained model). ``refresh``, when given, is called every 200 steps and returns further training samples
+    trained model). ``freeze_norm`` keeps the detector's batch-norm running statistics (eval mode) while its
+    weights train. ``refresh``, when given, is called every 200 steps and returns further training samples
     (e.g. cases cached while training runs).
     """
     import torch
@@ -164,6 +168,10 @@ def train(
     grid_cols = _round_up(_round_up(config["width_px"] + 1, factor) // factor, divisor)
     optimisers = [torch.optim.Adam(model.rpn.parameters(), lr=lr), torch.optim.Adam(model.levels.parameters(), lr=lr)]
     model.rpn.train("detector" in parts)
+    if freeze_norm:
+        for module in model.rpn.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
     model.levels.train()
     started = time.time()
     running = np.zeros(4)
@@ -295,6 +303,7 @@ def train_main(args: argparse.Namespace) -> int:
     model = train(
         training, val, args.steps, args.batch, args.level_batch, args.lr, tuple(args.crop), args.seed, model,
         log=lambda text: print(text, flush=True), refresh=refresh, parts=tuple(args.parts),
+        freeze_norm=args.freeze_norm,
     )
     path = model.save(out, overwrite=True)
     summary = {
