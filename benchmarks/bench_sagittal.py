@@ -17,7 +17,8 @@ mark the body as collapsed, or graded >= 2 with no annotated body within 12 mm),
 detections the 2D gate's column-line rules took out (``overlap``: left out of the column; ``in_line``:
 behind the line of the bodies, not assessed; :mod:`VertebralFractureLib.radiograph.gate2d`), with how
 many of those lay on an annotated body (a body lost by the rule).
-``--mirror`` runs each image mirrored left-right (the patient facing right, annotations mirrored with it).
+``--mirror`` runs each image mirrored left-right (the patient facing right, annotations mirrored with it);
+``--frame`` puts each image in a flat frame at its maximum (a collimator's unexposed shadow).
 ``--as-png`` runs each image as an 8-bit PNG export without a pixel size instead (the detector's
 working scale found by the scale search, heights in pixels; matching still uses the stored
 spacing, the export has the same pixels).
@@ -32,6 +33,8 @@ import sys
 from pathlib import Path
 
 MATCH_MM = 12.0
+#: ``--frame``: width (pixels) of the flat bright frame put around each slice.
+FRAME_PX = 60
 
 
 def _match(found: list, annotated: list, spacing: tuple) -> dict:
@@ -72,15 +75,36 @@ def mirror_image(source: Path, target: Path) -> Path:
     return target
 
 
+def framed_image(source: Path, target: Path, pad: int = FRAME_PX) -> Path:
+    """The slice in a flat frame at its maximum, ``pad`` pixels wide (a collimator's unexposed shadow)."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    image = sitk.ReadImage(str(source))
+    array = sitk.GetArrayFromImage(image)
+    framed = sitk.GetImageFromArray(np.pad(array, [(0, 0)] * (array.ndim - 2) + [(pad, pad), (pad, pad)],
+                                           constant_values=array.max()))
+    framed.SetSpacing(image.GetSpacing())
+    sitk.WriteImage(framed, str(target))
+    return target
+
+
+def shifted_entry(entry: dict, dx: float, dy: float) -> dict:
+    """``entry`` with every annotated centroid moved by (dx, dy) pixels."""
+    return dict(entry, vertebrae=[dict(v, centroid=[v["centroid"][0] + dx, v["centroid"][1] + dy])
+                                  for v in entry["vertebrae"]])
+
+
 def mirrored_entry(entry: dict, width: int) -> dict:
     """``entry`` with every annotated centroid mirrored onto a picture ``width`` pixels wide."""
     return dict(entry, vertebrae=[dict(v, centroid=[(width - 1) - v["centroid"][0], v["centroid"][1]])
                                   for v in entry["vertebrae"]])
 
 
-def score_image(entry: dict, root: Path, as_png: Path | None = None, mirror: Path | None = None) -> dict:
+def score_image(entry: dict, root: Path, as_png: Path | None = None, mirror: Path | None = None,
+                frame: Path | None = None) -> dict:
     """Analyse one image (or its 8-bit export without pixel size, into folder ``as_png``; or mirrored, written
-    into folder ``mirror``) and score it."""
+    into folder ``mirror``; or in a collimator-like bright frame, written into folder ``frame``) and score it."""
     from VertebralFractureLib.radiograph.analyze import analyze_radiograph
     from VertebralFractureLib.radiograph.gate2d import REASONS
     from VertebralFractureLib.schema import SpineResult
@@ -93,6 +117,9 @@ def score_image(entry: dict, root: Path, as_png: Path | None = None, mirror: Pat
         width = int(sitk.ReadImage(str(source)).GetSize()[0])
         source = mirror_image(source, mirror / Path(entry["image"]).name)
         entry = mirrored_entry(entry, width)
+    if frame is not None:
+        source = framed_image(source, frame / ("framed_" + Path(entry["image"]).name))
+        entry = shifted_entry(entry, FRAME_PX, FRAME_PX)
     if as_png is not None:
         source = export_8bit(source, as_png / (Path(entry["image"]).name[: -len(".nii.gz")] + ".png"))
     try:
@@ -161,10 +188,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="run each image as an 8-bit PNG export with no pixel size (heights in pixels)")
     parser.add_argument("--mirror", action="store_true",
                         help="run each image mirrored left-right (the patient facing right), annotations mirrored")
+    parser.add_argument("--frame", action="store_true",
+                        help=f"put each image in a flat frame at its maximum, {FRAME_PX} px wide (collimator shadow)")
     args = parser.parse_args(argv)
     import tempfile
 
-    scratch = Path(tempfile.mkdtemp(prefix="bench_sagittal_")) if (args.as_png or args.mirror) else None
+    scratch = Path(tempfile.mkdtemp(prefix="bench_sagittal_")) if (args.as_png or args.mirror or args.frame) else None
     reference_path = Path(args.reference)
     reference = json.loads(reference_path.read_text())
     root = reference_path.resolve().parents[1]
@@ -177,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.all or entry["lumbar_in_view"]) or (args.only and name not in args.only):
             continue
         try:
-            score = score_image(entry, root, scratch if args.as_png else None, scratch if args.mirror else None)
+            score = score_image(entry, root, scratch if args.as_png else None, scratch if args.mirror else None,
+                                scratch if args.frame else None)
         except Exception as error:  # noqa: BLE001 - a failing image is a result here
             print(f"{name}: analysis failed: {type(error).__name__}: {error}")
             continue
