@@ -157,7 +157,7 @@ def collimation_mask(image: np.ndarray) -> np.ndarray:
     flat = image >= high - COLLIMATION_FLAT * (high - low)
     # a sheet, not a rim: an opening removes saturated cortex and other thin bright structures joined to it
     width = max(3, int(round(COLLIMATION_MIN_WIDTH * min(image.shape))))
-    flat = ndimage.binary_opening(flat, structure=np.ones((width, width), dtype=bool))
+    flat = ndimage.grey_opening(flat.astype(np.uint8), size=(width, width)).astype(bool)  # separable: fast on films
     labels, count = ndimage.label(flat)
     if count == 0:
         return np.zeros(image.shape, dtype=bool)
