@@ -74,14 +74,19 @@ def detector_batch(
     stride: int,
     shapes: np.ndarray,
     augment: Augment = AUGMENT,
+    genant_power: float = 1.0,
 ) -> Dict[str, np.ndarray]:
-    """Images (B, 1, H, W) and eq. 3 targets on the stride grid."""
+    """Images (B, 1, H, W) and eq. 3 targets on the stride grid.
+
+    ``genant_power`` k makes the keypoint weight of a vertebra 1 / G**k (eq. 3 of Pisov et al. 2020: k = 1); a
+    larger k weighs fractured (small-G) bodies more.
+    """
     grid = (shape[0] // stride, shape[1] // stride)
     images, objectness, encoded, weight, valid = [], [], [], [], []
     for _ in range(batch):
         sample = samples[int(rng.integers(len(samples)))]
         image, points, index, ignore = crop_sample(sample, rng, shape)
-        targets = detection_targets(points, sample.genant[index], grid, stride, shapes, ignore=ignore)
+        targets = detection_targets(points, sample.genant[index] ** genant_power, grid, stride, shapes, ignore=ignore)
         images.append(augment(image, rng)[None])
         objectness.append(targets.objectness)
         encoded.append(targets.encoded)

@@ -141,12 +141,14 @@ def train(
     refresh=None,
     parts: Sequence[str] = ("detector", "levels"),
     freeze_norm: bool = False,
+    genant_power: float = 1.0,
 ):
     """Train both nets; returns the :class:`.model.KeypointModel` (threshold calibrated on ``val_samples``).
 
     ``parts`` selects the nets to train (e.g. only ``("levels",)`` to fine-tune the level net of a
     trained model). ``freeze_norm`` keeps the detector's batch-norm running statistics (eval mode) while its
-    weights train. ``refresh``, when given, is called every 200 steps and returns further training samples
+    weights train. ``genant_power`` k weighs each vertebra's keypoint term by 1 / G**k
+    (eq. 3: k = 1). ``refresh``, when given, is called every 200 steps and returns further training samples
     (e.g. cases cached while training runs).
     """
     import torch
@@ -186,7 +188,8 @@ def train(
             for group in optimiser.param_groups:
                 group["lr"] = learning_rate(step, steps, lr)
         if "detector" in parts:
-            data = detector_batch(train_samples, rng, batch, tuple(crop), config["stride"], shapes)
+            data = detector_batch(train_samples, rng, batch, tuple(crop), config["stride"], shapes,
+                                  genant_power=genant_power)
             logits, encoded = model.rpn(torch.from_numpy(data["image"]))
             losses = detection_loss(
                 logits,

@@ -29,8 +29,10 @@ RADIOGRAPH_DETECTOR = {"spacing_mm": 2.0, "width_px": 48}
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Options of ``train radiograph-keypoints``."""
-    parser.add_argument("--columns", default="runs/radiograph/columns", help="folder of cached columns (.npz)")
-    parser.add_argument("--count", type=int, default=0, help="generate missing columns (seeds from --first-seed)")
+    parser.add_argument("--columns", nargs="+", default=["runs/radiograph/columns"],
+                        help="folders of cached columns (.npz); the validation columns come from the first")
+    parser.add_argument("--count", type=int, default=0,
+                        help="generate missing columns in the first folder (seeds from --first-seed)")
     parser.add_argument("--first-seed", type=int, default=700000)
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--batch", type=int, default=8)
@@ -40,6 +42,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                         help="training crop in detector pixels (2 mm)")
     parser.add_argument("--val-columns", type=int, default=6, help="columns kept aside to calibrate the threshold")
     parser.add_argument("--init", help="start from these keypoint weights (e.g. the CT detector)")
+    parser.add_argument("--genant-power", type=float, default=1.0,
+                        help="keypoint loss weight 1 / G**k of a vertebra (Pisov et al. 2020, eq. 3: 1)")
     parser.add_argument("--shared", help="also train on generated case folders with radiograph.png + radiograph.json")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
@@ -62,12 +66,15 @@ def train_main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    folders = [args.columns] if isinstance(args.columns, (str, Path)) else list(args.columns)
     if args.count:
-        columns = list(cached_columns(range(args.first_seed, args.first_seed + args.count), args.columns, log=print))
+        columns = list(cached_columns(range(args.first_seed, args.first_seed + args.count), folders[0], log=print))
     else:
-        columns = load_columns(args.columns)
+        columns = load_columns(folders[0])
+    for folder in folders[1:]:
+        columns.extend(load_columns(folder))
     if len(columns) < 2:
-        raise ValueError(f"{args.columns}: {len(columns)} columns; generate some with --count N")
+        raise ValueError(f"{', '.join(map(str, folders))}: {len(columns)} columns; generate some with --count N")
     n_val = min(args.val_columns, len(columns) // 4)
     val = [s for c in columns[:n_val] for s in samples_from_column(c, band=False, pixel_mm=1.0)]
     training = [s for c in columns[n_val:] for s in samples_from_column(c)]
@@ -89,7 +96,7 @@ def train_main(args: argparse.Namespace) -> int:
         model = KeypointModel.create(RADIOGRAPH_DETECTOR, seed=args.seed)
     started = time.time()
     model = train(training, val, args.steps, args.batch, args.level_batch, args.lr, tuple(args.crop), args.seed,
-                  model, log=lambda text: print(text, flush=True))
+                  model, log=lambda text: print(text, flush=True), genant_power=args.genant_power)
     model.config["domain"] = "radiograph"
     model.config["refine_endplates"] = False  # CT end-plate edges; see .analyze.load_keypoint_model
     path = model.save(out, overwrite=True)
@@ -99,6 +106,7 @@ def train_main(args: argparse.Namespace) -> int:
         register(path, model=NAME, description="detector (Pisov et al. 2020, §3.2) on generated DRRs")
     summary = {"weights": str(path), "seconds": round(time.time() - started, 1), "steps": args.steps,
                "train_samples": len(training), "val_samples": len(val), "columns": len(columns),
+               "genant_power": args.genant_power,
                "score_threshold": model.config["score_threshold"]}
     (out.parent / (out.stem + "_train.json")).write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
