@@ -57,3 +57,33 @@ def test_detector_training_reads_several_column_folders(tmp_path, drawn):
     summary = json.loads((out.parent / "radiograph_keypoints_train.json").read_text())
     assert summary["columns"] == 4 and summary["val_samples"] == 1 and summary["train_samples"] == 6
     assert summary["genant_power"] == 2.0
+
+
+def test_trainable_keypoint_head_leaves_objectness_and_threshold_alone(tmp_path, drawn):
+    import torch
+
+    from VertebralFractureLib.keypoints.model import load_model
+
+    torch.set_num_threads(1)
+    folder = tmp_path / "columns"
+    for seed in range(3):
+        drawn(seed).save(columns_module.column_path(folder, seed))
+    parser = train_keypoints.add_train_arguments(argparse.ArgumentParser())
+    init = tmp_path / "init" / "radiograph_keypoints.pt"
+    assert train_keypoints.train_main(parser.parse_args(
+        ["--columns", str(folder), "--steps", "1", "--batch", "2", "--val-columns", "1", "--out", str(init)])) == 0
+    before = load_model(init)
+    before.config["score_threshold"] = 0.65
+    before.save(init, overwrite=True)
+    out = tmp_path / "head" / "radiograph_keypoints.pt"
+    assert train_keypoints.train_main(parser.parse_args(
+        ["--columns", str(folder), "--steps", "3", "--batch", "2", "--val-columns", "1", "--init", str(init),
+         "--trainable", "keypoints", "--out", str(out)])) == 0
+    after = load_model(out)
+    assert after.config["score_threshold"] == 0.65
+    old, new = before.rpn.state_dict(), after.rpn.state_dict()
+    changed = {k for k in old if not torch.equal(old[k], new[k])}
+    assert changed and all(k.startswith("keypoints.") for k in changed)  # batch-norm statistics included
+    levels = zip(before.levels.state_dict().values(), after.levels.state_dict().values())
+    assert all(torch.equal(a, b) for a, b in levels)
+    assert json.loads((out.parent / "radiograph_keypoints_train.json").read_text())["trainable"] == ["keypoints"]

@@ -174,6 +174,10 @@ def train(
         for module in model.rpn.modules():
             if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
                 module.eval()
+    for module in model.rpn.modules():  # frozen layers (requires_grad False) keep their batch-norm statistics
+        own = list(module.parameters(recurse=False))
+        if own and not any(p.requires_grad for p in own):
+            module.eval()
     model.levels.train()
     started = time.time()
     running = np.zeros(4)

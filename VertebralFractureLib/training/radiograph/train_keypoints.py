@@ -42,6 +42,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                         help="training crop in detector pixels (2 mm)")
     parser.add_argument("--val-columns", type=int, default=6, help="columns kept aside to calibrate the threshold")
     parser.add_argument("--init", help="start from these keypoint weights (e.g. the CT detector)")
+    parser.add_argument("--trainable", nargs="+", metavar="PREFIX",
+                        help="with --init: train only the detector parameters whose names start with these "
+                             "(e.g. 'keypoints': the keypoint regression head; objectness, backbone and the "
+                             "score threshold of --init stay as they are)")
     parser.add_argument("--genant-power", type=float, default=1.0,
                         help="keypoint loss weight 1 / G**k of a vertebra (Pisov et al. 2020, eq. 3: 1)")
     parser.add_argument("--shared", help="also train on generated case folders with radiograph.png + radiograph.json")
@@ -94,9 +98,16 @@ def train_main(args: argparse.Namespace) -> int:
                              f"at {DETECTOR_MM} mm")
     else:
         model = KeypointModel.create(RADIOGRAPH_DETECTOR, seed=args.seed)
+    parts = ("detector", "levels")
+    if args.trainable:
+        if not args.init:
+            raise ValueError("--trainable fine-tunes part of a trained detector: give --init")
+        trained = freeze_except(model, args.trainable)
+        print(f"training {trained} detector parameters (names starting with {', '.join(args.trainable)})")
+        parts, val = ("detector",), []  # the level net (unused on radiographs) and the threshold stay as given
     started = time.time()
     model = train(training, val, args.steps, args.batch, args.level_batch, args.lr, tuple(args.crop), args.seed,
-                  model, log=lambda text: print(text, flush=True), genant_power=args.genant_power)
+                  model, log=lambda text: print(text, flush=True), genant_power=args.genant_power, parts=parts)
     model.config["domain"] = "radiograph"
     model.config["refine_endplates"] = False  # CT end-plate edges; see .analyze.load_keypoint_model
     path = model.save(out, overwrite=True)
@@ -106,11 +117,23 @@ def train_main(args: argparse.Namespace) -> int:
         register(path, model=NAME, description="detector (Pisov et al. 2020, §3.2) on generated DRRs")
     summary = {"weights": str(path), "seconds": round(time.time() - started, 1), "steps": args.steps,
                "train_samples": len(training), "val_samples": len(val), "columns": len(columns),
-               "genant_power": args.genant_power,
+               "genant_power": args.genant_power, "trainable": args.trainable or "all",
                "score_threshold": model.config["score_threshold"]}
     (out.parent / (out.stem + "_train.json")).write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def freeze_except(model, prefixes: List[str]) -> int:
+    """Freeze the detector's parameters except those whose names start with ``prefixes``; returns the count left."""
+    trained = 0
+    for name, parameter in model.rpn.named_parameters():
+        parameter.requires_grad_(any(name.startswith(p) for p in prefixes))
+        trained += parameter.numel() if parameter.requires_grad else 0
+    if not trained:
+        names = sorted({n.split(".")[0] for n, _ in model.rpn.named_parameters()})
+        raise ValueError(f"no detector parameter starts with {prefixes}; the parts are {names}")
+    return trained
 
 
 def main(argv: Optional[List[str]] = None) -> int:
