@@ -247,11 +247,15 @@ def rib_capsules(m: VertebraModel, outline: Outline, scale: float) -> List[Capsu
         cx, cy = float(o["cx"][0]), float(o["cy"][0])
         theta0 = math.atan2(side * (tip[0] - cx) / a, (tip[1] - cy) / b) + 0.12
         theta1 = math.pi * end_fraction
-        n = max(4, int((theta1 - theta0) * (a + b) / 2 / 12.0))
-        thetas = np.linspace(theta0, theta1, n)
-        frac = (thetas - theta0) / max(theta1 - theta0, 1e-3)
-        points = np.stack([cx + side * a * np.sin(thetas), cy + b * np.cos(thetas), tip[2] + 6.0 - drop * frac**1.3], 1)
-        chain = [head, tip, *points]
+        if theta1 <= theta0:  # a short floating rib (T11, T12) whose arc would end before it starts: head and tip only
+            chain = [head, tip]
+        else:
+            n = max(4, int((theta1 - theta0) * (a + b) / 2 / 12.0))
+            thetas = np.linspace(theta0, theta1, n)
+            frac = (thetas - theta0) / max(theta1 - theta0, 1e-3)
+            points = np.stack([cx + side * a * np.sin(thetas), cy + b * np.cos(thetas),
+                               tip[2] + 6.0 - drop * frac**1.3], 1)
+            chain = [head, tip, *points]
         for p, q in zip(chain[:-1], chain[1:]):
             capsules.append((np.asarray(p), np.asarray(q), radius, radius))
     return capsules

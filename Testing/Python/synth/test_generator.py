@@ -189,3 +189,12 @@ def test_unknown_preset_is_named():
     with pytest.raises(SynthParamsError, match="unknown preset"):
         generate_case(0, "knee")
     assert {"spine", "chest", "abdomen", "scoliosis", "radiograph"} <= set(PRESETS)
+
+
+def test_a_short_floating_rib_whose_arc_would_end_before_it_starts_is_drawn_without_arc():
+    """Seed 720017 with many fractures: T12's rib arc started past its end (theta1 < theta0), the arc's fraction
+    went negative, its power NaN, and the case could not be drawn (about 10 % of fracture-rich seeds)."""
+    from VertebralFractureLib.training.radiograph.columns import generate_column
+
+    column = generate_column(720017, fracture_prevalence=0.5, grade_weights=(0.2, 0.4, 0.4))
+    assert "T12" in column.levels and np.isfinite(column.image).all()
