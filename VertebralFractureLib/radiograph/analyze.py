@@ -24,7 +24,7 @@ from ..progress import Progress
 from ..schema import SpineResult, Vertebra
 from ..stage import Analysis
 from ..validation import InputError, check_radiograph
-from .reading import FROM_CALLER, FROM_VOLUME_HEADER, NO_PIXEL_SIZE, PixelSize
+from .reading import FROM_CALLER, FROM_VOLUME_HEADER, NO_PIXEL_SIZE, PixelSize, dicom_facing, read_dicom_facing
 
 PathLike = Union[str, Path]
 #: The overview export windows images for CT (HU -250 ... 1250); the radiograph is shown through
@@ -333,7 +333,11 @@ def analyze_radiograph(
         warnings.append(f"{name}: {100.0 * shadow.mean():.0f} % of the picture is the collimator's shadow (flat, "
                         "bright, at the edges); it is treated as background")
     load_s = time.perf_counter() - started
-    sides = [facing] if facing != "auto" else (["left"] if detector is not None else list(FACINGS))
+    said = None
+    if facing == "auto":  # a DICOM file may say it (Patient Orientation); then nothing is guessed
+        said = read_dicom_facing(source) if isinstance(source, (str, Path)) else (
+            dicom_facing(source) if hasattr(source, "HasMetaDataKey") else None)
+    sides = [facing] if facing != "auto" else ([said] if said else ["left"] if detector is not None else list(FACINGS))
     analyses, errors, confident = {}, {}, {}
     for k, side in enumerate(sides):
         view = image if side == "left" else np.ascontiguousarray(image[:, ::-1])
@@ -354,6 +358,8 @@ def analyze_radiograph(
         analysis.result.warnings.append(f"{name}: the patient faces right (front on the right of the picture): "
                                         "analysed mirrored, every position given in the picture's own pixels")
     analysis.result.input["facing"] = side
+    analysis.result.input["facing_source"] = ("given" if facing != "auto" else "PatientOrientation" if said
+                                              else "as given" if len(sides) == 1 else "image")
     analysis.result.timings_s = {"load": round(load_s, 3), **analysis.result.timings_s}
     progress(1.0, f"done: {len(analysis.result.vertebrae)} vertebrae")
     return analysis

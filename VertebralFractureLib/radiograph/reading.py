@@ -231,6 +231,38 @@ def read_radiograph_pixel_size(path: PathLike) -> Tuple[np.ndarray, PixelSize]:
     return grey, size
 
 
+#: DICOM Patient Orientation (0020,0020): the patient directions of the rows and of the columns of the picture.
+PATIENT_ORIENTATION_TAG = "0020|0020"
+
+
+def dicom_facing(header) -> Optional[str]:
+    """Which way the patient faces in a DICOM radiograph, from Patient Orientation (0020,0020); None when not said.
+
+    The first value is the patient direction along a row, from the picture's left to its right (PS3.3 C.7.6.1.1.1:
+    A anterior, P posterior, L left, R right, H head, F foot, combined for oblique directions). On a lateral view
+    "A..." puts the front on the right ("right"), "P..." on the left ("left", the models' convention).
+    """
+    if header is None or not header.HasMetaDataKey(PATIENT_ORIENTATION_TAG):
+        return None
+    rows = header.GetMetaData(PATIENT_ORIENTATION_TAG).strip().split("\\")[0].strip().upper()
+    return {"A": "right", "P": "left"}.get(rows[:1])
+
+
+def read_dicom_facing(path: PathLike) -> Optional[str]:
+    """:func:`dicom_facing` of a file (its header only); None for a file that is not DICOM or does not say."""
+    import SimpleITK as sitk
+
+    if _suffix(Path(path)) in PICTURE_SUFFIXES + VOLUME_SUFFIXES:
+        return None
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        return None
+    return dicom_facing(reader)
+
+
 def bone_bright(grey: np.ndarray, header) -> np.ndarray:
     """Invert a DICOM ``MONOCHROME1`` image (0028,0004: white = low values) so that bone is bright."""
     photometric = header.GetMetaData("0028|0004").strip() if header.HasMetaDataKey("0028|0004") else ""

@@ -324,3 +324,27 @@ def test_a_film_facing_right_gives_the_same_vertebrae_in_its_own_pixels(analysed
     l5_expected, l5 = expected.patient["levels"]["l5"], result.patient["levels"]["l5"]
     assert l5 == pytest.approx([(width - 1) - l5_expected[0], l5_expected[1]], abs=0.06)
     assert f"({l5[0]:.0f}, {l5[1]:.0f}) px" in result.patient["levels"]["reason"]
+
+
+def test_a_dicom_film_says_which_way_it_faces_and_is_believed(tmp_path, dx_file, analysed):
+    """Patient Orientation (0020,0020) "A\\F": the rows run towards the front, the patient faces right. The file is
+    analysed mirrored without trying the other facing; "P\\F" on the same pixels is believed too."""
+    import SimpleITK as sitk
+
+    name = "A058062_19010108-077"
+    hu = sitk.GetArrayFromImage(sitk.ReadImage(str(ROOT / ENTRIES[name]["image"]))).squeeze()
+    pixels = np.clip(np.rint(hu[:, ::-1] + 1024.0), 0, 4095).astype(np.uint16)
+    col_mm, row_mm = ENTRIES[name]["spacing_mm"]
+    rows, cols = pixels.shape
+    facing_right = dx_file(tmp_path / "right.dcm", pixel_spacing=(row_mm, col_mm), rows=rows, cols=cols,
+                           pixels=pixels, patient_orientation=("A", "F"))
+    result = analyze_radiograph(facing_right).result
+    assert result.input["facing"] == "right" and result.input["facing_source"] == "PatientOrientation"
+    assert result.labels == analysed[name].labels
+    lying = dx_file(tmp_path / "lying.dcm", pixel_spacing=(row_mm, col_mm), rows=rows, cols=cols, pixels=pixels,
+                    patient_orientation=("P", "F"))
+    with pytest.raises(InputError, match="no vertebral body was found"):
+        analyze_radiograph(lying)
+    plain = analyze_radiograph(dx_file(tmp_path / "unsaid.dcm", pixel_spacing=(row_mm, col_mm), rows=rows,
+                                       cols=cols, pixels=pixels)).result
+    assert plain.input["facing"] == "right" and plain.input["facing_source"] == "image"
