@@ -26,6 +26,8 @@ CT_WINDOW = (-250.0, 1250.0)
 #: Figure width (inches), the part of it (fraction) for the captions left of the image and for the image.
 FIGURE_WIDTH_IN = 7.0
 CAPTION_MARGIN = 0.2
+#: Least distance between two captions (points; the captions are 8 pt).
+CAPTION_LINE_PT = 10.0
 IMAGE_WIDTH = 0.62
 #: Length of the scale bar (mm).
 SCALE_BAR_MM = 20.0
@@ -129,17 +131,24 @@ def draw_overview(
     axis.set_ylim(bottom, top)
     axis.set_facecolor("black")
     axis.set_axis_off()
-    for vertebra in result.vertebrae:
-        if vertebra.label not in points:
-            continue
+    drawn = [v for v in result.vertebrae if v.label in points]
+    centres = {v.label: float(np.mean(np.asarray(points[v.label], dtype=float)[:, 1])) * spacing[0] for v in drawn}
+    # captions at least one line apart: small bodies on a wide picture would print them over each other
+    figure.canvas.draw_idle()
+    box = axis.get_window_extent()
+    line_mm = CAPTION_LINE_PT / 72.0 * figure.dpi * abs(bottom - top) / max(box.height, 1.0)
+    rows = _spread(sorted(centres.values()), line_mm)
+    caption_row = dict(zip(sorted(centres, key=centres.get), rows))
+    for vertebra in drawn:
         color = verdict_color(vertebra)
         xy = np.asarray(points[vertebra.label], dtype=float) * np.array([spacing[1], spacing[0]])
         for a, b in ((0, 1), (2, 3), (4, 5)):
             axis.plot(xy[[a, b], 0], xy[[a, b], 1], "-", color=color, linewidth=1.4)
         axis.plot(xy[:, 0], xy[:, 1], "o", color=color, markersize=2.5)
         # at the image's left edge, in the margin (not clipped by the image's box)
-        axis.annotate(_caption(vertebra), xy=(-2, xy[:, 1].mean()), xytext=(-4, 0), textcoords="offset points",
-                      color=color, fontsize=8, ha="right", va="center", fontweight="bold", annotation_clip=False)
+        axis.annotate(_caption(vertebra), xy=(-2, caption_row[vertebra.label]), xytext=(-4, 0),
+                      textcoords="offset points", color=color, fontsize=8, ha="right", va="center",
+                      fontweight="bold", annotation_clip=False)
     unit = "px" if result.height_unit == "pixel" else "mm"  # a picture with no pixel size is drawn in pixels
     _scale_bar(axis, width_mm, bottom, unit)
     if window is not None:  # CT: the straightened image's axes
@@ -155,6 +164,18 @@ def draw_overview(
                 fontsize=8, va="top", color="#333")
     figure.suptitle(heading, fontsize=10)
     return figure
+
+
+def _spread(rows: list, gap: float) -> list:
+    """Sorted positions moved apart to at least ``gap``, as little as possible (centred on the original block)."""
+    out = list(rows)
+    for i in range(1, len(out)):
+        out[i] = max(out[i], out[i - 1] + gap)
+    shift = (float(np.mean(rows)) - float(np.mean(out))) if out else 0.0
+    out = [r + shift for r in out]
+    for i in range(1, len(out)):  # keep the order and the gap after centring
+        out[i] = max(out[i], out[i - 1] + gap)
+    return out
 
 
 def _scale_bar(axis, width_mm: float, bottom: float, unit: str = "mm") -> None:

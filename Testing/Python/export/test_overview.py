@@ -58,3 +58,24 @@ def test_the_png_is_written_once_and_kept(radiograph, tmp_path):
     with pytest.raises(FileExistsError):
         render_overview(np.zeros((10, 10)), {}, result, path)
     assert path.read_bytes() == picture
+
+
+def test_captions_never_overlap_on_a_picture_much_wider_than_tall(radiograph):
+    """On a picture three times as wide the bodies are a few points tall: the captions are pushed a line apart,
+    in the vertebrae's order."""
+    import matplotlib.pyplot as plt
+
+    result, image = radiograph.result, radiograph.mid_sagittal
+    wide = np.pad(image, ((0, 0), (0, 2 * image.shape[1])), constant_values=float(image.min()))
+    figure = draw_overview(wide, radiograph.mid_points, result, spacing=(result.pixel_spacing[1],
+                                                                            result.pixel_spacing[0]), window=None)
+    try:
+        texts, extents, _ = _captions(figure)
+        assert len(texts) == len(result.vertebrae)
+        ordered = sorted(extents, key=lambda item: -item[1].y0)  # top of the picture first
+        assert [t.split()[0] for t, _ in ordered] == [v.label for v in sorted(result.vertebrae,
+                                                                              key=lambda v: v.centroid[1])]
+        for (_, upper), (_, lower) in zip(ordered, ordered[1:]):
+            assert lower.y1 <= upper.y0 + 0.5  # no two captions share a pixel row
+    finally:
+        plt.close(figure)
