@@ -55,6 +55,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--dicom-out", metavar="DIR", help="also write a DICOM SEG of the vertebral bodies and a DICOM "
                         "SR (TID 1500) of the measures into DIR, referencing the source series (INPUT must be a "
                         "DICOM series folder)")
+    parser.add_argument("--facing", choices=("auto", "left", "right"), default="auto",
+                        help="radiographs: where the patient's front is in the picture (default auto: from DICOM "
+                             "Patient Orientation, else both ways analysed and the one showing the spine kept)")
     parser.add_argument("--quiet", action="store_true", help="no progress messages")
     parser.set_defaults(func=run)
     return parser
@@ -172,8 +175,11 @@ def run(args: argparse.Namespace) -> int:
                 raise CommandError("--segmentation applies to CT volumes, not to radiographs")
             from ..radiograph.analyze import analyze_radiograph
 
-            analysis = analyze_radiograph(source, Progress(report).sub(0.0, 1 - WRITE_SHARE))
+            analysis = analyze_radiograph(source, Progress(report).sub(0.0, 1 - WRITE_SHARE), facing=args.facing)
         else:
+            if args.facing != "auto":
+                raise CommandError("--facing applies to radiographs, not to CT volumes (their orientation is in the "
+                                   "header)")
             options = AnalysisOptions(device=args.device, extra_stages=tuple(args.stages))
             if args.segmentation:
                 from .measure import read_segmentation

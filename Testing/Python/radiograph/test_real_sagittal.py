@@ -348,3 +348,27 @@ def test_a_dicom_film_says_which_way_it_faces_and_is_believed(tmp_path, dx_file,
     plain = analyze_radiograph(dx_file(tmp_path / "unsaid.dcm", pixel_spacing=(row_mm, col_mm), rows=rows,
                                        cols=cols, pixels=pixels)).result
     assert plain.input["facing"] == "right" and plain.input["facing_source"] == "image"
+
+
+def test_cli_facing_option_and_the_facing_in_results_json(tmp_path, capsys):
+    from skimage.io import imread, imsave
+
+    from VertebralFractureLib.cli import main
+
+    film = _export_8bit(tmp_path, "A058062_19010108-077", factor=1)
+    mirrored = tmp_path / "mirrored.png"
+    imsave(mirrored, imread(film)[:, ::-1], check_contrast=False)
+    assert main(["analyze", str(mirrored), "--out", str(tmp_path / "auto"), "--quiet"]) == 0
+    document = json.loads((tmp_path / "auto" / "results.json").read_text())
+    assert document["input"]["facing"] == "right" and document["input"]["facing_source"] == "image"
+    assert "faces right" in capsys.readouterr().err
+    # told the wrong way, it believes the user: no spine column, exit 2 with one line, nothing written
+    assert main(["analyze", str(mirrored), "--out", str(tmp_path / "left"), "--quiet", "--facing", "left"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "mirrored.png: no vertebra" in error[0]  # either no-vertebra message
+    assert not (tmp_path / "left" / "results.json").exists()
+    # a CT is oriented by its header
+    from VertebralFractureLib.data import sample_ct_path
+
+    assert main(["analyze", str(sample_ct_path()), "--out", str(tmp_path / "ct"), "--quiet", "--facing", "right"]) == 2
+    assert "--facing applies to radiographs" in capsys.readouterr().err
