@@ -147,6 +147,9 @@ def _load(source: Union[PathLike, np.ndarray, Any]) -> Tuple[np.ndarray, PixelSi
     return to_grey(np.asarray(source)), PixelSize(None, NO_PIXEL_SIZE), "input image"
 
 
+#: Levels the sacral anchor identifies by their anatomy (L5 above the sacrum, S1 below its disc): never left out
+#: at the column's end, however faint (a real L5 failing the bone check on a JPEG export was).
+ANCHORED = ("L5", "S1")
 #: Objectness at or above which a detection counts as confident (``input["confident_detections"]``, a cue of the
 #: facing: the detector, trained on pictures facing left, is less sure of mirrored bodies).
 CONFIDENT_OBJECTNESS = 0.9
@@ -487,7 +490,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
                         "set one level by hand to fix them")
     # boxes beyond the column's last bodies that the image does not show as vertebral bodies (.gate2d)
     ends = column_ends([f.checks for f in findings], [d.centre[1] for d in detections],
-                       protected=[i for i, label in enumerate(labels) if anchor is not None and label == "S1"])
+                       protected=[i for i, label in enumerate(labels) if anchor is not None and label in ANCHORED])
     if ends:
         for i in ends:
             rejected.append({"centre": [round(float(c), 1) for c in detections[i].centre],

@@ -512,7 +512,7 @@ def column_ends(checks: Sequence[Dict[str, float]], rows: Sequence[float], prote
     Args:
         checks: per vertebra, its checks (``Finding2D.checks``).
         rows: their centre rows.
-        protected: indices never left out (S1 named by the sacral anchor: identified by its anatomy).
+        protected: indices never left out (L5 and S1 named by the sacral anchor: identified by their anatomy).
 
     Returns:
         indices to leave out with :data:`REASONS` ``["column_end"]``: the run of vertebrae failing ``bone`` at

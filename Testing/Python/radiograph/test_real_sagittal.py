@@ -372,3 +372,17 @@ def test_cli_facing_option_and_the_facing_in_results_json(tmp_path, capsys):
 
     assert main(["analyze", str(sample_ct_path()), "--out", str(tmp_path / "ct"), "--quiet", "--facing", "right"]) == 2
     assert "--facing applies to radiographs" in capsys.readouterr().err
+
+
+def test_a_faint_l5_named_by_the_sacral_anchor_is_never_left_out_at_the_column_end(tmp_path):
+    """The 8-bit export of this slice shows L5 too faint for the bone check; the sacral anchor names it from the
+    anatomy below. The column-end rule (gate2d.column_ends) left it out; L5 and S1 named by the anchor stay."""
+    from VertebralFractureLib.radiograph.analyze import ANCHORED
+
+    name = "A058062_19010108-077"
+    result = analyze_radiograph(_export_8bit(tmp_path, name, factor=1)).result
+    assert result.patient["levels"]["anchor"] == "sacrum" and set(ANCHORED) == {"L5", "S1"}
+    assert result.labels[-1] == "L5"
+    l5 = result.vertebrae[-1]
+    assert l5.checks["bone"] < 0.5 and l5.status == "not_assessed"  # kept as a level, not graded
+    assert _nearest_mm(l5, ENTRIES[name]) < 12.0
