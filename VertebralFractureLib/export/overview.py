@@ -134,7 +134,7 @@ def draw_overview(
     drawn = [v for v in result.vertebrae if v.label in points]
     centres = {v.label: float(np.mean(np.asarray(points[v.label], dtype=float)[:, 1])) * spacing[0] for v in drawn}
     # captions at least one line apart: small bodies on a wide picture would print them over each other
-    figure.canvas.draw_idle()
+    axis.apply_aspect()  # the image's box on the page, without rendering the figure first
     box = axis.get_window_extent()
     line_mm = CAPTION_LINE_PT / 72.0 * figure.dpi * abs(bottom - top) / max(box.height, 1.0)
     rows = _spread(sorted(centres.values()), line_mm)
