@@ -77,6 +77,19 @@ def test_drawn_column_without_a_sacrum_has_no_anchor(below):
     assert anchor is None, reason
 
 
+@pytest.mark.parametrize("below_l5", [30, 45, 60])
+def test_sacrum_cut_by_the_lower_edge_of_the_view_is_no_anchor(below_l5):
+    # only the top of the sacrum is in the picture: the test's fan leaves the image, nothing is judged
+    image, keypoints = drawn_spine(7, "sacrum")
+    cut = image[: int(keypoints[-1][:, 1].max()) + below_l5]
+    anchor, reason = sacrum.sacral_anchor(cut, 0.0, keypoints, [True] * len(keypoints))
+    assert anchor is None
+    assert "in the image" in reason or "outside the image" in reason
+    # the whole sacrum in view: anchored as before
+    anchor, reason = sacrum.sacral_anchor(image, 0.0, keypoints, [True] * len(keypoints))
+    assert anchor is not None and anchor.l5_index == 6, reason
+
+
 def test_mirrored_view_finds_the_same_l5():
     image, keypoints = drawn_spine(7, "sacrum")
     mirrored = image[:, ::-1].copy()
@@ -155,3 +168,21 @@ def test_no_sacrum_in_the_slice_keeps_the_levels_uncertain(analysed, name):
     assert levels["anchor"] is None and levels["certain"] is False and levels["reason"]
     assert any("levels uncertain" in w for w in result.warnings)
     assert all(v.extra["level_certain"] is False for v in result.vertebrae)
+
+
+def test_real_slice_cut_below_s1_says_levels_uncertain(tmp_path):
+    # A046441_19001111: anchored on the whole slice (see the bench); cut 45 px (1.9 levels) below the L5
+    # centre only S1 and the top of S2 remain: not enough sacrum to be sure, the levels are uncertain
+    import SimpleITK as sitk
+
+    entry = ENTRIES["A046441_19001111-059"]
+    source = sitk.ReadImage(str(ROOT / entry["image"]))
+    l5_row = next(v["centroid"][1] for v in entry["vertebrae"] if v["label"] == "L5")
+    array = sitk.GetArrayFromImage(source)
+    cut = sitk.GetImageFromArray(array[..., : int(l5_row) + 45, :])
+    cut.SetSpacing(source.GetSpacing())
+    path = tmp_path / "cut.nii.gz"
+    sitk.WriteImage(cut, str(path))
+    levels = analyze_radiograph(path).result.patient["levels"]
+    assert levels["anchor"] is None and levels["certain"] is False
+    assert "image" in levels["reason"]
