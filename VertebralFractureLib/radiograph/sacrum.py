@@ -42,7 +42,7 @@ distance from L5 fits no whole number of levels) are left out; none of them woul
 
 Measured (``benchmarks/bench_sagittal.py``, the 12 lumbar-including real slices, plus the 8 thoracic ones
 with ``--all``): HU, anchors given on 6 of the 8 slices with a sacrum, all 6 right, none on the 4 slices
-without a sacrum in plane nor on the 8 thoracic ones; as 8-bit PNG without pixel size, 2 given, 2 right.
+without a sacrum in plane nor on the 8 thoracic ones; as 8-bit PNG without pixel size, 4 given, 4 right.
 The rules were written from the anatomy and then checked on these same images (the continuity rule 3 was
 added after a paramedian slice, A002304_19001231, gave a false anchor): they are not an independent
 validation, and the margins are small (continuity 0.08 on the weakest true sacrum, 0.03 on the false
