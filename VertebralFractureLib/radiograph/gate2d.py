@@ -14,7 +14,8 @@ the radiographic anatomy of any lateral spine film). Checks and where their thre
 * ``field_of_view``: every keypoint at least 10 % of the body height inside the image (a cut body
   cannot be measured; 10 % of a 25 mm body is the CT gate's 2 mm margin plus a pixel).
 * ``position``: along the body's row, the centre lies in the posterior part of the patient's
-  outline (the longest foreground run through it): relative position from the anterior skin
+  outline (the foreground run through it, air enclosed by the patient -- lungs, bowel gas --
+  counted as patient, :func:`patient_outline`): relative position from the anterior skin
   scores 0 at 0.30 and 1 at 0.50 (pass 0.40). Anatomy: the lumbar and thoracic body centres lie
   at 55-75 % of the trunk's antero-posterior depth (the aorta, bowel and abdominal wall are in
   front); the anterior abdominal wall, bowel loops and sternum lie at < 30 %. Absent (not
@@ -286,13 +287,34 @@ def check_bone(image: np.ndarray, body: _Body) -> Tuple[float, Dict[str, float]]
     return _ramp(contrast, 0.02, 0.10), {"rim": rim, "disc": max(discs), "contrast": contrast}
 
 
-def check_position(image: np.ndarray, foreground: float, body: _Body) -> Optional[Tuple[float, Dict[str, float]]]:
-    """Relative antero-posterior place of the body centre in the patient outline (None: outline not in view)."""
+def patient_outline(image: np.ndarray, foreground: float) -> np.ndarray:
+    """(rows, columns) bool: the patient, air inside it (lungs, bowel gas, a vacuum disc) included.
+
+    The foreground (each row smoothed over 5 pixels, as :func:`check_position` reads it) with its holes
+    filled; the image's top and bottom rows count as patient while filling, so a lung or a gas-filled bowel
+    loop cut by the upper or lower edge of the view is filled too, while the air in front of and behind the
+    patient (reaching the anterior and posterior edges) stays air.
+    """
+    from scipy.ndimage import binary_fill_holes, uniform_filter1d
+
+    mask = uniform_filter1d(image.astype(np.float64), 5, axis=1) > foreground
+    return binary_fill_holes(mask)
+
+
+def check_position(image: np.ndarray, foreground: float, body: _Body, outline: Optional[np.ndarray] = None
+                   ) -> Optional[Tuple[float, Dict[str, float]]]:
+    """Relative antero-posterior place of the body centre in the patient outline (None: outline not in view).
+
+    The outline along the body's row is the run of :func:`patient_outline` through the centre: air inside
+    the patient does not end it. On a sagittal CT slice the lungs (and gas in the bowel) are as dark as the
+    air outside; read as the patient's edge they put the anterior skin just in front of the spine, and real
+    T8 and L2 bodies in line with their neighbours failed this check (A058062_19001231 of covid_sagittal).
+    """
     row = int(np.clip(round(body.centre[1]), 0, image.shape[0] - 1))
     col = int(np.clip(round(body.centre[0]), 0, image.shape[1] - 1))
-    from scipy.ndimage import uniform_filter1d
-
-    line = uniform_filter1d(image[row].astype(np.float64), 5) > foreground
+    if outline is None:
+        outline = patient_outline(image, foreground)
+    line = outline[row]
     if not line[col]:  # the body itself below the patient threshold: the outline cannot be judged
         return None
     left = col
@@ -547,6 +569,7 @@ def assess_bodies(image01: np.ndarray, foreground: float, keypoints: Sequence[np
     bodies = [_Body(np.asarray(k, dtype=np.float64)) for k in keypoints]
     scores: List[Dict[str, float]] = []
     values: List[Dict[str, float]] = []
+    outline = patient_outline(image01, foreground)
     for body in bodies:
         margin = 0.1 * body.height
         k = body.keypoints
@@ -554,7 +577,7 @@ def assess_bodies(image01: np.ndarray, foreground: float, keypoints: Sequence[np
                   and k[:, 0].max() <= image01.shape[1] - 1 - margin and k[:, 1].max() <= image01.shape[0] - 1 - margin)
         s = {"field_of_view": 1.0 if inside else 0.0}
         v: Dict[str, float] = {}
-        position = check_position(image01, foreground, body)
+        position = check_position(image01, foreground, body, outline)
         if position is not None:
             s["position"], extra = position
             v.update({f"position_{key}": val for key, val in extra.items()})

@@ -124,3 +124,40 @@ def test_bone_failed_boxes_are_left_out_only_at_the_column_ends_and_in_short_run
     # rows in any order; nothing is left when every box fails
     assert column_ends(_bone(0.0, 1.0, 1.0), [90.0, 10.0, 50.0]) == [0]
     assert column_ends(_bone(0.0, 0.0), [10.0, 50.0]) == []
+
+
+def test_air_inside_the_patient_does_not_end_the_outline():
+    # a sagittal slice: anterior skin at column 40, a lung (air) from 60 to 140, the body at 170-210, the back at
+    # 250, air, then the table (a bright strip at 280-290 running top to bottom, air between it and the back)
+    from VertebralFractureLib.radiograph.gate2d import check_position, patient_outline
+
+    image = np.zeros((200, 320))
+    image[20:180, 40:250] = 0.5
+    image[40:160, 60:140] = 0.0  # lung
+    image[:, 280:290] = 0.8  # table
+    outline = patient_outline(image, 0.25)
+    assert outline[100, 100] and not outline[100, 30] and not outline[100, 265]
+    keypoints = np.array([[170.0, 88.0], [170.0, 112.0], [190.0, 88.0], [190.0, 112.0], [210.0, 88.0], [210.0, 112.0]])
+    score, values = check_position(image, 0.25, _Body(keypoints), outline)
+    # centre at 190: (190 - 40) / (249 - 40) = 0.72 of the trunk's depth; the lung's edge would have given 0.46
+    assert values["relative"] == pytest.approx(0.72, abs=0.01) and score == 1.0
+
+
+def test_real_thoracic_and_lumbar_bodies_with_lung_or_gas_in_front_are_kept():
+    # A058062_19001231 of covid_sagittal: T8 (lung in front) and L2 (bowel gas in front) were rejected as
+    # "not posterior to the abdominal contents"; counted from the sacrum both are named right
+    import json
+    from pathlib import Path
+
+    from VertebralFractureLib.radiograph.analyze import analyze_radiograph
+
+    root = Path(__file__).resolve().parents[2] / "Data" / "real"
+    entry = next(e for e in json.loads((root / "reference" / "covid_sagittal.json").read_text())["images"]
+                 if "A058062_19001231-073" in e["image"])
+    result = analyze_radiograph(root / entry["image"]).result
+    reference = {v["label"]: np.array(v["centroid"]) for v in entry["vertebrae"]}
+    for level in ("T8", "L2"):
+        near = [v for v in result.vertebrae if np.linalg.norm(np.array(v.centroid[:2]) - reference[level]) < 8]
+        assert len(near) == 1 and near[0].label == level
+    rejected = [r for r in result.input["rejected_detections"] if r["reason"] == REASONS["position"]]
+    assert all(min(np.linalg.norm(np.array(r["centre"]) - c) for c in reference.values()) > 15 for r in rejected)
