@@ -1,9 +1,9 @@
 """The overview figure: the straightened mid-sagittal image with every vertebra's keypoints, coloured by grade.
 
 After Pisov et al. 2020, Fig. 1c-f: the straightened spine with the six keypoints of every vertebra. Each vertebra
-is labelled with its level, G and grade (vertebrae not assessed in grey, "n/a"); a legend gives the colours, a
-20 mm bar the scale and letters the orientation (S/I, A/P for a CT: rows run superior -> inferior, columns
-anterior -> posterior in the straightened image). The Genant table itself is in ``genant.csv`` and the report,
+is labelled with its level ("T9?" where the levels are not anchored), G and grade (not assessed in grey,
+"n/a"); a legend gives the colours, a 20 mm bar the scale and letters the orientation (S/I, A/P for a CT:
+rows run superior -> inferior, columns anterior -> posterior in the straightened image). The Genant table itself is in ``genant.csv`` and the report,
 once.
 """
 
@@ -46,10 +46,28 @@ def verdict_color(vertebra) -> Tuple[float, float, float]:
     return grade_color(vertebra.measure.grade)
 
 
-def _caption(vertebra) -> str:
+def levels_certain(result: SpineResult) -> bool:
+    """Whether the analysis anchored its level names (sacrum, 12th rib, T1; True when it does not say)."""
+    return bool(result.patient.get("levels", {}).get("certain", True))
+
+
+def level_text(vertebra, certain: bool = True) -> str:
+    """The level name as the figures print it: ``"T9?"`` where the level is not anchored.
+
+    Args:
+        vertebra: the vertebra.
+        certain: whether the analysis's levels are anchored (:func:`levels_certain`); a vertebra whose own
+            count is uncertain (``extra["level_certain"]`` False: past an ambiguous gap) is marked as well.
+    """
+    sure = certain and vertebra.extra.get("level_certain", True) is not False
+    return vertebra.label if sure else f"{vertebra.label}?"
+
+
+def _caption(vertebra, certain: bool = True) -> str:
+    name = level_text(vertebra, certain)
     if not vertebra.assessed or vertebra.measure is None:
-        return f"{vertebra.label} n/a"
-    return f"{vertebra.label}  G {vertebra.measure.G:.2f}  grade {vertebra.measure.grade}"
+        return f"{name} n/a"
+    return f"{name}  G {vertebra.measure.G:.2f}  grade {vertebra.measure.grade}"
 
 
 def render_overview(
@@ -116,6 +134,9 @@ def draw_overview(
     headline = f"verdict: {summary['verdict_reason']}; {summary['n_assessed']} of {summary['n_vertebrae']} assessed"
     if summary["not_assessed"]:
         headline += f"; not assessed: {', '.join(summary['not_assessed'])}"
+    certain = levels_certain(result)
+    if not certain:  # the level names are a guess: said where the reader looks first, and "?" on each
+        headline += "; levels uncertain (no sacrum, 12th rib or T1 found): set one level by hand"
     # wrapped to the figure's width (about 87 characters of 10 pt on 7 inches), the image below the heading:
     # a long list of levels not assessed must neither run off the picture nor over the image
     heading = "\n".join(([title] if title else []) + textwrap.wrap(headline, width=87))
@@ -146,7 +167,7 @@ def draw_overview(
             axis.plot(xy[[a, b], 0], xy[[a, b], 1], "-", color=color, linewidth=1.4)
         axis.plot(xy[:, 0], xy[:, 1], "o", color=color, markersize=2.5)
         # at the image's left edge, in the margin (not clipped by the image's box)
-        axis.annotate(_caption(vertebra), xy=(-2, caption_row[vertebra.label]), xytext=(-4, 0),
+        axis.annotate(_caption(vertebra, certain), xy=(-2, caption_row[vertebra.label]), xytext=(-4, 0),
                       textcoords="offset points", color=color, fontsize=8, ha="right", va="center",
                       fontweight="bold", annotation_clip=False)
     unit = "px" if result.height_unit == "pixel" else "mm"  # a picture with no pixel size is drawn in pixels
