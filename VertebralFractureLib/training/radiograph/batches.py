@@ -24,7 +24,12 @@ def augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def view_sample(view: View, config: Dict[str, Any], rng: np.random.Generator = None) -> Dict[str, np.ndarray]:
     """Network input, heatmap targets and the labelled-channel flags of one view."""
     levels = list(config["levels"])
-    image = augment(view.image, rng) if rng is not None else view.image
+    image = view.image
+    if rng is not None and config.get("appearance") == "clinical":  # a clinical film's look (appearance.py)
+        from .appearance import clinical_appearance
+
+        image = clinical_appearance(image, view.pixel_mm, rng)
+    image = augment(image, rng) if rng is not None else image
     x, frame = prepare(image, config["mode"], config["size"], view.pixel_mm, config["native_mm"])
     stride = int(config.get("heatmap_stride", 1))
     heat_frame = frame.coarser(stride)

@@ -39,6 +39,11 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("--shared", help="folder of generated cases with radiograph.png + radiograph.json")
     parser.add_argument("--figure", help="write sample predictions of the most accurate model to this PNG")
     parser.add_argument("--json", help="write the table as JSON")
+    parser.add_argument("--real", help="also score the real sagittal CT slices of this level reference "
+                        "(e.g. Testing/Data/real/reference/covid_sagittal.json: the slices whose levels are certain)")
+    parser.add_argument("--appearance", default="none", choices=("none", "clinical"),
+                        help="'clinical': score the held-out views given a clinical radiograph's look, one fixed "
+                        "random look per view (training/radiograph/appearance.py)")
     parser.add_argument("--threads", type=int, default=1)
     return parser
 
@@ -103,6 +108,53 @@ def format_table(rows: Dict[str, Dict[str, Dict[str, float]]], title: str) -> st
     return "\n".join(lines)
 
 
+def real_views(reference_path) -> List:
+    """The real slices of a level reference whose levels are certain, as views labelled with T4 ... L4.
+
+    Each image is read and cleared of a collimator's shadow as :func:`...radiograph.analyze.analyze_radiograph`
+    reads it (a 2D NIfTI in HU, a PNG...), the patient facing left as annotated; the labels are the annotated
+    body centres of the centroid net's levels.
+    """
+    from ...radiograph.analyze import _load
+    from ...radiograph.gate2d import collimation_mask, without_collimation
+    reference = json.loads(Path(reference_path).read_text())
+    root = Path(reference_path).resolve().parents[1]
+    views = []
+    for entry in reference["images"]:
+        if not entry.get("levels_certain") or not entry["vertebrae"]:
+            continue
+        image, _, _ = _load(root / entry["image"])
+        if collimation_mask(image).any():
+            image = without_collimation(image)
+        centroids = {v["label"]: np.asarray(v["centroid"], dtype=np.float64) for v in entry["vertebrae"] if v["label"]}
+        views.append(_RealView(np.asarray(image, dtype=np.float32), float(entry["spacing_mm"][0]), centroids,
+                               Path(entry["image"]).name))
+    return views
+
+
+class _RealView:
+    """A real slice with annotated centroids, scored like a generated :class:`.views.View`."""
+
+    def __init__(self, image: np.ndarray, pixel_mm: float, centroids: Dict[str, np.ndarray], name: str) -> None:
+        self.image, self.pixel_mm, self.centroids, self.name = image, pixel_mm, centroids, name
+
+    def labels(self, channels: Sequence[str]) -> Dict[str, np.ndarray]:
+        """Annotated centroids of the levels in ``channels``."""
+        return {k: v for k, v in self.centroids.items() if k in channels}
+
+    visible = labels
+
+
+def clinical_views(views: Sequence, first_seed: int = 900000) -> List:
+    """The views with a clinical radiograph's look (:func:`.appearance.clinical_appearance`), seed per view."""
+    import dataclasses
+
+    from .appearance import clinical_appearance
+
+    return [dataclasses.replace(view, image=clinical_appearance(view.image, view.pixel_mm, seed=first_seed + k))
+            for k, view in enumerate(views)]
+
+
 def evaluate_main(args: argparse.Namespace) -> int:
     """Print Gartland et al. 2025, Table 1 for the models found; optionally write JSON and a sample figure."""
     import torch
@@ -122,13 +174,16 @@ def evaluate_main(args: argparse.Namespace) -> int:
     if not columns:
         raise ValueError(f"{args.columns}: no held-out columns; generate them with --count N")
     views = evaluation_views(columns)
+    if getattr(args, "appearance", "none") == "clinical":
+        views = clinical_views(views)
     models = {kind: CentroidModel.load(path) for kind, path in paths.items()}
     report: Dict[str, object] = {"held_out": {"columns": len(columns), "views": len(views)}, "models": {}}
     rows = {kind: score_views(model, views) for kind, model in models.items()}
     report["models"] = {kind: {"weights": str(paths[kind]), "sha256": models[kind].sha256, **rows[kind]}
                         for kind in rows}
     size = next(iter(models.values())).config["size"]
-    print(format_table(rows, f"Gartland et al. 2025, Table 1 on {len(views)} held-out generated radiographs "
+    look = " with a clinical look" if getattr(args, "appearance", "none") == "clinical" else ""
+    print(format_table(rows, f"Gartland et al. 2025, Table 1 on {len(views)} held-out generated radiographs{look} "
                              f"({len(columns)} spines, "
                              f"two overlapping views each); px = pixels of the {size} x {size} input"))
     if args.shared:
@@ -137,6 +192,13 @@ def evaluate_main(args: argparse.Namespace) -> int:
         report["shared"] = {"folder": str(args.shared), "views": len(extra), "models": shared_rows}
         print()
         print(format_table(shared_rows, f"single fully labelled views: {len(extra)} generated cases in {args.shared}"))
+    if getattr(args, "real", None):
+        real = real_views(args.real)
+        real_rows = {kind: score_views(model, real) for kind, model in models.items()}
+        report["real"] = {"reference": str(args.real), "images": len(real), "models": real_rows}
+        print()
+        print(format_table(real_rows, f"real sagittal CT slices with certain levels: {len(real)} images of "
+                                      f"{Path(args.real).name} (T4-L4 annotated bodies)"))
     if args.figure:
         from .figures import sample_figure
 

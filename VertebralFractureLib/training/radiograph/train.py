@@ -44,6 +44,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--shared", help="also train on the single, fully labelled views of generated case "
                         "folders (radiograph.png + radiograph.json), e.g. the shared training set")
     parser.add_argument("--shared-per-batch", type=int, default=2, help="such views per batch")
+    parser.add_argument("--appearance", default="none", choices=("none", "clinical"),
+                        help="'clinical': every training view given a clinical radiograph's look (scatter, heel "
+                        "effect, processing, collimation, text, grid, 8-bit JPEG; training/radiograph/appearance.py)")
     parser.add_argument("--init", help="start from these weights (one loss only; fine-tuning or a longer run)")
     parser.add_argument("--out-dir", default="runs/radiograph", help="folder for radiograph_centroids_<loss>.pt")
     parser.add_argument("--register", action="store_true", help="add the files to their folder's manifest.json")
@@ -146,7 +149,7 @@ def train_main(args: argparse.Namespace) -> int:
 
         extra_views = shared_views(args.shared)
     print(f"{len(columns)} columns, {len(extra_views)} single views; training {', '.join(kinds)}", flush=True)
-    config = {"mode": args.mode, "size": args.size, "native_mm": args.native_mm}
+    config = {"mode": args.mode, "size": args.size, "native_mm": args.native_mm, "appearance": args.appearance}
     started = time.time()
     models = train(columns, kinds, args.steps, args.pairs, args.lr, config, args.seed, args.minutes,
                    log=lambda text: print(text, flush=True), refresh=lambda: load_columns(args.columns),
