@@ -81,36 +81,34 @@ def test_captions_never_overlap_on_a_picture_much_wider_than_tall(radiograph):
         plt.close(figure)
 
 
-def test_levels_without_an_anchor_are_marked_uncertain_on_the_picture():
-    """A real slice whose sacrum is not found: the level names are a guess; the overview said "T9 G 0.91 grade 0"
-    as if it knew. Now the heading says the levels are uncertain and each caption's level ends with "?"."""
+def _heading_and_captions(analysis):
+    """(heading text, caption texts) of the overview of a radiograph analysis."""
     import matplotlib.pyplot as plt
 
-    analysis = analyze_radiograph(SLICE.parent / "A062055_19001127-064.nii.gz")
     result = analysis.result
-    assert result.patient["levels"]["certain"] is False
     figure = draw_overview(analysis.mid_sagittal, analysis.mid_points, result,
                            spacing=(result.pixel_spacing[1], result.pixel_spacing[0]), window=None)
     try:
         texts, _, _ = _captions(figure)
-        assert len(texts) == len(result.vertebrae) >= 6
-        assert sorted(t.get_text().split()[0] for t in texts) == sorted(f"{label}?" for label in result.labels)
-        heading = " ".join(t.get_text() for t in figure.texts)
-        assert "levels uncertain" in heading
+        return " ".join(t.get_text() for t in figure.texts), [t.get_text() for t in texts]
     finally:
         plt.close(figure)
+
+
+def test_levels_without_an_anchor_are_marked_uncertain_on_the_picture():
+    """A real slice whose sacrum is not found: the level names are a guess; the overview said "T9 G 0.91 grade 0"
+    as if it knew. Now the heading says the levels are uncertain and each caption's level ends with "?"."""
+    analysis = analyze_radiograph(SLICE.parent / "A062055_19001127-064.nii.gz")
+    result = analysis.result
+    assert result.patient["levels"]["certain"] is False
+    heading, captions = _heading_and_captions(analysis)
+    assert len(captions) == len(result.vertebrae) >= 6
+    assert sorted(c.split()[0] for c in captions) == sorted(f"{label}?" for label in result.labels)
+    assert "levels uncertain" in heading
 
 
 def test_anchored_levels_carry_no_question_mark(radiograph):
-    import matplotlib.pyplot as plt
-
-    result = radiograph.result
-    assert result.patient["levels"]["certain"] is True
-    figure = draw_overview(radiograph.mid_sagittal, radiograph.mid_points, result,
-                           spacing=(result.pixel_spacing[1], result.pixel_spacing[0]), window=None)
-    try:
-        texts, _, _ = _captions(figure)
-        assert not any("?" in t.get_text() for t in texts)
-        assert "levels uncertain" not in " ".join(t.get_text() for t in figure.texts)
-    finally:
-        plt.close(figure)
+    assert radiograph.result.patient["levels"]["certain"] is True
+    heading, captions = _heading_and_captions(radiograph)
+    assert captions and not any("?" in c for c in captions)
+    assert "levels uncertain" not in heading
