@@ -391,6 +391,13 @@ def _first_error_line(error: BaseException) -> str:
     detail = [line.split("]", 1)[1].strip() for line in lines if line.startswith("[") and "]" in line]
     if detail:
         return detail[-1]  # the NRRD reader's innermost reason ("type (short) and encoding ... endian info")
+    import re
+
+    for line in lines:  # "ITK ERROR: PNGImageIO(0x55...): Error while reading file: /x.png" -> "PNGImageIO: ..."
+        match = re.search(r"ITK ERROR: (\w+)\(0x[0-9a-fA-F]+\): (.*)", line)
+        if match:
+            message = re.sub(r":\s*\S*/\S*$", "", match.group(2).strip())  # the path is said once, in front
+            return f"{match.group(1)}: {message}"
     reason = next((line for line in lines if "ERROR" in line or "Exception" in line or "error" in line),
                   lines[-1] if lines else "")
     return reason.strip()

@@ -178,3 +178,18 @@ def test_missing_and_corrupt_files(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     with pytest.raises(ImageReadError, match="bad.png: cannot read this image"):
         read_radiograph(tmp_path / "bad.png")
+
+
+def test_a_truncated_png_is_named_in_one_line_without_the_reader_s_internals(tmp_path):
+    from PIL import Image
+
+    whole = tmp_path / "whole.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 200), dtype=np.uint8)).save(whole)
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(whole.read_bytes()[:3000])
+    with pytest.raises(ImageReadError) as caught:
+        read_radiograph(cut)
+    message = str(caught.value)
+    assert message.startswith(f"{cut}: cannot read this image") and "\n" not in message
+    assert "PNGImageIO: Error while reading file" in message
+    assert ".cxx" not in message and "0x" not in message and message.count(str(cut)) == 1
