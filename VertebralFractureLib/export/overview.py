@@ -29,6 +29,10 @@ CAPTION_MARGIN = 0.2
 #: Least distance between two captions (points; the captions are 8 pt).
 CAPTION_LINE_PT = 10.0
 IMAGE_WIDTH = 0.62
+#: Height of the legend (inches: its title and five 9-pt rows), the note goes below it.
+LEGEND_HEIGHT_IN = 1.45
+#: Least figure height (inches): room for the heading and the legend.
+MIN_FIGURE_HEIGHT_IN = 4.0
 #: Length of the scale bar (mm).
 SCALE_BAR_MM = 20.0
 #: Legend entries: (label, colour).
@@ -122,13 +126,17 @@ def draw_overview(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import patheffects
     from matplotlib.lines import Line2D
 
     low, high = window if window is not None else np.percentile(image, [1, 99])
     height_mm, width_mm = image.shape[0] * spacing[0], image.shape[1] * spacing[1]
     image_width = IMAGE_WIDTH - CAPTION_MARGIN
-    aspect = height_mm / width_mm * image_width / IMAGE_WIDTH
-    figure_height = float(np.clip(5.0 * aspect + 1.2, 6.0, 12.0))
+    # the image's own height at the figure's width, plus the heading; at least the captions' column (one line
+    # each) and the legend, at most 12 inches (a square slice used to sit in a 6-inch figure, a third of it empty)
+    image_in = FIGURE_WIDTH_IN * image_width * height_mm / width_mm
+    least = max(MIN_FIGURE_HEIGHT_IN, len(result.vertebrae) * CAPTION_LINE_PT / 72.0 + 1.6)
+    figure_height = float(np.clip(image_in + 1.2, least, 12.0))
     figure = plt.figure(figsize=(FIGURE_WIDTH_IN, figure_height), dpi=110)
     summary = result.patient_summary()
     headline = f"verdict: {summary['verdict_reason']}; {summary['n_assessed']} of {summary['n_vertebrae']} assessed"
@@ -163,9 +171,12 @@ def draw_overview(
     for vertebra in drawn:
         color = verdict_color(vertebra)
         xy = np.asarray(points[vertebra.label], dtype=float) * np.array([spacing[1], spacing[0]])
+        # a thin dark outline keeps grey (not assessed) and yellow marks visible on white bone
+        outline = [patheffects.withStroke(linewidth=2.6, foreground="black")]
         for a, b in ((0, 1), (2, 3), (4, 5)):
-            axis.plot(xy[[a, b], 0], xy[[a, b], 1], "-", color=color, linewidth=1.4)
-        axis.plot(xy[:, 0], xy[:, 1], "o", color=color, markersize=2.5)
+            axis.plot(xy[[a, b], 0], xy[[a, b], 1], "-", color=color, linewidth=1.4, path_effects=outline)
+        axis.plot(xy[:, 0], xy[:, 1], "o", color=color, markersize=2.5, markeredgecolor="black",
+                  markeredgewidth=0.4)
         # at the image's left edge, in the margin (not clipped by the image's box)
         axis.annotate(_caption(vertebra, certain), xy=(-2, caption_row[vertebra.label]), xytext=(-4, 0),
                       textcoords="offset points", color=color, fontsize=8, ha="right", va="center",
@@ -176,11 +187,13 @@ def draw_overview(
         _orientation(axis, width_mm, top, bottom)
     handles = [Line2D([0], [0], color=c, marker="o", linewidth=1.4, markersize=4, label=t) for t, c in LEGEND]
     legend_x = 0.02 + CAPTION_MARGIN + image_width
-    figure.legend(handles=handles, loc="upper left", bbox_to_anchor=(legend_x, 0.9), frameon=False, fontsize=9,
-                  title="keypoints and heights", title_fontsize=9, alignment="left")
+    legend_top = 0.98 - reserve  # level with the image's top, below the heading
+    figure.legend(handles=handles, loc="upper left", bbox_to_anchor=(legend_x, legend_top), frameon=False,
+                  fontsize=9, title="keypoints and heights", title_fontsize=9, alignment="left")
     plane = ("Straightened mid-sagittal plane\n(rows follow the spine's centre-line)." if window is not None
              else "Lateral view as acquired.")
-    figure.text(legend_x + 0.01, 0.7, f"{plane}\nBar: {SCALE_BAR_MM:.0f} {unit}."
+    note_top = legend_top - LEGEND_HEIGHT_IN / figure_height
+    figure.text(legend_x + 0.01, note_top, f"{plane}\nBar: {SCALE_BAR_MM:.0f} {unit}."
                 + ("\nS superior, I inferior,\nA anterior, P posterior." if window is not None else ""),
                 fontsize=8, va="top", color="#333")
     figure.suptitle(heading, fontsize=10)

@@ -112,3 +112,23 @@ def test_anchored_levels_carry_no_question_mark(radiograph):
     heading, captions = _heading_and_captions(radiograph)
     assert captions and not any("?" in c for c in captions)
     assert "levels uncertain" not in heading
+
+
+def test_a_square_slice_fills_its_figure_and_the_note_stays_below_the_legend(radiograph):
+    """A 512 x 512 slice sat in a 6-inch figure, its lower third empty; on a shorter figure the note ("Lateral view
+    as acquired") was printed over the legend."""
+    import matplotlib.pyplot as plt
+
+    result = radiograph.result
+    figure = draw_overview(radiograph.mid_sagittal, radiograph.mid_points, result,
+                           spacing=(result.pixel_spacing[1], result.pixel_spacing[0]), window=None)
+    try:
+        figure.canvas.draw()
+        renderer = figure.canvas.get_renderer()
+        image = figure.axes[0].get_window_extent(renderer)
+        assert image.height / figure.bbox.height > 0.6
+        legend = figure.legends[0].get_window_extent(renderer)
+        note = next(t for t in figure.texts if "as acquired" in t.get_text()).get_window_extent(renderer)
+        assert note.y1 <= legend.y0 + 1
+    finally:
+        plt.close(figure)
