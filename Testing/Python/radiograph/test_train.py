@@ -67,3 +67,16 @@ def test_radiograph_detector_training_uses_the_keypoint_package(tmp_path, drawn)
     assert model.config["domain"] == "radiograph" and model.config["spacing_mm"] == 2.0
     summary = json.loads((out.parent / "radiograph_keypoints_train.json").read_text())
     assert summary["columns"] == 4 and summary["val_samples"] == 1 and summary["train_samples"] == 6
+
+
+def test_radiograph_detector_training_adds_columns_with_a_clinical_look(tmp_path, drawn):
+    columns = tmp_path / "columns"
+    for seed in range(4):
+        drawn(seed).save(columns / f"column_{seed:07d}.npz")
+    parser = train_keypoints.add_train_arguments(argparse.ArgumentParser())
+    out = tmp_path / "kp" / "radiograph_keypoints.pt"
+    args = parser.parse_args(["--columns", str(columns), "--steps", "1", "--batch", "2", "--val-columns", "1",
+                              "--looks", "2", "--out", str(out)])
+    assert train_keypoints.train_main(args) == 0
+    summary = json.loads((out.parent / "radiograph_keypoints_train.json").read_text())
+    assert summary["train_samples"] == 6 * 3  # three training columns: as given and two looks, whole and band
