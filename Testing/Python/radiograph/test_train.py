@@ -52,15 +52,21 @@ def test_train_main_writes_registered_weights_that_load(tmp_path, drawn, monkeyp
         centroid_train.train_main(args)
 
 
-def test_radiograph_detector_training_uses_the_keypoint_package(tmp_path, drawn):
+def _train_detector(tmp_path, drawn, *extra: str):
+    """One training step of the radiograph detector on four drawn columns; returns the weights' path."""
     columns = tmp_path / "columns"
     for seed in range(4):
         drawn(seed).save(columns / f"column_{seed:07d}.npz")
     parser = train_keypoints.add_train_arguments(argparse.ArgumentParser())
     out = tmp_path / "kp" / "radiograph_keypoints.pt"
     args = parser.parse_args(["--columns", str(columns), "--steps", "1", "--batch", "2", "--val-columns", "1",
-                              "--out", str(out)])
+                              *extra, "--out", str(out)])
     assert train_keypoints.train_main(args) == 0
+    return out
+
+
+def test_radiograph_detector_training_uses_the_keypoint_package(tmp_path, drawn):
+    out = _train_detector(tmp_path, drawn)
     from VertebralFractureLib.keypoints.model import load_model
 
     model = load_model(out)
@@ -70,13 +76,6 @@ def test_radiograph_detector_training_uses_the_keypoint_package(tmp_path, drawn)
 
 
 def test_radiograph_detector_training_adds_columns_with_a_clinical_look(tmp_path, drawn):
-    columns = tmp_path / "columns"
-    for seed in range(4):
-        drawn(seed).save(columns / f"column_{seed:07d}.npz")
-    parser = train_keypoints.add_train_arguments(argparse.ArgumentParser())
-    out = tmp_path / "kp" / "radiograph_keypoints.pt"
-    args = parser.parse_args(["--columns", str(columns), "--steps", "1", "--batch", "2", "--val-columns", "1",
-                              "--looks", "2", "--out", str(out)])
-    assert train_keypoints.train_main(args) == 0
+    out = _train_detector(tmp_path, drawn, "--looks", "2")
     summary = json.loads((out.parent / "radiograph_keypoints_train.json").read_text())
     assert summary["train_samples"] == 6 * 3  # three training columns: as given and two looks, whole and band
