@@ -87,9 +87,35 @@ def relabelled(result: SpineResult, level: str, new_level: str, *, follow: bool 
             copy.record("relabel", f"{vertebra.label} -> {copy.label} ({old} set to {new}, {how})")
         vertebrae.append(copy)
     try:
-        return _with_vertebrae(result, vertebrae)
+        out = _with_vertebrae(result, vertebrae)
     except SchemaError as error:
         raise ValueError(f"cannot relabel {old} as {new}: {error}") from None
+    if follow:
+        anchored_by_hand(out, f"{old} set to {new} by hand, the column counted from it")
+    elif "level_certain" in out.vertebra(new).extra:
+        out.vertebra(new).extra["level_certain"] = True
+    return out
+
+
+#: ``patient["levels"]["anchor"]`` once a user has set the levels (the column follows the level set by hand).
+USER_ANCHOR = "user"
+
+
+def anchored_by_hand(result: SpineResult, how: str) -> None:
+    """Record that the user set the column's levels: they are anchored now (the issue's one-click re-anchoring).
+
+    The analysis's "levels uncertain" (no sacrum, 12th rib or T1 found) no longer holds once a reader has named a
+    level and the column followed: ``patient["levels"]`` becomes ``{"anchor": "user", "certain": True, ...}``
+    (the analysis's own account kept under ``"analysis"``), every vertebra's ``level_certain`` flag is set, and
+    the "levels uncertain" warnings are dropped, so the overview, the report and the worklist stop saying so.
+    """
+    before = dict(result.patient.get("levels") or {})
+    before.pop("analysis", None)
+    result.patient["levels"] = {"anchor": USER_ANCHOR, "certain": True, "method": how, "analysis": before}
+    for vertebra in result.vertebrae:
+        if "level_certain" in vertebra.extra:
+            vertebra.extra["level_certain"] = True
+    result.warnings = [w for w in result.warnings if "levels uncertain" not in w]
 
 
 class EditingMixin:

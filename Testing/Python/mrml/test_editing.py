@@ -198,3 +198,24 @@ def test_a_moved_centroid_is_kept(logic, spine_result):
     np.testing.assert_allclose(nodes.result.vertebra("L2").centroid, [-3.0, 4.0, 70.0])
     stored = json.loads(nodes.store.GetText())
     assert stored["vertebrae"][2]["centroid"] == pytest.approx([-3.0, 4.0, 70.0])
+
+
+def test_setting_one_level_by_hand_anchors_the_column(logic, spine_result):
+    # an analysis that found no anchor: "levels uncertain" in its warnings, every level flagged uncertain
+    spine_result.patient["levels"] = {"anchor": None, "certain": False, "method": "no anchor"}
+    spine_result.warnings.append("levels uncertain: no sacrum, 12th rib or first rib in view; check the levels")
+    for vertebra in spine_result.vertebrae:
+        vertebra.extra["level_certain"] = False
+    nodes = logic.show_result(spine_result)
+    logic.relabel(nodes, "L2", "L3", follow=False)  # one vertebra only: the column is still unanchored
+    assert nodes.result.patient["levels"]["certain"] is False
+    assert nodes.result.vertebra("L3").extra["level_certain"] is True
+    assert nodes.result.vertebra("T12").extra["level_certain"] is False
+    logic.relabel(nodes, "T12", "L1")  # the column follows: the reader has anchored it
+    levels = nodes.result.patient["levels"]
+    assert levels["anchor"] == "user" and levels["certain"] is True and "T12 set to L1" in levels["method"]
+    assert levels["analysis"]["method"] == "no anchor"
+    assert all(v.extra["level_certain"] is True for v in nodes.result.vertebrae)
+    assert not any("levels uncertain" in w for w in nodes.result.warnings)
+    stored = json.loads(nodes.store.GetText())  # kept in the scene
+    assert stored["patient"]["levels"]["anchor"] == "user"
