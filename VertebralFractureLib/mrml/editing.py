@@ -107,7 +107,7 @@ def anchored_by_hand(result: SpineResult, how: str) -> None:
     The analysis's "levels uncertain" (no sacrum, 12th rib or T1 found) no longer holds once a reader has named a
     level and the column followed: ``patient["levels"]`` becomes ``{"anchor": "user", "certain": True, ...}``
     (the analysis's own account kept under ``"analysis"``), every vertebra's ``level_certain`` flag is set, and
-    the "levels uncertain" warnings are dropped, so the overview, the report and the worklist stop saying so.
+    the "levels uncertain" warnings are dropped, so the overview and the report exported after it stop saying so.
     """
     before = dict(result.patient.get("levels") or {})
     before.pop("analysis", None)
