@@ -4,7 +4,10 @@ Qt-free. The queue puts first what most needs a reader's look (:data:`NEEDS`, mo
 
 1. ``not assessed``: the quality gate kept the vertebra from being graded (its reason is shown);
 2. ``level uncertain``: the level labelling is unsure (``extra["label_confidence"]``, else the detection
-   ``confidence`` of a model vertebra, below :data:`LEVEL_CONFIDENCE_MIN`);
+   ``confidence`` of a model vertebra, below :data:`LEVEL_CONFIDENCE_MIN`), or the levels are not anchored (the
+   analysis found no sacrum, 12th rib or T1: ``patient["levels"]["certain"]`` false, or the vertebra's own
+   ``extra["level_certain"]`` false); one relabel with the column following anchors them
+   (:func:`.editing.anchored_by_hand`);
 3. ``review``: the verdict asks for a look (:mod:`VertebralFractureLib.verdict`: Genant grade 1, or
    heights normal while a validated score says fracture);
 4. ``fracture``: Genant grade 2 or 3, to be confirmed;
@@ -80,11 +83,22 @@ def level_confidence(vertebra: Vertebra) -> Optional[float]:
     return None
 
 
-def need_of(vertebra: Vertebra) -> tuple:
-    """``(need, reason)`` of one vertebra (see the module docstring for the order)."""
+#: Reason shown for a vertebra whose level the analysis could not anchor.
+NOT_ANCHORED_REASON = "levels not anchored (no sacrum, 12th rib or T1 found): set one level by hand"
+
+
+def need_of(vertebra: Vertebra, levels_certain: bool = True) -> tuple:
+    """``(need, reason)`` of one vertebra (see the module docstring for the order).
+
+    Args:
+        vertebra: the vertebra.
+        levels_certain: whether the result's levels are anchored (``patient["levels"]["certain"]``).
+    """
     verdict, reason = vertebra.verdict()
     if verdict == NOT_ASSESSED:
         return NOT_ASSESSED, reason
+    if not levels_certain or vertebra.extra.get("level_certain", True) is False:
+        return LEVEL_UNCERTAIN, NOT_ANCHORED_REASON
     confidence = level_confidence(vertebra)
     if confidence is not None and confidence < LEVEL_CONFIDENCE_MIN:
         return LEVEL_UNCERTAIN, f"level labelling confidence {confidence:.2f} < {LEVEL_CONFIDENCE_MIN:g}"
@@ -104,8 +118,9 @@ def review_mark(vertebra: Vertebra) -> dict:
 def review_queue(result: SpineResult) -> List[QueueItem]:
     """The vertebrae of a result ordered by need (stable: column order within one need)."""
     items = []
+    certain = bool((result.patient.get("levels") or {}).get("certain", True))
     for vertebra in result.vertebrae:
-        need, reason = need_of(vertebra)
+        need, reason = need_of(vertebra, certain)
         mark = review_mark(vertebra)
         items.append(
             QueueItem(

@@ -89,3 +89,34 @@ def test_geometry_check_series_uid_and_radiograph(mrml_scene):
         check_geometry(result, volume)
     with pytest.raises(GeometryMismatchError, match=r"a radiograph result \(pixel frame\), the volume is a CT"):
         VertebralFractureLogic(mrml_scene).show_result(synthetic_radiograph_result(), volume=volume)
+
+
+def test_unanchored_levels_come_first_after_not_assessed_until_one_is_set_by_hand():
+    from VertebralFractureLib.mrml.editing import relabelled
+    from VertebralFractureLib.mrml.review import NOT_ANCHORED_REASON, review_queue
+    from VertebralFractureLib.mrml.scenarios import review_result
+
+    result = review_result()
+    result.patient["levels"] = {"anchor": None, "certain": False, "method": "no anchor"}
+    queue = review_queue(result)
+    assert [(i.label, i.need) for i in queue] == [
+        ("T11", "not assessed"),
+        ("T12", "level uncertain"),
+        ("L1", "level uncertain"),
+        ("L2", "level uncertain"),
+        ("L3", "level uncertain"),
+    ]
+    assert queue[2].reason == NOT_ANCHORED_REASON
+    # the reader names one level, the column follows: the vertebrae go back to their own needs
+    anchored = review_queue(relabelled(result, "L3", "L3"))
+    assert [(i.label, i.need) for i in anchored] == [
+        ("T11", "not assessed"),
+        ("T12", "level uncertain"),  # its own low labelling confidence (0.30) still asks for a look
+        ("L1", "review"),
+        ("L2", "fracture"),
+        ("L3", "normal"),
+    ]
+    # a radiograph vertebra past an ambiguous gap in the sacral count says so on its own
+    result = review_result()
+    result.vertebrae[3].extra["level_certain"] = False
+    assert [i.need for i in review_queue(result) if i.label == "L2"] == ["level uncertain"]
