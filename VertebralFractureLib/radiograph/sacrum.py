@@ -162,9 +162,8 @@ def _region_all(polar: np.ndarray, fan: Tuple[float, float], radii: Tuple[float,
 
 
 def _region(polar: np.ndarray, fan: Tuple[float, float], radii: Tuple[float, float]) -> np.ndarray:
-    rows = (FAN_DEG >= fan[0]) & (FAN_DEG <= fan[1])
-    cols = (RADII >= radii[0]) & (RADII <= radii[1])
-    values = polar[rows][:, cols]
+    """The samples of ``polar`` in the fan and radii given that lie inside the image."""
+    values = _region_all(polar, fan, radii)
     return values[np.isfinite(values)]
 
 
