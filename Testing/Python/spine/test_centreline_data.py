@@ -39,3 +39,17 @@ def test_cached_case_round_trip(tmp_path):
     loaded = CachedCase.load(case.save(tmp_path / "x.npz"))
     assert loaded.geometry.same_grid(geometry)
     assert loaded.labels == ["L1", "L2"] and loaded.name == "x" and loaded.grades.tolist() == [0, 2]
+
+
+def test_hospital_cases_are_cached_under_their_own_name(tmp_path):
+    """``train centreline --realism hospital``: the generator's hospital profile, never mixed with a v1 file."""
+    from VertebralFractureLib.training.centreline.data import build_synthetic_cache
+
+    seed = 1  # preset "chest" (SYNTH_PRESETS[1]): the heart is in the field of view
+    [plain] = build_synthetic_cache([seed], tmp_path, log=None)
+    [hospital] = build_synthetic_cache([seed], tmp_path, log=None, realism="hospital")
+    assert plain.name == "synth-chest-00001.npz" and hospital.name == "synth-chest-00001-hospital.npz"
+    v1, hosp = CachedCase.load(plain), CachedCase.load(hospital)
+    assert v1.labels == hosp.labels  # the same levels in view (the hospital profile also varies the patient size)
+    # the same seed drawn with the hospital profile (its own noise, kernels, organs, patient size): a different CT
+    assert v1.hu.shape != hosp.hu.shape or np.abs(v1.hu.astype(int) - hosp.hu.astype(int)).mean() > 5

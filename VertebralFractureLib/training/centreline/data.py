@@ -167,11 +167,14 @@ def synthetic_case_settings(seed: int) -> Tuple[str, dict]:
 
 
 def build_synthetic_cache(
-    seeds: Iterable[int], folder: PathLike, *, log=print, overwrite: bool = False
+    seeds: Iterable[int], folder: PathLike, *, log=print, overwrite: bool = False, realism: str = "v1"
 ) -> List[Path]:
     """Generate synthetic cases, prepare them at 3 mm and cache them as ``.npz`` in ``folder``.
 
-    Cases already in the folder are reused unless ``overwrite``.
+    Cases already in the folder are reused unless ``overwrite``. ``realism`` is the generator's profile
+    (:class:`VertebralFractureLib.synth.params.SynthParams`; ``"hospital"``: contrast-enhanced heart, aorta and
+    organs, bowel gas, the table, sharp kernels, streaks, crops with the spine at the edge); a profile other than
+    ``"v1"`` is part of the file name, so the two never mix up in one folder.
     """
     from ...synth import generate_case
 
@@ -180,9 +183,11 @@ def build_synthetic_cache(
     paths = []
     for seed in seeds:
         preset, overrides = synthetic_case_settings(seed)
-        name = f"synth-{preset}-{seed:05d}"
+        name = f"synth-{preset}-{seed:05d}" + ("" if realism == "v1" else f"-{realism}")
         path = folder / f"{name}.npz"
         if overwrite or not path.exists():
+            if realism != "v1":
+                overrides = {**overrides, "realism": realism}
             case = generate_case(int(seed), preset=preset, **overrides)
             CachedCase.from_synthetic(case, name).save(path)
             if log:

@@ -37,6 +37,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--synth", type=int, default=0, metavar="N", help="generate N synthetic cases into --cache")
     parser.add_argument("--synth-start", type=int, default=0, help="first seed of --synth (default 0)")
     parser.add_argument("--cache", default="runs/centreline/cache_train", help="cache folder for --synth")
+    parser.add_argument("--realism", default="v1", choices=("v1", "hospital"),
+                        help="generator profile of --synth (hospital: contrast, organs, gas, table, kernels, crops)")
     parser.add_argument("--out", required=True, help="weights file to write (.pt)")
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=2)
@@ -274,7 +276,8 @@ def train_main(args: argparse.Namespace) -> int:
     if args.synth:
         from .data import build_synthetic_cache
 
-        build_synthetic_cache(range(args.synth_start, args.synth_start + args.synth), args.cache)
+        build_synthetic_cache(range(args.synth_start, args.synth_start + args.synth), args.cache,
+                              realism=getattr(args, "realism", "v1"))
         folders.append(args.cache)
     cases = collect_cases(folders)
     running = train(
