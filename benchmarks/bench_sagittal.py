@@ -193,7 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import tempfile
 
-    scratch = Path(tempfile.mkdtemp(prefix="bench_sagittal_")) if (args.as_png or args.mirror or args.frame) else None
+    with tempfile.TemporaryDirectory(prefix="bench_sagittal_") as folder:  # the exported pictures go with it
+        return _run(args, Path(folder) if (args.as_png or args.mirror or args.frame) else None)
+
+
+def _run(args: argparse.Namespace, scratch: Path | None) -> int:
+    """The benchmark proper; ``scratch`` holds the exported / mirrored / framed pictures (None: none needed)."""
     reference_path = Path(args.reference)
     reference = json.loads(reference_path.read_text())
     root = reference_path.resolve().parents[1]
