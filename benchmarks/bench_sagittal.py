@@ -19,6 +19,8 @@ behind the line of the bodies, not assessed; :mod:`VertebralFractureLib.radiogra
 many of those lay on an annotated body (a body lost by the rule).
 ``--mirror`` runs each image mirrored left-right (the patient facing right, annotations mirrored with it);
 ``--frame`` puts each image in a flat frame at its maximum (a collimator's unexposed shadow).
+Where the reference has keypoints, a last line ``KEYPOINTS`` gives the keypoint, height and G errors (mm) of the
+assessed vertebrae matched to them, and the G error of every matched one (:func:`keypoint_scores`).
 ``--as-png`` runs each image as an 8-bit PNG export without a pixel size instead (the detector's
 working scale found by the scale search, heights in pixels; matching still uses the stored
 spacing, the export has the same pixels).
@@ -89,16 +91,50 @@ def framed_image(source: Path, target: Path, pad: int = FRAME_PX) -> Path:
     return target
 
 
+def _moved(vertebra: dict, move) -> dict:
+    """``vertebra`` with its centroid and keypoints (when annotated) moved by ``move([column, row])``."""
+    keypoints = vertebra.get("keypoints")
+    return dict(vertebra, centroid=move(vertebra["centroid"]),
+                keypoints=None if keypoints is None else [move(k) for k in keypoints])
+
+
 def shifted_entry(entry: dict, dx: float, dy: float) -> dict:
-    """``entry`` with every annotated centroid moved by (dx, dy) pixels."""
-    return dict(entry, vertebrae=[dict(v, centroid=[v["centroid"][0] + dx, v["centroid"][1] + dy])
-                                  for v in entry["vertebrae"]])
+    """``entry`` with every annotated centroid and keypoint moved by (dx, dy) pixels."""
+    return dict(entry, vertebrae=[_moved(v, lambda p: [p[0] + dx, p[1] + dy]) for v in entry["vertebrae"]])
 
 
 def mirrored_entry(entry: dict, width: int) -> dict:
-    """``entry`` with every annotated centroid mirrored onto a picture ``width`` pixels wide."""
-    return dict(entry, vertebrae=[dict(v, centroid=[(width - 1) - v["centroid"][0], v["centroid"][1]])
-                                  for v in entry["vertebrae"]])
+    """``entry`` with every annotated centroid and keypoint mirrored onto a picture ``width`` pixels wide."""
+    return dict(entry, vertebrae=[_moved(v, lambda p: [(width - 1) - p[0], p[1]]) for v in entry["vertebrae"]])
+
+
+def keypoint_scores(vertebrae: list, pairs: dict, annotated: list, spacing: tuple) -> dict:
+    """Keypoint, height and G errors of the found vertebrae matched to an annotated body with keypoints.
+
+    Lengths in mm (pixels times the stored spacing; an 8-bit export has the same pixels). ``kp``, ``height`` and
+    ``g`` hold, per assessed vertebra, the mean distance of the six points, the mean absolute error of the three
+    heights and the absolute error of G (as ``VertebralFractureLib.training.real.reference.score_case`` counts them
+    on CT: withheld vertebrae carry no measurement); ``g_all`` the G error of every matched one, withheld included.
+    """
+    import numpy as np
+
+    from VertebralFractureLib.genant import genant_index, heights
+
+    scale = np.asarray(spacing, dtype=float)
+    out = {"kp": [], "height": [], "g": [], "g_all": []}
+    for i, j in pairs.items():
+        truth = annotated[j].get("keypoints")
+        if truth is None:
+            continue
+        found = np.asarray(vertebrae[i].keypoints, dtype=float).reshape(6, 2) * scale
+        truth = np.asarray(truth, dtype=float).reshape(6, 2) * scale
+        g_error = abs(genant_index(heights(found)) - genant_index(heights(truth)))
+        out["g_all"].append(g_error)
+        if vertebrae[i].status == "assessed":
+            out["kp"].append(float(np.linalg.norm(found - truth, axis=1).mean()))
+            out["height"].append(float(np.abs(heights(found) - heights(truth)).mean()))
+            out["g"].append(g_error)
+    return out
 
 
 def score_image(entry: dict, root: Path, as_png: Path | None = None, mirror: Path | None = None,
@@ -167,7 +203,8 @@ def score_image(entry: dict, root: Path, as_png: Path | None = None, mirror: Pat
     for i, label in enumerate(labels):
         truth = annotated[pairs[i]]["label"] if i in pairs else "-"
         comparison.append(f"{label}={truth or '?'}" + (f"(g{grades[i]})" if grades[i] else ""))
-    return {"found": len(found), "matched": len(pairs), "annotated": len(annotated), "correct": correct,
+    return {**keypoint_scores(list(result.vertebrae), pairs, annotated, tuple(entry["spacing_mm"])),
+            "found": len(found), "matched": len(pairs), "annotated": len(annotated), "correct": correct,
             "scorable": scorable, "false_grade": false_grade, "comparison": comparison,
             "confident_wrong": wrong, "lumbar": len(lumbar), "lumbar_right": lumbar_right,
             "lumbar_found": lumbar_found, "l1_l5": len(l1_l5), "l1_l5_right": l1_l5_right,
@@ -206,6 +243,7 @@ def _run(args: argparse.Namespace, scratch: Path | None) -> int:
               "confident_wrong": 0, "lumbar": 0, "lumbar_right": 0, "lumbar_found": 0,
               "l1_l5": 0, "l1_l5_right": 0, "anchors": 0, "anchors_right": 0,
               "graded": 0, "line_rule": 0, "line_rule_on_body": 0}
+    errors: dict = {"kp": [], "height": [], "g": [], "g_all": []}
     for entry in reference["images"]:
         name = Path(entry["image"]).name[: -len(".nii.gz")]
         if not (args.all or entry["lumbar_in_view"]) or (args.only and name not in args.only):
@@ -218,6 +256,8 @@ def _run(args: argparse.Namespace, scratch: Path | None) -> int:
             continue
         for key in totals:
             totals[key] += score[key]
+        for key in errors:
+            errors[key] += score[key]
         accuracy = f"{score['correct']}/{score['scorable']}" if score["scorable"] else "n/a (levels uncertain)"
         print(f"{name}: found {score['found']} (matched {score['matched']} of {score['annotated']} annotated, "
               f"{score['not_assessed']} not assessed), level accuracy {accuracy}, "
@@ -239,6 +279,15 @@ def _run(args: argparse.Namespace, scratch: Path | None) -> int:
               f"sacral anchors {totals['anchors']} given, "
               f"{totals['anchors_right']} right, "
               f"column-line rule {totals['line_rule']} ({totals['line_rule_on_body']} on an annotated body)")
+    if errors["g_all"]:
+        import numpy as np
+
+        def mean(values: list) -> str:
+            return f"{np.mean(values):.2f}" if values else "-"
+
+        print(f"KEYPOINTS (annotated bodies found): assessed {len(errors['kp'])}: keypoint error {mean(errors['kp'])} "
+              f"mm, height error {mean(errors['height'])} mm, |G error| {mean(errors['g'])}; "
+              f"every matched one ({len(errors['g_all'])}, not assessed included): |G error| {mean(errors['g_all'])}")
     return 0
 
 

@@ -1,0 +1,45 @@
+"""The real-slice benchmark's keypoint scoring (``benchmarks/bench_sagittal.py``): mm from pixels, frames followed."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    path = REPO / "benchmarks" / "bench_sagittal.py"
+    spec = importlib.util.spec_from_file_location("bench_sagittal", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+BOX = [[10.0, 20.0], [10.0, 50.0], [25.0, 20.0], [25.0, 50.0], [40.0, 20.0], [40.0, 50.0]]  # 30 px high everywhere
+
+
+def test_errors_are_in_mm_and_only_assessed_vertebrae_carry_keypoint_errors(bench):
+    annotated = [{"centroid": [25.0, 35.0], "keypoints": BOX}, {"centroid": [25.0, 90.0], "keypoints": None}]
+    crushed = np.array(BOX)
+    crushed[2, 1] += 6.0  # the middle superior point 6 px lower: h_m 24 of 30 px, G 0.8
+    found = [SimpleNamespace(keypoints=crushed, status="assessed"),
+             SimpleNamespace(keypoints=np.array(BOX), status="not_assessed"),
+             SimpleNamespace(keypoints=np.array(BOX), status="assessed")]
+    scores = bench.keypoint_scores(found, {0: 0, 1: 0, 2: 1}, annotated, (0.5, 0.5))
+    assert scores["kp"] == pytest.approx([6.0 * 0.5 / 6])  # one point 3 mm off, averaged over six
+    assert scores["height"] == pytest.approx([3.0 / 3])  # h_m 3 mm short, averaged over three heights
+    assert scores["g"] == pytest.approx([0.2]) and scores["g_all"] == pytest.approx([0.2, 0.0])
+
+
+def test_mirrored_and_framed_references_move_their_keypoints_with_the_picture(bench):
+    entry = {"vertebrae": [{"centroid": [25.0, 35.0], "keypoints": BOX}]}
+    mirrored = bench.mirrored_entry(entry, 100)["vertebrae"][0]
+    assert mirrored["centroid"] == [74.0, 35.0] and mirrored["keypoints"][0] == [89.0, 20.0]
+    framed = bench.shifted_entry(entry, 60, 60)["vertebrae"][0]
+    assert framed["keypoints"][5] == [100.0, 110.0]
