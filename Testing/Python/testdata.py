@@ -12,6 +12,17 @@ import numpy as np
 
 TESTING_DATA = Path(__file__).resolve().parents[1] / "Data"
 REAL_DATA = TESTING_DATA / "real"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def benchmark(name: str):
+    """The script ``benchmarks/<name>.py`` imported as a module (the benchmarks are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def real(*parts: str) -> Path:

@@ -8,24 +8,13 @@ a wall without contrast against what lies outside it is not measured.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import SimpleITK as sitk
+from testdata import benchmark
 
 from VertebralFractureLib.keypoints.refine import CT_INSET_FRACTION, CT_INSET_MM
-
-REPO = Path(__file__).resolve().parents[3]
-
-
-def _audit_module():
-    path = REPO / "benchmarks" / "audit_real_keypoints.py"
-    spec = importlib.util.spec_from_file_location("audit_real_keypoints", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _body(outside_behind: float = 20.0) -> sitk.Image:
@@ -48,7 +37,8 @@ def _body(outside_behind: float = 20.0) -> sitk.Image:
 def _rows(image: sitk.Image, anterior_y: float, posterior_y: float) -> dict:
     points = np.array([[0.0, anterior_y, 14.5], [0.0, anterior_y, -14.5], [0.0, 0.0, 14.5], [0.0, 0.0, -14.5],
                        [0.0, posterior_y, 14.5], [0.0, posterior_y, -14.5]])
-    rows = _audit_module().audit_points(image, "drawn", [SimpleNamespace(label="L3", keypoints=points)])
+    audit = benchmark("audit_real_keypoints")
+    rows = audit.audit_points(image, "drawn", [SimpleNamespace(label="L3", keypoints=points)])
     return {(row["index"], row.get("wall")): row for row in rows}
 
 

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
-REPO = Path(__file__).resolve().parents[3]
+from testdata import benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    path = REPO / "benchmarks" / "bench_sagittal.py"
-    spec = importlib.util.spec_from_file_location("bench_sagittal", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark("bench_sagittal")
 
 
 BOX = [[10.0, 20.0], [10.0, 50.0], [25.0, 20.0], [25.0, 50.0], [40.0, 20.0], [40.0, 50.0]]  # 30 px high everywhere
