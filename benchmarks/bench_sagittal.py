@@ -114,14 +114,15 @@ def keypoint_scores(vertebrae: list, pairs: dict, annotated: list, spacing: tupl
     Lengths in mm (pixels times the stored spacing; an 8-bit export has the same pixels). ``kp``, ``height`` and
     ``g`` hold, per assessed vertebra, the mean distance of the six points, the mean absolute error of the three
     heights and the absolute error of G (as ``VertebralFractureLib.training.real.reference.score_case`` counts them
-    on CT: withheld vertebrae carry no measurement); ``g_all`` the G error of every matched one, withheld included.
+    on CT: withheld vertebrae carry no measurement), ``signed`` the signed errors of h_a, h_m, h_p (found minus
+    reference); ``g_all`` the G error of every matched one, withheld included.
     """
     import numpy as np
 
     from VertebralFractureLib.genant import genant_index, heights
 
     scale = np.asarray(spacing, dtype=float)
-    out = {"kp": [], "height": [], "g": [], "g_all": []}
+    out = {"kp": [], "height": [], "g": [], "g_all": [], "signed": []}
     for i, j in pairs.items():
         truth = annotated[j].get("keypoints")
         if truth is None:
@@ -133,6 +134,7 @@ def keypoint_scores(vertebrae: list, pairs: dict, annotated: list, spacing: tupl
         if vertebrae[i].status == "assessed":
             out["kp"].append(float(np.linalg.norm(found - truth, axis=1).mean()))
             out["height"].append(float(np.abs(heights(found) - heights(truth)).mean()))
+            out["signed"].append((heights(found) - heights(truth)).tolist())
             out["g"].append(g_error)
     return out
 
@@ -243,7 +245,7 @@ def _run(args: argparse.Namespace, scratch: Path | None) -> int:
               "confident_wrong": 0, "lumbar": 0, "lumbar_right": 0, "lumbar_found": 0,
               "l1_l5": 0, "l1_l5_right": 0, "anchors": 0, "anchors_right": 0,
               "graded": 0, "line_rule": 0, "line_rule_on_body": 0}
-    errors: dict = {"kp": [], "height": [], "g": [], "g_all": []}
+    errors: dict = {"kp": [], "height": [], "g": [], "g_all": [], "signed": []}
     for entry in reference["images"]:
         name = Path(entry["image"]).name[: -len(".nii.gz")]
         if not (args.all or entry["lumbar_in_view"]) or (args.only and name not in args.only):
@@ -287,7 +289,9 @@ def _run(args: argparse.Namespace, scratch: Path | None) -> int:
 
         print(f"KEYPOINTS (annotated bodies found): assessed {len(errors['kp'])}: keypoint error {mean(errors['kp'])} "
               f"mm, height error {mean(errors['height'])} mm, |G error| {mean(errors['g'])}; "
-              f"every matched one ({len(errors['g_all'])}, not assessed included): |G error| {mean(errors['g_all'])}")
+              f"every matched one ({len(errors['g_all'])}, not assessed included): |G error| {mean(errors['g_all'])}; "
+              "mean signed height error h_a / h_m / h_p (mm): "
+              + (" / ".join(f"{v:+.1f}" for v in np.mean(errors["signed"], axis=0)) if errors["signed"] else "-"))
     return 0
 
 

@@ -28,6 +28,7 @@ def test_errors_are_in_mm_and_only_assessed_vertebrae_carry_keypoint_errors(benc
     assert scores["kp"] == pytest.approx([6.0 * 0.5 / 6])  # one point 3 mm off, averaged over six
     assert scores["height"] == pytest.approx([3.0 / 3])  # h_m 3 mm short, averaged over three heights
     assert scores["g"] == pytest.approx([0.2]) and scores["g_all"] == pytest.approx([0.2, 0.0])
+    assert scores["signed"] == [pytest.approx([0.0, -3.0, 0.0])]
 
 
 def test_mirrored_and_framed_references_move_their_keypoints_with_the_picture(bench):
