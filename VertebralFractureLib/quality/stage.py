@@ -56,6 +56,36 @@ def withhold_unsupported_grades(result: SpineResult) -> None:
     withhold_grades(result, off_the_endplates)
 
 
+#: Levels whose normal shape is a lordotic wedge, shortest at the back: in healthy adults L5 is 30.3 +- 1.9 mm high
+#: anteriorly and 26.3 +- 1.9 mm posteriorly (CT of 300+ adults, Int J Spine Surg, "measurements at the L5 level";
+#: posterior / anterior 0.87, so a normal L5 reaches the 20 % of a grade 1 by its shape alone), and the radiographic
+#: morphometry standards stop at L4 for that reason (T4-L4: Skeletal Radiol 1998;27:380-4; the Malmö / Montceau /
+#: Graz survey of vertebral height ratios). A transitional L6 is the lowest mobile body and shaped like L5.
+LORDOTIC_WEDGE_LEVELS = ("L5", "L6")
+#: Reason given to a posterior-shortest lumbosacral body that its shape would grade.
+LORDOTIC_WEDGE_REASON = ("its posterior height is the shortest, the normal lordotic wedge of the lowest lumbar body "
+                         "(posterior about 0.87 of anterior): no grade from its shape")
+
+
+def withhold_lordotic_wedges(result: SpineResult) -> None:
+    """Mark "not assessed" an L5 (or L6) graded only because its posterior height is its shortest.
+
+    An anterior wedge or a biconcave L5 (the anterior or the middle height shortest) keeps its grade, and so does
+    one whose grade comes from its size against its neighbours (a crush beyond what its shape gives).
+    """
+    from ..genant import grade_from_reduction
+
+    def lordotic(vertebra) -> Optional[str]:
+        measure = vertebra.measure
+        if vertebra.label not in LORDOTIC_WEDGE_LEVELS:
+            return None
+        h = measure.heights
+        from_shape = grade_from_reduction(measure.reduction) >= measure.grade
+        return LORDOTIC_WEDGE_REASON if from_shape and min(range(3), key=lambda i: h[i]) == 2 else None
+
+    withhold_grades(result, lordotic)
+
+
 class QualityGateStage(RunsWithKeypoints):
     """Image checks per vertebra: status, reason and confidence."""
 
@@ -83,5 +113,6 @@ class QualityGateStage(RunsWithKeypoints):
                 vertebra.not_assessed(finding.reason or "the image does not support this vertebra")
         result.recompute()
         withhold_unsupported_grades(result)
+        withhold_lordotic_wedges(result)
         kept = sum(1 for v in result.vertebrae if v.assessed)
         progress(1.0, f"{kept} of {len(result.vertebrae)} vertebrae assessed")

@@ -377,7 +377,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
     ``cues`` receives ``confident_detections`` (:data:`CONFIDENT_OBJECTNESS`), also when the analysis fails.
     """
     from ..keypoints.detector import detect_vertebrae
-    from ..quality.stage import withhold_unsupported_grades
+    from ..quality.stage import withhold_lordotic_wedges, withhold_unsupported_grades
     from .gate2d import REASONS, assess_bodies, body_window, column_ends, detector_window, with_level
     from .labels import assign_levels
     from .locate import _model, heatmap_peaks, predict_heatmaps
@@ -541,5 +541,6 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
     result.recompute()
     # the CT gate's rule: a height loss is reported only when the keypoints sit on the endplates
     withhold_unsupported_grades(result)
+    withhold_lordotic_wedges(result)
     label_height_units(result, size)
     return analysis

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..geometry import ImageGeometry
 from ..levels import region_of
-from ..quality.stage import withhold_grades
+from ..quality.stage import withhold_grades, withhold_lordotic_wedges
 from ..schema import SpineResult, Vertebra
 from .body_axes import Body, find_bodies
 
@@ -384,4 +384,5 @@ def measure_from_mask(mask_image, body_mask=None) -> SpineResult:
                          warnings=warnings)
     result.models["keypoints"] = "mask"
     withhold_grades(result, _too_coarse)
+    withhold_lordotic_wedges(result)
     return result

@@ -5,7 +5,13 @@ from testdata import box_keypoints, real
 
 from VertebralFractureLib.io.images import geometry_of, read_image, to_canonical
 from VertebralFractureLib.progress import Progress
-from VertebralFractureLib.quality.stage import ENDPLATES_FOR_A_GRADE, QualityGateStage, withhold_unsupported_grades
+from VertebralFractureLib.quality.stage import (
+    ENDPLATES_FOR_A_GRADE,
+    LORDOTIC_WEDGE_REASON,
+    QualityGateStage,
+    withhold_lordotic_wedges,
+    withhold_unsupported_grades,
+)
 from VertebralFractureLib.schema import SpineResult, Vertebra
 from VertebralFractureLib.stage import Analysis, StageContext
 
@@ -62,3 +68,19 @@ def test_a_height_loss_is_withheld_when_the_keypoints_are_off_the_endplates():
     normal.vertebra("L2").checks = {"endplates": 0.5}
     withhold_unsupported_grades(normal)
     assert normal.vertebra("L2").assessed  # grade 0 needs no such proof
+
+
+def test_a_posterior_shortest_l5_is_not_graded_from_its_shape_but_an_anterior_wedge_is():
+    """L5 is normally shortest at the back (posterior about 0.87 of anterior): that shape is no fracture."""
+    lordotic = box_keypoints((0.0, 0.0, 0.0), heights=(30.0, 28.0, 23.0), depth=35.0)  # G 0.77, grade 1 by shape
+    wedge = box_keypoints((0.0, 0.0, -40.0), heights=(20.0, 26.0, 28.0), depth=35.0)  # anterior 20 of 28: grade 2
+    result = SpineResult([Vertebra("L4", np.zeros(3), lordotic.copy()),
+                          Vertebra("L5", np.zeros(3), lordotic.copy() + [0.0, 0.0, -40.0])])
+    assert [v.measure.grade for v in result.vertebrae] == [1, 1]
+    withhold_lordotic_wedges(result)
+    l4, l5 = result.vertebra("L4"), result.vertebra("L5")
+    assert l4.assessed and l4.measure.grade == 1  # at L4 the same shape is a deformity to report
+    assert l5.status == "not_assessed" and l5.status_reason == LORDOTIC_WEDGE_REASON and l5.measure is None
+    fractured = SpineResult([Vertebra("L5", np.zeros(3), wedge)])
+    withhold_lordotic_wedges(fractured)
+    assert fractured.vertebra("L5").assessed and fractured.vertebra("L5").measure.grade == 2
