@@ -11,7 +11,8 @@ For each case of ``Testing/Data/real/reference`` (see
 and a total (found / missed / outside the spine, level accuracy, keypoint and height error in mm,
 ``kp2D`` the keypoint error within the body's sagittal plane, ``cl%`` the share of 1 mm planes across
 the annotated bodies that the centre-line crosses inside the body,
-grades >= 2 on vertebrae that look normal, vertebrae not assessed and why, seconds), and writes
+grades >= 2 on vertebrae that look normal, vertebrae not assessed and why, seconds), the G error against the
+mask-derived reference keypoints of every matched body (withheld ones included), and writes
 ``<case>.png`` (curved mid-sagittal and coronal views of the CT with the reference points in green
 and the reported ones in red, labels beside both), ``<case>.json`` (the score) and ``summary.json``.
 """
@@ -160,6 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{_fmt(total['centreline_fraction'] and 100 * total['centreline_fraction'], '{:.0f}'):>4s} "
           f"{total['seconds']:5.1f}  "
           f"{total['not_assessed'] or ''}")
+    if total["mask_g_errors"]:
+        print("|G error| against the mask-derived reference keypoints (every matched body, withheld included): "
+              + ", ".join(f"{key} {error:.3f}" for key, error in total["mask_g_errors"].items()))
     (args.out / "summary.json").write_text(json.dumps({"total": total, "cases": [s.to_dict() for s in scores]},
                                                       indent=1))
     print(f"wrote {args.out}")

@@ -165,6 +165,14 @@ def test_grade_3_on_a_normal_vertebra_is_a_false_grade_unless_not_assessed():
     assert score.false_grade == [] and score.keypoint_errors_mm == []
     assert score.not_assessed == {"body cut by the field of view": 1}
     assert score.found == 1
+    # the G against the mask-derived reference counts withheld bodies too (issue 18's |G error|)
+    reference_g = measure(l3.keypoints).G
+    assert score.mask_g_errors == {"L3": pytest.approx(abs(vertebra_g(squashed) - reference_g))}
+    assert summarise([score])["mask_g_errors"] == {"tptbox_L3 L3": pytest.approx(score.mask_g_errors["L3"], abs=1e-3)}
+
+
+def vertebra_g(points) -> float:
+    return measure(points).G
 
 
 def test_partial_vertebrae_are_not_missable_and_summary_pools_cases():

@@ -36,7 +36,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from ...genant import GenantError, heights, measure
+from ...genant import GenantError, genant_index, heights, measure
 from ...levels import UnknownLevelError, level_index, normalise_level
 
 SCHEMA = "vertebral-fracture-reference/1"
@@ -312,6 +312,8 @@ class CaseScore:
             along the reference body's lateral axis removed): the 2D error of Pisov et al. 2020, which a
             plane placed a few mm beside the body's centre does not change.
         height_errors_mm: same vertebrae, mean absolute error of h_a, h_m, h_p.
+        mask_g_errors: ``{level: |G error|}`` of every matched vertebra whose reference keypoints come from a mask,
+            withheld ones included (the G of the reported keypoints against the mask's: issue 18's measure).
         false_grade: matched, assessed vertebrae graded >= 2 that the reference says look normal.
         missed_fracture: matched reference vertebrae that look fractured, assessed, graded < 2.
         not_assessed: reason (see :func:`reason_key`) -> count of reported vertebrae not ``assessed``.
@@ -335,6 +337,7 @@ class CaseScore:
     keypoint_errors_mm: List[float] = field(default_factory=list)
     keypoint_errors_sagittal_mm: List[float] = field(default_factory=list)
     height_errors_mm: List[float] = field(default_factory=list)
+    mask_g_errors: Dict[str, float] = field(default_factory=dict)
     false_grade: List[str] = field(default_factory=list)
     missed_fracture: List[str] = field(default_factory=list)
     not_assessed: Dict[str, int] = field(default_factory=dict)
@@ -379,7 +382,8 @@ class CaseScore:
             "keypoint_errors_mm": self.keypoint_errors_mm,
             "keypoint_error_sagittal_mm": self.keypoint_error_sagittal_mm,
             "keypoint_errors_sagittal_mm": self.keypoint_errors_sagittal_mm, "height_error_mm": self.height_error_mm,
-            "height_errors_mm": self.height_errors_mm, "false_grade": self.false_grade,
+            "height_errors_mm": self.height_errors_mm, "mask_g_errors": self.mask_g_errors,
+            "false_grade": self.false_grade,
             "missed_fracture": self.missed_fracture, "not_assessed": self.not_assessed,
             "matches": [m.__dict__ for m in self.matches], "centreline_inside": self.centreline_inside,
             "centreline_planes": self.centreline_planes, "centreline_fraction": self.centreline_fraction,
@@ -544,6 +548,12 @@ def score_case(result: Any, reference: Reference, *, max_mm: float = MATCH_MM,
         m.distance_mm = round(float(np.linalg.norm(np.asarray(v.centroid, float) - ref.centroid)), 2)
         score.found += 1
         score.level_correct += int(normalise_level(v.label) == ref.label)
+        if ref.keypoints is not None and ref.keypoint_source == "mask":
+            try:
+                score.mask_g_errors[ref.label] = abs(genant_index(heights(np.asarray(v.keypoints, dtype=float)))
+                                                     - genant_index(heights(ref.keypoints)))
+            except (GenantError, ValueError):
+                pass
         if m.status != "assessed":
             continue
         if m.grade is not None and m.grade >= 2 and not ref.looks_fractured:
@@ -594,6 +604,7 @@ def summarise(scores: Sequence[CaseScore]) -> Dict[str, Any]:
         "keypoint_error_mm": float(np.mean(keypoints)) if keypoints else None,
         "keypoint_error_sagittal_mm": float(np.mean(sagittal)) if sagittal else None,
         "height_error_mm": float(np.mean(height_errors)) if height_errors else None,
+        "mask_g_errors": {f"{s.case} {level}": round(e, 3) for s in scores for level, e in s.mask_g_errors.items()},
         "false_grade": sum(len(s.false_grade) for s in scores),
         "missed_fracture": sum(len(s.missed_fracture) for s in scores),
         "not_assessed": dict(reasons),
