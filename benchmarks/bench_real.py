@@ -161,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{_fmt(total['centreline_fraction'] and 100 * total['centreline_fraction'], '{:.0f}'):>4s} "
           f"{total['seconds']:5.1f}  "
           f"{total['not_assessed'] or ''}")
+    print(f"verdict 'review' on matched vertebrae that look normal: {total['false_review']} of "
+          f"{total['looks_normal_matched']}")
     if total["mask_g_errors"]:
         print("|G error| against the mask-derived reference keypoints (every matched body, withheld included): "
               + ", ".join(f"{key} {error:.3f}" for key, error in total["mask_g_errors"].items()))

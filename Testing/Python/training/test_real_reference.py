@@ -158,7 +158,12 @@ def test_grade_3_on_a_normal_vertebra_is_a_false_grade_unless_not_assessed():
     result.recompute()
     assert vertebra.measure.grade == 3
     score = score_case(result, ref)
-    assert score.false_grade == ["L3"]
+    assert score.false_grade == ["L3"] and score.false_review == [] and score.looks_normal_matched == 1
+    # the mask's own points: concave endplates, G 0.79, grade 1 by the numbers on a body that looks normal: "review"
+    reviewed = SpineResult(vertebrae=[Vertebra("L3", l3.centroid, l3.keypoints.copy())])
+    reviewed.recompute()
+    assert reviewed.vertebrae[0].measure.grade == 1
+    assert score_case(reviewed, ref).false_review == ["L3"]
     vertebra.status = "not_assessed"
     vertebra.status_reason = "body cut by the field of view"
     score = score_case(result, ref)

@@ -38,6 +38,7 @@ import numpy as np
 
 from ...genant import GenantError, genant_index, heights, measure
 from ...levels import UnknownLevelError, level_index, normalise_level
+from ...verdict import REVIEW, vertebra_verdict
 
 SCHEMA = "vertebral-fracture-reference/1"
 IN_VIEW = ("full", "partial")
@@ -315,6 +316,9 @@ class CaseScore:
         mask_g_errors: ``{level: |G error|}`` of every matched vertebra whose reference keypoints come from a mask,
             withheld ones included (the G of the reported keypoints against the mask's: issue 18's measure).
         false_grade: matched, assessed vertebrae graded >= 2 that the reference says look normal.
+        false_review: matched vertebrae whose verdict (:func:`VertebralFractureLib.verdict.vertebra_verdict`) is
+            "review" although the reference says they look normal (issue 18 asks for at most 10 %), of
+            ``looks_normal_matched`` matched vertebrae that look normal.
         missed_fracture: matched reference vertebrae that look fractured, assessed, graded < 2.
         not_assessed: reason (see :func:`reason_key`) -> count of reported vertebrae not ``assessed``.
         matches: one :class:`VertebraMatch` per reported vertebra.
@@ -339,6 +343,8 @@ class CaseScore:
     height_errors_mm: List[float] = field(default_factory=list)
     mask_g_errors: Dict[str, float] = field(default_factory=dict)
     false_grade: List[str] = field(default_factory=list)
+    false_review: List[str] = field(default_factory=list)
+    looks_normal_matched: int = 0
     missed_fracture: List[str] = field(default_factory=list)
     not_assessed: Dict[str, int] = field(default_factory=dict)
     matches: List[VertebraMatch] = field(default_factory=list)
@@ -383,7 +389,8 @@ class CaseScore:
             "keypoint_error_sagittal_mm": self.keypoint_error_sagittal_mm,
             "keypoint_errors_sagittal_mm": self.keypoint_errors_sagittal_mm, "height_error_mm": self.height_error_mm,
             "height_errors_mm": self.height_errors_mm, "mask_g_errors": self.mask_g_errors,
-            "false_grade": self.false_grade,
+            "false_grade": self.false_grade, "false_review": self.false_review,
+            "looks_normal_matched": self.looks_normal_matched,
             "missed_fracture": self.missed_fracture, "not_assessed": self.not_assessed,
             "matches": [m.__dict__ for m in self.matches], "centreline_inside": self.centreline_inside,
             "centreline_planes": self.centreline_planes, "centreline_fraction": self.centreline_fraction,
@@ -554,6 +561,10 @@ def score_case(result: Any, reference: Reference, *, max_mm: float = MATCH_MM,
                                                      - genant_index(heights(ref.keypoints)))
             except (GenantError, ValueError):
                 pass
+        if not ref.looks_fractured:
+            score.looks_normal_matched += 1
+            if hasattr(v, "measure") and vertebra_verdict(v)[0] == REVIEW:
+                score.false_review.append(ref.label)
         if m.status != "assessed":
             continue
         if m.grade is not None and m.grade >= 2 and not ref.looks_fractured:
@@ -606,6 +617,8 @@ def summarise(scores: Sequence[CaseScore]) -> Dict[str, Any]:
         "height_error_mm": float(np.mean(height_errors)) if height_errors else None,
         "mask_g_errors": {f"{s.case} {level}": round(e, 3) for s in scores for level, e in s.mask_g_errors.items()},
         "false_grade": sum(len(s.false_grade) for s in scores),
+        "false_review": sum(len(s.false_review) for s in scores),
+        "looks_normal_matched": sum(s.looks_normal_matched for s in scores),
         "missed_fracture": sum(len(s.missed_fracture) for s in scores),
         "not_assessed": dict(reasons),
         "centreline_inside": sum(s.centreline_inside for s in scores),
