@@ -3,7 +3,7 @@
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_sagittal.py [--reference Testing/Data/real/reference/covid_sagittal.json]
-                                                          [--only NAME ...] [--all] [--as-png]
+                                                          [--only NAME ...] [--all] [--as-png [--jpeg Q]]
 
 Runs ``analyze_radiograph`` (the path ``vertebral-fracture analyze`` takes for a 2D image) on each
 stored 2D NIfTI image (HU, pixel spacing from the file) and compares with the hand-made level
@@ -21,7 +21,8 @@ many of those lay on an annotated body (a body lost by the rule).
 ``--frame`` puts each image in a flat frame at its maximum (a collimator's unexposed shadow).
 Where the reference has keypoints, a last line ``KEYPOINTS`` gives the keypoint, height and G errors (mm) of the
 assessed vertebrae matched to them, and the G error of every matched one (:func:`keypoint_scores`).
-``--as-png`` runs each image as an 8-bit PNG export without a pixel size instead (the detector's
+``--as-png`` (with ``--jpeg Q``: as a JPEG of quality Q) runs each image as an 8-bit PNG export without a pixel
+size instead (the detector's
 working scale found by the scale search, heights in pixels; matching still uses the stored
 spacing, the export has the same pixels).
 """
@@ -54,14 +55,20 @@ def _match(found: list, annotated: list, spacing: tuple) -> dict:
     return pairs
 
 
-def export_8bit(source: Path, target: Path) -> Path:
-    """The HU slice as an 8-bit PNG with no pixel size (bone window -300 ... 1200 HU), like a web export."""
+def export_8bit(source: Path, target: Path, jpeg_quality: int | None = None) -> Path:
+    """The HU slice as an 8-bit PNG (or JPEG at ``jpeg_quality``) with no pixel size (bone window -300 ... 1200 HU),
+    like a web export."""
     import numpy as np
     import SimpleITK as sitk
-    from skimage.io import imsave
+    from PIL import Image
 
-    hu = sitk.GetArrayFromImage(sitk.ReadImage(str(source))).astype(np.float32)
-    imsave(target, np.clip((hu + 300.0) / 1500.0 * 255.0, 0, 255).astype(np.uint8), check_contrast=False)
+    hu = sitk.GetArrayFromImage(sitk.ReadImage(str(source))).astype(np.float32).squeeze()
+    picture = Image.fromarray(np.clip((hu + 300.0) / 1500.0 * 255.0, 0, 255).astype(np.uint8))
+    if jpeg_quality is None:
+        picture.save(target)
+    else:
+        picture.save(target.with_suffix(".jpg"), quality=int(jpeg_quality))
+        target = target.with_suffix(".jpg")
     return target
 
 
@@ -140,7 +147,7 @@ def keypoint_scores(vertebrae: list, pairs: dict, annotated: list, spacing: tupl
 
 
 def score_image(entry: dict, root: Path, as_png: Path | None = None, mirror: Path | None = None,
-                frame: Path | None = None) -> dict:
+                frame: Path | None = None, jpeg_quality: int | None = None) -> dict:
     """Analyse one image (or its 8-bit export without pixel size, into folder ``as_png``; or mirrored, written
     into folder ``mirror``; or in a collimator-like bright frame, written into folder ``frame``) and score it."""
     from VertebralFractureLib.radiograph.analyze import analyze_radiograph
@@ -159,7 +166,7 @@ def score_image(entry: dict, root: Path, as_png: Path | None = None, mirror: Pat
         source = framed_image(source, frame / ("framed_" + Path(entry["image"]).name))
         entry = shifted_entry(entry, FRAME_PX, FRAME_PX)
     if as_png is not None:
-        source = export_8bit(source, as_png / (Path(entry["image"]).name[: -len(".nii.gz")] + ".png"))
+        source = export_8bit(source, as_png / (Path(entry["image"]).name[: -len(".nii.gz")] + ".png"), jpeg_quality)
     try:
         result = analyze_radiograph(str(source)).result
         message = None
@@ -225,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="also the 8 thoracic-only images")
     parser.add_argument("--as-png", action="store_true",
                         help="run each image as an 8-bit PNG export with no pixel size (heights in pixels)")
+    parser.add_argument("--jpeg", type=int, default=None, metavar="QUALITY",
+                        help="with --as-png: write the export as a JPEG of this quality (e.g. 70) instead")
     parser.add_argument("--mirror", action="store_true",
                         help="run each image mirrored left-right (the patient facing right), annotations mirrored")
     parser.add_argument("--frame", action="store_true",
@@ -252,7 +261,7 @@ def _run(args: argparse.Namespace, scratch: Path | None) -> int:
             continue
         try:
             score = score_image(entry, root, scratch if args.as_png else None, scratch if args.mirror else None,
-                                scratch if args.frame else None)
+                                scratch if args.frame else None, args.jpeg)
         except Exception as error:  # noqa: BLE001 - a failing image is a result here
             print(f"{name}: analysis failed: {type(error).__name__}: {error}")
             continue

@@ -378,7 +378,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
     """
     from ..keypoints.detector import detect_vertebrae
     from ..quality.stage import withhold_lordotic_wedges, withhold_unsupported_grades
-    from .gate2d import REASONS, assess_bodies, body_window, column_ends, detector_window, with_level
+    from .gate2d import REASONS, assess_bodies, body_window, column_ends, with_level
     from .labels import assign_levels
     from .locate import _model, heatmap_peaks, predict_heatmaps
     from .sacrum import BELOW_S1_REASON, anchored_levels
@@ -403,11 +403,10 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
     if detector is None:
         keypoint_model = keypoint_model if keypoint_model is not None else load_keypoint_model()
         refine = keypoint_model.config.get("radiograph_refine")
-        seen = detector_window(image)  # the window's low end below the fat, also on exports that clipped the air
 
         def detect(pixel_mm: Tuple[float, float]) -> list:
             # every detection goes to the 2D gate; the levels come from the sacrum or the heatmaps below
-            found = detect_vertebrae(seen, spacing_mm=pixel_mm, model=keypoint_model, order_levels=False)
+            found = detect_vertebrae(windowed, spacing_mm=pixel_mm, model=keypoint_model, order_levels=False)
             return refine_detections(windowed, pixel_mm, found, refine) if refine else found
     else:
         def detect(pixel_mm: Tuple[float, float]) -> list:
