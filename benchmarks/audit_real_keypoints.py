@@ -113,6 +113,20 @@ def half_max_border(positions: np.ndarray, profile: np.ndarray, point: float, ou
             "disc_hu": float(profile[disc]), "border": border, "offset": float((point - border) * outward)}
 
 
+#: Sample positions (mm) of every profile, along its direction from the point.
+ALONG = np.arange(-PEAK_INSIDE_MM - DISC_MM - 4, PEAK_INSIDE_MM + DISC_MM + 4 + 1e-6, STEP_MM)
+
+
+def _profile(image, point: np.ndarray, along: np.ndarray, across: np.ndarray, lateral: np.ndarray) -> np.ndarray:
+    """HU at :data:`ALONG` from ``point`` in direction ``along``, averaged over :data:`AP_MM` x :data:`LATERAL_MM`
+    offsets along ``across`` and ``lateral`` (NaN samples outside the image left out)."""
+    from VertebralFractureLib.spine.straighten import sample_image
+
+    grid = np.array([[point + t * along + a * across + w * lateral for t in ALONG]
+                     for a in AP_MM for w in LATERAL_MM])
+    return np.nanmean(sample_image(image, grid, fill=np.nan), axis=0)
+
+
 def audit_case(case: str) -> List[Dict]:
     """One row per reference keypoint of ``case`` (see :func:`half_max_border` for the fields)."""
     from VertebralFractureLib.io.images import read_image
@@ -136,7 +150,6 @@ def audit_points(image, case: str, vertebrae) -> List[Dict]:
 
     """
     from VertebralFractureLib.keypoints.refine import CT_INSET_FRACTION, CT_INSET_MM
-    from VertebralFractureLib.spine.straighten import sample_image
 
     rows = []
     for vertebra in vertebrae:
@@ -152,11 +165,7 @@ def audit_points(image, case: str, vertebrae) -> List[Dict]:
         lateral = np.cross(posterior, superior)
         for index, point in enumerate(points):
             outward = 1.0 if index % 2 == 0 else -1.0
-            along = np.arange(-PEAK_INSIDE_MM - DISC_MM - 4, PEAK_INSIDE_MM + DISC_MM + 4 + 1e-6, STEP_MM)
-            grid = np.array([[point + t * superior + a * posterior + w * lateral for t in along]
-                             for a in AP_MM for w in LATERAL_MM])
-            profile = np.nanmean(sample_image(image, grid, fill=np.nan), axis=0)
-            found = half_max_border(along, profile, 0.0, outward)
+            found = half_max_border(ALONG, _profile(image, point, superior, posterior, lateral), 0.0, outward)
             row = {"case": case, "level": vertebra.label, "index": index, "superior": outward > 0}
             if found is not None:
                 row.update(found)
@@ -166,12 +175,8 @@ def audit_points(image, case: str, vertebrae) -> List[Dict]:
             point = points[index]
             inward = -superior if index % 2 == 0 else superior
             outward = -1.0 if index < 2 else 1.0  # along +posterior
-            along = np.arange(-PEAK_INSIDE_MM - DISC_MM - 4, PEAK_INSIDE_MM + DISC_MM + 4 + 1e-6, STEP_MM)
-            centre = point + WALL_INSET_MM * inward
-            grid = np.array([[centre + t * posterior + a * superior + w * lateral for t in along]
-                             for a in AP_MM for w in LATERAL_MM])
-            profile = np.nanmean(sample_image(image, grid, fill=np.nan), axis=0)
-            found = half_max_border(along, profile, 0.0, outward, WALL_PEAK_OUTSIDE_MM, WALL_OUTSIDE_MM)
+            profile = _profile(image, point + WALL_INSET_MM * inward, posterior, superior, lateral)
+            found = half_max_border(ALONG, profile, 0.0, outward, WALL_PEAK_OUTSIDE_MM, WALL_OUTSIDE_MM)
             row = {"case": case, "level": vertebra.label, "index": index, "wall": "anterior" if index < 2 else
                    "posterior", "superior": index % 2 == 0}
             if found is not None:

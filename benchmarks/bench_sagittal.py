@@ -239,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frame", action="store_true",
                         help=f"put each image in a flat frame at its maximum, {FRAME_PX} px wide (collimator shadow)")
     args = parser.parse_args(argv)
+    if args.jpeg is not None and not args.as_png:
+        parser.error("--jpeg QUALITY writes the --as-png export as a JPEG: give --as-png too")
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="bench_sagittal_") as folder:  # the exported pictures go with it

@@ -76,12 +76,11 @@ def withhold_lordotic_wedges(result: SpineResult) -> None:
     from ..genant import grade_from_reduction
 
     def lordotic(vertebra) -> Optional[str]:
-        measure = vertebra.measure
         if vertebra.label not in LORDOTIC_WEDGE_LEVELS:
             return None
-        h = measure.heights
+        measure = vertebra.measure
         from_shape = grade_from_reduction(measure.reduction) >= measure.grade
-        return LORDOTIC_WEDGE_REASON if from_shape and min(range(3), key=lambda i: h[i]) == 2 else None
+        return LORDOTIC_WEDGE_REASON if from_shape and measure.heights[2] < min(measure.heights[:2]) else None
 
     withhold_grades(result, lordotic)
 
