@@ -163,6 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{total['not_assessed'] or ''}")
     print(f"verdict 'review' on matched vertebrae that look normal: {total['false_review']} of "
           f"{total['looks_normal_matched']}")
+    print(f"keypoint / height error over every matched body with reference keypoints, not assessed included "
+          f"({total['keypoints_all_n']} bodies; the columns above count the assessed ones only): "
+          f"{_fmt(total['keypoint_error_all_mm'])} / {_fmt(total['height_error_all_mm'])} mm")
     if total["mask_g_errors"]:
         print("|G error| against the mask-derived reference keypoints (every matched body, withheld included): "
               + ", ".join(f"{key} {error:.3f}" for key, error in total["mask_g_errors"].items()))

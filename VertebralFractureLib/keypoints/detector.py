@@ -95,12 +95,14 @@ def rpn_candidates(model: KeypointModel, image: np.ndarray, threshold: float) ->
     """Decoded keypoints (N, 6, 2) and scores (N,) of every anchor above ``threshold``."""
     import torch
 
+    from ..nn.device import module_device
+
     rpn = model.rpn
     padded = pad_to(image, rpn.divisor, value=float(image.min()))
     with torch.no_grad():
-        logits, encoded = rpn(torch.from_numpy(padded)[None, None])
-    scores = torch.sigmoid(logits)[0].numpy()
-    encoded = encoded[0].numpy()
+        logits, encoded = rpn(torch.from_numpy(padded)[None, None].to(module_device(rpn)))
+    scores = torch.sigmoid(logits)[0].cpu().numpy()
+    encoded = encoded[0].cpu().numpy()
     anchors = grid_anchors(scores.shape[1:], model.config["stride"], model.shapes)
     keep = scores > threshold
     points = decode(encoded[keep].reshape(-1, 6, 2), anchors[keep])
@@ -111,10 +113,12 @@ def level_heatmaps(model: KeypointModel, image: np.ndarray) -> np.ndarray:
     """Level heatmaps (C, H4, W4) of a normalised 1 mm image."""
     import torch
 
+    from ..nn.device import module_device
+
     small = level_input(image, model.config["level_cell_mm"])
     padded = pad_to(small, model.levels.divisor, value=float(small.min()))
     with torch.no_grad():
-        out = model.levels(torch.from_numpy(padded)[None, None])[0].numpy()
+        out = model.levels(torch.from_numpy(padded)[None, None].to(module_device(model.levels)))[0].cpu().numpy()
     return out[:, : small.shape[0], : small.shape[1]]
 
 

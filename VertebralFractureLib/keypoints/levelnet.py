@@ -68,9 +68,11 @@ class LevelClassifier:
         inputs = (context_inputs(features) - self.mean) / self.std
         if len(inputs) == 0:
             return np.zeros((0, len(self.channels)))
+        from ..nn.device import module_device
+
         with torch.no_grad():
-            logits = self.net(torch.as_tensor(inputs, dtype=torch.float32))
-        return torch.softmax(logits, dim=1).numpy().astype(np.float64)
+            logits = self.net(torch.as_tensor(inputs, dtype=torch.float32, device=module_device(self.net)))
+        return torch.softmax(logits, dim=1).cpu().numpy().astype(np.float64)
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         """Emission scores in [0, 1] for :func:`.labelling.select_and_decode` (see module doc)."""

@@ -25,6 +25,18 @@ def pick_device(preferred: Optional[str] = None):
     return device
 
 
+def module_device(module):
+    """The device of a network's parameters (CPU for a network without any): inference feeds its input there.
+
+    The 2D networks (keypoint detectors, radiograph centroid and level nets) are loaded on the CPU: a forward pass
+    takes milliseconds there and a CUDA transfer would cost as much; one moved to CUDA by the caller runs there.
+    """
+    import torch
+
+    parameter = next(iter(module.parameters()), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
 def limit_threads(threads: Optional[int]) -> None:
     """Cap the intra-op CPU threads of torch (no-op for ``None`` or values < 1)."""
     import torch

@@ -63,8 +63,10 @@ def predict_heatmaps(image2d: np.ndarray, model=None, pixel_mm: Optional[float] 
     config = model.config
     x, frame = prepare(image2d, config["mode"], config["size"], pixel_mm or config["native_mm"], config["native_mm"])
     heat_frame = frame.coarser(int(config.get("heatmap_stride", 1)))
+    from ..nn.device import module_device
+
     with torch.no_grad():
-        out = model.net(torch.from_numpy(x)[None, None])[0].numpy()
+        out = model.net(torch.from_numpy(x)[None, None].to(module_device(model.net)))[0].cpu().numpy()
     return out[:, : heat_frame.shape[0], : heat_frame.shape[1]], heat_frame
 
 

@@ -163,3 +163,62 @@ def test_merged_endplate_band_of_thick_slices_gives_the_disc_not_the_neighbour()
     assert steepest_fall(t, profile, 1.0, 46.7, 8.0, 1.5) > 45.2 + 4.0
     position, _, kind = endplate_edge(t, profile, 1.0, 46.7, 8.0, 3.0)
     assert kind == "band" and abs(position - 45.2) <= 2.1
+
+
+# ---------------------------------------------------------------------------------------------- the endplate line
+def _waisted_body():
+    """A 1 mm CT of a normal body (bone 250 HU, endplates at z 20.5 and 45.5, discs 90 HU, walls at y 14.5 / 45.5)
+    whose front is cut in just above the inferior endplate: prevertebral fat (-100 HU) fills y 14.5-19 at z 22-26.5,
+    the concave waist of a real body as a keypoint column 2.9 mm inside the anterior wall meets it."""
+    from VertebralFractureLib.geometry import ImageGeometry
+
+    z = np.arange(70) + 0.5
+    column = np.where(((z >= 20.5) & (z <= 45.5)) | (z >= 53.5) | (z <= 12.5), 250.0, 90.0).astype(np.float32)
+    array = np.full((70, 60, 60), -100.0, dtype=np.float32)
+    array[:, 15:46, 15:46] = column[:, None, None]
+    array[22:26, 15:19, 15:46] = -100.0  # voxels whose centres lie in z 22.5-25.5: the waist
+    geometry = ImageGeometry(origin=(0.0, 0.0, 0.5), spacing=(1.0, 1.0, 1.0), direction=np.eye(3), size=(60, 60, 70))
+    return array, geometry
+
+
+def test_a_corner_whose_column_meets_the_waist_stays_on_the_endplate_traced_across_the_body(monkeypatch):
+    """On the real 3 mm chest CT the anterior-inferior corners of normal T12 and L1 were moved 7-9 mm into their
+    bodies by such a fall (graded as crushes, then withheld); the endplate traced over the whole body overrules it."""
+    import VertebralFractureLib.keypoints.refine as refine
+    from VertebralFractureLib.genant import heights
+
+    image = _waisted_body()
+    truth = _box_keypoints(45.5, 20.5)
+    refined = refine_on_ct(image, truth)
+    assert abs(refined[1, 2] - 20.5) <= 1.0, refined[:, 2]  # the anterior-inferior corner on the endplate
+    np.testing.assert_allclose(refined[:, 2], truth[:, 2], atol=1.0)
+    assert heights(refined).min() / heights(refined).max() > 0.9  # a normal body stays normal
+    # the same refinement without the traced line takes the waist's fall for the endplate: a false wedge
+    monkeypatch.setattr(refine, "endplate_line", lambda *args, **kwargs: None)
+    fooled = refine_on_ct(image, truth)
+    assert fooled[1, 2] > 20.5 + 4.0, fooled[:, 2]
+    assert heights(fooled).min() / heights(fooled).max() < 0.85
+
+
+def test_a_wedge_and_a_concave_endplate_traced_across_the_body_keep_their_shape():
+    """The line follows what most of the endplate shows: a tilted superior endplate (anterior wedge, 7 mm lower at
+    the front) and a concave inferior one (4 mm deeper in the middle) are measured as such."""
+    from VertebralFractureLib.genant import heights
+    from VertebralFractureLib.geometry import ImageGeometry
+
+    y = np.arange(60) + 0.5
+    z = np.arange(70) + 0.5
+    superior = 45.5 - 7.0 * np.clip((45.5 - y) / 31.0, 0, 1)  # 38.5 at the anterior wall, 45.5 at the posterior
+    inferior = 20.5 + 4.0 * np.clip(1 - ((y - 30.0) / 15.5) ** 2, 0, 1)  # 24.5 in the middle, 20.5 at the walls
+    bone = (z[:, None] >= inferior[None]) & (z[:, None] <= superior[None])
+    column = np.where(bone | (z[:, None] >= 53.5) | (z[:, None] <= 12.5), 250.0, 90.0).astype(np.float32)
+    array = np.full((70, 60, 60), -100.0, dtype=np.float32)
+    array[:, 15:46, 15:46] = column[:, 15:46, None]
+    geometry = ImageGeometry(origin=(0.0, 0.0, 0.5), spacing=(1.0, 1.0, 1.0), direction=np.eye(3), size=(60, 60, 70))
+    guess = _box_keypoints(44.0, 22.0)  # a detector-like normal box
+    refined = refine_on_ct((array, geometry), guess)
+    columns = refined[:, 1]
+    np.testing.assert_allclose(refined[0::2, 2], np.interp(columns[0::2], y, superior), atol=1.0)
+    np.testing.assert_allclose(refined[1::2, 2], np.interp(columns[1::2], y, inferior), atol=1.0)
+    h = heights(refined)
+    assert h[0] < h[2] - 4.0 and h[1] < h[2] - 2.0  # anterior and middle heights short of the posterior

@@ -29,3 +29,14 @@ def test_limit_threads_keeps_value():
     limit_threads(None)
     assert torch.get_num_threads() == 1
     torch.set_num_threads(before)
+
+
+
+def test_module_device_is_where_the_parameters_are():
+    """The 2D nets feed their input to their parameters' device (CUDA itself is checked on a GPU machine)."""
+    from VertebralFractureLib.keypoints.model import load_model
+    from VertebralFractureLib.nn.device import module_device
+
+    assert module_device(torch.nn.ReLU()) == torch.device("cpu")  # no parameters: the CPU
+    assert module_device(torch.nn.Linear(2, 2, device="meta")) == torch.device("meta")
+    assert module_device(load_model().rpn) == torch.device("cpu")  # the shipped 2D detector loads on the CPU

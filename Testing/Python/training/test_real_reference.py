@@ -168,6 +168,10 @@ def test_grade_3_on_a_normal_vertebra_is_a_false_grade_unless_not_assessed():
     vertebra.status_reason = "body cut by the field of view"
     score = score_case(result, ref)
     assert score.false_grade == [] and score.keypoint_errors_mm == []
+    # ... but the keypoint error over every matched body counts it (the detector's points, withheld or not)
+    moved = np.linalg.norm(squashed - l3.keypoints, axis=1).mean()
+    assert score.keypoint_errors_all_mm == [pytest.approx(moved)] and moved > 1.0
+    assert summarise([score])["keypoint_error_all_mm"] == pytest.approx(moved)
     assert score.not_assessed == {"body cut by the field of view": 1}
     assert score.found == 1
     # the G against the mask-derived reference counts withheld bodies too (issue 18's |G error|)

@@ -110,4 +110,31 @@ def _sensitivity(pairs) -> Dict[str, float]:
         scores[f"specificity_G<={limit}"] = float((~called & ~truth).sum() / max((~truth).sum(), 1))
     moderate = truth_g <= MODERATE_G
     scores["AUC_G<=0.75"] = _auc(-called_g[moderate], -called_g[~moderate])
+    scores.update(_operating_point(truth_g, called_g))
     return scores
+
+
+#: Least specificity of the operating point at which the moderate-fracture sensitivity is read (issue 24's measure).
+MIN_SPECIFICITY = 0.9
+
+
+def _operating_point(truth_g: np.ndarray, called_g: np.ndarray) -> Dict[str, float]:
+    """Moderate-fracture (true G <= 0.75) sensitivity at the highest G cut-off whose specificity is >= 0.9.
+
+    A vertebra is called when its predicted G is at or below the cut-off; withheld ones carry G = 1 and are never
+    called. This reads the ROC of the predicted G at one point; the analysis itself grades with Genant's fixed
+    cut-offs (0.8 / 0.75 / 0.6), so the figure says how far the measured G ranks fractures, not what the report
+    calls.
+    """
+    truth = truth_g <= MODERATE_G
+    best = {"sensitivity_at_spec0.9": float("nan"), "cutoff_at_spec0.9": float("nan")}
+    if not truth.any() or truth.all():
+        return best
+    best["sensitivity_at_spec0.9"] = 0.0
+    for cutoff in np.unique(called_g[called_g < 1.0]):
+        called = called_g <= cutoff
+        if (~called & ~truth).sum() / (~truth).sum() < MIN_SPECIFICITY:
+            break
+        best = {"sensitivity_at_spec0.9": float((called & truth).sum() / truth.sum()),
+                "cutoff_at_spec0.9": float(cutoff)}
+    return best

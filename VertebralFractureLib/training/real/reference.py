@@ -341,6 +341,8 @@ class CaseScore:
     keypoint_errors_mm: List[float] = field(default_factory=list)
     keypoint_errors_sagittal_mm: List[float] = field(default_factory=list)
     height_errors_mm: List[float] = field(default_factory=list)
+    keypoint_errors_all_mm: List[float] = field(default_factory=list)
+    height_errors_all_mm: List[float] = field(default_factory=list)
     mask_g_errors: Dict[str, float] = field(default_factory=dict)
     false_grade: List[str] = field(default_factory=list)
     false_review: List[str] = field(default_factory=list)
@@ -378,6 +380,11 @@ class CaseScore:
         """Mean height error over the vertebrae that have one."""
         return float(np.mean(self.height_errors_mm)) if self.height_errors_mm else None
 
+    @property
+    def keypoint_error_all_mm(self) -> Optional[float]:
+        """Mean keypoint error over every matched vertebra with reference keypoints, not assessed ones included."""
+        return float(np.mean(self.keypoint_errors_all_mm)) if self.keypoint_errors_all_mm else None
+
     def to_dict(self) -> Dict[str, Any]:
         """JSON-ready form with the derived rates."""
         return {
@@ -388,7 +395,9 @@ class CaseScore:
             "keypoint_errors_mm": self.keypoint_errors_mm,
             "keypoint_error_sagittal_mm": self.keypoint_error_sagittal_mm,
             "keypoint_errors_sagittal_mm": self.keypoint_errors_sagittal_mm, "height_error_mm": self.height_error_mm,
-            "height_errors_mm": self.height_errors_mm, "mask_g_errors": self.mask_g_errors,
+            "height_errors_mm": self.height_errors_mm, "keypoint_error_all_mm": self.keypoint_error_all_mm,
+            "keypoint_errors_all_mm": self.keypoint_errors_all_mm, "height_errors_all_mm": self.height_errors_all_mm,
+            "mask_g_errors": self.mask_g_errors,
             "false_grade": self.false_grade, "false_review": self.false_review,
             "looks_normal_matched": self.looks_normal_matched,
             "missed_fracture": self.missed_fracture, "not_assessed": self.not_assessed,
@@ -565,6 +574,14 @@ def score_case(result: Any, reference: Reference, *, max_mm: float = MATCH_MM,
             score.looks_normal_matched += 1
             if hasattr(v, "measure") and vertebra_verdict(v)[0] == REVIEW:
                 score.false_review.append(ref.label)
+        if ref.keypoints is not None:  # every matched body, withheld or not: what the detector and refinement gave
+            points = np.asarray(v.keypoints, dtype=float)
+            if points.shape == (6, 3) and np.all(np.isfinite(points)):
+                score.keypoint_errors_all_mm.append(float(np.linalg.norm(points - ref.keypoints, axis=1).mean()))
+                try:
+                    score.height_errors_all_mm.append(float(np.abs(heights(points) - heights(ref.keypoints)).mean()))
+                except GenantError:
+                    pass
         if m.status != "assessed":
             continue
         if m.grade is not None and m.grade >= 2 and not ref.looks_fractured:
@@ -598,6 +615,8 @@ def summarise(scores: Sequence[CaseScore]) -> Dict[str, Any]:
     keypoints = [e for s in scores for e in s.keypoint_errors_mm]
     sagittal = [e for s in scores for e in s.keypoint_errors_sagittal_mm]
     height_errors = [e for s in scores for e in s.height_errors_mm]
+    keypoints_all = [e for s in scores for e in s.keypoint_errors_all_mm]
+    heights_all = [e for s in scores for e in s.height_errors_all_mm]
     planes = sum(s.centreline_planes for s in scores)
     reasons: Counter = Counter()
     for s in scores:
@@ -615,6 +634,9 @@ def summarise(scores: Sequence[CaseScore]) -> Dict[str, Any]:
         "keypoint_error_mm": float(np.mean(keypoints)) if keypoints else None,
         "keypoint_error_sagittal_mm": float(np.mean(sagittal)) if sagittal else None,
         "height_error_mm": float(np.mean(height_errors)) if height_errors else None,
+        "keypoint_error_all_mm": float(np.mean(keypoints_all)) if keypoints_all else None,
+        "height_error_all_mm": float(np.mean(heights_all)) if heights_all else None,
+        "keypoints_all_n": len(keypoints_all),
         "mask_g_errors": {f"{s.case} {level}": round(e, 3) for s in scores for level, e in s.mask_g_errors.items()},
         "false_grade": sum(len(s.false_grade) for s in scores),
         "false_review": sum(len(s.false_review) for s in scores),
