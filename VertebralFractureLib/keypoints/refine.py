@@ -436,10 +436,11 @@ def _profiles(image, centre, p, s, lat, u: np.ndarray, t: np.ndarray, lateral: n
     return sample_image(image, points, fill=np.nan).mean(axis=2)
 
 
-def _refine_once(image, points: np.ndarray, voxel_mm: float, start: np.ndarray) -> np.ndarray:
+def _refine_once(image, points: np.ndarray, voxel_mm: float, start: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """One pass of :func:`refine_on_ct`: (refined points, indices of the points put on an endplate's line)."""
     frame = _body_frame(points)
     if frame is None:
-        return points
+        return points, []
     centre, p, s, lat = frame
     rel = points - centre
     u, t, w = rel @ p, rel @ s, rel @ lat
@@ -497,6 +498,7 @@ def _refine_once(image, points: np.ndarray, voxel_mm: float, start: np.ndarray) 
         if edge is not None:
             new_t[index] = edge.position
     # each endplate traced across the body: a keypoint's border off the endplate's line is not the endplate
+    placed = []
     for trio, outward in (((0, 2, 4), 1.0), ((1, 3, 5), -1.0)):
         line = endplate_line(image, frame, new_u[list(trio)], t[list(trio)], origins[list(trio)],
                              float(np.mean(w[list(trio)])), outward, voxel_mm, t_axis)
@@ -507,7 +509,8 @@ def _refine_once(image, points: np.ndarray, voxel_mm: float, start: np.ndarray) 
             expected = line(float(new_u[index]))
             if expected is not None and abs(new_t[index] - expected) > tolerance:
                 new_t[index] = expected
-    return centre + new_u[:, None] * p + new_t[:, None] * s + w[:, None] * lat
+                placed.append(index)
+    return centre + new_u[:, None] * p + new_t[:, None] * s + w[:, None] * lat, sorted(placed)
 
 
 def _robust_fit(basis: np.ndarray, y: np.ndarray, scale: float) -> np.ndarray | None:
@@ -605,7 +608,8 @@ def endplate_line(image, frame, columns_u: np.ndarray, guess_t: np.ndarray, orig
     return line
 
 
-def refine_on_ct(image, keypoints_lps: np.ndarray, passes: int = CT_PASSES) -> np.ndarray:
+def refine_on_ct(image, keypoints_lps: np.ndarray, passes: int = CT_PASSES,
+                 line_placed: list | None = None) -> np.ndarray:
     """Move six keypoints onto the cortical edges of their body in the CT, with sub-voxel precision.
 
     Method (in the body's own frame, :func:`_body_frame`: ``u`` antero-posterior, ``t`` superior,
@@ -643,6 +647,10 @@ def refine_on_ct(image, keypoints_lps: np.ndarray, passes: int = CT_PASSES) -> n
         image: the CT (SimpleITK image or ``(array, geometry)``), any orientation.
         keypoints_lps: (6, 3) LPS mm, genant.KEYPOINT_NAMES order.
         passes: refinement passes (``CT_PASSES``).
+        line_placed: when a list is given, the indices of the keypoints the last pass put on their endplate's
+            line (step 3: their own column showed another edge) are appended to it. Such a point is an estimate
+            from its neighbours' borders: a height loss measured with it is not confirmed by the image
+            (:func:`VertebralFractureLib.quality.stage.withhold_unsupported_grades`).
 
     Returns:
         (6, 3) refined LPS mm (the lateral offset of each point is kept).
@@ -658,5 +666,7 @@ def refine_on_ct(image, keypoints_lps: np.ndarray, passes: int = CT_PASSES) -> n
         if frame is None:
             break
         voxel = float(np.abs(np.linalg.inv(geometry.direction) @ frame[2]) @ np.asarray(geometry.spacing))
-        points = _refine_once((array, geometry), points, voxel_mm=voxel, start=start)
+        points, placed = _refine_once((array, geometry), points, voxel_mm=voxel, start=start)
+    if line_placed is not None:
+        line_placed.extend(placed)
     return points

@@ -11,6 +11,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..genant import KEYPOINT_NAMES
 from ..progress import Progress
 from ..schema import SpineResult, Vertebra
 from ..stage import Analysis, RunsWithKeypoints, StageContext
@@ -21,6 +22,10 @@ EDGE_MARGIN_VOXELS = 1.0
 #: on thick slices it takes the centre of the merged endplate band, see :func:`.refine.endplate_edge`)
 #: instead of snapping them on the 1 mm detector image (:func:`.refine.refine_endplates`).
 REFINE_ON_CT = True
+#: ``Vertebra.extra`` key listing the keypoints (:data:`~VertebralFractureLib.genant.KEYPOINT_NAMES`) that the CT
+#: refinement put on their endplate's traced line because their own column showed another edge
+#: (:func:`.refine.endplate_line`): estimates, so a height loss measured with them is withheld by the quality stage.
+LINE_PLACED_KEY = "keypoints_on_endplate_line"
 
 
 #: Length along the spine needed to assess one vertebra: a body is 20-30 mm high (Panjabi et al. 1991,
@@ -98,12 +103,15 @@ class KeypointStage(RunsWithKeypoints):
         for detection in detections:
             points2d = np.asarray(detection.keypoints, dtype=float)
             points3d = straight.mid_sagittal_to_patient(points2d, order="col_row")
+            placed: list = []
             if on_ct:
-                points3d = refine_on_ct(analysis.canonical, points3d)
+                points3d = refine_on_ct(analysis.canonical, points3d, line_placed=placed)
                 points2d = straight.patient_to_mid_sagittal(points3d)[0][:, ::-1]  # (row, col) -> [col, row]
             centroid3d = straight.mid_sagittal_to_patient(points2d.mean(axis=0)[None], order="col_row")[0]
             vertebra = Vertebra(label=detection.label, centroid=centroid3d, keypoints=points3d,
                                 confidence=float(min(detection.score, detection.label_confidence)), source="model")
+            if placed:  # estimated from the endplate's line, not from their own column (refine.endplate_line)
+                vertebra.extra[LINE_PLACED_KEY] = [KEYPOINT_NAMES[i] for i in placed]
             if not np.all(geometry.contains(points3d, margin=-EDGE_MARGIN_VOXELS)):
                 vertebra.not_assessed(f"cut by the edge of the field of view ({_cut_side(geometry, points3d)})")
             result.vertebrae.append(vertebra)

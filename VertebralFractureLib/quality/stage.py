@@ -44,9 +44,20 @@ def withhold_grades(result: SpineResult, unsupported: Callable[[Any], Optional[s
 
 
 def withhold_unsupported_grades(result: SpineResult) -> None:
-    """Mark "not assessed" every graded vertebra whose keypoints are not clearly on the endplates."""
+    """Mark "not assessed" every graded vertebra whose keypoints are not clearly on the endplates.
+
+    Not clearly on them: the gate's ``endplates`` score below :data:`ENDPLATES_FOR_A_GRADE`, or (CT) a keypoint of
+    the model put on its endplate's traced line because its own column showed another edge
+    (:data:`~VertebralFractureLib.keypoints.stage.LINE_PLACED_KEY`).
+    """
+    from ..keypoints.stage import LINE_PLACED_KEY
 
     def off_the_endplates(vertebra) -> Optional[str]:
+        placed = vertebra.extra.get(LINE_PLACED_KEY) if vertebra.source == "model" else None
+        if placed:
+            return (f"{', '.join(placed)} placed on the endplate traced across the body (the keypoint's own column "
+                    f"shows another edge): the measured height loss (grade {vertebra.measure.grade}) cannot be "
+                    "confirmed")
         score = vertebra.checks.get("endplates")
         if score is None or score >= ENDPLATES_FOR_A_GRADE:
             return None

@@ -189,8 +189,10 @@ def test_a_corner_whose_column_meets_the_waist_stays_on_the_endplate_traced_acro
 
     image = _waisted_body()
     truth = _box_keypoints(45.5, 20.5)
-    refined = refine_on_ct(image, truth)
+    placed = []
+    refined = refine_on_ct(image, truth, line_placed=placed)
     assert abs(refined[1, 2] - 20.5) <= 1.0, refined[:, 2]  # the anterior-inferior corner on the endplate
+    assert placed == [1]  # ... as an estimate from the line: its own column still shows the waist
     np.testing.assert_allclose(refined[:, 2], truth[:, 2], atol=1.0)
     assert heights(refined).min() / heights(refined).max() > 0.9  # a normal body stays normal
     # the same refinement without the traced line takes the waist's fall for the endplate: a false wedge

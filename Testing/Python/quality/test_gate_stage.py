@@ -70,6 +70,32 @@ def test_a_height_loss_is_withheld_when_the_keypoints_are_off_the_endplates():
     assert normal.vertebra("L2").assessed  # grade 0 needs no such proof
 
 
+def test_a_height_loss_measured_with_a_point_put_on_the_endplate_line_is_withheld():
+    """A corner the CT refinement estimated from its endplate's traced line (its own column showed another edge) is
+    an estimate: a loss measured with it is not confirmed (real sample CT resampled to 1 mm: an L1 graded 2 so)."""
+    from VertebralFractureLib.keypoints.stage import LINE_PLACED_KEY
+
+    points = box((0.0, 0.0, 0.0), 25.0, 30.0)
+    points[4, 2] += 8.0  # posterior height 33 of 25 mm elsewhere: G 0.76, grade 1 by the points
+    result = SpineResult([Vertebra("L1", points.mean(axis=0), points)])
+    l1 = result.vertebra("L1")
+    l1.checks = {"endplates": 1.0}  # every point on an edge: the score alone would let the grade through
+    l1.extra[LINE_PLACED_KEY] = ["posterior superior"]
+    assert l1.measure.grade >= 1
+    withhold_unsupported_grades(result)
+    assert l1.status == "not_assessed" and l1.status_reason.startswith("posterior superior placed on the endplate")
+    # grade 0 needs no such proof, and a point an annotator placed is no estimate
+    normal = SpineResult([Vertebra("L2", np.zeros(3), box((0.0, 0.0, 0.0), 25.0, 30.0))])
+    normal.vertebra("L2").extra[LINE_PLACED_KEY] = ["anterior inferior"]
+    withhold_unsupported_grades(normal)
+    assert normal.vertebra("L2").assessed
+    edited = SpineResult([Vertebra("L1", points.mean(axis=0), points.copy(), source="annotator")])
+    edited.vertebra("L1").checks = {"endplates": 1.0}
+    edited.vertebra("L1").extra[LINE_PLACED_KEY] = ["posterior superior"]
+    withhold_unsupported_grades(edited)
+    assert edited.vertebra("L1").assessed and edited.vertebra("L1").measure.grade >= 1
+
+
 def test_a_posterior_shortest_l5_is_not_graded_from_its_shape_but_an_anterior_wedge_is():
     """L5 is normally shortest at the back (posterior about 0.87 of anterior): that shape is no fracture."""
     lordotic = box_keypoints((0.0, 0.0, 0.0), heights=(30.0, 28.0, 23.0), depth=35.0)  # G 0.77, grade 1 by shape
