@@ -59,15 +59,15 @@ class ScoreRule:
 
 
 #: Operating points: probability 0.5 for the classifier and the voxel map (the scale they are trained on),
-#: 50 of 100 for the abnormality score. Real false-positive rates measured on 2026-12-03 with
-#: ``OMP_NUM_THREADS=1 python benchmarks/calibrate_real.py`` on the reference set: 28 matched normal-looking
-#: vertebrae (sample CT 6, TPTBox 2, chest CT 9, its two cardiac crops 11 -- the crops share the chest CT's
-#: vertebrae, so they are not independent): classifier 3/28 at or above 0.5 (median 0.04, max 0.84),
-#: voxel map 0/28 (max 0.37), abnormality 8/24 (median 39, max 100).
+#: 50 of 100 for the abnormality score. Real false-positive rates measured on 2026-12-04 with
+#: ``OMP_NUM_THREADS=1 python benchmarks/calibrate_real.py`` on the reference set: 32 matched normal-looking
+#: vertebrae (sample CT 6, TPTBox 2, chest CT 13, its two cardiac crops 11 -- the crops share the chest CT's
+#: vertebrae, so they are not independent): classifier 4/32 at or above 0.5 (median 0.03, max 0.83),
+#: voxel map 0/32 (max 0.38), abnormality 5/30 (median 22, max 100). (2026-12-03: 3/28, 0/28, 8/24.)
 SCORE_RULES: Tuple[ScoreRule, ...] = (
-    ScoreRule("fracture_probability", "patch classifier (Husseini et al. 2020)", 0.5, 3 / 28, 28),
-    ScoreRule("voxel_fracture_score", "voxel map (Nicolaes et al. 2019)", 0.5, 0 / 28, 28),
-    ScoreRule("abnormality", "shape abnormality (Botros et al. 2022)", 50.0, 8 / 24, 24),
+    ScoreRule("fracture_probability", "patch classifier (Husseini et al. 2020)", 0.5, 4 / 32, 32),
+    ScoreRule("voxel_fracture_score", "voxel map (Nicolaes et al. 2019)", 0.5, 0 / 32, 32),
+    ScoreRule("abnormality", "shape abnormality (Botros et al. 2022)", 50.0, 5 / 30, 30),
 )
 
 
