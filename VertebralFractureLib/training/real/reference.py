@@ -510,6 +510,20 @@ def centreline_in_bodies(points: np.ndarray, reference: Reference) -> tuple[int,
     return inside, planes
 
 
+def _point_errors(points: Any, reference: Optional[np.ndarray]) -> Optional[tuple]:
+    """(mean keypoint distance, mean height error or None) in mm, or None without usable points on both sides."""
+    if reference is None:
+        return None
+    points = np.asarray(points, dtype=float)
+    if points.shape != (6, 3) or not np.all(np.isfinite(points)):
+        return None
+    try:
+        height_error = float(np.abs(heights(points) - heights(reference)).mean())
+    except GenantError:
+        height_error = None
+    return float(np.linalg.norm(points - reference, axis=1).mean()), height_error
+
+
 def score_case(result: Any, reference: Reference, *, max_mm: float = MATCH_MM,
                centreline: Optional[np.ndarray] = None) -> CaseScore:
     """Score an analysis result (:class:`~VertebralFractureLib.schema.SpineResult`) against a reference.
@@ -574,32 +588,24 @@ def score_case(result: Any, reference: Reference, *, max_mm: float = MATCH_MM,
             score.looks_normal_matched += 1
             if hasattr(v, "measure") and vertebra_verdict(v)[0] == REVIEW:
                 score.false_review.append(ref.label)
-        if ref.keypoints is not None:  # every matched body, withheld or not: what the detector and refinement gave
-            points = np.asarray(v.keypoints, dtype=float)
-            if points.shape == (6, 3) and np.all(np.isfinite(points)):
-                score.keypoint_errors_all_mm.append(float(np.linalg.norm(points - ref.keypoints, axis=1).mean()))
-                try:
-                    score.height_errors_all_mm.append(float(np.abs(heights(points) - heights(ref.keypoints)).mean()))
-                except GenantError:
-                    pass
+        errors = _point_errors(v.keypoints, ref.keypoints)  # every matched body, withheld or not
+        if errors is not None:
+            score.keypoint_errors_all_mm.append(errors[0])
+            if errors[1] is not None:
+                score.height_errors_all_mm.append(errors[1])
         if m.status != "assessed":
             continue
         if m.grade is not None and m.grade >= 2 and not ref.looks_fractured:
             score.false_grade.append(ref.label)
         if ref.looks_fractured and (m.grade is None or m.grade < 2):
             score.missed_fracture.append(ref.label)
-        if ref.keypoints is not None:
-            points = np.asarray(v.keypoints, dtype=float)
-            if points.shape == (6, 3) and np.all(np.isfinite(points)):
-                m.keypoint_error_mm = float(np.linalg.norm(points - ref.keypoints, axis=1).mean())
-                score.keypoint_errors_mm.append(m.keypoint_error_mm)
-                m.keypoint_error_sagittal_mm = _sagittal_error(points, ref.keypoints)
-                score.keypoint_errors_sagittal_mm.append(m.keypoint_error_sagittal_mm)
-                try:
-                    m.height_error_mm = float(np.abs(heights(points) - heights(ref.keypoints)).mean())
-                    score.height_errors_mm.append(m.height_error_mm)
-                except GenantError:
-                    pass
+        if errors is not None:
+            m.keypoint_error_mm, m.height_error_mm = errors
+            score.keypoint_errors_mm.append(m.keypoint_error_mm)
+            m.keypoint_error_sagittal_mm = _sagittal_error(np.asarray(v.keypoints, dtype=float), ref.keypoints)
+            score.keypoint_errors_sagittal_mm.append(m.keypoint_error_sagittal_mm)
+            if m.height_error_mm is not None:
+                score.height_errors_mm.append(m.height_error_mm)
     score.outside = sum(m.outside for m in matches)
     score.outside_graded = sum(1 for m in matches if m.outside and m.grade is not None and m.grade >= 2)
     score.missed = [v.label for j, v in enumerate(reference.vertebrae) if v.in_view == "full" and j not in matched_refs]
