@@ -10,7 +10,8 @@ For each case of ``Testing/Data/real/reference`` (see
 :func:`~VertebralFractureLib.training.real.reference.score_case`, prints one table row per case
 and a total (found / missed / outside the spine, level accuracy, keypoint and height error in mm,
 ``kp2D`` the keypoint error within the body's sagittal plane, ``cl%`` the share of 1 mm planes across
-the annotated bodies that the centre-line crosses inside the body,
+the annotated bodies that the centre-line crosses inside the body (over the cases analysed: a case the input
+check refuses, such as the masked VerSe crop, has no centre-line and its bodies count as missed),
 grades >= 2 on vertebrae that look normal, vertebrae not assessed and why, seconds; the keypoint and height
 errors of the table count the assessed vertebrae only), the keypoint and height error over every matched body
 with reference keypoints (withheld ones included: issue 18's figure, which a stricter gate cannot flatter), the G
@@ -168,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"keypoint / height error over every matched body with reference keypoints, not assessed included "
           f"({total['keypoints_all_n']} bodies; the columns above count the assessed ones only): "
           f"{_fmt(total['keypoint_error_all_mm'])} / {_fmt(total['height_error_all_mm'])} mm")
+    for refused in total["errors"]:  # its bodies count as missed; the centre-line column covers the analysed cases
+        print(f"refused or failed: {refused}")
     if total["mask_g_errors"]:
         print("|G error| against the mask-derived reference keypoints (every matched body, withheld included): "
               + ", ".join(f"{key} {error:.3f}" for key, error in total["mask_g_errors"].items()))

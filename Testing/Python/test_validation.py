@@ -53,3 +53,39 @@ def test_radiograph_checks():
         check_radiograph(np.zeros((40, 300, 200)))
     with pytest.raises(InputError, match="constant"):
         check_radiograph(np.ones((300, 200)))
+
+
+def _real_ct(relative: str):
+    from pathlib import Path
+
+    import SimpleITK as sitk
+
+    from VertebralFractureLib.io.images import geometry_of
+
+    image = sitk.ReadImage(str(Path(__file__).resolve().parents[1] / "Data" / "real" / relative))
+    return sitk.GetArrayFromImage(image), geometry_of(image)
+
+
+def test_a_masked_ct_is_refused_with_its_fill_value_and_real_cts_pass():
+    """The real VerSe crop is masked to the bone (92 % of voxels exactly 0); real unmasked CTs are not refused."""
+    array, geometry = _real_ct("verse004_L2_crop/sub-verse004_0000_vertebra_21_im.nii.gz")
+    with pytest.raises(InputError, match=r"crop\.nii\.gz: 92% of the voxels hold exactly 0: the CT looks masked"):
+        check_ct(array, geometry, "crop.nii.gz")
+    ct, geometry = _real_ct("tptbox/sub-ct_label-22_ct.nii.gz")
+    assert check_ct(ct, geometry, "tptbox.nii.gz").hu_min == -1030
+    # the same real crop masked to its bone and shifted like the VerSe crop's calibration (its bone reaches -250)
+    masked = np.where(ct > 200, ct - 450, 0)
+    with pytest.raises(InputError, match="looks masked"):
+        check_ct(masked, geometry, "tptbox_masked.nii.gz")
+    padded = np.where(ct > 200, ct, -1024)  # a large fill at air / padding values is not called a mask
+    assert check_ct(padded, geometry).hu_max == ct.max()
+
+
+def test_the_pipeline_refuses_the_masked_real_crop_before_any_model_runs():
+    from pathlib import Path
+
+    from VertebralFractureLib.pipeline import analyze
+
+    path = Path(__file__).resolve().parents[1] / "Data" / "real" / "verse004_L2_crop"
+    with pytest.raises(InputError, match="sub-verse004_0000_vertebra_21_im.nii.gz: .* looks masked"):
+        analyze(path / "sub-verse004_0000_vertebra_21_im.nii.gz")
