@@ -9,8 +9,9 @@ Case ``i`` is ``generate_case(seed + i, preset)`` with the presets chest, abdome
 becomes a reference (every vertebra in view, with its six keypoints; "looks fractured" when its true grade is
 1 or more) and the result is scored by the same
 :func:`VertebralFractureLib.training.real.reference.score_case` as the real cases, so the two columns of
-README.md mean the same thing. Also printed: sensitivity for true grade 2-3 vertebrae (verdict "fracture")
-and the share of vertebrae not assessed.
+README.md mean the same thing. Also printed: sensitivity for true grade 2-3 vertebrae (verdict "fracture"), the
+share of them flagged at all (verdict "fracture" or "review": the validated learned scores can ask for a look at a
+body whose heights look normal) and the share of vertebrae not assessed.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="write the per-case scores here")
     parser.add_argument("--realism", default="v1", choices=("v1", "hospital"), help="generator profile (default v1)")
     args = parser.parse_args(argv)
-    scores, moderate, detected, total, not_assessed = [], 0, 0, 0, 0
+    scores, moderate, detected, flagged, total, not_assessed = [], 0, 0, 0, 0, 0
     with tempfile.TemporaryDirectory() as folder:
         for i in range(args.n):
             preset = PRESETS[i % len(PRESETS)]
@@ -79,13 +80,17 @@ def main(argv=None) -> int:
             for match in score.matches:
                 if match.reference is not None and truth_grades.get(match.reference, 0) >= 2:
                     moderate += 1
-                    detected += int(result.vertebra(match.reported).verdict()[0] == "fracture")
+                    verdict = result.vertebra(match.reported).verdict()[0]
+                    detected += int(verdict == "fracture")
+                    flagged += int(verdict in ("fracture", "review"))
             print(f"case {i} ({preset}): found {score.found}/{score.n_full}, outside {score.outside}, "
                   f"levels {score.level_correct}/{score.found}, false grade>=2 {len(score.false_grade)}, "
                   f"{score.seconds:.1f} s", flush=True)
     summary = summarise(scores)
     summary["moderate_fractures"] = moderate
     summary["moderate_sensitivity"] = detected / moderate if moderate else None
+    # called "fracture" or sent for "review" (a learned score that disagrees with normal heights)
+    summary["moderate_flagged"] = flagged / moderate if moderate else None
     summary["not_assessed_share"] = not_assessed / total if total else None
     print(json.dumps({k: v for k, v in summary.items() if not isinstance(v, (list, dict))}, indent=1))
     if args.json:

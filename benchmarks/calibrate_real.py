@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))
 def main(argv=None) -> int:
     from VertebralFractureLib.pipeline import analyze
     from VertebralFractureLib.training.real.reference import list_cases, load_case, score_case
+    from VertebralFractureLib.validation import InputError
     from VertebralFractureLib.verdict import MAX_REAL_FPR, SCORE_RULES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -43,7 +44,11 @@ def main(argv=None) -> int:
     for case in args.cases or list_cases():
         reference = load_case(case)
         image = reference.path.parent.parent / reference.image
-        result = analyze(image).result
+        try:
+            result = analyze(image).result
+        except InputError as error:  # refused input (e.g. the masked VerSe crop): no vertebra to calibrate on
+            print(f"{case}: refused: {error}", flush=True)
+            continue
         score = score_case(result, reference)
         normal = {v.label for v in reference.vertebrae if not v.looks_fractured}
         for match in score.matches:

@@ -89,3 +89,19 @@ def test_measurement_from_a_mask_uses_the_mask_calibration():
     assert verdict == REVIEW and reason == "heights normal but shape abnormality (Botros et al. 2022) 80.00 >= 50"
     from_mask.abnormality = 49.9
     assert vertebra_verdict(from_mask)[0] == NORMAL
+
+
+def test_the_shipped_calibration_uses_the_classifier_and_the_voxel_map_but_not_the_ct_abnormality():
+    """The rules as measured by benchmarks/calibrate_real.py: a grade-0 vertebra with a high classifier score is
+    sent for review with the reason, a high abnormality score on CT changes nothing."""
+    from VertebralFractureLib.verdict import SCORE_RULES
+
+    by_field = {rule.field: rule for rule in SCORE_RULES}
+    assert by_field["fracture_probability"].validated and by_field["voxel_fracture_score"].validated
+    assert not by_field["abnormality"].validated
+    l2 = column().vertebra("L2")
+    l2.fracture_probability, l2.abnormality = 0.65, 99.0
+    verdict, reason = vertebra_verdict(l2)
+    assert verdict == REVIEW and reason == "heights normal but patch classifier (Husseini et al. 2020) 0.65 >= 0.5"
+    l2.fracture_probability = 0.49
+    assert vertebra_verdict(l2)[0] == NORMAL

@@ -31,11 +31,14 @@ _LOADED: Dict[Tuple[str, str], Any] = {}
 
 def save_model(model, path: Union[str, Path], *, regime: Optional[Dict] = None, meta: Optional[Dict] = None,
                manifest: bool = False, description: str = "") -> Path:
-    """Write a checkpoint of a :class:`~VertebralFractureLib.grading.network.GradingNet`."""
+    """Write a checkpoint of a :class:`~VertebralFractureLib.grading.network.GradingNet` or ``GradingEnsemble``."""
     from ..nn.weights import save_weights
 
-    return save_weights(model, path, name=MODEL_NAME, config={"network": dict(model.config), "regime": regime or {}},
-                        meta=meta, manifest=manifest, description=description)
+    config = {"network": dict(model.config), "regime": regime or {}}
+    if hasattr(model, "members"):
+        config["members"] = len(model.members)
+    return save_weights(model, path, name=MODEL_NAME, config=config, meta=meta, manifest=manifest,
+                        description=description)
 
 
 def load_model(weights: Union[str, Path, None] = None, device: Optional[str] = None):
@@ -51,14 +54,16 @@ def load_model(weights: Union[str, Path, None] = None, device: Optional[str] = N
     """
     from ..nn.device import pick_device
     from ..nn.weights import load_weights
-    from .network import GradingNet
+    from .network import GradingEnsemble, GradingNet
 
     name = str(weights or WEIGHTS_NAME)
     torch_device = pick_device(device)
     key = (name, str(torch_device))
     if key not in _LOADED:
         checkpoint = load_weights(name, model=MODEL_NAME)
-        model = GradingNet(**checkpoint["config"]["network"])
+        members = checkpoint["config"].get("members")
+        network = checkpoint["config"]["network"]
+        model = GradingEnsemble(int(members), **network) if members else GradingNet(**network)
         model.load_state_dict(checkpoint["state_dict"])
         model.to(torch_device).eval()
         _LOADED[key] = model

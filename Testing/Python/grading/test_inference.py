@@ -95,3 +95,23 @@ def test_stage_without_weights_file_warns(case, tmp_path, monkeypatch):
     ClassifierStage().run(analysis, StageContext(), Progress())
     assert analysis.result.vertebra("L1").fracture_probability is None
     assert any("fracture classifier skipped" in w for w in analysis.result.warnings)
+
+
+def test_an_ensemble_gives_the_mean_of_its_members_and_round_trips(case, tmp_path):
+    from VertebralFractureLib.grading.network import GradingEnsemble
+
+    image, curve, result, model = case
+    torch.manual_seed(1)
+    ensemble = GradingEnsemble(3, width=0.125).eval()
+    st = straighten_for_patches(image, curve)
+    got = fracture_probabilities((st, result), ensemble)
+    each = [fracture_probabilities((st, result), member.eval()) for member in ensemble.members]
+    assert len({round(e["L1"], 6) for e in each}) == 3  # three different networks
+    for level in got:
+        assert got[level] == pytest.approx(np.mean([e[level] for e in each]), abs=1e-6)
+    path = save_model(ensemble, tmp_path / "grading_ensemble.pt", regime={"width": 0.125})
+    loaded = load_model(path, device="cpu")
+    assert isinstance(loaded, GradingEnsemble) and len(loaded.members) == 3
+    assert fracture_probabilities((st, result), loaded) == pytest.approx(got, abs=1e-6)
+    single = load_model(save_model(model, tmp_path / "grading_single.pt"), device="cpu")
+    assert isinstance(single, GradingNet)

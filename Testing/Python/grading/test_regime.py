@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import torch
 
 from VertebralFractureLib.training.grading.ablation import format_tables, run_fold
 from VertebralFractureLib.training.grading.figures import plot_embeddings
@@ -100,3 +101,20 @@ def test_load_results_takes_table1_from_the_probe_run(tmp_path):
     assert results[0]["table1"]["grading"]["SN"] == 50.0 and results[0]["table1_unweighted_svm"]["grading"]["SN"] == 0
     assert results[0]["table2"]["none"] == scores and "embeddings" in results[0]
     assert results[1]["table2"] == {}
+
+
+def test_an_ensemble_trains_its_members_from_successive_seeds(tiny_set):
+    from VertebralFractureLib.grading.network import GradingEnsemble
+    from VertebralFractureLib.training.grading.regime import run_ensemble
+
+    config = RegimeConfig(label_pretrain=False, representation=None, steps_fracture=3, batch=8, width=0.125, seed=4)
+    ensemble = run_ensemble(tiny_set, config, 2)
+    second = run_regime(tiny_set, dataclasses.replace(config, seed=5))
+    assert isinstance(ensemble, GradingEnsemble)
+    for a, b in zip(ensemble.members[1].state_dict().values(), second.state_dict().values()):
+        assert torch.equal(a, b)
+    out = predict(ensemble, tiny_set)
+    assert out["probability"].shape == (len(tiny_set),) and out["embedding"].shape == (len(tiny_set), 8)
+    assert np.allclose(out["probability"], np.mean([predict(m, tiny_set)["probability"] for m in ensemble.members], 0),
+                       atol=1e-6)
+    assert not isinstance(run_ensemble(tiny_set, config, 1), GradingEnsemble)

@@ -13,6 +13,13 @@ Examples::
     # the shipped model on held-out cases, with the t-SNE of its embeddings
     vertebral-fracture evaluate grading --weights grading_full.pt --test-cases runs/data/synth_test \\
         --cache runs/data/cache_grading --tsne docs/grading_tsne.png
+
+    # the shipped model on held-out generated seeds (plain; hospital profile; hospital at 3 mm isotropic)
+    vertebral-fracture evaluate grading --weights grading_full.pt --synth 48 --seed-offset 900000 --cache DIR
+    vertebral-fracture evaluate grading --weights grading_full.pt --synth 24 --seed-offset 905000 --realism hospital \\
+        --cache DIR
+    vertebral-fracture evaluate grading --weights grading_full.pt --synth 24 --seed-offset 906000 --realism hospital \\
+        --spacings 3 --cache DIR
 """
 
 from __future__ import annotations
@@ -51,15 +58,28 @@ def _held_out(args: argparse.Namespace) -> int:
     from .metrics import detection_scores
     from .regime import predict
 
-    if not args.test_cases:
-        raise ValueError("--weights needs --test-cases DIR")
-    data = load_sets(args.test_cases, args.cache)
+    if not args.test_cases and not args.synth:
+        raise ValueError("--weights needs --test-cases DIR or --synth N (held-out seeds from --seed-offset)")
+    sets = [load_sets(args.test_cases, args.cache)] if args.test_cases else []
+    if args.synth:  # held-out generated cases, varied as for training (--realism, --spacings, --size-scale)
+        from .data import PatchSet, build_cache
+        from .train import synth_mix
+
+        mix = synth_mix(args)
+        seeds = list(range(args.seed_offset, args.seed_offset + args.synth))
+        sets.append(build_cache(seeds, Path(args.cache) / f"synth_{args.seed_offset}{mix.tag()}", mix=mix))
+        data = PatchSet.concatenate(sets)
+    else:
+        data = sets[0]
     model = load_model(args.weights, device="cpu")
     out = predict(model, data)
     keep = data.train_mask
     scores = detection_scores(data.fractured[keep], out["probability"][keep] >= 0.5)
+    from ...voxelmap.aggregate import roc_auc
+
+    auc = roc_auc(out["probability"][keep], data.fractured[keep])  # NaN without both classes
     print(f"{args.weights} on {data.summary()}")
-    print(f"grades 0/2/3: SN {scores['SN']:.1f}  SP {scores['SP']:.1f}  F1 {scores['F1']:.1f}  "
+    print(f"grades 0/2/3: SN {scores['SN']:.1f}  SP {scores['SP']:.1f}  F1 {scores['F1']:.1f}  AUC {auc:.3f}  "
           f"(tp {scores['tp']} fp {scores['fp']} fn {scores['fn']} tn {scores['tn']})")
     for grade in range(4):
         p = out["probability"][data.grades == grade]

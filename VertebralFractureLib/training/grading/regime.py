@@ -14,7 +14,12 @@ Batches draw classes uniformly for the metric losses (the quadruplet's static tr
 is class-balanced), and a fixed share of fractured vertebrae (``fracture_fraction``) for the
 fracture stage, because fractures are rare (about 1 in 8 vertebrae of grades 0/2/3).
 Augmentation: random shifts of up to ``max_shift`` pixels (the Gaussian channel follows the
-centroid), superior-inferior mirroring, and a small intensity scale / offset.
+centroid), superior-inferior mirroring, and a small intensity scale / offset; optionally (``fov_cut``) the edge of
+a field of view: everything beyond a straight cut 18-50 mm from the centroid, on one side, set to the value the
+patches get outside the CT. Real patches show such edges (a cardiac or aortic CT ends just behind the spine: the
+spine's antero-posterior position in the real fields of view reaches 0.38 of their depth, in the generated ones
+0.22, ``benchmarks/bench_realism.py``; a scan's first and last slices cut the patch above or below), the generated
+training cases rarely.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ class RegimeConfig:
         width: network channel multiplier (1.0 = Husseini et al. 2020, §2.3).
         fracture_fraction: share of fractured vertebrae in fracture-stage batches.
         max_shift: augmentation shift in pixels (0 disables augmentation).
+        fov_cut: probability that a training patch gets a field-of-view edge (0: never; needs ``max_shift`` > 0).
         contrastive_margin: margin of the contrastive loss (Euclidean distance).
         triplet_margin: margin of the triplet loss (squared distance).
         seed: random seed of sampling and initialisation.
@@ -67,6 +73,7 @@ class RegimeConfig:
     fracture_fraction: float = 0.25
     cosine: bool = True
     max_shift: int = 6
+    fov_cut: float = 0.0
     contrastive_margin: float = 2.0
     triplet_margin: float = 1.0
     seed: int = 0
@@ -85,6 +92,40 @@ class RegimeConfig:
     def to_dict(self) -> Dict:
         """Plain values for checkpoints and logs."""
         return asdict(self)
+
+
+#: Distance (mm = pixels) of an augmentation's field-of-view edge from the centroid (:func:`cut_field_of_view`).
+FOV_CUT_MM = (18.0, 50.0)
+
+
+def cut_field_of_view(image: np.ndarray, side: int, distance: float) -> np.ndarray:
+    """Set ``image`` beyond a straight edge ``distance`` pixels from its centre to the outside-the-CT value, in place.
+
+    Args:
+        image: ``(rows, columns)`` network input channel (rows superior -> inferior, columns anterior -> posterior).
+        side: 0 posterior, 1 anterior, 2 superior, 3 inferior.
+        distance: pixels from the centre to the edge.
+
+    Returns:
+        ``image``.
+
+    """
+    from ...grading.patches import FILL_HU, normalise_hu
+
+    fill = float(normalise_hu(np.array([FILL_HU], dtype=np.float32))[0])
+    rows, columns = image.shape
+    edge_row, edge_column = (rows - 1) / 2.0, (columns - 1) / 2.0
+    start = int(np.ceil(edge_column + distance)) if side in (0,) else int(np.ceil(edge_row + distance))
+    stop = int(np.floor(edge_column - distance)) + 1 if side == 1 else int(np.floor(edge_row - distance)) + 1
+    if side == 0:
+        image[:, max(start, 0):] = fill
+    elif side == 1:
+        image[:, :max(stop, 0)] = fill
+    elif side == 2:
+        image[:max(stop, 0), :] = fill
+    else:
+        image[max(start, 0):, :] = fill
+    return image
 
 
 class _Batches:
@@ -118,6 +159,8 @@ class _Batches:
             x = model_input(self.data.patches[row], tuple(offset), flip=flip)
             if shift > 0:
                 x[0] = x[0] * self.rng.uniform(0.9, 1.1) + self.rng.uniform(-0.1, 0.1)
+                if self.config.fov_cut > 0 and self.rng.random() < self.config.fov_cut:
+                    cut_field_of_view(x[0], int(self.rng.integers(4)), float(self.rng.uniform(*FOV_CUT_MM)))
             items.append(x)
         return torch.from_numpy(np.stack(items))
 
@@ -278,6 +321,30 @@ def run_regime(data: PatchSet, config: RegimeConfig, log: Optional[Callable[[str
     return model
 
 
+def run_ensemble(data: PatchSet, config: RegimeConfig, members: int, log: Optional[Callable[[str], None]] = None):
+    """``members`` networks trained by :func:`run_regime` with seeds ``config.seed``, ``+1``, ...; their mean.
+
+    Returns:
+        A :class:`~VertebralFractureLib.grading.network.GradingEnsemble` (eval mode); one member: its network.
+
+    """
+    import dataclasses
+
+    from ...grading.network import GradingEnsemble
+
+    nets = []
+    for index in range(members):
+        if log is not None and members > 1:
+            log(f"member {index + 1}/{members} (seed {config.seed + index})")
+        nets.append(run_regime(data, dataclasses.replace(config, seed=config.seed + index), log=log))
+    if members == 1:
+        return nets[0]
+    ensemble = GradingEnsemble(members, **nets[0].config)
+    for member, net in zip(ensemble.members, nets):
+        member.load_state_dict(net.state_dict())
+    return ensemble.eval()
+
+
 def predict(model, data: PatchSet, batch: int = 64) -> Dict[str, np.ndarray]:
     """Fracture probabilities and embeddings of every row (centred patches, no augmentation).
 
@@ -292,9 +359,9 @@ def predict(model, data: PatchSet, batch: int = 64) -> Dict[str, np.ndarray]:
     with torch.no_grad():
         for start in range(0, len(data), batch):
             x = torch.from_numpy(np.stack([model_input(p) for p in data.patches[start:start + batch]]))
-            features = model.backbone(x)
-            probs.append(torch.softmax(model.classify(features), 1)[:, 1].numpy())
-            embeddings.append(model.embed(features).numpy())
+            x = x.to(next(model.parameters()).device)
+            probs.append(model.fracture_probability(x).cpu().numpy())
+            embeddings.append(model.embedding(x).cpu().numpy())
     if not probs:
-        return {"probability": np.zeros(0), "embedding": np.zeros((0, model.embed.out_features))}
+        return {"probability": np.zeros(0), "embedding": np.zeros((0, int(model.config["embedding_dim"])))}
     return {"probability": np.concatenate(probs), "embedding": np.concatenate(embeddings)}

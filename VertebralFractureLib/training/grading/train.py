@@ -1,14 +1,19 @@
 r"""``vertebral-fracture train grading``: the three-stage regime of Husseini et al. 2020 on generated or real cases.
 
-Example (the shipped ``grading_full.pt``; see the closing note of issue 12 for the figures)::
+The shipped ``grading_full.pt`` (2026-12-04; the mean of three networks, 240 generated cases alternating the hospital
+and the plain generator profile, the preset's voxels, 3 mm isotropic and 0.8 x 0.8 x 3 mm in turn, body sizes 0.9-1.3
+times the generator's mean, :class:`~VertebralFractureLib.training.grading.data.SynthMix`; 8 min of generation and
+5 min of training on one core)::
 
-    vertebral-fracture train grading --cases runs/data/synth_train --cases runs/data/cache_grading/synth_a \\
+    OMP_NUM_THREADS=1 vertebral-fracture train grading --synth 240 --seed-offset 620000 --realism hospital v1 \\
+        --spacings preset 3 0.8,0.8,3 --size-scale 0.9 1.3 --fracture-prevalence 0.3 --ensemble 3 \\
         --cache runs/data/cache_grading --width 0.25 --batch 16 --lr 1e-3 --steps-label 150 \\
-        --steps-representation 150 --steps-fracture 400 --test-cases runs/data/synth_test \\
+        --steps-representation 150 --steps-fracture 400 --threads 1 --seed 0 \\
         --out VertebralFractureLib/weights/grading_full.pt --ship --overwrite
 
-(``synth_a``: 69 generated cases, seeds 50000-50068, presets cycled by seed, cut by
-:func:`~VertebralFractureLib.training.grading.data.build_cache`; ``--synth 69 --seed-offset 50000`` makes them.)
+The single network shipped before (2026-11-21; issue 12's closing note) came from ``--cases runs/data/synth_train
+--cases runs/data/cache_grading/synth_a`` (``synth_a``: 69 generated cases, seeds 50000-50068, presets cycled by
+seed, ``--synth 69 --seed-offset 50000``) with the same network and stage settings.
 
 Stages can be switched off (``--no-label``, ``--representation none``, ``--no-fracture``) to train any
 row of Husseini et al. 2020, Table 2.
@@ -33,6 +38,14 @@ def add_regime_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                              "folder, or a folder of cached .npz patches (repeatable)")
     parser.add_argument("--synth", type=int, default=0, help="also generate this many cases (seeds from --seed-offset)")
     parser.add_argument("--seed-offset", type=int, default=50000)
+    parser.add_argument("--realism", nargs="+", default=["v1"], choices=("v1", "hospital"),
+                        help="generator profiles of the --synth cases, one per case in turn")
+    parser.add_argument("--spacings", nargs="+", default=["preset"], metavar="MM",
+                        help="voxel sizes of the --synth cases, one per case in turn: 'preset', one value "
+                             "(isotropic) or x,y,z (e.g. preset 3 0.8,0.8,3)")
+    parser.add_argument("--size-scale", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                        help="body-size factor of the --synth cases, uniform (default: the generator's N(1, 0.05))")
+    parser.add_argument("--fracture-prevalence", type=float, help="share of fractured vertebrae of the --synth cases")
     parser.add_argument("--cache", default="runs/grading_cache", help="patch cache root (one sub-folder per source)")
     parser.add_argument("--width", type=float, default=1.0, help="channel multiplier (1.0: the paper's §2.3)")
     parser.add_argument("--batch", type=int, default=32, help="patches per step")
@@ -43,6 +56,8 @@ def add_regime_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     parser.add_argument("--fracture-fraction", type=float, default=0.25, help="share of fractures in fracture batches")
     parser.add_argument("--constant-lr", action="store_true", help="no cosine annealing within the stages")
     parser.add_argument("--max-shift", type=int, default=6, help="augmentation shift, pixels (0: no augmentation)")
+    parser.add_argument("--fov-cut", type=float, default=0.0,
+                        help="probability of a field-of-view edge in a training patch (augmentation)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     return parser
@@ -51,6 +66,8 @@ def add_regime_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
 def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Options of ``train grading``."""
     add_regime_arguments(parser)
+    parser.add_argument("--ensemble", type=int, default=1, metavar="K",
+                        help="train K networks (seeds --seed ... --seed + K - 1) and ship their mean probability")
     parser.add_argument("--no-label", action="store_true", help="skip the label pre-training (§2.2)")
     parser.add_argument("--representation", default="grading", choices=("grading", "triplet", "contrastive", "none"))
     parser.add_argument("--no-fracture", action="store_true", help="skip the fracture stage")
@@ -68,9 +85,32 @@ def regime_from_args(args: argparse.Namespace, **switches):
 
     return RegimeConfig(width=args.width, batch=args.batch, lr=args.lr, steps_label=args.steps_label,
                         steps_representation=args.steps_representation, steps_fracture=args.steps_fracture,
-                        fracture_fraction=args.fracture_fraction, max_shift=args.max_shift, seed=args.seed,
+                        fracture_fraction=args.fracture_fraction, max_shift=args.max_shift,
+                        fov_cut=getattr(args, "fov_cut", 0.0), seed=args.seed,
                         cosine=not args.constant_lr,
                         **switches)
+
+
+def _spacing(text: str):
+    """``'preset'`` -> None, ``'3'`` -> (3, 3, 3), ``'0.8,0.8,3'`` -> (0.8, 0.8, 3)."""
+    if text == "preset":
+        return None
+    values = tuple(float(v) for v in text.split(","))
+    if len(values) == 1:
+        return values * 3
+    if len(values) != 3:
+        raise ValueError(f"--spacings: {text!r} is neither 'preset', one value nor x,y,z")
+    return values
+
+
+def synth_mix(args: argparse.Namespace):
+    """The :class:`~.data.SynthMix` of the ``--synth`` options."""
+    from .data import SynthMix
+
+    return SynthMix(realism=tuple(getattr(args, "realism", None) or ("v1",)),
+                    spacings=tuple(_spacing(t) for t in (getattr(args, "spacings", None) or ["preset"])),
+                    size_scale=tuple(args.size_scale) if getattr(args, "size_scale", None) else None,
+                    fracture_prevalence=getattr(args, "fracture_prevalence", None))
 
 
 def load_training_data(args: argparse.Namespace):
@@ -81,8 +121,9 @@ def load_training_data(args: argparse.Namespace):
     if args.cases:
         sets.append(load_sets(args.cases, args.cache))
     if args.synth:
+        mix = synth_mix(args)
         seeds = list(range(args.seed_offset, args.seed_offset + args.synth))
-        sets.append(build_cache(seeds, Path(args.cache) / f"synth_{args.seed_offset}"))
+        sets.append(build_cache(seeds, Path(args.cache) / f"synth_{args.seed_offset}{mix.tag()}", mix=mix))
     data = PatchSet.concatenate(sets)
     if not len(data):
         raise ValueError("no training data: give --cases DIR and/or --synth N")
@@ -94,7 +135,7 @@ def train_main(args: argparse.Namespace) -> int:
     from ...grading.classifier import save_model
     from ...nn.device import limit_threads
     from .metrics import detection_scores
-    from .regime import predict, run_regime
+    from .regime import predict, run_ensemble
 
     limit_threads(args.threads)
     out = Path(args.out)
@@ -106,10 +147,10 @@ def train_main(args: argparse.Namespace) -> int:
     data = load_training_data(args)
     print(f"training {config.name()} on {data.summary()}", flush=True)
     started = time.perf_counter()
-    model = run_regime(data, config, log=lambda line: print(line, flush=True))
+    model = run_ensemble(data, config, args.ensemble, log=lambda line: print(line, flush=True))
     seconds = time.perf_counter() - started
     meta = {"data": data.summary(), "train_seconds": round(seconds, 1), "sources": [str(c) for c in args.cases],
-            "synth": args.synth}
+            "ensemble": args.ensemble, "synth": args.synth, "synth_mix": repr(synth_mix(args)) if args.synth else None}
     if args.test_cases:
         from .data import load_sets
 
@@ -122,7 +163,8 @@ def train_main(args: argparse.Namespace) -> int:
               f"(tp {scores['tp']} fp {scores['fp']} fn {scores['fn']} tn {scores['tn']})", flush=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_model(model, out, regime=config.to_dict(), meta=meta, manifest=args.ship,
-               description=f"Husseini et al. 2020 fracture classifier ({config.name()}, width {config.width})")
+               description=f"Husseini et al. 2020 fracture classifier ({config.name()}, width {config.width}"
+                           + (f", mean of {args.ensemble} networks" if args.ensemble > 1 else "") + ")")
     print(json.dumps({"weights": str(out), "regime": config.name(), "seconds": round(seconds, 1)}))
     return 0
 
