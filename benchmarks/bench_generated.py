@@ -3,6 +3,7 @@
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_generated.py [--n 12] [--seed 900000] [--json out.json]
+                                                          [--realism hospital] [--size-scale 1.25]
 
 Case ``i`` is ``generate_case(seed + i, preset)`` with the presets chest, abdomen, spine and scoliosis in turn
 (the held-out seeds of the model figures in README.md start at 900000; training used other seeds). The truth
@@ -11,7 +12,8 @@ becomes a reference (every vertebra in view, with its six keypoints; "looks frac
 :func:`VertebralFractureLib.training.real.reference.score_case` as the real cases, so the two columns of
 README.md mean the same thing. Also printed: sensitivity for true grade 2-3 vertebrae (verdict "fracture"), the
 share of them flagged at all (verdict "fracture" or "review": the validated learned scores can ask for a look at a
-body whose heights look normal) and the share of vertebrae not assessed.
+body whose heights look normal), the share of vertebrae not assessed, and the wrong levels in cases whose levels
+were called certain (``confident_wrong_levels``).
 """
 
 from __future__ import annotations
@@ -53,13 +55,19 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int, default=12)
     parser.add_argument("--seed", type=int, default=900000)
     parser.add_argument("--json", help="write the per-case scores here")
+    parser.add_argument("--size-scale", type=float,
+                        help="body-size factor of every case (default: the generator's draw, about N(1, 0.05); the "
+                             "real reference bodies are 1.0-1.3 times the generator's mean)")
     parser.add_argument("--realism", default="v1", choices=("v1", "hospital"), help="generator profile (default v1)")
     args = parser.parse_args(argv)
-    scores, moderate, detected, flagged, total, not_assessed = [], 0, 0, 0, 0, 0
+    scores, moderate, detected, flagged, total, not_assessed, confident_wrong = [], 0, 0, 0, 0, 0, 0
     with tempfile.TemporaryDirectory() as folder:
         for i in range(args.n):
             preset = PRESETS[i % len(PRESETS)]
-            case = generate_case(args.seed + i, preset, **({} if args.realism == "v1" else {"realism": args.realism}))
+            overrides = {} if args.realism == "v1" else {"realism": args.realism}
+            if args.size_scale is not None:
+                overrides["size_scale"] = args.size_scale
+            case = generate_case(args.seed + i, preset, **overrides)
             path = Path(folder) / f"case_{i:04d}.nii.gz"
             sitk.WriteImage(case.ct, str(path))
             started = time.perf_counter()
@@ -74,6 +82,8 @@ def main(argv=None) -> int:
             score = score_case(result, reference, centreline=line)
             score.seconds = time.perf_counter() - started
             scores.append(score)
+            certain = bool(result.patient.get("levels", {}).get("certain", False))
+            confident_wrong += (score.found - score.level_correct) if certain else 0
             total += len(result.vertebrae)
             not_assessed += sum(1 for v in result.vertebrae if not v.assessed)
             truth_grades = {v.label: v.measure.grade for v in case.truth.vertebrae if v.measure is not None}
@@ -84,7 +94,8 @@ def main(argv=None) -> int:
                     detected += int(verdict == "fracture")
                     flagged += int(verdict in ("fracture", "review"))
             print(f"case {i} ({preset}): found {score.found}/{score.n_full}, outside {score.outside}, "
-                  f"levels {score.level_correct}/{score.found}, false grade>=2 {len(score.false_grade)}, "
+                  f"levels {score.level_correct}/{score.found} ({'certain' if certain else 'uncertain'}), "
+                  f"false grade>=2 {len(score.false_grade)}, "
                   f"{score.seconds:.1f} s", flush=True)
     summary = summarise(scores)
     summary["moderate_fractures"] = moderate
@@ -92,6 +103,8 @@ def main(argv=None) -> int:
     # called "fracture" or sent for "review" (a learned score that disagrees with normal heights)
     summary["moderate_flagged"] = flagged / moderate if moderate else None
     summary["not_assessed_share"] = not_assessed / total if total else None
+    # wrong levels in cases whose levels the analysis called certain (the failure a reader cannot see)
+    summary["confident_wrong_levels"] = confident_wrong
     print(json.dumps({k: v for k, v in summary.items() if not isinstance(v, (list, dict))}, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps({"summary": summary, "cases": [s.to_dict() for s in scores]},
