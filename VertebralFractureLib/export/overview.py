@@ -2,7 +2,8 @@
 
 After Pisov et al. 2020, Fig. 1c-f: the straightened spine with the six keypoints of every vertebra. Each vertebra
 is labelled with its level ("T9?" where the levels are not anchored), G and grade (not assessed in grey,
-"n/a"); a legend gives the colours, a 20 mm bar the scale and letters the orientation (S/I, A/P for a CT:
+"n/a"; "review" in the review colour where the heights grade 0 but a validated learned score disagrees, the verdict of
+:mod:`VertebralFractureLib.verdict`); a legend gives the colours, a 20 mm bar the scale and letters the orientation (S/I, A/P for a CT:
 rows run superior -> inferior, columns anterior -> posterior in the straightened image). The Genant table
 itself is in ``genant.csv`` and the report, once.
 """
@@ -67,11 +68,24 @@ def level_text(vertebra, certain: bool = True) -> str:
     return vertebra.label if sure else f"{vertebra.label}?"
 
 
+def score_review(vertebra) -> bool:
+    """Whether the verdict is "review" although the heights grade 0: a validated learned score disagrees."""
+    if not vertebra.assessed or vertebra.measure is None or vertebra.measure.grade != 0:
+        return False
+    return vertebra.verdict()[0] == "review"
+
+
+def caption_color(vertebra) -> Tuple[float, float, float]:
+    """Colour of a vertebra's caption: its keypoints' colour, or the review colour when a learned score disagrees."""
+    return GRADE_COLORS[1] if score_review(vertebra) else verdict_color(vertebra)
+
+
 def _caption(vertebra, certain: bool = True) -> str:
     name = level_text(vertebra, certain)
     if not vertebra.assessed or vertebra.measure is None:
         return f"{name} n/a"
-    return f"{name}  G {vertebra.measure.G:.2f}  grade {vertebra.measure.grade}"
+    verdict = "review" if score_review(vertebra) else f"grade {vertebra.measure.grade}"
+    return f"{name}  G {vertebra.measure.G:.2f}  {verdict}"
 
 
 def render_overview(
@@ -179,7 +193,7 @@ def draw_overview(
                   markeredgewidth=0.4)
         # at the image's left edge, in the margin (not clipped by the image's box)
         axis.annotate(_caption(vertebra, certain), xy=(-2, caption_row[vertebra.label]), xytext=(-4, 0),
-                      textcoords="offset points", color=color, fontsize=8, ha="right", va="center",
+                      textcoords="offset points", color=caption_color(vertebra), fontsize=8, ha="right", va="center",
                       fontweight="bold", annotation_clip=False)
     unit = "px" if result.height_unit == "pixel" else "mm"  # a picture with no pixel size is drawn in pixels
     _scale_bar(axis, width_mm, bottom, unit)
@@ -193,8 +207,12 @@ def draw_overview(
     plane = ("Straightened mid-sagittal plane\n(rows follow the spine's centre-line)." if window is not None
              else "Lateral view as acquired.")
     note_top = legend_top - LEGEND_HEIGHT_IN / figure_height
+    reviewed = any(score_review(v) for v in drawn)
     figure.text(legend_x + 0.01, note_top, f"{plane}\nBar: {SCALE_BAR_MM:.0f} {unit}."
-                + ("\nS superior, I inferior,\nA anterior, P posterior." if window is not None else ""),
+                + ("\nS superior, I inferior,\nA anterior, P posterior." if window is not None else "")
+                + ("\n\"review\" beside green keypoints:\nheights normal (grade 0), a\nvalidated learned score\n"
+                   "disagrees (see the report)."
+                   if reviewed else ""),
                 fontsize=8, va="top", color="#333")
     figure.suptitle(heading, fontsize=10)
     return figure

@@ -20,7 +20,7 @@ def _captions(figure):
     figure.canvas.draw()
     renderer = figure.canvas.get_renderer()
     box = figure.bbox
-    texts = [t for t in figure.axes[0].texts if "grade" in t.get_text() or "n/a" in t.get_text()]
+    texts = [t for t in figure.axes[0].texts if " G " in t.get_text() or "n/a" in t.get_text()]
     return texts, [(t.get_text(), t.get_window_extent(renderer)) for t in texts], box
 
 
@@ -132,3 +132,38 @@ def test_a_square_slice_fills_its_figure_and_the_note_stays_below_the_legend(rad
         assert note.y1 <= legend.y0 + 1
     finally:
         plt.close(figure)
+
+
+def test_a_vertebra_a_learned_score_sends_for_review_says_so_on_the_picture(radiograph):
+    """The verdict is shown the same way everywhere: a grade-0 body whose validated classifier score disagrees was
+    drawn green "grade 0" while the heading said "review: L4" (the sample CT, 2026-12-04)."""
+    import copy
+
+    import matplotlib.pyplot as plt
+
+    from VertebralFractureLib.colors import GRADE_COLORS
+
+    result = copy.deepcopy(radiograph.result)
+    normal = [v for v in result.vertebrae if v.assessed and v.measure is not None and v.measure.grade == 0]
+    flagged = normal[len(normal) // 2]
+    flagged.fracture_probability = 0.9
+    assert flagged.verdict()[0] == "review"
+    figure = draw_overview(radiograph.mid_sagittal, radiograph.mid_points, result,
+                           spacing=(result.pixel_spacing[1], result.pixel_spacing[0]), window=None)
+    try:
+        texts, _, _ = _captions(figure)
+        by_level = {t.get_text().split()[0]: t for t in texts}
+        caption = by_level[flagged.label]
+        assert caption.get_text() == f"{flagged.label}  G {flagged.measure.G:.2f}  review"
+        assert tuple(caption.get_color()) == GRADE_COLORS[1]
+        others = [by_level[v.label].get_text() for v in normal if v is not flagged]
+        assert others and all(t.endswith("grade 0") for t in others)
+        assert any("a\nvalidated learned score" in t.get_text() for t in figure.texts)
+    finally:
+        plt.close(figure)
+    plain = draw_overview(radiograph.mid_sagittal, radiograph.mid_points, radiograph.result,
+                          spacing=(result.pixel_spacing[1], result.pixel_spacing[0]), window=None)
+    try:
+        assert not any("learned score" in t.get_text() for t in plain.texts)
+    finally:
+        plt.close(plain)
