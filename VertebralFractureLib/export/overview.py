@@ -1,11 +1,11 @@
 """The overview figure: the straightened mid-sagittal image with every vertebra's keypoints, coloured by grade.
 
 After Pisov et al. 2020, Fig. 1c-f: the straightened spine with the six keypoints of every vertebra. Each vertebra
-is labelled with its level ("T9?" where the levels are not anchored), G and grade (not assessed in grey,
-"n/a"; "review" in the review colour where the heights grade 0 but a validated learned score disagrees, the verdict of
+is labelled with its level ("T9?" where the levels are not anchored), G and grade (not assessed in grey, "n/a";
+"review" in the review colour where the heights grade 0 but a validated learned score disagrees, the verdict of
 :mod:`VertebralFractureLib.verdict`); a legend gives the colours, a 20 mm bar the scale and letters the
-orientation (S/I, A/P for a CT: rows run superior -> inferior, columns anterior -> posterior in the straightened image). The Genant table
-itself is in ``genant.csv`` and the report, once.
+orientation (S/I, A/P for a CT: rows run superior -> inferior, columns anterior -> posterior in the straightened
+image). The Genant table itself is in ``genant.csv`` and the report, once.
 """
 
 from __future__ import annotations
