@@ -159,13 +159,15 @@ def generated_samples(
 ) -> Iterator[Sample]:
     """Samples of generated cases (``generate_case(seed, **params)``), cached under ``cache``.
 
-    A non-default ``preset`` or ``realism`` (e.g. ``realism="hospital"``) is part of the cache file name
-    and of the sample name, so cases of different profiles never share a cache entry.
+    A non-default ``preset`` or ``realism`` (e.g. ``realism="hospital"``) and a given ``size_scale`` are part of the
+    cache file name and of the sample name, so cases of different profiles or sizes never share a cache entry.
     """
     from ...synth import generate_case
 
     defaults = (("preset", "spine"), ("realism", "v1"))
     tag = "".join(f"{params[key]}_" for key, default in defaults if params.get(key, default) != default)
+    if params.get("size_scale") is not None:  # a drawn body size is part of the case, so of its cache name
+        tag += f"size{float(params['size_scale']):.4f}_"
     for seed in seeds:
         path = Path(cache) / f"case_{tag}{seed:05d}.npz" if cache is not None else None
         if path is not None and path.exists():

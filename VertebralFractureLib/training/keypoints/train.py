@@ -39,6 +39,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--realism", nargs="+", default=["v1"], choices=("v1", "hospital"),
                         help="generator realism profiles, taken in turn per round of presets "
                              "(e.g. 'hospital hospital v1': two thirds hospital; default: v1)")
+    parser.add_argument("--size-scale", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                        help="body-size factor of the generated cases, uniform per case from its own random stream "
+                             "(default: the generator's N(1, 0.05); real bodies are 1.0-1.3 times its mean)")
     parser.add_argument("--cache", default="runs/keypoints_cache", help="folder of cached .npz samples")
     parser.add_argument("--case-dir", action="append", default=[],
                         help="folder of generated cases written by synth.write_case (repeatable)")
@@ -96,6 +99,11 @@ def collect_samples(args: argparse.Namespace) -> List[Sample]:
                 params["preset"] = presets[k % len(presets)]
             if realisms != ["v1"]:
                 params["realism"] = realisms[(k // len(presets)) % len(realisms)]
+            if getattr(args, "size_scale", None):
+                from ..grading.data import SIZE_STREAM
+
+                low, high = args.size_scale
+                params["size_scale"] = round(float(np.random.default_rng([seed, SIZE_STREAM]).uniform(low, high)), 4)
             samples.extend(generated_samples([seed], args.perturb_mm, cache=args.cache, **params))
             if (k + 1) % 10 == 0:
                 print(f"prepared {k + 1}/{args.synth} generated cases", flush=True)
