@@ -336,3 +336,47 @@ def test_chest_ct_resampled_to_1mm_is_still_counted_from_the_12th_rib():
     assert [reported for reported, _ in pairs] == [truth for _, truth in pairs]
     levels = result.patient["levels"]
     assert levels["anchor"] == "12th rib" and levels["certain"] is True
+
+
+def test_crests_with_ribs_beside_their_lumbar_bodies_and_no_12th_rib_do_not_anchor():
+    """A generated chest CT at 0.9 times the mean size: its thin ribs were found beside some bodies only, so no
+    12th-rib transition was seen, and a scapula below the first rib-free body passed for the iliac crests: the
+    thoracic column was named L2-S1 with certainty. L1-L5 bear no ribs."""
+    tops = np.arange(0, 200, 25.0)
+    crest_below_ribs = _landmarks([], pelvis=[135.0])  # the crests at body 5: L4
+    plain = find_anchor(crest_below_ribs, tops, tops + 20)
+    assert (plain.anchor, plain.index, plain.certain) == ("iliac crests", 5, True)
+    # the same "crest" with ribs found beside body 0 and again beside body 7 (its L5), none between: no clean
+    # rib-bearing -> rib-free transition, so no 12th rib to compare the crest with
+    contradicted = _landmarks([10.0, 185.0], pelvis=[135.0])
+    anchor = find_anchor(contradicted, tops, tops + 20)
+    assert anchor.anchor is None and anchor.certain is False and "ribs beside the bodies" in anchor.method
+
+
+def test_a_thick_steep_rib_is_a_rib_and_a_plate_of_the_same_section_is_not():
+    """A large patient's 12th rib crosses the band steeply: a long oblique section (here about 400 mm^2) of a tube
+    10-12 mm thick. Refused by the area alone, it made T11 the last rib-bearing body on a generated spine drawn 1.25
+    times the mean size (every level one too low, "certain"). A bone plate of a similar section but 20 mm thick (the
+    ilium) stays no rib."""
+    from VertebralFractureLib.keypoints.level_anchors import RIB_MAX_AREA_MM2, find_landmarks
+
+    spacing = 2.0
+    rows, aps, lats = 200, 71, 141
+    volume = np.zeros((rows, aps, lats), np.float32)
+    row = (np.arange(rows) * spacing)[:, None, None]
+    ap = ((np.arange(aps) - (aps - 1) / 2) * spacing)[None, :, None]
+    lateral = ((np.arange(lats) - (lats - 1) / 2) * spacing)[None, None, :]
+    # the rib on the left: from 30 to 70 mm lateral, 5 mm down per mm outwards (a steep oblique section in each
+    # lateral plane), a 10 mm round tube around AP +40 mm
+    along = 40.0 + 5.0 * (lateral - 30.0)
+    rib = (lateral >= 30) & (lateral <= 70) & ((row - along) ** 2 / (10.0 / np.cos(np.arctan(5.0)) / 2) ** 2
+                                                + (ap - 40.0) ** 2 / 5.0**2 <= 1.0)
+    volume[rib] = 600.0
+    # the plate on the right: 30-70 mm lateral, 22 mm tall, 20 mm deep
+    plate = (lateral <= -30) & (lateral >= -70) & (np.abs(row - 300.0) <= 11) & (np.abs(ap - 30.0) <= 10)
+    volume[plate] = 600.0
+    landmarks = find_landmarks(volume, spacing)
+    sides = [r.side for r in landmarks.ribs]
+    assert sides == ["left"]  # the rib, not the plate
+    section = float(np.bincount(np.argwhere(rib)[:, 2]).max()) * spacing**2
+    assert section > RIB_MAX_AREA_MM2  # the old rule refused it
