@@ -12,8 +12,9 @@ becomes a reference (every vertebra in view, with its six keypoints; "looks frac
 :func:`VertebralFractureLib.training.real.reference.score_case` as the real cases, so the two columns of
 README.md mean the same thing. Also printed: sensitivity for true grade 2-3 vertebrae (verdict "fracture"), the
 share of them flagged at all (verdict "fracture" or "review": the validated learned scores can ask for a look at a
-body whose heights look normal), the share of vertebrae not assessed, and the wrong levels in cases whose levels
-were called certain (``confident_wrong_levels``).
+body whose heights look normal), the share of vertebrae not assessed, the wrong levels in cases whose levels
+were called certain (``confident_wrong_levels``), and the vertebra AUC of grades 2-3 against grade 0 (grade 1 left
+out) of the patch classifier's probability and of the keypoints' 1 - G over every matched vertebra.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def main(argv=None) -> int:
     parser.add_argument("--realism", default="v1", choices=("v1", "hospital"), help="generator profile (default v1)")
     args = parser.parse_args(argv)
     scores, moderate, detected, flagged, total, not_assessed, confident_wrong = [], 0, 0, 0, 0, 0, 0
+    scored = []  # (moderate or severe, classifier probability, 1 - G) of every matched grade 0 / 2 / 3 vertebra
     with tempfile.TemporaryDirectory() as folder:
         for i in range(args.n):
             preset = PRESETS[i % len(PRESETS)]
@@ -88,6 +90,11 @@ def main(argv=None) -> int:
             not_assessed += sum(1 for v in result.vertebrae if not v.assessed)
             truth_grades = {v.label: v.measure.grade for v in case.truth.vertebrae if v.measure is not None}
             for match in score.matches:
+                true_grade = truth_grades.get(match.reference, 0) if match.reference is not None else None
+                reported = result.vertebra(match.reported)
+                if true_grade in (0, 2, 3):  # grade 1 is left out of the AUC (Husseini et al. 2020, section 1)
+                    g = reported.measure.G if reported.measure is not None else None
+                    scored.append((true_grade >= 2, reported.fracture_probability, None if g is None else 1.0 - g))
                 if match.reference is not None and truth_grades.get(match.reference, 0) >= 2:
                     moderate += 1
                     verdict = result.vertebra(match.reported).verdict()[0]
@@ -103,6 +110,13 @@ def main(argv=None) -> int:
     # called "fracture" or sent for "review" (a learned score that disagrees with normal heights)
     summary["moderate_flagged"] = flagged / moderate if moderate else None
     summary["not_assessed_share"] = not_assessed / total if total else None
+    # vertebra AUC, grades 2-3 against 0, every matched vertebra (withheld ones keep their scores): the patch
+    # classifier's probability and the keypoints' height loss 1 - G
+    from VertebralFractureLib.voxelmap.aggregate import roc_auc
+
+    for key, column in (("moderate_auc_classifier", 1), ("moderate_auc_keypoints", 2)):
+        pairs = [(row[0], row[column]) for row in scored if row[column] is not None]
+        summary[key] = roc_auc([p for _, p in pairs], [t for t, _ in pairs]) if pairs else None
     # wrong levels in cases whose levels the analysis called certain (the failure a reader cannot see)
     summary["confident_wrong_levels"] = confident_wrong
     print(json.dumps({k: v for k, v in summary.items() if not isinstance(v, (list, dict))}, indent=1))
