@@ -95,9 +95,9 @@ def main(argv=None) -> int:
                 if true_grade in (0, 2, 3):  # grade 1 is left out of the AUC (Husseini et al. 2020, section 1)
                     g = reported.measure.G if reported.measure is not None else None
                     scored.append((true_grade >= 2, reported.fracture_probability, None if g is None else 1.0 - g))
-                if match.reference is not None and truth_grades.get(match.reference, 0) >= 2:
+                if true_grade is not None and true_grade >= 2:
                     moderate += 1
-                    verdict = result.vertebra(match.reported).verdict()[0]
+                    verdict = reported.verdict()[0]
                     detected += int(verdict == "fracture")
                     flagged += int(verdict in ("fracture", "review"))
             print(f"case {i} ({preset}): found {score.found}/{score.n_full}, outside {score.outside}, "

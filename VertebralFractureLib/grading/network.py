@@ -85,6 +85,11 @@ class GradingNet(nn.Module):
         """Softmax probability of the fractured class, ``(B,)``."""
         return torch.softmax(self.forward(x), dim=1)[:, 1]
 
+    def outputs(self, x: torch.Tensor) -> tuple:
+        """``(fracture probability (B,), embedding (B, 8))`` from one pass through the backbone."""
+        features = self.backbone(x)
+        return torch.softmax(self.classify(features), dim=1)[:, 1], self.embed(features)
+
 
 class GradingEnsemble(nn.Module):
     """Several :class:`GradingNet` trained alike from different seeds; the fracture probability is their mean.
@@ -115,6 +120,11 @@ class GradingEnsemble(nn.Module):
     def fracture_probability(self, x: torch.Tensor) -> torch.Tensor:
         """Mean of the members' probabilities of the fractured class, ``(B,)``."""
         return torch.stack([member.fracture_probability(x) for member in self.members]).mean(dim=0)
+
+    def outputs(self, x: torch.Tensor) -> tuple:
+        """``(mean fracture probability (B,), first member's embedding (B, 8))``, one pass per member."""
+        results = [member.outputs(x) for member in self.members]
+        return torch.stack([p for p, _ in results]).mean(dim=0), results[0][1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Log-probabilities ``(B, 2)`` of the mean (index 1 = fractured), in place of a single network's logits."""

@@ -15,6 +15,19 @@ from .morphometry import SYNTH_LEVELS
 
 #: Generator profiles: ``v1`` (the original generator) and ``hospital`` (closer to clinical CT).
 REALISM_PROFILES = ("v1", "hospital")
+#: Second seed word of the stream :func:`drawn_size_scale` draws from (the generator's own draws stay untouched).
+SIZE_STREAM = 7
+
+
+def drawn_size_scale(seed: int, low: float, high: float) -> float:
+    """A body-size factor for the case of ``seed``, uniform in ``[low, high]``, from the stream ``[seed, SIZE_STREAM]``.
+
+    Training recipes pass it as ``size_scale`` to draw bodies over a wider range than the generator's own
+    N(1, 0.05) (real bodies are 1.0-1.3 times its mean) without changing any other draw of the case.
+    """
+    import numpy as np
+
+    return float(np.random.default_rng([int(seed), SIZE_STREAM]).uniform(low, high))
 
 
 class SynthParamsError(ValueError):

@@ -186,10 +186,6 @@ def read_case_folder(folder: PathLike):
 SYNTH_PRESETS = ("spine", "chest", "abdomen", "scoliosis")
 
 
-#: Second seed word of the stream a :class:`SynthMix` draws body sizes from (the generator's own draws are untouched).
-SIZE_STREAM = 7
-
-
 @dataclass(frozen=True)
 class SynthMix:
     """How generated training cases vary beyond the generator's own draws (cycled by the case's index).
@@ -204,8 +200,8 @@ class SynthMix:
     Attributes:
         realism: generator profiles (``v1``, ``hospital``), one per case in turn.
         spacings: voxel sizes, one per case in turn; ``None`` keeps the preset's.
-        size_scale: ``(low, high)`` of the uniform body-size factor, drawn from the stream ``[seed, SIZE_STREAM]``;
-            ``None`` keeps the generator's draw.
+        size_scale: ``(low, high)`` of the uniform body-size factor
+            (:func:`VertebralFractureLib.synth.params.drawn_size_scale`); ``None`` keeps the generator's draw.
         fracture_prevalence: the generator's share of fractured vertebrae (``None``: its default).
 
     """
@@ -222,7 +218,9 @@ class SynthMix:
         if spacing is not None:
             out["spacing"] = tuple(float(v) for v in spacing)
         if self.size_scale is not None:
-            out["size_scale"] = float(np.random.default_rng([int(seed), SIZE_STREAM]).uniform(*self.size_scale))
+            from ...synth.params import drawn_size_scale
+
+            out["size_scale"] = drawn_size_scale(seed, *self.size_scale)
         if self.fracture_prevalence is not None:
             out["fracture_prevalence"] = float(self.fracture_prevalence)
         return out

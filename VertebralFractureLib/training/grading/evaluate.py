@@ -54,7 +54,7 @@ def _held_out(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ...grading.classifier import load_model
-    from .data import load_sets
+    from .data import PatchSet, load_sets
     from .metrics import detection_scores
     from .regime import predict
 
@@ -62,15 +62,10 @@ def _held_out(args: argparse.Namespace) -> int:
         raise ValueError("--weights needs --test-cases DIR or --synth N (held-out seeds from --seed-offset)")
     sets = [load_sets(args.test_cases, args.cache)] if args.test_cases else []
     if args.synth:  # held-out generated cases, varied as for training (--realism, --spacings, --size-scale)
-        from .data import PatchSet, build_cache
-        from .train import synth_mix
+        from .train import synth_rows
 
-        mix = synth_mix(args)
-        seeds = list(range(args.seed_offset, args.seed_offset + args.synth))
-        sets.append(build_cache(seeds, Path(args.cache) / f"synth_{args.seed_offset}{mix.tag()}", mix=mix))
-        data = PatchSet.concatenate(sets)
-    else:
-        data = sets[0]
+        sets.append(synth_rows(args))
+    data = PatchSet.concatenate(sets)
     model = load_model(args.weights, device="cpu")
     out = predict(model, data)
     keep = data.train_mask

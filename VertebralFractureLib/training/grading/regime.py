@@ -113,18 +113,13 @@ def cut_field_of_view(image: np.ndarray, side: int, distance: float) -> np.ndarr
     from ...grading.patches import FILL_HU, normalise_hu
 
     fill = float(normalise_hu(np.array([FILL_HU], dtype=np.float32))[0])
-    rows, columns = image.shape
-    edge_row, edge_column = (rows - 1) / 2.0, (columns - 1) / 2.0
-    start = int(np.ceil(edge_column + distance)) if side in (0,) else int(np.ceil(edge_row + distance))
-    stop = int(np.floor(edge_column - distance)) + 1 if side == 1 else int(np.floor(edge_row - distance)) + 1
-    if side == 0:
-        image[:, max(start, 0):] = fill
-    elif side == 1:
-        image[:, :max(stop, 0)] = fill
-    elif side == 2:
-        image[:max(stop, 0), :] = fill
+    axis = 1 if side in (0, 1) else 0  # columns for posterior / anterior, rows for superior / inferior
+    centre = (image.shape[axis] - 1) / 2.0
+    if side in (0, 3):  # beyond the edge towards the higher indices
+        cut = slice(max(int(np.ceil(centre + distance)), 0), None)
     else:
-        image[max(start, 0):, :] = fill
+        cut = slice(None, max(int(np.floor(centre - distance)) + 1, 0))
+    image[(slice(None), cut) if axis == 1 else (cut, slice(None))] = fill
     return image
 
 
@@ -359,9 +354,9 @@ def predict(model, data: PatchSet, batch: int = 64) -> Dict[str, np.ndarray]:
     with torch.no_grad():
         for start in range(0, len(data), batch):
             x = torch.from_numpy(np.stack([model_input(p) for p in data.patches[start:start + batch]]))
-            x = x.to(next(model.parameters()).device)
-            probs.append(model.fracture_probability(x).cpu().numpy())
-            embeddings.append(model.embedding(x).cpu().numpy())
+            probability, embedding = model.outputs(x.to(next(model.parameters()).device))
+            probs.append(probability.cpu().numpy())
+            embeddings.append(embedding.cpu().numpy())
     if not probs:
         return {"probability": np.zeros(0), "embedding": np.zeros((0, int(model.config["embedding_dim"])))}
     return {"probability": np.concatenate(probs), "embedding": np.concatenate(embeddings)}

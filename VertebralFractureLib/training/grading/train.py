@@ -113,17 +113,24 @@ def synth_mix(args: argparse.Namespace):
                     fracture_prevalence=getattr(args, "fracture_prevalence", None))
 
 
+def synth_rows(args: argparse.Namespace):
+    """Patch rows of the ``--synth`` cases (seeds from ``--seed-offset``, varied by :func:`synth_mix`), cached."""
+    from .data import build_cache
+
+    mix = synth_mix(args)
+    seeds = list(range(args.seed_offset, args.seed_offset + args.synth))
+    return build_cache(seeds, Path(args.cache) / f"synth_{args.seed_offset}{mix.tag()}", mix=mix)
+
+
 def load_training_data(args: argparse.Namespace):
     """Patch rows of ``--cases`` and ``--synth``."""
-    from .data import PatchSet, build_cache, load_sets
+    from .data import PatchSet, load_sets
 
     sets = []
     if args.cases:
         sets.append(load_sets(args.cases, args.cache))
     if args.synth:
-        mix = synth_mix(args)
-        seeds = list(range(args.seed_offset, args.seed_offset + args.synth))
-        sets.append(build_cache(seeds, Path(args.cache) / f"synth_{args.seed_offset}{mix.tag()}", mix=mix))
+        sets.append(synth_rows(args))
     data = PatchSet.concatenate(sets)
     if not len(data):
         raise ValueError("no training data: give --cases DIR and/or --synth N")

@@ -100,10 +100,9 @@ def collect_samples(args: argparse.Namespace) -> List[Sample]:
             if realisms != ["v1"]:
                 params["realism"] = realisms[(k // len(presets)) % len(realisms)]
             if getattr(args, "size_scale", None):
-                from ..grading.data import SIZE_STREAM
+                from ...synth.params import drawn_size_scale
 
-                low, high = args.size_scale
-                params["size_scale"] = round(float(np.random.default_rng([seed, SIZE_STREAM]).uniform(low, high)), 4)
+                params["size_scale"] = round(drawn_size_scale(seed, *args.size_scale), 4)  # 4 decimals: its cache name
             samples.extend(generated_samples([seed], args.perturb_mm, cache=args.cache, **params))
             if (k + 1) % 10 == 0:
                 print(f"prepared {k + 1}/{args.synth} generated cases", flush=True)
