@@ -41,6 +41,8 @@ _KEYPOINT_CACHE: dict = {}
 #: columns) and confirmed on 60 others, never on the held-out views: fracture sensitivity at
 #: G <= 0.8 0.00 -> 0.64 / 0.66, specificity 1.00 -> 0.87 / 0.85, mean |G error| unchanged.
 RADIOGRAPH_REFINE = {"search_mm": 2.5, "offset_mm": 1.0, "inset_mm": 0.5, "sigma_mm": 0.5}
+#: Whether the heights are measured on each endplate traced across its body (:func:`measured_keypoints`).
+RADIOGRAPH_TRACE = True
 
 
 def on_spine(centres: np.ndarray, pixel_mm: Tuple[float, float], limit_mm: float = OFF_SPINE_MM,
@@ -127,6 +129,87 @@ def refine_detections(image: np.ndarray, spacing_mm: Tuple[float, float], detect
     points = np.array([np.asarray(d.keypoints, dtype=np.float64) for d in detections]) * scale
     refined = refine_endplates(image_mm, points, **(RADIOGRAPH_REFINE if params is None else params)) / scale
     return [dataclasses.replace(d, keypoints=p) for d, p in zip(detections, refined)]
+
+
+def measured_keypoints(image: np.ndarray, spacing_mm: Tuple[float, float], keypoints: Sequence[np.ndarray],
+                       offset_mm: float = RADIOGRAPH_REFINE["offset_mm"]) -> Tuple[List[np.ndarray], np.ndarray]:
+    """The keypoints the heights are measured on, and which of them sit on their endplate.
+
+    The detector's (snapped) keypoints decide what is a body, its column and its level; a fractured body keeps a
+    normal shape in them (:func:`VertebralFractureLib.keypoints.refine.trace_endplates`). Each endplate is traced
+    across the body on the radiograph resampled to 1 mm; where a line is found its three keypoints move onto it.
+
+    A keypoint counts as on its endplate (the ``endplates`` check, and through it the rule that a height loss is
+    reported only when the keypoints sit on the endplates) when both hold: the detector's point had the strongest
+    step into the body at it (:func:`.gate2d.endplate_hits`, the gate's rule before the trace), and the measured
+    point has it too or, moved by the trace, lies on the line where its own column's border does. The first
+    condition keeps the trace from confirming itself: on the real sagittal slices three boxes drawn partly off
+    their bodies (a corner on the neighbour's endplate, an endplate on a line inside the body) were withheld
+    before; traced, their points lay on edges and were graded 2-3 (``benchmarks/bench_sagittal.py``). The second
+    lets a depressed endplate's middle, inside a stronger rim, count (a biconcave fracture in projection).
+
+    Args:
+        image: the :func:`.gate2d.body_window` image the detector read.
+        spacing_mm: (row_mm, column_mm) at which the detector read it.
+        keypoints: (6, 2) ``[column, row]`` per body, in ``image`` pixels.
+        offset_mm: shift from the border into the body (the snapping's).
+
+    Returns:
+        ``(points, on_endplates)``: (6, 2) keypoints per body in ``image`` pixels, and an (n, 6) bool array.
+
+    """
+    from ..keypoints.detector import normalise_intensity, resample_2d
+    from ..keypoints.refine import trace_endplates
+    from .gate2d import endplate_hits
+
+    if not len(keypoints):
+        return [], np.zeros((0, 6), dtype=bool)
+    row_mm, col_mm = (float(s) for s in spacing_mm)
+    scale = np.array([col_mm, row_mm])
+    image_mm = normalise_intensity(resample_2d(np.asarray(image, dtype=np.float32), (row_mm, col_mm), 1.0))
+    points = np.array([np.asarray(k, dtype=np.float64) for k in keypoints]) * scale
+    traced_points, traced, own_column = trace_endplates(image_mm, points, offset_mm=offset_mm)
+    moved = np.repeat(traced, 3, axis=1)[:, [0, 3, 1, 4, 2, 5]]  # (n, 6) in keypoint order (superior first)
+    out = [p / scale for p in traced_points]
+    detected = np.array([endplate_hits(image, k) for k in keypoints])
+    measured = np.array([endplate_hits(image, p) for p in out])
+    return out, detected & np.where(moved, own_column | measured, measured)
+
+
+def withhold_untraced_losses(result: SpineResult, snapped: Dict[int, np.ndarray], scale: np.ndarray) -> None:
+    """Mark "not assessed" a vertebra whose traced endplates give a higher shape grade than the detector's keypoints.
+
+    The trace (:func:`measured_keypoints`) finds a collapsed, tilted or concave endplate that the detector drew
+    normal, but on real slices it also moved a normal body's corner from the neighbour's endplate onto its own and
+    made a grade 2 of a body a radiologist called normal (A058062_19010108, T11, in a bright frame and as JPEG:
+    ``benchmarks/bench_sagittal.py --frame``). Two measurements of one body that disagree on its grade are not a
+    finding: the vertebra is withheld with both grades, so a fracture the detector drew normal is no longer called
+    "normal" and no deformity rests on the trace alone. A trace that lowers the grade is kept (a box inside its body).
+
+    Args:
+        result: the analysis, measured on the traced keypoints.
+        snapped: ``id(vertebra)`` -> its detector's (snapped) keypoints, picture pixels.
+        scale: (column_mm, row_mm) of the picture's pixels (1, 1 without a pixel size; G is a ratio).
+    """
+    from ..genant import GenantError, genant_index, grade_from_reduction, heights
+    from ..quality.stage import withhold_grades
+
+    def disagreeing(vertebra) -> Optional[str]:
+        points = snapped.get(id(vertebra))
+        if points is None:
+            return None
+        try:
+            traced_g = genant_index(heights(np.asarray(vertebra.keypoints, float) * scale))
+            detected_g = genant_index(heights(points * scale))
+        except GenantError:
+            return None
+        traced_grade, detected_grade = grade_from_reduction(1 - traced_g), grade_from_reduction(1 - detected_g)
+        if traced_grade <= detected_grade:
+            return None
+        return (f"the endplates traced across the body give grade {traced_grade} (G {traced_g:.2f}), the detector's "
+                f"keypoints grade {detected_grade} (G {detected_g:.2f}): the height loss is not confirmed")
+
+    withhold_grades(result, disagreeing)
 
 
 def _load(source: Union[PathLike, np.ndarray, Any]) -> Tuple[np.ndarray, PixelSize, str]:
@@ -378,7 +461,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
     """
     from ..keypoints.detector import detect_vertebrae
     from ..quality.stage import withhold_lordotic_wedges, withhold_unsupported_grades
-    from .gate2d import REASONS, assess_bodies, body_window, column_ends, with_level
+    from .gate2d import REASONS, assess_bodies, body_window, column_ends, with_endplates, with_level
     from .labels import assign_levels
     from .locate import _model, heatmap_peaks, predict_heatmaps
     from .sacrum import BELOW_S1_REASON, anchored_levels
@@ -419,6 +502,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
         # is kept (search_scale); nothing in mm is reported, heights are in pixels.
         working, detections, findings, scale_search = search_scale(
             windowed, window["foreground"], detect, candidate_scales(located, image.shape))
+        detector_mm = (working, working)
         warnings.append(f"{name}: {size.note()}")
     elif size.at_detector:
         # Pixel size at the detector plane: the anatomy is smaller by the unknown magnification SID / SOD, enough for
@@ -436,10 +520,12 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
             windowed, window["foreground"], detect_demagnified, [mean_mm / m for m in DETECTOR_MAGNIFICATIONS])
         for summary, magnification in zip(scale_search, DETECTOR_MAGNIFICATIONS):
             summary["assumed_magnification"] = magnification
+        detector_mm = (row_mm * working / mean_mm, col_mm * working / mean_mm)
         warnings.append(f"{name}: {size.note()}")
     else:
         col_mm, row_mm = spacing
-        detections = detect((row_mm, col_mm))
+        detector_mm = (row_mm, col_mm)
+        detections = detect(detector_mm)
     timings["keypoints"] = time.perf_counter() - started
     confident = sum(1 for d in detections if d.score >= CONFIDENT_OBJECTNESS)  # a cue of the facing (.facing)
     if cues is not None:
@@ -501,6 +587,13 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
         level_certain = [level_certain[i] for i in keep]
         warnings.append(f"{len(ends)} detection(s) at the ends of the column show no vertebral body and were left out")
 
+    snapped = [np.asarray(d.keypoints, dtype=float) for d in detections]
+    measured = snapped
+    traced = detector is None and refine and RADIOGRAPH_TRACE
+    if traced:  # heights on each endplate traced across its body
+        measured, on_endplates = measured_keypoints(windowed, detector_mm, snapped)
+        findings = [with_endplates(f, hits) for f, hits in zip(findings, on_endplates)]
+
     reported = spacing if spacing is not None else (1.0, 1.0)
     result = SpineResult(
         frame="pixel",
@@ -525,8 +618,8 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
     result.patient["levels"] = levels
     analysis = Analysis(result=result, image=image, mid_sagittal=display_image(image),
                         mid_spacing=(reported[1], reported[0]))
-    for detection, label, conf, finding, label_sure in zip(detections, labels, confidence, findings, level_certain):
-        points = np.asarray(detection.keypoints, dtype=float)
+    for detection, points, label, conf, finding, label_sure in zip(detections, measured, labels, confidence, findings,
+                                                                   level_certain):
         finding = with_level(finding, label)
         vertebra = Vertebra(label=label, centroid=points.mean(axis=0), keypoints=points,
                             confidence=float(min(detection.score, conf)), source="model",
@@ -540,6 +633,8 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
     result.recompute()
     # the CT gate's rule: a height loss is reported only when the keypoints sit on the endplates
     withhold_unsupported_grades(result)
+    if traced:
+        withhold_untraced_losses(result, dict(zip(map(id, result.vertebrae), snapped)), np.asarray(reported, float))
     withhold_lordotic_wedges(result)
     label_height_units(result, size)
     return analysis

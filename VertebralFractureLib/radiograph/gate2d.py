@@ -337,20 +337,27 @@ def check_position(image: np.ndarray, foreground: float, body: _Body, outline: O
     return _ramp(relative, 0.30, 0.50), {"relative": float(relative)}
 
 
-def check_endplates(image: np.ndarray, body: _Body) -> Tuple[float, Dict[str, float]]:
-    """Fraction of the six keypoints with the strongest axial step (searched over +-30 % of the height) on them.
+def endplate_hits(image: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
+    """(6,) bool, keypoint order: the strongest axial step (searched over +-30 % of the height) lies at the keypoint.
 
-    On them: within 8 % of the height (see ``endplates`` in the module docstring).
+    At it: within 8 % of the height (see ``endplates`` in the module docstring). ``keypoints`` (6, 2) ``[column,
+    row]`` in ``image`` pixels.
     """
-    hits = 0
+    body = _Body(np.asarray(keypoints, dtype=np.float64))
+    hits = np.zeros(6, dtype=bool)
     steps = np.linspace(-0.3, 0.3, 61) * body.height
-    for points, sign in ((body.sup, 1.0), (body.inf, -1.0)):
-        for point in points:
+    for first, points, sign in ((0, body.sup, 1.0), (1, body.inf, -1.0)):
+        for k, point in enumerate(points):
             profile = _sample(image, point[None] + steps[:, None] * body.axis[None])
             gradient = np.gradient(profile) * sign  # into the body: dark (disc) -> bright (bone)
             best = int(np.argmax(gradient))
-            if abs(steps[best]) <= 0.08 * body.height and gradient[best] > 0:
-                hits += 1
+            hits[first + 2 * k] = abs(steps[best]) <= 0.08 * body.height and gradient[best] > 0
+    return hits
+
+
+def check_endplates(image: np.ndarray, body: _Body) -> Tuple[float, Dict[str, float]]:
+    """Fraction of the six keypoints with the strongest axial step on them (:func:`endplate_hits`)."""
+    hits = int(endplate_hits(image, body.keypoints).sum())
     return hits / 6.0, {"on_edge": float(hits)}
 
 
@@ -630,6 +637,11 @@ def _decide(scores: Dict[str, float], values: Dict[str, float], reasons: Optiona
     if failed:
         return Finding2D(NOT_ASSESSED, reasons[failed[0]], round(min(quality, 0.49), 3), rounded, values)
     return Finding2D(ASSESSED, None, round(quality, 3), rounded, values)
+
+
+def with_endplates(finding: Finding2D, on_endplates: np.ndarray) -> Finding2D:
+    """The finding with its ``endplates`` check read on the keypoints that are measured (``on_endplates``, (6,))."""
+    return _decide(dict(finding.checks, endplates=round(float(np.mean(on_endplates)), 3)), finding.values)
 
 
 def with_level(finding: Finding2D, label: str) -> Finding2D:

@@ -7,7 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from VertebralFractureLib.keypoints.refine import OFFSET_MM, refine_endplates, refine_on_ct, steepest_fall
+from VertebralFractureLib.keypoints.refine import (
+    OFFSET_MM,
+    refine_endplates,
+    refine_on_ct,
+    steepest_fall,
+    trace_endplates,
+)
 from VertebralFractureLib.training.keypoints.targets import genant_of
 
 
@@ -26,6 +32,69 @@ def test_middle_points_follow_a_depressed_end_plate():
     assert g_guess == 1.0 and g_refined < 0.75  # now a moderate deformity
     # batch input keeps its shape
     assert refine_endplates(image, np.stack([guess, guess])).shape == (2, 6, 2)
+
+
+
+def _drawn_body(superior_row, rim_row=None):
+    """A 1 mm lateral view of one body: marrow 0.6, 1 mm cortical endplates 1.0, discs 0.1, columns 10-40.
+
+    ``superior_row(column)`` is the superior endplate's row; ``rim_row`` adds the rim seen in projection at that row
+    (1.0) where the endplate lies deeper, the depressed plate there fainter (0.8), the depression between them
+    half filled (0.35). The inferior endplate lies at row 44.
+    """
+    image = np.full((80, 60), 0.1, dtype=np.float32)
+    for column in range(10, 41):
+        top = int(round(superior_row(column)))
+        image[top:45, column] = 0.6
+        image[top, column] = 1.0
+        image[44, column] = 1.0
+        if rim_row is not None and top > rim_row + 2:
+            image[top, column] = 0.8
+            image[rim_row, column] = 1.0
+            image[rim_row + 1:top, column] = 0.35
+    return image
+
+
+#: A detector-like normal box on the drawn body: superior row 20.5, inferior 43.5 (1 mm inside the endplates).
+NORMAL_BOX = np.array([[11.0, 20.5], [11.0, 43.5], [25.0, 20.5], [25.0, 43.5], [39.0, 20.5], [39.0, 43.5]])
+
+
+def test_the_trace_follows_an_anterior_wedge_that_the_detector_drew_normal():
+    # superior endplate 8 mm lower at the front (column 10) than at the back (column 40): an anterior wedge
+    image = _drawn_body(lambda column: 28.0 - 8.0 * (column - 10) / 30.0)
+    traced, done, own = trace_endplates(image, NORMAL_BOX)
+    assert done.all() and own.all()
+    np.testing.assert_allclose(traced[:, 0], NORMAL_BOX[:, 0])  # only the rows move
+    expected = 28.0 - 8.0 * (NORMAL_BOX[[0, 2, 4], 0] - 10) / 30.0 - 0.5 + OFFSET_MM  # edge: the plate's outer face
+    np.testing.assert_allclose(traced[[0, 2, 4], 1], expected, atol=0.8)
+    np.testing.assert_allclose(traced[[1, 3, 5], 1], NORMAL_BOX[[1, 3, 5], 1], atol=0.5)
+    assert genant_of(NORMAL_BOX[None])[0] == 1.0 and genant_of(traced[None])[0] < 0.75  # a moderate wedge found
+
+
+def test_the_trace_finds_a_depressed_middle_inside_a_stronger_rim():
+    # biconcave: the superior endplate a dish 6 mm deep in the middle, the rim still seen at row 20 across it
+    image = _drawn_body(lambda column: 20.0 + 6.0 * (1.0 - ((column - 25) / 15.0) ** 2), rim_row=20)
+    traced, done, _ = trace_endplates(image, NORMAL_BOX)
+    assert done[0, 0]
+    assert traced[2, 1] > NORMAL_BOX[2, 1] + 3.0  # the middle point went down into the depression
+    np.testing.assert_allclose(traced[[0, 4], 1], NORMAL_BOX[[0, 4], 1], atol=1.0)  # the corners stay on the rim
+
+
+def test_the_trace_leaves_a_normal_body_as_it_is():
+    image = _drawn_body(lambda column: 20.0)
+    traced, done, own = trace_endplates(image, NORMAL_BOX + np.array([0.0, 1.5]))  # a box 1.5 mm low
+    assert done.all() and own.all()
+    np.testing.assert_allclose(traced[[0, 2, 4], 1], 19.5 + OFFSET_MM, atol=0.5)
+    np.testing.assert_allclose(traced[[1, 3, 5], 1], 44.5 - OFFSET_MM, atol=0.5)
+    assert genant_of(traced[None])[0] > 0.97
+
+
+def test_an_endplate_without_a_continuous_border_is_not_traced():
+    image = np.random.default_rng(0).normal(0.5, 0.2, (80, 60)).astype(np.float32)  # texture, no endplate
+    traced, done, _ = trace_endplates(image, NORMAL_BOX)
+    np.testing.assert_array_equal(traced[~np.repeat(done, 3, axis=1)[:, [0, 3, 1, 4, 2, 5]].ravel()],
+                                  NORMAL_BOX[~np.repeat(done, 3, axis=1)[:, [0, 3, 1, 4, 2, 5]].ravel()])
+    assert not done.all()
 
 
 # ---------------------------------------------------------------------------------------------- on the real CT

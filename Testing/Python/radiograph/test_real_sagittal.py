@@ -391,11 +391,10 @@ def test_a_faint_l5_named_by_the_sacral_anchor_is_never_left_out_at_the_column_e
 def test_g_on_the_real_bodies_with_keypoints_agrees_with_the_reference_within_a_twentieth(analysed):
     """G = min / max height, the number the grade reads, against the hand-placed keypoints (README_sagittal.md).
 
-    Measured on the 7 assessed annotated bodies of these two slices: median |G error| 0.03; the largest, 0.17, is
-    the wedge-shaped normal L5 of A062055_19001127 (reference G 0.75: its anterior-inferior corner is placed on the
-    lip above the true corner). Heights are 2-3 mm short of the reference on these CT slices (the radiograph
-    refinement puts the points 1 mm inside the strongest endplate edge, measured on projections), which a ratio
-    mostly cancels.
+    Measured on the 5 assessed annotated bodies of these two slices since the endplates are traced across each body:
+    median |G error| 0.04, the largest 0.11 (T12 of A062055_19001127, its anterior-inferior corner on the lip above
+    the true corner). Before the trace 7 were assessed (median 0.03), two of them with every height 6-10 mm short (a
+    box inside its body: G, a ratio, hid it); they are now withheld, their boxes' endplates not confirmed.
     """
     from VertebralFractureLib.genant import genant_index, heights
 
@@ -412,5 +411,41 @@ def test_g_on_the_real_bodies_with_keypoints_agrees_with_the_reference_within_a_
             found = genant_index(heights(np.asarray(vertebra.keypoints, float) * scale))
             truth = genant_index(heights(np.asarray(near["keypoints"], float) * scale))
             errors.append(abs(found - truth))
-    assert len(errors) >= 6
+    assert len(errors) >= 5
     assert np.median(errors) <= 0.05
+
+
+def test_heights_on_the_traced_endplates_agree_with_the_hand_placed_keypoints(analysed):
+    """Each endplate traced across its body (``keypoints.refine.trace_endplates``): the heights of the assessed
+    annotated bodies of the two slices come within 2.5 mm of the reference on average (measured 1.85 mm over 5
+    bodies; the per-point snapping before it left them 4.0 mm off over 7, every one short:
+    ``benchmarks/bench_sagittal.py``, line KEYPOINTS)."""
+    from VertebralFractureLib.genant import heights
+
+    errors = []
+    for name, result in analysed.items():
+        entry = ENTRIES[name]
+        scale = np.asarray(entry["spacing_mm"], dtype=float)
+        for vertebra in result.vertebrae:
+            if vertebra.status != "assessed" or _nearest_mm(vertebra, entry) > 12.0:
+                continue
+            near = min(entry["vertebrae"], key=lambda a: math.hypot(*(np.subtract(vertebra.centroid, a["centroid"]))))
+            if near["keypoints"] is None:
+                continue
+            errors.append(heights(np.asarray(vertebra.keypoints, float) * scale)
+                          - heights(np.asarray(near["keypoints"], float) * scale))
+    assert len(errors) >= 4
+    assert np.abs(errors).mean() <= 2.5
+
+
+@pytest.mark.parametrize("name", ["A046441_19001111-059", "A058062_19001231-073", "A062055_19001127-064"])
+def test_a_traced_endplate_does_not_confirm_a_box_drawn_off_its_body(name):
+    """On each of these slices the detector drew one normal body's box partly off it (a corner on the neighbour's
+    endplate or an endplate on a line inside the body); the gate withheld it. Traced, its points lie on edges, and
+    with the trace's own support as the only check they were graded 2-3. The detector's points must still have had
+    their endplates' steps at them (``radiograph.analyze.measured_keypoints``): no grade >= 2 on these normal slices."""
+    result = analyze_radiograph(ROOT / ENTRIES[name]["image"]).result
+    entry = ENTRIES[name]
+    assert not any(a.get("looks_fractured") for a in entry["vertebrae"])
+    assert len(result.vertebrae) >= 7
+    assert not [v.label for v in result.vertebrae if v.measure is not None and v.measure.grade >= 2]

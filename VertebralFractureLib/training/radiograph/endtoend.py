@@ -46,7 +46,9 @@ def score_analysis(views: Sequence, centroid_model=None, keypoint_model=None) ->
     """Whole analysis (:func:`.analyze.analyze_radiograph`, pixel size given): detection, levels, G.
 
     A matched vertebra that is not assessed calls no fracture (it counts in the sensitivity and the
-    specificity as "not called"); a view on which no body is found misses all its vertebrae.
+    specificity as "not called"); a view on which no body is found misses all its vertebrae. The matched moderate
+    fractures (true G <= 0.75) are also counted by what the report says of them: ``moderate_called`` (G <= 0.8),
+    ``moderate_told_normal`` (assessed with G > 0.8: a wrong "no fracture") and ``moderate_not_assessed``.
     """
     from ...genant import GenantError, genant_index, heights
     from ...radiograph.analyze import analyze_radiograph
@@ -55,6 +57,7 @@ def score_analysis(views: Sequence, centroid_model=None, keypoint_model=None) ->
 
     tp = fp = fn = right = withheld = 0
     g_errors, errors, fractured = [], [], []
+    moderate = {"called": 0, "told_normal": 0, "not_assessed": 0}
     for view in views:
         try:
             result = analyze_radiograph(view.image, pixel_spacing=(view.pixel_mm, view.pixel_mm),
@@ -74,6 +77,10 @@ def score_analysis(views: Sequence, centroid_model=None, keypoint_model=None) ->
                 true_g = genant_index(heights(view.keypoints[t] * view.pixel_mm))
             except GenantError:
                 continue
+            if true_g <= MODERATE_G:
+                kind = ("not_assessed" if found[p].measure is None
+                        else "called" if found[p].measure.G <= MILD_G else "told_normal")
+                moderate[kind] += 1
             if found[p].measure is None:  # not assessed: no fracture called (counts against the sensitivity)
                 withheld += 1
                 fractured.append((true_g, 1.0))
@@ -84,6 +91,7 @@ def score_analysis(views: Sequence, centroid_model=None, keypoint_model=None) ->
             "keypoint_error_mm": float(np.mean(errors)) if errors else float("nan"),
             "G_mae": float(np.mean(g_errors)) if g_errors else float("nan"), "vertebrae": tp + fn,
             "not_assessed": withheld / max(tp, 1),
+            **{f"moderate_{kind}": count for kind, count in moderate.items()},
             **_sensitivity(fractured)}
 
 
