@@ -176,40 +176,55 @@ def measured_keypoints(image: np.ndarray, spacing_mm: Tuple[float, float], keypo
     return out, detected & np.where(moved, own_column | measured, measured)
 
 
-def withhold_untraced_losses(result: SpineResult, snapped: Dict[int, np.ndarray], scale: np.ndarray) -> None:
-    """Mark "not assessed" a vertebra whose traced endplates give a higher shape grade than the detector's keypoints.
+def shape_grade(keypoints: np.ndarray, scale: np.ndarray) -> Optional[Tuple[int, float]]:
+    """``(Genant grade, G)`` of six keypoints from their shape alone (pixels times ``scale``), None if unmeasurable."""
+    from ..genant import GenantError, genant_index, grade_from_reduction, heights
+
+    try:
+        g = genant_index(heights(np.asarray(keypoints, dtype=float) * scale))
+    except GenantError:
+        return None
+    return grade_from_reduction(1.0 - g), g
+
+
+def untraced_loss(vertebra: Vertebra, support: Sequence[Tuple[str, np.ndarray]], scale: np.ndarray) -> Optional[str]:
+    """Why the traced endplates' shape grade of a vertebra is not confirmed, or None when it is.
+
+    Confirmed: at least one of the ``support`` measurements (name, keypoints) gives the same or a higher shape grade.
+    """
+    traced = shape_grade(vertebra.keypoints, scale)
+    if traced is None:
+        return None
+    grades = [(name, shape_grade(points, scale)) for name, points in support]
+    grades = [(name, grade) for name, grade in grades if grade is not None]
+    if any(grade[0] >= traced[0] for _, grade in grades):
+        return None
+    said = ", ".join(f"the {name} grade {grade[0]} (G {grade[1]:.2f})" for name, grade in grades) or "nothing else"
+    return (f"the endplates traced across the body give grade {traced[0]} (G {traced[1]:.2f}), {said}: the height "
+            "loss is not confirmed")
+
+
+def withhold_untraced_losses(result: SpineResult, support: Dict[int, List[Tuple[str, np.ndarray]]],
+                             scale: np.ndarray) -> None:
+    """Mark "not assessed" a vertebra whose traced endplates give a higher shape grade than any detector's keypoints.
 
     The trace (:func:`measured_keypoints`) finds a collapsed, tilted or concave endplate that the detector drew
     normal, but on real slices it also moved a normal body's corner from the neighbour's endplate onto its own and
     made a grade 2 of a body a radiologist called normal (A058062_19010108, T11, in a bright frame and as JPEG:
-    ``benchmarks/bench_sagittal.py --frame``). Two measurements of one body that disagree on its grade are not a
-    finding: the vertebra is withheld with both grades, so a fracture the detector drew normal is no longer called
-    "normal" and no deformity rests on the trace alone. A trace that lowers the grade is kept (a box inside its body).
+    ``benchmarks/bench_sagittal.py --frame``). A grade resting on the trace alone is not a finding: it needs the
+    detector's keypoints of the same body to give at least that grade, else the vertebra is withheld with the grades
+    in the reason (:func:`untraced_loss`), so a fracture the detector drew normal is no longer called "normal". A
+    trace that lowers the grade is kept (a box inside its body). A second, fracture-rich detector as a further
+    confirmation was tried and not kept (``training/radiograph/train_keypoints.py``).
 
     Args:
         result: the analysis, measured on the traced keypoints.
-        snapped: ``id(vertebra)`` -> its detector's (snapped) keypoints, picture pixels.
+        support: ``id(vertebra)`` -> (name, keypoints in picture pixels) of the measurements that may confirm it.
         scale: (column_mm, row_mm) of the picture's pixels (1, 1 without a pixel size; G is a ratio).
     """
-    from ..genant import GenantError, genant_index, grade_from_reduction, heights
     from ..quality.stage import withhold_grades
 
-    def disagreeing(vertebra) -> Optional[str]:
-        points = snapped.get(id(vertebra))
-        if points is None:
-            return None
-        try:
-            traced_g = genant_index(heights(np.asarray(vertebra.keypoints, float) * scale))
-            detected_g = genant_index(heights(points * scale))
-        except GenantError:
-            return None
-        traced_grade, detected_grade = grade_from_reduction(1 - traced_g), grade_from_reduction(1 - detected_g)
-        if traced_grade <= detected_grade:
-            return None
-        return (f"the endplates traced across the body give grade {traced_grade} (G {traced_g:.2f}), the detector's "
-                f"keypoints grade {detected_grade} (G {detected_g:.2f}): the height loss is not confirmed")
-
-    withhold_grades(result, disagreeing)
+    withhold_grades(result, lambda vertebra: untraced_loss(vertebra, support.get(id(vertebra), ()), scale))
 
 
 def _load(source: Union[PathLike, np.ndarray, Any]) -> Tuple[np.ndarray, PixelSize, str]:
@@ -634,7 +649,9 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
     # the CT gate's rule: a height loss is reported only when the keypoints sit on the endplates
     withhold_unsupported_grades(result)
     if traced:
-        withhold_untraced_losses(result, dict(zip(map(id, result.vertebrae), snapped)), np.asarray(reported, float))
+        scale = np.asarray(reported, dtype=float)
+        support = {id(v): [("detector's keypoints", s)] for v, s in zip(result.vertebrae, snapped)}
+        withhold_untraced_losses(result, support, scale)
     withhold_lordotic_wedges(result)
     label_height_units(result, size)
     return analysis

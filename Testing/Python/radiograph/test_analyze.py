@@ -276,3 +276,35 @@ def test_a_box_on_the_posterior_elements_is_never_graded(tmp_path, drawn, tiny_c
     rejected = result.input["rejected_detections"]
     assert len(rejected) == 1 and "overlaps a neighbouring body craniocaudally" in rejected[0]["reason"]
     assert rejected[0]["centre"] == pytest.approx(pedicles.mean(axis=0).round(1).tolist(), abs=0.1)
+
+
+def _box(anterior_mm: float, middle_mm: float = 25.0, posterior_mm: float = 25.0) -> np.ndarray:
+    """Six keypoints [column, row] of a 30 mm deep body with the given heights (1 mm pixels, superior rows first)."""
+    return np.array([[0.0, 25.0 - anterior_mm], [0.0, 25.0], [15.0, 25.0 - middle_mm], [15.0, 25.0],
+                     [30.0, 25.0 - posterior_mm], [30.0, 25.0]])
+
+
+def test_a_height_loss_on_the_traced_endplates_needs_a_detector_that_measures_it_too():
+    from VertebralFractureLib.radiograph.analyze import untraced_loss, withhold_untraced_losses
+    from VertebralFractureLib.schema import SpineResult, Vertebra
+
+    scale = np.ones(2)
+    traced = Vertebra(label="T12", centroid=np.zeros(2), keypoints=_box(17.0))  # G 0.68: grade 2
+    normal, mild, wedge = _box(24.0), _box(19.5), _box(16.0)  # G 0.96 (0), 0.78 (1), 0.64 (2)
+    reason = untraced_loss(traced, [("detector's keypoints", normal)], scale)
+    assert reason == ("the endplates traced across the body give grade 2 (G 0.68), the detector's keypoints grade 0 "
+                      "(G 0.96): the height loss is not confirmed")
+    assert "grade 1 (G 0.78)" in untraced_loss(traced, [("a", normal), ("b", mild)], scale)
+    assert untraced_loss(traced, [("a", normal), ("fracture detector's keypoints", wedge)], scale) is None
+    assert untraced_loss(Vertebra(label="T12", centroid=np.zeros(2), keypoints=_box(24.5)), [("a", wedge)],
+                         scale) is None  # a trace that lowers the grade stands
+
+    result = SpineResult(frame="pixel", pixel_spacing=(1.0, 1.0))
+    kept = Vertebra(label="L1", centroid=np.zeros(2), keypoints=_box(17.0))
+    result.vertebrae += [traced, kept]
+    result.recompute()
+    withhold_untraced_losses(result, {id(traced): [("detector's keypoints", normal)],
+                                      id(kept): [("fracture detector's keypoints", wedge)]}, scale)
+    assert traced.status == "not_assessed" and traced.measure is None and "not confirmed" in traced.status_reason
+    assert kept.status == "assessed" and kept.measure.grade == 2
+

@@ -7,9 +7,10 @@ only the data differ: generated lateral DRRs (:mod:`.columns`, :mod:`.keypoint_d
 labels of radiographs come from the Gartland et al. 2025 centroid net (:mod:`.labels`), so the level net trained
 alongside by that function is not used.
 
-Fracture-rich fine-tuning (measured 2026-12-03, **not shipped**). The shipped detector regresses every body to a
-normal shape: on 24 held-out generated views the slope of its predicted G against the true G is 0.05 (0.06 on its
-own training columns: under-fitted, 2100 steps), mean G 0.885 on the bodies with true G <= 0.75 (truth 0.64).
+Fracture-rich fine-tuning (measured 2026-12-03, **not shipped**). The shipped
+detector regresses every body to a normal shape: on 24 held-out generated views the slope of its predicted G
+against the true G is 0.05 (0.06 on its own training columns: under-fitted, 2100 steps), mean G 0.885 on the
+bodies with true G <= 0.75 (truth 0.64).
 Columns with fracture prevalence 0.5 (grades 2-3 weighted up) and the keypoint weight 1 / G**2::
 
     python -m VertebralFractureLib.training.radiograph.columns COLS 700000 160
@@ -28,6 +29,14 @@ grades >= 2 on the real HU slices with the shipped detector). Re-made and re-mea
 endplate check at +-30 % of the height (which took the shipped detector's real false grades to 0): generated recall
 0.942, keypoint error 1.17 mm, sensitivity at G <= 0.75 0.21; real HU slices: sacral anchors 4 given, 1 wrong
 (shipped 6, all right), L1-L5 right 15 of 40 (30), graded 28 (64), false grades >= 2 1 (0). Still not shipped.
+Tried 2026-12-04 (third session) in a narrower role, and not shipped either: the same recipe (columns
+700000-700159 and 720000-720159, ``--threads 1``, default seed; 320 s) as a *fracture detector* used only to confirm
+a height loss measured on the endplates traced across a body
+(:func:`VertebralFractureLib.radiograph.analyze.withhold_untraced_losses`), detection, gate, levels and the sacral
+anchor never seeing it: generated moderate fractures called 3 -> 5 of 21 (sensitivity at the ROC point of
+specificity 0.9 0.19 -> 0.29), real HU slices unchanged, but in a bright frame, in a frame as PNG and as JPEG a
+normal T11 (A058062_19010108, traced G 0.74) graded 2, confirmed by its points (README, "Radiograph heights on
+each endplate traced across its body").
 
 Clinical look (``--looks 2``: every training column twice more with a fixed random look of
 :mod:`.appearance`; measured 2026-12-04, **not shipped**): 3000 steps from the shipped weights (lr 5e-4, 4 min,
