@@ -7,8 +7,9 @@ Usage::
 
 Case ``i`` is ``generate_case(seed + i, preset)`` with the presets chest, abdomen, spine and scoliosis in turn
 (the held-out seeds of the model figures in README.md start at 900000; training used other seeds). The truth
-becomes a reference (every vertebra in view, with its six keypoints; "looks fractured" when its true grade is
-1 or more) and the result is scored by the same
+becomes a reference (every vertebra entirely in view, with its six keypoints, "looks fractured" when its true grade
+is 1 or more; and, since 2026-12-04, the vertebrae cut by the field of view as "partial", as in the real references)
+and the result is scored by the same
 :func:`VertebralFractureLib.training.real.reference.score_case` as the real cases, so the two columns of
 README.md mean the same thing. Also printed: sensitivity for true grade 2-3 vertebrae (verdict "fracture"), the
 share of them flagged at all (verdict "fracture" or "review": the validated learned scores can ask for a look at a
@@ -34,14 +35,32 @@ sys.path.insert(0, str(REPO))
 PRESETS = ("chest", "abdomen", "spine", "scoliosis")
 
 
-def reference_from_truth(case: str, truth):
-    """A :class:`Reference` from a generated case's truth (all vertebrae full, keypoints from the generator)."""
+def reference_from_truth(case: str, truth, vert_mask=None):
+    """A :class:`Reference` from a generated case's truth.
+
+    The truth's vertebrae (entirely in view, keypoints from the generator) are ``"full"``; the vertebrae the field of
+    view cuts (the generator's ``partial_levels``) are ``"partial"``, centred on their voxels in view in
+    ``vert_mask`` (SimpleITK, VerSe labels), as the real references list the bodies cut by the field of view: a
+    partial body the analysis reports ("not assessed: cut by the field of view") is a body, not a detection outside
+    the spine, and it cannot be missed.
+    """
+    import SimpleITK as sitk
+
+    from VertebralFractureLib.levels import label_from_level
     from VertebralFractureLib.training.real.reference import Reference, ReferenceVertebra
 
     vertebrae = [ReferenceVertebra(label=v.label, centroid=np.asarray(v.centroid, float), in_view="full",
                                    keypoints=np.asarray(v.keypoints, float), keypoint_source="generator",
                                    looks_fractured=bool(v.measure is not None and v.measure.grade >= 1))
                  for v in truth.vertebrae]
+    if vert_mask is not None:
+        labels = sitk.GetArrayViewFromImage(vert_mask)
+        for level in truth.input.get("synthetic", {}).get("partial_levels", []):
+            voxels = np.argwhere(labels == label_from_level(level))  # (z, y, x)
+            if len(voxels):
+                centre = vert_mask.TransformContinuousIndexToPhysicalPoint(voxels.mean(axis=0)[::-1].tolist())
+                vertebrae.append(ReferenceVertebra(label=level, centroid=np.asarray(centre, float), in_view="partial",
+                                                   keypoints=None, keypoint_source=None, looks_fractured=False))
     return Reference(case=case, image="", vertebrae=vertebrae, no_spine_regions=[])
 
 
@@ -79,7 +98,7 @@ def main(argv=None) -> int:
             except Exception as error:  # a refused case is a finding of this benchmark, not a crash
                 print(f"case {i} ({preset}): {type(error).__name__}: {error}")
                 continue
-            reference = reference_from_truth(f"synth_{args.seed + i}_{preset}", case.truth)
+            reference = reference_from_truth(f"synth_{args.seed + i}_{preset}", case.truth, case.vert_mask)
             line = None if analysis.centreline is None else analysis.centreline.points
             score = score_case(result, reference, centreline=line)
             score.seconds = time.perf_counter() - started
@@ -100,7 +119,8 @@ def main(argv=None) -> int:
                     verdict = reported.verdict()[0]
                     detected += int(verdict == "fracture")
                     flagged += int(verdict in ("fracture", "review"))
-            print(f"case {i} ({preset}): found {score.found}/{score.n_full}, outside {score.outside}, "
+            print(f"case {i} ({preset}): found {score.found}/{score.n_reference} ({score.n_full} whole, missed "
+                  f"{len(score.missed)}), outside {score.outside}, "
                   f"levels {score.level_correct}/{score.found} ({'certain' if certain else 'uncertain'}), "
                   f"false grade>=2 {len(score.false_grade)}, "
                   f"{score.seconds:.1f} s", flush=True)
