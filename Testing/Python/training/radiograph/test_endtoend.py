@@ -24,3 +24,35 @@ def test_sensitivity_is_read_at_the_highest_cutoff_that_keeps_specificity_at_lea
 def test_no_fracture_gives_no_operating_point():
     scores = _sensitivity([(0.95, 0.9), (0.9, 0.95)])
     assert np.isnan(scores["sensitivity_at_spec0.9"])
+
+
+def test_moderate_fractures_are_counted_by_what_the_report_says_of_them(monkeypatch):
+    """called (G <= 0.8), told normal (assessed with G > 0.8: the wrong "no fracture") or not assessed."""
+    from types import SimpleNamespace
+
+    import VertebralFractureLib.radiograph.analyze as analyze
+    from VertebralFractureLib.schema import SpineResult, Vertebra
+    from VertebralFractureLib.training.radiograph.endtoend import score_analysis
+
+    def box(column, top, anterior):  # 30 px deep, 25 px high at the back, ``anterior`` px high in front
+        return np.array([[column, top + 25 - anterior], [column, top + 25], [column + 15, top], [column + 15, top + 25],
+                         [column + 30, top], [column + 30, top + 25]], dtype=float)
+
+    truth = np.array([box(10, 10, 15), box(10, 45, 16), box(10, 80, 16), box(10, 115, 25)])  # G 0.6, 0.64, 0.64, 1
+    view = SimpleNamespace(image=np.zeros((160, 60), np.float32), pixel_mm=1.0, levels=["T10", "T11", "T12", "L1"],
+                           keypoints=truth)
+    reported = [box(10, 10, 17), box(10, 45, 24), box(10, 80, 16), box(10, 115, 25)]  # G 0.68, 0.96, -, 1
+
+    def fake(image, pixel_spacing, centroid_model=None, keypoint_model=None):
+        result = SpineResult(frame="pixel", pixel_spacing=(1.0, 1.0))
+        for label, points in zip(view.levels, reported):
+            result.vertebrae.append(Vertebra(label=label, centroid=points.mean(axis=0), keypoints=points,
+                                             confidence=0.9))
+        result.recompute()
+        result.vertebrae[2].not_assessed("keypoints not clearly on the endplates")
+        return SimpleNamespace(result=result)
+
+    monkeypatch.setattr(analyze, "analyze_radiograph", fake)
+    scores = score_analysis([view])
+    assert (scores["moderate_called"], scores["moderate_told_normal"], scores["moderate_not_assessed"]) == (1, 1, 1)
+    assert scores["recall"] == 1.0 and scores["level_accuracy"] == 1.0
