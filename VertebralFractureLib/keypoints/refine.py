@@ -173,8 +173,6 @@ TRACE_SIGMA_MM = 0.75
 TRACE_RELATIVE = 0.5
 #: Tolerance (mm) of the trace's robust fit and of its inliers.
 TRACE_TOLERANCE_MM = 1.5
-#: Share of the columns with a border that must lie on the fitted line before the line moves any keypoint.
-TRACE_MIN_SUPPORT = 0.6
 #: Columns of the trace start and end this far (mm) inside the anterior and posterior keypoints (rounded corners).
 TRACE_INSET_MM = 1.0
 
@@ -197,10 +195,11 @@ def trace_endplates(image: np.ndarray, keypoints: np.ndarray, offset_mm: float =
     ``relative`` of the column's strongest is the body's own border (in projection a depressed endplate's middle
     shows below its rims, and the neighbour's cortical line lies further out). A quadratic in the AP position is
     fitted to the columns' borders by Tukey's biweight (Holland & Welsch 1977; flat, tilted, or concave endplates:
-    normal, wedge, biconcave); a fit bulging out of the body is replaced by a straight line. The line is used only
-    when at least ``TRACE_MIN_SUPPORT`` of the columns with a border and 40 % of all columns lie within
-    ``tolerance_mm`` of it; the endplate's three keypoints then move onto it, ``offset_mm`` inside the border (the
-    convention of :func:`refine_endplates`), their AP positions unchanged.
+    normal, wedge, biconcave); a fit bulging out of the body is replaced by a straight line (:func:`_fit_endplate`,
+    shared with :func:`endplate_line`). The line is used only when at least ``CT_LINE_MIN_SUPPORT`` of the columns
+    with a border and ``CT_LINE_MIN_COVERAGE`` of all columns lie within ``tolerance_mm`` of it; the endplate's
+    three keypoints then move onto it, ``offset_mm`` inside the border (the convention of :func:`refine_endplates`),
+    their AP positions unchanged.
 
     Args:
         image: (H, W) image at 1 mm pixels, rows superior -> inferior, bone bright.
@@ -262,23 +261,12 @@ def trace_endplates(image: np.ndarray, keypoints: np.ndarray, offset_mm: float =
                 found_u.append(grid[column])
                 found_t.append(line_t[column] + outward * at)
                 border[column] = found_t[-1]
-            if len(found_u) < max(5, 0.4 * len(grid)):
-                continue
-            x, y = np.asarray(found_u), np.asarray(found_t)
             half = max(0.5 * float(pu.max() - pu.min()), 1.0)
-            z = (x - pu.mean()) / half
-            basis = np.stack([np.ones_like(z), z, z * z], axis=1)
-            coefficients = _robust_fit(basis, y, tolerance_mm)
-            if coefficients is None:
+            fit = _fit_endplate(np.asarray(found_u), np.asarray(found_t), pu.mean(), half, outward, tolerance_mm,
+                                tolerance_mm, len(grid))
+            if fit is None:
                 continue
-            if outward * -coefficients[2] > tolerance_mm:  # bulging out of the body: a straight line instead
-                linear = _robust_fit(basis[:, :2], y, tolerance_mm)
-                if linear is None:
-                    continue
-                coefficients = np.array([linear[0], linear[1], 0.0])
-            inliers = int((np.abs(y - basis @ coefficients) <= tolerance_mm).sum())
-            if inliers < max(5, TRACE_MIN_SUPPORT * len(x), 0.4 * len(grid)):
-                continue
+            coefficients = fit[0]
             zk = (pu - pu.mean()) / half
             edge_t = np.stack([np.ones_like(zk), zk, zk * zk], axis=1) @ coefficients - outward * offset_mm
             points[which] = centre + pu[:, None] * u + edge_t[:, None] * s
@@ -657,6 +645,35 @@ def _robust_fit(basis: np.ndarray, y: np.ndarray, scale: float) -> np.ndarray | 
     return coefficients
 
 
+def _fit_endplate(u: np.ndarray, t: np.ndarray, middle: float, half: float, outward: float, scale: float,
+                  bulge_mm: float, columns: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """An endplate's border ``t`` as a quadratic in ``z = (u - middle) / half`` from the borders found on columns.
+
+    Tukey's biweight fit (:func:`_robust_fit`, scale ``scale``); a fit whose middle bulges out of the body by more
+    than ``bulge_mm`` (endplates are flat or concave) is replaced by a straight line. None when fewer than
+    :data:`CT_LINE_MIN_COVERAGE` of the ``columns`` traced found a border, or fewer than :data:`CT_LINE_MIN_SUPPORT`
+    of those (and of the coverage) lie within ``scale`` of the fit (never fewer than 5 in either case).
+
+    Returns:
+        ``(coefficients, inliers)``: (3,) of ``1, z, z**2`` and the (len(u),) bool mask of the borders on the fit.
+    """
+    if len(u) < max(5, CT_LINE_MIN_COVERAGE * columns):
+        return None
+    z = (np.asarray(u, float) - middle) / half
+    basis = np.stack([np.ones_like(z), z, z * z], axis=1)
+    coefficients = _robust_fit(basis, t, scale)
+    if coefficients is None:
+        return None
+    if outward * -coefficients[2] > bulge_mm:
+        linear = _robust_fit(basis[:, :2], t, scale)
+        if linear is None:
+            return None
+        coefficients = np.array([linear[0], linear[1], 0.0])
+    inliers = np.abs(t - basis @ coefficients) <= scale
+    if inliers.sum() < max(5, CT_LINE_MIN_SUPPORT * len(u), CT_LINE_MIN_COVERAGE * columns):
+        return None
+    return coefficients, inliers
+
 def endplate_line(image, frame, columns_u: np.ndarray, guess_t: np.ndarray, origin_t: np.ndarray, lateral: float,
                   outward: float, voxel_mm: float, t_axis: np.ndarray):
     """The border of one endplate traced across the body, as a robust quadratic ``t(u)``; None if not traced.
@@ -708,25 +725,15 @@ def endplate_line(image, frame, columns_u: np.ndarray, guess_t: np.ndarray, orig
         if edge is not None:
             found_u.append(u_col)
             found_t.append(edge[0])
-    if len(found_u) < max(5, CT_LINE_MIN_COVERAGE * len(grid)):
-        return None
     x, y = np.asarray(found_u), np.asarray(found_t)
     half = max(0.5 * (cu[-1] - cu[0]), 1.0)
-    basis = np.stack([np.ones_like(x), (x - cu.mean()) / half, ((x - cu.mean()) / half) ** 2], axis=1)
-    scale = max(CT_LINE_TOLERANCE_MM, voxel_mm)
-    coefficients = _robust_fit(basis, y, scale)
-    if coefficients is None:
-        return None
     # the middle of an endplate lies on or inside the chord of its ends (flat or concave: normal endplates,
     # biconcave fractures); a fit bulging outwards took a corner's wall or channel for the border: a straight line
-    if outward * -coefficients[2] > CT_LINE_TOLERANCE_MM:
-        linear = _robust_fit(basis[:, :2], y, scale)
-        if linear is None:
-            return None
-        coefficients = np.array([linear[0], linear[1], 0.0])
-    inliers = np.abs(y - basis @ coefficients) <= scale
-    if inliers.sum() < max(5, CT_LINE_MIN_SUPPORT * len(x), CT_LINE_MIN_COVERAGE * len(grid)):
+    fit = _fit_endplate(x, y, cu.mean(), half, outward, max(CT_LINE_TOLERANCE_MM, voxel_mm), CT_LINE_TOLERANCE_MM,
+                        len(grid))
+    if fit is None:
         return None
+    coefficients, inliers = fit
     low, high = x[inliers].min() - CT_LINE_EXTEND_MM, x[inliers].max() + CT_LINE_EXTEND_MM
 
     def line(u_value: float):

@@ -507,6 +507,8 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
             found = detect_vertebrae(windowed, spacing_mm=pixel_mm, model=keypoint_model, order_levels=False)
             return refine_detections(windowed, pixel_mm, found, refine) if refine else found
     else:
+        refine = None  # annotated or external keypoints are measured as given
+
         def detect(pixel_mm: Tuple[float, float]) -> list:
             return list(detector(image, pixel_mm))
 
@@ -604,7 +606,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
 
     snapped = [np.asarray(d.keypoints, dtype=float) for d in detections]
     measured = snapped
-    traced = detector is None and refine and RADIOGRAPH_TRACE
+    traced = bool(refine) and RADIOGRAPH_TRACE
     if traced:  # heights on each endplate traced across its body
         measured, on_endplates = measured_keypoints(windowed, detector_mm, snapped)
         findings = [with_endplates(f, hits) for f, hits in zip(findings, on_endplates)]
