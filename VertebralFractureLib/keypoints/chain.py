@@ -246,7 +246,9 @@ def ct_evidence(straightened, ct, to_input_pixels: np.ndarray, refine: bool = Tr
     def evidence(keypoints: np.ndarray) -> bool:
         detected = straightened.mid_sagittal_to_patient(np.asarray(keypoints, dtype=np.float64) * scale,
                                                         order="col_row")
-        points = refine_on_ct(ct, detected) if refine else detected
+        # on the detector's own plane: the check compares the refined body with the detected one, and the
+        # mid-sagittal plane of the body (refine.body_midplane) can give a truer height that no longer matches it
+        points = refine_on_ct(ct, detected, midplane=False) if refine else detected
         try:
             frames = [checks.BodyFrame.from_keypoints(points), checks.BodyFrame.from_keypoints(detected)]
         except ValueError:

@@ -108,6 +108,10 @@ class KeypointStage(RunsWithKeypoints):
                 points3d = refine_on_ct(analysis.canonical, points3d, line_placed=placed)
                 points2d = straight.patient_to_mid_sagittal(points3d)[0][:, ::-1]  # (row, col) -> [col, row]
             centroid3d = straight.mid_sagittal_to_patient(points2d.mean(axis=0)[None], order="col_row")[0]
+            # the refinement may move the points off the straightened plane onto the body's own mid-sagittal
+            # plane (refine.body_midplane): the centroid goes with them
+            in_plane = straight.mid_sagittal_to_patient(points2d, order="col_row")
+            centroid3d = centroid3d + (points3d - in_plane).mean(axis=0)
             vertebra = Vertebra(label=detection.label, centroid=centroid3d, keypoints=points3d,
                                 confidence=float(min(detection.score, detection.label_confidence)), source="model")
             if placed:  # estimated from the endplate's line, not from their own column (refine.endplate_line)

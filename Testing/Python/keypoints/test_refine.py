@@ -293,3 +293,86 @@ def test_a_wedge_and_a_concave_endplate_traced_across_the_body_keep_their_shape(
     np.testing.assert_allclose(refined[1::2, 2], np.interp(columns[1::2], y, inferior), atol=1.0)
     h = heights(refined)
     assert h[0] < h[2] - 4.0 and h[1] < h[2] - 2.0  # anterior and middle heights short of the posterior
+
+
+# ---------------------------------------------------------------------------------------------- the body's plane
+@pytest.mark.parametrize("side_mm", [4.0, -4.0])
+def test_points_beside_the_middle_of_a_real_body_move_onto_its_mid_sagittal_plane(side_mm):
+    from VertebralFractureLib.keypoints.refine import body_midplane
+
+    image, truth = _tptbox()
+    p, s = _frame(truth)
+    lateral = np.cross(p, s)
+    guess = truth + side_mm * lateral  # the centre line passing 4 mm beside the body's middle
+    refined = refine_on_ct(image, guess)
+    # the mask's own middle (the reference points') within 1 mm, from 4 mm off
+    assert abs(float(np.mean((refined - truth) @ lateral))) <= 1.0
+    assert abs(float(np.mean((guess - truth) @ lateral))) == pytest.approx(abs(side_mm))
+    # the plane found is the canal's middle, the same from either side
+    middle = body_midplane(image, guess, 1.5)
+    assert middle is not None and abs(middle + side_mm) <= 1.0
+    # measured on the detector's own plane when asked (the chain's check)
+    kept = refine_on_ct(image, guess, midplane=False)
+    assert float(np.mean((kept - truth) @ lateral)) == pytest.approx(side_mm, abs=0.3)
+
+
+def _body_with_canal(aorta: bool, canal: bool = True, canal_x: float = 40.0):
+    """(array[k, j, i], geometry) of a 1 mm CT: a body (x 20-60, y 20-50 mm, 250 HU with a 700 HU cortex) with,
+    behind it, a bony ring round a 20 mm wide canal (CSF 20 HU) centred at ``canal_x``; optionally a
+    contrast-filled aorta (350 HU, 24 mm across) against the body's side at x 60-84 mm; fat (-80 HU) around."""
+    from VertebralFractureLib.geometry import ImageGeometry
+
+    z, y, x = np.mgrid[0:60, 0:100, 0:100].astype(np.float32)  # voxel centres at whole mm
+    array = np.full(z.shape, -80.0, dtype=np.float32)
+    body = (x >= 20) & (x <= 60) & (y >= 20) & (y <= 50) & (z >= 15) & (z <= 45)
+    array[body] = 700.0
+    inner = (x >= 21.5) & (x <= 58.5) & (y >= 21.5) & (y <= 48.5) & (z >= 16.5) & (z <= 43.5)
+    array[inner] = 250.0
+    ring = (np.abs(x - canal_x) <= 17) & (y > 50) & (y <= 72) & (z >= 15) & (z <= 45)
+    array[ring] = 600.0
+    if canal:
+        array[(np.abs(x - canal_x) <= 10) & (y > 50) & (y <= 66) & (z >= 15) & (z <= 45)] = 20.0
+    if aorta:
+        array[((x - 72) ** 2 + (y - 30) ** 2 <= 12 ** 2) & (x > 60)] = 350.0
+    geometry = ImageGeometry(origin=(0.0, 0.0, 0.0), spacing=(1.0, 1.0, 1.0), direction=np.eye(3),
+                             size=(100, 100, 60))
+    return array, geometry
+
+
+def _points_at(x: float) -> np.ndarray:
+    """Six keypoints of the drawn body on the sagittal plane at ``x`` (anterior y 22.4, posterior 47.6)."""
+    return np.array([[x, y, z] for y in (22.4, 35.0, 47.6) for z in (45.0, 15.0)])
+
+
+@pytest.mark.parametrize("aorta", [False, True])
+def test_the_plane_is_the_middle_of_the_canal_with_an_aorta_against_the_body(aorta):
+    from VertebralFractureLib.keypoints.refine import body_midplane
+
+    image = _body_with_canal(aorta)
+    points = _points_at(43.0)  # 3 mm to the left of the canal's middle (x = 40)
+    frame_lateral = np.cross(points[4:6].mean(0) - points[0:2].mean(0), points[0::2].mean(0) - points[1::2].mean(0))
+    sign = float(np.sign(frame_lateral[0]))
+    middle = body_midplane(image, points, 1.0)
+    assert middle is not None and middle * sign == pytest.approx(-3.0, abs=0.3)
+    np.testing.assert_allclose(refine_on_ct(image, points)[:, 0], 40.0, atol=0.3)
+
+
+def test_without_a_canal_the_points_keep_their_plane():
+    from VertebralFractureLib.keypoints.refine import body_midplane
+
+    image = _body_with_canal(aorta=False, canal=False)
+    points = _points_at(43.0)
+    assert body_midplane(image, points, 1.0) is None
+    np.testing.assert_allclose(refine_on_ct(image, points)[:, 0], 43.0, atol=1e-6)
+
+
+def test_a_canal_off_the_middle_of_its_body_leaves_the_plane():
+    # a rotated vertebra (scoliosis): the canal 4 mm off the body's middle, which its side walls show
+    from VertebralFractureLib.keypoints.refine import body_midplane
+
+    image = _body_with_canal(aorta=False, canal_x=44.0)
+    points = _points_at(43.0)
+    assert body_midplane(image, points, 1.0) is None
+    np.testing.assert_allclose(refine_on_ct(image, points)[:, 0], 43.0, atol=1e-6)
+    # the same body with its canal in the middle: moved there
+    assert body_midplane(_body_with_canal(aorta=False), points, 1.0) is not None
