@@ -28,6 +28,7 @@ held-out set.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -578,6 +579,30 @@ def _profiles(image, centre, p, s, lat, u: np.ndarray, t: np.ndarray, lateral: n
     return sample_image(image, points, fill=np.nan).mean(axis=2)
 
 
+def _lateral_profiles(image, frame, columns: np.ndarray, rows: np.ndarray, across: np.ndarray) -> np.ndarray:
+    """(len(columns), len(across)) profiles along the frame's lateral axis, each the mean over ``rows``; NaN outside."""
+    from ..spine.straighten import sample_image
+
+    centre, p, s, lat = frame
+    uu, tt, ww = np.meshgrid(columns, rows, across, indexing="ij")
+    samples = sample_image(image, centre + uu[..., None] * p + tt[..., None] * s + ww[..., None] * lat, fill=np.nan)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(samples, axis=1)
+
+
+def _agreeing_mean(middles: list) -> float | None:
+    """Mean of the columns' midpoints near their median, or None when too few agree.
+
+    Within :data:`CT_CANAL_AGREE_MM` of the median, at least :data:`CT_CANAL_MIN_COLUMNS` of them (a column through
+    a foramen or a vessel channel is an outlier).
+    """
+    if not middles:
+        return None
+    agreeing = [m for m in middles if abs(m - float(np.median(middles))) <= CT_CANAL_AGREE_MM]
+    return float(np.mean(agreeing)) if len(agreeing) >= CT_CANAL_MIN_COLUMNS else None
+
+
 def body_midplane(image, points: np.ndarray, voxel_mm: float) -> float | None:
     """The body's mid-sagittal plane: the middle of the spinal canal behind it, where its side walls agree.
 
@@ -608,8 +633,6 @@ def body_midplane(image, points: np.ndarray, voxel_mm: float) -> float | None:
         voxel_mm: extent (mm) of a voxel along the profiles.
 
     """
-    from ..spine.straighten import sample_image
-
     frame = _body_frame(points)
     if frame is None:
         return None
@@ -625,13 +648,9 @@ def body_midplane(image, points: np.ndarray, voxel_mm: float) -> float | None:
     rows = float(np.mean(t)) + height * np.linspace(CT_CANAL_ROWS[0], CT_CANAL_ROWS[1], 5)
     reach = CT_CANAL_SEARCH_MM[1] + 3.0
     across = np.arange(-reach, reach + 1e-6, CT_STEP_MM)
-    uu, tt, ww = np.meshgrid(columns, rows, plane + across, indexing="ij")
-    samples = sample_image(image, centre + uu[..., None] * p + tt[..., None] * s + ww[..., None] * lat, fill=np.nan)
     sigma = max(0.5 * voxel_mm, 0.5) / CT_STEP_MM
     middles = []
-    for column in samples:
-        with np.errstate(all="ignore"):
-            profile = np.nanmean(column, axis=0)
+    for profile in _lateral_profiles(image, frame, columns, rows, plane + across):
         if not np.all(np.isfinite(profile)):
             continue
         rise = _gaussian_derivative(profile, sigma) / CT_STEP_MM  # HU/mm gained towards +lateral
@@ -652,28 +671,21 @@ def body_midplane(image, points: np.ndarray, voxel_mm: float) -> float | None:
         if all(wall is not None for wall in walls) and \
                 CT_CANAL_WIDTH_MM[0] <= walls[1] - walls[0] <= CT_CANAL_WIDTH_MM[1]:
             middles.append(0.5 * (walls[0] + walls[1]))
-    if not middles:
+    shift = _agreeing_mean(middles)
+    if shift is None or abs(shift) > CT_MAX_PLANE_SHIFT_MM:
         return None
-    agreeing = [m for m in middles if abs(m - float(np.median(middles))) <= CT_CANAL_AGREE_MM]
-    if len(agreeing) < CT_CANAL_MIN_COLUMNS:
-        return None
-    shift = float(np.mean(agreeing))
-    if abs(shift) > CT_MAX_PLANE_SHIFT_MM:
-        return None
-    walls = _side_walls_middle(image, centre, p, s, lat, u, t, plane, voxel_mm)
+    walls = _side_walls_middle(image, frame, u, t, plane, voxel_mm)
     if walls is None or abs(walls - shift) > CT_PLANE_AGREE_MM:
         return None
     return plane + shift
 
 
-def _side_walls_middle(image, centre, p, s, lat, u, t, plane: float, voxel_mm: float) -> float | None:
+def _side_walls_middle(image, frame, u: np.ndarray, t: np.ndarray, plane: float, voxel_mm: float) -> float | None:
     """Middle (mm from ``plane`` along ``lat``) of the body's own left and right cortex, or None.
 
     Per column across the posterior part of the body (:func:`body_midplane`), the innermost steep fall going outward
     on each side; the mean of the columns whose width fits a body and that agree with their median.
     """
-    from ..spine.straighten import sample_image
-
     depth = float(u[4:6].mean() - u[0:2].mean())
     height = float(np.mean(t[0::2] - t[1::2]))
     if depth <= 0 or height <= 0:
@@ -682,23 +694,16 @@ def _side_walls_middle(image, centre, p, s, lat, u, t, plane: float, voxel_mm: f
     rows = float(np.mean(t)) + height * np.linspace(-0.25, 0.25, 5)
     reach = CT_SIDE_SEARCH[1] * depth
     across = np.arange(-reach - 3.0, reach + 3.0 + 1e-6, CT_STEP_MM)
-    uu, tt, ww = np.meshgrid(columns, rows, plane + across, indexing="ij")
-    samples = sample_image(image, centre + uu[..., None] * p + tt[..., None] * s + ww[..., None] * lat, fill=np.nan)
     middle = 0.5 * (CT_SIDE_SEARCH[0] + CT_SIDE_SEARCH[1]) * depth
     half = 0.5 * (CT_SIDE_SEARCH[1] - CT_SIDE_SEARCH[0]) * depth
     middles = []
-    for column in samples:
-        with np.errstate(all="ignore"):
-            profile = np.nanmean(column, axis=0)
+    for profile in _lateral_profiles(image, frame, columns, rows, plane + across):
         sides = [steepest_fall(across, profile, outward, outward * middle, half, max(0.5 * voxel_mm, 0.5),
                                prior_mm=10 * depth) for outward in (-1.0, 1.0)]
         if all(side is not None for side in sides) and \
                 CT_SIDE_WIDTH[0] * depth <= sides[1] - sides[0] <= CT_SIDE_WIDTH[1] * depth:
             middles.append(0.5 * (sides[0] + sides[1]))
-    if not middles:
-        return None
-    agreeing = [m for m in middles if abs(m - float(np.median(middles))) <= CT_CANAL_AGREE_MM]
-    return float(np.mean(agreeing)) if len(agreeing) >= CT_CANAL_MIN_COLUMNS else None
+    return _agreeing_mean(middles)
 
 
 def _refine_once(image, points: np.ndarray, voxel_mm: float, start: np.ndarray) -> tuple[np.ndarray, list[int]]:
