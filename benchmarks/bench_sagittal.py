@@ -18,7 +18,8 @@ detections the 2D gate's column-line rules took out (``overlap``: left out of th
 behind the line of the bodies, not assessed; :mod:`VertebralFractureLib.radiograph.gate2d`), with how
 many of those lay on an annotated body (a body lost by the rule).
 ``--mirror`` runs each image mirrored left-right (the patient facing right, annotations mirrored with it);
-``--frame`` puts each image in a flat frame at its maximum (a collimator's unexposed shadow).
+``--frame`` puts each image in a flat frame at its maximum (a collimator's unexposed shadow); ``--out DIR`` draws
+each analysed image with the reference and the reported vertebrae into ``DIR/<image>.png`` (:func:`render`).
 Where the reference has keypoints, a last line ``KEYPOINTS`` gives the keypoint, height and G errors (mm) of the
 assessed vertebrae matched to them, and the G error of every matched one (:func:`keypoint_scores`).
 ``--as-png`` (with ``--jpeg Q``: as a JPEG of quality Q) runs each image as an 8-bit PNG export without a pixel
@@ -146,10 +147,55 @@ def keypoint_scores(vertebrae: list, pairs: dict, annotated: list, spacing: tupl
     return out
 
 
+def render(source: Path, entry: dict, result, score: dict, target: Path) -> None:
+    """``target``: the analysed picture with the reference (green circles and levels) and what was reported
+    (red: assessed, with its grade; orange: not assessed; keypoints as dots), the detections left out (grey x),
+    the sacral anchor's L5 (cyan square) and a title with the image's figures."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from VertebralFractureLib.radiograph.reading import read_radiograph
+
+    picture = np.asarray(read_radiograph(source)[0], dtype=np.float32).squeeze()
+    # a CT slice in HU in a body window (the bone and the soft tissue both readable); an export by its percentiles
+    low, high = (-250.0, 1000.0) if float(picture.min()) < -500.0 else np.percentile(picture, [1.0, 99.5])
+    height, width = picture.shape
+    figure, axis = plt.subplots(figsize=(8.0, 8.0 * height / max(width, 1)))
+    axis.imshow(picture, cmap="gray", vmin=low, vmax=high)
+    for vertebra in entry["vertebrae"]:
+        column, row = vertebra["centroid"]
+        axis.plot(column, row, "o", mfc="none", mec="lime", ms=9)
+        axis.text(column - 18, row, str(vertebra["label"] or "?"), color="lime", fontsize=7, ha="right", va="center")
+    for vertebra in result.vertebrae:
+        colour = "red" if vertebra.status == "assessed" else "orange"
+        points = np.asarray(vertebra.keypoints, dtype=float).reshape(-1, 2)
+        axis.plot(points[:, 0], points[:, 1], ".", color=colour, ms=3)
+        grade = f" g{vertebra.measure.grade}" if vertebra.status == "assessed" and vertebra.measure is not None else ""
+        axis.text(vertebra.centroid[0] + 18, vertebra.centroid[1], f"{vertebra.label}{grade}", color=colour,
+                  fontsize=7, va="center")
+    for rejected in result.input.get("rejected_detections", []):
+        axis.plot(*rejected["centre"], "x", color="0.6", ms=6)
+    levels = result.patient.get("levels", {})
+    if levels.get("l5"):
+        axis.plot(*levels["l5"], "s", mfc="none", mec="cyan", ms=14)
+    accuracy = f"{score['correct']}/{score['scorable']}" if score["scorable"] else "n/a"
+    axis.set_title(f"{target.stem}: reference green, reported red (orange = not assessed), left out grey x\n"
+                   f"matched {score['matched']}/{score['annotated']}, levels {accuracy} "
+                   f"({'certain' if score['certain'] else 'uncertain'}), anchor: "
+                   f"{(score['anchor_reason'] or '-')[:90]}", fontsize=7)
+    axis.axis("off")
+    figure.savefig(target, dpi=110, bbox_inches="tight")
+    plt.close(figure)
+
+
 def score_image(entry: dict, root: Path, as_png: Path | None = None, mirror: Path | None = None,
-                frame: Path | None = None, jpeg_quality: int | None = None) -> dict:
+                frame: Path | None = None, jpeg_quality: int | None = None, out: Path | None = None) -> dict:
     """Analyse one image (or its 8-bit export without pixel size, into folder ``as_png``; or mirrored, written
-    into folder ``mirror``; or in a collimator-like bright frame, written into folder ``frame``) and score it."""
+    into folder ``mirror``; or in a collimator-like bright frame, written into folder ``frame``) and score it;
+    with ``out``, also draw it there (:func:`render`)."""
     from VertebralFractureLib.radiograph.analyze import analyze_radiograph
     from VertebralFractureLib.radiograph.gate2d import REASONS
     from VertebralFractureLib.schema import SpineResult
@@ -208,6 +254,10 @@ def score_image(entry: dict, root: Path, as_png: Path | None = None, mirror: Pat
     lined = [tuple(r["centre"]) for r in rejected if r["reason"] == REASONS["overlap"]]
     lined += [found[i] for i, v in enumerate(result.vertebrae) if v.status_reason == REASONS["in_line"]]
     lined_on_body = len(_match(lined, annotated, tuple(entry["spacing_mm"])))
+    summary = {"correct": correct, "scorable": scorable, "matched": len(pairs), "annotated": len(annotated),
+               "certain": certain, "anchor_reason": levels.get("reason")}
+    if out is not None:
+        render(source, entry, result, summary, out / (Path(entry["image"]).name[: -len(".nii.gz")] + ".png"))
     comparison = []
     for i, label in enumerate(labels):
         truth = annotated[pairs[i]]["label"] if i in pairs else "-"
@@ -236,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --as-png: write the export as a JPEG of this quality (e.g. 70) instead")
     parser.add_argument("--mirror", action="store_true",
                         help="run each image mirrored left-right (the patient facing right), annotations mirrored")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="draw each analysed image with the reference and the reported vertebrae into DIR")
     parser.add_argument("--frame", action="store_true",
                         help=f"put each image in a flat frame at its maximum, {FRAME_PX} px wide (collimator shadow)")
     args = parser.parse_args(argv)
@@ -257,13 +309,16 @@ def _run(args: argparse.Namespace, scratch: Path | None) -> int:
               "l1_l5": 0, "l1_l5_right": 0, "anchors": 0, "anchors_right": 0,
               "graded": 0, "line_rule": 0, "line_rule_on_body": 0}
     errors: dict = {"kp": [], "height": [], "g": [], "g_all": [], "signed": []}
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
     for entry in reference["images"]:
         name = Path(entry["image"]).name[: -len(".nii.gz")]
         if not (args.all or entry["lumbar_in_view"]) or (args.only and name not in args.only):
             continue
         try:
             score = score_image(entry, root, scratch if args.as_png else None, scratch if args.mirror else None,
-                                scratch if args.frame else None, args.jpeg)
+                                scratch if args.frame else None, args.jpeg, out)
         except Exception as error:  # noqa: BLE001 - a failing image is a result here
             print(f"{name}: analysis failed: {type(error).__name__}: {error}")
             continue

@@ -37,3 +37,20 @@ def test_mirrored_and_framed_references_move_their_keypoints_with_the_picture(be
     assert mirrored["centroid"] == [74.0, 35.0] and mirrored["keypoints"][0] == [89.0, 20.0]
     framed = bench.shifted_entry(entry, 60, 60)["vertebrae"][0]
     assert framed["keypoints"][5] == [100.0, 110.0]
+
+
+def test_out_draws_each_analysed_real_slice(bench, tmp_path):
+    import json
+    from pathlib import Path
+
+    from PIL import Image
+
+    reference = Path(__file__).resolve().parents[2] / "Data" / "real" / "reference" / "covid_sagittal.json"
+    entry = next(e for e in json.loads(reference.read_text())["images"] if "A046441_19001111" in e["image"])
+    score = bench.score_image(entry, reference.parents[1], out=tmp_path)
+    picture = tmp_path / "A046441_19001111-059.png"
+    assert picture.is_file() and score["matched"] >= 8
+    with Image.open(picture) as drawn:  # the 512 x 512 slice drawn square, with its title above
+        assert drawn.width >= 600 and drawn.height >= drawn.width * 0.9
+        colours = np.asarray(drawn.convert("RGB")).reshape(-1, 3)
+        assert len(np.unique(colours, axis=0)) > 50  # the slice itself, not an empty canvas
