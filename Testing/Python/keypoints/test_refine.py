@@ -376,3 +376,10 @@ def test_a_canal_off_the_middle_of_its_body_leaves_the_plane():
     np.testing.assert_allclose(refine_on_ct(image, points)[:, 0], 43.0, atol=1e-6)
     # the same body with its canal in the middle: moved there
     assert body_midplane(_body_with_canal(aorta=False), points, 1.0) is not None
+
+
+def test_where_canal_and_side_walls_disagree_the_points_move_only_as_far_as_both_support():
+    # the canal 3.5 mm off the body's middle (x = 40), the points 7 mm off it on the same side: both measures say
+    # "move towards -x", by 3.5 and by 7 mm; the smaller move is made
+    image = _body_with_canal(aorta=False, canal_x=43.5)
+    np.testing.assert_allclose(refine_on_ct(image, _points_at(47.0))[:, 0], 43.5, atol=0.3)
