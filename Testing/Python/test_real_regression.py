@@ -98,3 +98,19 @@ def test_tptbox_l3_g_agrees_with_its_mask_within_a_twentieth():
     """Issue 18's |G error| <= 0.05 against G from the real mask (0.073 before the endplate line, 0.011 after)."""
     _, score = _analyse("tptbox_L3")
     assert score.mask_g_errors["L3"] <= 0.05
+
+
+def test_tptbox_l3_keypoints_and_centroid_sit_on_the_middle_of_the_body():
+    """The points on the body's mid-sagittal plane, the centroid with them (4.2 mm to one side before the plane)."""
+    import numpy as np
+
+    result, _ = _analyse("tptbox_L3")
+    truth = next(v for v in load_case("tptbox_L3").vertebrae if v.label == "L3")
+    reference = np.asarray(truth.keypoints, dtype=float)
+    posterior = reference[4:6].mean(0) - reference[0:2].mean(0)
+    lateral = np.cross(posterior, reference[0::2].mean(0) - reference[1::2].mean(0))
+    lateral /= np.linalg.norm(lateral)
+    found = min(result.vertebrae, key=lambda v: np.linalg.norm(np.asarray(v.centroid) - truth.centroid))
+    assert found.label == "L3"
+    assert abs(float((np.asarray(found.keypoints) - reference).mean(0) @ lateral)) <= 2.0  # 1.2 measured
+    assert abs(float((np.asarray(found.centroid) - reference.mean(0)) @ lateral)) <= 2.0  # 1.8 measured
