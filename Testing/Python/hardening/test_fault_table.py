@@ -613,9 +613,11 @@ def test_ctrl_c_on_a_batch_with_two_workers_stops_and_writes_the_summary(tmp_pat
     process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.monotonic() + 40
-    while time.monotonic() < deadline and not (out / "a.nii.gz" / "results.json").exists():
+    # Ctrl-C once the batch has recorded case a (summary.csv is rewritten, atomically, after every case): waiting
+    # for a's results.json alone raced the parent's bookkeeping on a loaded machine
+    while time.monotonic() < deadline and not (
+            (out / "summary.csv").exists() and summary(out).get("a.nii.gz", {}).get("status") == "ok"):
         time.sleep(0.05)
-    time.sleep(0.3)
     started = time.monotonic()
     os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
     stdout, stderr = process.communicate(timeout=20)
