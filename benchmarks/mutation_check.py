@@ -8,7 +8,8 @@ fail (or time out), *survives* when they pass. The copy is restored before the n
 mutations, each distinct test subset runs once unmutated: a subset that fails there makes its mutations
 "invalid" (not counted).
 
-Modules covered: Genant grading (``genant.py``), the quality gate (``quality/``), keypoint post-processing
+Modules covered: Genant grading (``genant.py``), the quality gate (``quality/``), the body's mid-sagittal plane
+(``keypoints/refine.py`` ``body_midplane``, the centroid of ``keypoints/stage.py``), keypoint post-processing
 (``keypoints/nms.py``, the field-of-view edge check and confidence of ``keypoints/stage.py``), levels
 (``keypoints/labelling.py``), the worklist (``batch_runner.py``), atomic writes (``io/atomic.py``) and the
 MRML bridge's coordinate conversions (``geometry.py`` ``lps_to_ras``, ``mrml/``).
@@ -56,6 +57,8 @@ GATE_STAGE = (f"{T}/quality/test_gate_stage.py",)
 GATE_REAL = (f"{T}/quality/test_gate.py", f"{T}/quality/test_gate_stage.py", f"{T}/keypoints/test_stage_sample_ct.py")
 GEOMETRY = (f"{T}/test_geometry.py", f"{T}/mrml/test_markups.py")
 MRML_VOLUMES = (f"{T}/mrml/test_volumes.py",)
+PLANE = (f"{T}/keypoints/test_refine.py", f"{T}/test_real_regression.py::"
+         "test_tptbox_l3_keypoints_and_centroid_sit_on_the_middle_of_the_body")
 MRML_MARKUPS = (f"{T}/mrml/test_markups.py",)
 # the pixel -> RAS tests of test_radiograph.py by name (its analysis-run tests are slow and were being edited)
 MRML_RADIOGRAPH = (f"{T}/mrml/test_radiograph_frames.py",
@@ -114,6 +117,17 @@ MUTATIONS: List[Mutation] = [
        "                pass", GATE_REAL),
     _m("gate_withhold_threshold", "quality/stage.py", "ENDPLATES_FOR_A_GRADE = 0.9", "ENDPLATES_FOR_A_GRADE = 0.0",
        GATE_STAGE),
+    # --- the body's mid-sagittal plane (keypoints/refine.py body_midplane, keypoints/stage.py centroid)
+    _m("plane_steepest_not_innermost", "keypoints/refine.py", "at = int(peaks[np.argmin(np.abs(across[peaks]))])",
+       "at = int(np.argmax(gained))", PLANE),
+    _m("plane_opposite_sides_move", "keypoints/refine.py", "        if walls * shift <= 0:\n            return None\n",
+       "", PLANE),
+    _m("plane_walls_ignored", "keypoints/refine.py", "    if walls is None:\n        return None\n",
+       "    if walls is None or True:\n        return plane + shift\n", PLANE),
+    _m("plane_larger_move", "keypoints/refine.py", "shift = min(shift, walls, key=abs)",
+       "shift = max(shift, walls, key=abs)", PLANE),
+    _m("plane_centroid_stays", "keypoints/stage.py", "centroid3d = centroid3d + (points3d - in_plane).mean(axis=0)",
+       "centroid3d = centroid3d", PLANE),
     # --- keypoint post-processing (keypoints/nms.py, keypoints/stage.py)
     _m("nms_threshold_0_6", "keypoints/nms.py", "iou_threshold: float = 0.3,", "iou_threshold: float = 0.6,", NMS),
     _m("nms_threshold_plus_0_1", "keypoints/nms.py", "alive &= row <= iou_threshold",
