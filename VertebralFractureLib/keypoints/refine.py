@@ -131,9 +131,10 @@ CT_CANAL_WIDTH_MM = (10.0, 32.0)
 CT_CANAL_MIN_COLUMNS = 3
 CT_CANAL_AGREE_MM = 1.5
 CT_MAX_PLANE_SHIFT_MM = 6.0
-#: The canal's middle is used only where the body's own side walls (:data:`CT_SIDE_COLUMNS`, searched
-#: :data:`CT_SIDE_SEARCH` body depths from the plane, a width of :data:`CT_SIDE_WIDTH` depths) put the body's middle
-#: within this (mm) of it: in a rotated vertebra (scoliosis) the canal lies off the body's middle.
+#: The canal's middle is used where the body's own side walls (:data:`CT_SIDE_COLUMNS`, fractions of the depth from
+#: the front; searched :data:`CT_SIDE_SEARCH` body depths from the plane; a width of :data:`CT_SIDE_WIDTH` depths) put
+#: the body's middle within this (mm) of it; further, the smaller of the two moves when both lie on the same side,
+#: none otherwise (in a rotated vertebra, scoliosis, the canal lies off the body's middle).
 CT_PLANE_AGREE_MM = 2.0
 CT_SIDE_COLUMNS = (0.55, 0.85)
 CT_SIDE_SEARCH = (0.3, 1.1)
@@ -954,8 +955,8 @@ def refine_on_ct(image, keypoints_lps: np.ndarray, passes: int = CT_PASSES,
             detector's own plane (the chain's check that the refined body is the detected one).
 
     Returns:
-        (6, 3) refined LPS mm, on the body's mid-sagittal plane (step 0) or, when its cortices are not
-        both found, on the detector's.
+        (6, 3) refined LPS mm, on the body's mid-sagittal plane (step 0) or, where that is not found or not
+        supported by the body's side walls, on the detector's.
 
     """
     from ..spine.straighten import _image_parts
