@@ -96,8 +96,9 @@ MUTATIONS: List[Mutation] = [
        "GRADE_THRESHOLDS = (0.20, 0.30, 0.40)", GENANT),
     _m("genant_type_argmax", "genant.py", "[int(np.argmin(np.asarray(h, dtype=float)))]",
        "[int(np.argmax(np.asarray(h, dtype=float)))]", GENANT),
-    _m("genant_neighbour_grade_ignored", "genant.py", "        if neighbour_grade > grade:",
-       "        if neighbour_grade > grade + 9:", GENANT),
+    _m("genant_neighbour_grade_ignored", "genant.py",
+       "        if neighbour_grade > grade and not (crush_only and grade > 0):",
+       "        if neighbour_grade > grade + 9 and not (crush_only and grade > 0):", GENANT),
     _m("genant_patient_grade_min", "genant.py", "return int(max(grades, default=0))",
        "return int(min(grades, default=0))", GENANT),
     # --- quality gate (quality/)
@@ -105,8 +106,10 @@ MUTATIONS: List[Mutation] = [
        "failed = [name for name in hard if results[name].score < 0.0]", GATE),
     _m("gate_canal_or_posterior_min", "quality/gate.py", "combined = max(canal.score, posterior.score)",
        "combined = min(canal.score, posterior.score)", GATE),
-    _m("gate_confidence_not_capped", "quality/gate.py", "round(min(confidence, 0.49), 3)", "round(confidence, 3)",
-       GATE),
+    # a failed hard check already keeps min(hard) x mean(soft) below 0.5, so dropping the 0.49 cap changes only a
+    # rounding edge; the mutation that matters is a withheld vertebra reported as confident
+    _m("gate_withheld_confident", "quality/gate.py", "round(min(confidence, 0.49), 3)",
+       "round(max(confidence, 0.5), 3)", GATE),
     _m("gate_fov_check_dropped", "quality/gate.py",
        '        "field_of_view": c.check_field_of_view(geometry, frame),\n', "", GATE),
     _m("gate_fov_low_edge", "quality/checks.py", "    low = index < -0.5\n", "    low = index < -50.5\n", GATE),
