@@ -205,8 +205,17 @@ def run(args: argparse.Namespace) -> int:
         dicom = write_dicom_outputs(analysis, path, args.dicom_out, overwrite=args.overwrite)
         written.update({f"dicom_{kind}": dicom_path for kind, dicom_path in dicom.items()})
     report(1.0, "done")
+    from ..export.overview import level_text, levels_certain
+
     summary = analysis.result.patient_summary()
-    print(f"{len(analysis.result.vertebrae)} vertebrae ({', '.join(analysis.result.labels) or 'none'}), "
+    certain = levels_certain(analysis.result)
+    # the level names as the overview prints them ("T9?" where not anchored), and the uncertainty said on the first
+    # line, not only in a warning at the end
+    names = {v.label: level_text(v, certain) for v in analysis.result.vertebrae}
+    listed = ", ".join(names.values()) or "none"
+    if not certain:
+        listed += "; levels uncertain: set one level by hand"
+    print(f"{len(analysis.result.vertebrae)} vertebrae ({listed}), "
           f"{summary['n_assessed']} assessed; verdict: {summary['verdict_reason']}; "
           f"max Genant grade {summary['max_grade']}")
     if radiograph and analysis.result.input.get("height_unit") == "pixel":
@@ -215,9 +224,9 @@ def run(args: argparse.Namespace) -> int:
         print("  note          heights in mm at the detector plane (DICOM Imager Pixel Spacing without a magnification "
               "factor): larger than in the patient; Genant G and the grades do not depend on it")
     for level, reason in summary["review_levels"].items():
-        print(f"  review        {level}: {reason}")
+        print(f"  review        {names.get(level, level)}: {reason}")
     for level, reason in summary["not_assessed"].items():
-        print(f"  not assessed  {level}: {reason}")
+        print(f"  not assessed  {names.get(level, level)}: {reason}")
     for kind, written_path in written.items():
         print(f"  {kind:13s} {written_path}")
     for warning in analysis.result.warnings:

@@ -449,3 +449,23 @@ def test_a_traced_endplate_does_not_confirm_a_box_drawn_off_its_body(name):
     assert not any(a.get("looks_fractured") for a in entry["vertebrae"])
     assert len(result.vertebrae) >= 7
     assert not [v.label for v in result.vertebrae if v.measure is not None and v.measure.grade >= 2]
+
+
+def test_cli_says_levels_uncertain_on_its_first_line_and_marks_each_name(tmp_path, capsys):
+    # a real lumbar slice whose sacrum is not found: the names T1 ... are a guess for T6 ... L5
+    from VertebralFractureLib.cli import main
+
+    path = Path(__file__).resolve().parents[2] / "Data" / "real" / "covid_sagittal" / "A062055_19001127-064.nii.gz"
+    assert main(["analyze", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    first, *rest = capsys.readouterr().out.splitlines()
+    assert "levels uncertain: set one level by hand" in first
+    listed = first[first.index("(") + 1:first.index(";")].split(", ")
+    assert len(listed) >= 8 and all(name.endswith("?") for name in listed)
+    withheld = [line for line in rest if line.startswith("  not assessed")]
+    assert withheld and all(line.split()[2].endswith("?:") for line in withheld)
+    # an anchored slice keeps plain names and says nothing of uncertainty
+    anchored = path.with_name("A058062_19001231-073.nii.gz")
+    assert main(["analyze", str(anchored), "--out", str(tmp_path / "anchored"), "--quiet"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    names = first[first.index("(") + 1:first.index(")")].split(", ")
+    assert "levels uncertain" not in first and "L5" in names and "L1" in names
