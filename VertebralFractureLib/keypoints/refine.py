@@ -607,7 +607,8 @@ def _agreeing_mean(middles: list) -> float | None:
 def body_midplane(image, points: np.ndarray, voxel_mm: float) -> float | None:
     """The body's mid-sagittal plane: the middle of the spinal canal behind it, checked against its side walls.
 
-    Returns the plane's lateral position (mm along the body frame's lateral axis, from the points' centre), or None
+    Returns the plane's lateral position (mm along the body frame's lateral axis, from the points' centre, on which
+    their mean lateral offset is 0 by construction), or None
     when the canal's walls are not found or the checks below fail. Genant's heights are read on the body's mid-
     sagittal plane (Genant et al. 1993; a mask measure takes the mask's own middle). The detector's plane follows
     the spine's centre line, which can pass a few millimetres beside a body's middle (measured on the real reference
@@ -639,13 +640,12 @@ def body_midplane(image, points: np.ndarray, voxel_mm: float) -> float | None:
     frame = _body_frame(points)
     if frame is None:
         return None
-    centre, p, s, lat = frame
+    centre, p, s, _ = frame
     rel = points - centre
-    u, t, w = rel @ p, rel @ s, rel @ lat
+    u, t = rel @ p, rel @ s
     height = float(np.mean(t[0::2] - t[1::2]))
     if height <= 0:
         return None
-    plane = float(np.mean(w))
     back = float(u[4:6].mean())
     columns = back + np.asarray(CT_CANAL_COLUMNS_MM, dtype=float)
     rows = float(np.mean(t)) + height * np.linspace(CT_CANAL_ROWS[0], CT_CANAL_ROWS[1], 5)
@@ -653,7 +653,7 @@ def body_midplane(image, points: np.ndarray, voxel_mm: float) -> float | None:
     across = np.arange(-reach, reach + 1e-6, CT_STEP_MM)
     sigma = max(0.5 * voxel_mm, 0.5) / CT_STEP_MM
     middles = []
-    for profile in _lateral_profiles(image, frame, columns, rows, plane + across):
+    for profile in _lateral_profiles(image, frame, columns, rows, across):
         if not np.all(np.isfinite(profile)):
             continue
         rise = _gaussian_derivative(profile, sigma) / CT_STEP_MM  # HU/mm gained towards +lateral
@@ -677,18 +677,18 @@ def body_midplane(image, points: np.ndarray, voxel_mm: float) -> float | None:
     shift = _agreeing_mean(middles)
     if shift is None or abs(shift) > CT_MAX_PLANE_SHIFT_MM:
         return None
-    walls = _side_walls_middle(image, frame, u, t, plane, voxel_mm)
+    walls = _side_walls_middle(image, frame, u, t, voxel_mm)
     if walls is None:
         return None
     if abs(walls - shift) > CT_PLANE_AGREE_MM:
         if walls * shift <= 0:
             return None
         shift = min(shift, walls, key=abs)  # the move both measures support
-    return plane + shift
+    return shift
 
 
-def _side_walls_middle(image, frame, u: np.ndarray, t: np.ndarray, plane: float, voxel_mm: float) -> float | None:
-    """Middle (mm from ``plane`` along ``lat``) of the body's own left and right cortex, or None.
+def _side_walls_middle(image, frame, u: np.ndarray, t: np.ndarray, voxel_mm: float) -> float | None:
+    """Middle (mm along the frame's lateral axis, from its centre) of the body's own left and right cortex, or None.
 
     Per column across the posterior part of the body (:func:`body_midplane`), the innermost steep fall going outward
     on each side; the mean of the columns whose width fits a body and that agree with their median.
@@ -704,7 +704,7 @@ def _side_walls_middle(image, frame, u: np.ndarray, t: np.ndarray, plane: float,
     middle = 0.5 * (CT_SIDE_SEARCH[0] + CT_SIDE_SEARCH[1]) * depth
     half = 0.5 * (CT_SIDE_SEARCH[1] - CT_SIDE_SEARCH[0]) * depth
     middles = []
-    for profile in _lateral_profiles(image, frame, columns, rows, plane + across):
+    for profile in _lateral_profiles(image, frame, columns, rows, across):
         sides = [steepest_fall(across, profile, outward, outward * middle, half, max(0.5 * voxel_mm, 0.5),
                                prior_mm=10 * depth) for outward in (-1.0, 1.0)]
         if all(side is not None for side in sides) and \
@@ -969,7 +969,7 @@ def refine_on_ct(image, keypoints_lps: np.ndarray, passes: int = CT_PASSES,
         voxel = float(np.abs(np.linalg.inv(geometry.direction) @ lat) @ np.asarray(geometry.spacing))
         plane = body_midplane((array, geometry), points, voxel)
         # a move under half a voxel across is below what the canal's walls resolve (3 mm CT): the plane stays
-        if plane is not None and abs(plane - float(np.mean((points - frame[0]) @ lat))) >= 0.5 * voxel:
+        if plane is not None and abs(plane) >= 0.5 * voxel:
             points = points + (plane - (points - frame[0]) @ lat)[:, None] * lat
     start = points.copy()
     for _ in range(passes):
