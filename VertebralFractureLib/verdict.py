@@ -4,6 +4,9 @@ The Genant grade from the six keypoints is the measurement and decides (Genant e
 2020, eq. 1); the learned scores are second opinions that can only ask for a look, never grade:
 
 * ``not assessed``: the quality gate did not let the vertebra through (its ``status_reason`` says why).
+  Except: ``review`` when the gate withheld a height loss measured on it (its keypoints were not clearly on the
+  endplates, :data:`UNCONFIRMED_GRADE_KEY`) and a *validated* learned score also says "fracture": two
+  independent signals point at the same body, and a withheld collapse must not leave the patient "normal".
 * ``fracture``: Genant grade 2 or 3 (height loss of 25 % or more) on an assessed vertebra.
 * ``review``: Genant grade 1 (mild, 20-25 %: the grade readers disagree on most), or grade 0 while a
   *validated* learned score is at or above its operating point (the scores disagree with the heights).
@@ -31,6 +34,12 @@ NOT_ASSESSED = "not assessed"
 SEVERITY = (FRACTURE, REVIEW, NORMAL, NOT_ASSESSED)
 #: Highest false-positive rate on real normal vertebrae for a learned score to enter the verdict.
 MAX_REAL_FPR = 0.10
+#: ``Vertebra.extra`` key: the Genant grade of a height loss that the quality gate measured but withheld because
+#: the keypoints were not clearly on the endplates (:func:`VertebralFractureLib.quality.stage.withhold_grades`).
+#: A real crush fracture's endplates are irregular, so the gate withholds exactly the bodies most likely to be
+#: fractured (CTs drawn from real fractured vertebra masks, ``benchmarks/bench_real_shapes.py``: the VerSe grade-3
+#: L1 withheld on every drawing, the patch classifier 0.76-0.90 on it).
+UNCONFIRMED_GRADE_KEY = "unconfirmed_grade"
 
 
 @dataclass(frozen=True)
@@ -90,7 +99,7 @@ def rules_for(vertebra: Any) -> Tuple[ScoreRule, ...]:
 
 
 def score_disagreements(vertebra: Any, rules: Iterable[ScoreRule] = SCORE_RULES) -> List[str]:
-    """The validated scores of an assessed grade-0 vertebra that say "fracture", as short phrases."""
+    """The validated scores of a vertebra that say "fracture" (at or above their operating point), as short phrases."""
     out = []
     for rule in rules:
         value = getattr(vertebra, rule.field, None)
@@ -109,7 +118,12 @@ def vertebra_verdict(vertebra: Any, rules: Optional[Iterable[ScoreRule]] = None)
     """
     rules = rules_for(vertebra) if rules is None else rules
     if getattr(vertebra, "status", "assessed") != "assessed":
-        return NOT_ASSESSED, vertebra.status_reason or "not assessed"
+        reason = vertebra.status_reason or "not assessed"
+        unconfirmed = (getattr(vertebra, "extra", None) or {}).get(UNCONFIRMED_GRADE_KEY)
+        agreeing = score_disagreements(vertebra, rules) if unconfirmed and unconfirmed >= 1 else []
+        if agreeing:
+            return REVIEW, f"{reason}; but {'; '.join(agreeing)}: look at it"
+        return NOT_ASSESSED, reason
     measure = vertebra.measure
     if measure is None:
         return NOT_ASSESSED, "the keypoints do not give valid heights"

@@ -105,3 +105,36 @@ def test_the_shipped_calibration_uses_the_classifier_and_the_voxel_map_but_not_t
     assert verdict == REVIEW and reason == "heights normal but patch classifier (Husseini et al. 2020) 0.65 >= 0.5"
     l2.fracture_probability = 0.49
     assert vertebra_verdict(l2)[0] == NORMAL
+
+
+def test_a_withheld_height_loss_that_a_validated_score_agrees_with_asks_for_a_review():
+    from VertebralFractureLib.quality.stage import withhold_lordotic_wedges, withhold_unsupported_grades
+    from VertebralFractureLib.verdict import SCORE_RULES, UNCONFIRMED_GRADE_KEY
+
+    validated = [rule for rule in SCORE_RULES if rule.validated and rule.field == "fracture_probability"]
+    assert validated  # the shipped calibration lets the classifier in (test below)
+    result = column(12.0)  # L1 crushed to grade 3
+    l1 = result.vertebra("L1")
+    l1.source, l1.checks = "model", {"endplates": 0.83}  # keypoints not clearly on the endplates
+    withhold_unsupported_grades(result)
+    assert not l1.assessed and l1.extra[UNCONFIRMED_GRADE_KEY] == 3
+    l1.fracture_probability = 0.9
+    verdict, reason = vertebra_verdict(l1)
+    assert verdict == REVIEW
+    assert reason.startswith("keypoints not clearly on the endplates (score 0.83)") and "0.90 >= 0.5" in reason
+    document = result.to_dict()
+    assert document["patient"]["verdict"] == REVIEW and "L1" in document["patient"]["review_levels"]
+    assert SpineResult.from_dict(document).vertebra("L1").verdict()[0] == REVIEW  # kept through results.json
+    l1.fracture_probability = 0.3  # the score does not agree: the gate's answer stands
+    assert vertebra_verdict(l1)[0] == NOT_ASSESSED and patient_verdict(result.vertebrae)[0] == NORMAL
+    # nothing measured was withheld (cut by the field of view): a score alone never turns it into a finding
+    other = column(12.0)
+    other.vertebra("L1").not_assessed("cut by the edge of the field of view (superior edge)")
+    other.vertebra("L1").fracture_probability = 0.9
+    assert vertebra_verdict(other.vertebra("L1"))[0] == NOT_ASSESSED
+    # a normal lordotic L5 withheld for its shape records no height loss
+    wedge = SpineResult([body("L3", 60), body("L4", 30), body("L5", 0, posterior=18.0)])
+    withhold_lordotic_wedges(wedge)
+    l5 = wedge.vertebra("L5")
+    l5.fracture_probability = 0.9
+    assert not l5.assessed and UNCONFIRMED_GRADE_KEY not in l5.extra and vertebra_verdict(l5)[0] == NOT_ASSESSED

@@ -69,8 +69,12 @@ def level_text(vertebra, certain: bool = True) -> str:
 
 
 def score_review(vertebra) -> bool:
-    """Whether the verdict is "review" although the heights grade 0: a validated learned score disagrees."""
-    if not vertebra.assessed or vertebra.measure is None or vertebra.measure.grade != 0:
+    """Whether the verdict is "review" although the heights do not say so.
+
+    A validated learned score disagrees with grade-0 heights, or agrees with a height loss the gate withheld
+    (:mod:`VertebralFractureLib.verdict`).
+    """
+    if vertebra.assessed and (vertebra.measure is None or vertebra.measure.grade != 0):
         return False
     return vertebra.verdict()[0] == "review"
 
@@ -83,7 +87,7 @@ def caption_color(vertebra) -> Tuple[float, float, float]:
 def _caption(vertebra, certain: bool = True) -> str:
     name = level_text(vertebra, certain)
     if not vertebra.assessed or vertebra.measure is None:
-        return f"{name} n/a"
+        return f"{name} n/a review" if score_review(vertebra) else f"{name} n/a"
     verdict = "review" if score_review(vertebra) else f"grade {vertebra.measure.grade}"
     return f"{name}  G {vertebra.measure.G:.2f}  {verdict}"
 
@@ -207,12 +211,16 @@ def draw_overview(
     plane = ("Straightened mid-sagittal plane\n(rows follow the spine's centre-line)." if window is not None
              else "Lateral view as acquired.")
     note_top = legend_top - LEGEND_HEIGHT_IN / figure_height
-    reviewed = any(score_review(v) for v in drawn)
+    reviewed = any(score_review(v) for v in drawn if v.assessed)
+    withheld = any(score_review(v) for v in drawn if not v.assessed)
     figure.text(legend_x + 0.01, note_top, f"{plane}\nBar: {SCALE_BAR_MM:.0f} {unit}."
                 + ("\nS superior, I inferior,\nA anterior, P posterior." if window is not None else "")
                 + ("\n\"review\" beside green keypoints:\nheights normal (grade 0), a\nvalidated learned score\n"
                    "disagrees (see the report)."
-                   if reviewed else ""),
+                   if reviewed else "")
+                + ("\n\"n/a review\": a height loss\nthe keypoints cannot confirm,\nand a validated learned\n"
+                   "score agrees (see the report)."
+                   if withheld else ""),
                 fontsize=8, va="top", color="#333")
     figure.suptitle(heading, fontsize=10)
     return figure

@@ -32,6 +32,10 @@ TRANSITIONAL_PENALTY = 0.05
 MAX_SKIP = 2
 #: Cost of leaving a detection unlabelled (dropped as a duplicate or false positive).
 DROP_PENALTY = 0.4
+#: Cost of leaving out a detection that stands in the column one level from its neighbours
+#: (:func:`in_column`): far above what its level scores can gain, so only a duplicate or a detection off the
+#: column's spacing is dropped, never a body the level scores cannot place.
+IN_COLUMN_DROP_PENALTY = 10.0
 #: Softmax temperature of the confidence.
 TEMPERATURE = 0.2
 
@@ -175,7 +179,7 @@ def select_and_decode(
     scores: np.ndarray,
     rows_mm: np.ndarray,
     channels: Sequence[str] = LABEL_LEVELS,
-    drop_penalty: float = DROP_PENALTY,
+    drop_penalty: float | np.ndarray = DROP_PENALTY,
     gap_penalty: float = GAP_PENALTY,
 ) -> Tuple[np.ndarray, Labelling]:
     """Labels with the option of leaving a detection out (a duplicate or a false positive).
@@ -184,7 +188,7 @@ def select_and_decode(
     level cranio-caudally after the previous one or be dropped at ``drop_penalty``; this keeps one
     spurious or duplicate detection from shifting every label below it, and copes with more
     detections than levels. :func:`decode_levels` then labels the kept detections (with their
-    confidences).
+    confidences). ``drop_penalty`` may be one value or one per detection (input order; see :func:`in_column`).
 
     Returns:
         indices of the kept detections (input order) and their :class:`Labelling`.
@@ -198,6 +202,7 @@ def select_and_decode(
     order = np.argsort(np.asarray(rows_mm, dtype=np.float64), kind="stable")
     s = scores[order] - np.array([TRANSITIONAL_PENALTY if c in TRANSITIONAL else 0.0 for c in channels])[None, :]
     rows = np.asarray(rows_mm, dtype=np.float64)[order]
+    drop = np.broadcast_to(np.asarray(drop_penalty, dtype=np.float64), (n,))[order]
     skips_expected = expected_skips(rows)
     step = np.full((count + 1, count), -np.inf)  # from state a (0 = none yet, c + 1 = level c) to level b
     step[0, :] = 0.0
@@ -219,7 +224,7 @@ def select_and_decode(
         total = value[:, None] + moves + s[k][None, :]
         best_from = total.argmax(axis=0)
         assign = total.max(axis=0)
-        dropped = value - drop_penalty
+        dropped = value - drop[k]
         new = dropped.copy()
         choice = np.full(count + 1, -1)  # -1: dropped (state kept); else predecessor state
         better = assign > new[1:]
@@ -237,6 +242,35 @@ def select_and_decode(
     kept = np.sort(order[np.array(kept_sorted, dtype=np.int64)]) if kept_sorted else np.zeros(0, dtype=np.int64)
     labelling = decode_levels(scores[kept], np.asarray(rows_mm, dtype=np.float64)[kept], channels, gap_penalty)
     return kept, labelling
+
+
+def in_column(rows_mm: np.ndarray) -> np.ndarray:
+    """Which detections stand in the column one level from their neighbours, (n,) bool in the input order.
+
+    A detection is in the column when every gap to its cranio-caudal neighbours fits one level (0.7-1.3 times the
+    local spacing, :data:`.chain.ONE_LEVEL`) or one missed level (:data:`.chain.TWO_LEVELS`), and at least one fits
+    a single level; three detections at least. A duplicate (a gap far under one level) or a detection at an
+    irregular distance is not. The level scores of a body can be wrong (a level classifier that has never seen
+    such a scan calls a whole thoracic run lumbar: CTs drawn from real vertebra masks without ribs,
+    ``benchmarks/bench_real_shapes.py``), and dropping such a body loses a vertebra in view; with
+    :data:`IN_COLUMN_DROP_PENALTY` it keeps a label (the levels' certainty comes from the anchors, not from here).
+    """
+    from .chain import ONE_LEVEL, TWO_LEVELS, _local_spacing
+
+    rows_mm = np.asarray(rows_mm, dtype=np.float64)
+    out = np.zeros(len(rows_mm), dtype=bool)
+    if len(rows_mm) < 3:
+        return out
+    order = np.argsort(rows_mm, kind="stable")
+    rows = rows_mm[order]
+    for k in range(len(rows)):
+        spacing = _local_spacing(rows, k)
+        gaps = [rows[k] - rows[k - 1]] if k else []
+        gaps += [rows[k + 1] - rows[k]] if k + 1 < len(rows) else []
+        one = [ONE_LEVEL[0] * spacing <= g <= ONE_LEVEL[1] * spacing for g in gaps]
+        two = [TWO_LEVELS[0] * spacing <= g <= TWO_LEVELS[1] * spacing for g in gaps]
+        out[order[k]] = bool(np.isfinite(spacing) and any(one) and all(a or b for a, b in zip(one, two)))
+    return out
 
 
 def consecutive(labels: Sequence[str]) -> Tuple[bool, List[str]]:

@@ -128,17 +128,20 @@ def decode_with_classifier(
             from the anchor. Without an anchored level the classifier's labels are kept and their
             confidence is capped at 0.5 (levels uncertain).
     """
-    from .labelling import select_and_decode
+    from .labelling import DROP_PENALTY, IN_COLUMN_DROP_PENALTY, in_column, select_and_decode
 
     rows_mm = np.asarray(rows_mm, dtype=np.float64)
+    # a body in the column keeps a label even where the classifier's scores do not fit it (labelling.in_column)
+    drop = np.where(in_column(rows_mm), IN_COLUMN_DROP_PENALTY, DROP_PENALTY)
     order = np.argsort(rows_mm, kind="stable")
     scores = np.zeros((len(rows_mm), len(classifier.channels)))
     scores[order] = classifier.scores(np.asarray(features)[order])
     if anchor is None:
-        return select_and_decode(scores, rows_mm, classifier.channels, gap_penalty=gap_penalty)
+        return select_and_decode(scores, rows_mm, classifier.channels, drop_penalty=drop, gap_penalty=gap_penalty)
     from .level_anchors import anchored_confidence, anchored_scores
 
     scores = anchored_scores(scores, anchor, classifier.channels, order)
-    keep, labelling = select_and_decode(scores, rows_mm, classifier.channels, gap_penalty=gap_penalty)
+    keep, labelling = select_and_decode(scores, rows_mm, classifier.channels, drop_penalty=drop,
+                                        gap_penalty=gap_penalty)
     labelling.confidence = anchored_confidence(labelling.labels, labelling.confidence, anchor)
     return keep, labelling

@@ -24,11 +24,16 @@ from ..stage import Analysis, RunsWithKeypoints, StageContext
 ENDPLATES_FOR_A_GRADE = 0.9
 
 
-def withhold_grades(result: SpineResult, unsupported: Callable[[Any], Optional[str]]) -> None:
+def withhold_grades(result: SpineResult, unsupported: Callable[[Any], Optional[str]], record: bool = False) -> None:
     """Mark "not assessed" every graded vertebra (grade >= 1) for which ``unsupported`` gives a reason.
 
-    Repeated until stable, since removing a vertebra changes its neighbours' reference heights.
+    Repeated until stable, since removing a vertebra changes its neighbours' reference heights. ``record``: keep
+    the withheld grade in ``extra`` (:data:`~VertebralFractureLib.verdict.UNCONFIRMED_GRADE_KEY`), for a height
+    loss that may be real but could not be confirmed (the verdict asks for a look when a validated learned score
+    agrees); not for a normal shape that only looks graded (the lordotic L5).
     """
+    from ..verdict import UNCONFIRMED_GRADE_KEY
+
     for _ in range(len(result.vertebrae)):
         changed = False
         for vertebra in result.vertebrae:
@@ -36,6 +41,8 @@ def withhold_grades(result: SpineResult, unsupported: Callable[[Any], Optional[s
             if vertebra.assessed and measure is not None and measure.grade >= 1:
                 reason = unsupported(vertebra)
                 if reason:
+                    if record:
+                        vertebra.extra[UNCONFIRMED_GRADE_KEY] = int(measure.grade)
                     vertebra.not_assessed(reason)
                     changed = True
         if not changed:
@@ -64,7 +71,7 @@ def withhold_unsupported_grades(result: SpineResult) -> None:
         return (f"keypoints not clearly on the endplates (score {score:.2f}): the measured height loss "
                 f"(grade {vertebra.measure.grade}) cannot be confirmed")
 
-    withhold_grades(result, off_the_endplates)
+    withhold_grades(result, off_the_endplates, record=True)
 
 
 #: Levels whose normal shape is a lordotic wedge, shortest at the back: in healthy adults L5 is 30.3 +- 1.9 mm high

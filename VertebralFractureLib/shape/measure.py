@@ -383,6 +383,6 @@ def measure_from_mask(mask_image, body_mask=None) -> SpineResult:
                          input={**geometry.to_dict(), "orientation": geometry.orientation_code, "kind": "mask"},
                          warnings=warnings)
     result.models["keypoints"] = "mask"
-    withhold_grades(result, _too_coarse)
+    withhold_grades(result, _too_coarse, record=True)
     withhold_lordotic_wedges(result)
     return result

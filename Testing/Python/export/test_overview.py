@@ -167,3 +167,33 @@ def test_a_vertebra_a_learned_score_sends_for_review_says_so_on_the_picture(radi
         assert not any("learned score" in t.get_text() for t in plain.texts)
     finally:
         plt.close(plain)
+
+
+def test_a_withheld_height_loss_a_learned_score_agrees_with_is_captioned_for_review(radiograph):
+    """A body the gate withheld (its keypoints off the endplates) whose measured loss a validated score agrees with:
+    the verdict is "review" (verdict.UNCONFIRMED_GRADE_KEY); the picture said only "n/a" in grey."""
+    import copy
+
+    import matplotlib.pyplot as plt
+
+    from VertebralFractureLib.colors import GRADE_COLORS
+    from VertebralFractureLib.verdict import UNCONFIRMED_GRADE_KEY
+
+    result = copy.deepcopy(radiograph.result)
+    withheld, plain = [v for v in result.vertebrae if v.assessed][:2]
+    for vertebra in (withheld, plain):
+        vertebra.not_assessed("keypoints not clearly on the endplates (score 0.83)")
+        vertebra.fracture_probability = 0.9
+    withheld.extra[UNCONFIRMED_GRADE_KEY] = 2
+    assert withheld.verdict()[0] == "review" and plain.verdict()[0] == "not assessed"
+    figure = draw_overview(radiograph.mid_sagittal, radiograph.mid_points, result,
+                           spacing=(result.pixel_spacing[1], result.pixel_spacing[0]), window=None)
+    try:
+        texts, _, _ = _captions(figure)
+        by_level = {t.get_text().split()[0]: t for t in texts}
+        assert by_level[withheld.label].get_text() == f"{withheld.label} n/a review"
+        assert tuple(by_level[withheld.label].get_color()) == GRADE_COLORS[1]
+        assert by_level[plain.label].get_text() == f"{plain.label} n/a"
+        assert any("keypoints cannot confirm" in t.get_text() for t in figure.texts)
+    finally:
+        plt.close(figure)

@@ -107,3 +107,41 @@ def test_best_channels_keeps_every_detection_even_two_on_one_level():
     assert labelling.labels == ["L1", "L1", "L2", "T12"]
     np.testing.assert_allclose(labelling.confidence, [0.9, 0.6, 0.7, 0.2])
     assert best_channels(np.zeros((0, 3)), ["T12", "L1", "L2"]).labels == []
+
+
+def test_in_column_marks_bodies_one_level_apart_not_duplicates_or_strays():
+    from VertebralFractureLib.keypoints.labelling import in_column
+
+    rows = np.array([0.0, 30.0, 33.0, 60.0, 90.0, 150.0, 180.0, 201.0])
+    # 33 duplicates 30; 150 is two levels below 90 (a missed body) and one above 180; 201 is 0.7 levels on
+    assert in_column(rows).tolist() == [True, False, False, True, True, True, True, True]
+    assert in_column(np.array([0.0, 50.0, 61.0, 100.0])).tolist() == [True, False, False, True]
+    assert not in_column(np.array([0.0, 30.0])).any()  # no spacing to fit from two detections
+    shuffled = np.array([90.0, 0.0, 60.0, 30.0])
+    assert in_column(shuffled).tolist() == [True, True, True, True]  # input order kept
+
+
+def test_select_keeps_bodies_in_the_column_that_the_level_scores_cannot_place():
+    from VertebralFractureLib.keypoints.labelling import (
+        DROP_PENALTY,
+        IN_COLUMN_DROP_PENALTY,
+        in_column,
+        select_and_decode,
+    )
+
+    # nine bodies 25 mm apart whose level scores all say "lumbar" (a level classifier that has not seen the scan)
+    levels = ["L1", "L2", "L2", "L2", "L2", "L3", "L3", "L3", "L5"]
+    rows = np.arange(9) * 25.0
+    scores = _scores(levels)
+    kept, _ = select_and_decode(scores, rows, gap_penalty=2.5)
+    assert len(kept) < 9  # one drop penalty each: bodies in view are dropped to make the labels fit
+    drop = np.where(in_column(rows), IN_COLUMN_DROP_PENALTY, DROP_PENALTY)
+    kept, out = select_and_decode(scores, rows, drop_penalty=drop, gap_penalty=2.5)
+    assert kept.tolist() == list(range(9))
+    assert consecutive(out.labels)[0] and len(set(out.labels)) == 9
+    # a duplicate (3 mm from a body) is still left out where the scores are clean
+    levels = ["T9", "T10", "T10", "T11", "T12", "L1"]
+    rows = np.array([0.0, 30.0, 33.0, 60.0, 90.0, 120.0])
+    drop = np.where(in_column(rows), IN_COLUMN_DROP_PENALTY, DROP_PENALTY)
+    kept, out = select_and_decode(_scores(levels), rows, drop_penalty=drop)
+    assert len(kept) == 5 and out.labels == ["T9", "T10", "T11", "T12", "L1"]
