@@ -254,7 +254,9 @@ def ct_evidence(straightened, ct, to_input_pixels: np.ndarray, refine: bool = Tr
         except ValueError:
             return False
         frame = frames[0]
-        ratio = float(frame.heights.max()) / max(float(frames[1].heights.max()), 1e-6)
+        # the middle of the three heights: one corner snapped to the neighbour's far endplate (a small upper
+        # thoracic body on 3 mm slices) does not make the body another size
+        ratio = float(np.median(frame.heights)) / max(float(np.median(frames[1].heights)), 1e-6)
         if not HEIGHT_RATIO[0] <= ratio <= HEIGHT_RATIO[1]:  # the refinement found no body of that height
             return False
         # in view as detected and as refined: the refinement cannot see beyond the edge and stops inside it
