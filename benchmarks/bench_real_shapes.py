@@ -59,18 +59,11 @@ def reference_grades(name: str) -> dict:
 
 def reference_of(case_name: str, case, grades: dict):
     """A :class:`Reference` from the drawn case: body-mask centroids, mask keypoints, the reference grades."""
-    import SimpleITK as sitk
-
-    from VertebralFractureLib.levels import level_from_label
     from VertebralFractureLib.training.real.reference import Reference, ReferenceVertebra
 
-    body = sitk.GetArrayViewFromImage(case.body_mask)
     truth = {v.label: v for v in case.truth.vertebrae}
     vertebrae = []
-    for label in sorted(int(v) for v in np.unique(body) if v):
-        level = level_from_label(label)
-        voxels = np.argwhere(body == label)
-        centre = case.body_mask.TransformContinuousIndexToPhysicalPoint(voxels.mean(axis=0)[::-1].tolist())
+    for level, centre in case.body_centres().items():
         known = truth.get(level)
         keypoints = None if known is None or known.keypoints is None else np.asarray(known.keypoints, float)
         vertebrae.append(ReferenceVertebra(

@@ -126,24 +126,13 @@ def test_a_real_crush_fracture_drawn_as_a_ct_is_found_with_its_neighbours_and_fl
     and the patient is not called normal.
     """
     import numpy as np
-    import SimpleITK as sitk
-    from testdata import real
+    from testdata import drawn_mask_ct
 
-    from VertebralFractureLib.io.images import read_image
-    from VertebralFractureLib.synth import generate_from_mask
-
-    mask = read_image(real("verse", "sub-verse004_seg-vert_msk.nii.gz"))
-    case = generate_from_mask(mask, 0, spacing=(1.0, 1.0, 1.0), fov_xy_mm=(300.0, 260.0))
-    path = tmp_path / "verse004_drawn.nii.gz"
-    sitk.WriteImage(case.ct, str(path))
+    case, path = drawn_mask_ct(tmp_path, ("verse", "sub-verse004_seg-vert_msk.nii.gz"), 0, 1.0)
     result = analyze(path).result
-    body = sitk.GetArrayFromImage(case.body_mask)
-    centres = []
-    for label in sorted(int(v) for v in np.unique(body) if v):
-        voxels = np.argwhere(body == label).mean(axis=0)[::-1]
-        centres.append(case.body_mask.TransformContinuousIndexToPhysicalPoint(voxels.tolist()))
+    centres = np.array(list(case.body_centres().values()))
     reported = np.array([v.centroid for v in result.vertebrae])
-    distances = np.linalg.norm(np.asarray(centres)[:, None] - reported[None], axis=2)
+    distances = np.linalg.norm(centres[:, None] - reported[None], axis=2)
     assert len(centres) == 9 and np.all(distances.min(axis=1) < 15.0)  # every body, T9-L5, reported
     assert len(result.vertebrae) == 9
     l1 = result.vertebrae[int(distances[4].argmin())]

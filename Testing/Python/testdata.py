@@ -48,3 +48,21 @@ def box_keypoints(centre, heights=(25.0, 25.0, 25.0), depth=30.0) -> np.ndarray:
     for offset, height in zip((-depth / 2, 0.0, depth / 2), heights):
         rows += [[x, y + offset, z + height / 2], [x, y + offset, z - height / 2]]
     return np.array(rows, dtype=float)
+
+
+def drawn_mask_ct(folder: Path, parts: tuple, seed: int, slice_mm: float):
+    """A real vertebra mask (``real(*parts)``) drawn as a CT by ``synth.generate_from_mask`` at 1 mm pixels and
+    ``slice_mm`` slices (as ``benchmarks/bench_real_shapes.py`` draws it), written to ``folder``.
+
+    Returns:
+        ``(case, path)``: the :class:`~VertebralFractureLib.synth.generator.SyntheticCase` and the CT file.
+    """
+    import SimpleITK as sitk
+
+    from VertebralFractureLib.io.images import read_image
+    from VertebralFractureLib.synth import generate_from_mask
+
+    case = generate_from_mask(read_image(real(*parts)), seed, spacing=(1.0, 1.0, slice_mm), fov_xy_mm=(300.0, 260.0))
+    path = Path(folder) / f"drawn_{seed}_{slice_mm:g}mm.nii.gz"
+    sitk.WriteImage(case.ct, str(path))
+    return case, path

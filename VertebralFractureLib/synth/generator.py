@@ -79,6 +79,20 @@ class SyntheticCase:
     tissue: Optional[Tissue] = None
     timings_s: Dict[str, float] = field(default_factory=dict)
 
+    def body_centres(self) -> Dict[str, np.ndarray]:
+        """LPS centre (mm) of every vertebral body of ``body_mask``, by level, cranio-caudal (partial ones included)."""
+        import SimpleITK as sitk
+
+        from ..levels import level_from_label
+
+        body = sitk.GetArrayViewFromImage(self.body_mask)
+        centres = {}
+        for label in sorted(int(v) for v in np.unique(body) if v):
+            index = np.argwhere(body == label).mean(axis=0)[::-1]  # (z, y, x) -> (x, y, z)
+            centres[level_from_label(label)] = np.asarray(
+                self.body_mask.TransformContinuousIndexToPhysicalPoint(index.tolist()), dtype=float)
+        return centres
+
 
 def resolve_params(params: SynthParams, rng: np.random.Generator, explicit: set) -> SynthParams:
     """Fill every random field of ``params`` from ``rng`` (fields in ``explicit`` are kept)."""

@@ -151,23 +151,13 @@ def test_small_upper_thoracic_bodies_on_3_mm_slices_join_the_chain(tmp_path):
     neighbour's far endplate (refined heights like 29 / 20 / 22 mm), and the evidence compared the largest refined
     height with the largest detected one (ratio 1.7 > 1.6). The middle of the three heights is compared now.
     """
-    import SimpleITK as sitk
-    from testdata import real
+    from testdata import drawn_mask_ct
 
-    from VertebralFractureLib.io.images import read_image
     from VertebralFractureLib.pipeline import analyze
-    from VertebralFractureLib.synth import generate_from_mask
 
-    mask = read_image(real("verse_sample001", "sub-sample001_seg-vert_msk.nii.gz"))
-    case = generate_from_mask(mask, 2, spacing=(1.0, 1.0, 3.0), fov_xy_mm=(300.0, 260.0))
-    path = tmp_path / "sample001_3mm.nii.gz"
-    sitk.WriteImage(case.ct, str(path))
-    result = analyze(path).result
-    body = sitk.GetArrayFromImage(case.body_mask)
-    reported = np.array([v.centroid for v in result.vertebrae])
-    labels = sorted(int(v) for v in np.unique(body) if v)
-    assert len(labels) == 17
-    for label in labels:
-        centre = case.body_mask.TransformContinuousIndexToPhysicalPoint(
-            np.argwhere(body == label).mean(axis=0)[::-1].tolist())
-        assert np.linalg.norm(reported - np.asarray(centre), axis=1).min() < 15.0, label
+    case, path = drawn_mask_ct(tmp_path, ("verse_sample001", "sub-sample001_seg-vert_msk.nii.gz"), 2, 3.0)
+    reported = np.array([v.centroid for v in analyze(path).result.vertebrae])
+    centres = case.body_centres()
+    assert len(centres) == 17
+    for level, centre in centres.items():
+        assert np.linalg.norm(reported - centre, axis=1).min() < 15.0, level
