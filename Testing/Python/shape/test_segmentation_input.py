@@ -226,6 +226,15 @@ def test_a_mask_in_thick_axial_slices_reports_no_height_loss_it_cannot_resolve()
             assert "cannot be confirmed" in v.status_reason
     assert result.vertebra("L3").assessed  # G 1.0 on the staircase: nothing to withhold
     assert result.patient_summary()["fractured_levels"] == []
+    # the radiologists' grade-3 L1 is withheld with the rest, but its loss and the validated shape score agree: the
+    # verdict asks for a look (the patient was "normal" before); the withheld normal L4 and L5 stay "not assessed"
+    from VertebralFractureLib.shape.score import AbnormalityModel, abnormality_scores
+
+    abnormality_scores(thick, result, AbnormalityModel.load("abnormality_shape.pt", device="cpu"))
+    verdicts = {v.label: v.verdict()[0] for v in result.vertebrae}
+    assert verdicts["L1"] == "review" and "shape abnormality" in result.vertebra("L1").verdict()[1]
+    assert verdicts["L4"] == verdicts["L5"] == "not assessed"
+    assert result.patient_summary()["verdict"] == "review"
     # the native mask (1 mm along the bodies) keeps every grade
     native = measure_from_mask(original)
     assert all(v.assessed for v in native.vertebrae)
