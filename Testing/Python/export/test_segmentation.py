@@ -29,6 +29,18 @@ def test_round_trip_keeps_voxels_geometry_names_and_colours(tmp_path):
     assert read_segments[1].color == pytest.approx((0.85, 0.1, 0.1))
     header = path.read_bytes()[:3000]
     assert b"Segment0_Extent:=4 7 3 5 2 4" in header
+    assert b"Segment1_Extent:=1 2 1 2 6 7" in header
+
+
+def test_a_segment_without_voxels_is_kept_with_an_empty_extent(tmp_path):
+    """A vertebra found without a mask (value absent from the image, also above its largest label) stays listed."""
+    _, image = _labels()
+    segments = [Segment(3, "T12", (0, 1, 0)), Segment(20, "L1", (0, 1, 0)), Segment(40, "L3", (1, 0, 0))]
+    path = write_seg_nrrd(image, segments, tmp_path / "s.seg.nrrd")
+    header = path.read_bytes()[:4000]
+    assert b"Segment0_Extent:=0 -1 0 -1 0 -1" in header and b"Segment2_Extent:=0 -1 0 -1 0 -1" in header
+    assert b"Segment1_Extent:=4 7 3 5 2 4" in header
+    assert [s.name for s in read_seg_nrrd(path)[1]] == ["T12", "L1", "L3"]
 
 
 def test_refuses_overwrite_and_wrong_suffix(tmp_path):
