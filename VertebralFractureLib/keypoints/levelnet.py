@@ -129,19 +129,24 @@ def decode_with_classifier(
             confidence is capped at 0.5 (levels uncertain).
     """
     from .labelling import DROP_PENALTY, IN_COLUMN_DROP_PENALTY, in_column, select_and_decode
+    from .level_anchors import anchored_confidence, anchored_scores
 
     rows_mm = np.asarray(rows_mm, dtype=np.float64)
-    # a body in the column keeps a label even where the classifier's scores do not fit it (labelling.in_column)
-    drop = np.where(in_column(rows_mm), IN_COLUMN_DROP_PENALTY, DROP_PENALTY)
     order = np.argsort(rows_mm, kind="stable")
     scores = np.zeros((len(rows_mm), len(classifier.channels)))
     scores[order] = classifier.scores(np.asarray(features)[order])
-    if anchor is None:
-        return select_and_decode(scores, rows_mm, classifier.channels, drop_penalty=drop, gap_penalty=gap_penalty)
-    from .level_anchors import anchored_confidence, anchored_scores
-
+    if anchor is None or anchor.index is None:  # no anatomical anchor found (a report without an anchored level)
+        # a body in the column keeps a label even where the classifier's scores do not fit it (labelling.in_column).
+        # Not with an anchor: its emissions are flat, so no body is dropped for them, and a drop must stay cheaper
+        # than moving the anchored level when the column holds more bodies than levels (a neck-to-chest CT's
+        # cervical bodies above C7 are left out, not the 12th rib's level moved)
+        drop = np.where(in_column(rows_mm), IN_COLUMN_DROP_PENALTY, DROP_PENALTY)
+        keep, labelling = select_and_decode(scores, rows_mm, classifier.channels, drop_penalty=drop,
+                                            gap_penalty=gap_penalty)
+        if anchor is not None:
+            labelling.confidence = anchored_confidence(labelling.labels, labelling.confidence, anchor)
+        return keep, labelling
     scores = anchored_scores(scores, anchor, classifier.channels, order)
-    keep, labelling = select_and_decode(scores, rows_mm, classifier.channels, drop_penalty=drop,
-                                        gap_penalty=gap_penalty)
+    keep, labelling = select_and_decode(scores, rows_mm, classifier.channels, gap_penalty=gap_penalty)
     labelling.confidence = anchored_confidence(labelling.labels, labelling.confidence, anchor)
     return keep, labelling

@@ -169,3 +169,20 @@ def test_shipped_classifier_finds_the_thoracolumbar_junction():
     no_bands[:, :18] = 0.0
     _, blind = decode_with_classifier(classifier, no_bands, rows)
     assert float(np.mean(blind.confidence)) < 0.7
+
+
+def test_an_anchored_level_is_never_moved_to_keep_extra_bodies_above_it():
+    """A neck-to-chest CT: more bodies above the 12th rib's vertebra than levels above T12 (C7-T11). Keeping every
+    body standing in the column (labelling.in_column) applies without an anchor only; with one, the extra top
+    bodies are left out and the anchored vertebra stays T12 (moving it would name every level wrongly, certain)."""
+    from VertebralFractureLib.keypoints.level_anchors import LevelAnchor
+
+    classifier = LevelClassifier.load()
+    rows = np.arange(18) * 22.0  # 18 bodies evenly spaced, the 16th (index 15) bears the 12th rib
+    features = np.tile(_CASE_0000[:1], (18, 1))
+    anchor = LevelAnchor("12th rib", 15, "T12", True, 0.95, "counted from the 12th rib")
+    keep, labelling = decode_with_classifier(classifier, features, rows, anchor=anchor)
+    labels = dict(zip(keep.tolist(), labelling.labels))
+    assert labels[15] == "T12"
+    assert [labels[k] for k in (16, 17)] == ["L1", "L2"]
+    assert len(keep) == 18 - 3  # C7-T11 hold 12 of the 15 bodies above: 3 are left out (flat emissions: any 3)
