@@ -212,7 +212,8 @@ def test_dicom_out_writes_seg_and_sr_of_a_dicom_series(tmp_path, capsys):
     ct = sitk.Cast(sitk.ReadImage(str(sample_ct_path())), sitk.sitkInt16)
     folder = tmp_path / "series"
     folder.mkdir()
-    series_uid = "1.2.826.0.1.3680043.2.1125.1." + time.strftime("%H%M%S")
+    # a UID component has no leading zero (DICOM PS3.5, 9.1): the clock's "003856" after midnight made pydicom warn
+    series_uid = "1.2.826.0.1.3680043.2.1125.1." + str(int(time.time()))
     direction = ct.GetDirection()
     for k in range(ct.GetDepth()):
         plane = ct[:, :, k]
