@@ -8,8 +8,9 @@ Qt-free. The queue puts first what most needs a reader's look (:data:`NEEDS`, mo
    analysis found no sacrum, 12th rib or T1: ``patient["levels"]["certain"]`` false, or the vertebra's own
    ``extra["level_certain"]`` false); one relabel with the column following anchors them
    (:func:`.editing.anchored_by_hand`);
-3. ``review``: the verdict asks for a look (:mod:`VertebralFractureLib.verdict`: Genant grade 1, or
-   heights normal while a validated score says fracture);
+3. ``review``: the verdict asks for a look (:mod:`VertebralFractureLib.verdict`: Genant grade 1,
+   heights normal while a validated score says fracture, or a height loss the gate withheld that a validated score
+   agrees with);
 4. ``fracture``: Genant grade 2 or 3, to be confirmed;
 5. ``normal``: the rest.
 
