@@ -148,9 +148,12 @@ def report_context(
     figure = None
     if overview_png is not None and Path(overview_png).exists():
         figure = base64.b64encode(Path(overview_png).read_bytes()).decode("ascii")
+    from .overview import level_text, levels_certain
+
     by_label = {v.label: v for v in result.vertebrae}
+    certain = levels_certain(result)
     strip = [
-        {"level": row["level"], "verdict": row["verdict"], "G": cell_text("G", row["G"]),
+        {"level": level_text(by_label[row["level"]], certain), "verdict": row["verdict"], "G": cell_text("G", row["G"]),
          "grade": row["grade"], "png": (thumbnails or {}).get(row["level"]),
          "assessed": by_label[row["level"]].assessed}
         for row in rows
@@ -159,6 +162,8 @@ def report_context(
         "version": __version__,
         "case": rows[0]["case"] if rows else str(result.input.get("path", "")),
         "summary": result.patient_summary(),
+        # the level names are a guess without an anatomical anchor: said in the verdict box, "?" on each name
+        "levels_uncertain": None if certain else result.patient.get("levels", {}).get("method", "levels uncertain"),
         "columns": [(c, COLUMN_UNITS[c][0], COLUMN_UNITS[c][1]) for c in columns],
         "rows": [{"class": _row_class(row), "cells": [cell_text(c, row[c]) for c in columns],
                   "verdict_reason": row["verdict_reason"]} for row in rows],

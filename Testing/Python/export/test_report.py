@@ -114,3 +114,19 @@ def test_cell_text_keeps_two_digits():
     assert cell_text("ha_mm", 24.04) == "24.0"
     assert cell_text("G", None) == "" and cell_text("level", "L1") == "L1"
     assert set(DECIMALS) >= {"ha_mm", "G", "fracture_probability"}
+
+
+def test_report_says_when_the_levels_are_a_guess(tmp_path, result):
+    """Without an anatomical anchor the overview and the CLI marked every level "?", the report named them plainly and
+    said so only among the warnings at its end."""
+    image = np.zeros((120, 60), np.float32)
+    points = {v.label: np.c_[np.full(6, 30.0), np.linspace(10, 100, 6)] for v in result.vertebrae}
+    anchored = render_report(result, tmp_path / "a.html", sagittal=(image, points, (1.0, 1.0))).read_text()
+    assert "the level names are a guess" not in anchored and "L1?" not in anchored
+    result.patient["levels"] = {"anchor": None, "certain": False, "method": "levels uncertain: no sacrum, 12th rib or "
+                                "first rib in view; check the levels", "confidence": 0.0}
+    guessed = render_report(result, tmp_path / "g.html", sagittal=(image, points, (1.0, 1.0))).read_text()
+    start = guessed.index('<div class="verdict')
+    verdict_box = guessed[start:guessed.index("</div>", start)]
+    assert "levels uncertain: no sacrum" in verdict_box and "the level names are a guess" in verdict_box
+    assert all(f"<b>{label}?</b>" in guessed for label in ("T12", "L1", "L2"))  # each thumbnail's caption
