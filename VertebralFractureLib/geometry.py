@@ -109,6 +109,15 @@ class ImageGeometry:
         """Physical length of the image along each axis (size x spacing)."""
         return np.asarray(self.size) * np.asarray(self.spacing)
 
+    def voxel_extent_along(self, direction: np.ndarray | Sequence) -> float:
+        """Extent (mm) of one voxel along a unit LPS direction: sum over the index axes of |component| x spacing.
+
+        The spacing itself along an index axis; on a 0.7 x 0.7 x 3 mm grid about 3 mm along the body's superior axis
+        of an axial CT and 0.7 mm across it (the resolution the CT refinement and the endplate check work at).
+        """
+        in_index_axes = np.linalg.inv(self.direction) @ np.asarray(direction, dtype=float)
+        return float(np.abs(in_index_axes) @ np.asarray(self.spacing, dtype=float))
+
     def to_dict(self) -> Dict[str, Any]:
         """JSON-ready description (the ``input`` block of results)."""
         return {

@@ -136,3 +136,16 @@ def test_malformed_dicts(data):
 def test_invalid_geometries(spacing, origin, direction, message):
     with pytest.raises(GeometryError, match=message):
         ImageGeometry((4, 4, 4), spacing, origin, direction)
+
+
+def test_voxel_extent_along_a_direction_is_the_spacing_on_an_index_axis():
+    import numpy as np
+
+    from VertebralFractureLib.geometry import ImageGeometry
+
+    rotated = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    geometry = ImageGeometry((10, 10, 10), (0.7, 0.8, 3.0), (0.0, 0.0, 0.0), rotated)
+    assert geometry.voxel_extent_along([0.0, 0.0, 1.0]) == 3.0
+    assert abs(geometry.voxel_extent_along([1.0, 0.0, 0.0]) - 0.8) < 1e-12  # LPS x is the second index axis here
+    oblique = np.array([0.0, 0.6, 0.8])  # between y (index axis 0, 0.7 mm) and z (3 mm)
+    assert abs(geometry.voxel_extent_along(oblique) - (0.6 * 0.7 + 0.8 * 3.0)) < 1e-12

@@ -833,6 +833,7 @@ def _fit_endplate(u: np.ndarray, t: np.ndarray, middle: float, half: float, outw
         return None
     return coefficients, inliers
 
+
 def endplate_line(image, frame, columns_u: np.ndarray, guess_t: np.ndarray, origin_t: np.ndarray, lateral: float,
                   outward: float, voxel_mm: float, t_axis: np.ndarray):
     """The border of one endplate traced across the body, as a robust quadratic ``t(u)``; None if not traced.
@@ -966,7 +967,7 @@ def refine_on_ct(image, keypoints_lps: np.ndarray, passes: int = CT_PASSES,
     frame = _body_frame(points) if midplane else None
     if frame is not None:
         lat = frame[3]
-        voxel = float(np.abs(np.linalg.inv(geometry.direction) @ lat) @ np.asarray(geometry.spacing))
+        voxel = geometry.voxel_extent_along(lat)
         plane = body_midplane((array, geometry), points, voxel)
         # a move under half a voxel across is below what the canal's walls resolve (3 mm CT): the plane stays
         if plane is not None and abs(plane) >= 0.5 * voxel:
@@ -976,7 +977,7 @@ def refine_on_ct(image, keypoints_lps: np.ndarray, passes: int = CT_PASSES,
         frame = _body_frame(points)
         if frame is None:
             break
-        voxel = float(np.abs(np.linalg.inv(geometry.direction) @ frame[2]) @ np.asarray(geometry.spacing))
+        voxel = geometry.voxel_extent_along(frame[2])
         points, placed = _refine_once((array, geometry), points, voxel_mm=voxel, start=start)
     if line_placed is not None:
         line_placed.extend(placed)

@@ -495,7 +495,7 @@ def check_endplates(volume: np.ndarray, geometry: ImageGeometry, frame: BodyFram
     """
     from ..keypoints import refine
 
-    voxel = float(np.abs(np.linalg.inv(geometry.direction) @ frame.s) @ np.asarray(geometry.spacing))
+    voxel = geometry.voxel_extent_along(frame.s)
     ok_mm, zero_mm = max(ENDPLATE_OFFSET_MM[0], voxel / 2), max(ENDPLATE_OFFSET_MM[1], voxel)
     step = 2 * refine.CT_STEP_MM  # 0.5 mm: the score's distances are read to a quarter of that
     t = np.arange(-ENDPLATE_SEARCH_MM, ENDPLATE_SEARCH_MM + step / 2, step)
