@@ -17,6 +17,10 @@ reference set (``benchmarks/calibrate_real.py``, ``Testing/Data/real/reference``
 :data:`MAX_REAL_FPR`; otherwise it is shown as "research" and does not enter the verdict. The figures in
 :data:`SCORE_RULES` were measured with that command; re-run it after any model change and update them here.
 
+Each modality has its own calibration (:func:`rules_for`): CT (:data:`SCORE_RULES`), a vertebra measured on a
+mask (:data:`MASK_SCORE_RULES`) and one measured on a lateral view (:data:`RADIOGRAPH_SCORE_RULES`, the
+lateral-view classifier's real false-positive rate on real sagittal slices).
+
 The patient's verdict is the most severe of its vertebrae's (fracture > review > normal); a patient with no
 assessed vertebra is ``not assessed``.
 """
@@ -93,9 +97,37 @@ MASK_SCORE_RULES: Tuple[ScoreRule, ...] = (
 )
 
 
+#: The calibration of a vertebra measured on a lateral view (2D keypoints): its ``fracture_probability`` is the
+#: lateral-view patch classifier's (:mod:`VertebralFractureLib.radiograph.fracture`), not the CT one's. Measured on
+#: 2026-12-05 with ``OMP_NUM_THREADS=2 python benchmarks/bench_sagittal.py --all`` (line LEARNED SCORE) on the
+#: thoracic and lumbar bodies the analysis found among the annotated ones of the 20 real sagittal CT slices (none
+#: looks fractured; about ten patients): 11 of 113 at or above 0.5 (median 0.01), just inside :data:`MAX_REAL_FPR`;
+#: as 8-bit PNG (``--as-png``) 6 of 79, as JPEG 70 6 of 80. Verdict "review" on 5 of 116 of those bodies.
+RADIOGRAPH_SCORE_RULES: Tuple[ScoreRule, ...] = (
+    ScoreRule("fracture_probability", "lateral-view patch classifier", 0.5, 11 / 113, 113),
+)
+
+
+def _lateral_view(vertebra: Any) -> bool:
+    """Whether a vertebra was measured on a lateral view: its keypoints are 2D ``[column, row]`` points."""
+    import numpy as np
+
+    keypoints = getattr(vertebra, "keypoints", None)
+    if keypoints is None:
+        return False
+    shape = np.shape(keypoints)
+    return len(shape) == 2 and shape[-1] == 2
+
+
 def rules_for(vertebra: Any) -> Tuple[ScoreRule, ...]:
-    """The calibrated rules that apply to a vertebra: :data:`MASK_SCORE_RULES` for one measured on a mask."""
-    return MASK_SCORE_RULES if getattr(vertebra, "source", None) == "mask" else SCORE_RULES
+    """The calibrated rules that apply to a vertebra.
+
+    For one measured on a mask :data:`MASK_SCORE_RULES`, on a lateral view :data:`RADIOGRAPH_SCORE_RULES`, else (CT)
+    :data:`SCORE_RULES`.
+    """
+    if getattr(vertebra, "source", None) == "mask":
+        return MASK_SCORE_RULES
+    return RADIOGRAPH_SCORE_RULES if _lateral_view(vertebra) else SCORE_RULES
 
 
 def score_disagreements(vertebra: Any, rules: Iterable[ScoreRule] = SCORE_RULES) -> List[str]:

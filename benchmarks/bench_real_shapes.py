@@ -20,6 +20,11 @@ assessed") or called "normal" (a miss), and the same for the normal ones (a "fra
 
 This is a half-real column: the shapes, the fractures and the grades are real, the intensities are generated. It
 is no substitute for real fractured CTs, which this project does not have.
+
+``--sagittal``: the 2D path instead (``analyze_radiograph``, as for a sagittal CT slice a site sends as a picture):
+each drawn CT is reformatted on its mid-sagittal plane (1 mm pixels, the plane through the median left-right position
+of the body centres) and analysed as a lateral view; per level the verdict and the lateral-view classifier's score,
+then the same counts. The lateral-view classifier never saw these shapes (it is trained on generated spines only).
 """
 
 from __future__ import annotations
@@ -74,6 +79,63 @@ def reference_of(case_name: str, case, grades: dict):
     return Reference(case=case_name, image="", vertebrae=vertebrae, no_spine_regions=[])
 
 
+def mid_sagittal_picture(case, path: Path) -> tuple:
+    """Write the drawn CT's mid-sagittal plane as a 2D image (rows superior -> inferior, columns anterior ->
+    posterior, 1 mm); return ``(path, level -> [column, row] of its body centre)``."""
+    import SimpleITK as sitk
+
+    from VertebralFractureLib.spine.straighten import sample_image
+
+    centres = case.body_centres()
+    points = np.array(list(centres.values()))
+    x = float(np.median(points[:, 0]))
+    y0, y1 = points[:, 1].min() - 60.0, points[:, 1].max() + 80.0
+    z0, z1 = points[:, 2].max() + 40.0, points[:, 2].min() - 40.0
+    ys, zs = np.arange(y0, y1, 1.0), np.arange(z0, z1, -1.0)
+    zz, yy = np.meshgrid(zs, ys, indexing="ij")
+    picture = sample_image(case.ct, np.stack([np.full_like(yy, x), yy, zz], axis=-1))
+    image = sitk.GetImageFromArray(picture.astype(np.float32))
+    image.SetSpacing((1.0, 1.0))
+    sitk.WriteImage(image, str(path))
+    return path, {level: np.array([c[1] - y0, z0 - c[2]]) for level, c in centres.items()}
+
+
+def sagittal_rows(name: str, case, path: Path, grades: dict) -> list:
+    """Per matched body of the mid-sagittal picture: reference grade, verdict, reason, classifier score."""
+    from VertebralFractureLib.radiograph.analyze import analyze_radiograph
+    from VertebralFractureLib.validation import InputError
+
+    picture, centres = mid_sagittal_picture(case, path)
+    try:
+        result = analyze_radiograph(str(picture)).result
+    except InputError as error:
+        print(f"\n{path.name}: {error}")
+        return []
+    rows = []
+    print(f"\n{path.name}: {len(result.vertebrae)} reported")
+    for level, centre in centres.items():
+        distances = [np.linalg.norm(np.asarray(v.centroid, float) - centre) for v in result.vertebrae]
+        if not distances or min(distances) > 15.0:
+            continue
+        reported = result.vertebrae[int(np.argmin(distances))]
+        verdict, why = reported.verdict()
+        rows.append({"case": path.name, "mask": name, "level": level, "reference_grade": grades.get(level),
+                     "verdict": verdict, "reason": why, "classifier": reported.fracture_probability})
+        score = "-" if reported.fracture_probability is None else f"{reported.fracture_probability:.2f}"
+        print(f"  {level:4s} reference {grades.get(level, '-')}  {verdict:12s} classifier {score:5s} {why[:90]}")
+    return rows
+
+
+def _print_counts(rows: list) -> None:
+    """The verdicts of the fractured and of the normal bodies."""
+    for title, wanted in (("fractured (reference grade 2-3)", lambda g: g is not None and g >= 2),
+                          ("normal (reference grade 0)", lambda g: g == 0)):
+        picked = [row for row in rows if wanted(row["reference_grade"])]
+        counts = Counter(row["verdict"] for row in picked)
+        print(f"{title}: {len(picked)} matched: " + ", ".join(f"{key} {counts.get(key, 0)}" for key in
+                                                              ("fracture", "review", "not assessed", "normal")))
+
+
 def main(argv=None) -> int:
     import SimpleITK as sitk
 
@@ -89,10 +151,12 @@ def main(argv=None) -> int:
                                                                                               "sample001"])
     parser.add_argument("--out", type=Path, help="keep the drawn CTs here (default: a temporary folder)")
     parser.add_argument("--json", type=Path, help="write the per-vertebra rows and the totals here")
+    parser.add_argument("--sagittal", action="store_true",
+                        help="analyse each drawn CT's mid-sagittal plane by the 2D path instead (module doc)")
     args = parser.parse_args(argv)
     folder = args.out or Path(tempfile.mkdtemp(prefix="bench_real_shapes_"))
     folder.mkdir(parents=True, exist_ok=True)
-    rows, scores = [], []
+    rows, scores, thicknesses = [], [], []
     for name in args.masks:
         mask = read_image(MASKS[name])
         grades = reference_grades(name)
@@ -101,6 +165,10 @@ def main(argv=None) -> int:
             slice_mm = SLICE_MM[i % len(SLICE_MM)]
             case = generate_from_mask(mask, seed, spacing=(1.0, 1.0, slice_mm), fov_xy_mm=(300.0, 260.0))
             path = folder / f"{name}_seed{seed}_{slice_mm:g}mm.nii.gz"
+            if args.sagittal:
+                rows += sagittal_rows(name, case, path.with_name(path.name.replace(".nii.gz", "_sagittal.nii.gz")),
+                                      grades)
+                continue
             sitk.WriteImage(case.ct, str(path))
             started = time.perf_counter()
             analysis = analyze(path)
@@ -109,6 +177,7 @@ def main(argv=None) -> int:
             score = score_case(result, reference)
             score.seconds = time.perf_counter() - started
             scores.append(score)
+            thicknesses.append(slice_mm)
             print(f"\n{path.name} (bone density {1 - case.params.osteoporosis:.2f} of normal): found "
                   f"{score.found}/{score.n_reference}, missed {score.missed}, outside {score.outside}, levels "
                   f"{score.level_correct}/{score.found}, {score.seconds:.1f} s")
@@ -132,18 +201,25 @@ def main(argv=None) -> int:
                 print(f"  {match.reference:4s} (as {match.reported:4s}) reference "
                       f"{'-' if grade is None else grade}  {verdict:12s} G {row['G'] if row['G'] is not None else '-'}"
                       f"  {scores_text}  {why[:100]}")
+    if args.sagittal:
+        _print_counts(rows)
+        if args.json:
+            args.json.write_text(json.dumps({"rows": rows}, indent=1, default=str))
+        return 0
     total = summarise(scores)
     level_right = sum(score.level_correct for score in scores)
     print(f"\nTOTAL: found {total['found']} of {total['n_reference']} bodies, outside {total['outside']}, levels "
           f"{level_right}/{total['found']} (no ribs or sacrum are drawn: the levels are not anchored), keypoint error "
           f"(assessed) {total['keypoint_error_mm'] or float('nan'):.2f} mm, every matched "
           f"{total['keypoint_error_all_mm'] or float('nan'):.2f} mm")
-    for title, wanted in (("fractured (reference grade 2-3)", lambda g: g is not None and g >= 2),
-                          ("normal (reference grade 0)", lambda g: g == 0)):
-        picked = [row for row in rows if wanted(row["reference_grade"])]
-        counts = Counter(row["verdict"] for row in picked)
-        print(f"{title}: {len(picked)} matched: " + ", ".join(f"{key} {counts.get(key, 0)}" for key in
-                                                              ("fracture", "review", "not assessed", "normal")))
+    for slice_mm in SLICE_MM:  # every matched body, withheld included, against the drawn mask's keypoints
+        picked = [score for score, thickness in zip(scores, thicknesses) if thickness == slice_mm]
+        points = [e for score in picked for e in score.keypoint_errors_all_mm]
+        heights = [e for score in picked for e in score.height_errors_all_mm]
+        if points:
+            print(f"{slice_mm:g} mm slices: keypoint / height error over every matched body ({len(points)}) "
+                  f"{np.mean(points):.2f} / {np.mean(heights):.2f} mm")
+    _print_counts(rows)
     if args.json:
         args.json.write_text(json.dumps({"total": {k: v for k, v in total.items() if not isinstance(v, list)},
                                          "rows": rows}, indent=1, default=str))

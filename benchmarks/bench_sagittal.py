@@ -254,6 +254,11 @@ def score_image(entry: dict, root: Path, as_png: Path | None = None, mirror: Pat
     lined = [tuple(r["centre"]) for r in rejected if r["reason"] == REASONS["overlap"]]
     lined += [found[i] for i, v in enumerate(result.vertebrae) if v.status_reason == REASONS["in_line"]]
     lined_on_body = len(_match(lined, annotated, tuple(entry["spacing_mm"])))
+    # the learned score on the annotated bodies that look normal (all of them here): its real false-positive rate
+    normal = [i for i, j in pairs.items() if not annotated[j]["looks_fractured"]]
+    classifier = [float(result.vertebrae[i].fracture_probability) for i in normal
+                  if result.vertebrae[i].fracture_probability is not None]
+    reviews = [result.vertebrae[i].label for i in normal if result.vertebrae[i].verdict()[0] == "review"]
     summary = {"correct": correct, "scorable": scorable, "matched": len(pairs), "annotated": len(annotated),
                "certain": certain, "anchor_reason": levels.get("reason")}
     if out is not None:
@@ -271,7 +276,8 @@ def score_image(entry: dict, root: Path, as_png: Path | None = None, mirror: Pat
             "anchor_reason": levels.get("reason"),
             "graded": sum(1 for g in grades if g is not None), "certain": certain, "message": message,
             "not_assessed": sum(1 for v in result.vertebrae if v.status != "assessed"),
-            "line_rule": len(lined), "line_rule_on_body": lined_on_body}
+            "line_rule": len(lined), "line_rule_on_body": lined_on_body, "classifier": classifier,
+            "false_review": len(reviews), "normal_matched": len(normal)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -307,7 +313,8 @@ def _run(args: argparse.Namespace, scratch: Path | None) -> int:
     totals = {"found": 0, "matched": 0, "annotated": 0, "correct": 0, "scorable": 0, "false_grade": 0,
               "confident_wrong": 0, "lumbar": 0, "lumbar_right": 0, "lumbar_found": 0,
               "l1_l5": 0, "l1_l5_right": 0, "anchors": 0, "anchors_right": 0,
-              "graded": 0, "line_rule": 0, "line_rule_on_body": 0}
+              "graded": 0, "line_rule": 0, "line_rule_on_body": 0, "false_review": 0, "normal_matched": 0}
+    classifier: list = []
     errors: dict = {"kp": [], "height": [], "g": [], "g_all": [], "signed": []}
     out = Path(args.out) if args.out else None
     if out is not None:
@@ -326,6 +333,7 @@ def _run(args: argparse.Namespace, scratch: Path | None) -> int:
             totals[key] += score[key]
         for key in errors:
             errors[key] += score[key]
+        classifier += score["classifier"]
         accuracy = f"{score['correct']}/{score['scorable']}" if score["scorable"] else "n/a (levels uncertain)"
         print(f"{name}: found {score['found']} (matched {score['matched']} of {score['annotated']} annotated, "
               f"{score['not_assessed']} not assessed), level accuracy {accuracy}, "
@@ -347,6 +355,13 @@ def _run(args: argparse.Namespace, scratch: Path | None) -> int:
               f"sacral anchors {totals['anchors']} given, "
               f"{totals['anchors_right']} right, "
               f"column-line rule {totals['line_rule']} ({totals['line_rule_on_body']} on an annotated body)")
+    if classifier:
+        import numpy as np
+
+        values = np.asarray(classifier)
+        print(f"LEARNED SCORE on the matched bodies that look normal ({len(values)}): lateral-view patch classifier "
+              f">= 0.5 on {int((values >= 0.5).sum())} ({(values >= 0.5).mean():.3f}), median {np.median(values):.2f}, "
+              f"max {values.max():.2f}; verdict 'review' on {totals['false_review']} of {totals['normal_matched']}")
     if errors["g_all"]:
         import numpy as np
 

@@ -22,7 +22,7 @@ from .. import __version__
 from ..io.atomic import atomic_write
 from ..io.csv_tables import COLUMN_UNITS, DECIMALS, GENANT_COLUMNS, genant_rows
 from ..schema import SpineResult
-from ..verdict import MASK_SCORE_RULES, MAX_REAL_FPR, SCORE_RULES
+from ..verdict import MASK_SCORE_RULES, MAX_REAL_FPR, RADIOGRAPH_SCORE_RULES, SCORE_RULES
 
 #: Methods, keyed by the ``result.models`` entry that shows they ran: (name, citation, what it does here).
 METHODS: Dict[str, Tuple[str, str, str]] = {
@@ -130,9 +130,15 @@ def _methods(result: SpineResult) -> List[Tuple[str, str, str]]:
 
 
 def _rules(result: SpineResult):
-    """The score calibration that applies: the mask one when every vertebra was measured on a mask."""
+    """The score calibration that applies.
+
+    The mask one when every vertebra was measured on a mask, the lateral view's on a radiograph (frame ``pixel``),
+    else the CT one.
+    """
     from_mask = bool(result.vertebrae) and all(v.source == "mask" for v in result.vertebrae)
-    return MASK_SCORE_RULES if from_mask else SCORE_RULES
+    if from_mask:
+        return MASK_SCORE_RULES
+    return RADIOGRAPH_SCORE_RULES if result.frame == "pixel" else SCORE_RULES
 
 
 def report_context(

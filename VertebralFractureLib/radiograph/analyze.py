@@ -215,7 +215,9 @@ def withhold_untraced_losses(result: SpineResult, support: Dict[int, List[Tuple[
     detector's keypoints of the same body to give at least that grade, else the vertebra is withheld with the grades
     in the reason (:func:`untraced_loss`), so a fracture the detector drew normal is no longer called "normal". A
     trace that lowers the grade is kept (a box inside its body). A second, fracture-rich detector as a further
-    confirmation was tried and not kept (``training/radiograph/train_keypoints.py``).
+    confirmation was tried and not kept (``training/radiograph/train_keypoints.py``). The traced grade is kept as the
+    vertebra's unconfirmed grade (:data:`~VertebralFractureLib.verdict.UNCONFIRMED_GRADE_KEY`): when the validated
+    lateral-view classifier (:mod:`.fracture`) agrees, the verdict asks for a review.
 
     Args:
         result: the analysis, measured on the traced keypoints.
@@ -224,7 +226,8 @@ def withhold_untraced_losses(result: SpineResult, support: Dict[int, List[Tuple[
     """
     from ..quality.stage import withhold_grades
 
-    withhold_grades(result, lambda vertebra: untraced_loss(vertebra, support.get(id(vertebra), ()), scale))
+    withhold_grades(result, lambda vertebra: untraced_loss(vertebra, support.get(id(vertebra), ()), scale),
+                    record=True)
 
 
 def _load(source: Union[PathLike, np.ndarray, Any]) -> Tuple[np.ndarray, PixelSize, str]:
@@ -389,6 +392,7 @@ def analyze_radiograph(
     keypoint_model=None,
     detector: Optional[Callable[[np.ndarray, Tuple[float, float]], list]] = None,
     facing: str = "auto",
+    fracture_model=None,
 ) -> Analysis:
     """Analyse one lateral spine radiograph.
 
@@ -405,6 +409,8 @@ def analyze_radiograph(
         facing: where the patient's front is in the picture: "left" (column 0 anterior, the models'
             convention), "right", or "auto": both are analysed and the one showing the spine column is kept
             (:mod:`.facing`; lateral films are taken and displayed facing either way).
+        fracture_model: the lateral-view fracture classifier (:mod:`.fracture`; default: shipped
+            ``radiograph_fracture.pt``), or False to leave ``fracture_probability`` empty.
 
     Returns:
         The :class:`~VertebralFractureLib.pipeline.Analysis`; ``result.frame == "pixel"``, keypoints
@@ -446,7 +452,7 @@ def analyze_radiograph(
             analyses[side] = _analyze_view(
                 view, file_size, name, progress.sub(k / len(sides), (k + 1) / len(sides)), list(warnings),
                 pixel_spacing=pixel_spacing, centroid_model=centroid_model, keypoint_model=keypoint_model,
-                detector=detector, cues=confident.setdefault(side, {}))
+                detector=detector, cues=confident.setdefault(side, {}), fracture_model=fracture_model)
         except InputError as error:
             errors[side] = error
     side = choose_facing({s: a.result for s, a in analyses.items()},
@@ -469,7 +475,7 @@ def analyze_radiograph(
 def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: Progress, warnings: List[str], *,
                   pixel_spacing: Optional[Tuple[float, float]], centroid_model, keypoint_model,
                   detector: Optional[Callable[[np.ndarray, Tuple[float, float]], list]],
-                  cues: Optional[dict] = None) -> Analysis:
+                  cues: Optional[dict] = None, fracture_model=None) -> Analysis:
     """The analysis of a grey radiograph facing left (column 0 anterior): see :func:`analyze_radiograph`.
 
     ``cues`` receives ``confident_detections`` (:data:`CONFIDENT_OBJECTNESS`), also when the analysis fails.
@@ -646,6 +652,13 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
             vertebra.not_assessed(finding.reason)
         result.vertebrae.append(vertebra)
         analysis.mid_points[label] = points
+    if fracture_model is not False:  # a learned second opinion: it can ask for a look, never grade (verdict.py)
+        from .fracture import score_vertebrae
+
+        started = time.perf_counter()
+        progress(0.9, "fracture classifier (patches after Husseini et al. 2020)")
+        score_vertebrae(result, windowed, measured, fracture_model)
+        timings["fracture"] = time.perf_counter() - started
     result.timings_s = {k: round(v, 3) for k, v in timings.items()}
     result.recompute()
     # the CT gate's rule: a height loss is reported only when the keypoints sit on the endplates

@@ -156,12 +156,17 @@ def test_a_vertebra_a_learned_score_sends_for_review_says_so_on_the_picture(radi
         caption = by_level[flagged.label]
         assert caption.get_text() == f"{flagged.label}  G {flagged.measure.G:.2f}  review"
         assert tuple(caption.get_color()) == GRADE_COLORS[1]
-        others = [by_level[v.label].get_text() for v in normal if v is not flagged]
-        assert others and all(t.endswith("grade 0") for t in others)
+        others = [(by_level[v.label].get_text(), v.verdict()[0]) for v in normal if v is not flagged]
+        assert others and all(text.endswith("review" if verdict == "review" else "grade 0")
+                              for text, verdict in others)
+        assert any(verdict == "normal" for _, verdict in others)
         assert any("a\nvalidated learned score" in t.get_text() for t in figure.texts)
     finally:
         plt.close(figure)
-    plain = draw_overview(radiograph.mid_sagittal, radiograph.mid_points, radiograph.result,
+    unscored = copy.deepcopy(radiograph.result)
+    for vertebra in unscored.vertebrae:  # no learned score: nothing it could send for review
+        vertebra.fracture_probability = None
+    plain = draw_overview(radiograph.mid_sagittal, radiograph.mid_points, unscored,
                           spacing=(result.pixel_spacing[1], result.pixel_spacing[0]), window=None)
     try:
         assert not any("learned score" in t.get_text() for t in plain.texts)

@@ -307,4 +307,12 @@ def test_a_height_loss_on_the_traced_endplates_needs_a_detector_that_measures_it
                                       id(kept): [("fracture detector's keypoints", wedge)]}, scale)
     assert traced.status == "not_assessed" and traced.measure is None and "not confirmed" in traced.status_reason
     assert kept.status == "assessed" and kept.measure.grade == 2
+    # the traced loss is kept as unconfirmed: a validated learned score agreeing asks for a look, disagreeing not
+    from VertebralFractureLib.verdict import NOT_ASSESSED, REVIEW, UNCONFIRMED_GRADE_KEY, vertebra_verdict
+
+    assert traced.extra[UNCONFIRMED_GRADE_KEY] >= 2 and UNCONFIRMED_GRADE_KEY not in kept.extra
+    traced.fracture_probability = 0.9
+    assert vertebra_verdict(traced)[0] == REVIEW and "lateral-view patch classifier 0.90" in vertebra_verdict(traced)[1]
+    traced.fracture_probability = 0.2
+    assert vertebra_verdict(traced)[0] == NOT_ASSESSED
 

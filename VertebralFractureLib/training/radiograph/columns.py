@@ -100,6 +100,12 @@ def generate_column(seed: int, **overrides) -> Column:
     The first and last levels, a scoliosis in a quarter of the spines and a fracture prevalence
     of 0.25 are drawn from ``seed``; ``overrides`` go to :func:`~VertebralFractureLib.synth.generate_case`.
     """
+    case = column_case(seed, **overrides)
+    return Column.from_truth(case.radiograph, case.radiograph_truth, int(seed))
+
+
+def column_case(seed: int, **overrides):
+    """The generated case (CT, DRR and both truths) behind :func:`generate_column`'s column of ``seed``."""
     from ...synth import generate_case
 
     rng = np.random.default_rng(10_000_019 + int(seed))
@@ -112,8 +118,7 @@ def generate_column(seed: int, **overrides) -> Column:
         "spacing": GENERATION_SPACING_MM,
     }
     params.update(overrides)
-    case = generate_case(int(seed), "radiograph", **params)
-    return Column.from_truth(case.radiograph, case.radiograph_truth, int(seed))
+    return generate_case(int(seed), "radiograph", **params)
 
 
 def column_path(folder: PathLike, seed: int) -> Path:

@@ -53,11 +53,13 @@ def score_analysis(views: Sequence, centroid_model=None, keypoint_model=None) ->
     from ...genant import GenantError, genant_index, heights
     from ...radiograph.analyze import analyze_radiograph
     from ...validation import InputError
+    from ...verdict import FRACTURE, REVIEW, vertebra_verdict
     from ..keypoints.metrics import match_detections
 
     tp = fp = fn = right = withheld = 0
-    g_errors, errors, fractured = [], [], []
+    g_errors, errors, fractured, learned = [], [], [], []
     moderate = {"called": 0, "told_normal": 0, "not_assessed": 0}
+    flagged = {"moderate": 0, "moderate_n": 0, "normal": 0, "normal_n": 0}
     for view in views:
         try:
             result = analyze_radiograph(view.image, pixel_spacing=(view.pixel_mm, view.pixel_mm),
@@ -81,6 +83,12 @@ def score_analysis(views: Sequence, centroid_model=None, keypoint_model=None) ->
                 kind = ("not_assessed" if found[p].measure is None
                         else "called" if found[p].measure.G <= MILD_G else "told_normal")
                 moderate[kind] += 1
+            if found[p].fracture_probability is not None:
+                learned.append((true_g, float(found[p].fracture_probability)))
+            group = "moderate" if true_g <= MODERATE_G else "normal" if true_g > MILD_G else None
+            if group is not None:  # what the report says: "fracture" or "review" flags the body for a reader
+                flagged[f"{group}_n"] += 1
+                flagged[group] += vertebra_verdict(found[p])[0] in (FRACTURE, REVIEW)
             if found[p].measure is None:  # not assessed: no fracture called (counts against the sensitivity)
                 withheld += 1
                 fractured.append((true_g, 1.0))
@@ -92,7 +100,9 @@ def score_analysis(views: Sequence, centroid_model=None, keypoint_model=None) ->
             "G_mae": float(np.mean(g_errors)) if g_errors else float("nan"), "vertebrae": tp + fn,
             "not_assessed": withheld / max(tp, 1),
             **{f"moderate_{kind}": count for kind, count in moderate.items()},
-            **_sensitivity(fractured)}
+            "moderate_flagged": flagged["moderate"], "moderate_n": flagged["moderate_n"],
+            "normal_flagged": flagged["normal"], "normal_n": flagged["normal_n"],
+            **_sensitivity(fractured), **_learned_operating_point(learned)}
 
 
 def _auc(positive: np.ndarray, negative: np.ndarray) -> float:
@@ -146,3 +156,28 @@ def _operating_point(truth_g: np.ndarray, called_g: np.ndarray) -> Dict[str, flo
         best = {"sensitivity_at_spec0.9": float((called & truth).sum() / truth.sum()),
                 "cutoff_at_spec0.9": float(cutoff)}
     return best
+
+
+def _learned_operating_point(pairs) -> Dict[str, float]:
+    """The learned score's ranking of the moderate fractures (true G <= 0.75) against the rest of the matched bodies.
+
+    ``classifier_AUC`` and the sensitivity at the highest score cut-off whose specificity is at least
+    :data:`MIN_SPECIFICITY` (``classifier_sensitivity_at_spec0.9``; the issue's measure read on the learned score
+    rather than on the measured G), and the sensitivity / specificity at the verdict's operating point 0.5.
+    """
+    values = np.asarray(list(pairs), dtype=np.float64).reshape(-1, 2)
+    if not len(values):
+        return {}
+    truth, score = values[:, 0] <= MODERATE_G, values[:, 1]
+    out = {"classifier_AUC": _auc(score[truth], score[~truth]),
+           "classifier_sensitivity@0.5": float((score[truth] >= 0.5).mean()) if truth.any() else float("nan"),
+           "classifier_specificity@0.5": float((score[~truth] < 0.5).mean()) if (~truth).any() else float("nan")}
+    if truth.any() and (~truth).any():
+        best = 0.0
+        for cutoff in np.unique(score)[::-1]:  # from the highest cut-off down: specificity falls
+            called = score >= cutoff
+            if (~called[~truth]).mean() < MIN_SPECIFICITY:
+                break
+            best = float(called[truth].mean())
+        out["classifier_sensitivity_at_spec0.9"] = best
+    return out

@@ -56,3 +56,17 @@ def test_moderate_fractures_are_counted_by_what_the_report_says_of_them(monkeypa
     scores = score_analysis([view])
     assert (scores["moderate_called"], scores["moderate_told_normal"], scores["moderate_not_assessed"]) == (1, 1, 1)
     assert scores["recall"] == 1.0 and scores["level_accuracy"] == 1.0
+
+
+def test_the_learned_score_is_read_at_its_own_operating_point():
+    from VertebralFractureLib.training.radiograph.endtoend import _learned_operating_point
+
+    normal = [(0.95, s) for s in (0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.4, 0.6, 0.95)]  # one above 0.5 of ten
+    fractured = [(0.6, 0.99), (0.7, 0.97), (0.65, 0.4), (0.55, 0.9)]
+    scores = _learned_operating_point(normal + fractured)
+    # the cut-off may come down to 0.9 (one normal called: specificity 0.9): 3 of 4 fractures
+    assert scores["classifier_sensitivity_at_spec0.9"] == pytest.approx(3 / 4)
+    assert scores["classifier_sensitivity@0.5"] == pytest.approx(3 / 4)
+    assert scores["classifier_specificity@0.5"] == pytest.approx(8 / 10)
+    assert scores["classifier_AUC"] == pytest.approx((10 + 10 + 9 + 7.5) / 40)  # 0.4 ties one normal body
+    assert _learned_operating_point([]) == {}

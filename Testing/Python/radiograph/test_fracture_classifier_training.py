@@ -1,0 +1,88 @@
+"""Training data and training of the lateral-view fracture classifier."""
+
+import numpy as np
+import pytest
+
+from VertebralFractureLib.radiograph.fracture import PATCH_SIZE, body_axes, load_model
+from VertebralFractureLib.training.radiograph import train_fracture as training
+
+
+def _box(top: float, height: float, depth: float = 40.0, left: float = 50.0) -> np.ndarray:
+    return np.array([[left, top], [left, top + height], [left + depth / 2, top], [left + depth / 2, top + height],
+                     [left + depth, top], [left + depth, top + height]], dtype=float)
+
+
+def _with_a_wedge(column):
+    """The drawn column with its sixth body's anterior height cut to 60 % (a moderate wedge)."""
+    points = column.keypoints[5]
+    points[0, 1] = points[1, 1] - 0.6 * (points[1, 1] - points[0, 1])
+    return column
+
+
+def test_labels_follow_the_true_genant_index_and_leave_mild_bodies_out():
+    assert training.label_of(training.true_g(_box(0, 30), 1.0)) == 0
+    crushed = _box(0, 30)
+    crushed[0, 1] = crushed[1, 1] - 21  # anterior height 21 of 30: G 0.7, moderate
+    assert training.label_of(training.true_g(crushed, 1.0)) == 1
+    mild = _box(0, 30)
+    mild[0, 1] = mild[1, 1] - 23.5  # G 0.78: between the two classes, left out
+    assert training.label_of(training.true_g(mild, 1.0)) is None
+    assert training.label_of(None) is None
+
+
+def test_the_jitter_moves_turns_and_scales_within_its_bounds():
+    rng = np.random.default_rng(0)
+    points = _box(10, 30)
+    centre, down, _, depth = body_axes(points)
+    for _ in range(50):
+        moved = training.jittered(points, rng)
+        c, d, _, dep = body_axes(moved)
+        assert abs(dep / depth - 1) <= training.JITTER_SCALE + 1e-9
+        assert np.degrees(np.arccos(np.clip(d @ down, -1, 1))) < 5 * training.JITTER_DEGREES
+        assert np.linalg.norm(c - centre) < 6 * training.JITTER_SHIFT * depth
+
+
+def test_a_drawn_column_gives_patches_from_both_views_and_every_look(drawn):
+    column = _with_a_wedge(drawn())
+    patches, labels, gs = training.column_patches(column, np.random.default_rng(0), looks=2)
+    assert patches.shape[1:] == (PATCH_SIZE, PATCH_SIZE) and len(patches) == len(labels) == len(gs)
+    assert set(labels) == {0, 1} and np.all(gs[labels == 1] <= training.POSITIVE_G)
+    # two looks of two overlapping views: every body in view counted in each
+    one_look = training.column_patches(column, np.random.default_rng(0), looks=1)[1]
+    assert len(labels) > 1.5 * len(one_look)
+
+
+def test_a_few_steps_of_training_give_a_network_that_saves_and_loads(tmp_path, drawn):
+    column = _with_a_wedge(drawn())
+    patches, labels, _ = training.column_patches(column, np.random.default_rng(0), looks=1)
+    model = training.train_network(patches, labels, steps=3, seed=0, width=0.125, batch=8, log=None)
+    from VertebralFractureLib.radiograph.fracture import save_model
+
+    path = save_model(model, tmp_path / "fx.pt")
+    loaded = load_model(path)
+    assert loaded.config == model.config and loaded.sha256
+    assert training.evaluate.__doc__  # the held-out scores are documented
+
+
+def test_auc_counts_ties_half():
+    assert training.auc(np.array([0.9, 0.5, 0.5]), np.array([1, 1, 0])) == pytest.approx(0.75)
+    assert np.isnan(training.auc(np.array([0.1]), np.array([0])))
+
+
+def test_ct_slices_of_a_generated_spine_put_the_keypoints_on_its_bodies():
+    """The slice is sampled on the DRR's pixel grid: the column's 2D keypoints frame a body of bone on it."""
+    from VertebralFractureLib.training.radiograph.columns import Column, column_case
+
+    case = column_case(3, fracture_prevalence=0.0)
+    column = Column.from_truth(case.radiograph, case.radiograph_truth, 3)
+    transform, offset = training._drr_to_patient(case, column)
+    by_level = {v.label: np.asarray(v.keypoints) for v in case.truth.vertebrae if v.keypoints is not None}
+    residual = [np.abs(by_level[lv][:, 1:3] @ transform + offset - k).max()
+                for lv, k in zip(column.levels, column.keypoints) if lv in by_level]
+    assert max(residual) < 1.0  # pixels
+    patches, labels, _ = training.slice_patches(case, column, np.random.default_rng(0), jitter=False)
+    assert len(patches) >= 10 and set(labels) == {0}
+    middle = slice(PATCH_SIZE // 2 - 5, PATCH_SIZE // 2 + 5)
+    inside = np.mean([p[middle, middle].mean() for p in patches])
+    front = np.mean([p[middle, :8].mean() for p in patches])  # in front of the bodies: soft tissue
+    assert inside > front + 0.3
