@@ -15,7 +15,8 @@ import importlib
 #: Modules providing ``train`` sub-commands.
 MODELS = ("VertebralFractureLib.training.centreline.train", "VertebralFractureLib.training.abnormality.train",
           "VertebralFractureLib.training.voxelmap.train", "VertebralFractureLib.training.radiograph.train",
-          "VertebralFractureLib.training.radiograph.train_keypoints", "VertebralFractureLib.training.grading.train",
+          "VertebralFractureLib.training.radiograph.train_keypoints",
+          "VertebralFractureLib.training.radiograph.train_fracture", "VertebralFractureLib.training.grading.train",
           "VertebralFractureLib.training.keypoints.train")
 
 

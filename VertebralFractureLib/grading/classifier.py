@@ -26,18 +26,25 @@ from .regions import region_index
 WEIGHTS_NAME = "grading_full.pt"
 #: Model name stored in the checkpoints.
 MODEL_NAME = "grading"
-_LOADED: Dict[Tuple[str, str], Any] = {}
+_LOADED: Dict[Tuple[str, str, str], Any] = {}
 
 
 def save_model(model, path: Union[str, Path], *, regime: Optional[Dict] = None, meta: Optional[Dict] = None,
                manifest: bool = False, description: str = "") -> Path:
     """Write a checkpoint of a :class:`~VertebralFractureLib.grading.network.GradingNet` or ``GradingEnsemble``."""
+    return save_network(model, path, MODEL_NAME, {"regime": regime or {}}, meta=meta, manifest=manifest,
+                        description=description)
+
+
+def save_network(model, path: Union[str, Path], model_name: str, config: Dict, *, meta: Optional[Dict] = None,
+                 manifest: bool = False, description: str = "") -> Path:
+    """Write a GradingNet / GradingEnsemble checkpoint named ``model_name`` (its network, members and ``config``)."""
     from ..nn.weights import save_weights
 
-    config = {"network": dict(model.config), "regime": regime or {}}
+    config = {"network": dict(model.config), **config}
     if hasattr(model, "members"):
         config["members"] = len(model.members)
-    return save_weights(model, path, name=MODEL_NAME, config=config, meta=meta, manifest=manifest,
+    return save_weights(model, path, name=model_name, config=config, meta=meta, manifest=manifest,
                         description=description)
 
 
@@ -52,20 +59,24 @@ def load_model(weights: Union[str, Path, None] = None, device: Optional[str] = N
         WeightsError: missing or corrupted weights.
 
     """
-    from ..nn.device import pick_device
-    from ..nn.weights import load_weights
-    from .network import GradingEnsemble, GradingNet
+    return load_network(str(weights or WEIGHTS_NAME), MODEL_NAME, device)
 
-    name = str(weights or WEIGHTS_NAME)
+
+def load_network(name: str, model_name: str, device: Optional[str] = None):
+    """A GradingNet / GradingEnsemble checkpoint of ``model_name``, in eval mode on ``device``.
+
+    Loaded ``weights_only`` after its SHA-256 is checked, cached per file and device; the file's SHA-256 is the
+    model's ``sha256`` attribute.
+    """
+    from ..nn.device import pick_device
+    from ..nn.weights import load_weights, resolve, sha256_of
+    from .network import network_from_checkpoint
+
     torch_device = pick_device(device)
-    key = (name, str(torch_device))
+    key = (name, model_name, str(torch_device))
     if key not in _LOADED:
-        checkpoint = load_weights(name, model=MODEL_NAME)
-        members = checkpoint["config"].get("members")
-        network = checkpoint["config"]["network"]
-        model = GradingEnsemble(int(members), **network) if members else GradingNet(**network)
-        model.load_state_dict(checkpoint["state_dict"])
-        model.to(torch_device).eval()
+        model = network_from_checkpoint(load_weights(name, model=model_name)).to(torch_device)
+        model.sha256 = sha256_of(resolve(name))
         _LOADED[key] = model
     return _LOADED[key]
 

@@ -130,3 +130,18 @@ class GradingEnsemble(nn.Module):
         """Log-probabilities ``(B, 2)`` of the mean (index 1 = fractured), in place of a single network's logits."""
         p = self.fracture_probability(x).clamp(1e-7, 1 - 1e-7)
         return torch.log(torch.stack([1 - p, p], dim=1))
+
+
+def network_from_checkpoint(checkpoint: Dict[str, Any]) -> nn.Module:
+    """The :class:`GradingNet` or :class:`GradingEnsemble` a checkpoint describes, with its weights, in eval mode.
+
+    Args:
+        checkpoint: as :func:`VertebralFractureLib.nn.weights.load_weights` returns it (``config["network"]``, and
+            ``config["members"]`` for an ensemble).
+
+    """
+    members = checkpoint["config"].get("members")
+    network = checkpoint["config"]["network"]
+    model = GradingEnsemble(int(members), **network) if members else GradingNet(**network)
+    model.load_state_dict(checkpoint["state_dict"])
+    return model.eval()

@@ -29,7 +29,7 @@ bench_sagittal.py``) is at most 10 %.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -46,7 +46,6 @@ MIN_SPREAD = 0.05
 #: Shipped weights and the model name stored in them.
 WEIGHTS_NAME = "radiograph_fracture.pt"
 MODEL_NAME = "radiograph_fracture"
-_LOADED: Dict[Tuple[str, str], Any] = {}
 
 
 def body_axes(keypoints: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -123,14 +122,11 @@ def model_input(patch: np.ndarray) -> np.ndarray:
 def save_model(model, path: Union[str, Path], *, meta: Optional[Dict] = None, manifest: bool = False,
                description: str = "") -> Path:
     """Write a checkpoint of a GradingNet or GradingEnsemble trained on lateral-view patches."""
-    from ..nn.weights import save_weights
+    from ..grading.classifier import save_network
 
-    config = {"network": dict(model.config), "patch_depths": PATCH_DEPTHS,
-              "marker_sigma_depths": MARKER_SIGMA_DEPTHS}
-    if hasattr(model, "members"):
-        config["members"] = len(model.members)
-    return save_weights(model, path, name=MODEL_NAME, config=config, meta=meta, manifest=manifest,
-                        description=description)
+    return save_network(model, path, MODEL_NAME, {"patch_depths": PATCH_DEPTHS,
+                                                  "marker_sigma_depths": MARKER_SIGMA_DEPTHS},
+                        meta=meta, manifest=manifest, description=description)
 
 
 def load_model(weights: Union[str, Path, None] = None, device: Optional[str] = None):
@@ -140,23 +136,9 @@ def load_model(weights: Union[str, Path, None] = None, device: Optional[str] = N
         WeightsError: missing or corrupted weights.
 
     """
-    from ..grading.network import GradingEnsemble, GradingNet
-    from ..nn.device import pick_device
-    from ..nn.weights import load_weights, resolve, sha256_of
+    from ..grading.classifier import load_network
 
-    name = str(weights or WEIGHTS_NAME)
-    torch_device = pick_device(device)
-    key = (name, str(torch_device))
-    if key not in _LOADED:
-        checkpoint = load_weights(name, model=MODEL_NAME)
-        members = checkpoint["config"].get("members")
-        network = checkpoint["config"]["network"]
-        model = GradingEnsemble(int(members), **network) if members else GradingNet(**network)
-        model.load_state_dict(checkpoint["state_dict"])
-        model.to(torch_device).eval()
-        model.sha256 = sha256_of(resolve(name))
-        _LOADED[key] = model
-    return _LOADED[key]
+    return load_network(str(weights or WEIGHTS_NAME), MODEL_NAME, device)
 
 
 def fracture_probabilities(image01: np.ndarray, keypoints: Sequence[np.ndarray], model=None, *,

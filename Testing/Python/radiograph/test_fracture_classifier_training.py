@@ -86,3 +86,30 @@ def test_ct_slices_of_a_generated_spine_put_the_keypoints_on_its_bodies():
     inside = np.mean([p[middle, middle].mean() for p in patches])
     front = np.mean([p[middle, :8].mean() for p in patches])  # in front of the bodies: soft tissue
     assert inside > front + 0.3
+
+
+def test_the_train_command_writes_weights_with_their_training_facts(tmp_path, drawn):
+    import torch
+
+    from VertebralFractureLib.cli import main
+    from VertebralFractureLib.nn.weights import load_weights
+    from VertebralFractureLib.training.radiograph.columns import column_path
+
+    folder = tmp_path / "columns"
+    for seed in (0, 1):
+        column = _with_a_wedge(drawn(seed))
+        column.seed = seed
+        column.save(column_path(folder, seed))
+    out = tmp_path / "fx.pt"
+    threads = torch.get_num_threads()
+    try:
+        code = main(["train", "radiograph-fracture", "--columns", str(folder), "--first-seed", "0", "--count", "2",
+                     "--members", "2", "--steps", "2", "--width", "0.125", "--threads", "1", "--no-slices",
+                     "--out", str(out)])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0
+    checkpoint = load_weights(out, model="radiograph_fracture")
+    assert checkpoint["config"]["members"] == 2 and checkpoint["meta"]["columns"] == "0-1"
+    assert checkpoint["meta"]["slices"] is False and checkpoint["meta"]["positives"] >= 1
+    assert load_model(out).config["patch_size"] == PATCH_SIZE

@@ -16,7 +16,8 @@ from different seeds are averaged (:class:`~VertebralFractureLib.grading.network
 columns (:func:`evaluate`) are never trained on; the real sagittal slices are not used at all here (they decide
 whether the score may enter the verdict: ``benchmarks/bench_sagittal.py``).
 
-Command (the shipped weights; README.md gives its figures)::
+Command (the shipped weights; README.md gives its figures; ``vertebral-fracture train radiograph-fracture`` is the
+same)::
 
     python -m VertebralFractureLib.training.radiograph.train_fracture --columns COLS --first-seed 100 --count 400 \
         --members 3 --out VertebralFractureLib/weights/radiograph_fracture.pt --manifest
@@ -93,32 +94,44 @@ def column_patches(column, rng: np.random.Generator, looks: int = LOOKS, size: O
     as the analysis windows the picture it is given: a thoracic view's lungs set a different window than a lumbar
     view's abdomen.
     """
-    from ...radiograph.fracture import PATCH_SIZE, cut_patch
+    from ...radiograph.fracture import PATCH_SIZE
     from ...radiograph.gate2d import body_window
     from .appearance import clinical_appearance
     from .views import cut_view_pair
 
     size = size or PATCH_SIZE
-    patches, labels, gs = [], [], []
+    items = []
     for look in range(looks):
         for view in cut_view_pair(column, rng):
             image = view.image if look == 0 else clinical_appearance(view.image, view.pixel_mm, rng)
             windowed, _ = body_window(image)
-            for points in view.keypoints:
-                label = label_of(g := true_g(points, view.pixel_mm))
-                if label is None:
-                    continue
-                try:
-                    patch = cut_patch(windowed, jittered(points, rng) if jitter else points, size,
-                                      stretch=_stretch(rng) if jitter else 1.0)
-                except ValueError:
-                    continue
-                patches.append(patch)
-                labels.append(label)
-                gs.append(g)
-    if not patches:
+            items += [_labelled_patch(windowed, points, view.pixel_mm, rng, size, jitter) for points in view.keypoints]
+    return _stacked(items, size)
+
+
+def _labelled_patch(windowed: np.ndarray, points: np.ndarray, pixel_mm: float, rng: np.random.Generator, size: int,
+                    jitter: bool):
+    """``(patch, label, true G)`` of one body, or None (a mild body, no valid heights, degenerate keypoints)."""
+    from ...radiograph.fracture import cut_patch
+
+    label = label_of(g := true_g(points, pixel_mm))
+    if label is None:
+        return None
+    try:
+        patch = cut_patch(windowed, jittered(points, rng) if jitter else points, size,
+                          stretch=_stretch(rng) if jitter else 1.0)
+    except ValueError:
+        return None
+    return patch, label, g
+
+
+def _stacked(items: list, size: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(patches, labels, true G)`` arrays of the :func:`_labelled_patch` results that are not None."""
+    items = [item for item in items if item is not None]
+    if not items:
         return np.zeros((0, size, size), np.float32), np.zeros(0, np.int64), np.zeros(0)
-    return np.stack(patches), np.asarray(labels, np.int64), np.asarray(gs)
+    return (np.stack([i[0] for i in items]), np.asarray([i[1] for i in items], np.int64),
+            np.asarray([i[2] for i in items]))
 
 
 def _drr_to_patient(case, column) -> Tuple[np.ndarray, np.ndarray]:
@@ -147,7 +160,7 @@ def slice_patches(case, column, rng: np.random.Generator, size: Optional[int] = 
     left-right position, so the column's 2D keypoints hold on it; it is windowed whole, as the analysis windows a
     picture.
     """
-    from ...radiograph.fracture import PATCH_SIZE, cut_patch
+    from ...radiograph.fracture import PATCH_SIZE
     from ...radiograph.gate2d import body_window
     from ...spine.straighten import sample_image
 
@@ -157,25 +170,14 @@ def slice_patches(case, column, rng: np.random.Generator, size: Optional[int] = 
     rows, cols = np.mgrid[0:column.image.shape[0], 0:column.image.shape[1]]
     yz = (np.stack([cols, rows], axis=-1).reshape(-1, 2) - offset) @ inverse
     centres = {v.label: np.asarray(v.centroid, dtype=np.float64) for v in case.truth.vertebrae}
-    patches, labels, gs = [], [], []
+    items = []
     for level, points in zip(column.levels, column.keypoints):
-        label = label_of(g := true_g(points, column.pixel_mm))
-        if label is None or level not in centres:
+        if level not in centres or label_of(true_g(points, column.pixel_mm)) is None:
             continue
         lps = np.c_[np.full(len(yz), centres[level][0]), yz]
-        picture = sample_image(case.ct, lps).reshape(column.image.shape)
-        windowed, _ = body_window(picture)
-        try:
-            patch = cut_patch(windowed, jittered(points, rng) if jitter else points, size,
-                              stretch=_stretch(rng) if jitter else 1.0)
-        except ValueError:
-            continue
-        patches.append(patch)
-        labels.append(label)
-        gs.append(g)
-    if not patches:
-        return np.zeros((0, size, size), np.float32), np.zeros(0, np.int64), np.zeros(0)
-    return np.stack(patches), np.asarray(labels, np.int64), np.asarray(gs)
+        windowed, _ = body_window(sample_image(case.ct, lps).reshape(column.image.shape))
+        items.append(_labelled_patch(windowed, points, column.pixel_mm, rng, size, jitter))
+    return _stacked(items, size)
 
 
 def build_set(columns: Sequence, seed: int, looks: int = LOOKS, jitter: bool = True):
@@ -277,15 +279,13 @@ def evaluate(model, columns: Sequence, seed: int = 7) -> Dict[str, float]:
             "specificity@0.5": float((~called[labels == 0]).mean())}
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Command-line entry point (module doc)."""
-    import torch
+#: ``vertebral-fracture train radiograph-fracture`` (:mod:`VertebralFractureLib.cli.train`).
+MODEL_NAME = "radiograph-fracture"
+TRAIN_HELP = "train the lateral-view fracture classifier (patches after Husseini et al. 2020)"
 
-    from ...grading.network import GradingEnsemble
-    from ...radiograph.fracture import save_model
-    from .columns import cached_columns, load_columns
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of the command (module doc)."""
     parser.add_argument("--columns", required=True, help="cache folder of the training columns (filled if missing)")
     parser.add_argument("--first-seed", type=int, default=100)
     parser.add_argument("--count", type=int, default=400)
@@ -300,7 +300,17 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="DRRs only (no sagittal CT slices of the same spines)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--manifest", action="store_true", help="register the weights in the folder's manifest")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def train_main(args: argparse.Namespace) -> int:
+    """Build the patches, train ``--members`` networks, score the held-out columns, write the weights."""
+    import torch
+
+    from ...grading.network import GradingEnsemble
+    from ...radiograph.fracture import save_model
+    from .columns import cached_columns, load_columns
+
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     seeds = range(args.first_seed, args.first_seed + args.count)
@@ -338,6 +348,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                description="lateral-view fracture patch classifier (GradingNet, Husseini et al. 2020 patches)")
     print(f"wrote {args.out} ({time.perf_counter() - started:.0f} s)")
     return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m VertebralFractureLib.training.radiograph.train_fracture`` (the same as the ``train`` command)."""
+    parser = add_train_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
+    return train_main(parser.parse_args(argv))
 
 
 if __name__ == "__main__":  # pragma: no cover
