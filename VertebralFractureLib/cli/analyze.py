@@ -175,7 +175,9 @@ def run(args: argparse.Namespace) -> int:
                 raise CommandError("--segmentation applies to CT volumes, not to radiographs")
             from ..radiograph.analyze import analyze_radiograph
 
-            analysis = analyze_radiograph(source, Progress(report).sub(0.0, 1 - WRITE_SHARE), facing=args.facing)
+            # of the optional stages only the classifier has a lateral-view form (radiograph/fracture.py)
+            analysis = analyze_radiograph(source, Progress(report).sub(0.0, 1 - WRITE_SHARE), facing=args.facing,
+                                          fracture_model=None if "classifier" in args.stages else False)
         else:
             if args.facing != "auto":
                 raise CommandError("--facing applies to radiographs, not to CT volumes (their orientation is in the "

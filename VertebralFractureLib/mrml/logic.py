@@ -147,8 +147,8 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin, ReviewMixin):
 
         Nothing is added to the scene before the analysis has finished, so a failed or cancelled
         run leaves the scene, earlier results and their corrections as they were. A one-slice
-        volume is a radiograph and goes to :meth:`run_radiograph` (the CT-only options are then
-        ignored, with a warning).
+        volume is a radiograph and goes to :meth:`run_radiograph` (the classifier has a lateral-view form there;
+        the other CT-only options are ignored, with a warning).
 
         Args:
             volume_node: the CT (scalar volume node, Hounsfield units) or a radiograph (one slice).
@@ -176,13 +176,13 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin, ReviewMixin):
                 flag
                 for flag, on in (
                     ("the segmentation", segmentation_node is not None),
-                    ("the fracture classifier", fracture_classifier),
                     ("the voxel fracture map", voxel_map),
                     ("the abnormality score", abnormality),
                 )
                 if on
             ]
-            nodes = self.run_radiograph(volume_node, progress=progress, name=name)
+            nodes = self.run_radiograph(volume_node, progress=progress, name=name,
+                                        fracture_classifier=fracture_classifier)
             if ignored:
                 nodes.warnings.append(f"not used for a radiograph (CT only): {', '.join(ignored)}")
             return nodes
@@ -212,6 +212,7 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin, ReviewMixin):
         pixel_spacing: Optional[tuple] = None,
         progress: Optional[ProgressCallback] = None,
         name: str = "",
+        fracture_classifier: bool = True,
     ) -> ResultNodes:
         """Analyse a lateral radiograph (a one-slice volume node) and show the 2D result on it.
 
@@ -224,6 +225,8 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin, ReviewMixin):
             pixel_spacing: ``(column mm, row mm)`` overriding the node's.
             progress: receives (fraction 0-1, message).
             name: prefix of the output node names (default: the volume's name).
+            fracture_classifier: run the lateral-view fracture classifier
+                (:mod:`VertebralFractureLib.radiograph.fracture`).
 
         Raises:
             ValueError: for a missing node or one that is not a single 2D image.
@@ -243,7 +246,8 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin, ReviewMixin):
         analyze = self._analyze_radiograph
         if analyze is None:
             from ..radiograph.analyze import analyze_radiograph as analyze
-        analysis = analyze(image, Progress(progress, self.cancel_event), pixel_spacing=pixel_spacing)
+        analysis = analyze(image, Progress(progress, self.cancel_event), pixel_spacing=pixel_spacing,
+                           **({} if fracture_classifier else {"fracture_model": False}))
         analysis.result.input["path"] = volume_node.GetName()
         return self.show_analysis(analysis, volume=volume_node, name=name or volume_node.GetName(), color_by="grade")
 

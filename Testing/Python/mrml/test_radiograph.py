@@ -191,10 +191,11 @@ def test_run_passes_the_radiograph_and_its_spacing(mrml_scene, radiograph_case, 
     from VertebralFractureLib.pipeline import Analysis
     from VertebralFractureLib.progress import Cancelled
 
-    calls = []
+    calls, models = [], []
 
-    def analyze_radiograph(image, progress, pixel_spacing=None):
+    def analyze_radiograph(image, progress, pixel_spacing=None, **options):
         calls.append((image.shape, float(image[5, 7]), pixel_spacing))
+        models.append(options.get("fracture_model"))
         progress(0.5, "half way")
         return Analysis(result=SpineResult.from_json(truth.to_json()), image=image)
 
@@ -212,6 +213,10 @@ def test_run_passes_the_radiograph_and_its_spacing(mrml_scene, radiograph_case, 
     assert nodes.table.GetNumberOfRows() == len(truth.vertebrae)
     assert logic.run_radiograph(volume, pixel_spacing=(0.5, 0.5)).result.input["path"] == "film"
     assert calls[-1][2] == (0.5, 0.5)
+    # the fracture classifier has a lateral-view form: on by default, off when unticked, and no "CT only" warning
+    assert models[-1] is None and not any("classifier" in w for w in nodes.warnings)
+    logic.run(volume, fracture_classifier=False)
+    assert models[-1] is False
 
 
 def test_add_relabel_delete_on_a_radiograph(logic, mrml_scene, shown, truth):

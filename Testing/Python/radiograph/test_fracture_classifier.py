@@ -120,3 +120,20 @@ def test_a_lateral_view_vertebra_is_judged_by_the_lateral_view_calibration():
     assert rules_for(lateral) == RADIOGRAPH_SCORE_RULES and rules_for(ct) == SCORE_RULES
     ct.source = "mask"
     assert rules_for(ct) == MASK_SCORE_RULES
+
+
+def test_the_command_line_runs_the_lateral_view_classifier_unless_the_stages_leave_it_out(tmp_path):
+    import json
+    from pathlib import Path
+
+    from VertebralFractureLib.cli import main
+
+    film = Path(__file__).resolve().parents[2] / "Data" / "real" / "covid_sagittal" / "A058062_19001231-073.nii.gz"
+    scored = {}
+    for stages in ("classifier", "none"):
+        out = tmp_path / stages
+        assert main(["analyze", str(film), "--out", str(out), "--stages", stages, "--quiet"]) == 0
+        document = json.loads((out / "results.json").read_text())
+        scored[stages] = [v.get("fracture_probability") for v in document["vertebrae"]]
+        assert ("radiograph_fracture" in document["models"]) == (stages == "classifier")
+    assert any(p is not None for p in scored["classifier"]) and all(p is None for p in scored["none"])
