@@ -168,7 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{total['looks_normal_matched']}")
     print(f"keypoint / height error over every matched body with reference keypoints, not assessed included "
           f"({total['keypoints_all_n']} bodies; the columns above count the assessed ones only): "
-          f"{_fmt(total['keypoint_error_all_mm'])} / {_fmt(total['height_error_all_mm'])} mm")
+          f"{_fmt(total['keypoint_error_all_mm'])} / {_fmt(total['height_error_all_mm'])} mm (keypoints in the "
+          f"reference body's mid-sagittal plane, the plane Pisov et al. 2020 annotate: "
+          f"{_fmt(total['keypoint_error_sagittal_all_mm'])} mm)")
     for refused in total["errors"]:  # its bodies count as missed; the centre-line column covers the analysed cases
         print(f"refused or failed: {refused}")
     if total["mask_g_errors"]:

@@ -172,6 +172,16 @@ def test_grade_3_on_a_normal_vertebra_is_a_false_grade_unless_not_assessed():
     moved = np.linalg.norm(squashed - l3.keypoints, axis=1).mean()
     assert score.keypoint_errors_all_mm == [pytest.approx(moved)] and moved > 1.0
     assert summarise([score])["keypoint_error_all_mm"] == pytest.approx(moved)
+    assert summarise([score])["keypoint_error_sagittal_all_mm"] == pytest.approx(moved, abs=0.01)  # moved in plane
+    # the same points 3 mm to the side of the reference body's mid-sagittal plane: 3D error up, in-plane error not
+    from VertebralFractureLib.quality.checks import BodyFrame
+
+    vertebra.keypoints = squashed + 3.0 * BodyFrame.from_keypoints(l3.keypoints).l
+    aside = summarise([score_case(result, ref)])
+    assert aside["keypoint_error_sagittal_all_mm"] == pytest.approx(moved, abs=0.01)
+    assert aside["keypoint_error_all_mm"] == pytest.approx(np.mean(np.hypot(np.linalg.norm(squashed - l3.keypoints,
+                                                                                           axis=1), 3.0)), abs=0.01)
+    vertebra.keypoints = squashed
     assert score.not_assessed == {"body cut by the field of view": 1}
     assert score.found == 1
     # the G against the mask-derived reference counts withheld bodies too (issue 18's |G error|)

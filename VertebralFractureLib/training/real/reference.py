@@ -342,6 +342,7 @@ class CaseScore:
     keypoint_errors_sagittal_mm: List[float] = field(default_factory=list)
     height_errors_mm: List[float] = field(default_factory=list)
     keypoint_errors_all_mm: List[float] = field(default_factory=list)
+    keypoint_errors_sagittal_all_mm: List[float] = field(default_factory=list)
     height_errors_all_mm: List[float] = field(default_factory=list)
     mask_g_errors: Dict[str, float] = field(default_factory=dict)
     false_grade: List[str] = field(default_factory=list)
@@ -396,7 +397,9 @@ class CaseScore:
             "keypoint_error_sagittal_mm": self.keypoint_error_sagittal_mm,
             "keypoint_errors_sagittal_mm": self.keypoint_errors_sagittal_mm, "height_error_mm": self.height_error_mm,
             "height_errors_mm": self.height_errors_mm, "keypoint_error_all_mm": self.keypoint_error_all_mm,
-            "keypoint_errors_all_mm": self.keypoint_errors_all_mm, "height_errors_all_mm": self.height_errors_all_mm,
+            "keypoint_errors_all_mm": self.keypoint_errors_all_mm,
+            "keypoint_errors_sagittal_all_mm": self.keypoint_errors_sagittal_all_mm,
+            "height_errors_all_mm": self.height_errors_all_mm,
             "mask_g_errors": self.mask_g_errors,
             "false_grade": self.false_grade, "false_review": self.false_review,
             "looks_normal_matched": self.looks_normal_matched,
@@ -591,6 +594,8 @@ def score_case(result: Any, reference: Reference, *, max_mm: float = MATCH_MM,
         errors = _point_errors(v.keypoints, ref.keypoints)  # every matched body, withheld or not
         if errors is not None:
             score.keypoint_errors_all_mm.append(errors[0])
+            score.keypoint_errors_sagittal_all_mm.append(_sagittal_error(np.asarray(v.keypoints, dtype=float),
+                                                                         ref.keypoints))
             if errors[1] is not None:
                 score.height_errors_all_mm.append(errors[1])
         if m.status != "assessed":
@@ -622,6 +627,7 @@ def summarise(scores: Sequence[CaseScore]) -> Dict[str, Any]:
     sagittal = [e for s in scores for e in s.keypoint_errors_sagittal_mm]
     height_errors = [e for s in scores for e in s.height_errors_mm]
     keypoints_all = [e for s in scores for e in s.keypoint_errors_all_mm]
+    sagittal_all = [e for s in scores for e in s.keypoint_errors_sagittal_all_mm]
     heights_all = [e for s in scores for e in s.height_errors_all_mm]
     planes = sum(s.centreline_planes for s in scores)
     reasons: Counter = Counter()
@@ -641,6 +647,7 @@ def summarise(scores: Sequence[CaseScore]) -> Dict[str, Any]:
         "keypoint_error_sagittal_mm": float(np.mean(sagittal)) if sagittal else None,
         "height_error_mm": float(np.mean(height_errors)) if height_errors else None,
         "keypoint_error_all_mm": float(np.mean(keypoints_all)) if keypoints_all else None,
+        "keypoint_error_sagittal_all_mm": float(np.mean(sagittal_all)) if sagittal_all else None,
         "height_error_all_mm": float(np.mean(heights_all)) if heights_all else None,
         "keypoints_all_n": len(keypoints_all),
         "mask_g_errors": {f"{s.case} {level}": round(e, 3) for s in scores for level, e in s.mask_g_errors.items()},
