@@ -17,7 +17,8 @@ the height would enlarge the collapsed body back to a normal shape. Intensities 
 and divided by its 10-90 % spread: the window differs between films, exposures and processing, the anatomy does not.
 
 Network: :class:`VertebralFractureLib.grading.network.GradingNet` (Husseini et al. 2020, §2.3) at
-:data:`PATCH_SIZE` pixels, a mean of three; trained on generated lateral views and sagittal CT slices
+:data:`PATCH_SIZE` pixels, a mean of three; trained on generated lateral views and sagittal CT slices, with the
+normal bodies of the real reference CTs as real negatives
 (:mod:`VertebralFractureLib.training.radiograph.train_fracture`, the command and figures in README.md), binary
 cross-entropy on grade 0 against moderate and severe fractures (true G <= 0.75); the grading loss's metric stages are
 not used here.

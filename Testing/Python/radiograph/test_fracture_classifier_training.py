@@ -113,3 +113,14 @@ def test_the_train_command_writes_weights_with_their_training_facts(tmp_path, dr
     assert checkpoint["config"]["members"] == 2 and checkpoint["meta"]["columns"] == "0-1"
     assert checkpoint["meta"]["slices"] is False and checkpoint["meta"]["positives"] >= 1
     assert load_model(out).config["patch_size"] == PATCH_SIZE
+
+
+def test_the_real_reference_cts_give_negative_patches_centred_on_their_bodies():
+    """Real negatives: every normal-looking body of the real reference CTs, read on its own mid-sagittal plane."""
+    patches, labels, gs = training.real_negative_patches(0, draws=3)
+    assert len(patches) >= 3 * 15 and len(patches) % 3 == 0 and set(labels) == {0}
+    assert np.all(gs > 0.7)  # measured G of normal-looking bodies
+    middle = slice(PATCH_SIZE // 2 - 4, PATCH_SIZE // 2 + 4)
+    inside = np.mean([p[middle, middle].mean() for p in patches])
+    front = np.mean([p[middle, :6].mean() for p in patches])  # in front of the body: soft tissue, lung
+    assert inside > front + 0.4

@@ -8,13 +8,15 @@ the detector moves them (:func:`jittered`); the label is 1 for a true G <= 0.75 
 "moderate" and Husseini et al. 2020's grade 2-3) and 0 for G > 0.8 (grade 0); mild bodies are left out, as
 Husseini et al. 2020, §1 leave grade 1 out. The 2D path also reads sagittal CT slices sent as pictures (the real
 slices of ``covid_sagittal`` are such), so the same spines' CTs are read as sagittal slices too, one through each
-body (:func:`slice_patches`; ``--no-slices`` leaves them out).
+body (:func:`slice_patches`; ``--no-slices`` leaves them out). Real negatives: the normal-looking bodies of the real
+reference CTs (:data:`REAL_NEGATIVE_CASES`), each read on its own mid-sagittal plane (:func:`real_negative_patches`;
+``--no-real-negatives``); the real sagittal slices of other patients then measure the false-positive rate.
 
 Training: binary cross-entropy on the two-node head of :class:`~VertebralFractureLib.grading.network.GradingNet`,
 classes balanced in every batch, Adam, flips superior <-> inferior and small intensity changes; ``--members`` networks
 from different seeds are averaged (:class:`~VertebralFractureLib.grading.network.GradingEnsemble`). The held-out
-columns (:func:`evaluate`) are never trained on; the real sagittal slices are not used at all here (they decide
-whether the score may enter the verdict: ``benchmarks/bench_sagittal.py``).
+columns (:func:`evaluate`) are never trained on; the real sagittal slices (``covid_sagittal``) are not used at all
+here (they decide whether the score may enter the verdict: ``benchmarks/bench_sagittal.py``).
 
 Command (the shipped weights; README.md gives its figures; ``vertebral-fracture train radiograph-fracture`` is the
 same)::
@@ -180,6 +182,74 @@ def slice_patches(case, column, rng: np.random.Generator, size: Optional[int] = 
     return _stacked(items, size)
 
 
+#: Real CTs of the reference set (``Testing/Data/real/reference``) whose normal-looking bodies are real negatives, read
+#: as sagittal slices through each body (:func:`real_negative_patches`). Not the real sagittal slices of
+#: ``covid_sagittal``: those other patients decide whether the score may enter the verdict. The cardiac crops are
+#: the chest CT's own bodies and are left out.
+REAL_NEGATIVE_CASES = ("cptac_chest", "sample_ct", "tptbox_L3")
+#: Patches drawn per real body (each moved, turned, scaled and stretched as a detector's box; plane 2 mm to either
+#: side or on it).
+REAL_NEGATIVE_DRAWS = 24
+#: Times the real negative patches are repeated in the training set (about a tenth of the negatives: 19 bodies
+#: against some 15 000 generated ones would otherwise hardly be seen).
+REAL_NEGATIVE_REPEATS = 4
+#: Half side (mm) of the sagittal picture cut around each real body (the analysis windows a whole picture).
+REAL_PICTURE_HALF_MM = 100.0
+
+
+def real_negative_patches(seed: int, draws: int = REAL_NEGATIVE_DRAWS, size: Optional[int] = None
+                          ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Patches of the real reference CTs' normal-looking bodies, each read on its own mid-sagittal plane (label 0).
+
+    The CT analysis (keypoints only) finds the bodies; those matched within 15 mm to a reference body wholly in view
+    that does not look fractured, at a thoracic or lumbar level, are used. Each body's plane (its keypoints' frame,
+    :class:`~VertebralFractureLib.quality.checks.BodyFrame`) is sampled from the CT's own voxels at 1 mm,
+    :data:`REAL_PICTURE_HALF_MM` around the body, superior at the top and anterior on the left, and windowed whole.
+    Returns ``(patches, labels, true G)`` with the measured G of the body (all labels 0).
+    """
+    from ...grading.regions import region_index
+    from ...pipeline import AnalysisOptions, analyze
+    from ...quality.checks import BodyFrame
+    from ...radiograph.fracture import PATCH_SIZE, cut_patch
+    from ...radiograph.gate2d import body_window
+    from ...spine.straighten import body_plane
+    from ..real.reference import _match, load_case
+
+    size = size or PATCH_SIZE
+    rng = np.random.default_rng([seed, 2])
+    axis = np.arange(-REAL_PICTURE_HALF_MM, REAL_PICTURE_HALF_MM, 1.0)
+    patches, gs = [], []
+    for name in REAL_NEGATIVE_CASES:
+        reference = load_case(name)
+        analysis = analyze(reference.image_path, AnalysisOptions(extra_stages=()))
+        import SimpleITK as sitk
+
+        image = sitk.ReadImage(str(reference.image_path))
+        found = [v for v in analysis.result.vertebrae if v.keypoints is not None and region_index(v.label) is not None]
+        normal = [r for r in reference.vertebrae if r.in_view == "full" and not r.looks_fractured]
+        if not found or not normal:
+            continue
+        pairs = _match(np.array([v.centroid for v in found]), np.array([r.centroid for r in normal]), 15.0)
+        for i in pairs:
+            frame = BodyFrame.from_keypoints(np.asarray(found[i].keypoints, dtype=float))
+            columns = (frame.keypoints - frame.centre) @ frame.p - axis[0]
+            rows = axis[-1] - (frame.keypoints - frame.centre) @ frame.s
+            points = np.stack([columns, rows], axis=1)
+            g = float(found[i].measure.G) if found[i].measure is not None else 1.0
+            for lateral in (-2.0, 0.0, 2.0):
+                picture = body_plane(image, frame.centre, frame.p, frame.s, axis, axis[::-1], lateral=(lateral,))
+                windowed, _ = body_window(picture)
+                for _ in range(draws // 3):
+                    try:
+                        patches.append(cut_patch(windowed, jittered(points, rng), size, stretch=_stretch(rng)))
+                        gs.append(g)
+                    except ValueError:
+                        continue
+    if not patches:
+        return np.zeros((0, size, size), np.float32), np.zeros(0, np.int64), np.zeros(0)
+    return np.stack(patches), np.zeros(len(patches), np.int64), np.asarray(gs)
+
+
 def build_set(columns: Sequence, seed: int, looks: int = LOOKS, jitter: bool = True):
     """Patches, labels and true G of many columns (one generator per column, seeded from ``seed``)."""
     parts = [column_patches(c, np.random.default_rng([seed, int(c.seed)]), looks, jitter=jitter) for c in columns]
@@ -298,6 +368,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-slices", dest="slices", action="store_false",
                         help="DRRs only (no sagittal CT slices of the same spines)")
+    parser.add_argument("--no-real-negatives", dest="real_negatives", action="store_false",
+                        help="leave out the real reference CTs' normal bodies (REAL_NEGATIVE_CASES)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--manifest", action="store_true", help="register the weights in the folder's manifest")
     return parser
@@ -324,6 +396,13 @@ def train_main(args: argparse.Namespace) -> int:
         patches, labels = np.concatenate([patches, slices]), np.concatenate([labels, slice_labels])
         print(f"  + {len(slice_labels)} CT-slice patches, {int(slice_labels.sum())} moderate or severe "
               f"({time.perf_counter() - started:.0f} s)", flush=True)
+    if args.real_negatives:
+        real, real_labels, _ = real_negative_patches(args.seed)
+        repeats = REAL_NEGATIVE_REPEATS
+        patches = np.concatenate([patches] + [real] * repeats)
+        labels = np.concatenate([labels] + [real_labels] * repeats)
+        print(f"  + {len(real_labels)} real negative patches x {repeats} ({time.perf_counter() - started:.0f} s)",
+              flush=True)
     members = []
     for k in range(args.members):
         print(f"member {k + 1}/{args.members}", flush=True)
@@ -341,7 +420,8 @@ def train_main(args: argparse.Namespace) -> int:
                                        for k, v in scores.items()))
     meta = {"columns": f"{args.first_seed}-{args.first_seed + args.count - 1}", "patches": int(len(labels)),
             "positives": int(labels.sum()), "steps": args.steps, "members": args.members, "lr": args.lr,
-            "seed": args.seed, "slices": args.slices, "fracture_prevalence": FRACTURE_PREVALENCE,
+            "seed": args.seed, "slices": args.slices, "real_negatives": args.real_negatives,
+            "fracture_prevalence": FRACTURE_PREVALENCE,
             "grade_weights": list(GRADE_WEIGHTS),
             "held_out": scores, "seconds": round(time.perf_counter() - started, 1)}
     save_model(model, args.out, meta=meta, manifest=args.manifest,
