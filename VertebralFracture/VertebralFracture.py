@@ -270,7 +270,8 @@ class VertebralFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin,
                 self._checkCanApply()
                 self.pollTimer.start()
                 return
-            nodes = self.logic.core.run(p.inputVolume, progress=self._progress)
+            # every score is computed, as the CT's background run computes every stage: here the lateral-view classifier
+            nodes = self.logic.core.run(p.inputVolume, progress=self._progress, fracture_classifier=True)
             self.showNodes(nodes)
 
     def onCancelButton(self):

@@ -121,6 +121,22 @@ def test_apply_reports_the_dependency_outcome_and_runs_nothing(module, slicer_ap
     logic.core.run.assert_not_called()
 
 
+def test_apply_on_a_radiograph_runs_it_here_with_the_lateral_view_classifier(module, slicer_app, monkeypatch):
+    """A radiograph is analysed in the application with every score, as a CT's background run computes them all."""
+    from VertebralFractureLib.mrml.dependencies import DependencyStatus
+
+    monkeypatch.setattr(module.slicer.util, "tryWithErrorDisplay", lambda *a, **k: mock.MagicMock(), raising=False)
+    monkeypatch.setattr(module.core_logic.radiograph_bridge, "is_radiograph_volume", lambda volume: True)
+    logic = mock.Mock()
+    logic.ensureDependencies.return_value = DependencyStatus(True, "")
+    panel = SimpleNamespace(_parameterNode=SimpleNamespace(inputVolume="film"), logic=logic, ui=mock.MagicMock(),
+                            showNodes=mock.Mock(), _progress=mock.Mock())
+    module.VertebralFractureWidget.onApplyButton(panel)
+    logic.core.start_background.assert_not_called()
+    logic.core.run.assert_called_once_with("film", progress=panel._progress, fracture_classifier=True)
+    panel.showNodes.assert_called_once_with(logic.core.run.return_value)
+
+
 def test_export_asks_for_a_path_then_writes(module, slicer_app, monkeypatch, mrml_scene, tmp_path):
     """Export goes through ``askExportPath`` (the dialog; the Slicer self-test answers it) and the real logic."""
     from VertebralFractureLib.io.csv_tables import read_genant_csv
