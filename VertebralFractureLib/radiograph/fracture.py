@@ -62,11 +62,11 @@ def body_axes(keypoints: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray
     points = np.asarray(keypoints, dtype=np.float64).reshape(6, 2)
     down = points[1::2].mean(axis=0) - points[0::2].mean(axis=0)
     back = points[4:6].mean(axis=0) - points[0:2].mean(axis=0)
-    if np.linalg.norm(down) < 1e-6 or np.linalg.norm(back) < 1e-6:
+    depth = float(np.linalg.norm(back))
+    if np.linalg.norm(down) < 1e-6 or depth < 1e-6:
         raise ValueError("the keypoints have no height or no depth")
     down = down / np.linalg.norm(down)
     back = back - back.dot(down) * down  # orthogonal to the axis, same side as the posterior wall
-    depth = float(np.linalg.norm(points[4:6].mean(axis=0) - points[0:2].mean(axis=0)))
     if np.linalg.norm(back) < 1e-6:
         raise ValueError("the keypoints have no depth across the body's axis")
     return points.mean(axis=0), down, back / np.linalg.norm(back), depth

@@ -172,12 +172,6 @@ def _learned_operating_point(pairs) -> Dict[str, float]:
     out = {"classifier_AUC": _auc(score[truth], score[~truth]),
            "classifier_sensitivity@0.5": float((score[truth] >= 0.5).mean()) if truth.any() else float("nan"),
            "classifier_specificity@0.5": float((score[~truth] < 0.5).mean()) if (~truth).any() else float("nan")}
-    if truth.any() and (~truth).any():
-        best = 0.0
-        for cutoff in np.unique(score)[::-1]:  # from the highest cut-off down: specificity falls
-            called = score >= cutoff
-            if (~called[~truth]).mean() < MIN_SPECIFICITY:
-                break
-            best = float(called[truth].mean())
-        out["classifier_sensitivity_at_spec0.9"] = best
+    if truth.any() and (~truth).any():  # the measured G's reading, on 1 - score (a higher score calls first)
+        out["classifier_sensitivity_at_spec0.9"] = _operating_point(values[:, 0], 1.0 - score)["sensitivity_at_spec0.9"]
     return out

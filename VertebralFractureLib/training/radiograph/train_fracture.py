@@ -222,9 +222,7 @@ def real_negative_patches(seed: int, draws: int = REAL_NEGATIVE_DRAWS, size: Opt
     for name in REAL_NEGATIVE_CASES:
         reference = load_case(name)
         analysis = analyze(reference.image_path, AnalysisOptions(extra_stages=()))
-        import SimpleITK as sitk
-
-        image = sitk.ReadImage(str(reference.image_path))
+        image = analysis.image  # the CT as read, in the LPS frame of the keypoints
         found = [v for v in analysis.result.vertebrae if v.keypoints is not None and region_index(v.label) is not None]
         normal = [r for r in reference.vertebrae if r.in_view == "full" and not r.looks_fractured]
         if not found or not normal:
