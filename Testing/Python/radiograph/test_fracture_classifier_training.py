@@ -124,3 +124,22 @@ def test_the_real_reference_cts_give_negative_patches_centred_on_their_bodies():
     inside = np.mean([p[middle, middle].mean() for p in patches])
     front = np.mean([p[middle, :6].mean() for p in patches])  # in front of the body: soft tissue, lung
     assert inside > front + 0.4
+
+
+def test_the_train_command_says_in_one_line_what_is_missing(tmp_path, drawn, capsys):
+    from VertebralFractureLib.cli import main
+    from VertebralFractureLib.training.radiograph.columns import column_path
+
+    folder = tmp_path / "columns"
+    _with_a_wedge(drawn(0)).save(column_path(folder, 0))
+    common = ["train", "radiograph-fracture", "--columns", str(folder), "--first-seed", "0", "--count", "1",
+              "--members", "1", "--steps", "1", "--width", "0.125", "--threads", "1", "--no-slices",
+              "--no-real-negatives", "--out", str(tmp_path / "fx.pt")]
+    assert main(common + ["--held-out", str(tmp_path / "empty")]) != 0
+    assert "empty: no held-out columns" in capsys.readouterr().err
+    healthy = drawn(1)
+    healthy.save(column_path(tmp_path / "normal", 1))
+    normal_only = ["--columns", str(tmp_path / "normal"), "--first-seed", "1"]
+    assert main(common[:2] + normal_only + common[6:]) != 0
+    assert "need both normal and moderately fractured bodies (0 of" in capsys.readouterr().err
+    assert not (tmp_path / "fx.pt").exists()  # nothing written

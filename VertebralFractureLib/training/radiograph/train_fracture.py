@@ -384,9 +384,18 @@ def train_main(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     seeds = range(args.first_seed, args.first_seed + args.count)
+    held_out = load_columns(args.held_out) if args.held_out else []
+    if args.held_out and not held_out:  # said before the training, not after it
+        raise ValueError(f"{args.held_out}: no held-out columns (column_*.npz) in this folder")
     columns = list(cached_columns(list(seeds), args.columns, fracture_prevalence=FRACTURE_PREVALENCE,
                                   grade_weights=GRADE_WEIGHTS))
+    if not columns:
+        raise ValueError(f"{args.columns}: no training column could be read or generated (seeds {args.first_seed}-"
+                         f"{args.first_seed + args.count - 1})")
     patches, labels, _ = build_set(columns, args.seed)
+    if not labels.any() or labels.all():
+        raise ValueError(f"{args.columns}: the training columns need both normal and moderately fractured bodies "
+                         f"({int(labels.sum())} of {len(labels)} fractured)")
     print(f"{len(columns)} columns, {len(labels)} DRR patches, {int(labels.sum())} moderate or severe "
           f"({time.perf_counter() - started:.0f} s)", flush=True)
     if args.slices:
@@ -412,7 +421,7 @@ def train_main(args: argparse.Namespace) -> int:
         for target, trained in zip(model.members, members):
             target.load_state_dict(trained.state_dict())
         model.eval()
-    scores = evaluate(model, load_columns(args.held_out)) if args.held_out else {}
+    scores = evaluate(model, held_out) if held_out else {}
     if scores:
         print("held-out: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                                        for k, v in scores.items()))
