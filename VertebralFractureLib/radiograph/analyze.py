@@ -319,7 +319,11 @@ def search_scale(windowed: np.ndarray, foreground: float, detect: Callable[[Tupl
     spacing, in the candidate's mm, lies within :data:`NEIGHBOUR_SPACING_MM` (at a wrong scale the
     detector either finds nothing or boxes that are too close or too far apart for vertebrae).
     The chosen candidate is the plausible one with the most column bodies, ties broken by the summed
-    detector score; with no plausible candidate, the one with the most column bodies (still at least 3).
+    detector score; with no plausible candidate, the one with the most column bodies (still at least 3). A
+    faint column (:func:`.gate2d.faint_column`) is a candidate only when no scale gives a column seeded by three
+    bone-confirmed bodies: at a wrong scale a faint run of boxes can be longer, and its spacing plausible, where
+    the true column's is not (a real slice as PNG: the true column at 0.75 mm, spacing 25 mm, against a faint run
+    of five at 1.27 mm).
     Only the detection depends on the choice: heights are then reported in pixels.
 
     Args:
@@ -332,24 +336,26 @@ def search_scale(windowed: np.ndarray, foreground: float, detect: Callable[[Tupl
         (chosen scale, its detections, their gate findings, one summary dict per candidate).
 
     """
-    from .gate2d import assess_bodies
+    from .gate2d import FAINT_COLUMN_KEY, assess_bodies
 
     tried = []
     for scale in scales:
         detections = list(detect((scale, scale)))
         findings = assess_bodies(windowed, foreground, [d.keypoints for d in detections]) if detections else []
         members = [i for i, f in enumerate(findings) if f.checks.get("column", 0.0) >= 0.5]
+        faint = any(findings[i].values.get(FAINT_COLUMN_KEY) for i in members)
         spacing = neighbour_spacing_px([detections[i].centre for i in members])
         spacing_mm = None if spacing is None else spacing * scale
         plausible = (len(members) >= 3 and spacing_mm is not None
                      and NEIGHBOUR_SPACING_MM[0] <= spacing_mm <= NEIGHBOUR_SPACING_MM[1])
         tried.append({"scale": scale, "detections": detections, "findings": findings,
                       "summary": {"working_mm_per_pixel": round(scale, 4), "detections": len(detections),
-                                  "column_bodies": len(members),
+                                  "column_bodies": len(members), "faint_column": bool(faint),
                                   "score": round(float(sum(detections[i].score for i in members)), 3),
                                   "neighbour_spacing_at_this_scale_mm": None if spacing_mm is None
                                   else round(spacing_mm, 1), "plausible": bool(plausible)}})
-    pool = [t for t in tried if t["summary"]["plausible"]] or tried
+    seeded = [t for t in tried if t["summary"]["column_bodies"] and not t["summary"]["faint_column"]] or tried
+    pool = [t for t in seeded if t["summary"]["plausible"]] or seeded
     best = max(pool, key=lambda t: (t["summary"]["column_bodies"], t["summary"]["score"]))
     for t in tried:
         t["summary"]["chosen"] = t is best
@@ -482,7 +488,15 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
     """
     from ..keypoints.detector import detect_vertebrae
     from ..quality.stage import withhold_lordotic_wedges, withhold_unsupported_grades
-    from .gate2d import REASONS, assess_bodies, body_window, column_ends, with_endplates, with_level
+    from .gate2d import (
+        FAINT_COLUMN_KEY,
+        REASONS,
+        assess_bodies,
+        body_window,
+        column_ends,
+        with_endplates,
+        with_level,
+    )
     from .labels import assign_levels
     from .locate import _model, heatmap_peaks, predict_heatmaps
     from .sacrum import BELOW_S1_REASON, anchored_levels
@@ -572,6 +586,12 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
                          "check that this is a lateral spine view with the vertebral bodies in view")
     detections = [detections[i] for i in members]
     findings = [findings[i] for i in members]
+    faint = any(f.values.get(FAINT_COLUMN_KEY) for f in findings)
+    if faint:
+        seen = sum(1 for f in findings if f.checks.get("bone", 0.0) >= 0.5)
+        warnings.append(f"{name}: the spine column is faint: {seen} of its {len(findings)} bodies show a bright "
+                        "endplate rim with darker discs (overlying bone or bowel, a faint film); the column is kept "
+                        "for its regular spacing and the bodies the image does not show are not assessed")
     progress(0.85, "assigning levels")
     centres = np.array([d.centre for d in detections]).reshape(-1, 2)
     labels, confidence = assign_levels(frame.to_input(centres), heatmaps, centroid_model.levels, centres[:, 1])
@@ -630,6 +650,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
                "intensity_window": {"method": "1st-99.5th percentile of the patient region (Otsu)",
                                     "low": round(window["low"], 2), "high": round(window["high"], 2)},
                "rejected_detections": rejected,
+               "faint_column": bool(faint),
                "confident_detections": confident,
                "scale_search": scale_search,
                "level_centroids": {k: [round(v[0], 2), round(v[1], 2), round(v[2], 3)] for k, v in located.items()}},

@@ -4,10 +4,11 @@ A lateral spine film is taken left or right lateral and displayed either way; ex
 models read the picture with the patient's front on the left (column 0 anterior, as the CT's straightened
 mid-sagittal image). Given the other way, the detector's boxes fail the 2D gate's position check (they lie in
 the front part of the trunk as the gate reads it) and the analysis found no vertebra on a real slice mirrored.
-:func:`choose_facing` keeps the facing whose analysis shows the better spine column: the more vertebrae that
-are in the column with a bright endplate rim and discs (the 2D gate's ``column`` and ``bone`` checks), then
-the one with a sacral anchor. The picture is mirrored only when the detector agrees: more of its detections
-are confident (objectness >= 0.9) in the mirrored picture. Either cue alone misleads: on a view collimated
+:func:`choose_facing` keeps the facing whose analysis shows the better spine column: one seeded by three
+bone-confirmed bodies before a faint one (:func:`~VertebralFractureLib.radiograph.gate2d.faint_column`), then the
+more vertebrae that are in the column with a bright endplate rim and discs (the 2D gate's ``column`` and ``bone``
+checks), then the one with a sacral anchor. The picture is mirrored only when the detector agrees: more of its
+detections are confident (objectness >= 0.9) in the mirrored picture. Either cue alone misleads: on a view collimated
 within the trunk (no skin outline for the position check) the mirrored picture can give a few bone-confirmed
 boxes in a line when the picture as given gave none (1 of 24 generated views), and on 4 of the 20 real slices
 as given the detector is more confident of the mirror; measured on those views, the two together never chose
@@ -24,11 +25,17 @@ import numpy as np
 FACINGS: Tuple[str, ...] = ("left", "right")
 
 
-def column_evidence(result) -> Tuple[int, int]:
-    """(vertebrae in the column with the bone check passed, 1 when the levels are anchored on the sacrum)."""
+def column_evidence(result) -> Tuple[int, int, int]:
+    """(1 unless the column is faint, bone-confirmed column members, 1 when the levels are anchored on the sacrum).
+
+    Members count when they are in the column and pass the bone check. A faint column
+    (:func:`~VertebralFractureLib.radiograph.gate2d.faint_column`: fewer than three bone-confirmed bodies in a
+    chain, kept for its regular spacing) ranks below any column seeded by three bone-confirmed bodies.
+    """
     bodies = sum(1 for v in result.vertebrae
                  if v.checks.get("column", 0.0) >= 0.5 and v.checks.get("bone", 0.0) >= 0.5)
-    return bodies, int(result.patient.get("levels", {}).get("anchor") is not None)
+    return (int(not result.input.get("faint_column", False)), bodies,
+            int(result.patient.get("levels", {}).get("anchor") is not None))
 
 
 def choose_facing(results: Dict[str, object], confident: Dict[str, int]) -> str:
@@ -47,7 +54,7 @@ def choose_facing(results: Dict[str, object], confident: Dict[str, int]) -> str:
     """
     if "right" not in results:
         return "left"
-    evidence = {side: column_evidence(results[side]) if side in results else (0, 0) for side in FACINGS}
+    evidence = {side: column_evidence(results[side]) if side in results else (0, 0, 0) for side in FACINGS}
     if evidence["right"] > evidence["left"] and confident.get("right", 0) > confident.get("left", 0):
         return "right"
     return "left"

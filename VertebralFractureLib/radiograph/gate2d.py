@@ -32,7 +32,10 @@ the radiographic anatomy of any lateral spine film). Checks and where their thre
   neighbour 0.6-3.5 body heights above or below (one to three levels; body + disc is about
   1.2-1.45 body heights, Panjabi et al. 1991, 1992), offset sideways by no more than half that
   distance plus 30 % of the body depth (lordosis, kyphosis), heights within a factor 2 (the CT
-  gate's neighbour ratio). A chain needs 3 bodies; an isolated box fails.
+  gate's neighbour ratio). A chain needs 3 bodies; an isolated box fails. The chain is seeded by bodies that
+  pass the bone check; with no three of them in a chain, a *faint column* (:func:`faint_column`: a run of at
+  least four bodies one level apart, two of them bone-confirmed) is kept, its unseen bodies not assessed
+  (a film with the iliac wings over L4-L5: ``benchmarks/bench_real_drr.py``).
 * ``overlap``: two column members whose extents along the column (mean superior to mean inferior
   endplate row) overlap by more than 25 % of the smaller height cannot both be vertebral bodies:
   neighbouring bodies are separated by a disc (4-12 mm, Panjabi et al. 1991, 1992), so they never
@@ -405,6 +408,53 @@ def spine_column(bodies: Sequence[_Body], eligible: Sequence[bool]) -> np.ndarra
     return np.array([roots[i] == best and eligible[i] for i in range(n)])
 
 
+#: :func:`faint_column`: least number of bodies in consecutive one-level steps, and least number of them whose rim
+#: the bone check sees, for a column with fewer than three bone-confirmed bodies.
+FAINT_COLUMN_RUN = 4
+FAINT_COLUMN_SEEN = 2
+#: One level step between neighbours of a faint column: centre distance over 1.33 mean body heights (body + disc is
+#: 1.2-1.45 body heights, Panjabi et al. 1991, 1992; 0.8-1.45 adds the detector's scatter, as the sacral count's
+#: ``STEP_RATIO``), and neighbouring heights within a factor 1.5 (adjacent bodies differ by less than 15 %).
+FAINT_STEP = (0.8, 1.45)
+FAINT_HEIGHT_RATIO = 1.5
+#: ``Finding2D.values`` key set (1.0) on the members of a faint column: the scale search and the facing choice rank
+#: such a column below one seeded by three bone-confirmed bodies.
+FAINT_COLUMN_KEY = "faint_column"
+
+
+def faint_column(bodies: Sequence[_Body], loose: np.ndarray, seen: Sequence[bool]) -> np.ndarray:
+    """(n,) bool: a spine column the window shows faintly, or none.
+
+    On a film the iliac wings, the bowel and the ribs lie over the bodies, and the bone check (a rim brighter than the
+    discs above and below) passes on fewer than the three bodies that seed a column (:func:`spine_column`): on lateral
+    projections of a real abdominal CT (``benchmarks/bench_real_drr.py``) the detector boxed L1-L5 in a line, the bone
+    check saw L1 and L2 only, and the analysis said "no vertebral body was found". Such a column is accepted when the
+    loose chain (bodies passing the position check) holds a run of at least :data:`FAINT_COLUMN_RUN` bodies, each one
+    level from the next (:data:`FAINT_STEP`, heights within :data:`FAINT_HEIGHT_RATIO`), with at least
+    :data:`FAINT_COLUMN_SEEN` of them bone-confirmed: a regular run of four or more is the spine's own pattern,
+    and the bodies the bone check does not see stay in it as levels, not assessed. The longest such run is the column
+    (a box on the sacrum or the pelvis a level and a half further down is not in it).
+    """
+    members = sorted((i for i in range(len(bodies)) if loose[i]), key=lambda i: bodies[i].centre[1])
+    runs: List[List[int]] = []
+    for i in members:
+        if runs:
+            a, b = bodies[runs[-1][-1]], bodies[i]
+            mean_height = 0.5 * (a.height + b.height)
+            step = float(np.linalg.norm(b.centre - a.centre)) / (1.33 * mean_height) if mean_height > 0 else 0.0
+            ratio = max(a.height, b.height) / max(min(a.height, b.height), 1e-9)
+            if FAINT_STEP[0] <= step <= FAINT_STEP[1] and ratio <= FAINT_HEIGHT_RATIO:
+                runs[-1].append(i)
+                continue
+        runs.append([i])
+    column = np.zeros(len(bodies), dtype=bool)
+    good = [run for run in runs
+            if len(run) >= FAINT_COLUMN_RUN and sum(bool(seen[i]) for i in run) >= FAINT_COLUMN_SEEN]
+    if good:
+        column[max(good, key=len)] = True
+    return column
+
+
 def line_offset(bodies: Sequence[_Body], index: int, anchors: Sequence[int], depth: float,
                 reach: float, posterior: float = 1.0) -> Optional[Tuple[float, bool]]:
     """Offset of a body centre across the column line through anchor bodies, in body depths (+ = posterior).
@@ -609,19 +659,24 @@ def assess_bodies(image01: np.ndarray, foreground: float, keypoints: Sequence[np
     # spine); bodies that pass the position but whose rim the bone check cannot see (thoracic bodies behind
     # ribs and lung on a projection) join it when they link to it, shown and not assessed, so the count of the
     # column and its levels are kept
-    seeds = spine_column(bodies, [all(s[name] >= 0.5 for name in ("position", "bone") if name in s) for s in scores])
+    seen = [all(s[name] >= 0.5 for name in ("position", "bone") if name in s) for s in scores]
+    seeds = spine_column(bodies, seen)
     column = seeds
+    loose = spine_column(bodies, [s.get("position", 1.0) >= 0.5 for s in scores])
     if seeds.any():
-        loose = spine_column(bodies, [s.get("position", 1.0) >= 0.5 for s in scores])
         if np.all(loose[seeds]):
             column = loose
-    anchors = np.array([all(s[name] >= 0.5 for name in ("position", "bone") if name in s) for s in scores])
-    column, aligned, measured = check_alignment(bodies, column, anchors & column)
+    else:
+        column = faint_column(bodies, loose, seen)
+    column, aligned, measured = check_alignment(bodies, column, np.asarray(seen, dtype=bool) & column)
     findings = []
+    faint = not seeds.any() and column.any()
     for i, (s, v, member) in enumerate(zip(scores, values, column)):
         s.update(aligned.get(i, {}))
         v.update(measured.get(i, {}))
         s["column"] = 1.0 if member else 0.0
+        if member and faint:
+            v[FAINT_COLUMN_KEY] = 1.0
         findings.append(_decide(s, v))
     return findings
 

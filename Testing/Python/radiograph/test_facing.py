@@ -8,16 +8,18 @@ import pytest
 from VertebralFractureLib.radiograph.facing import choose_facing, column_evidence, mirror_analysis
 
 
-def _result(bodies: int, weak: int = 0, anchored: bool = False):
+def _result(bodies: int, weak: int = 0, anchored: bool = False, faint: bool = False):
     vertebrae = [SimpleNamespace(checks={"column": 1.0, "bone": 1.0}) for _ in range(bodies)]
     vertebrae += [SimpleNamespace(checks={"column": 1.0, "bone": 0.2}) for _ in range(weak)]
     return SimpleNamespace(vertebrae=vertebrae, patient={"levels": {"anchor": "sacrum" if anchored else None}},
-                           input={})
+                           input={"faint_column": faint})
 
 
-def test_column_evidence_counts_bone_confirmed_members_then_the_anchor():
-    assert column_evidence(_result(4, weak=3)) == (4, 0)
-    assert column_evidence(_result(2, anchored=True)) == (2, 1)
+def test_column_evidence_ranks_a_faint_column_last_then_counts_bone_confirmed_members_then_the_anchor():
+    assert column_evidence(_result(4, weak=3)) == (1, 4, 0)
+    assert column_evidence(_result(2, anchored=True)) == (1, 2, 1)
+    assert column_evidence(_result(2, weak=6, faint=True)) == (0, 2, 0)
+    assert column_evidence(_result(3)) > column_evidence(_result(2, weak=9, faint=True))
 
 
 @pytest.mark.parametrize("left, right, confident, expected", [
@@ -28,6 +30,8 @@ def test_column_evidence_counts_bone_confirmed_members_then_the_anchor():
     (None, _result(4), {"left": 9, "right": 6}, "left"),  # as given found nothing, the mirror is doubted
     (None, _result(4), {"left": 2, "right": 6}, "right"),
     (_result(3), None, {"left": 2, "right": 9}, "left"),
+    (_result(3), _result(2, weak=6, faint=True), {"left": 2, "right": 9}, "left"),  # a faint mirror never wins
+    (_result(2, weak=4, faint=True), _result(3), {"left": 2, "right": 9}, "right"),
 ])
 def test_the_mirror_needs_both_cues(left, right, confident, expected):
     results = {side: r for side, r in (("left", left), ("right", right)) if r is not None}

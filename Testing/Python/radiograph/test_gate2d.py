@@ -10,6 +10,7 @@ import pytest
 
 from VertebralFractureLib.radiograph.gate2d import (
     ASSESSED,
+    FAINT_COLUMN_KEY,
     NOT_ASSESSED,
     REASONS,
     _Body,
@@ -17,6 +18,7 @@ from VertebralFractureLib.radiograph.gate2d import (
     body_window,
     check_alignment,
     column_ends,
+    faint_column,
 )
 
 
@@ -176,3 +178,52 @@ def test_a_box_drawn_inside_its_body_is_not_on_the_endplates(drawn):
     assert findings[k].checks["endplates"] == 0.0
     assert findings[k].status == NOT_ASSESSED
     assert findings[k - 1].status == ASSESSED and findings[k + 1].status == ASSESSED
+
+
+def _faint(column, keep, seen):
+    bodies = [_Body(np.asarray(column.keypoints[i], dtype=float)) for i in keep]
+    return faint_column(bodies, np.ones(len(bodies), dtype=bool), [i in seen for i in keep]).tolist()
+
+
+def test_a_faint_column_is_a_regular_run_of_four_with_two_bodies_seen(drawn):
+    column = drawn()
+    # five consecutive levels, two of them bone-confirmed: the column
+    assert _faint(column, [8, 9, 10, 11, 12], seen={9, 11}) == [True] * 5
+    # one seen, or a run of three: no column
+    assert _faint(column, [8, 9, 10, 11, 12], seen={9}) == [False] * 5
+    assert _faint(column, [8, 9, 10], seen={8, 9}) == [False] * 3
+    # a missing level breaks the run; the longer run with two seen bodies is the column
+    assert _faint(column, [2, 3, 5, 6, 7, 8, 9], seen={6, 8}) == [False, False] + [True] * 5
+    assert _faint(column, [2, 3, 4, 6, 7, 8], seen={2, 7}) == [False] * 6
+    # a box two levels below the last body (a sacral segment, the pelvis) stays out
+    assert _faint(column, [10, 11, 12, 13, 15], seen={10, 13}) == [True] * 4 + [False]
+
+
+def _discs_filled(column, open_around=()):
+    """The drawn image with every disc as bright as the bodies except those next to the bodies ``open_around``."""
+    image = column.image.copy()
+    for i in range(len(column.keypoints) - 1):
+        if i in open_around or i + 1 in open_around:
+            continue
+        low = int(column.keypoints[i][[1, 5], 1].max())
+        high = int(column.keypoints[i + 1][[0, 4], 1].min()) + 1
+        left, right = int(column.keypoints[i][:, 0].min()), int(column.keypoints[i][:, 0].max()) + 1
+        image[low:high, left:right] = 0.8
+    return image
+
+
+def test_a_column_with_two_bodies_seen_is_kept_faint_and_its_unseen_bodies_are_not_assessed(drawn):
+    column = drawn()
+    findings = _assess(column, column.keypoints, _discs_filled(column, open_around=(6, 12)))
+    seen = [i for i, f in enumerate(findings) if f.checks["bone"] >= 0.5]
+    assert seen == [6, 12]
+    assert all(f.checks["column"] == 1.0 and f.values.get(FAINT_COLUMN_KEY) == 1.0 for f in findings)
+    assert [i for i, f in enumerate(findings) if f.status == ASSESSED] == seen
+    assert all(f.reason == REASONS["bone"] for i, f in enumerate(findings)
+               if i not in seen and f.checks["field_of_view"] == 1.0)
+    # with three bodies seen in a chain the column is seeded as before: not faint
+    seeded = _assess(column, column.keypoints, _discs_filled(column, open_around=(6, 7, 8)))
+    assert all(f.checks["column"] == 1.0 and FAINT_COLUMN_KEY not in f.values for f in seeded)
+    # with one body seen there is no column at all
+    alone = _assess(column, column.keypoints, _discs_filled(column, open_around=(6,)))
+    assert not any(f.checks["column"] for f in alone)
