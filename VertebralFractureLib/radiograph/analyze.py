@@ -309,6 +309,59 @@ def neighbour_spacing_px(centres: np.ndarray) -> Optional[float]:
     return float(np.median(distances.min(axis=1)))
 
 
+def extend_column(windowed: np.ndarray, foreground: float, column: list, findings: list, detections: list,
+                  weak: list) -> Tuple[list, list, List[dict]]:
+    """The spine column continued by weaker detections, as the CT analysis continues its chain.
+
+    The detector scores small or faint bodies low (the upper thoracic bodies of a sagittal CT slice: 0.2-0.4 where
+    the threshold is 0.5), so a column could stop a few levels short of what the image shows. Candidates down to
+    :data:`~VertebralFractureLib.keypoints.chain.EXTEND_THRESHOLD` that lie off every detection already made, and
+    above the column's lowest body, are added one at a time where they continue the column (one level above its
+    top, or in a gap of two levels, stacked on and as tall as their neighbour:
+    :func:`VertebralFractureLib.keypoints.chain.extend_chain`) and where the image shows a vertebral body
+    (:func:`.gate2d.body_evidence`: in view, in the patient, a bright endplate rim with darker discs, keypoints on
+    the endplates). The whole column is then checked again. Never
+    below the column: there the sacral segments pass the same checks (S2-S4 boxed on real slices), and a body
+    added below L5 takes the sacral anchor away (measured: one real slice lost its anchor, another gained a false
+    one, when the column could grow downwards).
+
+    Args:
+        windowed: the :func:`.gate2d.body_window` image.
+        foreground: its patient threshold.
+        column: the detections of the spine column (the gate's members).
+        findings: their gate findings (returned as they are when nothing is added).
+        detections: every detection the gate saw (weak candidates on them are not added twice).
+        weak: the detections down to the weaker threshold.
+
+    Returns:
+        (column detections, their gate findings, rejected entries for any that left the column on the new check).
+    """
+    from ..keypoints.chain import extend_chain
+    from .gate2d import assess_bodies, body_evidence
+
+    def off(candidate) -> bool:
+        height = float(np.ptp(np.asarray(candidate.keypoints)[:, 1]))
+        return all(np.linalg.norm(np.asarray(candidate.centre) - np.asarray(d.centre)) > 0.5 * height
+                   for d in detections)
+
+    lowest = max(float(d.centre[1]) for d in column)
+    weak = [d for d in weak if off(d) and float(d.centre[1]) < lowest]
+    keypoints = np.array([np.asarray(d.keypoints, dtype=np.float64) for d in column]).reshape(-1, 6, 2)
+    added = extend_chain(keypoints, np.array([d.keypoints for d in weak]).reshape(-1, 6, 2),
+                         np.array([d.score for d in weak]), body_evidence(windowed, foreground)) if weak else []
+    if not added:
+        return list(column), list(findings), []
+    extended = list(column) + [weak[i] for i in added]
+    checked = assess_bodies(windowed, foreground, [d.keypoints for d in extended])
+    members = [i for i, f in enumerate(checked) if f.checks.get("column", 0.0) >= 0.5]
+    if not members:  # the new check lost the column: keep the gate's first answer
+        return list(column), list(findings), []
+    left_out = [{"centre": [round(float(c), 1) for c in extended[i].centre],
+                 "score": round(float(extended[i].score), 3), "reason": checked[i].reason}
+                for i in range(len(extended)) if i not in members]
+    return [extended[i] for i in members], [checked[i] for i in members], left_out
+
+
 def search_scale(windowed: np.ndarray, foreground: float, detect: Callable[[Tuple[float, float]], list],
                  scales: Sequence[float]) -> Tuple[float, list, list, List[dict]]:
     """The working scale at which the detector finds the best spine column (no pixel size known).
@@ -486,6 +539,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
 
     ``cues`` receives ``confident_detections`` (:data:`CONFIDENT_OBJECTNESS`), also when the analysis fails.
     """
+    from ..keypoints.chain import EXTEND_THRESHOLD
     from ..keypoints.detector import detect_vertebrae
     from ..quality.stage import withhold_lordotic_wedges, withhold_unsupported_grades
     from .gate2d import (
@@ -522,12 +576,17 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
         keypoint_model = keypoint_model if keypoint_model is not None else load_keypoint_model()
         refine = keypoint_model.config.get("radiograph_refine")
 
-        def detect(pixel_mm: Tuple[float, float]) -> list:
+        def detect(pixel_mm: Tuple[float, float], threshold: Optional[float] = None) -> list:
             # every detection goes to the 2D gate; the levels come from the sacrum or the heatmaps below
-            found = detect_vertebrae(windowed, spacing_mm=pixel_mm, model=keypoint_model, order_levels=False)
+            found = detect_vertebrae(windowed, spacing_mm=pixel_mm, model=keypoint_model, order_levels=False,
+                                     score_threshold=threshold)
             return refine_detections(windowed, pixel_mm, found, refine) if refine else found
+
+        def detect_weak(pixel_mm: Tuple[float, float]) -> list:
+            return detect(pixel_mm, EXTEND_THRESHOLD)
     else:
         refine = None  # annotated or external keypoints are measured as given
+        detect_weak = None
 
         def detect(pixel_mm: Tuple[float, float]) -> list:
             return list(detector(image, pixel_mm))
@@ -584,8 +643,18 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
         raise InputError(f"{name}: no vertebral body was found in a spine column ({len(detections)} detection(s), "
                          "none a bright-rimmed body with discs above and below in line with its neighbours); "
                          "check that this is a lateral spine view with the vertebral bodies in view")
+    candidates = detections
     detections = [detections[i] for i in members]
     findings = [findings[i] for i in members]
+    if detect_weak is not None:  # weak detections that continue the column and that the image shows as bodies
+        detections, findings, left_out = extend_column(windowed, window["foreground"], detections, findings,
+                                                       candidates, detect_weak(detector_mm))
+        rejected += left_out
+        added = sum(1 for d in detections if d.score < keypoint_model.config["score_threshold"])
+        if added:
+            warnings.append(f"{added} weaker detection(s) continuing the spine column were kept: the image shows "
+                            "them as vertebral bodies one level above the column or in a gap of two levels "
+                            "(keypoints/chain.py)")
     faint = any(f.values.get(FAINT_COLUMN_KEY) for f in findings)
     if faint:
         seen = sum(1 for f in findings if f.checks.get("bone", 0.0) >= 0.5)

@@ -622,6 +622,44 @@ def column_ends(checks: Sequence[Dict[str, float]], rows: Sequence[float], prote
     return sorted(ends) if len(ends) < len(order) else []
 
 
+def _body_checks(image01: np.ndarray, foreground: float, body: _Body, outline: Optional[np.ndarray]
+                 ) -> Tuple[Dict[str, float], Dict[str, float]]:
+    """The checks of one body that need no neighbour: field of view, position, bone, endplates, shape."""
+    margin = 0.1 * body.height
+    k = body.keypoints
+    inside = (k[:, 0].min() >= margin and k[:, 1].min() >= margin
+              and k[:, 0].max() <= image01.shape[1] - 1 - margin and k[:, 1].max() <= image01.shape[0] - 1 - margin)
+    s = {"field_of_view": 1.0 if inside else 0.0}
+    v: Dict[str, float] = {}
+    position = check_position(image01, foreground, body, outline)
+    if position is not None:
+        s["position"], extra = position
+        v.update({f"position_{key}": val for key, val in extra.items()})
+    s["bone"], extra = check_bone(image01, body)
+    v.update({f"bone_{key}": val for key, val in extra.items()})
+    s["endplates"], extra = check_endplates(image01, body)
+    s["shape"] = check_shape(body)
+    return s, v
+
+
+def body_evidence(image01: np.ndarray, foreground: float):
+    """``evidence(keypoints (6, 2)) -> bool``: the image shows a whole vertebral body there.
+
+    For :func:`VertebralFractureLib.keypoints.chain.extend_chain` on a lateral view: the checks that let a body
+    seed the column (in the field of view, in the patient behind its contents, a bright endplate rim with darker
+    discs above and below) and its keypoints on the endplates (the gate's own pass marks), so that what lets a
+    weak detection in is what lets a body be assessed. Requiring the endplate score a height loss needs to be
+    reported (0.9) instead added no body on the real sagittal slices.
+    """
+    outline = patient_outline(image01, foreground)
+
+    def evidence(keypoints: np.ndarray) -> bool:
+        scores, _ = _body_checks(image01, foreground, _Body(np.asarray(keypoints, dtype=np.float64)), outline)
+        return all(scores.get(name, 1.0) >= 0.5 for name in ("field_of_view", "position", "bone", "endplates"))
+
+    return evidence
+
+
 def assess_bodies(image01: np.ndarray, foreground: float, keypoints: Sequence[np.ndarray]) -> List[Finding2D]:
     """Run every check except ``level`` on each detected body (keypoints ``[column, row]``, image pixels).
 
@@ -639,20 +677,7 @@ def assess_bodies(image01: np.ndarray, foreground: float, keypoints: Sequence[np
     values: List[Dict[str, float]] = []
     outline = patient_outline(image01, foreground)
     for body in bodies:
-        margin = 0.1 * body.height
-        k = body.keypoints
-        inside = (k[:, 0].min() >= margin and k[:, 1].min() >= margin
-                  and k[:, 0].max() <= image01.shape[1] - 1 - margin and k[:, 1].max() <= image01.shape[0] - 1 - margin)
-        s = {"field_of_view": 1.0 if inside else 0.0}
-        v: Dict[str, float] = {}
-        position = check_position(image01, foreground, body, outline)
-        if position is not None:
-            s["position"], extra = position
-            v.update({f"position_{key}": val for key, val in extra.items()})
-        s["bone"], extra = check_bone(image01, body)
-        v.update({f"bone_{key}": val for key, val in extra.items()})
-        s["endplates"], extra = check_endplates(image01, body)
-        s["shape"] = check_shape(body)
+        s, v = _body_checks(image01, foreground, body, outline)
         scores.append(s)
         values.append(v)
     # the column is seeded by bodies that pass the position and the bone checks (no seed column of three: no

@@ -65,6 +65,10 @@ import numpy as np
 #: Centre-to-centre distance of neighbouring bodies in body heights: body + disc is 1.2-1.45 body
 #: heights (Panjabi et al. 1991, 1992), so one level is taken as 1.33 h.
 LEVEL_PER_HEIGHT = 1.33
+#: The level unit is taken from the lowest this many trusted bodies (the lumbar ones when the sacrum is in view): body
+#: heights grow caudally by a few per cent per level (Panjabi et al. 1991, 1992), so over a column reaching up to T1 the
+#: median of all bodies is a thoracic height, a level too short for the rays below L5.
+LEVEL_BODIES = 5
 #: Fan of ray directions (degrees from the column axis, + = posterior) and radial samples (levels).
 FAN_DEG = np.arange(-20.0, 70.1, 2.0)
 RADII = np.linspace(0.0, 2.6, 131)
@@ -319,7 +323,7 @@ def sacral_anchor(image01: np.ndarray, foreground: float, keypoints: Sequence[np
     good = [i for i in order if trusted[i]]
     if len(good) < 2:
         return None, "fewer than two bodies in the column pass the bone and line checks"
-    height = float(np.median([bodies[i].height for i in good]))
+    height = float(np.median([bodies[i].height for i in good[-LEVEL_BODIES:]]))
     level = LEVEL_PER_HEIGHT * height
     posterior = _posterior_sign([bodies[i] for i in good])
 

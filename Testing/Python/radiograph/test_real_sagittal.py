@@ -484,3 +484,22 @@ def test_the_lateral_view_classifier_leaves_real_normal_bodies_alone(analysed):
     assert len(reviews) == 1 and reviews[0][1] == "T11" and "cannot be confirmed" in reviews[0][2]
     scored = [v for result in analysed.values() for v in result.vertebrae if v.fracture_probability is not None]
     assert len(scored) >= 20 and sorted(v.fracture_probability for v in scored)[-2] < 0.4
+
+
+def test_weaker_detections_continue_the_column_upwards_and_are_named_by_the_sacral_count():
+    # the detector scores the small upper thoracic bodies of this slice 0.2-0.4 (threshold 0.5); they join the
+    # column as the CT analysis's chain grows, where the image shows them as bodies, and are counted from the sacrum
+    entry = ENTRIES["A062055_19001228-075"]
+    result = analyze_radiograph(ROOT / entry["image"]).result
+    assert result.patient["levels"]["anchor"] == "sacrum"
+    named = {v.label: v for v in result.vertebrae}
+    sx, sy = entry["spacing_mm"]
+    for level in ("T4", "T5"):
+        vertebra = named[level]
+        assert vertebra.confidence < 0.5
+        annotated = next(a for a in entry["vertebrae"] if a["label"] == level)
+        assert math.hypot((vertebra.centroid[0] - annotated["centroid"][0]) * sx,
+                          (vertebra.centroid[1] - annotated["centroid"][1]) * sy) < 6.0
+    assert any("weaker detection(s) continuing the spine column" in w for w in result.warnings)
+    assert all(_nearest_mm(v, entry) < 12.0 for v in result.vertebrae)
+    assert not any(v.status == "assessed" and v.measure.grade >= 2 for v in result.vertebrae)

@@ -69,6 +69,18 @@ def test_drawn_column_with_a_sacrum_names_its_lowest_body_l5():
     assert anchor.test.sacrum_deg >= 15.0
 
 
+def test_the_level_unit_comes_from_the_lowest_bodies_not_from_a_long_thoracic_column():
+    # eight short bodies above the seven drawn ones (a column reaching up to the upper thoracic spine): the median
+    # height of all fifteen is a thoracic one, half the lumbar level the rays below L5 are measured in
+    image, keypoints = drawn_spine(7, "sacrum")
+    short = [np.array([[120.0, t], [120, t + 12], [137, t], [137, t + 12], [154, t], [154, t + 12]])
+             for t in 4.0 - 16.0 * np.arange(8)[::-1]]
+    anchor, reason = sacrum.sacral_anchor(image, 0.0, short + keypoints, [True] * (len(short) + len(keypoints)))
+    assert anchor is not None, reason
+    assert anchor.l5_index == len(short) + 6
+    assert anchor.level_px == pytest.approx(sacrum.LEVEL_PER_HEIGHT * HEIGHT)
+
+
 @pytest.mark.parametrize("below", ["bodies", "none"])
 def test_drawn_column_without_a_sacrum_has_no_anchor(below):
     # the column goes on (three more bodies, not detected) or ends in soft tissue: no sacrum, no anchor
@@ -152,10 +164,13 @@ def test_boxes_in_the_pelvis_below_s1_are_left_out(analysed):
     result = analysed["A058062_19001231-073"]
     assert result.patient["levels"]["anchor"] == "sacrum"
     labels = [v.label for v in result.vertebrae]
-    assert labels[-1] == "L5" and {"L1", "L3", "L4"} <= set(labels)  # nothing named below L5
+    assert {"L1", "L3", "L4", "L5"} <= set(labels)
+    # below L5 at most S1 (the weak box on it that continues the column), never graded
+    assert labels[labels.index("L5") + 1:] in ([], ["S1"])
+    assert all(v.status == "not_assessed" for v in result.vertebrae if v.label == "S1")
     below = [r for r in result.input["rejected_detections"] if r["reason"] == sacrum.BELOW_S1_REASON]
     assert len(below) >= 3  # the sacral segments and pelvis boxes (4 now that every box reaches the gate)
-    l5_row = result.vertebrae[-1].centroid[1]
+    l5_row = next(v for v in result.vertebrae if v.label == "L5").centroid[1]
     assert all(r["centre"][1] > l5_row for r in below)
 
 
