@@ -5,7 +5,8 @@ a view without context (on the 20 real sagittal CT slices of ``covid_sagittal`` 
 off by one to four). A radiologist counts lumbar levels upwards from the sacrum (Genant et al. 1993: the
 lumbosacral junction is the reference of a lateral lumbar reading); this module does the same with the
 bodies the 2D analysis keeps (:mod:`.gate2d`), on the :func:`~.gate2d.body_window` image. Lengths are in
-*levels*: :data:`LEVEL_PER_HEIGHT` times the median height of the trusted bodies (no pixel size needed).
+*levels*: :data:`LEVEL_PER_HEIGHT` times the median height of the lowest :data:`LEVEL_BODIES` trusted bodies (no
+pixel size needed).
 
 **L5 test** (:func:`test_l5`), on a fan of rays from the body centre around its own axis
 (:func:`polar_map`; radii counted from its inferior endplate). The sacrum below L5 shows three things a
