@@ -439,7 +439,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
 
     ``cues`` receives ``confident_detections`` (:data:`CONFIDENT_OBJECTNESS`), also when the analysis fails.
     """
-    from ..keypoints.chain import EXTEND_THRESHOLD
+    from ..keypoints.chain import EXTEND_THRESHOLD, chain_has_room
     from ..keypoints.detector import detect_vertebrae
     from ..quality.stage import withhold_lordotic_wedges, withhold_unsupported_grades
     from .gate2d import (
@@ -547,7 +547,9 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
     candidates = detections
     detections = [detections[i] for i in members]
     findings = [findings[i] for i in members]
-    if detect_weak is not None:  # weak detections that continue the column and that the image shows as bodies
+    if detect_weak is not None and chain_has_room(np.array([d.keypoints for d in detections]).reshape(-1, 6, 2),
+                                                  windowed.shape[0]):
+        # weak detections that continue the column and that the image shows as bodies (none fit a full column)
         detections, findings, left_out = extend_column(windowed, window["foreground"], detections, findings,
                                                        candidates, detect_weak(detector_mm))
         rejected += left_out

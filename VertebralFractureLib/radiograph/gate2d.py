@@ -412,10 +412,8 @@ def spine_column(bodies: Sequence[_Body], eligible: Sequence[bool]) -> np.ndarra
 #: the bone check sees, for a column with fewer than three bone-confirmed bodies.
 FAINT_COLUMN_RUN = 4
 FAINT_COLUMN_SEEN = 2
-#: One level step between neighbours of a faint column: centre distance over 1.33 mean body heights (body + disc is
-#: 1.2-1.45 body heights, Panjabi et al. 1991, 1992; 0.8-1.45 adds the detector's scatter, as the sacral count's
-#: ``STEP_RATIO``), and neighbouring heights within a factor 1.5 (adjacent bodies differ by less than 15 %).
-FAINT_STEP = (0.8, 1.45)
+#: Neighbouring heights within this factor in a faint column (adjacent bodies differ by less than 15 %); one level
+#: step is the sacral count's (:data:`.sacrum.STEP_RATIO` of :data:`.sacrum.LEVEL_PER_HEIGHT` mean body heights).
 FAINT_HEIGHT_RATIO = 1.5
 #: ``Finding2D.values`` key set (1.0) on the members of a faint column: the scale search and the facing choice rank
 #: such a column below one seeded by three bone-confirmed bodies.
@@ -430,20 +428,24 @@ def faint_column(bodies: Sequence[_Body], loose: np.ndarray, seen: Sequence[bool
     projections of a real abdominal CT (``benchmarks/bench_real_drr.py``) the detector boxed L1-L5 in a line, the bone
     check saw L1 and L2 only, and the analysis said "no vertebral body was found". Such a column is accepted when the
     loose chain (bodies passing the position check) holds a run of at least :data:`FAINT_COLUMN_RUN` bodies, each one
-    level from the next (:data:`FAINT_STEP`, heights within :data:`FAINT_HEIGHT_RATIO`), with at least
+    level from the next (the sacral count's step, :data:`.sacrum.STEP_RATIO`; heights within
+    :data:`FAINT_HEIGHT_RATIO`), with at least
     :data:`FAINT_COLUMN_SEEN` of them bone-confirmed: a regular run of four or more is the spine's own pattern,
     and the bodies the bone check does not see stay in it as levels, not assessed. The longest such run is the column
     (a box on the sacrum or the pelvis a level and a half further down is not in it).
     """
+    from .sacrum import LEVEL_PER_HEIGHT, STEP_RATIO
+
     members = sorted((i for i in range(len(bodies)) if loose[i]), key=lambda i: bodies[i].centre[1])
     runs: List[List[int]] = []
     for i in members:
         if runs:
             a, b = bodies[runs[-1][-1]], bodies[i]
             mean_height = 0.5 * (a.height + b.height)
-            step = float(np.linalg.norm(b.centre - a.centre)) / (1.33 * mean_height) if mean_height > 0 else 0.0
+            step = float(np.linalg.norm(b.centre - a.centre)) / (LEVEL_PER_HEIGHT * mean_height) \
+                if mean_height > 0 else 0.0
             ratio = max(a.height, b.height) / max(min(a.height, b.height), 1e-9)
-            if FAINT_STEP[0] <= step <= FAINT_STEP[1] and ratio <= FAINT_HEIGHT_RATIO:
+            if STEP_RATIO[0] <= step <= STEP_RATIO[1] and ratio <= FAINT_HEIGHT_RATIO:
                 runs[-1].append(i)
                 continue
         runs.append([i])
