@@ -107,7 +107,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="draw each film into this folder")
     args = parser.parse_args(argv)
     from VertebralFractureLib.training.real.films import FILM_SID_MM, real_film
+    from VertebralFractureLib.training.real.reference import list_cases
 
+    unknown = [case for case in args.cases if case not in list_cases()]
+    if unknown:
+        parser.error(f"no reference case {', '.join(unknown)} (cases: {', '.join(list_cases())})")
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
     keys = ("found", "matched", "right", "confident_wrong", "false_grade", "not_assessed")
