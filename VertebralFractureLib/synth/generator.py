@@ -34,18 +34,29 @@ from ..geometry import ImageGeometry
 from ..io.atomic import atomic_write
 from ..io.images import geometry_of, image_from_array, write_image
 from ..schema import SpineResult, Vertebra
-from .body import Outline, draw_metal, draw_pelvis, draw_ribs, draw_soft_tissue
+from .body import Outline, draw_metal, draw_pelvic_contents, draw_pelvis, draw_ribs, draw_soft_tissue
 from .column import VertebraModel, build_column, centreline_through
 from .drr import lateral_drr
 from .grid import Grid
 from .morphometry import SYNTH_LEVELS
 from .params import PRESETS, SynthParams, params_for
 from .tissue import Tissue, draw_tissue, scanner
-from .vertebrae import draw_body, draw_canal, draw_disc, draw_posterior, draw_sacrum
+from .vertebrae import (
+    draw_body,
+    draw_canal,
+    draw_curved_sacrum,
+    draw_disc,
+    draw_posterior,
+    draw_sacrum,
+    sacral_path,
+    tilt_s1,
+)
 
 CENTRELINE_STEP_MM = 1.0
 #: Second seed word of the hospital profile's extra random stream.
 HOSPITAL_STREAM = 0x484F5350
+#: Seeds the curved sacrum's own random stream (with the case seed).
+SACRUM_STREAM = 0x53414352
 
 
 @dataclass
@@ -130,8 +141,12 @@ def resolve_params(params: SynthParams, rng: np.random.Generator, explicit: set)
     return params
 
 
-def _grid_for(models: List[VertebraModel], params: SynthParams, outline: Outline) -> Grid:
-    """Field of view: the ground-truth set plus part of each neighbour; in-plane around the body."""
+def _grid_for(models: List[VertebraModel], params: SynthParams, outline: Outline,
+              floor_z: Optional[float] = None) -> Grid:
+    """Field of view: the ground-truth set plus part of each neighbour; in-plane around the body.
+
+    ``floor_z`` (LPS mm) lowers the bottom of the field of view to there (the whole curved sacrum in view).
+    """
     truth = [m for m in models if m.in_truth]
     first, last = models.index(truth[0]), models.index(truth[-1])
     above, below = models[first - 1], models[last + 1]
@@ -139,6 +154,8 @@ def _grid_for(models: List[VertebraModel], params: SynthParams, outline: Outline
     f = float(params.edge_fraction)
     z_high = top_kp[[0, 2, 4], 2].max() + above.disc + f * max(above.ha, above.hp)
     z_low = bottom_kp[[1, 3, 5], 2].min() - truth[-1].disc - f * max(below.ha, below.hp)
+    if floor_z is not None:
+        z_low = min(z_low, float(floor_z))
     sx, sy, sz = params.spacing
     fov_x, fov_y = params.fov_xy_mm
     nz = int(np.ceil((z_high - z_low) / sz)) + 1
@@ -238,8 +255,15 @@ def generate_case(seed: int, preset: str = "spine", **overrides: Any) -> Synthet
         params.extra["sharp_noise_fraction"] = round(sharp_fraction, 4)
         params.extra["blood_hu"] = round(tissue.blood, 2)
     outline = Outline.from_column(models, rng)
-    grid = _grid_for(models, params, outline)
     scale = float(params.size_scale)
+    s1 = next((m for m in models if m.name == "S1"), None)
+    sacral, floor_z = None, None
+    if s1 is not None and params.sacrum == "curved":
+        sacral_rng = np.random.default_rng([int(seed), SACRUM_STREAM])
+        tilt_s1(s1, sacral_rng)
+        sacral = sacral_path(s1, sacral_rng, scale)
+        floor_z = float(s1.to_world(sacral[-1][0])[2]) - 30.0
+    grid = _grid_for(models, params, outline, floor_z)
     timings["layout"] = time.perf_counter() - started
 
     t0 = time.perf_counter()
@@ -247,6 +271,8 @@ def generate_case(seed: int, preset: str = "spine", **overrides: Any) -> Synthet
     vert = np.zeros(grid.shape, np.uint8)
     body = np.zeros(grid.shape, np.uint8)
     draw_soft_tissue(grid, hu, outline, models, tissue, rng, lungs=params.lungs)
+    if sacral is not None and params.pelvis:
+        draw_pelvic_contents(grid, hu, s1, sacral, tissue, scale, sacral_rng)
     timings["soft_tissue"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     draw_canal(grid, hu, models, tissue, scale)
@@ -255,10 +281,15 @@ def generate_case(seed: int, preset: str = "spine", **overrides: Any) -> Synthet
     for m in models:
         if m.name != "S1":
             draw_posterior(grid, hu, vert, m, tissue, scale)
+    if sacral is not None:
+        # before the bodies: S1's own body then covers the rounded top of the sacral bodies' line
+        draw_curved_sacrum(grid, hu, vert, s1, tissue, scale, sacral, sacral_rng)
     for m in models:
         draw_body(grid, hu, body, vert, m, tissue, rng)
-    s1 = next((m for m in models if m.name == "S1"), None)
-    if s1 is not None:
+    if sacral is not None:
+        if params.pelvis:
+            draw_pelvis(grid, hu, s1, tissue, scale)
+    elif s1 is not None:
         draw_sacrum(grid, hu, vert, s1, tissue, scale)
         if params.pelvis:
             draw_pelvis(grid, hu, s1, tissue, scale)
@@ -295,6 +326,8 @@ def generate_case(seed: int, preset: str = "spine", **overrides: Any) -> Synthet
                 if drr.source is None
                 else dict(zip(("x_source", "y_centre", "z_centre", "sod_mm"), map(float, drr.source))),
                 "sid_mm": float(params.radiograph_sid_mm or 0.0),
+                **({"s1_keypoints_px": np.round(drr.project(s1.keypoints()), 3).tolist()} if sacral is not None
+                   else {}),
             },
         )
     timings["radiograph"] = time.perf_counter() - t0
@@ -321,6 +354,7 @@ def generate_case(seed: int, preset: str = "spine", **overrides: Any) -> Synthet
                 "params": params.to_dict(),
                 "tissue_hu": tissue.to_dict(),
                 "partial_levels": partial,
+                **({"s1_keypoints_lps": np.round(s1.keypoints(), 3).tolist()} if sacral is not None else {}),
                 "instrumented_levels": instrumented,
                 "centreline_step_mm": CENTRELINE_STEP_MM,
                 "centreline_lps": np.round(centreline, 3).tolist(),

@@ -15,6 +15,10 @@ from .morphometry import SYNTH_LEVELS
 
 #: Generator profiles: ``v1`` (the original generator) and ``hospital`` (closer to clinical CT).
 REALISM_PROFILES = ("v1", "hospital")
+#: How the sacrum is drawn: ``"simple"`` (a stack of capsules nearly in line with S1, as the shipped models were
+#: trained on) or ``"curved"`` (:func:`~VertebralFractureLib.synth.vertebrae.draw_curved_sacrum` with the pelvic
+#: contents of :func:`~VertebralFractureLib.synth.body.draw_pelvic_contents`).
+SACRUM_STYLES = ("simple", "curved")
 #: Second seed word of the stream :func:`drawn_size_scale` draws from (the generator's own draws stay untouched).
 SIZE_STREAM = 7
 
@@ -74,6 +78,10 @@ class SynthParams:
             spines, noise 8-70 HU with part of it added after the blur, denser cortical bone).
             The hospital extras are drawn from a second generator seeded from the case seed, so the
             main draws keep their order.
+        sacrum: ``"simple"`` (default; unchanged) or ``"curved"``: a sacrum that turns posteriorly and narrows
+            (sacral kyphosis 30-75 degrees), rudimentary discs, sacral canal, coccyx, and bowel loops (fluid,
+            gas or oral contrast), rectum and bladder in front of it; drawn from a third generator seeded from
+            the case seed, so the other draws are unchanged.
 
     """
 
@@ -104,6 +112,7 @@ class SynthParams:
     lungs: bool = True
     pelvis: bool = True
     realism: str = "v1"
+    sacrum: str = "simple"
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -148,6 +157,8 @@ class SynthParams:
             )
         if self.realism not in REALISM_PROFILES:
             raise SynthParamsError(f"realism must be one of {', '.join(REALISM_PROFILES)}, got {self.realism!r}")
+        if self.sacrum not in SACRUM_STYLES:
+            raise SynthParamsError(f"sacrum must be one of {', '.join(SACRUM_STYLES)}, got {self.sacrum!r}")
         if self.edge_fraction is not None and not 0.0 <= self.edge_fraction <= 1.0:
             raise SynthParamsError(f"edge_fraction must be between 0 and 1, got {self.edge_fraction}")
 
@@ -156,6 +167,8 @@ class SynthParams:
         data = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
         if data.get("realism") == "v1":
             del data["realism"]
+        if data.get("sacrum") == "simple":
+            del data["sacrum"]
         return data
 
     @classmethod

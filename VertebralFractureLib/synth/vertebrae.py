@@ -249,3 +249,111 @@ def draw_sacrum(grid: Grid, hu: np.ndarray, vert_mask: np.ndarray, s1: VertebraM
         b = s1.to_world((side * (s1.width / 2 + 30.0 * scale), 14.0 * scale, -22.0 * scale))
         capsules.append((a, b, 13.0 * scale, 12.0 * scale))
     draw_capsule_union(grid, hu, vert_mask, s1.label, capsules, tissue.cortical * 0.85, tissue.marrow, tissue.cortex_mm)
+
+
+#: Curved sacrum (``SynthParams.sacrum == "curved"``). Lengths of the segments below S1 along their centre line
+#: (S2 ... S5, then three coccygeal segments, mm) and their half antero-posterior depth at each junction as a
+#: fraction of S1's depth: the fused sacral bodies shorten from about 25 mm (S2) to 12 mm (S5) and narrow from
+#: about 30 to 10 mm in the mid-sagittal plane (Bogduk 2005, ch. 13; Cheng and Song 2003).
+SACRAL_SEGMENT_MM = (25.0, 21.0, 17.0, 13.0, 10.0, 8.0, 7.0)
+SACRAL_HALF_DEPTH = (0.36, 0.30, 0.24, 0.19, 0.14, 0.11, 0.09, 0.07)
+#: Share of the sacral kyphosis (total drawn per case, 30-75 degrees from the S1/S2 junction to the coccygeal
+#: tip, the concavity facing forwards) turned at each junction: most of the curve lies at S2-S4.
+SACRAL_TURN_SHARE = (0.10, 0.22, 0.24, 0.20, 0.14, 0.10, 0.0)
+
+
+#: Extra forward tilt of S1 about its superior endplate (degrees): the L5/S1 segment carries 15-25 degrees of
+#: lordosis and the sacral slope is 30-50 degrees (Damasceno et al. 2006; Roussouly et al. 2005), more than the
+#: column's smooth lordosis profile gives S1.
+S1_EXTRA_TILT_DEG = (8.0, 25.0)
+
+
+def tilt_s1(s1: VertebraModel, rng: np.random.Generator) -> float:
+    """Tilt S1 forwards about the centre of its superior endplate (a wedge-shaped L5/S1 disc); returns degrees."""
+    from .column import _rotation
+
+    degrees = float(rng.uniform(*S1_EXTRA_TILT_DEG))
+    pivot = s1.to_world((0.0, 0.0, s1.hp / 2))
+    s1.rotation = s1.rotation @ _rotation(math.radians(degrees), 0.0, 0.0)
+    s1.origin = pivot - s1.rotation @ np.array([0.0, 0.0, s1.hp / 2])
+    return degrees
+
+
+def sacral_path(s1: VertebraModel, rng: np.random.Generator, scale: float) -> List[Tuple[np.ndarray, float]]:
+    """Centre line of the fused sacral bodies and the coccyx below S1, in S1's frame ``(w, u, t)``.
+
+    Returns (point, half depth) pairs from the centre of S1's inferior endplate down to the coccygeal tip;
+    the line starts within a few degrees of S1's own axis (S1 is tilted forwards, so the line runs down and
+    back) and turns anteriorly by the drawn kyphosis (the sacrum is concave in front), so its lower end runs
+    straight down or forwards.
+    """
+    kyphosis = math.radians(float(rng.uniform(30.0, 75.0)))
+    heading = math.radians(float(rng.uniform(0.0, 12.0)))
+    point = np.array([0.0, 0.0, -s1.hp / 2])
+    path = [(point.copy(), SACRAL_HALF_DEPTH[0] * s1.depth)]
+    for index, length in enumerate(SACRAL_SEGMENT_MM):
+        length *= scale * float(rng.uniform(0.9, 1.1))
+        heading -= kyphosis * SACRAL_TURN_SHARE[index] / 2
+        point = point + length * np.array([0.0, math.sin(heading), -math.cos(heading)])
+        heading -= kyphosis * SACRAL_TURN_SHARE[index] / 2
+        path.append((point.copy(), SACRAL_HALF_DEPTH[index + 1] * s1.depth))
+    return path
+
+
+def draw_curved_sacrum(grid: Grid, hu: np.ndarray, vert_mask: np.ndarray, s1: VertebraModel, tissue: Tissue,
+                       scale: float, path: List[Tuple[np.ndarray, float]], rng: np.random.Generator) -> None:
+    """A sacrum as a radiologist sees it in the mid-sagittal plane, and the coccyx.
+
+    Below S1 (drawn as a body) the fused S2-S5 bodies follow a centre line that turns posteriorly (sacral
+    kyphosis) while they narrow; the rudimentary S1/S2 and S2/S3 discs show as thin partial dark lines in
+    some people (they ossify with age); behind the bodies the sacral canal narrows to the hiatus under a
+    thin dorsal plate (the fused laminae); the alae run laterally to the sacro-iliac joints. Drawn from its
+    own random stream so the rest of the case is unchanged.
+
+    Args:
+        grid: the case's voxel grid.
+        hu: the CT being drawn (HU), changed in place.
+        vert_mask: the vertebra label image; the sacrum takes S1's label.
+        s1: the S1 body (drawn before).
+        tissue: the case's HU values.
+        scale: the case's body size factor.
+        path: :func:`sacral_path`.
+        rng: draws the sacrum's density and which rudimentary discs show.
+    """
+    world = [(s1.to_world(p), r) for p, r in path]
+    bodies = [(a, b, ra, rb) for (a, ra), (b, rb) in zip(world[:-1], world[1:])]
+    canal, plate = [], []
+    # the sacral canal and the dorsal plate over it, down to the hiatus (about S4)
+    for (p, r), (q, rq) in zip(path[:4], path[1:5]):
+        direction = _unit3(q - p)
+        back = np.array([0.0, abs(direction[2]), -direction[1] * np.sign(direction[2] or -1.0)])
+        canal_a, canal_b = 5.0 * scale * r / path[0][1], 5.0 * scale * rq / path[0][1]
+        canal.append((s1.to_world(p + back * (r + canal_a)), s1.to_world(q + back * (rq + canal_b)),
+                      canal_a + 1.0, canal_b + 1.0))
+        plate.append((s1.to_world(p + back * (r + 2 * canal_a + 3.0 * scale)),
+                      s1.to_world(q + back * (rq + 2 * canal_b + 3.0 * scale)), 3.0 * scale, 2.5 * scale))
+    for side in (-1.0, 1.0):
+        a = s1.to_world((side * s1.width * 0.2, 6.0, -4.0))
+        b = s1.to_world((side * (s1.width / 2 + 30.0 * scale), 14.0 * scale, -22.0 * scale))
+        bodies.append((a, b, 13.0 * scale, 12.0 * scale))
+    # the sacral bodies' cancellous bone is about as dense as the lumbar bodies', often paler in the elderly
+    cancellous = tissue.trabecular + float(rng.uniform(-50.0, 20.0))
+    shell = tissue.cortical * 0.75
+    draw_capsule_union(grid, hu, None, 0, canal, tissue.fat, tissue.fat, 0.0)
+    draw_capsule_union(grid, hu, vert_mask, s1.label, bodies, shell, cancellous, tissue.cortex_mm)
+    draw_capsule_union(grid, hu, vert_mask, s1.label, plate, shell, cancellous, tissue.cortex_mm)
+    # rudimentary discs: thin partial slabs across the upper junctions, fading with age
+    for index in (1, 2):
+        if rng.random() > (0.75 if index == 1 else 0.5):
+            continue
+        (p, r), (q, _) = path[index], path[index + 1]
+        (o, _) = path[index - 1]
+        direction = _unit3(_unit3(q - p) + _unit3(p - o))
+        half = float(rng.uniform(0.6, 1.2))
+        slab = [(s1.to_world(p - direction * half), s1.to_world(p + direction * half), 0.75 * r, 0.75 * r)]
+        mixed = 0.5 * (tissue.disc + tissue.marrow)
+        draw_capsule_union(grid, hu, None, 0, slab, mixed, mixed, 0.0)
+
+
+def _unit3(vector: np.ndarray) -> np.ndarray:
+    return np.asarray(vector, float) / max(float(np.linalg.norm(vector)), 1e-9)

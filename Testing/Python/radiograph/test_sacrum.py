@@ -201,3 +201,85 @@ def test_real_slice_cut_below_s1_says_levels_uncertain(tmp_path):
     levels = analyze_radiograph(path).result.patient["levels"]
     assert levels["anchor"] is None and levels["certain"] is False
     assert "image" in levels["reason"]
+
+
+def _candidate(detection, passed, probability, in_view=1.0, in_patient=True):
+    return {"detection": detection, "centre": [100.0, 50.0 * detection], "passed": passed, "why": "a reason",
+            "l5_probability": probability, "in_view": in_view, "in_patient": in_patient}
+
+
+def _choose(tests):
+    results = {t["detection"]: sacrum.L5Test(0.5, 0.2, 0.5, 30.0, 0.1, t["passed"], t["why"]) for t in tests}
+    found, why = sacrum._choose(tests, results)
+    return (None if found is None else found[0]), why
+
+
+def test_two_readers_agree_or_one_speaks_alone_and_a_disagreement_is_no_anchor():
+    # both name body 2
+    assert _choose([_candidate(1, False, 0.01), _candidate(2, True, 0.9), _candidate(3, False, 0.0)])[0] == 2
+    # the test names 2, the classifier (highest score >= ANCHOR_PROBABILITY) names 3: no anchor, and said why
+    found, why = _choose([_candidate(1, False, 0.0), _candidate(2, True, 0.1), _candidate(3, False, 0.8)])
+    assert found is None and "name different bodies" in why
+    # the test alone (no score reaches the threshold), the classifier alone (the test passes nowhere)
+    assert _choose([_candidate(1, False, 0.2), _candidate(2, True, 0.3)])[0] == 2
+    assert _choose([_candidate(1, False, 0.2), _candidate(2, False, 0.7)])[0] == 2
+    assert _choose([_candidate(1, False, 0.2), _candidate(2, False, 0.3)]) == (None, "a reason")
+    # the classifier judges only where the whole region below is in the image and inside the patient
+    assert _choose([_candidate(1, False, 0.1), _candidate(2, False, 0.9, in_view=0.9)])[0] is None
+    assert _choose([_candidate(1, False, 0.1), _candidate(2, False, 0.9, in_patient=False)])[0] is None
+    assert _choose([_candidate(1, False, 0.1), _candidate(2, True, 0.2), _candidate(3, False, 0.9, in_view=0.5)]
+                   )[0] == 2
+
+
+@pytest.fixture(scope="module")
+def curved_spine():
+    """A held-out generated spine T12-L5 with the curved sacrum (lordotic L5; bowel in front of the sacrum)."""
+    from VertebralFractureLib.synth import generate_case
+
+    return generate_case(910016, "abdomen", sacrum="curved", bottom_level="L5", fov_xy_mm=(320.0, 320.0),
+                         radiograph_sid_mm=None)
+
+
+def _film(case):
+    film = case.radiograph_truth
+    mm = float(film.pixel_spacing[0])
+    truth = {v.label: np.asarray(v.centroid[:2], dtype=float) for v in film.vertebrae}
+    return case.radiograph, (mm, mm), truth
+
+
+def test_the_classifier_vetoes_a_lordotic_l5_the_sacral_test_takes_for_the_sacrum(curved_spine, monkeypatch):
+    image, spacing, truth = _film(curved_spine)
+    result = analyze_radiograph(image, pixel_spacing=spacing).result
+    levels = result.patient["levels"]
+    assert levels["anchor"] is None and levels["certain"] is False
+    assert "name different bodies" in levels["reason"]
+    # the hand-written test alone named L4 as L5: every level one off, with certainty
+    monkeypatch.setattr(sacrum, "_learned_scores", lambda image01, keypoints, model: np.full(len(keypoints), np.nan))
+    alone = analyze_radiograph(image, pixel_spacing=spacing).result.patient["levels"]
+    assert alone["anchor"] == "sacrum"
+    assert np.linalg.norm(np.asarray(alone["l5"]) - truth["L4"]) * spacing[0] < 10.0
+
+
+def test_the_classifier_finds_l5_on_a_sagittal_slice_where_the_sacral_test_does_not(curved_spine, tmp_path,
+                                                                                    monkeypatch):
+    import SimpleITK as sitk
+
+    case = curved_spine
+    volume = sitk.GetArrayViewFromImage(case.ct)
+    spacing, origin = case.ct.GetSpacing(), case.ct.GetOrigin()
+    middle = float(np.mean([v.centroid[0] for v in case.truth.vertebrae]))
+    plane = sitk.GetImageFromArray(np.ascontiguousarray(volume[::-1, :, int(round((middle - origin[0]) / spacing[0]))]))
+    plane.SetSpacing((spacing[1], spacing[2]))
+    path = tmp_path / "slice.nii.gz"
+    sitk.WriteImage(plane, str(path))
+    rows = volume.shape[0]
+    truth = {v.label: np.array([(v.centroid[1] - origin[1]) / spacing[1],
+                                rows - 1 - (v.centroid[2] - origin[2]) / spacing[2]]) for v in case.truth.vertebrae}
+    result = analyze_radiograph(path).result
+    assert result.patient["levels"]["anchor"] == "sacrum"
+    assert "lumbosacral classifier" in result.patient["levels"]["reason"]
+    named = {v.label: np.asarray(v.centroid[:2]) for v in result.vertebrae if v.extra.get("level_certain")}
+    assert {"L3", "L4", "L5"} <= set(named)
+    assert all(np.linalg.norm(named[level] - truth[level]) * spacing[1] < 10.0 for level in named if level in truth)
+    monkeypatch.setattr(sacrum, "_learned_scores", lambda image01, keypoints, model: np.full(len(keypoints), np.nan))
+    assert analyze_radiograph(path).result.patient["levels"]["anchor"] is None

@@ -280,23 +280,30 @@ def build_slice_set(column_seeds: Sequence[int], seed: int, processes: int = 2):
         return _joined(pool.map(_seed_slices, tasks, chunksize=8))
 
 
-def _augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Flip superior <-> inferior, and a random contrast and offset of the image channel."""
+def _augment(batch: np.ndarray, rng: np.random.Generator, flip: bool = True) -> np.ndarray:
+    """Flip superior <-> inferior (with ``flip``), and a random contrast and offset of the image channel."""
     out = batch.copy()
-    flip = rng.random(len(out)) < 0.5
-    out[flip] = out[flip][:, :, ::-1, :]
+    if flip:
+        flipped = rng.random(len(out)) < 0.5
+        out[flipped] = out[flipped][:, :, ::-1, :]
     out[:, 0] = out[:, 0] * rng.uniform(0.8, 1.25, (len(out), 1, 1)) + rng.normal(0, 0.1, (len(out), 1, 1))
     return np.ascontiguousarray(out)
 
 
 def train_network(patches: np.ndarray, labels: np.ndarray, steps: int, seed: int, *, width: float = 0.5,
-                  batch: int = 64, lr: float = 1e-3, log=print):
-    """One :class:`GradingNet` trained by balanced binary cross-entropy (module doc)."""
+                  batch: int = 64, lr: float = 1e-3, log=print, model_input=None, flip: bool = True, augment=None):
+    """One :class:`GradingNet` trained by balanced binary cross-entropy (module doc).
+
+    ``model_input`` turns a patch into the network's input (default: the fracture classifier's); ``flip`` lets the
+    augmentation turn patches upside down (not for a question whose answer depends on what lies below); ``augment``
+    ``(batch, rng) -> batch`` is applied after it.
+    """
     import torch
 
     from ...grading.network import GradingNet
-    from ...radiograph.fracture import model_input
+    from ...radiograph import fracture
 
+    model_input = model_input or fracture.model_input
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     inputs = np.stack([model_input(p) for p in patches])
@@ -309,7 +316,8 @@ def train_network(patches: np.ndarray, labels: np.ndarray, steps: int, seed: int
     running = []
     for step in range(steps):
         chosen = np.concatenate([rng.choice(positive, batch // 2), rng.choice(negative, batch - batch // 2)])
-        x = torch.from_numpy(_augment(inputs[chosen], rng))
+        x = _augment(inputs[chosen], rng, flip)
+        x = torch.from_numpy(np.ascontiguousarray(augment(x, rng) if augment is not None else x))
         y = torch.from_numpy(labels[chosen])
         loss = loss_fn(model(x), y)
         optimiser.zero_grad()
