@@ -197,52 +197,68 @@ REAL_NEGATIVE_REPEATS = 4
 REAL_PICTURE_HALF_MM = 100.0
 
 
-def real_negative_patches(seed: int, draws: int = REAL_NEGATIVE_DRAWS, size: Optional[int] = None
-                          ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Patches of the real reference CTs' normal-looking bodies, each read on its own mid-sagittal plane (label 0).
+def real_body_pictures(cases: Sequence[str], half_mm: float, found_filter=None, reference_filter=None):
+    """Each real reference body read on its own mid-sagittal plane: ``(found, reference, windowed picture, points)``.
 
     The CT analysis (keypoints only) finds the bodies; those matched within 15 mm to a reference body wholly in view
-    that does not look fractured, at a thoracic or lumbar level, are used. Each body's plane (its keypoints' frame,
-    :class:`~VertebralFractureLib.quality.checks.BodyFrame`) is sampled from the CT's own voxels at 1 mm,
-    :data:`REAL_PICTURE_HALF_MM` around the body, superior at the top and anterior on the left, and windowed whole.
-    Returns ``(patches, labels, true G)`` with the measured G of the body (all labels 0).
+    (and kept by the filters) are used. Each body's plane (its keypoints' frame,
+    :class:`~VertebralFractureLib.quality.checks.BodyFrame`) is sampled from the CT's own voxels at 1 mm, ``half_mm``
+    around the body, superior at the top and anterior on the left, 2 mm to either side of it and on it, and windowed
+    whole; ``points`` are the body's keypoints ``[column, row]`` on that picture.
     """
-    from ...grading.regions import region_index
     from ...pipeline import AnalysisOptions, analyze
     from ...quality.checks import BodyFrame
-    from ...radiograph.fracture import PATCH_SIZE, cut_patch
     from ...radiograph.gate2d import body_window
     from ...spine.straighten import body_plane
     from ..real.reference import _match, load_case
 
-    size = size or PATCH_SIZE
-    rng = np.random.default_rng([seed, 2])
-    axis = np.arange(-REAL_PICTURE_HALF_MM, REAL_PICTURE_HALF_MM, 1.0)
-    patches, gs = [], []
-    for name in REAL_NEGATIVE_CASES:
+    axis = np.arange(-half_mm, half_mm, 1.0)
+    for name in cases:
         reference = load_case(name)
         analysis = analyze(reference.image_path, AnalysisOptions(extra_stages=()))
         image = analysis.image  # the CT as read, in the LPS frame of the keypoints
-        found = [v for v in analysis.result.vertebrae if v.keypoints is not None and region_index(v.label) is not None]
-        normal = [r for r in reference.vertebrae if r.in_view == "full" and not r.looks_fractured]
-        if not found or not normal:
+        found = [v for v in analysis.result.vertebrae
+                 if v.keypoints is not None and (found_filter is None or found_filter(v))]
+        kept = [r for r in reference.vertebrae
+                if r.in_view == "full" and (reference_filter is None or reference_filter(r))]
+        if not found or not kept:
             continue
-        pairs = _match(np.array([v.centroid for v in found]), np.array([r.centroid for r in normal]), 15.0)
-        for i in pairs:
+        pairs = _match(np.array([v.centroid for v in found]), np.array([r.centroid for r in kept]), 15.0)
+        for i, j in pairs.items():
             frame = BodyFrame.from_keypoints(np.asarray(found[i].keypoints, dtype=float))
             columns = (frame.keypoints - frame.centre) @ frame.p - axis[0]
             rows = axis[-1] - (frame.keypoints - frame.centre) @ frame.s
             points = np.stack([columns, rows], axis=1)
-            g = float(found[i].measure.G) if found[i].measure is not None else 1.0
             for lateral in (-2.0, 0.0, 2.0):
                 picture = body_plane(image, frame.centre, frame.p, frame.s, axis, axis[::-1], lateral=(lateral,))
                 windowed, _ = body_window(picture)
-                for _ in range(draws // 3):
-                    try:
-                        patches.append(cut_patch(windowed, jittered(points, rng), size, stretch=_stretch(rng)))
-                        gs.append(g)
-                    except ValueError:
-                        continue
+                yield found[i], kept[j], windowed, points
+
+
+def real_negative_patches(seed: int, draws: int = REAL_NEGATIVE_DRAWS, size: Optional[int] = None
+                          ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Patches of the real reference CTs' normal-looking bodies, each read on its own mid-sagittal plane (label 0).
+
+    The bodies at a thoracic or lumbar level that do not look fractured (:func:`real_body_pictures`, pictures
+    :data:`REAL_PICTURE_HALF_MM` around each body). Returns ``(patches, labels, true G)`` with the measured G of the
+    body (all labels 0).
+    """
+    from ...grading.regions import region_index
+    from ...radiograph.fracture import PATCH_SIZE, cut_patch
+
+    size = size or PATCH_SIZE
+    rng = np.random.default_rng([seed, 2])
+    patches, gs = [], []
+    for found, _, windowed, points in real_body_pictures(REAL_NEGATIVE_CASES, REAL_PICTURE_HALF_MM,
+                                                         lambda v: region_index(v.label) is not None,
+                                                         lambda r: not r.looks_fractured):
+        g = float(found.measure.G) if found.measure is not None else 1.0
+        for _ in range(draws // 3):
+            try:
+                patches.append(cut_patch(windowed, jittered(points, rng), size, stretch=_stretch(rng)))
+                gs.append(g)
+            except ValueError:
+                continue
     if not patches:
         return np.zeros((0, size, size), np.float32), np.zeros(0, np.int64), np.zeros(0)
     return np.stack(patches), np.zeros(len(patches), np.int64), np.asarray(gs)

@@ -190,44 +190,21 @@ def build_set(seeds: Sequence[int], training_seed: int, processes: int = 2) -> T
 def real_patches(seed: int, draws: int = REAL_DRAWS) -> Tuple[np.ndarray, np.ndarray]:
     """Patches of the real reference CTs' bodies on their own mid-sagittal planes (label 1 for L5).
 
-    The CT analysis finds the bodies; those matched within 15 mm to a reference body wholly in view are used, with
-    the reference's level. Each plane is sampled from the CT's voxels at 1 mm, :data:`REAL_PICTURE_HALF_MM` around
-    the body, superior at the top and anterior on the left, and windowed whole.
+    Every body wholly in view (:func:`.train_fracture.real_body_pictures`, pictures :data:`REAL_PICTURE_HALF_MM`
+    around it: the patch reaches 2.7 body depths below the body), with the reference's level.
     """
-    from ...pipeline import AnalysisOptions, analyze
-    from ...quality.checks import BodyFrame
-    from ...radiograph.gate2d import body_window
     from ...radiograph.lumbosacral import PATCH_SIZE, cut_patch
-    from ...spine.straighten import body_plane
-    from ..real.reference import _match, load_case
-    from .train_fracture import jittered
+    from .train_fracture import jittered, real_body_pictures
 
     rng = np.random.default_rng([seed, 3])
-    axis = np.arange(-REAL_PICTURE_HALF_MM, REAL_PICTURE_HALF_MM, 1.0)
     patches, labels = [], []
-    for name in REAL_CASES:
-        reference = load_case(name)
-        analysis = analyze(reference.image_path, AnalysisOptions(extra_stages=()))
-        found = [v for v in analysis.result.vertebrae if v.keypoints is not None]
-        whole = [r for r in reference.vertebrae if r.in_view == "full"]
-        if not found or not whole:
-            continue
-        pairs = _match(np.array([v.centroid for v in found]), np.array([r.centroid for r in whole]), 15.0)
-        for i, j in pairs.items():
-            frame = BodyFrame.from_keypoints(np.asarray(found[i].keypoints, dtype=float))
-            points = np.stack([(frame.keypoints - frame.centre) @ frame.p - axis[0],
-                               axis[-1] - (frame.keypoints - frame.centre) @ frame.s], axis=1)
-            label = int(whole[j].label == "L5")
-            for lateral in (-2.0, 0.0, 2.0):
-                picture = body_plane(analysis.image, frame.centre, frame.p, frame.s, axis, axis[::-1],
-                                     lateral=(lateral,))
-                windowed, _ = body_window(picture)
-                for _ in range(draws // 3):
-                    try:
-                        patches.append(cut_patch(windowed, jittered(points, rng), PATCH_SIZE, _stretch(rng)))
-                        labels.append(label)
-                    except ValueError:
-                        continue
+    for _, reference, windowed, points in real_body_pictures(REAL_CASES, REAL_PICTURE_HALF_MM):
+        for _ in range(draws // 3):
+            try:
+                patches.append(cut_patch(windowed, jittered(points, rng), PATCH_SIZE, _stretch(rng)))
+                labels.append(int(reference.label == "L5"))
+            except ValueError:
+                continue
     return np.asarray(patches, np.float32).reshape(-1, PATCH_SIZE, PATCH_SIZE), np.asarray(labels, np.int64)
 
 
