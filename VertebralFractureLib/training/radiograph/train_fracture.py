@@ -376,18 +376,24 @@ MODEL_NAME = "radiograph-fracture"
 TRAIN_HELP = "train the lateral-view fracture classifier (patches after Husseini et al. 2020)"
 
 
-def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The options of the command (module doc)."""
-    parser.add_argument("--columns", required=True, help="cache folder of the training columns (filled if missing)")
-    parser.add_argument("--first-seed", type=int, default=100)
-    parser.add_argument("--count", type=int, default=400)
-    parser.add_argument("--held-out", help="folder of held-out columns to evaluate on (e.g. bench_radiograph's)")
+def add_network_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of a lateral-view patch network's training (members, steps, width, rate, threads, seed)."""
     parser.add_argument("--members", type=int, default=3)
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--width", type=float, default=0.5)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of the command (module doc)."""
+    parser.add_argument("--columns", required=True, help="cache folder of the training columns (filled if missing)")
+    parser.add_argument("--first-seed", type=int, default=100)
+    parser.add_argument("--count", type=int, default=400)
+    parser.add_argument("--held-out", help="folder of held-out columns to evaluate on (e.g. bench_radiograph's)")
+    add_network_arguments(parser)
     parser.add_argument("--no-slices", dest="slices", action="store_false",
                         help="DRRs only (no sagittal CT slices of the same spines)")
     parser.add_argument("--no-real-negatives", dest="real_negatives", action="store_false",

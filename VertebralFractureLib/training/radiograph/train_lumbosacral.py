@@ -284,7 +284,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     from ...grading.network import GradingEnsemble
     from ...radiograph.lumbosacral import model_input, save_model
-    from .train_fracture import train_network
+    from .train_fracture import add_network_arguments, train_network
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--first-seed", type=int, default=300000)
@@ -292,12 +292,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--held-out-seed", type=int, default=390000)
     parser.add_argument("--held-out", type=int, default=30, help="held-out spines scored after training")
     parser.add_argument("--cache", type=Path, help="npz of the generated patches (written, or read when present)")
-    parser.add_argument("--members", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--width", type=float, default=0.5)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
+    add_network_arguments(parser)
     parser.add_argument("--no-real", dest="real", action="store_false", help="leave out the real reference CTs")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--manifest", action="store_true", help="register the weights in the folder's manifest")
