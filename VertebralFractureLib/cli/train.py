@@ -16,7 +16,8 @@ import importlib
 MODELS = ("VertebralFractureLib.training.centreline.train", "VertebralFractureLib.training.abnormality.train",
           "VertebralFractureLib.training.voxelmap.train", "VertebralFractureLib.training.radiograph.train",
           "VertebralFractureLib.training.radiograph.train_keypoints",
-          "VertebralFractureLib.training.radiograph.train_fracture", "VertebralFractureLib.training.grading.train",
+          "VertebralFractureLib.training.radiograph.train_fracture",
+          "VertebralFractureLib.training.radiograph.train_lumbosacral", "VertebralFractureLib.training.grading.train",
           "VertebralFractureLib.training.keypoints.train")
 
 

@@ -41,7 +41,7 @@ CT slices and as radiographs). The test above names the first candidate that pas
 candidate it scores highest, if that reaches :data:`~.lumbosacral.ANCHOR_PROBABILITY` with the whole region below it
 in the image and in the patient. When both name a body and the bodies differ, there is no anchor (levels uncertain);
 otherwise the one named is L5. Why: on 24 held-out generated films with that sacrum the test alone named the wrong
-body on 7 (lordotic L5 taken for the sacrum), every level then wrong with certainty.
+body on 11 (lordotic L5 taken for the sacrum), every level then wrong with certainty.
 
 **Count** (:func:`count_levels`): the other detections are named by the whole number of levels between
 neighbours (their distance over :data:`LEVEL_PER_HEIGHT` times their mean height, :data:`STEP_RATIO`);
@@ -60,8 +60,9 @@ the lower edge of a cropped view gave a false anchor on 4 views (every level nam
 level accuracy 0.80); with the whole fan required in the image none (0.97), the real figures unchanged.
 A real film cut less than about two levels below L5 is left "levels uncertain". With the lumbosacral classifier as a
 second reader (2026-12-05) the real figures are unchanged in HU (one more anchor, right, as PNG); on 24 held-out
-generated spines with a realistic sacrum (``benchmarks/bench_lumbosacral.py``) the test alone anchored 2 slices (1
-wrong) and 19 films (7 wrong), the two readers 16 slices (none wrong) and 13 films (1 wrong). Missed: low-contrast
+generated spines with a realistic sacrum (``benchmarks/bench_lumbosacral.py``) the test alone anchored 4 slices (3
+wrong) and 19 films (11 wrong), the two readers 12 slices (1 wrong) and 16 films (4 wrong: the test alone where the
+classifier scores no candidate >= 0.5). Missed: low-contrast
 pelvis (A067967_19001231: soft tissue ahead as bright as S1) and a sacrum only
 0.099 brighter than the soft tissue (A062055_19001127).
 """

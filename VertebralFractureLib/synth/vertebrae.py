@@ -263,9 +263,9 @@ SACRAL_TURN_SHARE = (0.10, 0.22, 0.24, 0.20, 0.14, 0.10, 0.0)
 
 
 #: Extra forward tilt of S1 about its superior endplate (degrees): the L5/S1 segment carries 15-25 degrees of
-#: lordosis and the sacral slope is 30-50 degrees (Damasceno et al. 2006; Roussouly et al. 2005), more than the
-#: column's smooth lordosis profile gives S1.
-S1_EXTRA_TILT_DEG = (8.0, 25.0)
+#: lordosis and the sacral slope is 20-65 degrees (Damasceno et al. 2006; Roussouly et al. 2005), up to more than the
+#: column's smooth lordosis profile gives S1 (from a nearly vertical sacrum to a steep one).
+S1_EXTRA_TILT_DEG = (0.0, 25.0)
 
 
 def tilt_s1(s1: VertebraModel, rng: np.random.Generator) -> float:
@@ -279,6 +279,11 @@ def tilt_s1(s1: VertebraModel, rng: np.random.Generator) -> float:
     return degrees
 
 
+#: Share of spines with gas in the L5/S1 disc (vacuum phenomenon of disc degeneration, frequent at L5/S1 in the
+#: elderly; two of the nine real sagittal slices with a sacrum show it).
+VACUUM_DISC_PROBABILITY = 0.3
+
+
 def sacral_path(s1: VertebraModel, rng: np.random.Generator, scale: float) -> List[Tuple[np.ndarray, float]]:
     """Centre line of the fused sacral bodies and the coccyx below S1, in S1's frame ``(w, u, t)``.
 
@@ -288,7 +293,7 @@ def sacral_path(s1: VertebraModel, rng: np.random.Generator, scale: float) -> Li
     straight down or forwards.
     """
     kyphosis = math.radians(float(rng.uniform(30.0, 75.0)))
-    heading = math.radians(float(rng.uniform(0.0, 12.0)))
+    heading = math.radians(float(rng.uniform(-5.0, 12.0)))
     point = np.array([0.0, 0.0, -s1.hp / 2])
     path = [(point.copy(), SACRAL_HALF_DEPTH[0] * s1.depth)]
     for index, length in enumerate(SACRAL_SEGMENT_MM):
@@ -342,6 +347,12 @@ def draw_curved_sacrum(grid: Grid, hu: np.ndarray, vert_mask: np.ndarray, s1: Ve
     draw_capsule_union(grid, hu, None, 0, canal, tissue.fat, tissue.fat, 0.0)
     draw_capsule_union(grid, hu, vert_mask, s1.label, bodies, shell, cancellous, tissue.cortex_mm)
     draw_capsule_union(grid, hu, vert_mask, s1.label, plate, shell, cancellous, tissue.cortex_mm)
+    # vacuum phenomenon: gas in a cleft of the degenerated L5/S1 disc, just above S1's superior endplate
+    if rng.random() < VACUUM_DISC_PROBABILITY:
+        half, radius = float(rng.uniform(5.0, 10.0)) * scale, float(rng.uniform(0.8, 1.8))
+        u, t = -float(rng.uniform(0.0, 0.25)) * s1.depth, s1.hp / 2 + float(rng.uniform(1.5, 3.0))
+        cleft = [(s1.to_world((0.0, u - half, t)), s1.to_world((0.0, u + half, t)), radius, radius)]
+        draw_capsule_union(grid, hu, None, 0, cleft, tissue.gas, tissue.gas, 0.0)
     # rudimentary discs: thin partial slabs across the upper junctions, fading with age
     for index in (1, 2):
         if rng.random() > (0.75 if index == 1 else 0.5):

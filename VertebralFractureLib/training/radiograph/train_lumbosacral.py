@@ -24,6 +24,8 @@ Command (the shipped weights; figures in README.md)::
 
     python -m VertebralFractureLib.training.radiograph.train_lumbosacral --first-seed 300000 --count 300 \
         --out VertebralFractureLib/weights/radiograph_lumbosacral.pt --manifest
+
+(``vertebral-fracture train radiograph-lumbosacral`` is the same.)
 """
 
 from __future__ import annotations
@@ -278,15 +280,15 @@ def picture_accuracy(seeds: Sequence[int], model, training_seed: int = 7) -> dic
             "AUC": auc(scores, labels)}
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Build the patches, train ``--members`` networks, score held-out spines, write the weights."""
-    import torch
+#: ``vertebral-fracture train radiograph-lumbosacral`` (:mod:`VertebralFractureLib.cli.train`).
+MODEL_NAME = "radiograph-lumbosacral"
+TRAIN_HELP = "train the lumbosacral classifier (is this body L5?) of the radiograph levels"
 
-    from ...grading.network import GradingEnsemble
-    from ...radiograph.lumbosacral import model_input, save_model
-    from .train_fracture import add_network_arguments, train_network
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of the command (module doc)."""
+    from .train_fracture import add_network_arguments
+
     parser.add_argument("--first-seed", type=int, default=300000)
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--held-out-seed", type=int, default=390000)
@@ -296,7 +298,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--no-real", dest="real", action="store_false", help="leave out the real reference CTs")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--manifest", action="store_true", help="register the weights in the folder's manifest")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m VertebralFractureLib.training.radiograph.train_lumbosacral`` (the same as the ``train`` command)."""
+    parser = add_train_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
+    return train_main(parser.parse_args(argv))
+
+
+def train_main(args: argparse.Namespace) -> int:
+    """Build the patches, train ``--members`` networks, score held-out spines, write the weights."""
+    import torch
+
+    from ...grading.network import GradingEnsemble
+    from ...radiograph.lumbosacral import model_input, save_model
+    from .train_fracture import train_network
+
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     seeds = range(args.first_seed, args.first_seed + args.count)
