@@ -34,22 +34,17 @@ MATCH_MM = 10.0
 
 
 def _slice_picture(case, folder: Path):
-    """``(path, truth)``: the mid-sagittal CT slice written as a 2D NIfTI, and ``{level: [column, row]}`` on it."""
+    """``(path, truth, pixel mm)``: the mid-sagittal CT slice as a 2D NIfTI and ``{level: [column, row]}`` on it."""
     import SimpleITK as sitk
 
-    volume = sitk.GetArrayViewFromImage(case.ct)
-    spacing, origin = case.ct.GetSpacing(), case.ct.GetOrigin()
-    truth = case.truth.vertebrae
-    middle = float(np.mean([v.centroid[0] for v in truth]))
-    index = int(round((middle - origin[0]) / spacing[0]))
-    rows = volume.shape[0]
-    plane = sitk.GetImageFromArray(np.ascontiguousarray(volume[::-1, :, index]).astype(np.int16))
-    plane.SetSpacing((spacing[1], spacing[2]))
+    from VertebralFractureLib.training.radiograph.train_lumbosacral import sagittal_slice
+
+    plane, pixel_mm, to_pixels = sagittal_slice(case)
+    image = sitk.GetImageFromArray(plane.astype(np.int16))
+    image.SetSpacing(pixel_mm)
     path = folder / f"slice_{case.seed}.nii.gz"
-    sitk.WriteImage(plane, str(path))
-    centres = {v.label: np.array([(v.centroid[1] - origin[1]) / spacing[1],
-                                  rows - 1 - (v.centroid[2] - origin[2]) / spacing[2]]) for v in truth}
-    return path, centres, spacing[1]
+    sitk.WriteImage(image, str(path))
+    return path, {v.label: to_pixels(v.centroid)[0] for v in case.truth.vertebrae}, pixel_mm[0]
 
 
 def _film_picture(case, look: bool):

@@ -268,22 +268,20 @@ def test_the_classifier_vetoes_a_lordotic_l5_the_sacral_test_takes_for_the_sacru
 def test_the_classifier_finds_l5_on_a_sagittal_slice_where_the_sacral_test_does_not(tmp_path, monkeypatch):
     import SimpleITK as sitk
 
+    from VertebralFractureLib.training.radiograph.train_lumbosacral import sagittal_slice
+
     case = _curved_spine(910000)
-    volume = sitk.GetArrayViewFromImage(case.ct)
-    spacing, origin = case.ct.GetSpacing(), case.ct.GetOrigin()
-    middle = float(np.mean([v.centroid[0] for v in case.truth.vertebrae]))
-    plane = sitk.GetImageFromArray(np.ascontiguousarray(volume[::-1, :, int(round((middle - origin[0]) / spacing[0]))]))
-    plane.SetSpacing((spacing[1], spacing[2]))
+    plane, pixel_mm, to_pixels = sagittal_slice(case)
+    image = sitk.GetImageFromArray(plane)
+    image.SetSpacing(pixel_mm)
     path = tmp_path / "slice.nii.gz"
-    sitk.WriteImage(plane, str(path))
-    rows = volume.shape[0]
-    truth = {v.label: np.array([(v.centroid[1] - origin[1]) / spacing[1],
-                                rows - 1 - (v.centroid[2] - origin[2]) / spacing[2]]) for v in case.truth.vertebrae}
+    sitk.WriteImage(image, str(path))
+    truth = {v.label: to_pixels(v.centroid)[0] for v in case.truth.vertebrae}
     result = analyze_radiograph(path).result
     assert result.patient["levels"]["anchor"] == "sacrum"
     assert "lumbosacral classifier" in result.patient["levels"]["reason"]
     named = {v.label: np.asarray(v.centroid[:2]) for v in result.vertebrae if v.extra.get("level_certain")}
     assert {"L3", "L4", "L5"} <= set(named)
-    assert all(np.linalg.norm(named[level] - truth[level]) * spacing[1] < 10.0 for level in named if level in truth)
+    assert all(np.linalg.norm(named[level] - truth[level]) * pixel_mm[0] < 10.0 for level in named if level in truth)
     monkeypatch.setattr(sacrum, "_learned_scores", lambda image01, keypoints, model: np.full(len(keypoints), np.nan))
     assert analyze_radiograph(path).result.patient["levels"]["anchor"] is None

@@ -72,6 +72,33 @@ OFF_BODY_BOXES = 3
 OFF_BODY_DEPTHS = 0.35
 
 
+def sagittal_slice(case, offset_mm: float = 0.0):
+    """A generated case's CT read as a sagittal slice, as a reformat sent as a picture would be.
+
+    Args:
+        case: a :class:`~VertebralFractureLib.synth.SyntheticCase` written in LPS (identity direction).
+        offset_mm: left-right distance of the slice from the middle of the column in view.
+
+    Returns:
+        ``(plane, pixel_mm, to_pixels)``: the HU plane (rows superior -> inferior, columns anterior -> posterior),
+        its ``(column, row)`` pixel size in mm, and a function taking LPS points (n, 3) to ``[column, row]`` on it.
+    """
+    import SimpleITK as sitk
+
+    volume = sitk.GetArrayViewFromImage(case.ct)  # (z, y, x)
+    spacing, origin = case.ct.GetSpacing(), case.ct.GetOrigin()
+    middle = float(np.mean([v.centroid[0] for v in case.truth.vertebrae]))
+    index = int(round((middle + offset_mm - origin[0]) / spacing[0]))
+    rows = volume.shape[0]
+
+    def to_pixels(points: np.ndarray) -> np.ndarray:
+        points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+        return np.stack([(points[:, 1] - origin[1]) / spacing[1], rows - 1 - (points[:, 2] - origin[2]) / spacing[2]],
+                        axis=1)
+
+    return np.ascontiguousarray(volume[::-1, :, index]), (spacing[1], spacing[2]), to_pixels
+
+
 def candidates(levels: Sequence[str], keypoints: Sequence[np.ndarray], s1: Optional[np.ndarray],
                rng: Optional[np.random.Generator] = None) -> List[Tuple[np.ndarray, int]]:
     """``(keypoints, label)`` of the candidate bodies of one picture (label 1 for L5 only).
@@ -126,8 +153,6 @@ def seed_patches(task: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray, np.ndar
 
     ``picture`` numbers the picture each patch was cut from (slices first, then the radiograph's looks).
     """
-    import SimpleITK as sitk
-
     from ...radiograph.gate2d import body_window
     from ...radiograph.lumbosacral import PATCH_SIZE
     from .appearance import clinical_appearance
@@ -136,24 +161,12 @@ def seed_patches(task: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray, np.ndar
     rng = np.random.default_rng([training_seed, seed])
     case = spine_case(seed)
     patches, labels, picture = [], [], []
-    volume = sitk.GetArrayViewFromImage(case.ct)  # (z, y, x), LPS identity direction
-    spacing, origin = case.ct.GetSpacing(), case.ct.GetOrigin()
     truth = case.truth.vertebrae
     levels = [v.label for v in truth]
     s1_lps = case.truth.input["synthetic"].get("s1_keypoints_lps")
-    middle = float(np.mean([v.centroid[0] for v in truth]))
-    rows = volume.shape[0]
-
-    def to_slice(points: np.ndarray) -> np.ndarray:
-        points = np.asarray(points, dtype=np.float64)
-        return np.stack([(points[:, 1] - origin[1]) / spacing[1], rows - 1 - (points[:, 2] - origin[2]) / spacing[2]],
-                        axis=1)
-
     for k in range(SLICES):
-        x = middle + (0.0 if k == 0 else rng.uniform(-PARAMEDIAN_MM, PARAMEDIAN_MM))
-        index = int(round((x - origin[0]) / spacing[0]))
-        plane = np.asarray(volume[::-1, :, index], dtype=np.float32)
-        windowed, _ = body_window(plane)
+        plane, _, to_slice = sagittal_slice(case, 0.0 if k == 0 else rng.uniform(-PARAMEDIAN_MM, PARAMEDIAN_MM))
+        windowed, _ = body_window(plane.astype(np.float32))
         items = candidates(levels, [to_slice(v.keypoints) for v in truth], None if s1_lps is None else to_slice(s1_lps),
                            rng)
         more = _patches(windowed, items, rng, PATCH_SIZE)
