@@ -4,6 +4,7 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_sagittal.py [--reference Testing/Data/real/reference/covid_sagittal.json]
                                                           [--only NAME ...] [--all] [--as-png [--jpeg Q]]
+                                                          [--folds DIR]
 
 Runs ``analyze_radiograph`` (the path ``vertebral-fracture analyze`` takes for a 2D image) on each
 stored 2D NIfTI image (HU, pixel spacing from the file) and compares with the hand-made level
@@ -26,6 +27,11 @@ assessed vertebrae matched to them, and the G error of every matched one (:func:
 size instead (the detector's
 working scale found by the scale search, heights in pixels; matching still uses the stored
 spacing, the export has the same pixels).
+``--folds DIR``: the shipped lumbosacral classifier (the second reader of the sacral anchor) was trained with the
+slices whose levels are certain from a sacrum in view; with ``--folds`` each slice of a patient that has
+``DIR/<patient>.pt`` (``<patient>`` = the file name up to the first ``_``) is analysed with that network, trained
+without the patient (the command is in :mod:`VertebralFractureLib.training.radiograph.train_lumbosacral`), so the
+figure is a held-out one; the other slices use the shipped network, which has not seen them.
 """
 
 from __future__ import annotations
@@ -192,10 +198,12 @@ def render(source: Path, entry: dict, result, score: dict, target: Path) -> None
 
 
 def score_image(entry: dict, root: Path, as_png: Path | None = None, mirror: Path | None = None,
-                frame: Path | None = None, jpeg_quality: int | None = None, out: Path | None = None) -> dict:
+                frame: Path | None = None, jpeg_quality: int | None = None, out: Path | None = None,
+                lumbosacral_model=None) -> dict:
     """Analyse one image (or its 8-bit export without pixel size, into folder ``as_png``; or mirrored, written
     into folder ``mirror``; or in a collimator-like bright frame, written into folder ``frame``) and score it;
-    with ``out``, also draw it there (:func:`render`)."""
+    with ``out``, also draw it there (:func:`render`); ``lumbosacral_model``: the sacral anchor's classifier
+    (default: the shipped one)."""
     from VertebralFractureLib.radiograph.analyze import analyze_radiograph
     from VertebralFractureLib.radiograph.gate2d import REASONS
     from VertebralFractureLib.schema import SpineResult
@@ -214,7 +222,7 @@ def score_image(entry: dict, root: Path, as_png: Path | None = None, mirror: Pat
     if as_png is not None:
         source = export_8bit(source, as_png / (Path(entry["image"]).name[: -len(".nii.gz")] + ".png"), jpeg_quality)
     try:
-        result = analyze_radiograph(str(source)).result
+        result = analyze_radiograph(str(source), lumbosacral_model=lumbosacral_model).result
         message = None
     except InputError as error:  # "no vertebra found" is an answer here
         result, message = SpineResult(frame="pixel"), str(error)
@@ -296,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="draw each analysed image with the reference and the reported vertebrae into DIR")
     parser.add_argument("--frame", action="store_true",
                         help=f"put each image in a flat frame at its maximum, {FRAME_PX} px wide (collimator shadow)")
+    parser.add_argument("--folds", default=None, metavar="DIR",
+                        help="analyse each patient's slices with DIR/<patient>.pt, the lumbosacral classifier trained "
+                             "without that patient (module doc)")
     args = parser.parse_args(argv)
     if args.jpeg is not None and not args.as_png:
         parser.error("--jpeg QUALITY writes the --as-png export as a JPEG: give --as-png too")
@@ -323,9 +334,15 @@ def _run(args: argparse.Namespace, scratch: Path | None) -> int:
         name = Path(entry["image"]).name[: -len(".nii.gz")]
         if not (args.all or entry["lumbar_in_view"]) or (args.only and name not in args.only):
             continue
+        fold = Path(args.folds) / (name.split("_")[0] + ".pt") if args.folds else None
         try:
+            model = None
+            if fold is not None and fold.is_file():
+                from VertebralFractureLib.radiograph.lumbosacral import load_model
+
+                model = load_model(fold)
             score = score_image(entry, root, scratch if args.as_png else None, scratch if args.mirror else None,
-                                scratch if args.frame else None, args.jpeg, out)
+                                scratch if args.frame else None, args.jpeg, out, model)
         except Exception as error:  # noqa: BLE001 - a failing image is a result here
             print(f"{name}: analysis failed: {type(error).__name__}: {error}")
             continue
@@ -342,7 +359,9 @@ def _run(args: argparse.Namespace, scratch: Path | None) -> int:
               f"({score['line_rule_on_body']} on an annotated body)")
         anchor = "sacrum (" + ("right" if score["anchors_right"] else "WRONG or unscored") + ")" if score["anchors"] \
             else "none"
-        print(f"    anchor: {anchor}: {score['anchor_reason']}")
+        print(f"    anchor: {anchor}: {score['anchor_reason']}"
+              + (f" [classifier trained without this patient: {fold.name}]" if fold is not None and fold.is_file()
+                 else ""))
         if score["message"]:
             print(f"    no vertebra: {score['message']}")
         print(f"    reported=reference: {' '.join(score['comparison'])}")

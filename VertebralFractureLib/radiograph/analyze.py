@@ -352,6 +352,7 @@ def analyze_radiograph(
     detector: Optional[Callable[[np.ndarray, Tuple[float, float]], list]] = None,
     facing: str = "auto",
     fracture_model=None,
+    lumbosacral_model=None,
 ) -> Analysis:
     """Analyse one lateral spine radiograph.
 
@@ -370,6 +371,9 @@ def analyze_radiograph(
             (:mod:`.facing`; lateral films are taken and displayed facing either way).
         fracture_model: the lateral-view fracture classifier (:mod:`.fracture`; default: shipped
             ``radiograph_fracture.pt``), or False to leave ``fracture_probability`` empty.
+        lumbosacral_model: the lumbosacral classifier of the sacral anchor (:mod:`.lumbosacral`; default: shipped
+            ``radiograph_lumbosacral.pt``), or False for the sacral test alone; ``benchmarks/bench_sagittal.py
+            --folds`` gives each real slice the network trained without its patient.
 
     Returns:
         The :class:`~VertebralFractureLib.pipeline.Analysis`; ``result.frame == "pixel"``, keypoints
@@ -411,7 +415,8 @@ def analyze_radiograph(
             analyses[side] = _analyze_view(
                 view, file_size, name, progress.sub(k / len(sides), (k + 1) / len(sides)), list(warnings),
                 pixel_spacing=pixel_spacing, centroid_model=centroid_model, keypoint_model=keypoint_model,
-                detector=detector, cues=confident.setdefault(side, {}), fracture_model=fracture_model)
+                detector=detector, cues=confident.setdefault(side, {}), fracture_model=fracture_model,
+                lumbosacral_model=lumbosacral_model)
         except InputError as error:
             errors[side] = error
     side = choose_facing({s: a.result for s, a in analyses.items()},
@@ -434,7 +439,7 @@ def analyze_radiograph(
 def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: Progress, warnings: List[str], *,
                   pixel_spacing: Optional[Tuple[float, float]], centroid_model, keypoint_model,
                   detector: Optional[Callable[[np.ndarray, Tuple[float, float]], list]],
-                  cues: Optional[dict] = None, fracture_model=None) -> Analysis:
+                  cues: Optional[dict] = None, fracture_model=None, lumbosacral_model=None) -> Analysis:
     """The analysis of a grey radiograph facing left (column 0 anterior): see :func:`analyze_radiograph`.
 
     ``cues`` receives ``confident_detections`` (:data:`CONFIDENT_OBJECTNESS`), also when the analysis fails.
@@ -569,7 +574,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
     labels, confidence = assign_levels(frame.to_input(centres), heatmaps, centroid_model.levels, centres[:, 1])
     # levels counted from the sacrum when it is found below the column (.sacrum), else the heatmap guess
     anchor, levels = anchored_levels(windowed, window["foreground"], [d.keypoints for d in detections],
-                                     [f.checks for f in findings])
+                                     [f.checks for f in findings], lumbosacral_model)
     level_certain = [False] * len(detections)
     if anchor is not None:
         for i in anchor.below_s1:

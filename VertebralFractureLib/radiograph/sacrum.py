@@ -35,13 +35,13 @@ none passes, when any ray of the fan leaves the image (:data:`MIN_IN_VIEW`: the 
 the whole of S1-S3 the test looks at is in the picture) or the patient, or when a trusted body lies more than
 :data:`BELOW_L5_LEVELS` below the L5 found (the column goes on).
 
-**Two readers** (:func:`_choose`): every candidate is also scored by the lumbosacral classifier
-(:mod:`.lumbosacral`, learned on generated spines with a curved sacrum and a pelvis in front of it, read as sagittal
-CT slices and as radiographs). The test above names the first candidate that passes; the classifier names the
-candidate it scores highest, if that reaches :data:`~.lumbosacral.ANCHOR_PROBABILITY` with the whole region below it
-in the image and in the patient. When both name a body and the bodies differ, there is no anchor (levels uncertain);
-otherwise the one named is L5. Why: on 24 held-out generated films with that sacrum the test alone named the wrong
-body on 11 (lordotic L5 taken for the sacrum), every level then wrong with certainty.
+**Two readers** (:func:`_choose`): every candidate is also scored by the lumbosacral classifier (:mod:`.lumbosacral`,
+learned on generated spines with a curved sacrum and a pelvis in front of it, read as sagittal CT slices and as
+radiographs, and on real sagittal slices). The test above names the first candidate that passes; the classifier names
+the candidate it scores highest, if that reaches :data:`~.lumbosacral.ANCHOR_PROBABILITY` with the whole region below
+it in the image and in the patient. When both name a body and the bodies differ, there is no anchor (levels
+uncertain); otherwise the one named is L5. Why: on 24 held-out generated films with that sacrum the test alone named
+the wrong body on 11 (lordotic L5 taken for the sacrum), every level then wrong with certainty.
 
 **Count** (:func:`count_levels`): the other detections are named by the whole number of levels between
 neighbours (their distance over :data:`LEVEL_PER_HEIGHT` times their mean height, :data:`STEP_RATIO`);
@@ -317,9 +317,11 @@ def _inferior_levels(body, level: float) -> float:
 
 
 def _learned_scores(image01: np.ndarray, keypoints: Sequence[np.ndarray], model) -> np.ndarray:
-    """The lumbosacral classifier's L5 probability of each candidate (:mod:`.lumbosacral`)."""
+    """The lumbosacral classifier's L5 probability of each candidate (:mod:`.lumbosacral`; NaN: ``model`` False)."""
     from .lumbosacral import l5_probabilities
 
+    if model is False:
+        return np.full(len(keypoints), np.nan)
     return l5_probabilities(image01, keypoints, model)
 
 
@@ -351,7 +353,8 @@ def sacral_anchor(image01: np.ndarray, foreground: float, keypoints: Sequence[np
         foreground: its patient threshold (window units): the soft tissue ahead must be inside the patient.
         keypoints: (6, 2) keypoints ``[column, row]`` of the detections in the spine column.
         trusted: per detection, whether it is a body the walk may start from (:func:`trusted_bodies`).
-        model: the lumbosacral classifier (:mod:`.lumbosacral`); default: the shipped weights.
+        model: the lumbosacral classifier (:mod:`.lumbosacral`); default: the shipped weights; False: the sacral
+            test alone (the boxes the classifier's own training reads on real slices must not depend on it).
 
     Returns:
         (anchor or None, a one-line account of what was found or why there is no anchor).
@@ -478,7 +481,8 @@ def anchored_levels(image01: np.ndarray, foreground: float, keypoints: Sequence[
         foreground: its patient threshold.
         keypoints: (6, 2) keypoints of the detections in the spine column.
         checks: the 2D gate's check scores of each detection.
-        model: the lumbosacral classifier (:mod:`.lumbosacral`); default: the shipped weights.
+        model: the lumbosacral classifier (:mod:`.lumbosacral`); default: the shipped weights; False: the sacral
+            test alone.
 
     Returns:
         (anchor or None, the ``levels`` dict: ``anchor`` ``"sacrum"`` or None, ``certain``, ``method``,

@@ -96,9 +96,10 @@ def _heading_and_captions(analysis):
 
 
 def test_levels_without_an_anchor_are_marked_uncertain_on_the_picture():
-    """A real slice whose sacrum is not found: the level names are a guess; the overview said "T9 G 0.91 grade 0"
-    as if it knew. Now the heading says the levels are uncertain and each caption's level ends with "?"."""
-    analysis = analyze_radiograph(SLICE.parent / "A062055_19001127-064.nii.gz")
+    """A real slice with no sacrum to count from (A002304_19001231, cut paramedian): the level names are a guess;
+    the overview said "T9 G 0.91 grade 0" as if it knew. Now the heading says the levels are uncertain and each
+    caption's level ends with "?"."""
+    analysis = analyze_radiograph(SLICE.parent / "A002304_19001231-080.nii.gz")
     result = analysis.result
     assert result.patient["levels"]["certain"] is False
     heading, captions = _heading_and_captions(analysis)

@@ -45,3 +45,51 @@ def test_each_generated_picture_has_one_l5_and_the_command_writes_loadable_weigh
     scores = l5_probabilities(np.random.default_rng(1).random((200, 200)).astype(np.float32),
                               [_body(40.0), _body(72.0)], model)
     assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
+
+
+def test_the_real_slices_used_are_those_anchored_on_a_sacrum_and_a_left_out_patient_is_gone():
+    slices = T.anchored_slices()
+    assert slices and all(e["levels_certain"] and "sacrum" in e["anchors_in_view"] for e in slices)
+    patients = {T.slice_patient(e) for e in slices}
+    assert "A062055" in patients and "A002304" not in patients  # A002304's slice is paramedian, no S1 body
+    kept = T.anchored_slices(["A062055"])
+    assert len(kept) == len(slices) - 2 and "A062055" not in {T.slice_patient(e) for e in kept}
+
+
+def _positives(items):
+    return [points.mean(axis=0) for points, label in items if label == 1]
+
+
+def test_a_real_slice_gives_its_l5_as_the_one_positive_also_when_the_film_faces_right(tmp_path):
+    import SimpleITK as sitk
+
+    entry = next(e for e in T.anchored_slices() if "A058062_19001231" in e["image"])
+    windowed, items = T.slice_boxes(entry, 0)
+    assert windowed.ndim == 2 and 0.0 <= windowed.min() and windowed.max() <= 1.0
+    l5 = next(v for v in entry["vertebrae"] if v["label"] == "L5")
+    pixel_mm = entry["spacing_mm"][0]
+    positives = _positives(items)
+    # L5 only: the annotated box, and the analysis's box where it lies within the match distance of L5's centre
+    assert any(np.allclose(p, np.mean(l5["keypoints"], axis=0)) for p in positives)
+    assert all(np.linalg.norm(p - np.mean(l5["keypoints"], axis=0)) * pixel_mm < T.REAL_SAGITTAL_MATCH_MM
+               or np.linalg.norm(p - l5["centroid"]) * pixel_mm < T.REAL_SAGITTAL_MATCH_MM for p in positives)
+    # the analysis's boxes come in besides the annotated bodies, S1, the box below it and the boxes off the bodies
+    annotated = sum(1 for v in entry["vertebrae"] if v.get("keypoints"))
+    assert len(items) >= annotated + 2 + T.OFF_BODY_BOXES + 8
+    assert sum(1 for _, label in items if label == 0) >= 10
+    # the same slice stored facing right: read facing left again, the same boxes
+    from VertebralFractureLib.training.real.reference import reference_dir
+
+    source = sitk.ReadImage(str(reference_dir().parent / entry["image"]))
+    mirrored = sitk.GetImageFromArray(sitk.GetArrayFromImage(source)[..., ::-1])
+    mirrored.CopyInformation(source)
+    path = tmp_path / "mirrored.nii.gz"
+    sitk.WriteImage(mirrored, str(path))
+    width = source.GetSize()[0]
+    flipped = {**entry, "image": str(path),
+               "vertebrae": [{**v, "centroid": [width - 1 - v["centroid"][0], v["centroid"][1]],
+                              "keypoints": None if not v.get("keypoints") else
+                              [[width - 1 - x, y] for x, y in v["keypoints"]]} for v in entry["vertebrae"]]}
+    windowed_again, items_again = T.slice_boxes(flipped, 0)
+    assert np.allclose(windowed_again, windowed, atol=1e-5)
+    assert np.allclose(sorted(map(tuple, _positives(items_again))), sorted(map(tuple, positives)), atol=2.0)

@@ -56,13 +56,15 @@ def test_every_reported_vertebra_is_an_annotated_body(analysed, name):
 def test_levels_are_anchored_on_the_sacrum_or_said_uncertain_and_heights_are_in_mm_from_the_file(analysed, name):
     result = analysed[name]
     levels = result.patient["levels"]
-    if name == "A058062_19010108-077":  # the sacrum is in the slice: counted from it (test_sacrum.py checks how)
-        assert levels["certain"] is True and levels["anchor"] == "sacrum"
-        assert "L5" in result.labels
-    else:  # the sacrum is too faint against the soft tissue ahead of it: no anchor, and said so
-        assert levels["certain"] is False and levels["anchor"] is None
-        assert any("levels uncertain" in w for w in result.warnings)
-        assert all(v.extra["level_certain"] is False for v in result.vertebrae)
+    assert levels["certain"] is True and levels["anchor"] == "sacrum"  # test_sacrum.py checks the count
+    assert "L5" in result.labels
+    if name == "A062055_19001127-064":
+        # a thin, pale sacrum behind a vacuum disc: the sacral test misses it, the lumbosacral classifier names L5
+        # (it has seen this slice in training; without this patient it named L5 too: bench_sagittal.py --folds)
+        assert "the sacral test did not pass" in levels["reason"] and levels["evidence"]["l5_probability"] >= 0.5
+        annotated = next(a for a in ENTRIES[name]["vertebrae"] if a["label"] == "L5")
+        l5 = next(v for v in result.vertebrae if v.label == "L5")
+        assert np.hypot(*np.subtract(l5.centroid, annotated["centroid"])) * ENTRIES[name]["spacing_mm"][0] < 12.0
     assert result.input["pixel_spacing_source"] == "file" and result.input["height_unit"] == "mm"
     assert result.pixel_spacing == pytest.approx(tuple(ENTRIES[name]["spacing_mm"]), rel=1e-5)
 
@@ -452,10 +454,10 @@ def test_a_traced_endplate_does_not_confirm_a_box_drawn_off_its_body(name):
 
 
 def test_cli_says_levels_uncertain_on_its_first_line_and_marks_each_name(tmp_path, capsys):
-    # a real lumbar slice whose sacrum is not found: the names T1 ... are a guess for T6 ... L5
+    # a real lumbar slice without a sacrum to count from (cut paramedian through the sacral ala): every name a guess
     from VertebralFractureLib.cli import main
 
-    path = Path(__file__).resolve().parents[2] / "Data" / "real" / "covid_sagittal" / "A062055_19001127-064.nii.gz"
+    path = Path(__file__).resolve().parents[2] / "Data" / "real" / "covid_sagittal" / "A002304_19001231-080.nii.gz"
     assert main(["analyze", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
     first, *rest = capsys.readouterr().out.splitlines()
     assert "levels uncertain: set one level by hand" in first

@@ -69,6 +69,17 @@ def test_drawn_column_with_a_sacrum_names_its_lowest_body_l5():
     assert anchor.test.sacrum_deg >= 15.0
 
 
+def test_without_the_classifier_the_sacral_test_alone_names_l5_and_no_score_is_given():
+    # what the classifier's own training reads real slices with (train_lumbosacral.slice_boxes)
+    image, keypoints = drawn_spine(7, "sacrum")
+    anchor, reason = sacrum.sacral_anchor(image, 0.0, keypoints, [True] * len(keypoints), model=False)
+    assert anchor is not None and anchor.l5_index == 6 and anchor.l5_probability is None
+    assert "lumbosacral classifier no score" in reason
+    assert all(t["l5_probability"] is None for t in anchor.details["tests"])
+    with_network, _ = sacrum.sacral_anchor(image, 0.0, keypoints, [True] * len(keypoints))
+    assert with_network.l5_probability is not None
+
+
 def test_the_level_unit_comes_from_the_lowest_bodies_not_from_a_long_thoracic_column():
     # eight short bodies above the seven drawn ones (a column reaching up to the upper thoracic spine): the median
     # height of all fifteen is a thoracic one, half the lumbar level the rays below L5 are measured in

@@ -13,9 +13,13 @@ Every picture is windowed whole (:func:`~VertebralFractureLib.radiograph.gate2d.
 windows what it is given. Candidates are the true bodies T11-L5 and S1 (the generator's S1 keypoints) moved as a
 detector's box would be (:func:`.train_fracture.jittered`), and a box on the sacrum one level below S1; the label is
 1 for L5 only. Real examples: the bodies of the real reference CTs (:data:`REAL_CASES`), each read on its own
-mid-sagittal plane as the fracture classifier's real negatives are (the sample CT's L5 is the one real positive);
-the real sagittal slices of ``covid_sagittal`` are never used here: they measure the anchor
-(``benchmarks/bench_sagittal.py``).
+mid-sagittal plane as the fracture classifier's real negatives are (the sample CT's L5 is the one real positive),
+and the real sagittal CT slices of ``covid_sagittal`` whose levels are certain from a sacrum in view
+(:func:`real_sagittal_patches`: the annotated bodies, S1, a box below it, boxes off the bodies and the detector's own
+boxes). Trained on generated spines alone, the classifier named the true L5 of 2 of those 9 real slices; the real
+slices also measure the anchor (``benchmarks/bench_sagittal.py``), so their figure is taken patient by patient
+from networks trained without that patient (``--leave-out``, ``bench_sagittal.py --folds``), never from the
+shipped network, which has seen them all.
 
 Training: :func:`.train_fracture.train_network` (balanced batches, Adam, one-cycle), here without the superior <->
 inferior flip (the sacrum is below L5, never above it).
@@ -25,7 +29,12 @@ Command (the shipped weights; figures in README.md)::
     python -m VertebralFractureLib.training.radiograph.train_lumbosacral --first-seed 300000 --count 300 \
         --out VertebralFractureLib/weights/radiograph_lumbosacral.pt --manifest
 
-(``vertebral-fracture train radiograph-lumbosacral`` is the same.)
+(``vertebral-fracture train radiograph-lumbosacral`` is the same.) The networks that measure the real slices,
+one per patient, written where ``bench_sagittal.py --folds DIR`` reads them::
+
+    for p in A027284 A046441 A058062 A062055 A067967; do
+        python -m VertebralFractureLib.training.radiograph.train_lumbosacral --first-seed 300000 --count 300 \
+            --leave-out $p --held-out 0 --out DIR/$p.pt; done
 """
 
 from __future__ import annotations
@@ -47,6 +56,14 @@ REAL_DRAWS = 24
 REAL_REPEATS = 4
 #: Half side (mm) of the picture cut around a real body: the patch reaches 2.7 body depths below it.
 REAL_PICTURE_HALF_MM = 150.0
+#: The real sagittal slices (:func:`real_sagittal_patches`): patches per candidate box (L5 drawn
+#: :data:`REAL_SAGITTAL_L5_DRAWS` times as often) and how often they are repeated in the training set.
+REAL_SAGITTAL_DRAWS = 12
+REAL_SAGITTAL_L5_DRAWS = 4
+REAL_SAGITTAL_REPEATS = 3
+#: A detector box within this distance (mm) of an annotated body is that body; one farther from every body and more
+#: than half a body depth from L5 is a box off the bodies (label 0); the rest are left out.
+REAL_SAGITTAL_MATCH_MM = 8.0
 #: Range of the stretch along the body's axis (people, levels and the generator differ in height-to-depth).
 STRETCH = (0.85, 1.2)
 
@@ -223,6 +240,103 @@ def real_patches(seed: int, draws: int = REAL_DRAWS) -> Tuple[np.ndarray, np.nda
     return np.asarray(patches, np.float32).reshape(-1, PATCH_SIZE, PATCH_SIZE), np.asarray(labels, np.int64)
 
 
+def sagittal_reference() -> dict:
+    """The hand-made levels of the real sagittal slices (``Testing/Data/real/reference/covid_sagittal.json``)."""
+    import json
+
+    from ..real.reference import reference_dir
+
+    return json.loads((reference_dir() / "covid_sagittal.json").read_text())
+
+
+def slice_patient(entry: dict) -> str:
+    """The patient of a ``covid_sagittal`` reference entry (the file name up to the first ``_``)."""
+    return Path(entry["image"]).name.split("_")[0]
+
+
+def anchored_slices(leave_out: Sequence[str] = ()) -> List[dict]:
+    """The real sagittal slices whose levels are certain from a sacrum in view, but those of ``leave_out``."""
+    return [entry for entry in sagittal_reference()["images"]
+            if entry["levels_certain"] and "sacrum" in entry["anchors_in_view"]
+            and slice_patient(entry) not in leave_out]
+
+
+def slice_boxes(entry: dict, seed: int) -> Tuple[np.ndarray, List[Tuple[np.ndarray, int]]]:
+    """One real slice's windowed picture (facing left, as the analysis reads it) and its labelled candidate boxes.
+
+    Candidates (:func:`candidates`): the annotated bodies with keypoints, S1 (L5's keypoints moved to S1's
+    annotated centre), a box below it and boxes off the bodies; and every box the radiograph analysis reports,
+    labelled by the annotated body within :data:`REAL_SAGITTAL_MATCH_MM` (analysed with the sacral test alone, so
+    the boxes do not depend on the classifier being trained).
+    """
+    from ...radiograph.analyze import _load, analyze_radiograph
+    from ...radiograph.fracture import body_axes
+    from ...radiograph.gate2d import body_window, collimation_mask, without_collimation
+    from ..real.reference import reference_dir
+
+    path = reference_dir().parent / entry["image"]
+    image = _load(path)[0]
+    if collimation_mask(image).any():
+        image = without_collimation(image)
+    # the sacral test alone: which boxes reach the result must not depend on the weights being trained
+    result = analyze_radiograph(str(path), fracture_model=False, lumbosacral_model=False).result
+    annotated = [v for v in entry["vertebrae"] if v.get("keypoints")]
+    width = image.shape[1]
+    mirrored = result.input.get("facing") == "right"
+
+    def facing_left(points) -> np.ndarray:
+        points = np.array(points, dtype=np.float64).reshape(-1, 2)
+        if mirrored:
+            points[:, 0] = width - 1 - points[:, 0]
+        return points
+
+    windowed, _ = body_window(np.ascontiguousarray(image[:, ::-1]) if mirrored else image)
+    by_label = {v["label"]: v for v in entry["vertebrae"]}
+    l5, s1 = by_label.get("L5"), by_label.get("S1")
+    s1_box = None
+    if l5 is not None and l5.get("keypoints") and s1 is not None:
+        s1_box = facing_left(np.asarray(l5["keypoints"]) + np.subtract(s1["centroid"], l5["centroid"]))
+    items = candidates([v["label"] for v in annotated], [facing_left(v["keypoints"]) for v in annotated], s1_box,
+                       np.random.default_rng([seed, 17]))
+    pixel_mm = float(entry["spacing_mm"][0])
+    centres = facing_left([v["centroid"] for v in entry["vertebrae"]])
+    l5_box = None if l5 is None or not l5.get("keypoints") else facing_left(l5["keypoints"])
+    for vertebra in result.vertebrae:
+        box = facing_left(vertebra.keypoints)
+        distance = np.linalg.norm(centres - box.mean(axis=0), axis=1) * pixel_mm
+        nearest = int(np.argmin(distance))
+        if distance[nearest] < REAL_SAGITTAL_MATCH_MM:
+            items.append((box, int(entry["vertebrae"][nearest]["label"] == "L5")))
+        elif l5_box is None or (np.linalg.norm(l5_box.mean(axis=0) - box.mean(axis=0))
+                                > 0.5 * body_axes(l5_box)[3]):
+            items.append((box, 0))
+    return windowed, items
+
+
+def real_sagittal_patches(seed: int, leave_out: Sequence[str] = ()) -> Tuple[np.ndarray, np.ndarray]:
+    """Patches of the real sagittal slices of :func:`anchored_slices` (label 1 for L5; module doc).
+
+    Args:
+        seed: the training seed (jitter and stretch of the boxes).
+        leave_out: patients (``covid_sagittal`` file names up to the first ``_``) whose slices are left out.
+    """
+    from ...radiograph.lumbosacral import PATCH_SIZE, cut_patch
+    from .train_fracture import jittered
+
+    rng = np.random.default_rng([seed, 5])
+    patches, labels = [], []
+    for entry in anchored_slices(leave_out):
+        windowed, items = slice_boxes(entry, seed)
+        for points, label in items:
+            for _ in range(REAL_SAGITTAL_DRAWS * (REAL_SAGITTAL_L5_DRAWS if label else 1)):
+                try:
+                    patches.append(cut_patch(windowed, jittered(points, rng), PATCH_SIZE, _stretch(rng)))
+                    labels.append(label)
+                except ValueError:
+                    continue
+    return np.asarray(patches, np.float32).reshape(-1, PATCH_SIZE, PATCH_SIZE), np.asarray(labels, np.int64)
+
+
 def augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """What the generator does not vary enough: noise, blur and a bent grey scale of the image channel."""
     from scipy.ndimage import gaussian_filter
@@ -308,7 +422,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--held-out", type=int, default=30, help="held-out spines scored after training")
     parser.add_argument("--cache", type=Path, help="npz of the generated patches (written, or read when present)")
     add_network_arguments(parser)
-    parser.add_argument("--no-real", dest="real", action="store_false", help="leave out the real reference CTs")
+    parser.add_argument("--no-real", dest="real", action="store_false",
+                        help="leave out the real reference CTs and the real sagittal slices")
+    parser.add_argument("--leave-out", action="append", default=[], metavar="PATIENT",
+                        help="leave this patient's real sagittal slices out (repeatable; e.g. A062055)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--manifest", action="store_true", help="register the weights in the folder's manifest")
     return parser
@@ -340,6 +457,12 @@ def train_main(args: argparse.Namespace) -> int:
         labels = np.concatenate([labels] + [real_labels] * REAL_REPEATS)
         print(f"  + {len(real_labels)} real patches ({int(real_labels.sum())} L5) x {REAL_REPEATS} "
               f"({time.perf_counter() - started:.0f} s)", flush=True)
+        real, real_labels = real_sagittal_patches(args.seed, args.leave_out)
+        patches = np.concatenate([patches] + [real] * REAL_SAGITTAL_REPEATS)
+        labels = np.concatenate([labels] + [real_labels] * REAL_SAGITTAL_REPEATS)
+        print(f"  + {len(real_labels)} real sagittal slice patches ({int(real_labels.sum())} L5; left out: "
+              f"{', '.join(args.leave_out) or 'none'}) x {REAL_SAGITTAL_REPEATS} "
+              f"({time.perf_counter() - started:.0f} s)", flush=True)
     members = [train_network(patches, labels, args.steps, args.seed + k, width=args.width, lr=args.lr,
                              model_input=model_input, flip=False, augment=augment,
                              log=lambda text: print(text, flush=True))
@@ -355,7 +478,7 @@ def train_main(args: argparse.Namespace) -> int:
     print("held-out: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in scores.items()))
     meta = {"spines": f"{args.first_seed}-{args.first_seed + args.count - 1}", "patches": int(len(labels)),
             "positives": int(labels.sum()), "steps": args.steps, "members": args.members, "lr": args.lr,
-            "seed": args.seed, "real": args.real, "held_out": scores,
+            "seed": args.seed, "real": args.real, "left_out": list(args.leave_out), "held_out": scores,
             "seconds": round(time.perf_counter() - started, 1)}
     save_model(model, args.out, meta=meta, manifest=args.manifest,
                description="lumbosacral classifier: is this body L5 (GradingNet on lateral-view patches)")
