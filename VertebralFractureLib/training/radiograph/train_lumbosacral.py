@@ -150,13 +150,14 @@ def candidates(levels: Sequence[str], keypoints: Sequence[np.ndarray], s1: Optio
 
 
 def _patches(windowed: np.ndarray, items: Sequence[Tuple[np.ndarray, int]], rng: np.random.Generator, size: int,
-             draws: int = 1) -> Tuple[list, list]:
+             draws: int = 1, l5_draws: int = 1) -> Tuple[list, list]:
+    """``draws`` jittered, stretched patches per candidate (``draws * l5_draws`` for L5), as lists."""
     from ...radiograph.lumbosacral import cut_patch
     from .train_fracture import jittered
 
     patches, labels = [], []
     for points, label in items:
-        for _ in range(draws):
+        for _ in range(draws * (l5_draws if label else 1)):
             try:
                 patches.append(cut_patch(windowed, jittered(points, rng), size, _stretch(rng)))
                 labels.append(label)
@@ -320,20 +321,15 @@ def real_sagittal_patches(seed: int, leave_out: Sequence[str] = ()) -> Tuple[np.
         seed: the training seed (jitter and stretch of the boxes).
         leave_out: patients (``covid_sagittal`` file names up to the first ``_``) whose slices are left out.
     """
-    from ...radiograph.lumbosacral import PATCH_SIZE, cut_patch
-    from .train_fracture import jittered
+    from ...radiograph.lumbosacral import PATCH_SIZE
 
     rng = np.random.default_rng([seed, 5])
     patches, labels = [], []
     for entry in anchored_slices(leave_out):
         windowed, items = slice_boxes(entry, seed)
-        for points, label in items:
-            for _ in range(REAL_SAGITTAL_DRAWS * (REAL_SAGITTAL_L5_DRAWS if label else 1)):
-                try:
-                    patches.append(cut_patch(windowed, jittered(points, rng), PATCH_SIZE, _stretch(rng)))
-                    labels.append(label)
-                except ValueError:
-                    continue
+        more = _patches(windowed, items, rng, PATCH_SIZE, REAL_SAGITTAL_DRAWS, REAL_SAGITTAL_L5_DRAWS)
+        patches += more[0]
+        labels += more[1]
     return np.asarray(patches, np.float32).reshape(-1, PATCH_SIZE, PATCH_SIZE), np.asarray(labels, np.int64)
 
 
