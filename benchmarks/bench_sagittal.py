@@ -325,6 +325,8 @@ def _run(args: argparse.Namespace, scratch: Path | None) -> int:
               "confident_wrong": 0, "lumbar": 0, "lumbar_right": 0, "lumbar_found": 0,
               "l1_l5": 0, "l1_l5_right": 0, "anchors": 0, "anchors_right": 0,
               "graded": 0, "line_rule": 0, "line_rule_on_body": 0, "false_review": 0, "normal_matched": 0}
+    from VertebralFractureLib.training.radiograph.train_lumbosacral import slice_patient
+
     classifier: list = []
     errors: dict = {"kp": [], "height": [], "g": [], "g_all": [], "signed": []}
     out = Path(args.out) if args.out else None
@@ -334,7 +336,7 @@ def _run(args: argparse.Namespace, scratch: Path | None) -> int:
         name = Path(entry["image"]).name[: -len(".nii.gz")]
         if not (args.all or entry["lumbar_in_view"]) or (args.only and name not in args.only):
             continue
-        fold = Path(args.folds) / (name.split("_")[0] + ".pt") if args.folds else None
+        fold = Path(args.folds) / (slice_patient(entry) + ".pt") if args.folds else None
         try:
             model = None
             if fold is not None and fold.is_file():

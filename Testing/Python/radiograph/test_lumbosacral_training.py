@@ -77,19 +77,17 @@ def test_a_real_slice_gives_its_l5_as_the_one_positive_also_when_the_film_faces_
     annotated = sum(1 for v in entry["vertebrae"] if v.get("keypoints"))
     assert len(items) >= annotated + 2 + T.OFF_BODY_BOXES + 8
     assert sum(1 for _, label in items if label == 0) >= 10
-    # the same slice stored facing right: read facing left again, the same boxes
+    # the same slice stored facing right (bench_sagittal.py --mirror's picture and annotations): read facing left
+    # again, the same boxes
+    from testdata import benchmark
+
     from VertebralFractureLib.training.real.reference import reference_dir
 
-    source = sitk.ReadImage(str(reference_dir().parent / entry["image"]))
-    mirrored = sitk.GetImageFromArray(sitk.GetArrayFromImage(source)[..., ::-1])
-    mirrored.CopyInformation(source)
-    path = tmp_path / "mirrored.nii.gz"
-    sitk.WriteImage(mirrored, str(path))
-    width = source.GetSize()[0]
-    flipped = {**entry, "image": str(path),
-               "vertebrae": [{**v, "centroid": [width - 1 - v["centroid"][0], v["centroid"][1]],
-                              "keypoints": None if not v.get("keypoints") else
-                              [[width - 1 - x, y] for x, y in v["keypoints"]]} for v in entry["vertebrae"]]}
+    bench = benchmark("bench_sagittal")
+    source = reference_dir().parent / entry["image"]
+    path = bench.mirror_image(source, tmp_path / "mirrored.nii.gz")
+    width = sitk.ReadImage(str(source)).GetSize()[0]
+    flipped = {**bench.mirrored_entry(entry, width), "image": str(path)}
     windowed_again, items_again = T.slice_boxes(flipped, 0)
     assert np.allclose(windowed_again, windowed, atol=1e-5)
     assert np.allclose(sorted(map(tuple, _positives(items_again))), sorted(map(tuple, positives)), atol=2.0)
