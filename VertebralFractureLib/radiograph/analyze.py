@@ -261,9 +261,44 @@ CONFIDENT_OBJECTNESS = 0.9
 #: working scale within 8 % of any factor 1.0-1.4 (the detector loses the column at about 30 %, see below).
 #: Used only to choose the detector's resampling, never to report a length.
 DETECTOR_MAGNIFICATIONS = (1.0, 1.15, 1.3)
+#: Magnifications at which the detector looks for the weaker bodies that may continue the column
+#: (:func:`extend_column`): the image is shown to it as if its pixels were this many times larger, so a body looks
+#: that many times taller. The detector reads a fixed mm grid and scores small bodies low: on the real sagittal
+#: slices the upper thoracic bodies (T2-T5, 12-16 mm tall) and a flattened T9 scored 0.00-0.66 at the true scale and
+#: 0.59-0.98 at 1.3 or 1.6 (measured on six slices); where the pixel size is a guess (an 8-bit export, :mod:`.scale`)
+#: bodies anywhere in the column can be shown too small. Whatever is found must still continue the column and pass
+#: the image checks (:func:`.gate2d.body_evidence`); the keypoints are refined at the true pixel size. 1.6 as well
+#: added levels on the 8-bit exports only (50 against 48 of 113) and doubled their analysis time (2.8 s a slice).
+EXTEND_MAGNIFICATIONS = (1.0, 1.3)
+
+
+def exposed_rows(shadow: np.ndarray) -> Optional[Tuple[int, int]]:
+    """First and last rows of the picture that are not wholly the collimator's shadow (None: no shadow)."""
+    if not shadow.any():
+        return None
+    open_rows = np.flatnonzero(~shadow.all(axis=1))
+    return (int(open_rows[0]), int(open_rows[-1])) if open_rows.size else None
+
+
+def within_rows(detections: list, rows: Optional[Tuple[int, int]]) -> list:
+    """The detections whose keypoints stay within ``rows`` (and a margin).
+
+    A body reaching into a collimator's shadow above or below is cut by the view, as one reaching beyond the
+    picture's edge is (the detector drops those itself, with the margin
+    :data:`~VertebralFractureLib.keypoints.detector.CUT_MARGIN_PX`).
+    """
+    from ..keypoints.detector import CUT_MARGIN_PX
+
+    if rows is None:
+        return list(detections)
+    low, high = rows[0] - CUT_MARGIN_PX, rows[1] + CUT_MARGIN_PX
+    return [d for d in detections
+            if low <= float(np.min(np.asarray(d.keypoints)[:, 1])) <= float(np.max(np.asarray(d.keypoints)[:, 1]))
+            <= high]
+
 
 def extend_column(windowed: np.ndarray, foreground: float, column: list, findings: list, detections: list,
-                  weak: list) -> Tuple[list, list, List[dict]]:
+                  weak: list, view_rows: Optional[Tuple[int, int]] = None) -> Tuple[list, list, List[dict]]:
     """The spine column continued by weaker detections, as the CT analysis continues its chain.
 
     The detector scores small or faint bodies low (the upper thoracic bodies of a sagittal CT slice: 0.2-0.4 where
@@ -285,6 +320,7 @@ def extend_column(windowed: np.ndarray, foreground: float, column: list, finding
         findings: their gate findings (returned as they are when nothing is added).
         detections: every detection the gate saw (weak candidates on them are not added twice).
         weak: the detections down to the weaker threshold.
+        view_rows: the rows the view shows (:func:`.gate2d.assess_bodies`).
 
     Returns:
         (column detections, their gate findings, rejected entries for any that left the column on the new check).
@@ -301,11 +337,12 @@ def extend_column(windowed: np.ndarray, foreground: float, column: list, finding
     weak = [d for d in weak if off(d) and float(d.centre[1]) < lowest]
     keypoints = np.array([np.asarray(d.keypoints, dtype=np.float64) for d in column]).reshape(-1, 6, 2)
     added = extend_chain(keypoints, np.array([d.keypoints for d in weak]).reshape(-1, 6, 2),
-                         np.array([d.score for d in weak]), body_evidence(windowed, foreground)) if weak else []
+                         np.array([d.score for d in weak]), body_evidence(windowed, foreground, view_rows)
+                         ) if weak else []
     if not added:
         return list(column), list(findings), []
     extended = list(column) + [weak[i] for i in added]
-    checked = assess_bodies(windowed, foreground, [d.keypoints for d in extended])
+    checked = assess_bodies(windowed, foreground, [d.keypoints for d in extended], view_rows)
     members = [i for i, f in enumerate(checked) if f.checks.get("column", 0.0) >= 0.5]
     if not members:  # the new check lost the column: keep the gate's first answer
         return list(column), list(findings), []
@@ -313,6 +350,66 @@ def extend_column(windowed: np.ndarray, foreground: float, column: list, finding
                  "score": round(float(extended[i].score), 3), "reason": checked[i].reason}
                 for i in range(len(extended)) if i not in members]
     return [extended[i] for i in members], [checked[i] for i in members], left_out
+
+
+#: A box taken as S1 below an anchored L5 (:func:`sacral_segment`): its centre one level below L5's (the distance over
+#: a level, :data:`.sacrum.LEVEL_PER_HEIGHT` mean heights, within :data:`.sacrum.STEP_RATIO`), stacked on it (depth
+#: overlap :data:`VertebralFractureLib.keypoints.chain.MIN_AP_OVERLAP`) and as tall (``chain.HEIGHT_RATIO``); the
+#: checks of the 2D gate it must pass (not the endplates: fused below, S1 has no disc under it).
+S1_CHECKS = ("field_of_view", "position", "bone")
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Overlap of the extents of two sets of positions over the shorter extent (0-1)."""
+    shorter = max(min(float(np.ptp(a)), float(np.ptp(b))), 1e-6)
+    return max(0.0, min(float(a.max()), float(b.max())) - max(float(a.min()), float(b.min()))) / shorter
+
+
+def sacral_segment(windowed: np.ndarray, foreground: float, l5, candidates: Sequence,
+                   view_rows: Optional[Tuple[int, int]] = None) -> Optional[Any]:
+    """The detection that boxes S1 below an anchored L5, or None.
+
+    The anchor (:mod:`.sacrum`) names L5 from the sacrum below it; S1, the segment the count rests on, is often
+    boxed weakly or not kept in the column (fused below, it has no disc under it, so the column's checks of a mobile
+    body fail: three of the eight real sagittal slices anchored on the sacrum had no S1). The best-scoring candidate
+    one level below L5, stacked on it (depth extents overlapping along L5's own front-to-back axis: S1 is tilted
+    forwards, so in image columns it lies behind L5) and about as tall, that the image shows as bone in the patient
+    (:data:`S1_CHECKS` of the 2D gate) is reported as S1; S1 is never graded (sacral level).
+
+    Args:
+        windowed: the :func:`.gate2d.body_window` image.
+        foreground: its patient threshold.
+        l5: the detection named L5.
+        candidates: detections at any threshold (duplicates allowed).
+        view_rows: the rows the view shows (:func:`.gate2d.assess_bodies`).
+    """
+    from ..keypoints.chain import HEIGHT_RATIO, MIN_AP_OVERLAP
+    from .fracture import body_axes
+    from .gate2d import _Body, _body_checks, patient_outline
+    from .sacrum import LEVEL_PER_HEIGHT, STEP_RATIO
+
+    upper = np.asarray(l5.keypoints, dtype=np.float64)
+    centre, down, back, _ = body_axes(upper)
+    height = float(np.ptp(upper[:, 1]))
+    depth = upper @ back
+    outline = None
+    best = None
+    for candidate in sorted(candidates, key=lambda d: -float(d.score)):
+        points = np.asarray(candidate.keypoints, dtype=np.float64)
+        tall = float(np.ptp(points[:, 1]))
+        offset = np.asarray(candidate.centre, dtype=np.float64) - centre
+        steps = float(np.linalg.norm(offset)) / (LEVEL_PER_HEIGHT * 0.5 * (height + tall))
+        if (float(offset @ down) <= 0 or not STEP_RATIO[0] <= steps <= STEP_RATIO[1]
+                or not HEIGHT_RATIO[0] <= tall / max(height, 1e-6) <= HEIGHT_RATIO[1]
+                or _overlap(points @ back, depth) < MIN_AP_OVERLAP):
+            continue
+        if outline is None:
+            outline = patient_outline(windowed, foreground)
+        scores, _ = _body_checks(windowed, foreground, _Body(points), outline, view_rows)
+        if all(scores.get(name, 1.0) >= 0.5 for name in S1_CHECKS):
+            best = candidate
+            break
+    return best
 
 
 def display_image(image: np.ndarray) -> np.ndarray:
@@ -398,6 +495,7 @@ def analyze_radiograph(
     image, file_size, name = _load(source)
     check_radiograph(image, name)
     shadow = collimation_mask(image)
+    exposed = exposed_rows(shadow)
     if shadow.any():  # the collimator's bright shadow at the edges is no patient: shown and analysed as air
         image = without_collimation(image)
         warnings.append(f"{name}: {100.0 * shadow.mean():.0f} % of the picture is the collimator's shadow (flat, "
@@ -416,7 +514,7 @@ def analyze_radiograph(
                 view, file_size, name, progress.sub(k / len(sides), (k + 1) / len(sides)), list(warnings),
                 pixel_spacing=pixel_spacing, centroid_model=centroid_model, keypoint_model=keypoint_model,
                 detector=detector, cues=confident.setdefault(side, {}), fracture_model=fracture_model,
-                lumbosacral_model=lumbosacral_model)
+                lumbosacral_model=lumbosacral_model, exposed=exposed)
         except InputError as error:
             errors[side] = error
     side = choose_facing({s: a.result for s, a in analyses.items()},
@@ -439,10 +537,12 @@ def analyze_radiograph(
 def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: Progress, warnings: List[str], *,
                   pixel_spacing: Optional[Tuple[float, float]], centroid_model, keypoint_model,
                   detector: Optional[Callable[[np.ndarray, Tuple[float, float]], list]],
-                  cues: Optional[dict] = None, fracture_model=None, lumbosacral_model=None) -> Analysis:
+                  cues: Optional[dict] = None, fracture_model=None, lumbosacral_model=None,
+                  exposed: Optional[Tuple[int, int]] = None) -> Analysis:
     """The analysis of a grey radiograph facing left (column 0 anterior): see :func:`analyze_radiograph`.
 
-    ``cues`` receives ``confident_detections`` (:data:`CONFIDENT_OBJECTNESS`), also when the analysis fails.
+    ``cues`` receives ``confident_detections`` (:data:`CONFIDENT_OBJECTNESS`), also when the analysis fails;
+    ``exposed``: the first and last rows outside the collimator's shadow (:func:`exposed_rows`).
     """
     from ..keypoints.chain import EXTEND_THRESHOLD, chain_has_room
     from ..keypoints.detector import detect_vertebrae
@@ -484,12 +584,19 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
 
         def detect(pixel_mm: Tuple[float, float], threshold: Optional[float] = None) -> list:
             # every detection goes to the 2D gate; the levels come from the sacrum or the heatmaps below
-            found = detect_vertebrae(windowed, spacing_mm=pixel_mm, model=keypoint_model, order_levels=False,
-                                     score_threshold=threshold)
+            found = within_rows(detect_vertebrae(windowed, spacing_mm=pixel_mm, model=keypoint_model,
+                                                 order_levels=False, score_threshold=threshold), exposed)
             return refine_detections(windowed, pixel_mm, found, refine) if refine else found
 
         def detect_weak(pixel_mm: Tuple[float, float]) -> list:
-            return detect(pixel_mm, EXTEND_THRESHOLD)
+            # also magnified: small bodies score higher when shown larger (EXTEND_MAGNIFICATIONS)
+            found = []
+            for magnification in EXTEND_MAGNIFICATIONS:
+                shown = (float(pixel_mm[0]) * magnification, float(pixel_mm[1]) * magnification)
+                weak = within_rows(detect_vertebrae(windowed, spacing_mm=shown, model=keypoint_model,
+                                                    order_levels=False, score_threshold=EXTEND_THRESHOLD), exposed)
+                found += refine_detections(windowed, pixel_mm, weak, refine) if refine else weak
+            return found
     else:
         refine = None  # annotated or external keypoints are measured as given
         detect_weak = None
@@ -503,7 +610,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
         # No pixel size: the detector is run at a few working scales and the one giving the best spine column
         # is kept (search_scale); nothing in mm is reported, heights are in pixels.
         working, detections, findings, scale_search = search_scale(
-            windowed, window["foreground"], detect, candidate_scales(located, image.shape))
+            windowed, window["foreground"], detect, candidate_scales(located, image.shape), exposed)
         detector_mm = (working, working)
         warnings.append(f"{name}: {size.note()}")
     elif size.at_detector:
@@ -519,7 +626,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
             return detect((row_mm * factor, col_mm * factor))
 
         working, detections, findings, scale_search = search_scale(
-            windowed, window["foreground"], detect_demagnified, [mean_mm / m for m in DETECTOR_MAGNIFICATIONS])
+            windowed, window["foreground"], detect_demagnified, [mean_mm / m for m in DETECTOR_MAGNIFICATIONS], exposed)
         for summary, magnification in zip(scale_search, DETECTOR_MAGNIFICATIONS):
             summary["assumed_magnification"] = magnification
         detector_mm = (row_mm * working / mean_mm, col_mm * working / mean_mm)
@@ -538,7 +645,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
 
     progress(0.8, "quality gate: is each detection a vertebral body in view?")
     if findings is None:
-        findings = assess_bodies(windowed, window["foreground"], [d.keypoints for d in detections])
+        findings = assess_bodies(windowed, window["foreground"], [d.keypoints for d in detections], exposed)
     members = [i for i, f in enumerate(findings) if f.checks.get("column", 0.0) >= 0.5]
     rejected = [{"centre": [round(float(c), 1) for c in detections[i].centre],
                  "score": round(float(detections[i].score), 3), "reason": findings[i].reason}
@@ -552,17 +659,26 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
     candidates = detections
     detections = [detections[i] for i in members]
     findings = [findings[i] for i in members]
+    weak_found: Optional[list] = None
+
+    def weak_detections() -> list:
+        nonlocal weak_found
+        if weak_found is None:
+            weak_found = detect_weak(detector_mm) if detect_weak is not None else []
+        return weak_found
+
     if detect_weak is not None and chain_has_room(np.array([d.keypoints for d in detections]).reshape(-1, 6, 2),
                                                   windowed.shape[0]):
         # weak detections that continue the column and that the image shows as bodies (none fit a full column)
+        before = {id(d) for d in detections}
         detections, findings, left_out = extend_column(windowed, window["foreground"], detections, findings,
-                                                       candidates, detect_weak(detector_mm))
+                                                       candidates, weak_detections(), exposed)
         rejected += left_out
-        added = sum(1 for d in detections if d.score < keypoint_model.config["score_threshold"])
+        added = sum(1 for d in detections if id(d) not in before)
         if added:
             warnings.append(f"{added} weaker detection(s) continuing the spine column were kept: the image shows "
                             "them as vertebral bodies one level above the column or in a gap of two levels "
-                            "(keypoints/chain.py)")
+                            "(keypoints/chain.py; small bodies are also looked for with the image magnified)")
     faint = any(f.values.get(FAINT_COLUMN_KEY) for f in findings)
     if faint:
         seen = sum(1 for f in findings if f.checks.get("bone", 0.0) >= 0.5)
@@ -590,6 +706,17 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
         if levels["uncertain_levels"]:
             warnings.append(f"{name}: levels counted from the sacrum; {', '.join(levels['uncertain_levels'])} "
                             "uncertain (the spacing of two neighbouring bodies fits no whole number of levels)")
+        if "S1" not in labels and "L5" in labels:
+            # S1, the segment the count rests on, boxed below L5 where a detection fits it (shown, not graded)
+            l5 = labels.index("L5")
+            s1 = sacral_segment(windowed, window["foreground"], detections[l5], candidates + weak_detections(),
+                                exposed)
+            if s1 is not None:
+                detections.append(s1)
+                findings.append(assess_bodies(windowed, window["foreground"], [s1.keypoints], exposed)[0])
+                labels.append("S1")
+                level_certain.append(level_certain[l5])
+                confidence = np.append(confidence, 1.0)
     else:
         warnings.append(f"{name}: levels uncertain: neither the sacrum nor the 12th rib was identified "
                         f"({levels['reason']}), so the level names are a guess from the heatmaps and the order; "

@@ -624,13 +624,18 @@ def column_ends(checks: Sequence[Dict[str, float]], rows: Sequence[float], prote
     return sorted(ends) if len(ends) < len(order) else []
 
 
-def _body_checks(image01: np.ndarray, foreground: float, body: _Body, outline: Optional[np.ndarray]
-                 ) -> Tuple[Dict[str, float], Dict[str, float]]:
-    """The checks of one body that need no neighbour: field of view, position, bone, endplates, shape."""
+def _body_checks(image01: np.ndarray, foreground: float, body: _Body, outline: Optional[np.ndarray],
+                 view_rows: Optional[Tuple[int, int]] = None) -> Tuple[Dict[str, float], Dict[str, float]]:
+    """The checks of one body that need no neighbour: field of view, position, bone, endplates, shape.
+
+    ``view_rows``: the first and last rows the view shows (a collimator's shadow above or below is no view);
+    default: the whole image.
+    """
     margin = 0.1 * body.height
     k = body.keypoints
-    inside = (k[:, 0].min() >= margin and k[:, 1].min() >= margin
-              and k[:, 0].max() <= image01.shape[1] - 1 - margin and k[:, 1].max() <= image01.shape[0] - 1 - margin)
+    first, last = view_rows if view_rows is not None else (0, image01.shape[0] - 1)
+    inside = (k[:, 0].min() >= margin and k[:, 1].min() >= first + margin
+              and k[:, 0].max() <= image01.shape[1] - 1 - margin and k[:, 1].max() <= last - margin)
     s = {"field_of_view": 1.0 if inside else 0.0}
     v: Dict[str, float] = {}
     position = check_position(image01, foreground, body, outline)
@@ -644,31 +649,35 @@ def _body_checks(image01: np.ndarray, foreground: float, body: _Body, outline: O
     return s, v
 
 
-def body_evidence(image01: np.ndarray, foreground: float):
+def body_evidence(image01: np.ndarray, foreground: float, view_rows: Optional[Tuple[int, int]] = None):
     """``evidence(keypoints (6, 2)) -> bool``: the image shows a whole vertebral body there.
 
     For :func:`VertebralFractureLib.keypoints.chain.extend_chain` on a lateral view: the checks that let a body
     seed the column (in the field of view, in the patient behind its contents, a bright endplate rim with darker
     discs above and below) and its keypoints on the endplates (the gate's own pass marks), so that what lets a
     weak detection in is what lets a body be assessed. Requiring the endplate score a height loss needs to be
-    reported (0.9) instead added no body on the real sagittal slices.
+    reported (0.9) instead added no body on the real sagittal slices. ``view_rows``: as :func:`assess_bodies`.
     """
     outline = patient_outline(image01, foreground)
 
     def evidence(keypoints: np.ndarray) -> bool:
-        scores, _ = _body_checks(image01, foreground, _Body(np.asarray(keypoints, dtype=np.float64)), outline)
+        scores, _ = _body_checks(image01, foreground, _Body(np.asarray(keypoints, dtype=np.float64)), outline,
+                                 view_rows)
         return all(scores.get(name, 1.0) >= 0.5 for name in ("field_of_view", "position", "bone", "endplates"))
 
     return evidence
 
 
-def assess_bodies(image01: np.ndarray, foreground: float, keypoints: Sequence[np.ndarray]) -> List[Finding2D]:
+def assess_bodies(image01: np.ndarray, foreground: float, keypoints: Sequence[np.ndarray],
+                  view_rows: Optional[Tuple[int, int]] = None) -> List[Finding2D]:
     """Run every check except ``level`` on each detected body (keypoints ``[column, row]``, image pixels).
 
     Args:
         image01: the :func:`body_window` image.
         foreground: the patient threshold in window units (``body_window(...)[1]["foreground"]``).
         keypoints: (6, 2) per body, :data:`VertebralFractureLib.genant.KEYPOINT_NAMES` order.
+        view_rows: the first and last rows the view shows (rows wholly in a collimator's shadow are outside the
+            field of view: a body reaching into them is cut); default: every row.
 
     Returns:
         One :class:`Finding2D` per body, in the input order; add the level with :func:`with_level`.
@@ -679,7 +688,7 @@ def assess_bodies(image01: np.ndarray, foreground: float, keypoints: Sequence[np
     values: List[Dict[str, float]] = []
     outline = patient_outline(image01, foreground)
     for body in bodies:
-        s, v = _body_checks(image01, foreground, body, outline)
+        s, v = _body_checks(image01, foreground, body, outline, view_rows)
         scores.append(s)
         values.append(v)
     # the column is seeded by bodies that pass the position and the bone checks (no seed column of three: no

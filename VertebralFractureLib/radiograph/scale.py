@@ -61,7 +61,8 @@ def neighbour_spacing_px(centres: np.ndarray) -> Optional[float]:
 
 
 def search_scale(windowed: np.ndarray, foreground: float, detect: Callable[[Tuple[float, float]], list],
-                 scales: Sequence[float]) -> Tuple[float, list, list, List[dict]]:
+                 scales: Sequence[float], view_rows: Optional[Tuple[int, int]] = None
+                 ) -> Tuple[float, list, list, List[dict]]:
     """The working scale at which the detector finds the best spine column (no pixel size known).
 
     Each candidate pixel size resamples the picture for the detector (Pisov et al. 2020, §3.2; trained at
@@ -82,6 +83,7 @@ def search_scale(windowed: np.ndarray, foreground: float, detect: Callable[[Tupl
         foreground: its patient threshold.
         detect: ``(row_mm, column_mm) -> [Detection]`` on ``windowed``.
         scales: candidate pixel sizes (mm).
+        view_rows: the rows the view shows (:func:`.gate2d.assess_bodies`).
 
     Returns:
         (chosen scale, its detections, their gate findings, one summary dict per candidate).
@@ -92,7 +94,8 @@ def search_scale(windowed: np.ndarray, foreground: float, detect: Callable[[Tupl
     tried = []
     for scale in scales:
         detections = list(detect((scale, scale)))
-        findings = assess_bodies(windowed, foreground, [d.keypoints for d in detections]) if detections else []
+        findings = (assess_bodies(windowed, foreground, [d.keypoints for d in detections], view_rows)
+                    if detections else [])
         members = [i for i, f in enumerate(findings) if f.checks.get("column", 0.0) >= 0.5]
         faint = any(findings[i].values.get(FAINT_COLUMN_KEY) for i in members)
         spacing = neighbour_spacing_px([detections[i].centre for i in members])

@@ -227,3 +227,27 @@ def test_a_column_with_two_bodies_seen_is_kept_faint_and_its_unseen_bodies_are_n
     # with one body seen there is no column at all
     alone = _assess(column, column.keypoints, _discs_filled(column, open_around=(6,)))
     assert not any(f.checks["column"] for f in alone)
+
+
+def test_a_body_reaching_into_the_collimator_s_shadow_above_is_cut_by_the_view(drawn):
+    # rows wholly in a collimator's shadow are outside the view: the top body reaching into them fails the field of
+    # view check as it would at the picture's edge; the picture's own edges count when no shadow is given
+    from VertebralFractureLib.radiograph.analyze import exposed_rows
+
+    column = drawn()
+    windowed, window = body_window(column.image)
+    keypoints = [np.asarray(k, dtype=float) for k in column.keypoints]
+    top = min(keypoints, key=lambda k: float(k[:, 1].mean()))
+    first = int(np.floor(top[:, 1].min())) + 2  # the shadow ends two rows inside the top body
+    shadow = np.zeros(windowed.shape, dtype=bool)
+    shadow[:first] = True
+    shadow[first:, :3] = True  # a side band too: those rows are still in view
+    rows = exposed_rows(shadow)
+    assert rows == (first, windowed.shape[0] - 1) and exposed_rows(np.zeros_like(shadow)) is None
+    plain = assess_bodies(windowed, window["foreground"], keypoints)
+    shaded = assess_bodies(windowed, window["foreground"], keypoints, rows)
+    index = next(i for i, k in enumerate(keypoints) if k is top)
+    assert plain[index].checks["field_of_view"] == 1.0 and shaded[index].checks["field_of_view"] == 0.0
+    assert shaded[index].status == NOT_ASSESSED
+    assert [f.checks["field_of_view"] for i, f in enumerate(shaded) if i != index] == \
+        [f.checks["field_of_view"] for i, f in enumerate(plain) if i != index]
