@@ -152,12 +152,17 @@ def chain_has_room(strong: np.ndarray, n_rows: int) -> bool:
     return any(rows[i + 1] - rows[i] >= TWO_LEVELS[0] * _local_spacing(rows, i) for i in range(len(rows) - 1))
 
 
-def _ap_overlap(a: np.ndarray, b: np.ndarray) -> float:
-    """Overlap of the column extents of two keypoint sets over the shorter extent (0-1)."""
-    a0, a1 = float(a[:, 0].min()), float(a[:, 0].max())
-    b0, b1 = float(b[:, 0].min()), float(b[:, 0].max())
+def extent_overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Overlap of the extents of two sets of positions along one axis over the shorter extent (0-1)."""
+    a0, a1 = float(np.min(a)), float(np.max(a))
+    b0, b1 = float(np.min(b)), float(np.max(b))
     shorter = max(min(a1 - a0, b1 - b0), 1e-6)
     return max(0.0, min(a1, b1) - max(a0, b0)) / shorter
+
+
+def _ap_overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Overlap of the column extents of two keypoint sets over the shorter extent (0-1)."""
+    return extent_overlap(a[:, 0], b[:, 0])
 
 
 def _fits(gap: float, spacing: float, limits: Tuple[float, float]) -> bool:

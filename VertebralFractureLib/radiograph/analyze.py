@@ -359,12 +359,6 @@ def extend_column(windowed: np.ndarray, foreground: float, column: list, finding
 S1_CHECKS = ("field_of_view", "position", "bone")
 
 
-def _overlap(a: np.ndarray, b: np.ndarray) -> float:
-    """Overlap of the extents of two sets of positions over the shorter extent (0-1)."""
-    shorter = max(min(float(np.ptp(a)), float(np.ptp(b))), 1e-6)
-    return max(0.0, min(float(a.max()), float(b.max())) - max(float(a.min()), float(b.min()))) / shorter
-
-
 def sacral_segment(windowed: np.ndarray, foreground: float, l5, candidates: Sequence,
                    view_rows: Optional[Tuple[int, int]] = None) -> Optional[Any]:
     """The detection that boxes S1 below an anchored L5, or None.
@@ -383,7 +377,7 @@ def sacral_segment(windowed: np.ndarray, foreground: float, l5, candidates: Sequ
         candidates: detections at any threshold (duplicates allowed).
         view_rows: the rows the view shows (:func:`.gate2d.assess_bodies`).
     """
-    from ..keypoints.chain import HEIGHT_RATIO, MIN_AP_OVERLAP
+    from ..keypoints.chain import HEIGHT_RATIO, MIN_AP_OVERLAP, extent_overlap
     from .fracture import body_axes
     from .gate2d import _Body, _body_checks, patient_outline
     from .sacrum import LEVEL_PER_HEIGHT, STEP_RATIO
@@ -401,7 +395,7 @@ def sacral_segment(windowed: np.ndarray, foreground: float, l5, candidates: Sequ
         steps = float(np.linalg.norm(offset)) / (LEVEL_PER_HEIGHT * 0.5 * (height + tall))
         if (float(offset @ down) <= 0 or not STEP_RATIO[0] <= steps <= STEP_RATIO[1]
                 or not HEIGHT_RATIO[0] <= tall / max(height, 1e-6) <= HEIGHT_RATIO[1]
-                or _overlap(points @ back, depth) < MIN_AP_OVERLAP):
+                or extent_overlap(points @ back, depth) < MIN_AP_OVERLAP):
             continue
         if outline is None:
             outline = patient_outline(windowed, foreground)
