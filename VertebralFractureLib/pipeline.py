@@ -13,6 +13,7 @@ options enable, reports progress and honours cancellation.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -23,15 +24,20 @@ from .keypoints.stage import KeypointStage
 from .progress import Progress
 from .quality.stage import QualityGateStage
 from .schema import SpineResult
+from .shape.masked_ct import masked_structure
 from .shape.stage import AbnormalityStage, BodyMaskStage, MaskMeasureStage
 from .spine.stage import CentrelineStage, StraighteningStage
 from .stage import Analysis, AnalysisOptions, Stage, StageContext
-from .validation import InputError, check_ct
+from .validation import InputError, check_ct, masked_fill
 from .voxelmap.stage import VoxelMapStage
 
 PathLike = Union[str, Path]
 #: The optional stages an analysis runs by default, in order.
 DEFAULT_STAGES = ("classifier", "voxel_map", "abnormality")
+#: The stages run on a CT masked to one vertebra (:mod:`VertebralFractureLib.shape.masked_ct`): the measures from the
+#: outline of its bone and the shape abnormality (Botros et al. 2022, validated for masks); the others read the tissue
+#: around the spine, which the masking removed.
+MASKED_CT_STAGES = ("mask_measures", "abnormality")
 
 __all__ = ["DEFAULT_STAGES", "Analysis", "AnalysisOptions", "analyze", "default_stages", "load_ct"]
 
@@ -122,12 +128,28 @@ def analyze(
                          "a CT volume is expected")
     geometry = geometry_of(image)
     array = sitk.GetArrayViewFromImage(image)
-    check = check_ct(np.asarray(array) if array.ndim != 3 else array, geometry, _name(source))
+    structure = None
+    try:
+        check = check_ct(np.asarray(array) if array.ndim != 3 else array, geometry, _name(source))
+    except InputError:
+        fill = masked_fill(array) if array.ndim == 3 else None
+        if fill is None:
+            raise
+        check = check_ct(array, geometry, _name(source), masked=True)  # every other check still applies
+        structure = masked_structure(image, *fill, _name(source))
+        options = replace(options, segmentation=structure.labels,
+                          extra_stages=tuple(n for n in options.extra_stages if n in MASKED_CT_STAGES))
+        stages = [stage for stage in stages if stage.name in MASKED_CT_STAGES]
+        warnings.append(f"{_name(source)}: the CT is masked to one vertebra ({structure.share:.0%} of the voxels hold "
+                        f"{structure.fill:g}): measured from the outline of its bone as a vertebra mask; the stages "
+                        "that read the tissue around the spine were not run")
     warnings += check.warnings
     canonical = to_canonical(image)
     timings["load"] = time.perf_counter() - started
 
     result = SpineResult(frame="LPS", input=input_description(geometry, source, image), warnings=warnings)
+    if structure is not None:
+        result.patient["levels"] = structure.levels
     analysis = Analysis(result=result, image=image, geometry=geometry, canonical=canonical,
                         canonical_geometry=geometry_of(canonical))
     known = {stage.name for stage in stages}
@@ -146,8 +168,22 @@ def analyze(
         done += span
     result.timings_s = {k: round(v, 3) for k, v in timings.items()}
     result.recompute()
+    if structure is not None:
+        _show_masked_structure(analysis, structure)
     progress(1.0, f"done: {len(result.vertebrae)} vertebrae")
     return analysis
+
+
+def _show_masked_structure(analysis: Analysis, structure) -> None:
+    """A CT masked to one vertebra: its label as the segmentation and its mid-sagittal section as the overview image."""
+    from .shape.masked_ct import mid_section
+
+    analysis.labels = structure.labels
+    measured = [v for v in analysis.result.vertebrae if v.keypoints is not None]
+    if measured:
+        section, points, spacing = mid_section(analysis.image, measured[0].keypoints)
+        analysis.mid_sagittal, analysis.mid_points, analysis.mid_spacing = section, {measured[0].label: points}, spacing
+        analysis.mid_caption = "The vertebra's own mid-sagittal\nplane (the CT is masked to it)."
 
 
 def _name(source: Union[PathLike, Any]) -> str:

@@ -86,6 +86,8 @@ class Analysis:
         straightened: the straightened spine (mid-sagittal image and point maps), or None.
         mid_sagittal: the virtual mid-sagittal image ``[row, column]`` (1 pixel = ``mid_spacing`` mm).
         mid_points: level -> six keypoints ``[column, row]`` in the mid-sagittal image.
+        mid_caption: what the mid-sagittal image is, for the overview's note (None: the straightened spine's
+            mid-sagittal plane).
         labels: vertebral-body label image (VerSe labels) on the input's grid, or None.
         fracture_map: voxel fracture probability (0-1) on a band around the spine (Nicolaes et al. 2019), or None.
     """
@@ -100,6 +102,7 @@ class Analysis:
     mid_sagittal: Optional[np.ndarray] = None
     mid_spacing: Tuple[float, float] = (1.0, 1.0)
     mid_points: Dict[str, np.ndarray] = field(default_factory=dict)
+    mid_caption: Optional[str] = None
     labels: Any = None
     fracture_map: Any = None
 

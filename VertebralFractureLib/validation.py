@@ -47,13 +47,15 @@ class CtCheck:
     warnings: List[str]
 
 
-def check_ct(array: np.ndarray, geometry: ImageGeometry, name: str = "input") -> CtCheck:
+def check_ct(array: np.ndarray, geometry: ImageGeometry, name: str = "input", *, masked: bool = False) -> CtCheck:
     """Check that an array with its geometry looks like a CT volume in Hounsfield units.
 
     Args:
         array: ``array[k, j, i]`` intensities.
         geometry: its geometry.
         name: how to call the input in messages (a file name).
+        masked: the caller measures a CT masked to one vertebra (:mod:`VertebralFractureLib.shape.masked_ct`): the
+            masking and the missing air or fat are expected.
 
     Raises:
         InputError: for a 2D image, a tiny axis, absurd spacing, a huge, empty or constant volume,
@@ -97,14 +99,14 @@ def check_ct(array: np.ndarray, geometry: ImageGeometry, name: str = "input") ->
             "in Hounsfield units"
         )
     warnings: List[str] = []
-    if hu_min > -200:
+    if hu_min > -200 and not masked:
         raise InputError(
             f"{name}: the lowest intensity is {hu_min:g}, but a CT in Hounsfield units has air or fat below -200; "
             "this looks like MR or data already rescaled (no HU)"
         )
-    masked = masked_fill(array)
-    if masked is not None:
-        value, fraction = masked
+    fill = None if masked else masked_fill(array)
+    if fill is not None:
+        value, fraction = fill
         raise InputError(
             f"{name}: {fraction:.0%} of the voxels hold exactly {value:g}: the CT looks masked (everything around one "
             "structure set to one value); the spine is found from the tissue around it and the endplates from the "

@@ -164,6 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{_fmt(total['centreline_fraction'] and 100 * total['centreline_fraction'], '{:.0f}'):>4s} "
           f"{total['seconds']:5.1f}  "
           f"{total['not_assessed'] or ''}")
+    certain = total["found"] - total["level_uncertain"]
+    print(f"levels of the {total['found']} matched vertebrae: named with certainty {certain}, right "
+          f"{certain - total['level_wrong_certain']}, wrong {total['level_wrong_certain']}; marked uncertain (nothing "
+          f"to count from in view) {total['level_uncertain']}")
     print(f"verdict 'review' on matched vertebrae that look normal: {total['false_review']} of "
           f"{total['looks_normal_matched']}")
     print(f"keypoint / height error over every matched body with reference keypoints, not assessed included "

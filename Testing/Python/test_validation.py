@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -81,11 +83,17 @@ def test_a_masked_ct_is_refused_with_its_fill_value_and_real_cts_pass():
     assert check_ct(padded, geometry).hu_max == ct.max()
 
 
-def test_the_pipeline_refuses_the_masked_real_crop_before_any_model_runs():
-    from pathlib import Path
+def test_the_pipeline_refuses_a_ct_masked_to_more_than_one_vertebra_before_any_model_runs(tmp_path):
+    """A CT masked to one vertebra is measured (Testing/Python/shape/test_masked_ct.py); masked to several, refused."""
+    import SimpleITK as sitk
 
     from VertebralFractureLib.pipeline import analyze
 
-    path = Path(__file__).resolve().parents[1] / "Data" / "real" / "verse004_L2_crop"
-    with pytest.raises(InputError, match="sub-verse004_0000_vertebra_21_im.nii.gz: .* looks masked"):
-        analyze(path / "sub-verse004_0000_vertebra_21_im.nii.gz")
+    real = Path(__file__).resolve().parents[1] / "Data" / "real"
+    ct = sitk.ReadImage(str(real / "tptbox" / "sub-ct_label-22_ct.nii.gz"))
+    array = sitk.GetArrayFromImage(ct)
+    masked = sitk.GetImageFromArray(np.where(array > 200, array - 450, 0).astype(np.int16))
+    masked.CopyInformation(ct)
+    sitk.WriteImage(masked, str(tmp_path / "bone_only.nii.gz"))
+    with pytest.raises(InputError, match=r"^bone_only\.nii\.gz: \d+% of the voxels hold exactly 0: the CT looks"):
+        analyze(tmp_path / "bone_only.nii.gz")

@@ -205,7 +205,7 @@ def _write_into(files: AtomicSet, analysis, pixel: bool, identity: Optional[Dict
         overview = render_overview(
             analysis.mid_sagittal, analysis.mid_points, result, files.path("overview.png"),
             spacing=analysis.mid_spacing, window=None if pixel else CT_WINDOW,
-            title=str(result.input.get("path", "")), overwrite=True,
+            title=str(result.input.get("path", "")), overwrite=True, plane=getattr(analysis, "mid_caption", None),
         )
     render_report(result, files.path("report.html"), overview_png=overview, identity=identity, overwrite=True,
                   sagittal=(analysis.mid_sagittal, analysis.mid_points, analysis.mid_spacing),

@@ -102,6 +102,7 @@ def render_overview(
     window: Optional[Tuple[float, float]] = CT_WINDOW,
     title: str = "",
     overwrite: bool = False,
+    plane: Optional[str] = None,
 ) -> Path:
     """Draw the overview PNG.
 
@@ -115,10 +116,12 @@ def render_overview(
             drawn without orientation letters: their orientation is as acquired).
         title: figure title (the patient summary is appended).
         overwrite: replace an existing file.
+        plane: the note saying what the image is (default: the straightened mid-sagittal plane, or the lateral view
+            as acquired without a window).
     """
     import matplotlib.pyplot as plt
 
-    figure = draw_overview(image, points, result, spacing=spacing, window=window, title=title)
+    figure = draw_overview(image, points, result, spacing=spacing, window=window, title=title, plane=plane)
     with atomic_path(path, overwrite=overwrite) as temporary:
         figure.savefig(temporary, format="png")
     plt.close(figure)
@@ -133,6 +136,7 @@ def draw_overview(
     spacing: Tuple[float, float] = (1.0, 1.0),
     window: Optional[Tuple[float, float]] = CT_WINDOW,
     title: str = "",
+    plane: Optional[str] = None,
 ):
     """The overview as a matplotlib figure (arguments of :func:`render_overview`); the caller closes it.
 
@@ -162,7 +166,8 @@ def draw_overview(
         headline += f"; not assessed: {', '.join(summary['not_assessed'])}"
     certain = levels_certain(result)
     if not certain:  # the level names are a guess: said where the reader looks first, and "?" on each
-        headline += "; levels uncertain (no sacrum, 12th rib or T1 found): set one level by hand"
+        because = result.patient.get("levels", {}).get("uncertain_because", "no sacrum, 12th rib or T1 found")
+        headline += f"; levels uncertain ({because}): set one level by hand"
     # wrapped to the figure's width (about 87 characters of 10 pt on 7 inches), the image below the heading:
     # a long list of levels not assessed must neither run off the picture nor over the image
     heading = "\n".join(([title] if title else []) + textwrap.wrap(headline, width=87))
@@ -208,8 +213,9 @@ def draw_overview(
     legend_top = 0.98 - reserve  # level with the image's top, below the heading
     figure.legend(handles=handles, loc="upper left", bbox_to_anchor=(legend_x, legend_top), frameon=False,
                   fontsize=9, title="keypoints and heights", title_fontsize=9, alignment="left")
-    plane = ("Straightened mid-sagittal plane\n(rows follow the spine's centre-line)." if window is not None
-             else "Lateral view as acquired.")
+    if plane is None:
+        plane = ("Straightened mid-sagittal plane\n(rows follow the spine's centre-line)." if window is not None
+                 else "Lateral view as acquired.")
     note_top = legend_top - LEGEND_HEIGHT_IN / figure_height
     reviewed = any(score_review(v) for v in drawn if v.assessed)
     withheld = any(score_review(v) for v in drawn if not v.assessed)

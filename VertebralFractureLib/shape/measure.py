@@ -375,6 +375,8 @@ def measure_from_mask(mask_image, body_mask=None) -> SpineResult:
         raise MaskMeasureError("the mask holds no vertebra label (VerSe labels 1-26, 28 expected)")
     warnings: list = []
     vertebrae = measure_bodies(bodies, array.shape, geometry, warnings)
+    reversed_notes = {body.notes[-1] for body in bodies.values() if body.reversed_header}
+    warnings += [f"mask: {note}" for note in sorted(reversed_notes)]
     unseparated = [level for level, body in bodies.items()
                    if not body.separated and not body.body_cut and body_array is None]
     if unseparated and len(unseparated) < len(bodies):

@@ -96,7 +96,9 @@ class AbnormalityStage(RunsWhenChosen):
         except WeightsError as error:
             result.warnings.append(f"abnormality: {error}; skipped")
             return
-        missing = [v.label for v in result.vertebrae if v.label not in scores and v.assessed]
+        said = [w for w in result.warnings if w.startswith("abnormality: ")]
+        missing = [v.label for v in result.vertebrae if v.label not in scores and v.assessed
+                   and not any(w.startswith(f"abnormality: {v.label} ") for w in said)]
         if missing:
             result.warnings.append(f"abnormality: no body in the segmentation for {', '.join(missing)}")
         result.timings_s["abnormality_model"] = round(time.perf_counter() - started, 3)

@@ -87,3 +87,22 @@ def test_a_mask_without_vertebrae_is_refused():
     array[2:5, 2:5, 2:5] = 41
     with pytest.raises(MaskMeasureError, match="no vertebra label"):
         measure_from_mask(image_from_array(array, geometry))
+
+
+def test_a_real_mask_mirrored_front_to_back_is_read_from_its_anatomy():
+    """A header whose antero-posterior axis is reversed (the arch at lower y than the body, as in the real Bonelab
+    crop of VerSe sub-verse004 L2) is read from where the canal and the arch lie: the same G level by level, said."""
+    path = real("verse", "sub-verse004_seg-vert_msk.nii.gz")
+    given = sitk.ReadImage(str(path))
+    # the image index axis that runs front to back (LPS y), as an array axis ([k, j, i])
+    front_to_back = 2 - int(np.argmax(np.abs(np.asarray(given.GetDirection()).reshape(3, 3)[1])))
+    mirrored = sitk.GetImageFromArray(np.flip(sitk.GetArrayFromImage(given), axis=front_to_back).copy())
+    mirrored.CopyInformation(given)
+    straight, reversed_ = measure_from_mask(given), measure_from_mask(mirrored)
+    assert reversed_.labels == straight.labels
+    for a, b in zip(straight.vertebrae, reversed_.vertebrae):
+        assert b.extra["mask"]["body_separated"]
+        assert abs(a.measure.G - b.measure.G) < 0.02, a.label
+        assert a.measure.grade == b.measure.grade, a.label
+    assert not any("looks reversed" in w for w in straight.warnings)
+    assert sum("antero-posterior axis looks reversed" in w for w in reversed_.warnings) == 1

@@ -103,6 +103,22 @@ def test_result_shifted_by_one_level_scores_zero_levels():
     score = score_case(_result_from(ref, shift=1), ref)
     assert score.found == len(ref.vertebrae)
     assert score.level_accuracy == 0.0
+    # named without a "levels uncertain" mark, every one is a confident wrong level (issue 17)
+    assert score.level_wrong_certain == len(ref.vertebrae) and score.level_uncertain == 0
+
+
+def test_levels_marked_uncertain_are_counted_apart_from_confident_wrong_ones():
+    ref = load_case("cptac_chest")
+    shifted = _result_from(ref, shift=1)
+    shifted.patient["levels"] = {"anchor": None, "certain": False}
+    score = score_case(shifted, ref)
+    assert score.level_uncertain == len(ref.vertebrae) and score.level_wrong_certain == 0
+    one = _result_from(ref, shift=1)
+    one.vertebrae[0].extra["level_certain"] = False  # this vertebra's own count is uncertain
+    score = score_case(one, ref)
+    assert (score.level_uncertain, score.level_wrong_certain) == (1, len(ref.vertebrae) - 1)
+    total = summarise([score, score_case(_result_from(ref), ref)])
+    assert (total["level_uncertain"], total["level_wrong_certain"]) == (1, len(ref.vertebrae) - 1)
 
 
 def test_keypoints_moved_by_3_mm_give_3_mm_error():

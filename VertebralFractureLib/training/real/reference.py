@@ -308,6 +308,10 @@ class CaseScore:
         outside: reported vertebrae matched to no reference vertebra or lying in a no-spine region.
         outside_graded: of those, how many carry a grade >= 2 (the "fracture in the heart" failure).
         level_correct: matched vertebrae whose level equals the reference level.
+        level_uncertain: matched vertebrae whose level the analysis marks uncertain (no anchor: the result's
+            ``patient["levels"]["certain"]`` false, or the vertebra's own ``level_certain`` false); issue 17 asks
+            for right levels where an anchor is in view and "levels uncertain" otherwise.
+        level_wrong_certain: matched vertebrae given a wrong level without that mark (a confident wrong level).
         keypoint_errors_mm: per matched, assessed vertebra with reference keypoints, mean distance of the 6 points.
         keypoint_errors_sagittal_mm: the same distances within the body's mid-sagittal plane (the component
             along the reference body's lateral axis removed): the 2D error of Pisov et al. 2020, which a
@@ -338,6 +342,8 @@ class CaseScore:
     outside: int = 0
     outside_graded: int = 0
     level_correct: int = 0
+    level_uncertain: int = 0
+    level_wrong_certain: int = 0
     keypoint_errors_mm: List[float] = field(default_factory=list)
     keypoint_errors_sagittal_mm: List[float] = field(default_factory=list)
     height_errors_mm: List[float] = field(default_factory=list)
@@ -392,6 +398,7 @@ class CaseScore:
             "case": self.case, "n_reference": self.n_reference, "n_full": self.n_full,
             "n_reported": self.n_reported, "found": self.found, "missed": self.missed, "outside": self.outside,
             "outside_graded": self.outside_graded, "level_correct": self.level_correct,
+            "level_uncertain": self.level_uncertain, "level_wrong_certain": self.level_wrong_certain,
             "level_accuracy": self.level_accuracy, "keypoint_error_mm": self.keypoint_error_mm,
             "keypoint_errors_mm": self.keypoint_errors_mm,
             "keypoint_error_sagittal_mm": self.keypoint_error_sagittal_mm,
@@ -553,6 +560,7 @@ def score_case(result: Any, reference: Reference, *, max_mm: float = MATCH_MM,
         raise ValueError(f"{reference.case}: only LPS results can be scored, got frame {result.frame!r}")
     reported = list(result.vertebrae)
     score.n_reported = len(reported)
+    anchored = bool((getattr(result, "patient", None) or {}).get("levels", {}).get("certain", True))
     matches = []
     for v in reported:
         status = str(getattr(v, "status", "assessed") or "assessed")
@@ -580,7 +588,12 @@ def score_case(result: Any, reference: Reference, *, max_mm: float = MATCH_MM,
         m.reference = ref.label
         m.distance_mm = round(float(np.linalg.norm(np.asarray(v.centroid, float) - ref.centroid)), 2)
         score.found += 1
-        score.level_correct += int(normalise_level(v.label) == ref.label)
+        right = normalise_level(v.label) == ref.label
+        score.level_correct += int(right)
+        if not (anchored and (getattr(v, "extra", None) or {}).get("level_certain", True) is not False):
+            score.level_uncertain += 1
+        elif not right:
+            score.level_wrong_certain += 1
         if ref.keypoints is not None and ref.keypoint_source == "mask":
             try:
                 score.mask_g_errors[ref.label] = abs(genant_index(heights(np.asarray(v.keypoints, dtype=float)))
@@ -643,6 +656,9 @@ def summarise(scores: Sequence[CaseScore]) -> Dict[str, Any]:
         "outside": sum(s.outside for s in scores),
         "outside_graded": sum(s.outside_graded for s in scores),
         "level_accuracy": (sum(s.level_correct for s in scores) / found) if found else None,
+        "level_correct": sum(s.level_correct for s in scores),
+        "level_uncertain": sum(s.level_uncertain for s in scores),
+        "level_wrong_certain": sum(s.level_wrong_certain for s in scores),
         "keypoint_error_mm": float(np.mean(keypoints)) if keypoints else None,
         "keypoint_error_sagittal_mm": float(np.mean(sagittal)) if sagittal else None,
         "height_error_mm": float(np.mean(height_errors)) if height_errors else None,
