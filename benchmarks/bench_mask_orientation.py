@@ -1,4 +1,4 @@
-"""Masks whose header has front and back swapped: the same grades as the mask read the right way?
+"""Masks whose header has front and back swapped, and vertebrae alone: the same grades as the whole mask read right?
 
 Usage::
 
@@ -9,8 +9,10 @@ TPTBox) and each generated spine (``--generated N``, held-out seeds 910000 on, p
 and mirrored front to back (the voxels flipped along the image axis that runs antero-posteriorly, the header kept:
 the arch then lies in front of the body in the image's axes, as in the real Bonelab crop of sub-verse004 L2).
 Printed per mask: vertebrae measured both ways, how many change grade, the largest change of G, and for the generated
-spines the mean |G error| of the mask as given against the generator's truth. See README "A CT masked to one
-vertebra, and masks whose header has front and back swapped".
+spines the mean |G error| of the mask as given against the generator's truth. For the real masks also each vertebra
+alone (its label only, as a single-structure file or a masked crop gives it): how many are measured and keep the grade
+they have in the whole mask (alone a vertebra has no neighbour to be compared with, so a grade can differ). See README
+"A CT masked to one vertebra, and masks whose header has front and back swapped".
 """
 
 from __future__ import annotations
@@ -52,6 +54,20 @@ def compare(image) -> tuple:
     return len(pairs), changes, largest, given
 
 
+def lone_measure(image, level: str):
+    """The vertebra ``level`` of a mask measured with its label alone (None when it cannot be measured)."""
+    import SimpleITK as sitk
+
+    from VertebralFractureLib.levels import label_from_level
+    from VertebralFractureLib.shape.measure import measure_from_mask
+
+    array = sitk.GetArrayFromImage(image)
+    alone = sitk.GetImageFromArray(np.where(array == label_from_level(level), array, 0).astype(array.dtype))
+    alone.CopyInformation(image)
+    vertebra = measure_from_mask(alone).vertebrae[0]
+    return vertebra if vertebra.measure is not None else None
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Print one line per mask and the totals."""
     import SimpleITK as sitk
@@ -65,8 +81,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not path.exists():
             print(f"{name}: {path} not found, skipped")
             continue
-        n, changes, largest, _ = compare(sitk.ReadImage(str(path)))
+        image = sitk.ReadImage(str(path))
+        n, changes, largest, given = compare(image)
         print(f"real {name}: {n} vertebrae, grade changed when mirrored {changes}, largest |G change| {largest:.3f}")
+        alone = [lone_measure(image, vertebra.label) for vertebra in given.vertebrae if vertebra.measure is not None]
+        kept = [(v, a) for v, a in zip([v for v in given.vertebrae if v.measure is not None], alone) if a is not None]
+        print(f"real {name}, each vertebra alone: measured {len(kept)} of {len(alone)}, same grade "
+              f"{sum(v.measure.grade == a.measure.grade for v, a in kept)}, largest |G change| "
+              f"{max((abs(v.measure.G - a.measure.G) for v, a in kept), default=0.0):.3f}")
     if args.generated:
         from VertebralFractureLib.synth import generate_case
 
