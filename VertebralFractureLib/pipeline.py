@@ -137,6 +137,9 @@ def analyze(
             raise
         check = check_ct(array, geometry, _name(source), masked=True)  # every other check still applies
         structure = masked_structure(image, *fill, _name(source))
+    else:
+        structure = _masked_with_air(image, array, _name(source))
+    if structure is not None:
         options = replace(options, segmentation=structure.labels,
                           extra_stages=tuple(n for n in options.extra_stages if n in MASKED_CT_STAGES))
         stages = [stage for stage in stages if stage.name in MASKED_CT_STAGES]
@@ -172,6 +175,22 @@ def analyze(
         _show_masked_structure(analysis, structure)
     progress(1.0, f"done: {len(result.vertebrae)} vertebrae")
     return analysis
+
+
+def _masked_with_air(image, array, name: str):
+    """The one vertebra of a CT masked with an air value (-1000, -1024), or None for a CT analysed as usual.
+
+    A fill at air values is also padding outside the reconstructed circle, so such a volume is measured as a masked
+    crop only when what is left passes every check of one whole vertebra (:func:`.shape.masked_ct.masked_structure`);
+    otherwise it is analysed as a CT.
+    """
+    fill = masked_fill(array, air=True) if array.ndim == 3 else None
+    if fill is None:
+        return None
+    try:
+        return masked_structure(image, *fill, name)
+    except InputError:
+        return None
 
 
 def _show_masked_structure(analysis: Analysis, structure) -> None:

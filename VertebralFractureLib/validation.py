@@ -29,6 +29,9 @@ MASKED_FRACTION = 0.5
 #: Fill values at or below this (HU) are air or the padding outside the reconstructed circle (-1024, -2048, -3024),
 #: which can cover a large share of a real CT and are not a mask.
 MASK_FILL_ABOVE_HU = -900.0
+#: Share of the voxels an air-valued fill must hold for the volume to be tried as a crop masked with air (the masked
+#: VerSe crop: 92 %; padding outside the reconstructed circle covers about a fifth of a square slice).
+AIR_MASKED_FRACTION = 0.8
 #: Voxels read for the mask check (an evenly strided sample: the check stays cheap on a 512 x 512 x 1000 volume).
 MASK_SAMPLE_VOXELS = 1_000_000
 
@@ -124,18 +127,24 @@ def check_ct(array: np.ndarray, geometry: ImageGeometry, name: str = "input", *,
     return CtCheck(geometry, hu_min, hu_max, warnings)
 
 
-def masked_fill(array: np.ndarray) -> tuple[float, float] | None:
+def masked_fill(array: np.ndarray, *, air: bool = False) -> tuple[float, float] | None:
     """``(fill value, share of the voxels)`` when the volume looks masked (:data:`MASKED_FRACTION`), else None.
 
     Read on an evenly strided sample of at most :data:`MASK_SAMPLE_VOXELS` voxels: a value that holds half of the
     volume is the sample's median, so only the median's share is counted.
+
+    Args:
+        array: the volume.
+        air: also a fill at air or padding values (at most :data:`MASK_FILL_ABOVE_HU`), when it holds at least
+            :data:`AIR_MASKED_FRACTION` of the voxels: a crop masked with air (-1000, -1024) rather than 0, which only
+            a check of what is left (one vertebra, :mod:`VertebralFractureLib.shape.masked_ct`) tells from padding.
     """
     flat = np.asarray(array).reshape(-1)
     sample = flat[:: max(1, flat.size // MASK_SAMPLE_VOXELS)]
     value = float(np.median(sample))
-    if value <= MASK_FILL_ABOVE_HU:
-        return None
     fraction = float(np.mean(sample == value))
+    if value <= MASK_FILL_ABOVE_HU:
+        return (value, fraction) if air and fraction >= AIR_MASKED_FRACTION else None
     return (value, fraction) if fraction >= MASKED_FRACTION else None
 
 

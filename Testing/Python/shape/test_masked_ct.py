@@ -75,3 +75,37 @@ def test_the_size_guess_follows_panjabi():
     assert nearest_level(14.0, 16.0) == "T1"
     assert nearest_level(25.5, 34.3) in ("L3", "L4")
     assert nearest_level(20.5, 28.0) == "T10"
+
+
+def test_a_crop_masked_with_air_is_measured_as_the_one_masked_with_zero(tmp_path):
+    """Masking tools fill with 0 or with air (-1000, -1024); the fill value changes nothing but the warning."""
+    given = sitk.ReadImage(str(real(*CROP)))
+    array = sitk.GetArrayFromImage(given)
+    air = sitk.GetImageFromArray(np.where(array != 0, array, -1024.0).astype(np.float32))
+    air.CopyInformation(given)
+    sitk.WriteImage(air, str(tmp_path / "crop_air.nii.gz"))
+    [with_air] = analyze(tmp_path / "crop_air.nii.gz").result.vertebrae
+    [with_zero] = analyze(real(*CROP)).result.vertebrae
+    assert with_air.status == "assessed"
+    np.testing.assert_allclose(with_air.keypoints, with_zero.keypoints, atol=1e-6)
+    assert with_air.measure.G == pytest.approx(with_zero.measure.G)
+
+
+def test_air_around_more_than_one_vertebra_is_no_masked_crop():
+    """Air fills are also padding: the volume is a masked crop only when what is left is one vertebra."""
+    from VertebralFractureLib.validation import masked_fill
+
+    air = _tptbox_masked([21, 22, 23])
+    array = sitk.GetArrayFromImage(air)
+    array[array == 0] = -1024.0
+    assert masked_fill(array) is None  # an air fill is never called a mask on its own
+    fill = masked_fill(array, air=True)
+    assert fill is not None and fill[0] == -1024.0
+    with pytest.raises(InputError, match="more than one vertebral body"):
+        masked_structure(_image_like(array, air), *fill, "three.nii.gz")
+
+
+def _image_like(array, like):
+    image = sitk.GetImageFromArray(array)
+    image.CopyInformation(like)
+    return image
