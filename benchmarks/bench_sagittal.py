@@ -129,14 +129,16 @@ def keypoint_scores(vertebrae: list, pairs: dict, annotated: list, spacing: tupl
     ``g`` hold, per assessed vertebra, the mean distance of the six points, the mean absolute error of the three
     heights and the absolute error of G (as ``VertebralFractureLib.training.real.reference.score_case`` counts them
     on CT: withheld vertebrae carry no measurement), ``signed`` the signed errors of h_a, h_m, h_p (found minus
-    reference); ``g_all`` the G error of every matched one, withheld included.
+    reference); ``g_all`` the G error of every matched one, withheld included; ``depth_ratio`` the reported body's
+    depth over the annotated one (every matched one: the lateral-view classifiers scale their patches by it).
     """
     import numpy as np
 
     from VertebralFractureLib.genant import genant_index, heights
+    from VertebralFractureLib.radiograph.fracture import body_axes
 
     scale = np.asarray(spacing, dtype=float)
-    out = {"kp": [], "height": [], "g": [], "g_all": [], "signed": []}
+    out = {"kp": [], "height": [], "g": [], "g_all": [], "signed": [], "depth_ratio": []}
     for i, j in pairs.items():
         truth = annotated[j].get("keypoints")
         if truth is None:
@@ -145,6 +147,7 @@ def keypoint_scores(vertebrae: list, pairs: dict, annotated: list, spacing: tupl
         truth = np.asarray(truth, dtype=float).reshape(6, 2) * scale
         g_error = abs(genant_index(heights(found)) - genant_index(heights(truth)))
         out["g_all"].append(g_error)
+        out["depth_ratio"].append(float(body_axes(found)[3] / body_axes(truth)[3]))
         if vertebrae[i].status == "assessed":
             out["kp"].append(float(np.linalg.norm(found - truth, axis=1).mean()))
             out["height"].append(float(np.abs(heights(found) - heights(truth)).mean()))
@@ -328,7 +331,7 @@ def _run(args: argparse.Namespace, scratch: Path | None) -> int:
     from VertebralFractureLib.training.radiograph.train_lumbosacral import slice_patient
 
     classifier: list = []
-    errors: dict = {"kp": [], "height": [], "g": [], "g_all": [], "signed": []}
+    errors: dict = {"kp": [], "height": [], "g": [], "g_all": [], "signed": [], "depth_ratio": []}
     out = Path(args.out) if args.out else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -393,7 +396,9 @@ def _run(args: argparse.Namespace, scratch: Path | None) -> int:
               f"mm, height error {mean(errors['height'])} mm, |G error| {mean(errors['g'])}; "
               f"every matched one ({len(errors['g_all'])}, not assessed included): |G error| {mean(errors['g_all'])}; "
               "mean signed height error h_a / h_m / h_p (mm): "
-              + (" / ".join(f"{v:+.1f}" for v in np.mean(errors["signed"], axis=0)) if errors["signed"] else "-"))
+              + (" / ".join(f"{v:+.1f}" for v in np.mean(errors["signed"], axis=0)) if errors["signed"] else "-")
+              + "; reported depth over annotated depth, 5th / 50th / 95th percentile: "
+              + " / ".join(f"{v:.2f}" for v in np.percentile(errors["depth_ratio"], [5, 50, 95])))
     return 0
 
 

@@ -29,6 +29,11 @@ def test_errors_are_in_mm_and_only_assessed_vertebrae_carry_keypoint_errors(benc
     assert scores["height"] == pytest.approx([3.0 / 3])  # h_m 3 mm short, averaged over three heights
     assert scores["g"] == pytest.approx([0.2]) and scores["g_all"] == pytest.approx([0.2, 0.0])
     assert scores["signed"] == [pytest.approx([0.0, -3.0, 0.0])]
+    assert scores["depth_ratio"] == pytest.approx([1.0, 1.0])  # every matched one: the box is as deep as the body
+    wide = np.array(BOX)
+    wide[[0, 1], 0] -= 6.0  # the anterior wall 6 px further out: 36 of 30 px deep
+    assert bench.keypoint_scores([SimpleNamespace(keypoints=wide, status="not_assessed")], {0: 0}, annotated,
+                                 (0.5, 0.5))["depth_ratio"] == pytest.approx([1.2])
 
 
 def test_mirrored_and_framed_references_move_their_keypoints_with_the_picture(bench):
