@@ -139,8 +139,9 @@ def analyze(
         structure = masked_structure(image, *fill, _name(source))
     else:
         structure = _masked_with_air(image, array, _name(source))
-    if structure is not None:
-        options = replace(options, segmentation=structure.labels,
+    given_segmentation = options.segmentation is not None
+    if structure is not None:  # the user's own segmentation, when given, is what is measured (and names the level)
+        options = replace(options, segmentation=options.segmentation if given_segmentation else structure.labels,
                           extra_stages=tuple(n for n in options.extra_stages if n in MASKED_CT_STAGES))
         stages = [stage for stage in stages if stage.name in MASKED_CT_STAGES]
         warnings.append(f"{_name(source)}: the CT is masked to one vertebra ({structure.share:.0%} of the voxels hold "
@@ -151,7 +152,7 @@ def analyze(
     timings["load"] = time.perf_counter() - started
 
     result = SpineResult(frame="LPS", input=input_description(geometry, source, image), warnings=warnings)
-    if structure is not None:
+    if structure is not None and not given_segmentation:
         result.patient["levels"] = structure.levels
     analysis = Analysis(result=result, image=image, geometry=geometry, canonical=canonical,
                         canonical_geometry=geometry_of(canonical))
@@ -172,7 +173,7 @@ def analyze(
     result.timings_s = {k: round(v, 3) for k, v in timings.items()}
     result.recompute()
     if structure is not None:
-        _show_masked_structure(analysis, structure)
+        _show_masked_structure(analysis, options.segmentation)
     progress(1.0, f"done: {len(result.vertebrae)} vertebrae")
     return analysis
 
@@ -193,11 +194,12 @@ def _masked_with_air(image, array, name: str):
         return None
 
 
-def _show_masked_structure(analysis: Analysis, structure) -> None:
-    """A CT masked to one vertebra: its label as the segmentation and its mid-sagittal section as the overview image."""
+def _show_masked_structure(analysis: Analysis, labels) -> None:
+    """A CT masked to one vertebra: the labels measured, and the vertebra's mid-sagittal section for the overview."""
+    from .io.images import resample_like
     from .shape.masked_ct import mid_section
 
-    analysis.labels = structure.labels
+    analysis.labels = resample_like(labels, analysis.image, nearest=True)
     measured = [v for v in analysis.result.vertebrae if v.keypoints is not None]
     if measured:
         section, points, spacing = mid_section(analysis.image, measured[0].keypoints)

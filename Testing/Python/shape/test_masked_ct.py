@@ -109,3 +109,19 @@ def _image_like(array, like):
     image = sitk.GetImageFromArray(array)
     image.CopyInformation(like)
     return image
+
+
+def test_a_segmentation_given_with_the_masked_crop_is_what_is_measured_and_names_the_level():
+    import SimpleITK as sitk
+
+    from VertebralFractureLib.stage import AnalysisOptions
+
+    given = sitk.ReadImage(str(real(*CROP)))
+    bone = sitk.GetArrayFromImage(given) != 0
+    labels = sitk.GetImageFromArray((bone * 21).astype(np.uint8))  # VerSe 21 = L2, as the file's own name says
+    labels.CopyInformation(given)
+    analysis = analyze(real(*CROP), AnalysisOptions(segmentation=labels))
+    [vertebra] = analysis.result.vertebrae
+    assert vertebra.label == "L2" and vertebra.status == "assessed"
+    assert "levels" not in analysis.result.patient or analysis.result.patient["levels"].get("certain", True)
+    assert sitk.GetArrayFromImage(analysis.labels).max() == 21
