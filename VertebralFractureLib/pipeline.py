@@ -205,6 +205,7 @@ def _show_masked_structure(analysis: Analysis, labels) -> None:
         section, points, spacing = mid_section(analysis.image, measured[0].keypoints)
         analysis.mid_sagittal, analysis.mid_points, analysis.mid_spacing = section, {measured[0].label: points}, spacing
         analysis.mid_caption = "The vertebra's own mid-sagittal\nplane (the CT is masked to it)."
+        analysis.mid_plane = "the vertebra's own mid-sagittal plane"
 
 
 def _name(source: Union[PathLike, Any]) -> str:

@@ -88,6 +88,7 @@ class Analysis:
         mid_points: level -> six keypoints ``[column, row]`` in the mid-sagittal image.
         mid_caption: what the mid-sagittal image is, for the overview's note (None: the straightened spine's
             mid-sagittal plane).
+        mid_plane: the same in a few words, for the report's thumbnails (None: the straightened spine's).
         labels: vertebral-body label image (VerSe labels) on the input's grid, or None.
         fracture_map: voxel fracture probability (0-1) on a band around the spine (Nicolaes et al. 2019), or None.
     """
@@ -103,6 +104,7 @@ class Analysis:
     mid_spacing: Tuple[float, float] = (1.0, 1.0)
     mid_points: Dict[str, np.ndarray] = field(default_factory=dict)
     mid_caption: Optional[str] = None
+    mid_plane: Optional[str] = None
     labels: Any = None
     fracture_map: Any = None
 

@@ -209,4 +209,6 @@ def _write_into(files: AtomicSet, analysis, pixel: bool, identity: Optional[Dict
         )
     render_report(result, files.path("report.html"), overview_png=overview, identity=identity, overwrite=True,
                   sagittal=(analysis.mid_sagittal, analysis.mid_points, analysis.mid_spacing),
-                  window=None if pixel else CT_WINDOW)
+                  window=None if pixel else CT_WINDOW,
+                  strip_plane=getattr(analysis, "mid_plane", None)
+                  or ("lateral view as acquired" if pixel else "straightened mid-sagittal plane"))

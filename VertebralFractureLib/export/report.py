@@ -39,6 +39,12 @@ METHODS: Dict[str, Tuple[str, str, str]] = {
                     "generative contextual modeling, MIDL 2022 (under review at the time)",
                     "healthy shape predicted from the neighbours; surplus volume scored 0-100"),
 }
+#: The keypoint method when every vertebra was measured on a vertebra mask (``result.models["keypoints"] == "mask"``:
+#: a user's segmentation, or a CT masked to one vertebra).
+MASK_METHOD = ("Genant measures from a vertebra mask", "Genant H. K. et al., Vertebral fracture assessment using a "
+               "semiquantitative technique, J Bone Miner Res 1993; heights as in Pisov M. et al., MICCAI 2020",
+               "body separated at the spinal canal, six keypoints where the mask's outline crosses the body's own "
+               "mid-sagittal section, G = min/max height")
 #: The method of a radiograph result (frame ``pixel``).
 RADIOGRAPH_METHOD = ("Radiograph level centroids", "Gartland C. et al., Tailoring loss to boost vertebra centroid "
                      "localization and classification in sagittal spinal radiographs, MIDL 2025 (under review)",
@@ -126,7 +132,9 @@ def _methods(result: SpineResult) -> List[Tuple[str, str, str]]:
     """The methods that ran for this result, in pipeline order."""
     if result.frame == "pixel":
         return [RADIOGRAPH_METHOD]
-    return [METHODS[key] for key in METHODS if key in result.models]
+    masks_only = result.models.get("keypoints") == "mask"
+    return [MASK_METHOD if key == "keypoints" and masks_only else METHODS[key] for key in METHODS
+            if key in result.models]
 
 
 def _rules(result: SpineResult):
@@ -147,8 +155,13 @@ def report_context(
     overview_png: Optional[Union[str, Path]] = None,
     thumbnails: Optional[Dict[str, str]] = None,
     identity: Optional[Dict[str, str]] = None,
+    strip_plane: str = "straightened mid-sagittal plane",
 ) -> Dict[str, Any]:
-    """Everything the template shows, as plain values (tests read the table from here and from the HTML)."""
+    """Everything the template shows, as plain values (tests read the table from here and from the HTML).
+
+    ``strip_plane``: what the thumbnails' image is (the straightened spine's mid-sagittal plane, or a masked
+    vertebra's own).
+    """
     rows = genant_rows(result)
     columns = [c for c in TABLE_COLUMNS if any(row[c] not in ("", None) for row in rows)]
     figure = None
@@ -175,6 +188,7 @@ def report_context(
                   "verdict_reason": row["verdict_reason"]} for row in rows],
         "not_assessed": [(row["level"], row["status_reason"]) for row in rows if row["status"] != "assessed"],
         "strip": strip,
+        "strip_plane": strip_plane,
         "figure": figure,
         "methods": _methods(result),
         "scores": [(rule.name, rule.threshold, rule.validated, rule.real_fpr, rule.real_n) for rule in _rules(result)
@@ -199,6 +213,7 @@ def render_report(
     window: Optional[Tuple[float, float]] = (-250.0, 1250.0),
     identity: Optional[Dict[str, str]] = None,
     overwrite: bool = False,
+    strip_plane: str = "straightened mid-sagittal plane",
 ) -> Path:
     """Write the HTML report.
 
@@ -210,6 +225,7 @@ def render_report(
         window: display window of the thumbnails (None: automatic, for radiographs).
         identity: patient name / ID etc., only when the user asked for them.
         overwrite: replace an existing file.
+        strip_plane: what the image of ``sagittal`` is, for the thumbnails' heading.
     """
     import jinja2
 
@@ -221,6 +237,7 @@ def render_report(
         loader=jinja2.PackageLoader("VertebralFractureLib.export", "templates"),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
     )
-    context = report_context(result, overview_png=overview_png, thumbnails=thumbnails, identity=identity)
+    context = report_context(result, overview_png=overview_png, thumbnails=thumbnails, identity=identity,
+                             strip_plane=strip_plane)
     text = environment.get_template("report.html.j2").render(**context)
     return atomic_write(path, text, overwrite=overwrite)

@@ -125,3 +125,14 @@ def test_a_segmentation_given_with_the_masked_crop_is_what_is_measured_and_names
     assert vertebra.label == "L2" and vertebra.status == "assessed"
     assert "levels" not in analysis.result.patient or analysis.result.patient["levels"].get("certain", True)
     assert sitk.GetArrayFromImage(analysis.labels).max() == 21
+
+
+def test_the_outputs_of_a_masked_crop_say_how_it_was_measured(tmp_path):
+    from VertebralFractureLib.export.outputs import write_outputs
+
+    written = write_outputs(analyze(real(*CROP)), tmp_path)
+    assert {"results", "genant", "keypoints", "segmentation", "overview", "report"} <= set(written)
+    report = (tmp_path / "report.html").read_text()
+    assert "Genant measures from a vertebra mask" in report and "straightened spine" not in report
+    assert "the vertebra&#39;s own mid-sagittal plane" in report or "the vertebra's own mid-sagittal plane" in report
+    assert "one vertebra masked out of its spine" in report  # why the level is a guess
