@@ -13,13 +13,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-#: Smallest volume (mm^3) of a vertebra label that does not touch the image border: a third of the
-#: smallest vertebral body (C3, about 15 x 16 x 14 mm = 3.4 cm^3; Panjabi et al. 1991), so that
-#: body-only masks pass and specks do not.
-MIN_VERTEBRA_MM3 = 1000.0
-#: Largest volume (mm^3) of one vertebra label: about 3 x the largest whole lumbar vertebra
-#: (L5 with its processes, 60-90 cm^3); a liver (1500 cm^3) or a whole-spine label fails.
-MAX_VERTEBRA_MM3 = 250_000.0
 #: Largest extent (mm) of one vertebra label: C1 and the lumbar transverse processes span 80-100 mm.
 MAX_VERTEBRA_EXTENT_MM = 150.0
 #: Centre distance per level between neighbouring labels: lumbar levels are 35-40 mm apart (body
@@ -94,6 +87,7 @@ def check_plausible_vertebrae(verse_array, geometry, source: str = "mask") -> No
 
     from ..io.label_schemes import SegmentationError
     from ..levels import level_from_label, level_index
+    from ..shape.measure import MAX_VERTEBRA_MM3, MIN_VERTEBRA_MM3
 
     labels = [int(v) for v in np.flatnonzero(np.bincount(verse_array.ravel())) if v != 0]
     if not labels:

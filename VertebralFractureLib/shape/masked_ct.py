@@ -76,12 +76,12 @@ def masked_structure(image, fill: float, share: float, name: str) -> MaskedStruc
     import SimpleITK as sitk
     from scipy import ndimage
 
-    from ..cli.measure import MAX_VERTEBRA_MM3, MIN_VERTEBRA_MM3
     from ..io.images import geometry_of
     from ..io.label_schemes import level_of_name
     from ..levels import label_from_level, region_of
     from ..validation import InputError
     from .body_axes import find_bodies
+    from .measure import MAX_VERTEBRA_MM3, MIN_VERTEBRA_MM3
 
     def refuse(why: str) -> InputError:
         return InputError(f"{name}: {share:.0%} of the voxels hold exactly {fill:g}: the CT looks masked "

@@ -48,8 +48,15 @@ WALL_SLOPE_DEG = 45.0
 #: A corner column is moved off a wall by at most this fraction of the body depth (with the inset of
 #: 8 % the column stays in the outer 30 %, well short of the middle column at 50 %).
 MAX_WALL_SHIFT = 0.2
-#: Whole-label volume (mm^3) below which a label is a fragment (see cli.measure.MIN_VERTEBRA_MM3).
-FRAGMENT_MM3 = 1000.0
+#: Smallest volume (mm^3) of a vertebra label that does not touch the image border: a third of the
+#: smallest vertebral body (C3, about 15 x 16 x 14 mm = 3.4 cm^3; Panjabi et al. 1991), so that
+#: body-only masks pass and specks do not (``measure`` refuses smaller labels).
+MIN_VERTEBRA_MM3 = 1000.0
+#: Largest volume (mm^3) of one vertebra label: about 3 x the largest whole lumbar vertebra
+#: (L5 with its processes, 60-90 cm^3); a liver (1500 cm^3) or a whole-spine label fails.
+MAX_VERTEBRA_MM3 = 250_000.0
+#: Whole-label volume (mm^3) below which a label is a fragment.
+FRAGMENT_MM3 = MIN_VERTEBRA_MM3
 #: Largest voxel extent (mm) along a body's superior axis at which a height loss is reported. A binary mask
 #: places each endplate anywhere within its voxel; a grade-1 loss is 20 % of a 20-30 mm body (4-6 mm), so at
 #: coarser sampling two endplates' quantisation alone can make or hide a grade (VerSe sub-verse004 resampled
