@@ -13,10 +13,11 @@ intensities.
 
 The level: a vertebra cut out of its spine has no neighbour to count from. A level in the file name
 (``L2.nii.gz``, ``vertebrae_L2.nii.gz``: :func:`VertebralFractureLib.io.label_schemes.level_of_name`, as a
-single-structure mask file is read) names it; otherwise the name is the level whose normal body (posterior height
-and depth; Panjabi et al. 1991, 1992, :mod:`VertebralFractureLib.synth.morphometry`) is nearest the measured one,
-and the levels are marked uncertain (shown ``L1?``): bodies of neighbouring levels differ by a few per cent, so that
-name is a guess for the user to correct.
+single-structure mask file is read) names it; otherwise the level is unknown, said so, and shown as ``L1?`` (a
+thoracolumbar name, so that no cervical, sacral or lowest-lumbar rule applies) until the user sets it. Naming it by
+the nearest normal body size (Panjabi et al. 1991, 1992) was tried: on 45 generated vertebrae masked out of their
+spines it named none right, median 4 levels off (body size varies more between people than between neighbouring
+levels), and the two real crops L1 for L2 and L3.
 
 Measured on the real VerSe sub-verse004 L2 crop (``benchmarks/bench_real.py``): G against the radiologists'
 sub-region mask (body labels 1-2) in README.md.
@@ -37,7 +38,7 @@ MIN_LARGEST_SHARE = 0.9
 #: one of 29 real vertebrae of three real masks (VerSe sub-verse004, sample001, TPTBox), 1.27-1.98 on the 14 pairs of
 #: neighbouring vertebrae of those masks labelled as one whose foramen was found (the other pairs have none).
 MAX_FRONT_SHARE = 1.15
-#: Label the structure carries while it is measured, before it is named (L1; any thoracolumbar label would do).
+#: Label of a structure whose level is unknown (L1: a thoracolumbar level no level-specific rule applies to).
 PROVISIONAL_LABEL = 20
 
 
@@ -48,7 +49,7 @@ class MaskedStructure:
     Attributes:
         labels: uint8 SimpleITK image, the vertebra's bone labelled with its level's VerSe number.
         level: that level.
-        levels: the result's ``patient["levels"]`` entry (``certain`` False when the name is the size guess).
+        levels: the result's ``patient["levels"]`` entry (``certain`` False when the level is unknown).
         fill: the value everything outside the bone holds.
         share: share of the volume holding ``fill``.
     """
@@ -78,7 +79,7 @@ def masked_structure(image, fill: float, share: float, name: str) -> MaskedStruc
 
     from ..io.images import geometry_of
     from ..io.label_schemes import level_of_name
-    from ..levels import label_from_level, region_of
+    from ..levels import label_from_level, level_from_label, region_of
     from ..validation import InputError
     from .body_axes import find_bodies
     from .measure import MAX_VERTEBRA_MM3, MIN_VERTEBRA_MM3
@@ -113,10 +114,10 @@ def masked_structure(image, fill: float, share: float, name: str) -> MaskedStruc
             "anchor": "file name", "certain": True,
             "method": f"one vertebra masked out of its spine, named {named} by the file name"}
     else:
-        level = _size_level(_label_image(vertebra, PROVISIONAL_LABEL, image))
+        level = level_from_label(PROVISIONAL_LABEL)
         levels = {"anchor": None, "certain": False, "uncertain_because": "one vertebra cut out of its spine",
-                  "method": "one vertebra masked out of its spine: no neighbour to count from; named by the nearest "
-                            "normal body size (Panjabi et al. 1991, 1992), a guess: set the level by hand"}
+                  "method": f"level unknown: one vertebra masked out of its spine has no neighbour to count from; "
+                            f"shown as {level} until a level is set by hand"}
     return MaskedStructure(labels=_label_image(vertebra, label_from_level(level), image), level=level, levels=levels,
                            fill=float(fill), share=float(share))
 
@@ -127,28 +128,6 @@ def _label_image(mask: np.ndarray, value: int, like):
     labels = sitk.GetImageFromArray(np.where(mask, value, 0).astype(np.uint8))
     labels.CopyInformation(like)
     return labels
-
-
-def _size_level(labels) -> str:
-    """The level of the nearest normal body size (:func:`nearest_level`) of the one vertebra of ``labels``."""
-    from .measure import measure_from_mask
-
-    vertebra = measure_from_mask(labels).vertebrae[0]
-    points = np.asarray(vertebra.keypoints, dtype=np.float64)
-    posterior_height = float(np.linalg.norm(points[5] - points[4]))
-    depth = float(np.linalg.norm(points[[4, 5]].mean(axis=0) - points[[0, 1]].mean(axis=0)))
-    return nearest_level(posterior_height, depth)
-
-
-def nearest_level(posterior_height_mm: float, depth_mm: float) -> str:
-    """The thoracic or lumbar level whose normal body (Panjabi et al. 1991, 1992) is nearest in height and depth."""
-    from ..synth.morphometry import SYNTH_LEVELS, level_size
-
-    def distance(level: str) -> float:
-        size = level_size(level)
-        return float(np.hypot(size.height_posterior - posterior_height_mm, size.depth - depth_mm))
-
-    return min((level for level in SYNTH_LEVELS if level[0] in "TL"), key=distance)
 
 
 #: Pixel size (mm) of the vertebra's mid-sagittal section drawn for the overview, and its margin around the body.
