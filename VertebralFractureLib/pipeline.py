@@ -128,7 +128,6 @@ def analyze(
                          "a CT volume is expected")
     geometry = geometry_of(image)
     array = sitk.GetArrayViewFromImage(image)
-    structure = None
     try:
         check = check_ct(np.asarray(array) if array.ndim != 3 else array, geometry, _name(source))
     except InputError:
