@@ -547,6 +547,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
         assess_bodies,
         body_window,
         column_ends,
+        detector_window,
         with_endplates,
         with_level,
     )
@@ -575,10 +576,11 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
     if detector is None:
         keypoint_model = keypoint_model if keypoint_model is not None else load_keypoint_model()
         refine = keypoint_model.config.get("radiograph_refine")
+        seen = detector_window(image)  # the window's low end below the fat, also on exports that clipped the air
 
         def detect(pixel_mm: Tuple[float, float], threshold: Optional[float] = None) -> list:
             # every detection goes to the 2D gate; the levels come from the sacrum or the heatmaps below
-            found = within_rows(detect_vertebrae(windowed, spacing_mm=pixel_mm, model=keypoint_model,
+            found = within_rows(detect_vertebrae(seen, spacing_mm=pixel_mm, model=keypoint_model,
                                                  order_levels=False, score_threshold=threshold), exposed)
             return refine_detections(windowed, pixel_mm, found, refine) if refine else found
 
@@ -587,7 +589,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
             found = []
             for magnification in EXTEND_MAGNIFICATIONS:
                 shown = (float(pixel_mm[0]) * magnification, float(pixel_mm[1]) * magnification)
-                weak = within_rows(detect_vertebrae(windowed, spacing_mm=shown, model=keypoint_model,
+                weak = within_rows(detect_vertebrae(seen, spacing_mm=shown, model=keypoint_model,
                                                     order_levels=False, score_threshold=EXTEND_THRESHOLD), exposed)
                 found += refine_detections(windowed, pixel_mm, weak, refine) if refine else weak
             return found

@@ -24,7 +24,8 @@ Network: :class:`VertebralFractureLib.grading.network.GradingNet` (Husseini et a
 encoder), binary: 1 for L5, 0 for every other body (T11-L4, S1 and boxes on the sacrum). The anchor
 (:func:`.sacrum.sacral_anchor`) reads it beside the hand-written test: the candidate it scores highest, when that
 score reaches :data:`ANCHOR_PROBABILITY` and the whole region below the body is in the image; when the two name
-different bodies there is no anchor.
+different bodies there is no anchor, and since 2026-12-05 (sixth session) a body the test names and this score does
+not confirm is no anchor either.
 
 Measured (README.md, "A sacrum that looks like one" and "Real slices in the lumbosacral classifier's training"): on
 held-out generated spines it names L5 right on every slice and film; with the test as two readers the confident

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from VertebralFractureLib.radiograph.analyze import analyze_radiograph
-from VertebralFractureLib.radiograph.gate2d import body_window
+from VertebralFractureLib.radiograph.gate2d import body_window, detector_window, otsu_threshold, threshold_in_valley
 from VertebralFractureLib.validation import InputError
 
 ROOT = Path(__file__).resolve().parents[2] / "Data" / "real"
@@ -570,3 +570,43 @@ def _image(entry):
     import SimpleITK as sitk
 
     return sitk.GetArrayFromImage(sitk.ReadImage(str(ROOT / entry["image"]))).squeeze().astype(np.float32)
+
+
+def test_an_export_that_clipped_the_air_is_shown_to_the_detector_with_its_fat_grey():
+    """Bone-window exports clip air at -300 HU: Otsu's threshold lands on the fat, which the body window made black."""
+    import SimpleITK as sitk
+
+    hu = sitk.GetArrayFromImage(sitk.ReadImage(str(ROOT / ENTRIES["A062055_19001228-075"]["image"]))).astype(float)
+    byte = np.clip((hu + 300) / 1500 * 255, 0, 255).astype(np.uint8).astype(np.float32)
+    fat = (hu > -150) & (hu < -60)
+    soft = (hu > 20) & (hu < 80)
+    assert threshold_in_valley(hu, otsu_threshold(hu)) is None  # in HU the threshold is in the valley already
+    otsu = otsu_threshold(byte)
+    assert otsu > (-160 + 300) / 1500 * 255  # on the export it sits on the fat ...
+    valley = threshold_in_valley(byte, otsu)
+    assert valley is not None and valley < (-200 + 300) / 1500 * 255  # ... and is moved below it
+    gate, seen = body_window(byte)[0], detector_window(byte)
+    assert np.median(gate[fat]) < 0.03  # the gate's window: fat nearly as black as air (0.22 in HU)
+    assert np.median(seen[fat]) > 0.06 and np.median(seen[soft]) > np.median(gate[soft]) + 0.04  # the detector's: grey
+    assert np.abs(detector_window(hu) - body_window(hu)[0]).max() == 0.0
+
+
+def test_an_8_bit_export_finds_the_lumbar_bodies_as_the_hu_slice_does(tmp_path):
+    """Before the detector read its own window this export gave T5-L3 for T6-L4, levels uncertain; in HU T6-S1, certain.
+
+    (The sacral anchor's classifier was trained with this patient's HU slices: what this test pins is the window, the
+    held-out figures are ``benchmarks/bench_sagittal.py --as-png --folds``.)
+    """
+    name = "A062055_19001228-075"
+    entry = ENTRIES[name]
+    result = analyze_radiograph(_export_8bit(tmp_path, name, factor=1)).result
+    assert result.patient["levels"]["anchor"] == "sacrum"
+    nearest = {}
+    for vertebra in result.vertebrae:
+        sx, sy = entry["spacing_mm"]
+        nearest[vertebra.label] = min(entry["vertebrae"], key=lambda a: math.hypot(
+            (vertebra.centroid[0] - a["centroid"][0]) * sx, (vertebra.centroid[1] - a["centroid"][1]) * sy))["label"]
+        assert _nearest_mm(vertebra, entry) < 12.0
+    assert {"L1", "L2", "L3", "L4", "L5"} <= set(nearest)
+    assert all(label == annotated for label, annotated in nearest.items())  # every level named as annotated
+    assert not any(v.status == "assessed" and v.measure.grade >= 2 for v in result.vertebrae)

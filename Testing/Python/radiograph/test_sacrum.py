@@ -78,6 +78,11 @@ def test_without_the_classifier_the_sacral_test_alone_names_l5_and_no_score_is_g
     assert all(t["l5_probability"] is None for t in anchor.details["tests"])
     with_network, _ = sacrum.sacral_anchor(image, 0.0, keypoints, [True] * len(keypoints))
     assert with_network.l5_probability is not None
+    # the levels report says which reader named L5
+    checks = [{"column": 1.0}] * len(keypoints)
+    alone = sacrum.anchored_levels(image, 0.0, keypoints, checks, model=False)[1]["method"]
+    both = sacrum.anchored_levels(image, 0.0, keypoints, checks)[1]["method"]
+    assert "by the sacral test alone" in alone and "named by the lumbosacral classifier" in both
 
 
 def test_the_level_unit_comes_from_the_lowest_bodies_not_from_a_long_thoracic_column():
@@ -155,6 +160,7 @@ def test_real_sagittal_slice_with_the_sacrum_gets_the_levels_counted_from_it(ana
     result, entry = analysed[name], ENTRIES[name]
     levels = result.patient["levels"]
     assert levels["anchor"] == "sacrum" and levels["certain"] is True and "sacrum" in levels["method"]
+    assert "named by the lumbosacral classifier" in levels["method"] and levels["evidence"]["l5_probability"] >= 0.5
     matched = [(v, _nearest(v, entry)) for v in result.vertebrae]
     matched = [(v, best) for v, (best, distance) in matched if distance < 12.0]
     assert len(matched) >= 7
@@ -225,21 +231,25 @@ def _choose(tests):
     return (None if found is None else found[0]), why
 
 
-def test_two_readers_agree_or_one_speaks_alone_and_a_disagreement_is_no_anchor():
+def test_the_classifier_must_confirm_l5_and_a_disagreement_is_no_anchor():
     # both name body 2
     assert _choose([_candidate(1, False, 0.01), _candidate(2, True, 0.9), _candidate(3, False, 0.0)])[0] == 2
     # the test names 2, the classifier (highest score >= ANCHOR_PROBABILITY) names 3: no anchor, and said why
     found, why = _choose([_candidate(1, False, 0.0), _candidate(2, True, 0.1), _candidate(3, False, 0.8)])
     assert found is None and "name different bodies" in why
-    # the test alone (no score reaches the threshold), the classifier alone (the test passes nowhere)
-    assert _choose([_candidate(1, False, 0.2), _candidate(2, True, 0.3)])[0] == 2
+    # the test alone, the classifier scoring every candidate below the threshold: not confirmed, no anchor
+    found, why = _choose([_candidate(1, False, 0.2), _candidate(2, True, 0.3)])
+    assert found is None and "does not confirm" in why and "0.30" in why and "at 100, 100 px" in why
+    # the classifier alone (the test passes nowhere) names L5
     assert _choose([_candidate(1, False, 0.2), _candidate(2, False, 0.7)])[0] == 2
     assert _choose([_candidate(1, False, 0.2), _candidate(2, False, 0.3)]) == (None, "a reason")
+    # without a classifier (model=False: no candidate scored) the test speaks alone
+    assert _choose([_candidate(1, False, None), _candidate(2, True, None)])[0] == 2
     # the classifier judges only where the whole region below is in the image and inside the patient
     assert _choose([_candidate(1, False, 0.1), _candidate(2, False, 0.9, in_view=0.9)])[0] is None
     assert _choose([_candidate(1, False, 0.1), _candidate(2, False, 0.9, in_patient=False)])[0] is None
-    assert _choose([_candidate(1, False, 0.1), _candidate(2, True, 0.2), _candidate(3, False, 0.9, in_view=0.5)]
-                   )[0] == 2
+    found, why = _choose([_candidate(1, False, 0.1), _candidate(2, True, 0.2), _candidate(3, False, 0.9, in_view=0.5)])
+    assert found is None and "does not confirm" in why
 
 
 def _curved_spine(seed):
