@@ -576,7 +576,8 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
     if detector is None:
         keypoint_model = keypoint_model if keypoint_model is not None else load_keypoint_model()
         refine = keypoint_model.config.get("radiograph_refine")
-        seen = detector_window(image)  # the window's low end below the fat, also on exports that clipped the air
+        # the window's low end below the fat, also on exports that clipped the air
+        seen = detector_window(image, (windowed, window))
 
         def detect(pixel_mm: Tuple[float, float], threshold: Optional[float] = None) -> list:
             # every detection goes to the 2D gate; the levels come from the sacrum or the heatmaps below

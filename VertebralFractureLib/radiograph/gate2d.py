@@ -253,7 +253,7 @@ def threshold_in_valley(image: np.ndarray, threshold: float, bins: int = 256) ->
     return float(edges[valley + 1])
 
 
-def detector_window(image: np.ndarray) -> np.ndarray:
+def detector_window(image: np.ndarray, body: Optional[Tuple[np.ndarray, Dict[str, float]]] = None) -> np.ndarray:
     """The picture the detector reads: :func:`body_window` with its low end below the patient's darkest tissue.
 
     The detector (Pisov et al. 2020, §3.2 on radiographs) learnt bodies with the soft tissue and fat around them grey,
@@ -272,12 +272,17 @@ def detector_window(image: np.ndarray) -> np.ndarray:
     Only the detector reads this picture: the 2D gate and the sacral anchor keep :func:`body_window`, whose
     contrasts their thresholds were set on. Moving them onto it too gave a sacral anchor on a real thoracic slice
     with no sacrum in view (``--all --as-png``).
+
+    Args:
+        image: the picture as given (HU or grey values).
+        body: ``body_window(image)`` when the caller has it already (its threshold and window are reused).
     """
     image = np.asarray(image, dtype=np.float32)
-    threshold = otsu_threshold(image)
-    background = background_in_view(image, threshold)
-    valley = threshold_in_valley(image, threshold) if background else None
-    return _window_above(image, threshold if valley is None else valley, background)[0]
+    windowed, window = body if body is not None else body_window(image)
+    if window["foreground"] == NO_BACKGROUND:
+        return windowed
+    valley = threshold_in_valley(image, window["threshold"])
+    return windowed if valley is None else _window_above(image, valley, True)[0]
 
 
 def background_in_view(image: np.ndarray, threshold: float) -> bool:
