@@ -5,8 +5,9 @@ trained on: the lumbosacral classifier trains on 300000-300299) is analysed by t
 slice (written as a 2D NIfTI with its pixel size, as ``covid_sagittal``'s slices are) and its lateral DRR
 (``--look``: with a clinical radiograph's look). Reported per picture: whether the sacrum anchored the levels, whether
 the levels were then right (every reported body within 10 mm of a true one whose level is certain carries its true
-level; "WRONG": a certain level is wrong), and the lumbar levels right over the true L1-L5 bodies (uncertain levels
-count as not right).
+level; "WRONG": a certain level is wrong), the lumbar levels right over the true L1-L5 bodies (uncertain levels
+count as not right), and whether S1 (the generator's S1 keypoints, the segment the count rests on) was reported as
+S1 with a certain level.
 
 The real figures are ``benchmarks/bench_sagittal.py`` (real sagittal CT slices) and ``benchmarks/bench_real_drr.py``
 (films of real CTs); report them beside these.
@@ -44,7 +45,11 @@ def _slice_picture(case, folder: Path):
     image.SetSpacing(pixel_mm)
     path = folder / f"slice_{case.seed}.nii.gz"
     sitk.WriteImage(image, str(path))
-    return path, {v.label: to_pixels(v.centroid)[0] for v in case.truth.vertebrae}, pixel_mm[0]
+    truth = {v.label: to_pixels(v.centroid)[0] for v in case.truth.vertebrae}
+    s1 = case.truth.input["synthetic"].get("s1_keypoints_lps")
+    if s1 is not None:
+        truth["S1"] = to_pixels(np.asarray(s1, dtype=float).reshape(6, 3)).mean(axis=0)
+    return path, truth, pixel_mm[0]
 
 
 def _film_picture(case, look: bool):
@@ -56,7 +61,11 @@ def _film_picture(case, look: bool):
         from VertebralFractureLib.training.radiograph.appearance import clinical_appearance
 
         image = clinical_appearance(image, pixel_mm, np.random.default_rng([case.seed, 5]))
-    return image, {v.label: np.asarray(v.centroid[:2], dtype=float) for v in film.vertebrae}, pixel_mm
+    truth = {v.label: np.asarray(v.centroid[:2], dtype=float) for v in film.vertebrae}
+    s1 = film.input.get("s1_keypoints_px")
+    if s1 is not None:
+        truth["S1"] = np.asarray(s1, dtype=float).reshape(6, 2).mean(axis=0)
+    return image, truth, pixel_mm
 
 
 def score(analysis, truth: Dict[str, np.ndarray], pixel_mm: float) -> Dict[str, object]:
@@ -75,8 +84,10 @@ def score(analysis, truth: Dict[str, np.ndarray], pixel_mm: float) -> Dict[str, 
     wrong = any(reported != true for reported, true in sure)
     lumbar = [name for name in truth if name.startswith("L")]
     lumbar_right = sum(1 for reported, true in sure if true in lumbar and reported == true)
+    s1_right = any(reported == "S1" and true == "S1" for reported, true in sure)
     return {"anchor": anchor, "certain": certain, "right": bool(sure) and not wrong, "wrong": wrong,
-            "lumbar": len(lumbar), "lumbar_right": lumbar_right, "reason": str(levels.get("reason") or "")}
+            "lumbar": len(lumbar), "lumbar_right": lumbar_right, "s1": int("S1" in truth), "s1_right": int(s1_right),
+            "reason": str(levels.get("reason") or "")}
 
 
 def main(argv: List[str] = None) -> int:
@@ -89,7 +100,8 @@ def main(argv: List[str] = None) -> int:
     from VertebralFractureLib.radiograph.analyze import analyze_radiograph
     from VertebralFractureLib.synth import generate_case
 
-    totals = {kind: {"pictures": 0, "anchor": 0, "right": 0, "wrong": 0, "lumbar": 0, "lumbar_right": 0}
+    totals = {kind: {"pictures": 0, "anchor": 0, "right": 0, "wrong": 0, "lumbar": 0, "lumbar_right": 0, "s1": 0,
+                     "s1_right": 0}
               for kind in ("slice", "film")}
     with tempfile.TemporaryDirectory() as folder:
         for seed in range(args.first_seed, args.first_seed + args.count):
@@ -103,14 +115,16 @@ def main(argv: List[str] = None) -> int:
                 s = score(analysis, centres, mm)
                 total = totals[kind]
                 total["pictures"] += 1
-                for key in ("anchor", "right", "wrong", "lumbar", "lumbar_right"):
+                for key in ("anchor", "right", "wrong", "lumbar", "lumbar_right", "s1", "s1_right"):
                     total[key] += int(s[key])
                 print(f"{seed} {kind:5s} anchor {'yes' if s['anchor'] else 'no '} levels "
                       f"{'right' if s['right'] else 'WRONG' if s['wrong'] else 'uncertain'} lumbar "
-                      f"{s['lumbar_right']}/{s['lumbar']}  {s['reason'][:100]}", flush=True)
+                      f"{s['lumbar_right']}/{s['lumbar']} S1 {'right' if s['s1_right'] else '-'}  "
+                      f"{s['reason'][:100]}", flush=True)
     for kind, t in totals.items():
         print(f"TOTAL {kind}: {t['pictures']} pictures, sacral anchor {t['anchor']}, levels right {t['right']}, "
-              f"confident wrong levels {t['wrong']}, lumbar levels right {t['lumbar_right']}/{t['lumbar']}")
+              f"confident wrong levels {t['wrong']}, lumbar levels right {t['lumbar_right']}/{t['lumbar']}, "
+              f"S1 reported and right {t['s1_right']}/{t['s1']}")
     return 0
 
 

@@ -354,8 +354,9 @@ def extend_column(windowed: np.ndarray, foreground: float, column: list, finding
 
 #: A box taken as S1 below an anchored L5 (:func:`sacral_segment`): its centre one level below L5's (the distance over
 #: a level, :data:`.sacrum.LEVEL_PER_HEIGHT` mean heights, within :data:`.sacrum.STEP_RATIO`), stacked on it (depth
-#: overlap :data:`VertebralFractureLib.keypoints.chain.MIN_AP_OVERLAP`) and as tall (``chain.HEIGHT_RATIO``); the
-#: checks of the 2D gate it must pass (not the endplates: fused below, S1 has no disc under it).
+#: overlap :data:`VertebralFractureLib.keypoints.chain.MIN_AP_OVERLAP`) or on the rays along which the sacral test
+#: looks for the S1 segment (:data:`.sacrum.S1_FAN_DEG` posterior of L5's axis), and as tall (``chain.HEIGHT_RATIO``);
+#: the checks of the 2D gate it must pass (not the endplates: fused below, S1 has no disc under it).
 S1_CHECKS = ("field_of_view", "position", "bone")
 
 
@@ -367,8 +368,12 @@ def sacral_segment(windowed: np.ndarray, foreground: float, l5, candidates: Sequ
     boxed weakly or not kept in the column (fused below, it has no disc under it, so the column's checks of a mobile
     body fail: three of the eight real sagittal slices anchored on the sacrum had no S1). The best-scoring candidate
     one level below L5, stacked on it (depth extents overlapping along L5's own front-to-back axis: S1 is tilted
-    forwards, so in image columns it lies behind L5) and about as tall, that the image shows as bone in the patient
-    (:data:`S1_CHECKS` of the 2D gate) is reported as S1; S1 is never graded (sacral level).
+    forwards, so in image columns it lies behind L5; or, tilted further, its centre on the rays the sacral test reads
+    for the S1 segment, 0-30 degrees posterior of L5's axis) and about as tall, that the image shows as bone in the
+    patient (:data:`S1_CHECKS` of the 2D gate) is reported as S1; S1 is never graded (sacral level). The rays were
+    added when the depth overlap alone lost A058062_19010108's S1 (boxes 29-31 degrees posterior of the detected L5,
+    overlapping its depth by 0.30-0.44; the annotated S1 centres of the real slices lie 5-19 degrees posterior of
+    their L5's own axis, 4-31 degrees of the L4-L5 line).
 
     Args:
         windowed: the :func:`.gate2d.body_window` image.
@@ -380,7 +385,7 @@ def sacral_segment(windowed: np.ndarray, foreground: float, l5, candidates: Sequ
     from ..keypoints.chain import HEIGHT_RATIO, MIN_AP_OVERLAP, extent_overlap
     from .fracture import body_axes
     from .gate2d import _Body, _body_checks, patient_outline
-    from .sacrum import LEVEL_PER_HEIGHT, STEP_RATIO
+    from .sacrum import LEVEL_PER_HEIGHT, S1_FAN_DEG, STEP_RATIO
 
     upper = np.asarray(l5.keypoints, dtype=np.float64)
     centre, down, back, _ = body_axes(upper)
@@ -395,7 +400,8 @@ def sacral_segment(windowed: np.ndarray, foreground: float, l5, candidates: Sequ
         steps = float(np.linalg.norm(offset)) / (LEVEL_PER_HEIGHT * 0.5 * (height + tall))
         if (float(offset @ down) <= 0 or not STEP_RATIO[0] <= steps <= STEP_RATIO[1]
                 or not HEIGHT_RATIO[0] <= tall / max(height, 1e-6) <= HEIGHT_RATIO[1]
-                or extent_overlap(points @ back, depth) < MIN_AP_OVERLAP):
+                or (extent_overlap(points @ back, depth) < MIN_AP_OVERLAP
+                    and not S1_FAN_DEG[0] <= np.degrees(np.arctan2(offset @ back, offset @ down)) <= S1_FAN_DEG[1])):
             continue
         if outline is None:
             outline = patient_outline(windowed, foreground)

@@ -542,6 +542,17 @@ def test_s1_is_boxed_below_the_anchored_l5_shown_and_not_graded():
     assert s1.extra["level_certain"] is True
 
 
+def test_s1_tilted_behind_l5_is_boxed_on_the_rays_the_sacral_test_reads():
+    # A058062_19010108's S1 boxes lie 29-31 degrees posterior of the detected L5 and overlap its depth by 0.30-0.44
+    # (under the 0.5 of a mobile body stacked on another): on the sacral test's S1 rays (0-30 degrees) it is S1
+    entry = ENTRIES["A058062_19010108-077"]
+    result = analyze_radiograph(ROOT / entry["image"]).result
+    assert result.patient["levels"]["anchor"] == "sacrum"
+    assert result.labels[-2:] == ["L5", "S1"]
+    assert _annotated_mm(result.vertebrae[-1], entry, "S1") < 8.0
+    assert result.vertebrae[-1].status == "not_assessed"
+
+
 def test_only_a_box_one_level_below_l5_and_stacked_on_it_is_taken_for_s1():
     from VertebralFractureLib.radiograph.analyze import sacral_segment
     from VertebralFractureLib.radiograph.fracture import body_axes
