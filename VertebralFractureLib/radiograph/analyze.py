@@ -398,10 +398,11 @@ def sacral_segment(windowed: np.ndarray, foreground: float, l5, candidates: Sequ
         tall = float(np.ptp(points[:, 1]))
         offset = np.asarray(candidate.centre, dtype=np.float64) - centre
         steps = float(np.linalg.norm(offset)) / (LEVEL_PER_HEIGHT * 0.5 * (height + tall))
+        stacked = extent_overlap(points @ back, depth) >= MIN_AP_OVERLAP
+        on_s1_rays = S1_FAN_DEG[0] <= np.degrees(np.arctan2(offset @ back, offset @ down)) <= S1_FAN_DEG[1]
         if (float(offset @ down) <= 0 or not STEP_RATIO[0] <= steps <= STEP_RATIO[1]
                 or not HEIGHT_RATIO[0] <= tall / max(height, 1e-6) <= HEIGHT_RATIO[1]
-                or (extent_overlap(points @ back, depth) < MIN_AP_OVERLAP
-                    and not S1_FAN_DEG[0] <= np.degrees(np.arctan2(offset @ back, offset @ down)) <= S1_FAN_DEG[1])):
+                or not (stacked or on_s1_rays)):
             continue
         if outline is None:
             outline = patient_outline(windowed, foreground)
