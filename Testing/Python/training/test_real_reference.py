@@ -264,3 +264,20 @@ def test_score_case_reports_the_centreline_fraction_and_summary_pools_it():
     total = summarise([score, away])
     assert total["centreline_fraction"] == pytest.approx(0.5)
     assert score_case(_result_from(ref), ref).centreline_fraction is None
+
+
+def test_a_body_in_two_crops_of_one_scan_counts_once_in_the_distinct_figure():
+    chest, crop = load_case("cptac_chest"), load_case("cptac_cardiac_a")
+    moved = score_case(_result_from(chest, offset=(0.0, 3.0, 0.0)), chest)  # every chest body 3 mm off
+    exact = score_case(_result_from(crop), crop)  # the crop's bodies (T7-T11, also in the chest) exact
+    shared = {m.reference for m in exact.matches if m.keypoint_error_mm is not None}
+    only_chest = [m for m in moved.matches if m.keypoint_error_mm is not None and m.reference not in shared]
+    assert shared and only_chest
+    total = summarise([moved, exact])
+    distinct = total["distinct_bodies"]
+    assert distinct["bodies"] == len(shared) + len(only_chest)
+    # a shared body: (3 + 0) / 2 = 1.5 mm, once; a chest-only body: 3 mm
+    expected = (1.5 * len(shared) + 3.0 * len(only_chest)) / distinct["bodies"]
+    assert distinct["keypoint_error_mm"] == pytest.approx(expected)
+    pooled = (3.0 * len(moved.keypoint_errors_mm)) / (len(moved.keypoint_errors_mm) + len(exact.keypoint_errors_mm))
+    assert total["keypoint_error_mm"] == pytest.approx(pooled)  # the pooled figure counts the shared bodies twice

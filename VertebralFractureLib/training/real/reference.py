@@ -32,7 +32,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -293,6 +293,8 @@ class VertebraMatch:
     keypoint_error_mm: Optional[float] = None
     keypoint_error_sagittal_mm: Optional[float] = None
     height_error_mm: Optional[float] = None
+    #: LPS centroid of the matched reference body (the same body in two crops of one scan has the same one).
+    reference_centroid: Optional[List[float]] = None
 
 
 @dataclass
@@ -586,6 +588,7 @@ def score_case(result: Any, reference: Reference, *, max_mm: float = MATCH_MM,
         ref = reference.vertebrae[pairs[i]]
         v = reported[i]
         m.reference = ref.label
+        m.reference_centroid = [round(float(c), 2) for c in ref.centroid]
         m.distance_mm = round(float(np.linalg.norm(np.asarray(v.centroid, float) - ref.centroid)), 2)
         score.found += 1
         right = normalise_level(v.label) == ref.label
@@ -633,8 +636,29 @@ def score_case(result: Any, reference: Reference, *, max_mm: float = MATCH_MM,
     return score
 
 
+def distinct_body_errors(scores: Sequence[CaseScore]) -> Dict[str, Any]:
+    """Keypoint and height error of the assessed bodies, each physical body counted once.
+
+    The cardiac crops are cut from the chest CT and keep its annotations in the same LPS frame, so one body can be
+    matched in up to three cases; the pooled figures of :func:`summarise` count it each time. Here a body is its
+    reference level and centroid (to 0.5 mm), its errors are averaged over the cases it was assessed in, and the
+    figure is the mean over bodies.
+    """
+    bodies: Dict[Tuple[str, Tuple[int, ...]], List[Tuple[float, Optional[float]]]] = {}
+    for s in scores:
+        for m in s.matches:
+            if m.keypoint_error_mm is None or m.reference_centroid is None:
+                continue
+            key = (str(m.reference), tuple(int(round(2.0 * c)) for c in m.reference_centroid))
+            bodies.setdefault(key, []).append((m.keypoint_error_mm, m.height_error_mm))
+    keypoint = [float(np.mean([k for k, _ in errors])) for errors in bodies.values()]
+    height = [float(np.mean(h)) for h in ([h for _, h in errors if h is not None] for errors in bodies.values()) if h]
+    return {"bodies": len(bodies), "keypoint_error_mm": float(np.mean(keypoint)) if keypoint else None,
+            "height_error_mm": float(np.mean(height)) if height else None}
+
+
 def summarise(scores: Sequence[CaseScore]) -> Dict[str, Any]:
-    """Totals over cases: counts summed, rates pooled over all matched vertebrae."""
+    """Totals over cases: counts summed, rates pooled over all matched vertebrae (and :func:`distinct_body_errors`)."""
     found = sum(s.found for s in scores)
     keypoints = [e for s in scores for e in s.keypoint_errors_mm]
     sagittal = [e for s in scores for e in s.keypoint_errors_sagittal_mm]
@@ -666,6 +690,7 @@ def summarise(scores: Sequence[CaseScore]) -> Dict[str, Any]:
         "keypoint_error_sagittal_all_mm": float(np.mean(sagittal_all)) if sagittal_all else None,
         "height_error_all_mm": float(np.mean(heights_all)) if heights_all else None,
         "keypoints_all_n": len(keypoints_all),
+        "distinct_bodies": distinct_body_errors(scores),
         "mask_g_errors": {f"{s.case} {level}": round(e, 3) for s in scores for level, e in s.mask_g_errors.items()},
         "false_grade": sum(len(s.false_grade) for s in scores),
         "false_review": sum(len(s.false_review) for s in scores),
