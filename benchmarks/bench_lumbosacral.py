@@ -100,9 +100,8 @@ def main(argv: List[str] = None) -> int:
     from VertebralFractureLib.radiograph.analyze import analyze_radiograph
     from VertebralFractureLib.synth import generate_case
 
-    totals = {kind: {"pictures": 0, "anchor": 0, "right": 0, "wrong": 0, "lumbar": 0, "lumbar_right": 0, "s1": 0,
-                     "s1_right": 0}
-              for kind in ("slice", "film")}
+    counted = ("anchor", "right", "wrong", "lumbar", "lumbar_right", "s1", "s1_right")
+    totals = {kind: {"pictures": 0, **dict.fromkeys(counted, 0)} for kind in ("slice", "film")}
     with tempfile.TemporaryDirectory() as folder:
         for seed in range(args.first_seed, args.first_seed + args.count):
             case = generate_case(seed, "abdomen", sacrum="curved", bottom_level="L5", fov_xy_mm=(320.0, 320.0),
@@ -115,7 +114,7 @@ def main(argv: List[str] = None) -> int:
                 s = score(analysis, centres, mm)
                 total = totals[kind]
                 total["pictures"] += 1
-                for key in ("anchor", "right", "wrong", "lumbar", "lumbar_right", "s1", "s1_right"):
+                for key in counted:
                     total[key] += int(s[key])
                 print(f"{seed} {kind:5s} anchor {'yes' if s['anchor'] else 'no '} levels "
                       f"{'right' if s['right'] else 'WRONG' if s['wrong'] else 'uncertain'} lumbar "

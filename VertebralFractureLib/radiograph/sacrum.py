@@ -480,14 +480,13 @@ def count_levels(bodies: Sequence, order: Sequence[int], l5_index: int
 
 #: Reason given for a detection below S1 once the sacrum is found (it is a sacral segment or lies in the pelvis).
 BELOW_S1_REASON = "below S1 of the sacral anchor: a sacral segment or the pelvis, not a mobile vertebral body"
+_SACRAL_TEST = ("(bone below its disc, soft tissue of the pelvis straight ahead, a long bony mass turning "
+                "posteriorly), the other levels by the spacing of neighbouring bodies (radiograph/sacrum.py)")
 METHOD = ("counted from the sacrum: L5 is the body with the sacrum below it, named by the lumbosacral classifier "
-          "and not contradicted by the sacral test (bone below its disc, soft tissue of the pelvis straight ahead, a "
-          "long bony mass turning posteriorly), the other levels by the spacing of neighbouring bodies "
-          "(radiograph/sacrum.py)")
+          "and not contradicted by the sacral test " + _SACRAL_TEST)
 #: The method without a classifier (``model=False``): the sacral test alone.
-METHOD_TEST_ALONE = ("counted from the sacrum: L5 is the body with the sacrum below it by the sacral test alone (bone "
-                     "below its disc, soft tissue of the pelvis straight ahead, a long bony mass turning posteriorly), "
-                     "the other levels by the spacing of neighbouring bodies (radiograph/sacrum.py)")
+METHOD_TEST_ALONE = ("counted from the sacrum: L5 is the body with the sacrum below it by the sacral test alone "
+                     + _SACRAL_TEST)
 
 
 def anchored_levels(image01: np.ndarray, foreground: float, keypoints: Sequence[np.ndarray],

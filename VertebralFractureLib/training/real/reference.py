@@ -651,8 +651,12 @@ def distinct_body_errors(scores: Sequence[CaseScore]) -> Dict[str, Any]:
                 continue
             key = (str(m.reference), tuple(int(round(2.0 * c)) for c in m.reference_centroid))
             bodies.setdefault(key, []).append((m.keypoint_error_mm, m.height_error_mm))
-    keypoint = [float(np.mean([k for k, _ in errors])) for errors in bodies.values()]
-    height = [float(np.mean(h)) for h in ([h for _, h in errors if h is not None] for errors in bodies.values()) if h]
+    keypoint, height = [], []
+    for errors in bodies.values():
+        keypoint.append(float(np.mean([k for k, _ in errors])))
+        measured = [h for _, h in errors if h is not None]
+        if measured:
+            height.append(float(np.mean(measured)))
     return {"bodies": len(bodies), "keypoint_error_mm": float(np.mean(keypoint)) if keypoint else None,
             "height_error_mm": float(np.mean(height)) if height else None}
 
