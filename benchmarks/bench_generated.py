@@ -4,6 +4,7 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_generated.py [--n 12] [--seed 900000] [--json out.json]
                                                           [--realism hospital] [--size-scale 1.25]
+                                                          [--slice-mm 5]
 
 Case ``i`` is ``generate_case(seed + i, preset)`` with the presets chest, abdomen, spine and scoliosis in turn
 (the held-out seeds of the model figures in README.md start at 900000; training used other seeds). The truth
@@ -16,6 +17,9 @@ share of them flagged at all (verdict "fracture" or "review": the validated lear
 body whose heights look normal), the share of vertebrae not assessed, the wrong levels in cases whose levels
 were called certain (``confident_wrong_levels``), and the vertebra AUC of grades 2-3 against grade 0 (grade 1 left
 out) of the patch classifier's probability and of the keypoints' 1 - G over every matched vertebra.
+``--slice-mm S`` resamples each generated CT to S mm slices (linear, in-plane spacing kept, as
+``bench_real_variants.py --variants thick5`` does with the real ones) before the analysis; the truth is in patient mm
+and applies unchanged.
 """
 
 from __future__ import annotations
@@ -79,6 +83,7 @@ def main(argv=None) -> int:
                         help="body-size factor of every case (default: the generator's draw, about N(1, 0.05); the "
                              "real reference bodies are 1.0-1.3 times the generator's mean)")
     parser.add_argument("--realism", default="v1", choices=("v1", "hospital"), help="generator profile (default v1)")
+    parser.add_argument("--slice-mm", type=float, help="resample each CT to slices this thick (mm) before analysis")
     args = parser.parse_args(argv)
     scores, moderate, detected, flagged, total, not_assessed, confident_wrong = [], 0, 0, 0, 0, 0, 0
     scored = []  # (moderate or severe, classifier probability, 1 - G) of every matched grade 0 / 2 / 3 vertebra
@@ -90,7 +95,12 @@ def main(argv=None) -> int:
                 overrides["size_scale"] = args.size_scale
             case = generate_case(args.seed + i, preset, **overrides)
             path = Path(folder) / f"case_{i:04d}.nii.gz"
-            sitk.WriteImage(case.ct, str(path))
+            ct = case.ct
+            if args.slice_mm is not None:
+                from VertebralFractureLib.io.images import resample_spacing
+
+                ct = resample_spacing(ct, (ct.GetSpacing()[0], ct.GetSpacing()[1], args.slice_mm))
+            sitk.WriteImage(ct, str(path))
             started = time.perf_counter()
             try:
                 analysis = analyze(path)

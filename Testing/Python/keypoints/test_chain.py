@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from VertebralFractureLib.keypoints.chain import chain_has_room, extend_chain, level_spacing
+from VertebralFractureLib.keypoints.chain import chain_has_room, extend_chain, interposed, level_spacing
 
 
 def box(row: float, col: float = 60.0, height: float = 22.0, depth: float = 32.0) -> np.ndarray:
@@ -161,3 +161,36 @@ def test_small_upper_thoracic_bodies_on_3_mm_slices_join_the_chain(tmp_path):
     assert len(centres) == 17
     for level, centre in centres.items():
         assert np.linalg.norm(reported - centre, axis=1).min() < 15.0, level
+
+
+def test_a_box_on_the_disc_between_two_bodies_one_level_apart_is_interposed():
+    """Spacing 40, a box half-way between the 4th and the 5th body (gaps 20, 20): interposed, in any order."""
+    rows = [40.0, 80.0, 120.0, 160.0, 200.0, 240.0]
+    points = np.concatenate([chain(rows, height=28.0), box(180.0, height=26.0)[None]])
+    assert interposed(points) == [6]
+    assert interposed(points[::-1]) == [0]
+    assert interposed(chain(rows, height=28.0)) == []
+
+
+def test_a_collapsed_body_between_its_neighbours_is_not_interposed():
+    """Lumbar spacing 40 (bodies 28, discs 12): a body collapsed to 6 mm keeps a disc on each side, its neighbours
+    lie 28 / 2 + 12 + 6 + 12 + 28 / 2 = 58 mm apart, 1.45 levels, so it is not a box between two bodies."""
+    above = [40.0, 80.0, 120.0]
+    collapsed = 120.0 + 14.0 + 12.0 + 3.0
+    below = [collapsed + 3.0 + 12.0 + 14.0 + 40.0 * k for k in range(3)]
+    points = np.concatenate([chain(above, height=28.0), box(collapsed, height=6.0)[None], chain(below, height=28.0)])
+    assert interposed(points) == []
+
+
+def test_a_body_over_a_missed_level_or_beside_the_column_is_not_interposed():
+    rows = [40.0, 80.0, 120.0, 200.0, 240.0]  # the level at 160 missed: a box there has gaps of one level each
+    assert interposed(np.concatenate([chain(rows), box(160.0)[None]])) == []
+    beside = box(140.0, col=120.0)  # half-way between two bodies but behind the column (posterior elements)
+    assert interposed(np.concatenate([chain([40.0, 80.0, 120.0, 160.0, 200.0]), beside[None]])) == []
+
+
+def test_a_box_close_to_one_neighbour_is_not_interposed():
+    """Gaps of 30 and 12 against a spacing of 40 sum to one level, but only a box with both gaps short lies on a disc
+    (one this close to a body shares its rows: the NMS's stacked rule handles it)."""
+    rows = [40.0, 80.0, 120.0, 160.0, 202.0, 242.0]
+    assert interposed(np.concatenate([chain(rows, height=28.0), box(190.0, height=26.0)[None]])) == []

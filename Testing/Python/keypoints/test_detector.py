@@ -168,3 +168,27 @@ def test_three_d_level_path_and_refinement(trained):
     assert refined
     positions = [level_index(d.label) for d in refined]
     assert positions == sorted(positions) and len(set(positions)) == len(positions)
+
+
+@pytest.mark.slow
+def test_the_sample_ct_at_5_mm_slices_has_one_box_per_body_and_its_own_levels():
+    """The real sample CT resampled to 5 mm slices (as ``bench_real_variants.py --variants thick5``).
+
+    Without the one-box-per-stretch rules the detector kept a box over L4's lower half and its disc beside L4 and
+    one on the L4/L5 disc: L4 was named L5, the disc "L6", the true L5 "S1" and the levels were uncertain (a
+    doubled detection beside the iliac crests); with the disc box kept alone, the true L5 was named S1 with
+    certain levels. Each reported body must lie on its reference body, L1-L5 in order.
+    """
+    from VertebralFractureLib.io.images import read_image, resample_spacing
+    from VertebralFractureLib.pipeline import analyze
+    from VertebralFractureLib.stage import AnalysisOptions
+    from VertebralFractureLib.training.real.reference import load_case, score_case
+
+    reference = load_case("sample_ct")
+    original = read_image(reference.image_path)
+    image = resample_spacing(original, (original.GetSpacing()[0], original.GetSpacing()[1], 5.0))
+    result = analyze(image, AnalysisOptions(extra_stages=(), masks=False, device="cpu", threads=1)).result
+    score = score_case(result, reference)
+    assert [v.label for v in result.vertebrae] == ["L1", "L2", "L3", "L4", "L5"]
+    assert [(m.reported, m.reference) for m in score.matches] == [(f"L{k}", f"L{k}") for k in range(1, 6)]
+    assert score.outside == 0 and result.patient["levels"]["certain"]

@@ -74,3 +74,28 @@ def test_voting_weights_by_score():
     points = _pair_at_shift(2.0)  # IoU 18/22 = 0.82 > vote_iou 0.5
     kept, _, _ = nms_keypoints(points, [0.75, 0.25], vote_iou=0.5)
     np.testing.assert_allclose(kept[0], _box_points(0, 0.5, 30, 20))  # 0.75 * 0 + 0.25 * 2
+
+
+def test_a_box_over_half_a_body_and_its_disc_goes_and_the_next_body_stays():
+    """Same column: 0.55 of the shorter box's rows shared (IoU 0.3 lets it through the NMS) -> the weaker box goes."""
+    from VertebralFractureLib.keypoints.nms import suppress_stacked
+
+    body = _box_points(40, 136, 34, 29)  # rows 136-165
+    over_disc = _box_points(45, 152, 30, 24)  # rows 152-176: 13 of 24 rows shared
+    next_body = _box_points(46, 166, 26, 21)  # rows 166-187: no row shared with the body
+    assert suppress_stacked(np.stack([body, over_disc, next_body]), [0.997, 0.818, 0.985]) == [0, 2]
+    # the better-scoring box stays whichever comes first
+    assert suppress_stacked(np.stack([over_disc, body]), [0.818, 0.997]) == [1]
+
+
+def test_boxes_sharing_rows_beside_the_column_or_by_less_than_half_are_both_kept():
+    from VertebralFractureLib.keypoints.nms import suppress_stacked
+
+    body = _box_points(40, 100, 34, 28)
+    behind = _box_points(94, 105, 22, 18)  # posterior elements at the same rows: another column
+    corners = _box_points(41, 126, 34, 28)  # 2 of 28 rows shared: the detector's corners spread over the disc
+    assert suppress_stacked(np.stack([body, behind, corners]), [0.9, 0.8, 0.7]) == [0, 1, 2]
+    just_under = _box_points(40, 114.5, 34, 28)  # 13.5 of 28 rows shared: under half
+    just_over = _box_points(40, 113.5, 34, 28)  # 14.5 of 28: over half
+    assert suppress_stacked(np.stack([body, just_under]), [0.9, 0.8]) == [0, 1]
+    assert suppress_stacked(np.stack([body, just_over]), [0.9, 0.8]) == [0]
