@@ -9,7 +9,9 @@ from VertebralFractureLib.quality.stage import (
     ENDPLATES_FOR_A_GRADE,
     LORDOTIC_WEDGE_REASON,
     QualityGateStage,
+    height_loss_mm,
     withhold_lordotic_wedges,
+    withhold_unresolved_losses,
     withhold_unsupported_grades,
 )
 from VertebralFractureLib.schema import SpineResult, Vertebra
@@ -110,3 +112,47 @@ def test_a_posterior_shortest_l5_is_not_graded_from_its_shape_but_an_anterior_we
     fractured = SpineResult([Vertebra("L5", np.zeros(3), wedge)])
     withhold_lordotic_wedges(fractured)
     assert fractured.vertebra("L5").assessed and fractured.vertebra("L5").measure.grade == 2
+
+
+def _slices(thickness_mm: float):
+    """An axial CT's geometry: 0.8 x 0.8 mm pixels, ``thickness_mm`` slices (LPS, identity direction)."""
+    from VertebralFractureLib.geometry import ImageGeometry
+
+    return ImageGeometry((400, 400, 80), (0.8, 0.8, thickness_mm), (-160.0, -160.0, -200.0), np.eye(3))
+
+
+def test_a_height_loss_thinner_slices_could_not_resolve_is_withheld_on_5_mm_slices():
+    """On 5 mm slices each endplate is the merged band's centre, up to half a slice off: a loss under two slices
+    (10 mm) is not confirmed; a larger one, and any loss on 3 mm slices, is reported."""
+    wedge = box_keypoints((0.0, 0.0, 0.0), heights=(18.0, 24.0, 25.0), depth=30.0)  # 7 mm loss: G 0.72, grade 2
+    severe = box_keypoints((0.0, 0.0, -40.0), heights=(14.0, 22.0, 25.0), depth=30.0)  # 11 mm: G 0.56, grade 3
+    result = SpineResult([Vertebra("L1", np.zeros(3), wedge.copy()), Vertebra("L2", np.zeros(3), severe.copy())])
+    assert [v.measure.grade for v in result.vertebrae] == [2, 3]
+    withhold_unresolved_losses(result, _slices(5.0))
+    l1, l2 = result.vertebra("L1"), result.vertebra("L2")
+    assert l1.status == "not_assessed" and l1.status_reason.startswith("slices 5.0 mm thick along the body: a height "
+                                                                       "loss of 7.0 mm (grade 2)")
+    assert l2.assessed and l2.measure.grade == 3
+    from VertebralFractureLib.verdict import UNCONFIRMED_GRADE_KEY
+
+    assert l1.extra[UNCONFIRMED_GRADE_KEY] == 2  # recorded: a learned score that agrees asks for a look
+    on_3_mm = SpineResult([Vertebra("L1", np.zeros(3), wedge.copy())])
+    withhold_unresolved_losses(on_3_mm, _slices(3.0))
+    assert on_3_mm.vertebra("L1").assessed and on_3_mm.vertebra("L1").measure.grade == 2
+    annotated = SpineResult([Vertebra("L1", np.zeros(3), wedge.copy(), source="annotator")])
+    withhold_unresolved_losses(annotated, _slices(5.0))
+    assert annotated.vertebra("L1").assessed  # points a person placed are measured as given
+
+
+def test_the_loss_behind_a_grade_from_the_size_deficit_is_counted_against_the_expected_height():
+    """A crushed body keeps its shape (G near 1) and loses all heights against its normal neighbours: its loss is the
+    expected height minus its shortest, not its tallest minus its shortest."""
+    from VertebralFractureLib.genant import GenantMeasure
+
+    shape_only = GenantMeasure(heights=(18.0, 24.0, 25.0), G=0.72, grade=2, type="wedge")
+    assert height_loss_mm(shape_only) == 7.0
+    # heights 14-15 mm, G 14 / 15; neighbours 25 mm tall: deficit s = 0.4, reduction 1 - G (1 - (s - 0.05))
+    g = 14.0 / 15.0
+    crush = GenantMeasure(heights=(14.0, 14.5, 15.0), G=g, grade=3, type="crush",
+                          neighbour_reduction=1.0 - g * (1.0 - (0.4 - 0.05)))
+    assert abs(height_loss_mm(crush) - (25.0 - 14.0)) < 1e-9
