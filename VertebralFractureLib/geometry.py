@@ -34,6 +34,10 @@ class ImageGeometry:
         spacing: voxel size in mm along i, j(, k).
         origin: LPS mm position of voxel (0, 0, 0).
         direction: D x D matrix whose columns are the unit directions of the i, j(, k) axes.
+        resolution: mm the image resolves along i, j(, k) where that is coarser than the spacing (a reconstruction
+            whose slices are thicker than their spacing: DICOM Slice Thickness (0018,0050) over the slice spacing,
+            :func:`VertebralFractureLib.io.images.read_image`), or None: the spacing. Each value is at least the
+            spacing along its axis.
 
     """
 
@@ -41,6 +45,7 @@ class ImageGeometry:
     spacing: tuple
     origin: tuple
     direction: np.ndarray = field(compare=False)
+    resolution: tuple | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         dim = len(self.size)
@@ -57,6 +62,11 @@ class ImageGeometry:
             raise GeometryError(f"image origin must be finite, got {self.origin}")
         if not np.all(np.isfinite(direction)) or abs(np.linalg.det(direction)) < 1e-6:
             raise GeometryError(f"image direction matrix is singular: {direction.tolist()}")
+        if self.resolution is not None:
+            resolution = tuple(float(r) for r in self.resolution)
+            if len(resolution) != dim or not all(np.isfinite(resolution)):
+                raise GeometryError(f"resolution must have {dim} finite values, got {self.resolution}")
+            object.__setattr__(self, "resolution", tuple(max(r, s) for r, s in zip(resolution, self.spacing)))
 
     @property
     def dimension(self) -> int:
@@ -109,23 +119,32 @@ class ImageGeometry:
         """Physical length of the image along each axis (size x spacing)."""
         return np.asarray(self.size) * np.asarray(self.spacing)
 
-    def voxel_extent_along(self, direction: np.ndarray | Sequence) -> float:
-        """Extent (mm) of one voxel along a unit LPS direction: sum over the index axes of |component| x spacing.
+    @property
+    def resolved_mm(self) -> tuple:
+        """What the image resolves along each index axis: :attr:`resolution`, or the spacing when it is None."""
+        return self.resolution if self.resolution is not None else self.spacing
 
-        The spacing itself along an index axis; on a 0.7 x 0.7 x 3 mm grid about 3 mm along the body's superior axis
-        of an axial CT and 0.7 mm across it (the resolution the CT refinement and the endplate check work at).
+    def voxel_extent_along(self, direction: np.ndarray | Sequence) -> float:
+        """Extent (mm) of one voxel along a unit LPS direction: sum over the index axes of |component| x resolution.
+
+        The spacing itself along an index axis (or the slice thickness where the slices are thicker than their
+        spacing, :attr:`resolution`); on a 0.7 x 0.7 x 3 mm grid about 3 mm along the body's superior axis of an axial
+        CT and 0.7 mm across it (the resolution the CT refinement and the endplate check work at).
         """
         in_index_axes = np.linalg.inv(self.direction) @ np.asarray(direction, dtype=float)
-        return float(np.abs(in_index_axes) @ np.asarray(self.spacing, dtype=float))
+        return float(np.abs(in_index_axes) @ np.asarray(self.resolved_mm, dtype=float))
 
     def to_dict(self) -> Dict[str, Any]:
         """JSON-ready description (the ``input`` block of results)."""
-        return {
+        described = {
             "size": list(self.size),
             "spacing": list(self.spacing),
             "origin": list(self.origin),
             "direction": self.direction.flatten().tolist(),
         }
+        if self.resolution is not None:
+            described["resolution"] = list(self.resolution)
+        return described
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> ImageGeometry:
@@ -138,7 +157,8 @@ class ImageGeometry:
         try:
             size = data["size"]
             dim = len(size)
-            return cls(size, data["spacing"], data["origin"], np.asarray(data["direction"], float).reshape(dim, dim))
+            return cls(size, data["spacing"], data["origin"], np.asarray(data["direction"], float).reshape(dim, dim),
+                       data.get("resolution"))
         except (KeyError, TypeError, ValueError) as error:
             raise GeometryError(f"malformed image geometry {data!r}: {error}") from None
 

@@ -120,9 +120,9 @@ def check_ct(array: np.ndarray, geometry: ImageGeometry, name: str = "input", *,
             f"{name}: the highest intensity is {hu_max:g} HU; no bone is in view (a CT of the spine has "
             "vertebrae above 150 HU)"
         )
-    if max(geometry.spacing) > 3.5:
+    if max(geometry.resolved_mm) > 3.5:  # the slice thickness where the slices overlap (ImageGeometry.resolution)
         warnings.append(
-            f"{name}: slices {max(geometry.spacing):.1f} mm thick; heights are measured less accurately"
+            f"{name}: slices {max(geometry.resolved_mm):.1f} mm thick; heights are measured less accurately"
         )
     return CtCheck(geometry, hu_min, hu_max, warnings)
 

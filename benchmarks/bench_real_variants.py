@@ -3,7 +3,7 @@
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_real_variants.py [--cases sample_ct cptac_chest] \
-        [--variants original ras sagittal thick5 iso1 noise40] [--json out.json]
+        [--variants original ras sagittal thick5 iso1 iso1_known noise40] [--json out.json]
 
 Hospital scans of the same anatomy arrive in any orientation (axial LPS or RAS, sagittal
 acquisitions), with 0.6-5 mm slices and different noise. Each variant below is the same physical
@@ -18,7 +18,9 @@ Variants:
 * ``original``: as stored.
 * ``ras``, ``pil``, ``sagittal`` (ASL): the voxel grid permuted / flipped by ``SimpleITK.DICOMOrient``.
 * ``thick5``: 5 mm slices (linear resampling of z; in-plane spacing kept).
-* ``iso1``: 1 mm isotropic (linear).
+* ``iso1``: 1 mm isotropic (linear), as another tool would write it: nothing says the slices were 3 mm.
+* ``iso1_known``: the same, with the 3 mm it resolves along z recorded (``ImageGeometry.resolution``), as a DICOM
+  series whose Slice Thickness (0018,0050) exceeds its slice spacing is read.
 * ``noise40``: additive Gaussian noise of 40 HU (seed 7), as a low-dose or sharp-kernel scan.
 """
 
@@ -39,7 +41,13 @@ def variants() -> Dict[str, Callable]:
     """Variant name -> function of a SimpleITK image."""
     import SimpleITK as sitk
 
-    from VertebralFractureLib.io.images import resample_spacing
+    from VertebralFractureLib.io.images import RESOLUTION_KEY, resample_spacing
+
+    def without_resolution(image):
+        # resampled elsewhere: the file says 1 mm and nothing of the 3 mm it came from
+        if image.HasMetaDataKey(RESOLUTION_KEY):
+            image.EraseMetaData(RESOLUTION_KEY)
+        return image
 
     def noise(image):
         noisy = sitk.AdditiveGaussianNoise(sitk.Cast(image, sitk.sitkFloat32), 40.0, 0.0, 7)
@@ -51,7 +59,8 @@ def variants() -> Dict[str, Callable]:
         "pil": lambda image: sitk.DICOMOrient(image, "PIL"),
         "sagittal": lambda image: sitk.DICOMOrient(image, "ASL"),
         "thick5": lambda image: resample_spacing(image, (image.GetSpacing()[0], image.GetSpacing()[1], 5.0)),
-        "iso1": lambda image: resample_spacing(image, 1.0),
+        "iso1": lambda image: without_resolution(resample_spacing(image, 1.0)),
+        "iso1_known": lambda image: resample_spacing(image, 1.0),
         "noise40": noise,
     }
 

@@ -149,3 +149,16 @@ def test_voxel_extent_along_a_direction_is_the_spacing_on_an_index_axis():
     assert abs(geometry.voxel_extent_along([1.0, 0.0, 0.0]) - 0.8) < 1e-12  # LPS x is the second index axis here
     oblique = np.array([0.0, 0.6, 0.8])  # between y (index axis 0, 0.7 mm) and z (3 mm)
     assert abs(geometry.voxel_extent_along(oblique) - (0.6 * 0.7 + 0.8 * 3.0)) < 1e-12
+
+
+def test_the_resolution_of_slices_thicker_than_their_spacing_sets_the_voxel_extent():
+    from VertebralFractureLib.geometry import ImageGeometry
+
+    geometry = ImageGeometry((10, 10, 10), (0.7, 0.7, 2.5), (0.0, 0.0, 0.0), np.eye(3), resolution=(0.5, 0.7, 5.0))
+    assert geometry.resolution == (0.7, 0.7, 5.0)  # never finer than the spacing
+    assert geometry.voxel_extent_along([0.0, 0.0, 1.0]) == 5.0
+    tilted = np.array([0.0, 0.6, 0.8])
+    assert abs(geometry.voxel_extent_along(tilted) - (0.6 * 0.7 + 0.8 * 5.0)) < 1e-12
+    assert ImageGeometry.from_dict(geometry.to_dict()).resolution == (0.7, 0.7, 5.0)
+    plain = ImageGeometry((10, 10, 10), (0.7, 0.7, 2.5), (0.0, 0.0, 0.0), np.eye(3))
+    assert plain.voxel_extent_along([0.0, 0.0, 1.0]) == 2.5 and "resolution" not in plain.to_dict()

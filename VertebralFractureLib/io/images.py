@@ -34,12 +34,55 @@ def _sitk():
     return sitk
 
 
+#: Image metadata key holding what a 3D image resolves along each index axis, in mm, where that is coarser than its
+#: spacing (``ImageGeometry.resolution``): written by :func:`read_image` from a DICOM series whose Slice Thickness
+#: exceeds its slice spacing, carried through :func:`to_canonical` and :func:`resample_spacing`, read by
+#: :func:`geometry_of`.
+RESOLUTION_KEY = "vf|resolution_mm"
+#: DICOM Slice Thickness (0018,0050).
+SLICE_THICKNESS_TAG = "0018|0050"
+
+
 def geometry_of(image) -> ImageGeometry:
-    """The :class:`ImageGeometry` of a SimpleITK image."""
+    """The :class:`ImageGeometry` of a SimpleITK image (its :data:`RESOLUTION_KEY` metadata, when present)."""
     dim = image.GetDimension()
+    resolution = None
+    if dim == 3 and image.HasMetaDataKey(RESOLUTION_KEY):
+        try:
+            resolution = tuple(float(v) for v in image.GetMetaData(RESOLUTION_KEY).split("\\"))
+        except ValueError:
+            resolution = None
+        if resolution is not None and len(resolution) != 3:
+            resolution = None
     return ImageGeometry(
-        image.GetSize(), image.GetSpacing(), image.GetOrigin(), np.asarray(image.GetDirection()).reshape(dim, dim)
+        image.GetSize(), image.GetSpacing(), image.GetOrigin(), np.asarray(image.GetDirection()).reshape(dim, dim),
+        resolution,
     )
+
+
+def set_resolution(image, resolution) -> None:
+    """Record on a 3D image what it resolves along each index axis (mm; :data:`RESOLUTION_KEY`).
+
+    Values at or below the spacing leave nothing to record: where none is coarser the key is removed.
+    """
+    spacing = image.GetSpacing()
+    values = [max(float(r), float(s)) for r, s in zip(resolution, spacing)]
+    if all(v <= float(s) * (1 + 1e-6) for v, s in zip(values, spacing)):
+        if image.HasMetaDataKey(RESOLUTION_KEY):
+            image.EraseMetaData(RESOLUTION_KEY)
+        return
+    image.SetMetaData(RESOLUTION_KEY, "\\".join(f"{v:.6g}" for v in values))
+
+
+def _carry_resolution(source_geometry: ImageGeometry, image) -> None:
+    """Give ``image`` (a resampled or reoriented copy) what its source resolves, along its own index axes.
+
+    Resampling never adds resolution: a 3 mm series resampled to 1 mm (or an oblique one put on the canonical grid at
+    its finest spacing) still resolves 3 mm along its slice normal, which the refinement and the quality gate must
+    know (:meth:`~VertebralFractureLib.geometry.ImageGeometry.voxel_extent_along`).
+    """
+    direction = np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)
+    set_resolution(image, [source_geometry.voxel_extent_along(direction[:, axis]) for axis in range(3)])
 
 
 def image_from_array(array: np.ndarray, geometry: ImageGeometry):
@@ -109,7 +152,11 @@ def _dicom_series(folder: Path, series_uid: Optional[str] = None):
         image = reader.Execute()
     except RuntimeError as error:
         raise ImageReadError(f"{folder}: cannot read the DICOM series: {_first_error_line(error)}") from None
-    _keep_series_uids(image, files[0])
+    thickness = _keep_series_uids(image, files[0])
+    if thickness is not None and image.GetDimension() == 3:
+        # slices thicker than their spacing (an overlapping reconstruction): the image resolves the thickness
+        spacing = image.GetSpacing()
+        set_resolution(image, (spacing[0], spacing[1], thickness))
     return image
 
 
@@ -117,8 +164,12 @@ def _dicom_series(folder: Path, series_uid: Optional[str] = None):
 SERIES_UID_TAGS = {"study_uid": "0020|000d", "series_uid": "0020|000e"}
 
 
-def _keep_series_uids(image, first_file: str) -> None:
-    """Copy the study and series UIDs of a DICOM series onto its image (``image.GetMetaData("0020|000e")``)."""
+def _keep_series_uids(image, first_file: str) -> Optional[float]:
+    """Copy the study and series UIDs of a DICOM series onto its image (``image.GetMetaData("0020|000e")``).
+
+    Returns:
+        the series' Slice Thickness (mm, :data:`SLICE_THICKNESS_TAG`), or None when absent or not a positive number.
+    """
     sitk = _sitk()
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(first_file))
@@ -126,6 +177,13 @@ def _keep_series_uids(image, first_file: str) -> None:
     for tag in SERIES_UID_TAGS.values():
         if reader.HasMetaDataKey(tag) and reader.GetMetaData(tag).strip("\0 "):
             image.SetMetaData(tag, reader.GetMetaData(tag).strip("\0 "))
+    if not reader.HasMetaDataKey(SLICE_THICKNESS_TAG):
+        return None
+    try:
+        thickness = float(reader.GetMetaData(SLICE_THICKNESS_TAG).strip("\0 "))
+    except ValueError:
+        return None
+    return thickness if np.isfinite(thickness) and thickness > 0 else None
 
 
 def _check_modality(folder: Path, first_file: str) -> None:
@@ -406,6 +464,10 @@ def _first_error_line(error: BaseException) -> str:
 def read_image(path: PathLike, series_uid: Optional[str] = None, *, allow_non_finite: bool = False):
     """Read a volume file, a DICOM series folder or a 2D picture as a SimpleITK image.
 
+    Slices thicker than their spacing (an overlapping reconstruction) are recorded as what the image resolves
+    (:data:`RESOLUTION_KEY`, ``ImageGeometry.resolution``): from a DICOM series' Slice Thickness (0018,0050), or from
+    the ``SliceThickness`` of a NIfTI's JSON sidecar (:func:`sidecar_slice_thickness`).
+
     Args:
         path: the file or folder (a DICOM folder is searched recursively).
         series_uid: the DICOM series to read when the folder holds several.
@@ -487,7 +549,34 @@ def _read_checked_nifti(readable: Path, path: Path, allow_non_finite: bool):
             f"{path}: {scan.non_finite} voxels are NaN or infinite (the NIfTI reader would show them as 0); "
             "a CT holds finite Hounsfield units"
         )
-    return _read_with_sitk(readable, path)
+    image = _read_with_sitk(readable, path)
+    thickness = sidecar_slice_thickness(path)
+    if thickness is not None and image.GetDimension() == 3:
+        spacing = image.GetSpacing()
+        set_resolution(image, (spacing[0], spacing[1], thickness))
+    return image
+
+
+def sidecar_slice_thickness(path: Path) -> Optional[float]:
+    """The ``SliceThickness`` (mm) of a NIfTI's JSON sidecar (``ct.nii.gz`` -> ``ct.json``), or None.
+
+    dcm2niix, the usual DICOM -> NIfTI converter, writes the DICOM header's Slice Thickness (0018,0050) there (BIDS),
+    while the NIfTI header keeps only the slice spacing; the slices are along the third voxel axis. An unreadable
+    sidecar or a value that is not a positive number is ignored (the spacing stands).
+    """
+    import json
+
+    name = path.name
+    stem = name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else name[: -len(".nii")]
+    sidecar = path.with_name(stem + ".json")
+    if not sidecar.is_file():
+        return None
+    try:
+        value = json.loads(sidecar.read_text(encoding="utf-8")).get("SliceThickness")
+        thickness = float(value)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+    return thickness if np.isfinite(thickness) and thickness > 0 else None
 
 
 def _read_with_sitk(readable: Path, path: Path):
@@ -523,7 +612,9 @@ def to_canonical(image, *, nearest: bool = False):
     sitk = _sitk()
     geometry = geometry_of(image)
     if geometry.is_axis_aligned:
-        return sitk.DICOMOrient(image, "LPS")
+        oriented = sitk.DICOMOrient(image, "LPS")
+        _carry_resolution(geometry, oriented)
+        return oriented
     dim = image.GetDimension()
     corners = np.array(np.meshgrid(*[[0, s - 1] for s in geometry.size], indexing="ij")).reshape(dim, -1).T
     points = geometry.index_to_lps(corners)
@@ -535,7 +626,10 @@ def to_canonical(image, *, nearest: bool = False):
     reference.SetDirection(np.eye(dim).flatten().tolist())
     fill = float(sitk.GetArrayViewFromImage(image).min())
     interpolator = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
-    return sitk.Resample(image, reference, sitk.Transform(), interpolator, fill)
+    resampled = sitk.Resample(image, reference, sitk.Transform(), interpolator, fill)
+    if dim == 3:
+        _carry_resolution(geometry, resampled)
+    return resampled
 
 
 def _canonical_grid(geometry: ImageGeometry, extent: np.ndarray):
@@ -573,13 +667,17 @@ def resample_like(image, reference, *, nearest: bool = False, default: float = 0
 
 
 def resample_spacing(image, spacing: Tuple[float, ...], *, nearest: bool = False, default: float = -1024.0):
-    """Resample to a new isotropic or per-axis spacing on the same box and direction."""
+    """Resample to a new isotropic or per-axis spacing on the same box and direction.
+
+    A 3D image keeps what it resolves (:data:`RESOLUTION_KEY`): the coarser of the new spacing and the source's
+    resolution along each axis (a 3 mm series resampled to 1 mm still resolves 3 mm only where it says so).
+    """
     sitk = _sitk()
     spacing = np.broadcast_to(np.asarray(spacing, float), (image.GetDimension(),))
     old = np.asarray(image.GetSpacing())
     size = np.maximum(1, np.round(np.asarray(image.GetSize()) * old / spacing)).astype(int)
     interpolator = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
-    return sitk.Resample(
+    resampled = sitk.Resample(
         image,
         [int(s) for s in size],
         sitk.Transform(),
@@ -590,3 +688,6 @@ def resample_spacing(image, spacing: Tuple[float, ...], *, nearest: bool = False
         default,
         image.GetPixelID(),
     )
+    if image.GetDimension() == 3:
+        _carry_resolution(geometry_of(image), resampled)
+    return resampled

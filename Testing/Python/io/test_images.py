@@ -14,6 +14,7 @@ from VertebralFractureLib.io.images import (
     image_from_array,
     read_image,
     resample_like,
+    resample_spacing,
     to_canonical,
     write_image,
 )
@@ -63,8 +64,8 @@ def test_write_refuses_overwrite(tmp_path):
     assert geometry_of(read_image(path)).orientation_code == "RAS"
 
 
-def write_dicom_series(folder, image):
-    """One file per slice with the tags SimpleITK's DicomSeriesFromArray example sets."""
+def write_dicom_series(folder, image, slice_thickness=None):
+    """One file per slice with the tags SimpleITK's DicomSeriesFromArray example sets (and Slice Thickness)."""
     folder.mkdir()
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
@@ -88,6 +89,8 @@ def write_dicom_series(folder, image):
         slice_image.SetMetaData("0020|0013", str(k + 1))
         slice_image.SetMetaData("0028|1053", "1")
         slice_image.SetMetaData("0028|1052", "0")
+        if slice_thickness is not None:
+            slice_image.SetMetaData("0018|0050", str(slice_thickness))
         writer.SetFileName(str(folder / f"slice{k:03d}.dcm"))
         writer.Execute(slice_image)
 
@@ -237,3 +240,49 @@ def test_real_ct_geometry():
     image = read_image(real("totalsegmentator", "example_ct.nii.gz"))
     assert image.GetSize() == (122, 101, 112)
     np.testing.assert_allclose(image.GetSpacing(), (3.0, 3.0, 3.0), atol=1e-4)
+
+
+@pytest.mark.parametrize("direction", [np.eye(3), PIR], ids=["axial", "sagittal slices"])
+def test_slices_thicker_than_their_spacing_are_read_as_what_the_image_resolves(tmp_path, direction):
+    """An overlapping reconstruction (5 mm slices every 2.5 mm): the refinement and the quality gate must work at 5 mm
+    across the slices, whatever the grid is reoriented or resampled to."""
+    image = make_image(direction, size=(8, 6, 5), spacing=(0.7, 0.7, 2.5))
+    write_dicom_series(tmp_path / "series", image, slice_thickness=5.0)
+    read = read_image(tmp_path / "series")
+    geometry = geometry_of(read)
+    np.testing.assert_allclose(geometry.resolution, (0.7, 0.7, 5.0), atol=1e-4)
+    normal = geometry.direction[:, 2]
+    assert abs(geometry.voxel_extent_along(normal) - 5.0) < 1e-3
+    canonical = geometry_of(to_canonical(read))
+    assert abs(canonical.voxel_extent_along(normal) - 5.0) < 1e-3  # on whichever canonical axis the normal went
+    assert abs(canonical.voxel_extent_along(geometry.direction[:, 0]) - 0.7) < 1e-3
+    finer = geometry_of(resample_spacing(read, 1.0))
+    assert abs(finer.voxel_extent_along(normal) - 5.0) < 1e-3  # resampling adds no resolution
+    # slices as thick as their spacing (or no thickness) leave the spacing as the resolution
+    write_dicom_series(tmp_path / "plain", image, slice_thickness=2.5)
+    assert geometry_of(read_image(tmp_path / "plain")).resolution is None
+    write_dicom_series(tmp_path / "untagged", image)
+    assert geometry_of(read_image(tmp_path / "untagged")).resolution is None
+
+
+def test_an_oblique_series_put_on_the_canonical_grid_keeps_its_slice_resolution():
+    """The canonical grid of an oblique image is at its finest spacing; across its 3 mm slices it still resolves 3."""
+    image = make_image(OBLIQUE, size=(20, 20, 8), spacing=(0.7, 0.7, 3.0))
+    normal = geometry_of(image).direction[:, 2]
+    canonical = geometry_of(to_canonical(image))
+    assert max(canonical.spacing) < 1.0
+    assert canonical.voxel_extent_along(normal) >= 3.0 - 1e-6
+
+
+def test_a_nifti_s_json_sidecar_gives_the_slice_thickness(tmp_path):
+    """dcm2niix writes the DICOM Slice Thickness into ``<name>.json``; the NIfTI header keeps only the spacing."""
+    import json
+
+    image = make_image(np.eye(3), size=(8, 6, 5), spacing=(0.7, 0.7, 2.5))
+    path = tmp_path / "ct.nii.gz"
+    write_image(image, path)
+    assert geometry_of(read_image(path)).resolution is None
+    (tmp_path / "ct.json").write_text(json.dumps({"SliceThickness": 5, "SpacingBetweenSlices": 2.5}))
+    np.testing.assert_allclose(geometry_of(read_image(path)).resolution, (0.7, 0.7, 5.0), atol=1e-6)
+    (tmp_path / "ct.json").write_text("{not json")
+    assert geometry_of(read_image(path)).resolution is None  # an unreadable sidecar leaves the spacing
