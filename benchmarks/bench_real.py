@@ -3,6 +3,7 @@
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_real.py [--out out/bench_real] [--cases sample_ct cptac_chest]
+                                                      [--source cptac_chest=../shared/data/real/cptac_chest]
 
 For each case of ``Testing/Data/real/reference`` (see
 :mod:`VertebralFractureLib.training.real.reference`) this runs
@@ -19,6 +20,11 @@ with reference keypoints (withheld ones included: issue 18's figure, which a str
 error against the mask-derived reference keypoints of every matched body (withheld ones included), and writes
 ``<case>.png`` (curved mid-sagittal and coronal views of the CT with the reference points in green
 and the reported ones in red, labels beside both), ``<case>.json`` (the score) and ``summary.json``.
+
+``--source CASE=PATH`` analyses PATH in place of the case's stored image and scores it against the same reference:
+another rendering of the same scan in the same patient coordinates, such as the DICOM series the stored crop of the
+chest CT was cut from (``../shared/data/real/cptac_chest``: 512 x 512 x 99, 0.56 mm pixels, the whole field of view;
+not in the repository, so not a default).
 """
 
 from __future__ import annotations
@@ -117,7 +123,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "out" / "bench_real")
     parser.add_argument("--cases", nargs="*", help="case names (default: every reference case)")
     parser.add_argument("--no-figures", action="store_true")
+    parser.add_argument("--source", action="append", default=[], metavar="CASE=PATH",
+                        help="analyse PATH (a file or DICOM folder in the case's patient coordinates) for CASE")
     args = parser.parse_args(argv)
+    sources = {}
+    for item in args.source:
+        case, _, path = item.partition("=")
+        if not path:
+            parser.error(f"--source {item}: expected CASE=PATH")
+        sources[case] = Path(path)
 
     from VertebralFractureLib.pipeline import analyze
     from VertebralFractureLib.training.real.reference import CaseScore, list_cases, load_case, score_case, summarise
@@ -130,10 +144,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(header)
     for case in args.cases or list_cases():
         reference = load_case(case)
+        image_path = sources.get(case, reference.image_path)
         start = time.perf_counter()
         result = None
         try:
-            analysis = analyze(reference.image_path)
+            analysis = analyze(image_path)
             result = analysis.result
             line = None if analysis.centreline is None else analysis.centreline.points
             score = score_case(result, reference, centreline=line)
@@ -153,8 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{score.seconds:5.1f}  {score.not_assessed or ''}{'  ERROR ' + score.error if score.error else ''}")
         (args.out / f"{case}.json").write_text(json.dumps(score.to_dict(), indent=1))
         if not args.no_figures:
-            overview(reference.image_path, reference, result, score if result is not None else None,
-                     args.out / f"{case}.png")
+            overview(image_path, reference, result, score if result is not None else None, args.out / f"{case}.png")
     total = summarise(scores)
     levels = total["level_accuracy"]
     print(f"{'TOTAL':18s} {total['n_reference']:3d} {total['n_reported']:3d} {total['found']:5d} "

@@ -195,7 +195,8 @@ def wide_straightening(ct, curve, margin_mm: float = 0.0):
     """
     from ..spine import straighten
 
-    return straighten(ct, curve, spacing=GRID_MM, half_width_mm=HALF_WIDTH_MM, fill=OUTSIDE, margin_mm=margin_mm)
+    return straighten(ct, curve, spacing=GRID_MM, half_width_mm=HALF_WIDTH_MM, fill=OUTSIDE, margin_mm=margin_mm,
+                      anti_alias=True)
 
 
 def margin_rows_mm(margin_mm: float) -> float:

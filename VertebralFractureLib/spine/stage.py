@@ -65,7 +65,7 @@ class StraighteningStage(RunsWithKeypoints):
         from .straighten import straighten
 
         progress(0.0, self.title)
-        straight = straighten(analysis.canonical, analysis.centreline)
+        straight = straighten(analysis.canonical, analysis.centreline, anti_alias=True)
         analysis.straightened = straight
         analysis.mid_sagittal = straight.mid_sagittal()
         analysis.mid_spacing = (straight.spacing, straight.spacing)

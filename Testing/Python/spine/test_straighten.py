@@ -186,3 +186,20 @@ def test_body_plane_axes_match_the_mask_measure():
     half = 0.5 * np.linalg.norm(truth[2] - truth[3])
     # the body occupies +-h_m/2 along its superior axis (the mask measure's 0.5 crossings), to 1 mm
     assert inside.max() == pytest.approx(half, abs=1.0) and inside.min() == pytest.approx(-half, abs=1.0)
+
+
+def test_a_finer_ct_is_low_passed_before_the_grid_samples_it_and_a_coarser_one_is_not():
+    """Noise of 0.5 mm voxels point-sampled every 1 mm aliases into the straightened volume (moire on a real 0.56 mm
+    sharp-kernel CT); with ``anti_alias`` the finer axes are low-passed to the grid first. At or above the grid's
+    spacing nothing changes."""
+    rng = np.random.default_rng(3)
+    curve = np.array([[0.0, 0.0, 20.0], [0.0, 0.0, -20.0]])
+    fine = ImageGeometry((100, 100, 100), (0.5, 0.5, 0.5), (-25.0, -25.0, -25.0), np.eye(3))
+    noise = rng.normal(0.0, 100.0, (100, 100, 100)).astype(np.float32)
+    plain = straighten((noise, fine), curve, 1.0, (10.0, 10.0)).volume
+    filtered = straighten((noise, fine), curve, 1.0, (10.0, 10.0), anti_alias=True).volume
+    assert plain.std() > 70.0 and filtered.std() < 0.45 * plain.std()
+    coarse = ImageGeometry((50, 50, 50), (1.0, 1.0, 1.0), (-25.0, -25.0, -25.0), np.eye(3))
+    noise = noise[::2, ::2, ::2].copy()
+    np.testing.assert_array_equal(straighten((noise, coarse), curve, 1.0, (10.0, 10.0), anti_alias=True).volume,
+                                  straighten((noise, coarse), curve, 1.0, (10.0, 10.0)).volume)
