@@ -74,6 +74,13 @@ def set_resolution(image, resolution) -> None:
     image.SetMetaData(RESOLUTION_KEY, "\\".join(f"{v:.6g}" for v in values))
 
 
+def _record_slice_thickness(image, thickness: Optional[float]) -> None:
+    """Record slices thicker than their spacing (an overlapping reconstruction) along a 3D image's third axis."""
+    if thickness is not None and image.GetDimension() == 3:
+        spacing = image.GetSpacing()
+        set_resolution(image, (spacing[0], spacing[1], thickness))
+
+
 def _carry_resolution(source_geometry: ImageGeometry, image) -> None:
     """Give ``image`` (a resampled or reoriented copy) what its source resolves, along its own index axes.
 
@@ -152,11 +159,7 @@ def _dicom_series(folder: Path, series_uid: Optional[str] = None):
         image = reader.Execute()
     except RuntimeError as error:
         raise ImageReadError(f"{folder}: cannot read the DICOM series: {_first_error_line(error)}") from None
-    thickness = _keep_series_uids(image, files[0])
-    if thickness is not None and image.GetDimension() == 3:
-        # slices thicker than their spacing (an overlapping reconstruction): the image resolves the thickness
-        spacing = image.GetSpacing()
-        set_resolution(image, (spacing[0], spacing[1], thickness))
+    _record_slice_thickness(image, _keep_series_tags(image, files[0]))
     return image
 
 
@@ -164,7 +167,7 @@ def _dicom_series(folder: Path, series_uid: Optional[str] = None):
 SERIES_UID_TAGS = {"study_uid": "0020|000d", "series_uid": "0020|000e"}
 
 
-def _keep_series_uids(image, first_file: str) -> Optional[float]:
+def _keep_series_tags(image, first_file: str) -> Optional[float]:
     """Copy the study and series UIDs of a DICOM series onto its image (``image.GetMetaData("0020|000e")``).
 
     Returns:
@@ -550,10 +553,7 @@ def _read_checked_nifti(readable: Path, path: Path, allow_non_finite: bool):
             "a CT holds finite Hounsfield units"
         )
     image = _read_with_sitk(readable, path)
-    thickness = sidecar_slice_thickness(path)
-    if thickness is not None and image.GetDimension() == 3:
-        spacing = image.GetSpacing()
-        set_resolution(image, (spacing[0], spacing[1], thickness))
+    _record_slice_thickness(image, sidecar_slice_thickness(path))
     return image
 
 

@@ -97,17 +97,12 @@ def suppress_stacked(keypoints: np.ndarray, scores: np.ndarray, max_row_overlap:
     Returns:
         the kept indices, in the input order.
     """
+    from .chain import extent_overlap
+
     points = np.asarray(keypoints, dtype=np.float64).reshape(-1, 6, 2)
-    rows = np.stack([points[:, :, 1].min(axis=1), points[:, :, 1].max(axis=1)], axis=1)
-    depth = np.stack([points[:, :, 0].min(axis=1), points[:, :, 0].max(axis=1)], axis=1)
-
-    def shared(a: np.ndarray, b: np.ndarray) -> float:
-        shorter = max(min(a[1] - a[0], b[1] - b[0]), 1e-6)
-        return max(0.0, min(a[1], b[1]) - max(a[0], b[0])) / shorter
-
     kept: List[int] = []
     for i in np.argsort(-np.asarray(scores, dtype=np.float64).reshape(-1), kind="stable"):
-        if all(shared(depth[i], depth[j]) < min_depth_overlap or shared(rows[i], rows[j]) <= max_row_overlap
-               for j in kept):
+        if all(extent_overlap(points[i, :, 0], points[j, :, 0]) < min_depth_overlap
+               or extent_overlap(points[i, :, 1], points[j, :, 1]) <= max_row_overlap for j in kept):
             kept.append(int(i))
     return sorted(kept)
