@@ -613,7 +613,8 @@ def to_canonical(image, *, nearest: bool = False):
     geometry = geometry_of(image)
     if geometry.is_axis_aligned:
         oriented = sitk.DICOMOrient(image, "LPS")
-        _carry_resolution(geometry, oriented)
+        if oriented.GetDimension() == 3:
+            _carry_resolution(geometry, oriented)
         return oriented
     dim = image.GetDimension()
     corners = np.array(np.meshgrid(*[[0, s - 1] for s in geometry.size], indexing="ij")).reshape(dim, -1).T
