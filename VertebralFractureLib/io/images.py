@@ -41,6 +41,17 @@ def _sitk():
 RESOLUTION_KEY = "vf|resolution_mm"
 #: DICOM Slice Thickness (0018,0050).
 SLICE_THICKNESS_TAG = "0018|0050"
+#: Thickest slice (mm) taken from a header: clinical CT reconstructs slices of 0.5-10 mm; a larger value is a
+#: header error and is ignored (the spacing stands), as is one that is not a positive number.
+MAX_SLICE_THICKNESS_MM = 10.0
+
+
+def _plausible_thickness(value) -> Optional[float]:
+    try:
+        thickness = float(str(value).strip("\0 "))
+    except (TypeError, ValueError):
+        return None
+    return thickness if np.isfinite(thickness) and 0 < thickness <= MAX_SLICE_THICKNESS_MM else None
 
 
 def geometry_of(image) -> ImageGeometry:
@@ -171,7 +182,8 @@ def _keep_series_tags(image, first_file: str) -> Optional[float]:
     """Copy the study and series UIDs of a DICOM series onto its image (``image.GetMetaData("0020|000e")``).
 
     Returns:
-        the series' Slice Thickness (mm, :data:`SLICE_THICKNESS_TAG`), or None when absent or not a positive number.
+        the series' Slice Thickness (mm, :data:`SLICE_THICKNESS_TAG`), or None when absent or implausible
+        (:data:`MAX_SLICE_THICKNESS_MM`).
     """
     sitk = _sitk()
     reader = sitk.ImageFileReader()
@@ -182,11 +194,7 @@ def _keep_series_tags(image, first_file: str) -> Optional[float]:
             image.SetMetaData(tag, reader.GetMetaData(tag).strip("\0 "))
     if not reader.HasMetaDataKey(SLICE_THICKNESS_TAG):
         return None
-    try:
-        thickness = float(reader.GetMetaData(SLICE_THICKNESS_TAG).strip("\0 "))
-    except ValueError:
-        return None
-    return thickness if np.isfinite(thickness) and thickness > 0 else None
+    return _plausible_thickness(reader.GetMetaData(SLICE_THICKNESS_TAG))
 
 
 def _check_modality(folder: Path, first_file: str) -> None:
@@ -562,7 +570,7 @@ def sidecar_slice_thickness(path: Path) -> Optional[float]:
 
     dcm2niix, the usual DICOM -> NIfTI converter, writes the DICOM header's Slice Thickness (0018,0050) there (BIDS),
     while the NIfTI header keeps only the slice spacing; the slices are along the third voxel axis. An unreadable
-    sidecar or a value that is not a positive number is ignored (the spacing stands).
+    sidecar or an implausible value (:data:`MAX_SLICE_THICKNESS_MM`) is ignored (the spacing stands).
     """
     import json
 
@@ -573,10 +581,9 @@ def sidecar_slice_thickness(path: Path) -> Optional[float]:
         return None
     try:
         value = json.loads(sidecar.read_text(encoding="utf-8")).get("SliceThickness")
-        thickness = float(value)
-    except (OSError, ValueError, TypeError, AttributeError):
+    except (OSError, ValueError, AttributeError):
         return None
-    return thickness if np.isfinite(thickness) and thickness > 0 else None
+    return _plausible_thickness(value)
 
 
 def _read_with_sitk(readable: Path, path: Path):

@@ -284,5 +284,7 @@ def test_a_nifti_s_json_sidecar_gives_the_slice_thickness(tmp_path):
     assert geometry_of(read_image(path)).resolution is None
     (tmp_path / "ct.json").write_text(json.dumps({"SliceThickness": 5, "SpacingBetweenSlices": 2.5}))
     np.testing.assert_allclose(geometry_of(read_image(path)).resolution, (0.7, 0.7, 5.0), atol=1e-6)
-    (tmp_path / "ct.json").write_text("{not json")
-    assert geometry_of(read_image(path)).resolution is None  # an unreadable sidecar leaves the spacing
+    for broken in ("{not json", "[5]", json.dumps({"SliceThickness": "thick"}), json.dumps({"SliceThickness": 0}),
+                   json.dumps({"SliceThickness": 500})):  # unreadable, not a mapping, not a number, none, absurd
+        (tmp_path / "ct.json").write_text(broken)
+        assert geometry_of(read_image(path)).resolution is None, broken
