@@ -72,6 +72,31 @@ def load_ct(source: Union[PathLike, Any]) -> Any:
     return source
 
 
+def _with_slice_thickness(image: Any, thickness_mm: float, source: Union[PathLike, Any]) -> Any:
+    """``image`` with its slices recorded as ``thickness_mm`` thick (``AnalysisOptions.slice_thickness_mm``).
+
+    A caller's image object is copied first, never changed.
+
+    Raises:
+        InputError: for a thickness that is not a positive number up to ``io.images.MAX_SLICE_THICKNESS_MM``, or a
+            picture (no slices).
+    """
+    import SimpleITK as sitk
+
+    from .io.images import MAX_SLICE_THICKNESS_MM, plausible_thickness, record_slice_thickness
+
+    if plausible_thickness(thickness_mm) is None:
+        raise InputError(f"{_name(source)}: a slice thickness of {thickness_mm} mm is not one a CT has (0 to "
+                         f"{MAX_SLICE_THICKNESS_MM:g} mm)")
+    if image.GetDimension() != 3:
+        raise InputError(f"{_name(source)}: a slice thickness applies to a CT volume, not to a {image.GetDimension()}D "
+                         "image")
+    if not isinstance(source, (str, Path)):
+        image = sitk.Image(image)
+    record_slice_thickness(image, float(thickness_mm))
+    return image
+
+
 def input_description(geometry, source: Union[PathLike, Any], image: Any = None) -> Dict[str, Any]:
     """The ``input`` block of the result: geometry and provenance, no patient identity.
 
@@ -123,6 +148,8 @@ def analyze(
     started = time.perf_counter()
     progress(0.0, "reading the CT")
     image = load_ct(source)
+    if options.slice_thickness_mm is not None:
+        image = _with_slice_thickness(image, options.slice_thickness_mm, source)
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(f"{_name(source)}: a colour image ({image.GetNumberOfComponentsPerPixel()} components); "
                          "a CT volume is expected")

@@ -40,6 +40,9 @@ class AnalysisOptions:
             use instead of the drawn body masks.
         threads: CPU threads for the models (None: torch's default).
         weights: stage name -> weights file replacing the shipped one (e.g. ``{"voxel_map": "my.pt"}``).
+        slice_thickness_mm: the CT's slices are this thick (mm) along its third voxel axis, where the file does not
+            say so (a volume from an overlapping reconstruction written without its DICOM header): recorded as what the
+            image resolves (``ImageGeometry.resolution``); None: what the file says.
     """
 
     keypoints: bool = True
@@ -49,6 +52,7 @@ class AnalysisOptions:
     segmentation: Any = None
     threads: Optional[int] = None
     weights: Dict[str, PathLike] = field(default_factory=dict)
+    slice_thickness_mm: Optional[float] = None
 
 
 @dataclass

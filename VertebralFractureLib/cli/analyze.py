@@ -58,6 +58,11 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--facing", choices=("auto", "left", "right"), default="auto",
                         help="radiographs: where the patient's front is in the picture (default auto: from DICOM "
                              "Patient Orientation, else both ways analysed and the one showing the spine kept)")
+    parser.add_argument("--slice-thickness", type=float, metavar="MM",
+                        help="the CT's slices are MM thick along its third voxel axis, where the file does not say so "
+                             "(a volume from an overlapping reconstruction, e.g. 3 mm slices every 1.5 mm, written "
+                             "without its DICOM header): the keypoints and the grades then work at what the image "
+                             "resolves; DICOM folders and NIfTIs with a dcm2niix sidecar say it themselves")
     parser.add_argument("--quiet", action="store_true", help="no progress messages")
     parser.set_defaults(func=run)
     return parser
@@ -173,6 +178,8 @@ def run(args: argparse.Namespace) -> int:
         if radiograph:  # lateral radiograph: centroids + 2D detector
             if args.segmentation:
                 raise CommandError("--segmentation applies to CT volumes, not to radiographs")
+            if args.slice_thickness is not None:
+                raise CommandError("--slice-thickness applies to CT volumes, not to radiographs")
             from ..radiograph.analyze import analyze_radiograph
 
             # of the optional stages only the classifier has a lateral-view form (radiograph/fracture.py)
@@ -182,7 +189,8 @@ def run(args: argparse.Namespace) -> int:
             if args.facing != "auto":
                 raise CommandError("--facing applies to radiographs, not to CT volumes (their orientation is in the "
                                    "header)")
-            options = AnalysisOptions(device=args.device, extra_stages=tuple(args.stages))
+            options = AnalysisOptions(device=args.device, extra_stages=tuple(args.stages),
+                                      slice_thickness_mm=args.slice_thickness)
             if args.segmentation:
                 from .measure import read_segmentation
 

@@ -46,7 +46,8 @@ SLICE_THICKNESS_TAG = "0018|0050"
 MAX_SLICE_THICKNESS_MM = 10.0
 
 
-def _plausible_thickness(value) -> Optional[float]:
+def plausible_thickness(value) -> Optional[float]:
+    """A slice thickness (mm) read from text or a number, or None when not in (0, :data:`MAX_SLICE_THICKNESS_MM`]."""
     try:
         thickness = float(str(value).strip("\0 "))
     except (TypeError, ValueError):
@@ -85,7 +86,7 @@ def set_resolution(image, resolution) -> None:
     image.SetMetaData(RESOLUTION_KEY, "\\".join(f"{v:.6g}" for v in values))
 
 
-def _record_slice_thickness(image, thickness: Optional[float]) -> None:
+def record_slice_thickness(image, thickness: Optional[float]) -> None:
     """Record slices thicker than their spacing (an overlapping reconstruction) along a 3D image's third axis."""
     if thickness is not None and image.GetDimension() == 3:
         spacing = image.GetSpacing()
@@ -170,7 +171,7 @@ def _dicom_series(folder: Path, series_uid: Optional[str] = None):
         image = reader.Execute()
     except RuntimeError as error:
         raise ImageReadError(f"{folder}: cannot read the DICOM series: {_first_error_line(error)}") from None
-    _record_slice_thickness(image, _keep_series_tags(image, files[0]))
+    record_slice_thickness(image, _keep_series_tags(image, files[0]))
     return image
 
 
@@ -194,7 +195,7 @@ def _keep_series_tags(image, first_file: str) -> Optional[float]:
             image.SetMetaData(tag, reader.GetMetaData(tag).strip("\0 "))
     if not reader.HasMetaDataKey(SLICE_THICKNESS_TAG):
         return None
-    return _plausible_thickness(reader.GetMetaData(SLICE_THICKNESS_TAG))
+    return plausible_thickness(reader.GetMetaData(SLICE_THICKNESS_TAG))
 
 
 def _check_modality(folder: Path, first_file: str) -> None:
@@ -561,7 +562,7 @@ def _read_checked_nifti(readable: Path, path: Path, allow_non_finite: bool):
             "a CT holds finite Hounsfield units"
         )
     image = _read_with_sitk(readable, path)
-    _record_slice_thickness(image, sidecar_slice_thickness(path))
+    record_slice_thickness(image, sidecar_slice_thickness(path))
     return image
 
 
@@ -583,7 +584,7 @@ def sidecar_slice_thickness(path: Path) -> Optional[float]:
         value = json.loads(sidecar.read_text(encoding="utf-8")).get("SliceThickness")
     except (OSError, ValueError, AttributeError):
         return None
-    return _plausible_thickness(value)
+    return plausible_thickness(value)
 
 
 def _read_with_sitk(readable: Path, path: Path):

@@ -235,3 +235,27 @@ def test_dicom_out_writes_seg_and_sr_of_a_dicom_series(tmp_path, capsys):
     assert code == 0, captured.err
     assert sorted(p.name for p in (tmp_path / "dicom").iterdir()) == ["measurements_sr.dcm", "segmentation.dcm"]
     assert "dicom_seg" in captured.out and "dicom_sr" in captured.out
+
+
+@pytest.mark.slow
+def test_slice_thickness_given_on_the_command_line_is_what_the_analysis_works_at(tmp_path, capsys):
+    """The real chest CT (3 mm slices) resampled to 1 mm and written as a plain NIfTI says nothing of its 3 mm;
+    ``--slice-thickness 3`` says it: recorded in the results and measured at 3 mm (T5 and T8 not read across two
+    bodies, as without it)."""
+    from VertebralFractureLib.io.images import read_image, resample_spacing, write_image
+    from VertebralFractureLib.training.real.reference import load_case
+
+    reference = load_case("cptac_chest")
+    image = resample_spacing(read_image(reference.image_path), 1.0)
+    image.EraseMetaData("vf|resolution_mm")  # as another tool writes it
+    path = write_image(image, tmp_path / "chest_1mm.nii.gz")
+    out = tmp_path / "out"
+    assert main(["analyze", str(path), "--out", str(out), "--stages", "none", "--slice-thickness", "3",
+                 "--quiet"]) == 0
+    result = json.loads((out / "results.json").read_text())
+    assert result["input"]["resolution"][2] == pytest.approx(3.0) and result["input"]["spacing"][2] == 1.0
+    reasons = {v["label"]: v.get("status_reason") or "" for v in result["vertebrae"]}
+    assert "too large" not in reasons.get("T5", "") + reasons.get("T8", "")
+    capsys.readouterr()
+    assert main(["analyze", str(path), "--out", str(tmp_path / "bad"), "--slice-thickness", "50", "--quiet"]) == 2
+    assert "a slice thickness of 50.0 mm is not one a CT has" in capsys.readouterr().err
