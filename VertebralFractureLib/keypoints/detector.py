@@ -17,6 +17,7 @@ apart goes where the refined boxes show it does not fit between them (:func:`.ch
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
@@ -232,8 +233,10 @@ def _without_boxes_on_discs(kept: np.ndarray, straightened, ct, scale: np.ndarra
         return list(range(len(kept)))
     evidence = ct_evidence(straightened, ct, scale)
 
-    def refined_rows(points: np.ndarray) -> Tuple[float, float]:
-        detected = straightened.mid_sagittal_to_patient(np.asarray(points, dtype=np.float64) * scale, order="col_row")
+    @functools.cache
+    def refined_rows(index: int) -> Tuple[float, float]:  # a neighbour of two interposed boxes is refined once
+        detected = straightened.mid_sagittal_to_patient(np.asarray(kept[index], dtype=np.float64) * scale,
+                                                        order="col_row")
         rows = straightened.patient_to_mid_sagittal(refine_on_ct(ct, detected, midplane=False))[0][:, 0] / scale[1]
         return float(rows.min()), float(rows.max())
 
@@ -244,8 +247,8 @@ def _without_boxes_on_discs(kept: np.ndarray, straightened, ct, scale: np.ndarra
             drop.add(i)
             continue
         k = order.index(i)
-        top, bottom = refined_rows(kept[i])
-        gap = refined_rows(kept[order[k + 1]])[0] - refined_rows(kept[order[k - 1]])[1]
+        top, bottom = refined_rows(i)
+        gap = refined_rows(int(order[k + 1]))[0] - refined_rows(int(order[k - 1]))[1]
         if bottom - top > gap:
             drop.add(i)
     return [i for i in range(len(kept)) if i not in drop]
