@@ -371,10 +371,12 @@ def probabilities(model, patches: np.ndarray) -> np.ndarray:
     """The network's L5 probability of each patch."""
     import torch
 
-    from ...radiograph.lumbosacral import model_input
+    from ...radiograph.lumbosacral import model_input, trained_blanked
 
+    blank = trained_blanked(model)
     with torch.no_grad():
-        return model.fracture_probability(torch.from_numpy(np.stack([model_input(p) for p in patches]))).numpy()
+        return model.fracture_probability(torch.from_numpy(np.stack([model_input(p, blank)
+                                                                     for p in patches]))).numpy()
 
 
 def picture_accuracy(seeds: Sequence[int], model, training_seed: int = 7) -> dict:
