@@ -16,8 +16,11 @@ Patch: cut from the :func:`~.gate2d.body_window` image on the body's own axes fr
 (:func:`~.fracture.body_axes`), like the fracture classifier's (:mod:`.fracture`), but reaching further down: from
 :data:`ABOVE_DEPTHS` body depths above the body's centre to :data:`BELOW_DEPTHS` below it (the disc, S1 and the
 sacrum's turn, or the next two mobile bodies), and from :data:`ANTERIOR_DEPTHS` in front of it to
-:data:`POSTERIOR_DEPTHS` behind it (the pelvis in front of the sacrum; the sacrum's posterior turn). The depth sets
-the scale, so no pixel size is needed; a view facing right gives the same patch. Intensities are centred and scaled
+:data:`POSTERIOR_DEPTHS` behind it (the pelvis in front of the sacrum; the sacrum's posterior turn). The posterior
+elements beside the body and the disc below it are blanked (:func:`blanked`; since 2026-12-06, tenth session): the
+network reads the body column, the disc, S1 and the sacrum's turn, not arches whose look depends on how far from
+the midline a slice is cut. The depth sets the scale, so no pixel size is needed; a view facing right gives the same
+patch. Intensities are centred and scaled
 as the fracture patches (:func:`~.fracture.normalise_patch`); a second channel marks the body.
 
 Network: :class:`VertebralFractureLib.grading.network.GradingNet` (Husseini et al. 2020, §2.3, the same small
