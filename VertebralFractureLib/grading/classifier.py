@@ -66,8 +66,7 @@ def load_network(name: str, model_name: str, device: Optional[str] = None):
     """A GradingNet / GradingEnsemble checkpoint of ``model_name``, in eval mode on ``device``.
 
     Loaded ``weights_only`` after its SHA-256 is checked, cached per file and device; the file's SHA-256 is the
-    model's ``sha256`` attribute and the checkpoint's ``config`` (the patch it was trained on) its
-    ``checkpoint_config``.
+    model's ``sha256`` attribute.
     """
     from ..nn.device import pick_device
     from ..nn.weights import load_weights, resolve, sha256_of
@@ -76,10 +75,8 @@ def load_network(name: str, model_name: str, device: Optional[str] = None):
     torch_device = pick_device(device)
     key = (name, model_name, str(torch_device))
     if key not in _LOADED:
-        checkpoint = load_weights(name, model=model_name)
-        model = network_from_checkpoint(checkpoint).to(torch_device)
+        model = network_from_checkpoint(load_weights(name, model=model_name)).to(torch_device)
         model.sha256 = sha256_of(resolve(name))
-        model.checkpoint_config = dict(checkpoint["config"])
         _LOADED[key] = model
     return _LOADED[key]
 

@@ -16,11 +16,8 @@ Patch: cut from the :func:`~.gate2d.body_window` image on the body's own axes fr
 (:func:`~.fracture.body_axes`), like the fracture classifier's (:mod:`.fracture`), but reaching further down: from
 :data:`ABOVE_DEPTHS` body depths above the body's centre to :data:`BELOW_DEPTHS` below it (the disc, S1 and the
 sacrum's turn, or the next two mobile bodies), and from :data:`ANTERIOR_DEPTHS` in front of it to
-:data:`POSTERIOR_DEPTHS` behind it (the pelvis in front of the sacrum; the sacrum's posterior turn). The posterior
-elements beside the body and the disc below it are blanked (:func:`blanked`; since 2026-12-06, tenth session): the
-network reads the body column, the disc, S1 and the sacrum's turn, not arches whose look depends on how far from
-the midline a slice is cut. The depth sets the scale, so no pixel size is needed; a view facing right gives the same
-patch. Intensities are centred and scaled
+:data:`POSTERIOR_DEPTHS` behind it (the pelvis in front of the sacrum; the sacrum's posterior turn). The depth sets
+the scale, so no pixel size is needed; a view facing right gives the same patch. Intensities are centred and scaled
 as the fracture patches (:func:`~.fracture.normalise_patch`); a second channel marks the body.
 
 Network: :class:`VertebralFractureLib.grading.network.GradingNet` (Husseini et al. 2020, §2.3, the same small
@@ -60,16 +57,6 @@ ABOVE_DEPTHS = 0.7
 BELOW_DEPTHS = 2.7
 ANTERIOR_DEPTHS = 1.3
 POSTERIOR_DEPTHS = 1.3
-#: The posterior elements beside the body and the next level below it are blanked (set to the patch's median, 0):
-#: every pixel more than :data:`BLANK_BEHIND_DEPTHS` behind the body's centre (its posterior wall lies about half a
-#: depth behind it) from the top of the patch to :data:`BLANK_BELOW_DEPTHS` below the centre (the L5/S1 disc and
-#: S1's upper half, with its arch). What lies there in a sagittal slice depends on how far from the midline the slice
-#: is cut (spinous processes and laminae on the midline, facet joints and foramina a centimetre beside it; heavy
-#: facet arthrosis in the elderly), and the generator draws the arches as thin rings (README.md, "The generated
-#: junction against the real one"); the classifier trained on the full patch named the true L5 of a paramedian real
-#: slice 0.001 and the S1 below it 0.65. The sacrum's posterior turn further down stays in view.
-BLANK_BELOW_DEPTHS = 1.5
-BLANK_BEHIND_DEPTHS = 0.65
 #: Standard deviation of the marker channel in body depths.
 MARKER_SIGMA_DEPTHS = 0.3
 #: Least score of the highest-scoring candidate for it to be named L5.
@@ -121,34 +108,14 @@ def pooled(patch: np.ndarray, size: int) -> np.ndarray:
     return patch.reshape(size, factor, size, factor).mean(axis=(1, 3)).astype(np.float32)
 
 
-def blanked(patch: np.ndarray) -> np.ndarray:
-    """A copy of a normalised patch with the posterior elements beside the body and the disc below set to 0.
-
-    The region is :data:`BLANK_BEHIND_DEPTHS` behind the body's centre to the patch's posterior edge, from its top
-    to :data:`BLANK_BELOW_DEPTHS` below the centre (the constants say why).
-    """
-    out = np.array(patch, dtype=np.float32)
-    size = out.shape[0]
-    last_row = int(round((size - 1) * (ABOVE_DEPTHS + BLANK_BELOW_DEPTHS) / (ABOVE_DEPTHS + BELOW_DEPTHS)))
-    first_column = int(round((size - 1) * (ANTERIOR_DEPTHS + BLANK_BEHIND_DEPTHS)
-                             / (ANTERIOR_DEPTHS + POSTERIOR_DEPTHS)))
-    out[: last_row + 1, first_column:] = 0.0
-    return out
-
-
-def model_input(patch: np.ndarray, blank: bool = True) -> np.ndarray:
-    """``(2, S, S)``: the patch (posterior elements :func:`blanked` with ``blank``) and a Gaussian marking the body.
-
-    ``blank`` False is the input of networks trained before 2026-12-06 (tenth session), whose checkpoints do not
-    say ``blank_posterior``.
-    """
+def model_input(patch: np.ndarray) -> np.ndarray:
+    """``(2, S, S)``: the patch and a Gaussian marking the body at its place in the patch."""
     size = patch.shape[0]
     span = ABOVE_DEPTHS + BELOW_DEPTHS
     row = (size - 1) * ABOVE_DEPTHS / span
     column = (size - 1) * ANTERIOR_DEPTHS / (ANTERIOR_DEPTHS + POSTERIOR_DEPTHS)
     marker = gaussian_channel(size, (row, column), MARKER_SIGMA_DEPTHS * size / span)
-    image = blanked(patch) if blank else np.asarray(patch, dtype=np.float32)
-    return np.stack([image, marker])
+    return np.stack([np.asarray(patch, dtype=np.float32), marker])
 
 
 def save_model(model, path: Union[str, Path], *, meta: Optional[Dict] = None, manifest: bool = False,
@@ -158,9 +125,7 @@ def save_model(model, path: Union[str, Path], *, meta: Optional[Dict] = None, ma
 
     return save_network(model, path, MODEL_NAME,
                         {"above_depths": ABOVE_DEPTHS, "below_depths": BELOW_DEPTHS,
-                         "anterior_depths": ANTERIOR_DEPTHS, "posterior_depths": POSTERIOR_DEPTHS,
-                         "blank_posterior": {"below_depths": BLANK_BELOW_DEPTHS,
-                                             "behind_depths": BLANK_BEHIND_DEPTHS}},
+                         "anterior_depths": ANTERIOR_DEPTHS, "posterior_depths": POSTERIOR_DEPTHS},
                         meta=meta, manifest=manifest, description=description)
 
 
@@ -174,16 +139,6 @@ def load_model(weights: Union[str, Path, None] = None, device: Optional[str] = N
     from ..grading.classifier import load_network
 
     return load_network(str(weights or WEIGHTS_NAME), MODEL_NAME, device)
-
-
-def trained_blanked(model) -> bool:
-    """Whether ``model`` was trained on :func:`blanked` patches.
-
-    A checkpoint says so with ``blank_posterior`` in its config; a network not loaded from a checkpoint (just
-    trained) is taken to follow today's recipe.
-    """
-    config = getattr(model, "checkpoint_config", None)
-    return True if config is None else "blank_posterior" in config
 
 
 def l5_probabilities(image01: np.ndarray, keypoints: Sequence[np.ndarray], model=None) -> np.ndarray:
@@ -202,11 +157,10 @@ def l5_probabilities(image01: np.ndarray, keypoints: Sequence[np.ndarray], model
         return out
     model = model if model is not None else load_model()
     size = int(model.config["patch_size"])
-    blank = trained_blanked(model)
     inputs, usable = [], []
     for i, points in enumerate(keypoints):
         try:
-            inputs.append(model_input(pooled(cut_patch(image01, points, PATCH_SIZE), size), blank))
+            inputs.append(model_input(pooled(cut_patch(image01, points, PATCH_SIZE), size)))
             usable.append(i)
         except ValueError:
             continue

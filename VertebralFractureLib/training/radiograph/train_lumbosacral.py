@@ -22,11 +22,7 @@ from networks trained without that patient (``--leave-out``, ``bench_sagittal.py
 shipped network, which has seen them all.
 
 Training: :func:`.train_fracture.train_network` (balanced batches, Adam, one-cycle), here without the superior <->
-inferior flip (the sacrum is below L5, never above it), on the network's input of
-:func:`~VertebralFractureLib.radiograph.lumbosacral.model_input`: the posterior elements beside the body and the disc
-below it blanked (since 2026-12-06, tenth session; the real slice the classifier failed on, A067967_19001231, went
-from a held-out L5 score of 0.003 to 0.9 on two seeds of a one-network recipe, README.md), with every L5 patch
-also given as a negative with the column cut below S1's top (:func:`column_cut`).
+inferior flip (the sacrum is below L5, never above it).
 
 Command (the shipped weights; figures in README.md)::
 
@@ -68,9 +64,6 @@ REAL_SAGITTAL_REPEATS = 3
 #: A detector box within this distance (mm) of an annotated body is that body; one farther from every body and more
 #: than half a body depth from L5 is a box off the bodies (label 0); the rest are left out.
 REAL_SAGITTAL_MATCH_MM = 8.0
-#: Negatives made from every L5 patch (:func:`column_cut`): the picture below a cut this many body depths under the
-#: body's centre (S1's upper part kept, the rest of the sacrum gone) replaced by soft tissue.
-CUT_BELOW_DEPTHS = (0.9, 1.5)
 #: Range of the stretch along the body's axis (people, levels and the generator differ in height-to-depth).
 STRETCH = (0.85, 1.2)
 
@@ -357,36 +350,6 @@ def augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def column_cut(patches: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Copies of L5 patches with the column cut below S1's top: negatives for "a body with one more below it".
-
-    Why: with the posterior elements blanked (:func:`~VertebralFractureLib.radiograph.lumbosacral.blanked`) a
-    network trained on the generated and real junctions alone named the second-lowest of a drawn column that ends in
-    soft tissue L5 (1.00) and scored 0.41-0.45 on three real slices whose column leaves the slice with no sacrum in
-    view (paramedian lower part; the unblanked network 0.01 and 0.006-0.17). What makes L5 is the sacrum below it,
-    not one more bone: each copy keeps the body, the disc and the top of S1, and everything from
-    :data:`CUT_BELOW_DEPTHS` (drawn per copy) below the body's centre down is replaced by the soft tissue in front
-    of the sacrum (the median of the patch's anterior quarter there, with its spread as noise).
-
-    Args:
-        patches: (N, S, S) normalised L5 patches (:func:`~VertebralFractureLib.radiograph.lumbosacral.cut_patch`).
-        rng: the training's generator.
-
-    Returns:
-        (N, S, S) patches, to be labelled 0.
-    """
-    from ...radiograph.lumbosacral import ABOVE_DEPTHS, BELOW_DEPTHS
-
-    size = patches.shape[-1]
-    out = np.array(patches, dtype=np.float32)
-    for item in out:
-        below = rng.uniform(*CUT_BELOW_DEPTHS)
-        row = int(round((size - 1) * (ABOVE_DEPTHS + below) / (ABOVE_DEPTHS + BELOW_DEPTHS)))
-        tissue = item[row:, : size // 4]
-        item[row:] = np.median(tissue) + rng.normal(0.0, max(float(tissue.std()), 0.05), item[row:].shape)
-    return out
-
-
 def cached_set(seeds: Sequence[int], training_seed: int, cache: Optional[Path], processes: int
                ) -> Tuple[np.ndarray, np.ndarray]:
     """:func:`build_set`, read from / written to ``cache`` (an ``.npz``) when given.
@@ -408,12 +371,10 @@ def probabilities(model, patches: np.ndarray) -> np.ndarray:
     """The network's L5 probability of each patch."""
     import torch
 
-    from ...radiograph.lumbosacral import model_input, trained_blanked
+    from ...radiograph.lumbosacral import model_input
 
-    blank = trained_blanked(model)
     with torch.no_grad():
-        return model.fracture_probability(torch.from_numpy(np.stack([model_input(p, blank)
-                                                                     for p in patches]))).numpy()
+        return model.fracture_probability(torch.from_numpy(np.stack([model_input(p) for p in patches]))).numpy()
 
 
 def picture_accuracy(seeds: Sequence[int], model, training_seed: int = 7) -> dict:
@@ -498,10 +459,6 @@ def train_main(args: argparse.Namespace) -> int:
         print(f"  + {len(real_labels)} real sagittal slice patches ({int(real_labels.sum())} L5; left out: "
               f"{', '.join(args.leave_out) or 'none'}) x {REAL_SAGITTAL_REPEATS} "
               f"({time.perf_counter() - started:.0f} s)", flush=True)
-    cut = column_cut(patches[labels == 1], np.random.default_rng([args.seed, 23]))
-    patches = np.concatenate([patches, cut])
-    labels = np.concatenate([labels, np.zeros(len(cut), labels.dtype)])
-    print(f"  + {len(cut)} L5 patches with the column cut below S1's top (label 0)", flush=True)
     members = [train_network(patches, labels, args.steps, args.seed + k, width=args.width, lr=args.lr,
                              model_input=model_input, flip=False, augment=augment,
                              log=lambda text: print(text, flush=True))
