@@ -193,9 +193,26 @@ def _keep_series_tags(image, first_file: str) -> Optional[float]:
     for tag in SERIES_UID_TAGS.values():
         if reader.HasMetaDataKey(tag) and reader.GetMetaData(tag).strip("\0 "):
             image.SetMetaData(tag, reader.GetMetaData(tag).strip("\0 "))
+    return _header_thickness(reader)
+
+
+def _header_thickness(reader) -> Optional[float]:
+    """The plausible Slice Thickness of a header read by a SimpleITK ``ImageFileReader``, or None."""
     if not reader.HasMetaDataKey(SLICE_THICKNESS_TAG):
         return None
     return plausible_thickness(reader.GetMetaData(SLICE_THICKNESS_TAG))
+
+
+def dicom_file_slice_thickness(path: PathLike) -> Optional[float]:
+    """Slice Thickness (0018,0050) of one DICOM file in mm, or None when unreadable, absent or implausible."""
+    sitk = _sitk()
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        return None
+    return _header_thickness(reader)
 
 
 def _check_modality(folder: Path, first_file: str) -> None:

@@ -5,6 +5,12 @@ volume node keeps an IJK -> RAS matrix. The conversion flips the first two rows:
 ``IJKToRAS = diag(-1, -1, 1, 1) @ affine_LPS``, so voxel (i, j, k) lands at the same patient
 point, whatever the direction (oblique ones included). Arrays are ``array[k, j, i]`` on both sides.
 A 2D geometry (a radiograph) becomes a one-slice volume in the z = 0 plane.
+
+A node does not keep what its slices resolve: a volume that Slicer's DICOM module loaded from an overlapping
+reconstruction (3 mm slices every 1.5 mm) has only the 1.5 mm spacing. :func:`image_from_volume` therefore reads the
+series' Slice Thickness (0018,0050) from the DICOM database the node came from (:func:`dicom_slice_thickness`) and
+records it on the image (:func:`VertebralFractureLib.io.images.record_slice_thickness`), as the command line does for
+a DICOM folder, so the refinement and the quality gate know the slices are thicker than their spacing.
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ from ..geometry import ImageGeometry
 from .scene import import_slicer, resolve_scene
 
 _FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])
+#: Node attribute in which Slicer's DICOM module (DICOMScalarVolumePlugin) lists the SOP Instance UIDs a volume was
+#: loaded from, space-separated.
+DICOM_INSTANCES_ATTRIBUTE = "DICOM.instanceUIDs"
 
 
 def _as_3d(array: np.ndarray, geometry: ImageGeometry):
@@ -139,8 +148,39 @@ def array_from_volume(node) -> np.ndarray:
     return np.array(slicer.util.arrayFromVolume(node), copy=True)
 
 
-def image_from_volume(node):
-    """A SimpleITK image with the node's voxels and LPS geometry."""
-    from ..io.images import image_from_array
+def dicom_slice_thickness(node, database=None) -> Optional[float]:
+    """Slice Thickness (mm) of the DICOM series a volume node was loaded from, or None.
 
-    return image_from_array(array_from_volume(node), geometry_of_volume(node))
+    Args:
+        node: a scalar volume node; one loaded by Slicer's DICOM module lists its instances in
+            :data:`DICOM_INSTANCES_ATTRIBUTE`.
+        database: the DICOM database (``fileForInstance(uid) -> path``); default ``slicer.dicomDatabase``.
+
+    Returns:
+        the tag of the first instance's file (:func:`~VertebralFractureLib.io.images.dicom_file_slice_thickness`),
+        or None when the node did not come from DICOM, no database is open, the file is gone, or the value is absent
+        or implausible.
+    """
+    from ..io.images import dicom_file_slice_thickness
+
+    uids = (node.GetAttribute(DICOM_INSTANCES_ATTRIBUTE) or "").split()
+    if not uids:
+        return None
+    if database is None:
+        database = getattr(import_slicer(), "dicomDatabase", None)
+    if database is None:
+        return None
+    path = database.fileForInstance(uids[0])
+    return dicom_file_slice_thickness(path) if path else None
+
+
+def image_from_volume(node, database=None):
+    """A SimpleITK image with the node's voxels and LPS geometry, and its DICOM slice thickness recorded.
+
+    ``database``: as :func:`dicom_slice_thickness` (default ``slicer.dicomDatabase``).
+    """
+    from ..io.images import image_from_array, record_slice_thickness
+
+    image = image_from_array(array_from_volume(node), geometry_of_volume(node))
+    record_slice_thickness(image, dicom_slice_thickness(node, database))
+    return image

@@ -102,3 +102,75 @@ def test_shape_mismatch_is_refused(mrml_scene, oblique):
     _, geometry = oblique
     with pytest.raises(ValueError, match="does not match geometry size"):
         volume_from_array(np.zeros((7, 6, 5)), geometry, scene=mrml_scene)
+
+
+class _DicomDatabase:
+    """What ``slicer.dicomDatabase`` answers here (ctkDICOMDatabase.fileForInstance: "" for an unknown UID)."""
+
+    def __init__(self, files):
+        self.files = files
+
+    def fileForInstance(self, uid):  # noqa: N802 - ctkDICOMDatabase's name
+        return self.files.get(uid, "")
+
+
+def _dicom_volume(tmp_path, mrml_scene, thickness):
+    """A real DICOM series (spacing 1.5 mm, Slice Thickness ``thickness``) shown as Slicer's DICOM module loads it:
+    a volume node listing its instances' UIDs; and the UID -> file table of its database."""
+    import sys
+    from pathlib import Path
+
+    import SimpleITK as sitk
+
+    from VertebralFractureLib.io.images import read_image
+    from VertebralFractureLib.mrml.volumes import DICOM_INSTANCES_ATTRIBUTE, volume_from_image
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "io"))
+    from test_images import write_dicom_series
+
+    image = sitk.GetImageFromArray(np.arange(5 * 6 * 7, dtype=np.int16).reshape(5, 6, 7))
+    image.SetSpacing((0.7, 0.7, 1.5))
+    write_dicom_series(tmp_path / "series", image, slice_thickness=thickness)
+    files = {}
+    for path in sorted((tmp_path / "series").glob("*.dcm")):
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        reader.ReadImageInformation()
+        files[reader.GetMetaData("0008|0018").strip("\0 ")] = str(path)
+    node = volume_from_image(read_image(tmp_path / "series"), scene=mrml_scene, name="CT")
+    node.SetAttribute(DICOM_INSTANCES_ATTRIBUTE, " ".join(files))
+    return node, _DicomDatabase(files)
+
+
+def test_a_volume_loaded_from_dicom_carries_its_slice_thickness_into_the_analysis(tmp_path, mrml_scene):
+    import SimpleITK as sitk
+
+    from VertebralFractureLib.io.images import geometry_of, read_image
+    from VertebralFractureLib.mrml.volumes import DICOM_INSTANCES_ATTRIBUTE, dicom_slice_thickness, image_from_volume
+
+    node, database = _dicom_volume(tmp_path, mrml_scene, 3.0)
+    assert dicom_slice_thickness(node, database) == 3.0
+    geometry = geometry_of(image_from_volume(node, database))
+    np.testing.assert_allclose(geometry.spacing, (0.7, 0.7, 1.5))
+    assert geometry.resolution == pytest.approx((0.7, 0.7, 3.0))
+    assert geometry.resolved_mm[2] == pytest.approx(3.0)
+    # the background analysis reads the volume from the NRRD the logic writes: the thickness goes with it
+    sitk.WriteImage(image_from_volume(node, database), str(tmp_path / "input.nrrd"), True)
+    assert geometry_of(read_image(tmp_path / "input.nrrd")).resolution == pytest.approx((0.7, 0.7, 3.0))
+    # not from DICOM, a database that does not hold the files, or no database: the spacing stands
+    node.SetAttribute(DICOM_INSTANCES_ATTRIBUTE, "")
+    assert dicom_slice_thickness(node, database) is None
+    assert geometry_of(image_from_volume(node, database)).resolution is None
+    node.SetAttribute(DICOM_INSTANCES_ATTRIBUTE, " ".join(database.files))
+    assert dicom_slice_thickness(node, _DicomDatabase({})) is None
+    assert dicom_slice_thickness(node) is None  # slicer-core has no slicer.dicomDatabase
+
+
+@pytest.mark.parametrize("thickness, recorded", [(1.0, None), (12.0, None)])
+def test_a_dicom_slice_thickness_at_the_spacing_or_implausible_records_nothing(tmp_path, mrml_scene, thickness,
+                                                                            recorded):
+    from VertebralFractureLib.io.images import geometry_of
+    from VertebralFractureLib.mrml.volumes import image_from_volume
+
+    node, database = _dicom_volume(tmp_path, mrml_scene, thickness)
+    assert geometry_of(image_from_volume(node, database)).resolution is recorded
