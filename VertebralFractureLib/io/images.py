@@ -203,8 +203,8 @@ def _header_thickness(reader) -> Optional[float]:
     return plausible_thickness(reader.GetMetaData(SLICE_THICKNESS_TAG))
 
 
-def dicom_file_slice_thickness(path: PathLike) -> Optional[float]:
-    """Slice Thickness (0018,0050) of one DICOM file in mm, or None when unreadable, absent or implausible."""
+def read_header(path: PathLike):
+    """A SimpleITK ``ImageFileReader`` holding the header (size, spacing, tags) of ``path``, or None if unreadable."""
     sitk = _sitk()
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
@@ -212,18 +212,20 @@ def dicom_file_slice_thickness(path: PathLike) -> Optional[float]:
         reader.ReadImageInformation()
     except RuntimeError:
         return None
-    return _header_thickness(reader)
+    return reader
+
+
+def dicom_file_slice_thickness(path: PathLike) -> Optional[float]:
+    """Slice Thickness (0018,0050) of one DICOM file in mm, or None when unreadable, absent or implausible."""
+    reader = read_header(path)
+    return None if reader is None else _header_thickness(reader)
 
 
 def _check_modality(folder: Path, first_file: str) -> None:
     """Refuse a DICOM series whose Modality tag (0008,0060) says it is not a CT (e.g. MR with HU-like values)."""
-    sitk = _sitk()
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(first_file))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError:
-        raise ImageReadError(f"{folder}: cannot read the DICOM header of {Path(first_file).name}") from None
+    reader = read_header(first_file)
+    if reader is None:
+        raise ImageReadError(f"{folder}: cannot read the DICOM header of {Path(first_file).name}")
     if reader.HasMetaDataKey("0008|0060"):
         modality = reader.GetMetaData("0008|0060").strip().upper()
         if modality and modality not in CT_MODALITIES:

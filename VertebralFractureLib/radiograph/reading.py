@@ -250,17 +250,12 @@ def dicom_facing(header) -> Optional[str]:
 
 def read_dicom_facing(path: PathLike) -> Optional[str]:
     """:func:`dicom_facing` of a file (its header only); None for a file that is not DICOM or does not say."""
-    import SimpleITK as sitk
+    from ..io.images import read_header
 
     if _suffix(Path(path)) in PICTURE_SUFFIXES + VOLUME_SUFFIXES:
         return None
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError:
-        return None
-    return dicom_facing(reader)
+    reader = read_header(path)
+    return None if reader is None else dicom_facing(reader)
 
 
 def bone_bright(grey: np.ndarray, header) -> np.ndarray:
@@ -288,13 +283,10 @@ def is_radiograph(source: Union[PathLike, Any]) -> bool:
         return False
     if _suffix(path) in PICTURE_SUFFIXES:
         return True
-    import SimpleITK as sitk
+    from ..io.images import read_header
 
-    try:
-        reader = sitk.ImageFileReader()
-        reader.SetFileName(str(path))
-        reader.ReadImageInformation()
-    except RuntimeError:
+    reader = read_header(path)
+    if reader is None:
         return False
     size = reader.GetSize()
     return reader.GetDimension() == 2 or min(size) == 1 or reader.GetNumberOfComponents() > 1
