@@ -21,6 +21,12 @@ error against the mask-derived reference keypoints of every matched body (withhe
 ``<case>.png`` (curved mid-sagittal and coronal views of the CT with the reference points in green
 and the reported ones in red, labels beside both), ``<case>.json`` (the score) and ``summary.json``.
 
+``--bodies`` also writes ``<case>_bodies/<level>.png`` for every matched body with reference keypoints: the body's own
+mid-sagittal plane (the reference keypoints' frame, :class:`~VertebralFractureLib.quality.checks.BodyFrame`; a 4 mm
+slab sampled from the original voxels, :func:`~VertebralFractureLib.spine.straighten.body_plane`, window -100..500 HU)
+with the reference points in green and the reported ones in red, each labelled, and the per-point offsets along the
+body's posterior / superior / lateral axes in the title: where a keypoint error comes from, body by body.
+
 ``--source CASE=PATH`` analyses PATH in place of the case's stored image and scores it against the same reference:
 another rendering of the same scan in the same patient coordinates, such as the DICOM series the stored crop of the
 chest CT was cut from (``../shared/data/real/cptac_chest``: 512 x 512 x 99, 0.56 mm pixels, the whole field of view;
@@ -117,12 +123,71 @@ def overview(path: Path, reference, result, score, out: Path) -> None:
     plt.close(fig)
 
 
+#: Half side (mm) of a body's picture, its lateral slab (mm) and the window (HU).
+BODY_HALF_MM = 30.0
+BODY_SLAB_MM = (-2.0, -1.0, 0.0, 1.0, 2.0)
+BODY_WINDOW_HU = (-100.0, 500.0)
+KEYPOINT_SHORT_NAMES = ("AS", "AI", "MS", "MI", "PS", "PI")
+
+
+def body_figures(path: Path, reference, result, score, folder: Path) -> list:
+    """One PNG per matched body with reference keypoints (module doc, ``--bodies``); returns the paths written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from VertebralFractureLib.io.images import read_image
+    from VertebralFractureLib.quality.checks import BodyFrame
+    from VertebralFractureLib.spine.straighten import body_plane
+
+    by_label = {v.label: v for v in reference.vertebrae if v.keypoints is not None}
+    pairs = [(v, m, by_label[m.reference]) for v, m in zip(result.vertebrae, score.matches)
+             if m.reference in by_label and v.keypoints is not None]
+    if not pairs:
+        return []
+    image = read_image(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    step = 0.25
+    axis = np.arange(-BODY_HALF_MM, BODY_HALF_MM + step / 2, step)
+    written = []
+    for vertebra, match, ref in pairs:
+        frame = BodyFrame.from_keypoints(ref.keypoints)
+        plane = body_plane(image, frame.centre, frame.p, frame.s, axis, axis, lateral=BODY_SLAB_MM)
+        reported = np.asarray(vertebra.keypoints, dtype=float).reshape(6, 3)
+        offsets = reported - ref.keypoints
+        fig, ax = plt.subplots(figsize=(7, 7.6))
+        ax.imshow(plane, cmap="gray", vmin=BODY_WINDOW_HU[0], vmax=BODY_WINDOW_HU[1], origin="lower",
+                  extent=(axis[0] - step / 2, axis[-1] + step / 2, axis[0] - step / 2, axis[-1] + step / 2))
+        for points, colour in ((ref.keypoints, "lime"), (reported, "red")):
+            relative = points - frame.centre
+            u, t = relative @ frame.p, relative @ frame.s
+            ax.plot(u, t, "o", mfc="none", mec=colour, ms=8)
+            for name, x, y in zip(KEYPOINT_SHORT_NAMES, u, t):
+                ax.text(x + 0.7, y + 0.7, name, color=colour, fontsize=7)
+        lines = "  ".join(f"{n} {d @ frame.p:+.1f}/{d @ frame.s:+.1f}/{d @ frame.l:+.1f}"
+                          for n, d in zip(KEYPOINT_SHORT_NAMES, offsets))
+        error = _fmt(match.keypoint_error_mm)
+        ax.set_title(f"{reference.case} {ref.label}: reported {vertebra.label}, {match.status}, keypoint error {error} "
+                     f"mm\nreported - reference, posterior/superior/lateral mm:\n{lines}", fontsize=7)
+        ax.set_xlabel("mm along the body's posterior axis (anterior left)")
+        ax.set_ylabel("mm along its superior axis")
+        out = folder / f"{ref.label}.png"
+        fig.tight_layout()
+        fig.savefig(out, dpi=80)
+        plt.close(fig)
+        written.append(out)
+    return written
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=REPO / "out" / "bench_real")
     parser.add_argument("--cases", nargs="*", help="case names (default: every reference case)")
     parser.add_argument("--no-figures", action="store_true")
+    parser.add_argument("--bodies", action="store_true",
+                        help="also one picture per matched body with reference keypoints (<case>_bodies/<level>.png)")
     parser.add_argument("--source", action="append", default=[], metavar="CASE=PATH",
                         help="analyse PATH (a file or DICOM folder in the case's patient coordinates) for CASE")
     args = parser.parse_args(argv)
@@ -169,6 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         (args.out / f"{case}.json").write_text(json.dumps(score.to_dict(), indent=1))
         if not args.no_figures:
             overview(image_path, reference, result, score if result is not None else None, args.out / f"{case}.png")
+        if args.bodies and result is not None:
+            body_figures(image_path, reference, result, score, args.out / f"{case}_bodies")
     total = summarise(scores)
     levels = total["level_accuracy"]
     print(f"{'TOTAL':18s} {total['n_reference']:3d} {total['n_reported']:3d} {total['found']:5d} "
