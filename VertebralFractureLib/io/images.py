@@ -163,7 +163,10 @@ def _dicom_series(folder: Path, series_uid: Optional[str] = None):
         files = next(iter(series.values()))
     if len(files) < 2:
         raise ImageReadError(f"{folder}: the DICOM series has only {len(files)} slice")
-    _check_modality(folder, files[0])
+    header = read_header(files[0])
+    if header is None:
+        raise ImageReadError(f"{folder}: cannot read the DICOM header of {Path(files[0]).name}")
+    _check_modality(folder, header)
     _check_slice_positions(folder, files)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
@@ -171,7 +174,7 @@ def _dicom_series(folder: Path, series_uid: Optional[str] = None):
         image = reader.Execute()
     except RuntimeError as error:
         raise ImageReadError(f"{folder}: cannot read the DICOM series: {_first_error_line(error)}") from None
-    record_slice_thickness(image, _keep_series_tags(image, files[0]))
+    record_slice_thickness(image, _keep_series_tags(image, header))
     return image
 
 
@@ -179,17 +182,17 @@ def _dicom_series(folder: Path, series_uid: Optional[str] = None):
 SERIES_UID_TAGS = {"study_uid": "0020|000d", "series_uid": "0020|000e"}
 
 
-def _keep_series_tags(image, first_file: str) -> Optional[float]:
+def _keep_series_tags(image, reader) -> Optional[float]:
     """Copy the study and series UIDs of a DICOM series onto its image (``image.GetMetaData("0020|000e")``).
+
+    Args:
+        image: the series' image.
+        reader: the header of its first file (:func:`read_header`).
 
     Returns:
         the series' Slice Thickness (mm, :data:`SLICE_THICKNESS_TAG`), or None when absent or implausible
         (:data:`MAX_SLICE_THICKNESS_MM`).
     """
-    sitk = _sitk()
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(first_file))
-    reader.ReadImageInformation()
     for tag in SERIES_UID_TAGS.values():
         if reader.HasMetaDataKey(tag) and reader.GetMetaData(tag).strip("\0 "):
             image.SetMetaData(tag, reader.GetMetaData(tag).strip("\0 "))
@@ -221,11 +224,11 @@ def dicom_file_slice_thickness(path: PathLike) -> Optional[float]:
     return None if reader is None else _header_thickness(reader)
 
 
-def _check_modality(folder: Path, first_file: str) -> None:
-    """Refuse a DICOM series whose Modality tag (0008,0060) says it is not a CT (e.g. MR with HU-like values)."""
-    reader = read_header(first_file)
-    if reader is None:
-        raise ImageReadError(f"{folder}: cannot read the DICOM header of {Path(first_file).name}")
+def _check_modality(folder: Path, reader) -> None:
+    """Refuse a DICOM series whose Modality tag (0008,0060) says it is not a CT (e.g. MR with HU-like values).
+
+    ``reader`` is the header of the series' first file (:func:`read_header`).
+    """
     if reader.HasMetaDataKey("0008|0060"):
         modality = reader.GetMetaData("0008|0060").strip().upper()
         if modality and modality not in CT_MODALITIES:
