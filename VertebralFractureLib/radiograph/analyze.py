@@ -548,6 +548,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
     from ..keypoints.chain import EXTEND_THRESHOLD, chain_has_room
     from ..keypoints.detector import detect_vertebrae
     from ..quality.stage import withhold_lordotic_wedges, withhold_unsupported_grades
+    from .column_template import PLACED_CHECK, PLACED_REASON, continue_column
     from .gate2d import (
         FAINT_COLUMN_KEY,
         REASONS,
@@ -558,7 +559,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
         with_endplates,
         with_level,
     )
-    from .labels import assign_levels
+    from .labels import RADIOGRAPH_LEVELS, assign_levels
     from .locate import _model, heatmap_peaks, predict_heatmaps
     from .sacrum import BELOW_S1_REASON, anchored_levels
     from .scale import candidate_scales, search_scale
@@ -725,6 +726,28 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
         warnings.append(f"{name}: levels uncertain: neither the sacrum nor the 12th rib was identified "
                         f"({levels['reason']}), so the level names are a guess from the heatmaps and the order; "
                         "set one level by hand to fix them")
+    if detect_weak is not None:
+        # bodies above the column where the detector boxed none: the top body moved one level up (.column_template)
+        names = list(RADIOGRAPH_LEVELS)
+        continued = continue_column(windowed, window["foreground"], detections, findings,
+                                    lambda i: names.index(labels[i]) if labels[i] in names else 0, exposed)
+        if continued is not None:
+            first = names.index(labels[continued.seed])
+            for i in continued.gone:
+                rejected.append({"centre": [round(float(c), 1) for c in detections[i].centre],
+                                 "score": round(float(detections[i].score), 3), "reason": PLACED_REASON})
+            keep = [i for i in range(len(detections)) if i not in continued.gone]
+            detections = [detections[i] for i in keep] + continued.placed
+            findings = [findings[i] for i in keep] + continued.findings
+            labels = [labels[i] for i in keep] + [names[first - k] for k in range(1, len(continued.placed) + 1)]
+            level_certain = ([level_certain[i] for i in keep]
+                             + [level_certain[continued.seed]] * len(continued.placed))
+            confidence = np.append(np.asarray(confidence)[keep],
+                                   [float(confidence[continued.seed])] * len(continued.placed))
+            count = len(continued.placed)
+            warnings.append(f"{count} vertebral bod{'y was' if count == 1 else 'ies were'} placed above the spine "
+                            "column where the detector boxed none (the image shows a body one level up): counted "
+                            "for the levels, not assessed")
     # boxes beyond the column's last bodies that the image does not show as vertebral bodies (.gate2d)
     ends = column_ends([f.checks for f in findings], [d.centre[1] for d in detections],
                        protected=[i for i, label in enumerate(labels) if anchor is not None and label in ANCHORED])
@@ -741,9 +764,11 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
     snapped = [np.asarray(d.keypoints, dtype=float) for d in detections]
     measured = snapped
     traced = bool(refine) and RADIOGRAPH_TRACE
-    if traced:  # heights on each endplate traced across its body
+    if traced:  # heights on each endplate traced across its body (not on a placed body: it is not measured)
         measured, on_endplates = measured_keypoints(windowed, detector_mm, snapped)
-        findings = [with_endplates(f, hits) for f, hits in zip(findings, on_endplates)]
+        placed = [PLACED_CHECK in f.checks for f in findings]
+        measured = [s if p else m for s, m, p in zip(snapped, measured, placed)]
+        findings = [f if p else with_endplates(f, hits) for f, hits, p in zip(findings, on_endplates, placed)]
 
     reported = spacing if spacing is not None else (1.0, 1.0)
     result = SpineResult(

@@ -189,8 +189,9 @@ def score_vertebrae(result, image01: np.ndarray, keypoints: Sequence[np.ndarray]
     """Set ``fracture_probability`` of every thoracic or lumbar vertebra of a lateral-view result.
 
     The network was trained on T1-L5 bodies, the ones Genant's method grades; a sacral or cervical level keeps None
-    (the sacrum's wedge-shaped S1 scored as high as a fracture on the real slices). ``result.models`` records the
-    weights' SHA-256.
+    (the sacrum's wedge-shaped S1 scored as high as a fracture on the real slices), and so does a body placed above
+    the column (:mod:`.column_template`: its box is the body below moved, not drawn on this body, so its patch is
+    not this body's). ``result.models`` records the weights' SHA-256.
 
     Args:
         result: the :class:`~VertebralFractureLib.schema.SpineResult` (frame ``pixel``).
@@ -200,8 +201,10 @@ def score_vertebrae(result, image01: np.ndarray, keypoints: Sequence[np.ndarray]
 
     """
     from ..grading.regions import region_index
+    from .column_template import PLACED_CHECK
 
-    scored = [i for i, v in enumerate(result.vertebrae) if region_index(v.label) is not None]
+    scored = [i for i, v in enumerate(result.vertebrae)
+              if region_index(v.label) is not None and PLACED_CHECK not in (v.checks or {})]
     if not scored:
         return
     model = model if model is not None else load_model()

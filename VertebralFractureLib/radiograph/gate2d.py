@@ -68,6 +68,8 @@ the radiographic anatomy of any lateral spine film). Checks and where their thre
   them graded (HU), generated views unchanged (``benchmarks/bench_sagittal.py``,
   ``benchmarks/bench_radiograph.py``).
 * ``level``: sacral or unknown levels are not graded (Genant et al. 1993; CT gate rule).
+* ``placed`` (only on a body placed above the column by :mod:`.column_template`, always 0): its outline is the body
+  below moved one level up, not a measurement, so it counts for the level and is never graded.
 * soft ``shape``: depth / largest height 0.8-2.5 scores 1 (normal bodies 1.1-1.6; a grade-3 crush
   keeps 40 % of its height), 0 at 0.5 and 4.
 
@@ -85,7 +87,7 @@ import numpy as np
 
 ASSESSED = "assessed"
 NOT_ASSESSED = "not_assessed"
-HARD_CHECKS = ("level", "field_of_view", "position", "overlap", "in_line", "bone", "column", "endplates")
+HARD_CHECKS = ("level", "placed", "field_of_view", "position", "overlap", "in_line", "bone", "column", "endplates")
 SOFT_CHECKS = ("shape",)
 #: Posterior offset from the column line (median body depths) scoring 1 and 0 (``in_line``), between the
 #: anchors above and below and beyond the end of the column.
@@ -654,6 +656,8 @@ REASONS = {
                "not a separate vertebral body",
     "in_line": "lies behind the line of the other vertebral bodies (posterior elements?): not a vertebral body",
     "endplates": "the keypoints are not on the endplate edges: the heights would be wrong",
+    "placed": "placed one level above the spine column where the detector boxed no body (the image shows a "
+              "vertebral body there): counted for the level, its outline not measured",
     "column_end": "at an end of the spine column with no vertebral body in view (no bright endplate rim with "
                   "darker discs above and below): a sacral segment, the pelvis or soft tissue, not a vertebra",
 }
