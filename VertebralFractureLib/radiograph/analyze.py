@@ -280,6 +280,12 @@ def exposed_rows(shadow: np.ndarray) -> Optional[Tuple[int, int]]:
     return (int(open_rows[0]), int(open_rows[-1])) if open_rows.size else None
 
 
+def rejected_entry(detection, reason: str) -> dict:
+    """One entry of ``input["rejected_detections"]``: a detection left out, where it was and why."""
+    return {"centre": [round(float(c), 1) for c in detection.centre], "score": round(float(detection.score), 3),
+            "reason": reason}
+
+
 def within_rows(detections: list, rows: Optional[Tuple[int, int]]) -> list:
     """The detections whose keypoints stay within ``rows`` (and a margin).
 
@@ -346,8 +352,7 @@ def extend_column(windowed: np.ndarray, foreground: float, column: list, finding
     members = [i for i, f in enumerate(checked) if f.checks.get("column", 0.0) >= 0.5]
     if not members:  # the new check lost the column: keep the gate's first answer
         return list(column), list(findings), []
-    left_out = [{"centre": [round(float(c), 1) for c in extended[i].centre],
-                 "score": round(float(extended[i].score), 3), "reason": checked[i].reason}
+    left_out = [rejected_entry(extended[i], checked[i].reason)
                 for i in range(len(extended)) if i not in members]
     return [extended[i] for i in members], [checked[i] for i in members], left_out
 
@@ -652,8 +657,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
     if findings is None:
         findings = assess_bodies(windowed, window["foreground"], [d.keypoints for d in detections], exposed)
     members = [i for i, f in enumerate(findings) if f.checks.get("column", 0.0) >= 0.5]
-    rejected = [{"centre": [round(float(c), 1) for c in detections[i].centre],
-                 "score": round(float(detections[i].score), 3), "reason": findings[i].reason}
+    rejected = [rejected_entry(detections[i], findings[i].reason)
                 for i in range(len(detections)) if i not in members]
     if rejected:
         warnings.append(f"{len(rejected)} detection(s) are not vertebral bodies of the spine column and were left out")
@@ -699,8 +703,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
     level_certain = [False] * len(detections)
     if anchor is not None:
         for i in anchor.below_s1:
-            rejected.append({"centre": [round(float(c), 1) for c in detections[i].centre],
-                             "score": round(float(detections[i].score), 3), "reason": BELOW_S1_REASON})
+            rejected.append(rejected_entry(detections[i], BELOW_S1_REASON))
         keep = [i for i in range(len(detections)) if i in anchor.labels]
         labels = [anchor.labels[i] for i in keep]
         level_certain = [bool(anchor.certain[i]) for i in keep]
@@ -734,8 +737,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
         if continued is not None:
             first = names.index(labels[continued.seed])
             for i in continued.gone:
-                rejected.append({"centre": [round(float(c), 1) for c in detections[i].centre],
-                                 "score": round(float(detections[i].score), 3), "reason": PLACED_REASON})
+                rejected.append(rejected_entry(detections[i], PLACED_REASON))
             keep = [i for i in range(len(detections)) if i not in continued.gone]
             detections = [detections[i] for i in keep] + continued.placed
             findings = [findings[i] for i in keep] + continued.findings
@@ -753,8 +755,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
                        protected=[i for i, label in enumerate(labels) if anchor is not None and label in ANCHORED])
     if ends:
         for i in ends:
-            rejected.append({"centre": [round(float(c), 1) for c in detections[i].centre],
-                             "score": round(float(detections[i].score), 3), "reason": REASONS["column_end"]})
+            rejected.append(rejected_entry(detections[i], REASONS["column_end"]))
         keep = [i for i in range(len(detections)) if i not in ends]
         detections, findings = [detections[i] for i in keep], [findings[i] for i in keep]
         labels, confidence = [labels[i] for i in keep], np.asarray(confidence)[keep]
