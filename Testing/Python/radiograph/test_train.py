@@ -79,3 +79,26 @@ def test_radiograph_detector_training_adds_columns_with_a_clinical_look(tmp_path
     out = _train_detector(tmp_path, drawn, "--looks", "2")
     summary = json.loads((out.parent / "radiograph_keypoints_train.json").read_text())
     assert summary["train_samples"] == 6 * 3  # three training columns: as given and two looks, whole and band
+
+
+def test_column_in_air_keeps_its_pixels_under_its_keypoints(drawn):
+    column = drawn(0)
+    rows, cols = column.image.shape
+    padded = train_keypoints.in_air(column, 0.6, np.random.default_rng(3))
+    # the padding is the stated share of the new picture (rounding aside) and is air (0)
+    assert abs(1.0 - rows * cols / padded.image.size - 0.6) < 0.02
+    shift = (padded.keypoints - column.keypoints)[0, 0]
+    left, top = int(round(shift[0])), int(round(shift[1]))
+    assert np.allclose(padded.keypoints - column.keypoints, shift) and np.allclose(padded.centroids - column.centroids,
+                                                                                   shift)
+    assert np.array_equal(padded.image[top:top + rows, left:left + cols], column.image)
+    assert padded.image.sum() == pytest.approx(float(column.image.sum()), rel=1e-5)  # nothing but air added
+    # mostly in front and behind: the picture grows more in width than in height
+    assert padded.image.shape[1] / cols > padded.image.shape[0] / rows > 1.0
+
+
+def test_radiograph_detector_training_adds_columns_in_air(tmp_path, drawn):
+    out = _train_detector(tmp_path, drawn, "--air", "2")
+    summary = json.loads((out.parent / "radiograph_keypoints_train.json").read_text())
+    assert summary["air"] == 2
+    assert summary["train_samples"] == 6 + 3 * 2  # whole and band of three columns, and two padded copies each
