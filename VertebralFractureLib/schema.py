@@ -27,6 +27,14 @@ keypoints (so it can be shown and corrected) but gets no heights, G or grade, is
 neighbours' reference heights and of every patient-level count; ``status_reason`` says why in one
 sentence. Schema ``vertebral-fracture/1`` documents (no status) are still read: every vertebra in them
 counts as assessed, as it did when they were written.
+
+A reader's keypoints (:meth:`Vertebra.measured_on_reader_points`, called wherever moved points are folded back: the
+Slicer module, the annotation files): once a reader has moved a vertebra's keypoints, its measure is the reader's
+(``extra["keypoints_by"] == "reader"``). A vertebra the analysis withheld is then measured and graded on those points
+(the analysis's reason kept in ``extra["withheld_by_analysis"]`` and in an ``assess`` history entry): what the analysis
+doubted (a body it did not see, keypoints off the endplates, a body it placed above the column) a reader who
+placed six points has decided. Not when the body is cut by the edge of the image (:func:`cut_by_the_view`): no
+placement shows what the picture does not hold. Undo restores the withheld state with the points.
 """
 
 from __future__ import annotations
@@ -61,6 +69,16 @@ ASSESSED = "assessed"
 NOT_ASSESSED = "not_assessed"
 STATUSES = (ASSESSED, NOT_ASSESSED)
 FRAMES = ("LPS", "pixel")
+#: ``Vertebra.extra`` key naming who placed the keypoints the measure is taken on: :data:`READER` once a reader moved
+#: them (module doc).
+KEYPOINTS_BY_KEY = "keypoints_by"
+READER = "reader"
+#: ``Vertebra.extra`` key: the reason the analysis had given for withholding a vertebra a reader's keypoints measure.
+WITHHELD_KEY = "withheld_by_analysis"
+#: The words every "cut by the edge of the field of view / image / mask" reason of the analysis holds
+#: (:func:`cut_by_the_view`), and the gate check that says so.
+CUT_WORDS = ("cut by the", "edge")
+FIELD_OF_VIEW_CHECK = "field_of_view"
 #: Keys of a vertebra entry written for pictures with no pixel size (heights in pixels), recomputed on reading.
 PIXEL_HEIGHT_KEYS = ("height_unit", "heights_px")
 #: Keypoint sources with exact geometry, graded against their normal neighbours
@@ -182,6 +200,24 @@ class Vertebra:
             self.status, self.status_reason = NOT_ASSESSED, reason
         self.measure = None
 
+    def measured_on_reader_points(self) -> bool:
+        """A reader moved this vertebra's keypoints: take its measure on them (module doc, "A reader's keypoints").
+
+        Returns:
+            True when this made a withheld vertebra assessed.
+        """
+        from .verdict import UNCONFIRMED_GRADE_KEY
+
+        self.extra[KEYPOINTS_BY_KEY] = READER
+        if self.assessed or cut_by_the_view(self):
+            return False
+        reason = self.status_reason
+        self.status, self.status_reason = ASSESSED, None
+        self.extra[WITHHELD_KEY] = reason
+        self.extra.pop(UNCONFIRMED_GRADE_KEY, None)  # the model's withheld grade: the reader's points give their own
+        self.record("assess", f"measured on the reader's keypoints; the analysis had withheld it: {reason}")
+        return True
+
     def to_dict(self) -> Dict[str, Any]:
         """JSON-ready form (see the module docstring)."""
         out: Dict[str, Any] = {
@@ -294,6 +330,21 @@ class Vertebra:
     def record(self, action: str, detail: str = "", user: str = "") -> None:
         """Append an entry to the edit history."""
         self.history.append(Edit(action, detail, user=user))
+
+
+def cut_by_the_view(vertebra: Vertebra) -> bool:
+    """Whether the analysis withheld ``vertebra`` because the image holds only part of it.
+
+    The gates' ``field_of_view`` check failed (CT :mod:`VertebralFractureLib.quality.checks`, lateral views
+    :mod:`VertebralFractureLib.radiograph.gate2d`), or the reason is one of the "cut by the ... edge" reasons (the
+    keypoint stage, the mask measurement, the gates).
+    """
+    if vertebra.assessed:
+        return False
+    if vertebra.checks.get(FIELD_OF_VIEW_CHECK, 1.0) < 0.5:
+        return True
+    reason = (vertebra.status_reason or "").lower()
+    return all(word in reason for word in CUT_WORDS)
 
 
 @dataclass

@@ -208,3 +208,30 @@ def test_pixel_heights_are_never_written_as_mm_and_survive_reload_and_edit():
 def test_vertebra_lookup_error():
     with pytest.raises(KeyError, match="no vertebra L5 in this result"):
         column().vertebra("L5")
+
+
+def _withheld(reason: str, **checks: float) -> Vertebra:
+    vertebra = Vertebra("L1", [0.0, 0.0, 0.0], np.array([[0, 0, 1], [0, 0, -1]] * 3, float), checks=dict(checks))
+    vertebra.not_assessed(reason)
+    return vertebra
+
+
+def test_cut_by_the_view_knows_the_analysis_reasons():
+    from VertebralFractureLib.radiograph.gate2d import REASONS
+    from VertebralFractureLib.schema import cut_by_the_view
+    from VertebralFractureLib.shape.measure import REASON_CUT
+
+    for reason in (REASONS["field_of_view"], REASON_CUT, "cut by the edge of the field of view (superior edge)",
+                   "cut by the posterior edge of the field of view"):
+        assert cut_by_the_view(_withheld(reason)), reason
+    assert cut_by_the_view(_withheld("the image does not support this vertebra", field_of_view=0.2))
+    for reason in (REASONS["endplates"], REASONS["bone"], REASONS["placed"], "body height 40 mm is too large for L1"):
+        assert not cut_by_the_view(_withheld(reason, field_of_view=1.0)), reason
+
+
+def test_reader_points_assess_a_withheld_vertebra_once():
+    vertebra = _withheld("no cortical bone where the body should be")
+    assert vertebra.measured_on_reader_points() is True
+    assert vertebra.assessed and vertebra.extra["withheld_by_analysis"] == "no cortical bone where the body should be"
+    assert vertebra.measured_on_reader_points() is False  # already assessed: no second entry
+    assert [e.action for e in vertebra.history] == ["assess"]

@@ -199,7 +199,9 @@ def result_from_lists(
         keypoints: six points per vertebra (any order; mapped by key or label).
         centroids: centroid points; missing centroids are the mean of the six keypoints.
         template: an earlier result for the same image: its scores, history, input and patient
-            values are kept, and vertebrae whose points moved get an ``edit keypoints`` entry.
+            values are kept, and vertebrae whose points moved get an ``edit keypoints`` entry and are measured on
+            the moved points, a withheld one included
+            (:meth:`~VertebralFractureLib.schema.Vertebra.measured_on_reader_points`).
         source: source of vertebrae not in the template.
         tolerance_mm: movements below this are not recorded as edits.
 
@@ -230,6 +232,7 @@ def result_from_lists(
             names = [f"{KEYPOINT_NAMES[i]} {moved[i]:.1f} mm" for i in range(6) if moved[i] > tolerance_mm]
             if names:
                 vertebra.record("edit keypoints", "moved " + ", ".join(names))
+                vertebra.measured_on_reader_points()
         vertebrae.append(vertebra)
     kept = {}
     if template is not None:

@@ -115,6 +115,57 @@ def test_template_keeps_scores_and_records_moves(spine_result):
     assert edited.input == {"path": "synthetic.nii.gz"}
 
 
+def _withheld(result: SpineResult) -> SpineResult:
+    """``result`` with L1 withheld for its keypoints (grade 2 unconfirmed) and T12 for being cut by the view."""
+    from VertebralFractureLib.radiograph.gate2d import REASONS
+    from VertebralFractureLib.verdict import UNCONFIRMED_GRADE_KEY
+
+    withheld = SpineResult.from_json(result.to_json())
+    withheld.vertebra("L1").extra[UNCONFIRMED_GRADE_KEY] = 2
+    withheld.vertebra("L1").not_assessed(REASONS["endplates"])
+    withheld.vertebra("T12").not_assessed("cut by the edge of the field of view (superior edge)")
+    withheld.recompute()
+    return withheld
+
+
+def test_a_readers_keypoints_measure_a_withheld_vertebra(spine_result):
+    from VertebralFractureLib.radiograph.gate2d import REASONS
+
+    template = _withheld(spine_result)
+    assert template.vertebra("L1").measure is None
+    listed = keypoints_list(template)
+    listed.points[6].position = listed.points[6].position + np.array([0.0, 0.0, 4.0])  # L1 anterior superior up
+    listed.points[0].position = listed.points[0].position + np.array([0.0, 0.0, 2.0])  # T12 anterior superior up
+    edited = result_from_lists(listed, centroids_list(template), template=template)
+    l1 = edited.vertebra("L1")
+    assert l1.status == "assessed" and l1.status_reason is None
+    assert l1.measure.heights[0] == pytest.approx(20.0) and l1.measure.grade == 1  # the reader's points, not grade 2
+    assert l1.extra["keypoints_by"] == "reader" and l1.extra["withheld_by_analysis"] == REASONS["endplates"]
+    assert "unconfirmed_grade" not in l1.extra
+    assert [e.action for e in l1.history] == ["edit keypoints", "assess"]
+    assert REASONS["endplates"] in l1.history[1].detail
+    # cut by the view: the reader's points do not make the picture hold the body
+    t12 = edited.vertebra("T12")
+    assert t12.status == "not_assessed" and t12.measure is None and t12.extra["keypoints_by"] == "reader"
+    assert t12.status_reason == "cut by the edge of the field of view (superior edge)"
+    assert edited.to_dict()["patient"]["not_assessed"] == {"T12": t12.status_reason}
+    # untouched vertebrae keep what the analysis said; the state survives the JSON round trip
+    assert "keypoints_by" not in edited.vertebra("L2").extra
+    again = SpineResult.from_json(edited.to_json())
+    assert again.vertebra("L1").assessed and again.vertebra("L1").measure.grade == 1
+    assert again.vertebra("L1").extra["withheld_by_analysis"] == REASONS["endplates"]
+
+
+def test_an_unmoved_withheld_vertebra_stays_withheld(spine_result):
+    template = _withheld(spine_result)
+    listed = keypoints_list(template)
+    listed.points[12].position = listed.points[12].position + np.array([0.0, 0.0, 1.0])  # only L2 moves
+    edited = result_from_lists(listed, centroids_list(template), template=template)
+    assert not edited.vertebra("L1").assessed and edited.vertebra("L1").measure is None
+    assert edited.vertebra("L1").extra.get("unconfirmed_grade") == 2
+    assert edited.vertebra("L2").extra["keypoints_by"] == "reader"
+
+
 @pytest.mark.parametrize(
     "text, message",
     [

@@ -219,3 +219,25 @@ def test_setting_one_level_by_hand_anchors_the_column(logic, spine_result):
     assert not any("levels uncertain" in w for w in nodes.result.warnings)
     stored = json.loads(nodes.store.GetText())  # kept in the scene
     assert stored["patient"]["levels"]["anchor"] == "user"
+
+
+def test_a_withheld_vertebra_is_measured_on_the_readers_points_until_undone(logic, spine_result):
+    from VertebralFractureLib.radiograph.gate2d import REASONS
+
+    withheld = spine_result.from_json(spine_result.to_json())
+    withheld.vertebra("L1").not_assessed(REASONS["endplates"])
+    withheld.recompute()
+    nodes = logic.show_result(withheld)
+    assert (_row(nodes, "L1")["Status"], _row(nodes, "L1")["Grade"]) == ("not assessed", -1)
+    node = nodes.keypoints
+    node.InvokeEvent(node.PointStartInteractionEvent)
+    move_point(node, "L1:1", (0.0, 0.0, -6.0))  # anterior inferior 6 mm down: ha 16 -> 22 mm
+    node.InvokeEvent(node.PointEndInteractionEvent)
+    row = _row(nodes, "L1")
+    assert (row["Status"], row["Reason"], row["Grade"]) == ("assessed", "", 0)
+    assert row["ha"] == pytest.approx(22.0)
+    assert [e.action for e in nodes.result.vertebra("L1").history] == ["edit keypoints", "assess"]
+    logic.undo(nodes)
+    row = _row(nodes, "L1")
+    assert (row["Status"], row["Reason"], row["Grade"]) == ("not assessed", REASONS["endplates"], -1)
+    assert nodes.result.vertebra("L1").history == []

@@ -257,3 +257,26 @@ def test_colour_picture_and_ct_volumes(mrml_scene, ct_volume):
     assert not is_radiograph_volume(ct_volume) and not is_radiograph_volume(None)
     with pytest.raises(ValueError, match="not a single 2D image"):
         radiograph_array(ct_volume)
+
+
+def test_a_body_placed_above_the_column_is_measured_once_a_reader_moves_it(logic, radiograph_case, truth):
+    from VertebralFractureLib.mrml.tables import table_rows
+    from VertebralFractureLib.radiograph.gate2d import REASONS
+
+    level = truth.labels[2]
+    withheld = SpineResult.from_json(truth.to_json())
+    withheld.vertebra(level).not_assessed(REASONS["placed"])
+    withheld.recompute()
+    shown = logic.show_result(withheld, radiograph=radiograph_case.radiograph, name="XR")
+    assert table_rows(shown.table)[2]["Grade"] == -1
+    node = shown.keypoints
+    index = [node.GetNthControlPointDescription(i) for i in range(node.GetNumberOfControlPoints())].index(f"{level}:0")
+    ras = np.zeros(3)
+    node.GetNthControlPointPosition(index, ras)
+    node.SetNthControlPointPosition(index, ras[0], ras[1], ras[2] - 0.9)  # one row inferior
+    vertebra = shown.result.vertebra(level)
+    assert shown.result.frame == "pixel" and vertebra.assessed and vertebra.extra["keypoints_by"] == "reader"
+    assert vertebra.measure.heights[0] == pytest.approx(truth.vertebra(level).measure.heights[0] - 0.9, abs=0.05)
+    row = table_rows(shown.table)[2]
+    assert (row["Status"], row["Grade"]) == ("assessed", vertebra.measure.grade) and row["Grade"] >= 0
+    assert vertebra.extra["withheld_by_analysis"] == REASONS["placed"]
