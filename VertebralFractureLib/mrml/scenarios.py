@@ -147,6 +147,36 @@ def keypoint_edit(scene, folder: Path) -> None:
     _equal(table_rows(nodes.table)[1]["Grade"], 0, "L1 grade in the table after the drag")
 
 
+def withheld_edit(scene, folder: Path) -> None:
+    """A withheld vertebra the reader corrects is measured on the reader's points; one the image cuts is not."""
+    from ..radiograph.gate2d import REASONS
+    from .logic import VertebralFractureLogic
+    from .review import NOT_ASSESSED, review_queue
+    from .tables import table_rows
+
+    result = review_result()  # T11 not assessed: cut by the edge of the field of view
+    result.vertebra("L2").not_assessed(REASONS["endplates"])
+    result.recompute()
+    logic = VertebralFractureLogic(scene)
+    nodes = logic.show_result(result, name="selftest withheld")
+    _equal([row["Grade"] for row in table_rows(nodes.table)][::3], [-1, -1], "T11 and L2 withheld")
+    node = nodes.keypoints
+    for key in ("L2:1", "T11:1"):
+        node.InvokeEvent(node.PointStartInteractionEvent)
+        _move(node, key, -2.0)
+        node.InvokeEvent(node.PointEndInteractionEvent)
+    rows = {row["Level"]: row for row in table_rows(nodes.table)}
+    _equal((rows["L2"]["Status"], rows["L2"]["Grade"]), ("assessed", 2), "L2 measured on the reader's points")
+    _close(rows["L2"]["ha"], 18.0, "L2 anterior height from the reader's points")
+    _equal((rows["T11"]["Status"], rows["T11"]["Grade"]), ("not assessed", -1), "T11 still cut by the view")
+    needs = {item.label: item.need for item in review_queue(nodes.result)}
+    _equal((needs["T11"], needs["L2"] != NOT_ASSESSED), (NOT_ASSESSED, True), "review needs after the corrections")
+    _equal(nodes.result.vertebra("L2").extra["withheld_by_analysis"], REASONS["endplates"], "the reason kept")
+    logic.undo(nodes)
+    logic.undo(nodes)
+    _equal(table_rows(nodes.table)[3]["Status"], "not assessed", "L2 withheld again after undo")
+
+
 def _shown(scene, name: str = "selftest"):
     """The synthetic result shown over a small CT with three box-shaped vertebral bodies."""
     from ..io.images import image_from_array
@@ -580,6 +610,7 @@ SCENARIOS: Dict[str, Callable[[object, Path], None]] = {
     "segmentation_round_trip": segmentation_round_trip,
     "table_types": table_types,
     "keypoint_edit": keypoint_edit,
+    "withheld_edit": withheld_edit,
     "analysis_to_nodes": analysis_to_nodes,
     "relabel_add_delete": relabel_add_delete,
     "export_import": export_import,

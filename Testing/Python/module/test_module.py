@@ -39,6 +39,7 @@ SCENARIO_NAMES = [
     "segmentation_round_trip",
     "table_types",
     "keypoint_edit",
+    "withheld_edit",
     "analysis_to_nodes",
     "relabel_add_delete",
     "export_import",
