@@ -200,6 +200,13 @@ class Vertebra:
             self.status, self.status_reason = NOT_ASSESSED, reason
         self.measure = None
 
+    @property
+    def points_shown_source(self) -> str:
+        """Where the keypoints came from, as the Genant tables show it: :attr:`source`, and who moved them since."""
+        if self.extra.get(KEYPOINTS_BY_KEY) == READER:
+            return f"{self.source}, moved by the reader"
+        return self.source
+
     def measured_on_reader_points(self) -> bool:
         """A reader moved this vertebra's keypoints: take its measure on them (module doc, "A reader's keypoints").
 

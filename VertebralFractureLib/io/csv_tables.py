@@ -124,7 +124,7 @@ COLUMN_UNITS: Dict[str, Tuple[str, str]] = {
     "fracture_probability": ("0-1", "patch classifier probability (Husseini et al. 2020)"),
     "voxel_fracture_score": ("0-1", "voxel fracture map score (Nicolaes et al. 2019)"),
     "abnormality": ("0-100", "shape abnormality (Botros et al. 2022)"),
-    "source": ("", "where the keypoints came from"),
+    "source": ("", "where the keypoints came from ('moved by the reader' added once a reader moved them)"),
     "review": ("", "a reader's decision: accepted or rejected (empty: not reviewed)"),
     "reviewed_by": ("", "who reviewed"),
     "reviewed_at": ("", "when (UTC, ISO 8601)"),
@@ -190,7 +190,7 @@ def genant_rows(result: SpineResult, case: Optional[str] = None) -> List[Dict[st
         row["quality"] = _cell(v.quality)
         for name in SCORE_FIELDS:
             row[name] = _cell(getattr(v, name))
-        row["source"] = v.source
+        row["source"] = v.points_shown_source
         mark = v.extra.get(REVIEW_KEY)
         mark = mark if isinstance(mark, dict) else {}
         row.update({"review": _cell(mark.get("decision")), "reviewed_by": _cell(mark.get("by")),

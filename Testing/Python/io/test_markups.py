@@ -151,6 +151,10 @@ def test_a_readers_keypoints_measure_a_withheld_vertebra(spine_result):
     assert edited.to_dict()["patient"]["not_assessed"] == {"T12": t12.status_reason}
     # untouched vertebrae keep what the analysis said; the state survives the JSON round trip
     assert "keypoints_by" not in edited.vertebra("L2").extra
+    from VertebralFractureLib.io.csv_tables import genant_rows
+
+    sources = {row["level"]: row["source"] for row in genant_rows(edited)}
+    assert sources == {"T12": "model, moved by the reader", "L1": "model, moved by the reader", "L2": "model"}
     again = SpineResult.from_json(edited.to_json())
     assert again.vertebra("L1").assessed and again.vertebra("L1").measure.grade == 1
     assert again.vertebra("L1").extra["withheld_by_analysis"] == REASONS["endplates"]

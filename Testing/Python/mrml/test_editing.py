@@ -235,7 +235,8 @@ def test_a_withheld_vertebra_is_measured_on_the_readers_points_until_undone(logi
     node.InvokeEvent(node.PointEndInteractionEvent)
     row = _row(nodes, "L1")
     assert (row["Status"], row["Reason"], row["Grade"]) == ("assessed", "", 0)
-    assert row["ha"] == pytest.approx(22.0)
+    assert row["ha"] == pytest.approx(22.0) and row["Source"] == "model, moved by the reader"
+    assert _row(nodes, "L2")["Source"] == "model"
     assert [e.action for e in nodes.result.vertebra("L1").history] == ["edit keypoints", "assess"]
     logic.undo(nodes)
     row = _row(nodes, "L1")
