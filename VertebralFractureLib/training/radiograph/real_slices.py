@@ -15,7 +15,8 @@ no such box, and S1, are ignored (neither a body nor background). Everything els
 
 from __future__ import annotations
 
-from typing import List, Sequence
+from dataclasses import dataclass
+from typing import List, Sequence, Tuple
 
 import numpy as np
 
@@ -23,6 +24,48 @@ import numpy as np
 MATCH_MM = 8.0
 #: Annotated levels that are never a target (the detector learns mobile bodies; S1 is the sacrum's first segment).
 IGNORED_LEVELS = ("S1",)
+
+
+@dataclass
+class RealSlice:
+    """One real sagittal slice as the radiograph analysis reads it: collimation as air, facing left.
+
+    Attributes:
+        image: the grey picture (collimator's shadow set to air; mirrored when the slice faces right).
+        spacing: ``(column mm, row mm)`` of the file.
+        mirrored: whether the slice faced right (its annotations are mirrored by :meth:`facing_left`).
+        result: the analysis of the file with the sacral test alone and no fracture classifier (its boxes and facing
+            must not depend on the networks being trained from them).
+    """
+
+    image: np.ndarray
+    spacing: Tuple[float, float]
+    mirrored: bool
+    result: object
+
+    @classmethod
+    def read(cls, entry: dict) -> "RealSlice":
+        """The slice of a ``covid_sagittal.json`` image entry."""
+        from ...radiograph.analyze import _load, analyze_radiograph
+        from ...radiograph.gate2d import collimation_mask, without_collimation
+        from ..real.reference import reference_dir
+
+        path = reference_dir().parent / entry["image"]
+        image, size, _ = _load(path)
+        if collimation_mask(image).any():
+            image = without_collimation(image)
+        result = analyze_radiograph(str(path), fracture_model=False, lumbosacral_model=False).result
+        mirrored = result.input.get("facing") == "right"
+        if mirrored:
+            image = np.ascontiguousarray(image[:, ::-1])
+        return cls(image, tuple(float(x) for x in size.spacing), mirrored, result)
+
+    def facing_left(self, points) -> np.ndarray:
+        """``[column, row]`` points of the file in the picture facing left."""
+        points = np.array(points, dtype=np.float64).reshape(-1, 2)
+        if self.mirrored:
+            points[:, 0] = self.image.shape[1] - 1 - points[:, 0]
+        return points
 
 
 def slice_sample(entry: dict, pixel_mm: float, model=None):
@@ -34,40 +77,24 @@ def slice_sample(entry: dict, pixel_mm: float, model=None):
         model: the detector whose boxes are the targets where the reference has no keypoints (default: shipped).
     """
     from ...keypoints.detector import detect_vertebrae, resample_2d
-    from ...radiograph.analyze import _load, analyze_radiograph, load_keypoint_model
-    from ...radiograph.gate2d import collimation_mask, detector_window, without_collimation
+    from ...radiograph.analyze import load_keypoint_model
+    from ...radiograph.gate2d import detector_window
     from ..keypoints.sample import Sample
-    from ..real.reference import reference_dir
 
-    path = reference_dir().parent / entry["image"]
-    image, size, _ = _load(path)
-    if collimation_mask(image).any():
-        image = without_collimation(image)
-    facing = analyze_radiograph(str(path), fracture_model=False, lumbosacral_model=False).result.input.get("facing")
-    mirrored = facing == "right"
-    if mirrored:
-        image = np.ascontiguousarray(image[:, ::-1])
-    width = image.shape[1]
-
-    def facing_left(points) -> np.ndarray:
-        points = np.array(points, dtype=np.float64).reshape(-1, 2)
-        if mirrored:
-            points[:, 0] = width - 1 - points[:, 0]
-        return points
-
-    col_mm, row_mm = (float(s) for s in size.spacing)
-    seen = detector_window(image)
+    picture = RealSlice.read(entry)
+    col_mm, row_mm = picture.spacing
+    seen = detector_window(picture.image)
     boxes = detect_vertebrae(seen, spacing_mm=(row_mm, col_mm), model=model or load_keypoint_model(),
                              order_levels=False)
     centres = np.array([b.centre for b in boxes]).reshape(-1, 2)
     keypoints, levels, ignore = [], [], []
     for vertebra in entry["vertebrae"]:
-        centre = facing_left(vertebra["centroid"])[0]
+        centre = picture.facing_left(vertebra["centroid"])[0]
         if vertebra.get("label") in IGNORED_LEVELS:
             ignore.append(centre)
             continue
         if vertebra.get("keypoints"):
-            keypoints.append(facing_left(vertebra["keypoints"]))
+            keypoints.append(picture.facing_left(vertebra["keypoints"]))
         else:
             distance = np.hypot(*((centres - centre) * [col_mm, row_mm]).T) if len(centres) else np.array([])
             if not len(distance) or distance.min() > MATCH_MM:

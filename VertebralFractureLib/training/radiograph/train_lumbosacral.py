@@ -270,28 +270,15 @@ def slice_boxes(entry: dict, seed: int) -> Tuple[np.ndarray, List[Tuple[np.ndarr
     labelled by the annotated body within :data:`REAL_SAGITTAL_MATCH_MM` (analysed with the sacral test alone, so
     the boxes do not depend on the classifier being trained).
     """
-    from ...radiograph.analyze import _load, analyze_radiograph
     from ...radiograph.fracture import body_axes
-    from ...radiograph.gate2d import body_window, collimation_mask, without_collimation
-    from ..real.reference import reference_dir
+    from ...radiograph.gate2d import body_window
+    from .real_slices import RealSlice
 
-    path = reference_dir().parent / entry["image"]
-    image = _load(path)[0]
-    if collimation_mask(image).any():
-        image = without_collimation(image)
-    # the sacral test alone: which boxes reach the result must not depend on the weights being trained
-    result = analyze_radiograph(str(path), fracture_model=False, lumbosacral_model=False).result
+    # analysed with the sacral test alone: which boxes reach the result must not depend on the weights being trained
+    picture = RealSlice.read(entry)
+    result, facing_left = picture.result, picture.facing_left
     annotated = [v for v in entry["vertebrae"] if v.get("keypoints")]
-    width = image.shape[1]
-    mirrored = result.input.get("facing") == "right"
-
-    def facing_left(points) -> np.ndarray:
-        points = np.array(points, dtype=np.float64).reshape(-1, 2)
-        if mirrored:
-            points[:, 0] = width - 1 - points[:, 0]
-        return points
-
-    windowed, _ = body_window(np.ascontiguousarray(image[:, ::-1]) if mirrored else image)
+    windowed, _ = body_window(picture.image)
     by_label = {v["label"]: v for v in entry["vertebrae"]}
     l5, s1 = by_label.get("L5"), by_label.get("S1")
     s1_box = None
