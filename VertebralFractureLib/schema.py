@@ -29,12 +29,13 @@ sentence. Schema ``vertebral-fracture/1`` documents (no status) are still read: 
 counts as assessed, as it did when they were written.
 
 A reader's keypoints (:meth:`Vertebra.measured_on_reader_points`, called wherever moved points are folded back: the
-Slicer module, the annotation files): once a reader has moved a vertebra's keypoints, its measure is the reader's
-(``extra["keypoints_by"] == "reader"``). A vertebra the analysis withheld is then measured and graded on those points
-(the analysis's reason kept in ``extra["withheld_by_analysis"]`` and in an ``assess`` history entry): what the analysis
-doubted (a body it did not see, keypoints off the endplates, a body it placed above the column) a reader who
-placed six points has decided. Not when the body is cut by the edge of the image (:func:`cut_by_the_view`): no
-placement shows what the picture does not hold. Undo restores the withheld state with the points.
+Slicer module, ``.mrk.json`` keypoints read against an earlier result): once a reader has moved a vertebra's
+keypoints, its measure is the reader's (``extra["keypoints_by"] == "reader"``). A vertebra the analysis withheld is
+then measured and graded on those points (the analysis's reason kept in ``extra["withheld_by_analysis"]`` and in an
+``assess`` history entry): what the analysis doubted (a body it did not see, keypoints off the endplates, a body it
+placed above the column) a reader who placed six points has decided. Not when the body is cut by the edge of the
+image (:func:`cut_by_the_view`): no placement shows what the picture does not hold. Undo restores the withheld state
+with the points.
 """
 
 from __future__ import annotations
