@@ -59,7 +59,7 @@ from .genant import (
     measure_column,
 )
 from .levels import level_index, normalise_level
-from .verdict import FRACTURE, REVIEW, patient_verdict
+from .verdict import FRACTURE, REVIEW, UNCONFIRMED_GRADE_KEY, patient_verdict
 
 SCHEMA = "vertebral-fracture/2"
 #: Earlier schemas this version still reads.
@@ -214,8 +214,6 @@ class Vertebra:
         Returns:
             True when this made a withheld vertebra assessed.
         """
-        from .verdict import UNCONFIRMED_GRADE_KEY
-
         self.extra[KEYPOINTS_BY_KEY] = READER
         if self.assessed or cut_by_the_view(self):
             return False

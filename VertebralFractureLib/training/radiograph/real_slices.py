@@ -96,7 +96,7 @@ def slice_sample(entry: dict, pixel_mm: float, model=None):
         if vertebra.get("keypoints"):
             keypoints.append(picture.facing_left(vertebra["keypoints"]))
         else:
-            distance = np.hypot(*((centres - centre) * [col_mm, row_mm]).T) if len(centres) else np.array([])
+            distance = np.linalg.norm((centres - centre) * [col_mm, row_mm], axis=1)
             if not len(distance) or distance.min() > MATCH_MM:
                 ignore.append(centre)
                 continue
