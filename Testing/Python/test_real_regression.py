@@ -144,7 +144,9 @@ def test_the_chest_ct_resampled_to_1_mm_is_measured_at_the_3_mm_it_resolves():
     """The real chest CT (3 mm slices) resampled to 1 mm, with what it resolves known (a DICOM series whose Slice
     Thickness exceeds its spacing is read so): every body found, levels from the 12th rib, and no body measured
     across two (resampled without it, the refinement took the blurred 1 mm endplates as resolved: T5 and T8 31-32 mm
-    "too large", T1 missed, 5 of 12 assessed)."""
+    "too large", T1 missed, 5 of 12 assessed). 9 of 13 were assessed until each body was turned with its column
+    (2026-12-06, keypoints/column_tilt.py): T5's middle inferior point then lies on its endplate's traced line, not
+    on its own column's edge, so its measured loss is withheld: 8 of 13."""
     from VertebralFractureLib.io.images import read_image, resample_spacing
 
     reference = load_case("cptac_chest")
@@ -155,4 +157,25 @@ def test_the_chest_ct_resampled_to_1_mm_is_measured_at_the_3_mm_it_resolves():
     assert score.level_correct == 13 and result.patient["levels"]["certain"]
     too_large = {v.label for v in result.vertebrae if "too large" in (v.status_reason or "")}
     assert not too_large & {"T5", "T8"}  # (T2's box is 26 mm at the CT's own 3 mm too)
-    assert sum(v.status == "assessed" for v in result.vertebrae) >= 9 and not score.false_grade
+    assert sum(v.status == "assessed" for v in result.vertebrae) >= 8 and not score.false_grade
+
+
+def test_the_chest_ct_bodies_lean_with_their_column_in_the_coronal_plane():
+    """The real chest CT's T10 and T11 lean 9 and 18 degrees in the coronal plane (scoliosis; their reference points,
+    placed on each body's own plane along the line of its neighbours, and their side walls on a coronal slab). The
+    straightened spine's plane followed the smooth centre line: 3.5 and 9.0 degrees, T11's inferior points 3-5 mm
+    beside the reference. Turned onto the line of their neighbours' centres (keypoints/column_tilt.py), measured
+    2026-12-06: 7.8 and 15.6 degrees."""
+    import numpy as np
+
+    result, _ = _analyse("cptac_chest")
+    reference = {v.label: np.asarray(v.keypoints, dtype=float) for v in load_case("cptac_chest").vertebrae
+                 if v.keypoints is not None}
+
+    def coronal_deg(points):
+        superior = points[0::2].mean(0) - points[1::2].mean(0)
+        return float(np.degrees(np.arcsin(superior[0] / np.linalg.norm(superior))))
+
+    for label in ("T10", "T11"):
+        found = coronal_deg(np.asarray(result.vertebra(label).keypoints, dtype=float))
+        assert abs(found - coronal_deg(reference[label])) <= 4.0, (label, found)

@@ -70,6 +70,22 @@ def _cut_side(geometry, points: np.ndarray) -> str:
     return " and ".join(sides or ["edge"]) + " edge"
 
 
+#: Turn each body's points in the coronal plane onto the line of its neighbours' centres before the CT refinement
+#: (:mod:`.column_tilt`; False: the straightened spine's plane, as before 2026-12-06).
+COLUMN_TILT = True
+
+
+def _turned_to_column(ct, detections: list, detected3d: list) -> list:
+    """The detected points turned onto their neighbours' line (:func:`.column_tilt.turned_to_column`)."""
+    from .column_tilt import turned_to_column
+
+    order = sorted(range(len(detections)), key=lambda i: float(np.mean(np.asarray(detections[i].keypoints)[:, 1])))
+    out = list(detected3d)
+    for i, points in zip(order, turned_to_column(ct, [detected3d[i] for i in order])):
+        out[i] = points
+    return out
+
+
 class KeypointStage(RunsWithKeypoints):
     """Vertebrae with six keypoints and level labels, in LPS mm."""
 
@@ -100,9 +116,12 @@ class KeypointStage(RunsWithKeypoints):
         result.models["levels"] = model_id("keypoints_levels.pt")
         progress.check()
         geometry = analysis.canonical_geometry
-        for detection in detections:
+        detected3d = [straight.mid_sagittal_to_patient(np.asarray(d.keypoints, dtype=float), order="col_row")
+                      for d in detections]
+        if on_ct and COLUMN_TILT:
+            detected3d = _turned_to_column(analysis.canonical, detections, detected3d)
+        for detection, points3d in zip(detections, detected3d):
             points2d = np.asarray(detection.keypoints, dtype=float)
-            points3d = straight.mid_sagittal_to_patient(points2d, order="col_row")
             placed: list = []
             if on_ct:
                 points3d = refine_on_ct(analysis.canonical, points3d, line_placed=placed)
