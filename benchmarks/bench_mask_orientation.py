@@ -11,8 +11,8 @@ the arch then lies in front of the body in the image's axes, as in the real Bone
 Printed per mask: vertebrae measured both ways, how many change grade, the largest change of G, and for the generated
 spines the mean |G error| of the mask as given against the generator's truth. For the real masks also each vertebra
 alone (its label only, as a single-structure file or a masked crop gives it): how many are measured and keep the grade
-they have in the whole mask (alone a vertebra has no neighbour to be compared with, so a grade can differ). See README
-"A CT masked to one vertebra, and masks whose header has front and back swapped".
+they have in the whole mask (alone a vertebra has no neighbour to be compared with, so a grade can differ). See
+docs/findings.md "A CT masked to one vertebra, and masks whose header has front and back swapped".
 """
 
 from __future__ import annotations

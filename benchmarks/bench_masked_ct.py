@@ -11,7 +11,7 @@ each vertebra wholly in view of ``--generated`` held-out spines (seeds 910000 on
 CT the same way (the CT kept inside the vertebra's label, 0 elsewhere) and analysed as a user would
 (:func:`VertebralFractureLib.pipeline.analyze`; file names without a level, so the level is reported unknown), against
 the generator's keypoints. Printed: how many are measured, |G error| (mean, largest) and grades off the truth's.
-See README "A CT masked to one vertebra, and masks whose header has front and back swapped".
+See docs/findings.md "A CT masked to one vertebra, and masks whose header has front and back swapped".
 """
 
 from __future__ import annotations

@@ -13,11 +13,11 @@ Runs ``vertebral-fracture measure`` (the command a user runs, abnormality includ
 * the abnormality score's false-positive rate at the operating point of
   :data:`VertebralFractureLib.verdict.MASK_SCORE_RULES` on the real mask vertebrae that look normal
   (sub-verse004: the radiologists' grade 0; sample001, which has no grades: the levels listed in
-  :data:`SAMPLE001_NORMAL_LOOKING`, read on the mask image, see README "Real masks");
+  :data:`SAMPLE001_NORMAL_LOOKING`, read on the mask image, see docs/findings.md "Real masks");
 * the median wall time of ``measure`` on the 512 x 1343 x 27 thick-slice mask (sample001), with and
   without the abnormality model (process start and torch import included).
 
-``--figure`` writes the mid-sagittal keypoint images of the masks side by side (the PNG the README shows).
+``--figure`` writes the mid-sagittal keypoint images of the masks side by side (``docs/real_masks.png``).
 """
 
 from __future__ import annotations

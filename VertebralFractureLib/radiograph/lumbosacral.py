@@ -27,15 +27,15 @@ score reaches :data:`ANCHOR_PROBABILITY` and the whole region below the body is 
 different bodies there is no anchor, and since 2026-12-05 (sixth session) a body the test names and this score does
 not confirm is no anchor either.
 
-Measured (README.md, "A sacrum that looks like one" and "Real slices in the lumbosacral classifier's training"): on
-held-out generated spines it names L5 right on every slice and film; with the test as two readers the confident
-wrong levels on 24 generated films fell from 11 to 4. Trained on generated spines alone it transferred poorly to
-the real slices (the true L5 scored >= 0.5 on two of nine); with the real slices of the other patients in training
-(each patient's slices analysed by a network trained without that patient, ``benchmarks/bench_sagittal.py
+Measured (docs/findings.md, "A sacrum that looks like one" and "Real slices in the lumbosacral classifier's
+training"): on held-out generated spines it names L5 right on every slice and film; with the test as two readers the
+confident wrong levels on 24 generated films fell from 11 to 4. Trained on generated spines alone it transferred
+poorly to the real slices (the true L5 scored >= 0.5 on two of nine); with the real slices of the other patients in
+training (each patient's slices analysed by a network trained without that patient, ``benchmarks/bench_sagittal.py
 --folds``) it scores the true L5 0.99-1.00 on 7 of the 9, naming it where the test misses it on A062055_19001127
 (thin, pale sacrum behind a vacuum disc): real lumbar levels 30 -> 35 of 40, no wrong anchor. Retrained when the
-analysis began to report more boxes on the real slices (upper thoracic bodies found magnified, S1 below L5): the
-same held-out lumbar figure, all levels 92 of 113.
+analysis began to report more boxes on the real slices (upper thoracic bodies found magnified, S1 below L5): the same
+held-out lumbar figure, all levels 92 of 113.
 """
 
 from __future__ import annotations

@@ -45,8 +45,8 @@ it and there is no anchor either (the test speaks alone only when no classifier 
 held-out generated films with that sacrum the test alone named the wrong body on 11 (lordotic L5 taken for the
 sacrum), every level then wrong with certainty; and on the real sagittal slices as JPEG exports (quality 70) the test
 alone anchored three slices on bodies the classifier scored 0.00-0.29, a thoracic slice with no sacrum in view among
-them, every level named wrong (2026-12-05, sixth session; README "8-bit exports: the detector's own window, and L5
-confirmed by the classifier").
+them, every level named wrong (2026-12-05, sixth session; docs/findings.md "8-bit exports: the detector's own window,
+and L5 confirmed by the classifier").
 
 **Count** (:func:`count_levels`): the other detections are named by the whole number of levels between
 neighbours (their distance over :data:`LEVEL_PER_HEIGHT` times their mean height, :data:`STEP_RATIO`);

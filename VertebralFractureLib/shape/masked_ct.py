@@ -20,7 +20,7 @@ spines it named none right, median 4 levels off (body size varies more between p
 levels), and the two real crops L1 for L2 and L3.
 
 Measured on the real VerSe sub-verse004 L2 crop (``benchmarks/bench_real.py``): G against the radiologists'
-sub-region mask (body labels 1-2) in README.md.
+sub-region mask (body labels 1-2) in ``docs/findings.md``.
 """
 
 from __future__ import annotations

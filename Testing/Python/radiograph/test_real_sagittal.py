@@ -477,7 +477,7 @@ def test_the_lateral_view_classifier_leaves_real_normal_bodies_alone(analysed):
     """23 real bodies of two slices, none fractured: the shipped classifier (real negatives from other patients) scores
     one >= 0.5, A058062's T11, whose own traced endplates measure a grade-2 wedge the gate withheld; the verdict
     sends only it for review. A retrained network that judged real bodies by the generator's proportions gave
-    several thoracic bodies 0.9 and more (README, "A learned second opinion for lateral views")."""
+    several thoracic bodies 0.9 and more (docs/findings.md, "A learned second opinion for lateral views")."""
     flagged = [(name, v.label) for name, result in analysed.items() for v in result.vertebrae
                if v.fracture_probability is not None and v.fracture_probability >= 0.5]
     assert flagged == [("A058062_19010108-077", "T11")]

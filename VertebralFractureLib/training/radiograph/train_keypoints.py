@@ -35,7 +35,7 @@ a height loss measured on the endplates traced across a body
 (:func:`VertebralFractureLib.radiograph.analyze.withhold_untraced_losses`), detection, gate, levels and the sacral
 anchor never seeing it: generated moderate fractures called 3 -> 5 of 21 (sensitivity at the ROC point of
 specificity 0.9 0.19 -> 0.29), real HU slices unchanged, but in a bright frame, in a frame as PNG and as JPEG a
-normal T11 (A058062_19010108, traced G 0.74) graded 2, confirmed by its points (README, "Radiograph heights on
+normal T11 (A058062_19010108, traced G 0.74) graded 2, confirmed by its points (docs/findings.md, "Radiograph heights on
 each endplate traced across its body").
 
 Clinical look (``--looks 2``: every training column twice more with a fixed random look of
@@ -47,7 +47,7 @@ boxes move on real bodies in ways the gate and the anchor do not survive. Real d
 
 Air around the patient (``--air 1``: every training column once more in a wider field of air, :func:`in_air`;
 measured 2026-12-06, **not shipped**). The detector normalises the whole picture, so a real slice padded with air
-loses bodies (README, "Faults of the 2D path"). 3000 steps from the shipped weights on 160 fresh columns
+loses bodies (docs/findings.md, "Faults of the 2D path"). 3000 steps from the shipped weights on 160 fresh columns
 (``python -m VertebralFractureLib.training.radiograph.columns COLS 700000 160``, 90 s; then ``--columns COLS --steps
 3000 --lr 5e-4 --init VertebralFractureLib/weights/radiograph_keypoints.pt --air 1 --threads 1``, 7 min), with the
 same run without ``--air`` as the control, scored on the real sagittal slices with the lumbosacral fold networks
@@ -246,7 +246,7 @@ def padded_in_air(image: np.ndarray, share: float, rng: np.random.Generator) -> 
 
     Why: the detector normalises the whole picture to zero mean and unit variance (Pisov et al. 2020, §5.1), so the
     amount of air around the patient changes what it reads: a real slice padded with 30 pixels of air lost its L5
-    box and its sacral anchor (README, "Faults of the 2D path").
+    box and its sacral anchor (docs/findings.md, "Faults of the 2D path").
 
     Returns:
         (padded image, ``[column, row]`` shift of every point).
