@@ -81,8 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the console script; returns the exit code (see the module docstring)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:  # building the parser imports every sub-command's module: a Ctrl-C there is an interruption too
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        print("vertebral-fracture: interrupted before the command started; nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_OK

@@ -259,3 +259,17 @@ def test_slice_thickness_given_on_the_command_line_is_what_the_analysis_works_at
     capsys.readouterr()
     assert main(["analyze", str(path), "--out", str(tmp_path / "bad"), "--slice-thickness", "50", "--quiet"]) == 2
     assert "a slice thickness of 50.0 mm is not one a CT has" in capsys.readouterr().err
+
+
+def test_ctrl_c_while_the_command_starts_is_one_line_and_exit_130(monkeypatch, capsys):
+    """Building the parser imports every sub-command's module (about 0.4 s): a Ctrl-C then printed a 50-line
+    traceback and exited -2 (measured 2026-12-06 by interrupting ``vertebral-fracture analyze`` after 0.2 s)."""
+    import VertebralFractureLib.cli as cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["analyze", "--sample", "--out", "unused"]) == cli.EXIT_INTERRUPTED == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["vertebral-fracture: interrupted before the command started; nothing was written"]
