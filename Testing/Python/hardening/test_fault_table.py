@@ -586,7 +586,13 @@ def test_disk_full_during_the_writes_keeps_the_previous_set(tmpfs, tmp_path, cap
 # ------------------------------------------------------------------ Ctrl-C on a running batch (real SIGINT)
 
 SCRIPT = """
-import sys, time
+import signal, sys, time
+# A terminal's Ctrl-C reaches a foreground process whose SIGINT has its default action. A child inherits an ignored
+# SIGINT, and in full suite runs the batch process twice started with SIGINT ignored (signal.getsignal: SIG_IGN, at
+# its first line; the pytest process's own disposition was never ignored between tests, so a library briefly
+# ignoring it in another thread, as C's system() does, while this test forked). The batch keeps an inherited
+# SIG_IGN (as nohup and background jobs expect), so the test starts from the terminal's state.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from pathlib import Path
 sys.path[:0] = [{here!r}, {tests!r}]
 import test_nothing_lost as helpers
