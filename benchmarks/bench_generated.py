@@ -4,7 +4,7 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_generated.py [--n 12] [--seed 900000] [--json out.json]
                                                           [--realism hospital] [--size-scale 1.25]
-                                                          [--slice-mm 5]
+                                                          [--slice-mm 5] [--metal]
 
 Case ``i`` is ``generate_case(seed + i, preset)`` with the presets chest, abdomen, spine and scoliosis in turn
 (the held-out seeds of the model figures in README.md start at 900000; training used other seeds). The truth
@@ -17,6 +17,8 @@ share of them flagged at all (verdict "fracture" or "review": the validated lear
 body whose heights look normal), the share of vertebrae not assessed, the wrong levels in cases whose levels
 were called certain (``confident_wrong_levels``), and the vertebra AUC of grades 2-3 against grade 0 (grade 1 left
 out) of the patch classifier's probability and of the keypoints' 1 - G over every matched vertebra.
+``--metal`` adds pedicle screws and rods at two or three adjacent levels of every case (``SynthParams.metal``) and
+prints how many of the instrumented vertebrae were graded and how many of their neighbours were assessed.
 ``--slice-mm S`` resamples each generated CT to S mm slices (linear, in-plane spacing kept, as
 ``bench_real_variants.py --variants thick5`` does with the real ones) before the analysis; the truth is in patient mm
 and applies unchanged.
@@ -84,8 +86,10 @@ def main(argv=None) -> int:
                              "real reference bodies are 1.0-1.3 times the generator's mean)")
     parser.add_argument("--realism", default="v1", choices=("v1", "hospital"), help="generator profile (default v1)")
     parser.add_argument("--slice-mm", type=float, help="resample each CT to slices this thick (mm) before analysis")
+    parser.add_argument("--metal", action="store_true", help="pedicle screws at two or three levels of every case")
     args = parser.parse_args(argv)
     scores, moderate, detected, flagged, total, not_assessed, confident_wrong = [], 0, 0, 0, 0, 0, 0
+    instrumented = {"vertebrae": 0, "assessed": 0, "false_grade": 0}
     scored = []  # (moderate or severe, classifier probability, 1 - G) of every matched grade 0 / 2 / 3 vertebra
     with tempfile.TemporaryDirectory() as folder:
         for i in range(args.n):
@@ -93,6 +97,8 @@ def main(argv=None) -> int:
             overrides = {} if args.realism == "v1" else {"realism": args.realism}
             if args.size_scale is not None:
                 overrides["size_scale"] = args.size_scale
+            if args.metal:
+                overrides["metal"] = True
             case = generate_case(args.seed + i, preset, **overrides)
             path = Path(folder) / f"case_{i:04d}.nii.gz"
             ct = case.ct
@@ -118,6 +124,12 @@ def main(argv=None) -> int:
             total += len(result.vertebrae)
             not_assessed += sum(1 for v in result.vertebrae if not v.assessed)
             truth_grades = {v.label: v.measure.grade for v in case.truth.vertebrae if v.measure is not None}
+            with_metal = set((case.truth.input.get("synthetic") or {}).get("instrumented_levels") or [])
+            for match in score.matches:
+                if match.reference in with_metal:
+                    instrumented["vertebrae"] += 1
+                    instrumented["assessed"] += int(match.status == "assessed")
+                    instrumented["false_grade"] += int(match.reference in score.false_grade)
             for match in score.matches:
                 true_grade = truth_grades.get(match.reference, 0) if match.reference is not None else None
                 reported = result.vertebra(match.reported)
@@ -149,6 +161,8 @@ def main(argv=None) -> int:
         summary[key] = roc_auc([p for _, p in pairs], [t for t, _ in pairs]) if pairs else None
     # wrong levels in cases whose levels the analysis called certain (the failure a reader cannot see)
     summary["confident_wrong_levels"] = confident_wrong
+    if args.metal:
+        summary.update({f"instrumented_{key}": value for key, value in instrumented.items()})
     print(json.dumps({k: v for k, v in summary.items() if not isinstance(v, (list, dict))}, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps({"summary": summary, "cases": [s.to_dict() for s in scores]},

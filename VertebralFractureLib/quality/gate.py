@@ -11,7 +11,8 @@ Rule (every score is in [0, 1], 0.5 is the pass mark):
 * **Hard checks** -- one failure gives ``not_assessed`` with that check's reason (the first in
   this order): ``level`` (cervical, sacral or unknown labels; Genant et al. 1993 defined the
   method for thoracic and lumbar vertebrae), ``field_of_view`` (the body's mid-sagittal slab,
-  grown by 2 mm, leaves the image; the reason names the edge), ``bone`` (no cortical rim around
+  grown by 2 mm, leaves the image; the reason names the edge), ``metal`` (a screw or dense cement in
+  the body or its pedicles: its streaks make the endplates unreliable), ``bone`` (no cortical rim around
   a trabecular core), ``canal_or_posterior`` (neither a spinal canal nor posterior elements:
   the larger of the two scores), ``size`` (height or depth implausible for the level) and
   ``endplates`` (the keypoints, on average, not on an endplate edge: the heights would be wrong,
@@ -56,6 +57,10 @@ Thresholds and where they come from (constants in :mod:`~VertebralFractureLib.qu
   thicker than 4 mm along the axis: half the voxel and one voxel). 3 mm decisive limit: a
   thoracic disc is 4-6 mm (Panjabi 1991), two 3 mm slices still resolve it.
 * Field of view: 2 mm margin (one voxel of most CTs) around the body box.
+* Metal: samples at or above 2500 HU (cortical bone is 1000-2000 HU at full resolution; metal reaches the top of
+  the CT's range) in the body box and 0.6 depths behind it (the pedicles), every 1 mm: 20 mm^3 scores 1, 100 mm^3
+  0 (a screw crossing the box gives hundreds). Measured on the real reference CTs (contrast chest CT with a sharp
+  kernel included): 0 mm^3 on every body.
 * Neighbours: largest-height ratio 0.5-2.0 scores 1 (0 at 0.3 and 3.3: adjacent normal levels
   differ by < 10 %, a vertebra plana or its normal neighbour may differ by 2.5x); centre
   distance per level over the mean height 1.05-1.75 (0 at 0.85 and 2.2: disc/body height
@@ -79,7 +84,7 @@ from . import checks as c
 ASSESSED = "assessed"
 NOT_ASSESSED = "not_assessed"
 #: Hard checks in the order their reason is reported.
-HARD_CHECKS = ("level", "field_of_view", "bone", "canal_or_posterior", "size", "endplates")
+HARD_CHECKS = ("level", "field_of_view", "metal", "bone", "canal_or_posterior", "size", "endplates")
 #: Checks that only lower the confidence.
 SOFT_CHECKS = ("canal", "posterior", "endplates", "neighbours")
 
@@ -143,6 +148,7 @@ def assess_vertebra(volume: np.ndarray, geometry: ImageGeometry, keypoints: np.n
     results: Dict[str, c.CheckResult] = {
         "level": c.check_level(label),
         "field_of_view": c.check_field_of_view(geometry, frame),
+        "metal": c.check_metal(volume, geometry, frame),
         "bone": c.check_bone(volume, geometry, frame),
     }
     canal, posterior = c.check_canal_and_posterior(volume, geometry, frame)

@@ -155,3 +155,36 @@ def test_generated_spine_passes_on_its_true_keypoints():
     assert set(findings) == {v.label for v in case.truth.vertebrae}
     failed = {label: f.reason for label, f in findings.items() if not f.assessed}
     assert not failed
+
+
+def test_instrumented_vertebrae_are_not_assessed_and_their_neighbours_are():
+    """Pedicle screws (``generate_case(..., metal=True)``): before the metal check an instrumented normal T12
+    measured grade 2 ("fracture", ``vertebral-fracture synth --metal --seed 920000 --preset abdomen``)."""
+    from VertebralFractureLib.synth import generate_case
+
+    case = generate_case(5, "spine", radiograph=False, metal=True, fracture_prevalence=0.0)
+    instrumented = set(case.truth.input["synthetic"]["instrumented_levels"])
+    assert len(instrumented) >= 2
+    image = to_canonical(case.ct)
+    findings = assess_vertebrae(sitk.GetArrayFromImage(image), geometry_of(image), case.truth.vertebrae)
+    failed = {label: f.reason for label, f in findings.items() if not f.assessed}
+    assert set(failed) == instrumented
+    assert all(reason.startswith("metal or bone cement in the vertebra") for reason in failed.values())
+    assert all(findings[label].details["metal"]["metal_mm3"] > 200 for label in instrumented)
+
+
+@pytest.mark.parametrize("case", ["cptac_chest", "sample_ct"])
+def test_real_bodies_hold_no_metal_though_their_scans_do(case):
+    """Both scans hold samples at the top of the range (3071 and 3382 HU: a lead or a port outside the spine, and the
+    densest cortex stays below 2500 HU): no reference body or its pedicles count any (gate.py, "Metal")."""
+    from VertebralFractureLib.quality.checks import METAL_HU, check_metal
+    from VertebralFractureLib.training.real.reference import load_case
+
+    reference = load_case(case)
+    array, geometry = load(*reference.image.split("/"))
+    assert array.max() >= METAL_HU
+    bodies = [v for v in reference.vertebrae if v.keypoints is not None]
+    assert len(bodies) >= 4
+    for vertebra in bodies:
+        result = check_metal(array, geometry, BodyFrame.from_keypoints(vertebra.keypoints))
+        assert result.values["metal_mm3"] == 0.0 and result.passed, vertebra.label
