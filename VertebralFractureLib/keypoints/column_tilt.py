@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import List, Optional, Sequence
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from .refine import _body_frame, body_midplane
 
@@ -28,14 +29,6 @@ MIN_TURN_DEG = 2.0
 MAX_TURN_DEG = 20.0
 #: Largest distance between neighbouring centres, over the median spacing, for them to count as adjacent levels.
 MAX_GAP = 1.5
-
-
-def _rotate(points: np.ndarray, centre: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
-    """Rotate ``points`` about the line through ``centre`` along the unit ``axis`` (Rodrigues' formula)."""
-    rel = points - centre
-    cos, sin = np.cos(angle), np.sin(angle)
-    turned = rel * cos + np.cross(axis, rel) * sin + np.outer(rel @ axis, axis) * (1.0 - cos)
-    return centre + turned
 
 
 def coronal_turn(points: np.ndarray, chord: np.ndarray) -> Optional[float]:
@@ -94,7 +87,7 @@ def turned_to_neighbours(bodies: Sequence[np.ndarray], centres: Sequence[Optiona
         if angle is None:
             continue
         centre, p, _, _ = _body_frame(out[i])
-        out[i] = _rotate(out[i], centre, p, angle)
+        out[i] = centre + Rotation.from_rotvec(angle * p).apply(out[i] - centre)
     return out
 
 
