@@ -211,6 +211,19 @@ class BodyFrame:
         """Inferior endplate line through keypoints 1, 3, 5."""
         return np.interp(u, self.u[1::2], self.t[1::2])
 
+    @property
+    def inset(self) -> float:
+        """How far (mm) the keypoint columns lie inside the walls: 1.5 mm or 8 % of the wall-to-wall depth."""
+        return max(1.5, 0.08 * self.depth / 0.84)
+
+    def grown_endplates(self, u: np.ndarray, margin: float) -> Tuple[np.ndarray, np.ndarray]:
+        """Inferior and superior endplate lines at ``u``, each ``margin`` mm outwards.
+
+        Beyond the body's anterior and posterior columns the lines keep their end values.
+        """
+        inside = np.clip(u, self.u_front, self.u_back)
+        return self.t_inferior(inside) - margin, self.t_superior(inside) + margin
+
     def points(self, u, t, w) -> np.ndarray:
         """LPS points of frame coordinates (broadcast arrays) -> (..., 3)."""
         u, t, w = np.broadcast_arrays(np.asarray(u, float), np.asarray(t, float), np.asarray(w, float))
@@ -554,11 +567,10 @@ def check_field_of_view(geometry: ImageGeometry, frame: BodyFrame) -> CheckResul
     box inside the image (1 when whole); it fails below 1 when a sample of the mid-sagittal
     slab (|w| <= 4 mm) is outside, and the reason names the image edge(s) that cut it.
     """
-    inset = max(1.5, 0.08 * frame.depth / 0.84)
+    inset = frame.inset
     a = np.linspace(0.0, 1.0, 7)
     u = frame.u_front - inset - FOV_MARGIN_MM + a * (frame.depth + 2 * (inset + FOV_MARGIN_MM))
-    sup = frame.t_superior(np.clip(u, frame.u_front, frame.u_back)) + FOV_MARGIN_MM
-    inf = frame.t_inferior(np.clip(u, frame.u_front, frame.u_back)) - FOV_MARGIN_MM
+    inf, sup = frame.grown_endplates(u, FOV_MARGIN_MM)
     tt = inf[:, None] + a[None, :] * (sup - inf)[:, None]
     half = FOV_HALF_WIDTH_FRACTION * frame.depth
     w = np.concatenate([np.linspace(-half, half, 7), [-SLAB_HALF_MM, SLAB_HALF_MM]])
@@ -605,10 +617,8 @@ def check_metal(volume: np.ndarray, geometry: ImageGeometry, frame: BodyFrame) -
     samples of noise or a bright speck) to its upper value (0); it fails above 60 mm^3. A 6 mm screw crossing the
     box gives hundreds.
     """
-    inset = max(1.5, 0.08 * frame.depth / 0.84)
-    u = np.arange(frame.u_front - inset, frame.u_back + METAL_BEHIND_DEPTHS * frame.depth + 1e-6, 1.0)
-    sup = frame.t_superior(np.clip(u, frame.u_front, frame.u_back)) + FOV_MARGIN_MM
-    inf = frame.t_inferior(np.clip(u, frame.u_front, frame.u_back)) - FOV_MARGIN_MM
+    u = np.arange(frame.u_front - frame.inset, frame.u_back + METAL_BEHIND_DEPTHS * frame.depth + 1e-6, 1.0)
+    inf, sup = frame.grown_endplates(u, FOV_MARGIN_MM)
     half = METAL_HALF_WIDTH_DEPTHS * frame.depth
     w = np.arange(-half, half + 1e-6, 1.0)
     volume_mm3 = 0.0
