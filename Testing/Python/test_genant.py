@@ -194,6 +194,30 @@ def test_two_adjacent_moderate_fractures_graded_against_the_normal_vertebrae():
     assert [m.grade for m in same_size] == [0, 1, 1, 0]
 
 
+def test_detector_keypoints_a_short_body_is_a_crush_against_its_neighbours_intact_heights():
+    # keypoints from a detector (the default) are compared by maximal height only (crush_reductions): L2 is
+    # uniformly 27 % shorter than the intact heights beside it, where the wedge L1 counts at its posterior 29 mm
+    levels = ["L1", "L2", "L3"]
+    triples = [(20, 25, 29), (21, 21, 21.5), (29, 29, 30)]
+    measures = measure_column(levels, [body(*h) for h in triples])
+    assert [m.grade for m in measures] == [2, 2, 0]
+    assert [m.type for m in measures] == ["wedge", "crush", "none"]
+    assert measures[1].neighbour_reduction == pytest.approx(1 - 21.5 / ((29 + 30) / 2))
+    assert measures[1].G == pytest.approx(21 / 21.5)
+
+
+def test_detector_keypoints_do_not_add_a_size_loss_to_a_shape_loss():
+    # a mild wedge (G 0.78, grade 1) that is also 25 % shorter than its neighbours: from a detector the size is
+    # not compounded with the shape (two noisy measures), so it stays grade 1; from exact keypoints it is grade 2
+    levels = ["L1", "L2", "L3"]
+    points = [body(*h) for h in [(28, 28, 29), (17.2, 20, 22), (29, 29, 30)]]
+    detected = measure_column(levels, points)
+    assert [m.grade for m in detected] == [0, 1, 0]
+    assert detected[1].type == "wedge"
+    assert detected[1].neighbour_reduction == pytest.approx(1 - 22 / 29.5)
+    assert [m.grade for m in measure_column(levels, points, exact=True)] == [0, 2, 0]
+
+
 def test_neighbours_more_than_two_levels_away_are_ignored():
     assert neighbour_reductions(["T5", "T8"], [(20, 20, 20), (10, 10, 10)]) == [None, None]
     r = neighbour_reductions(["T5", "T7"], [(20, 20, 20), (10, 10, 10)])
@@ -217,7 +241,7 @@ def test_typical_spine_t12_and_l1_are_adjacent():
 
 
 def test_duplicate_levels_and_mismatched_lengths():
-    with pytest.raises(GenantError, match="duplicate vertebra levels: L1"):
+    with pytest.raises(GenantError, match="duplicate vertebra levels: L1$"):  # only the repeated level named
         neighbour_reductions(["L1", "L2", "L1"], [(1, 1, 1)] * 3)
     with pytest.raises(GenantError, match="duplicate"):
         neighbour_reductions(["Th7", "T7"], [(1, 1, 1)] * 2)
