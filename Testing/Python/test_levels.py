@@ -105,6 +105,7 @@ def test_shift_level():
     assert shift_level("Th7", 0) == "T7"
     assert shift_level("C1", 26, transitional=True) == "S1"
     assert shift_level("C1", 24) == "S1"
+    assert shift_level("C2", -1) == "C1"  # the first level is inside the range
     with pytest.raises(UnknownLevelError, match="outside"):
         shift_level("S1", 1)
     with pytest.raises(UnknownLevelError, match="outside"):

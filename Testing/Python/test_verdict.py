@@ -138,3 +138,45 @@ def test_a_withheld_height_loss_that_a_validated_score_agrees_with_asks_for_a_re
     l5 = wedge.vertebra("L5")
     l5.fracture_probability = 0.9
     assert not l5.assessed and UNCONFIRMED_GRADE_KEY not in l5.extra and vertebra_verdict(l5)[0] == NOT_ASSESSED
+
+
+def test_the_verdict_words_and_the_boundaries_of_the_rule():
+    """The words the worklist, genant.csv and the report show, and each limit taken as written (at or above)."""
+    from VertebralFractureLib.verdict import MAX_REAL_FPR, UNCONFIRMED_GRADE_KEY
+
+    assert (FRACTURE, REVIEW, NORMAL, NOT_ASSESSED) == ("fracture", "review", "normal", "not assessed")
+    # a score is validated at exactly the highest false-positive rate and at exactly ten real vertebrae
+    assert ScoreRule("fracture_probability", "c", 0.5, real_fpr=MAX_REAL_FPR, real_n=10).validated
+    assert not ScoreRule("fracture_probability", "c", 0.5, real_fpr=MAX_REAL_FPR + 0.01, real_n=10).validated
+    assert not ScoreRule("fracture_probability", "c", 0.5, real_fpr=0.0, real_n=9).validated
+    assert not ScoreRule("fracture_probability", "c", 0.5, real_fpr=None, real_n=30).validated
+    validated = ScoreRule("fracture_probability", "classifier", 0.5, real_fpr=0.05, real_n=30)
+    l2 = column().vertebra("L2")
+    l2.fracture_probability = 0.5  # at the operating point: "fracture" by the score
+    assert vertebra_verdict(l2, [validated]) == (REVIEW, "heights normal but classifier 0.50 >= 0.5")
+    # a withheld grade-1 loss with a validated score agreeing asks for a look, as a withheld grade 3 does
+    l1 = column().vertebra("L1")
+    l1.not_assessed("keypoints not clearly on the endplates")
+    l1.extra[UNCONFIRMED_GRADE_KEY] = 1
+    l1.fracture_probability = 0.9
+    assert vertebra_verdict(l1, [validated])[0] == REVIEW
+    # a vertebra withheld without a reason, and one whose keypoints give no heights, say so
+    l3 = column().vertebra("L3")
+    l3.not_assessed("")
+    assert vertebra_verdict(l3, [validated]) == (NOT_ASSESSED, "not assessed")
+    collapsed_points = SpineResult([Vertebra("L4", np.zeros(3), np.zeros((6, 3)))]).vertebra("L4")
+    assert vertebra_verdict(collapsed_points) == (NOT_ASSESSED, "the keypoints do not give valid heights")
+
+
+def test_each_modality_is_read_with_its_own_calibration():
+    from VertebralFractureLib.verdict import MASK_SCORE_RULES, RADIOGRAPH_SCORE_RULES, SCORE_RULES, rules_for
+
+    ct = column().vertebra("L2")
+    assert rules_for(ct) == SCORE_RULES
+    lateral = Vertebra("L2", np.array([10.0, 20.0]), ct.keypoints[:, 1:])  # [column, row] points of a film
+    assert rules_for(lateral) == RADIOGRAPH_SCORE_RULES
+    from types import SimpleNamespace
+
+    assert rules_for(SimpleNamespace(keypoints=None)) == SCORE_RULES  # any object with the fields, no points yet
+    ct.source = "mask"
+    assert rules_for(ct) == MASK_SCORE_RULES
