@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from VertebralFractureLib.geometry import ImageGeometry
-from VertebralFractureLib.quality.checks import BodyFrame, band, check_bone, check_size
+from VertebralFractureLib.quality.checks import (
+    BodyFrame,
+    band,
+    check_bone,
+    check_canal_and_posterior,
+    check_neighbours,
+    check_size,
+)
 
 SPACING = 0.5
 #: The drawn body (LPS mm): 30 mm wide (x), 30 mm deep (y, posterior +), 25 mm tall (z, superior +).
@@ -16,20 +23,34 @@ BODY = {"x": (10.0, 40.0), "y": (10.0, 40.0), "z": (12.5, 37.5)}
 CORTEX_MM = 1.5
 
 
-def keypoints(height: float = 25.0, depth: float = 25.2, centre=(25.0, 25.0, 25.0)) -> np.ndarray:
-    """Six LPS keypoints (AS, AI, MS, MI, PS, PI) of an upright body, columns ``depth`` apart."""
+def keypoints(height=25.0, depth: float = 25.2, centre=(25.0, 25.0, 25.0)) -> np.ndarray:
+    """Six LPS keypoints (AS, AI, MS, MI, PS, PI) of an upright body, columns ``depth`` apart.
+
+    ``height``: one height for the three columns, or (anterior, middle, posterior).
+    """
     cx, cy, cz = centre
     points = []
-    for y in (cy - depth / 2, cy, cy + depth / 2):
-        points += [[cx, y, cz + height / 2], [cx, y, cz - height / 2]]
+    for y, h in zip((cy - depth / 2, cy, cy + depth / 2), np.broadcast_to(np.asarray(height, float), (3,))):
+        points += [[cx, y, cz + h / 2], [cx, y, cz - h / 2]]
     return np.array(points)
 
 
-def drawn_body(cortex_hu: float = 700.0, core_hu: float = 200.0, outside_hu: float = 40.0):
-    """A 50 mm cube at 0.5 mm (``volume[k, j, i]``, identity direction) holding the body of :data:`BODY`."""
+#: The drawn arch behind the body (x, y ranges in mm; it spans the body's height): two pedicles, a lamina and a
+#: spinous process round a canal at x 18-32, y 40-52.
+ARCH = (((12.0, 18.0), (40.0, 52.0)), ((32.0, 38.0), (40.0, 52.0)), ((12.0, 38.0), (52.0, 58.0)),
+        ((22.0, 28.0), (58.0, 75.0)))
+
+
+def drawn_body(cortex_hu: float = 700.0, core_hu: float = 200.0, outside_hu: float = 40.0, arch_hu=None,
+               arch_z=None):
+    """50 x 100 x 50 mm at 0.5 mm (``volume[k, j, i]``, identity direction) holding the body of :data:`BODY`.
+
+    ``arch_hu``: the HU of the :data:`ARCH` drawn behind it (None: no arch, soft tissue behind the body), over
+    ``arch_z`` (z range, mm; default the body's height).
+    """
     n = int(50 / SPACING)
     centres = (np.arange(n) + 0.0) * SPACING
-    z, y, x = np.meshgrid(centres, centres, centres, indexing="ij")
+    z, y, x = np.meshgrid(centres, np.arange(2 * n) * SPACING, centres, indexing="ij")
     inside = np.ones_like(x, dtype=bool)
     core = np.ones_like(x, dtype=bool)
     for axis, values in (("x", x), ("y", y), ("z", z)):
@@ -39,7 +60,13 @@ def drawn_body(cortex_hu: float = 700.0, core_hu: float = 200.0, outside_hu: flo
     volume = np.full(x.shape, outside_hu, dtype=np.float32)
     volume[inside] = cortex_hu
     volume[core] = core_hu
-    geometry = ImageGeometry(size=(n, n, n), spacing=(SPACING,) * 3, origin=(0.0, 0.0, 0.0), direction=np.eye(3))
+    if arch_hu is not None:
+        low, high = arch_z or BODY["z"]
+        height = (z >= low) & (z <= high)
+        for (x0, x1), (y0, y1) in ARCH:
+            volume[height & (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)] = arch_hu
+    geometry = ImageGeometry(size=(n, 2 * n, n), spacing=(SPACING,) * 3, origin=(0.0, 0.0, 0.0),
+                             direction=np.eye(3))
     return volume, geometry
 
 
@@ -82,6 +109,9 @@ def test_size_against_the_levels_normal_size():
     shallow = check_size(BodyFrame.from_keypoints(keypoints(depth=4.0)), "L1")
     assert shallow.reason.startswith("body depth 4 mm is too small for L1")
     assert check_size(BodyFrame.from_keypoints(keypoints()), "L9").reason == "no normal size known for level L9"
+    # a crushed wedge keeps its posterior height: the size check reads the largest, so a fracture is not "too small"
+    wedge = check_size(BodyFrame.from_keypoints(keypoints(height=(6.0, 14.0, 25.0))), "L1")
+    assert wedge.score == 1.0 and wedge.values["height_mm"] == 25.0
 
 
 def test_bone_reads_the_rim_and_the_core_of_the_drawn_body():
@@ -103,3 +133,56 @@ def test_no_bone_says_what_is_there_instead(inside_hu, what):
     result = check_bone(volume, geometry, BodyFrame.from_keypoints(keypoints()))
     assert result.score == 0.0
     assert result.reason.startswith(f"no cortical bone where the body should be ({what}, HU ")
+
+
+def test_a_canal_closed_by_bone_and_the_posterior_elements_behind_it():
+    volume, geometry = drawn_body(arch_hu=600.0)
+    canal, posterior = check_canal_and_posterior(volume, geometry, BodyFrame.from_keypoints(keypoints()))
+    assert canal.score == 1.0 and canal.values["walls"] == 3.0 and canal.reason is None
+    assert canal.values["content_hu"] == pytest.approx(40.0)
+    assert 9.0 <= canal.values["depth_mm"] <= 12.0  # y 40-52, on 1 mm samples from the wall (edges partial)
+    assert posterior.score == 1.0 and posterior.values["bone_area_mm2"] > 100
+    # an arch beside the upper half of the body only (where the pedicles join it): the best of the three planes
+    volume, geometry = drawn_body(arch_hu=600.0, arch_z=(28.0, 37.5))
+    canal, posterior = check_canal_and_posterior(volume, geometry, BodyFrame.from_keypoints(keypoints()))
+    assert canal.score == 1.0 and posterior.score == 1.0
+    # no arch: soft tissue behind the body is no bony canal, and nothing stands behind it
+    volume, geometry = drawn_body(arch_hu=None)
+    canal, posterior = check_canal_and_posterior(volume, geometry, BodyFrame.from_keypoints(keypoints()))
+    assert canal.score == 0.0 and canal.reason.startswith("no bony spinal canal behind the body")
+    assert posterior.score == 0.0
+    assert posterior.reason == "no posterior elements (lamina, spinous process) behind the canal"
+    # a bright homogeneous blob (a contrast-filled heart) has no low run behind its "wall" at all
+    volume, geometry = drawn_body(cortex_hu=300.0, core_hu=300.0, outside_hu=300.0)
+    canal, _ = check_canal_and_posterior(volume, geometry, BodyFrame.from_keypoints(keypoints()))
+    assert canal.score == 0.0 and canal.reason == "no spinal canal behind the body"
+
+
+def test_neighbours_above_and_below_in_line_and_of_the_same_size():
+    l2 = BodyFrame.from_keypoints(keypoints())
+    above, below = keypoints(centre=(25.0, 25.0, 58.0)), keypoints(centre=(25.0, 25.0, -8.0))
+    result = check_neighbours(l2, "L2", [("L1", above), ("L3", below)])
+    assert result.score == 1.0 and result.reason is None
+    assert result.values == {"L1_height_ratio": 1.0, "L1_spacing_ratio": 1.32, "L3_height_ratio": 1.0,
+                             "L3_spacing_ratio": 1.32}
+    # two levels away the distance counts per level; farther, and unknown labels, are not neighbours
+    assert check_neighbours(l2, "L2", [("L4", keypoints(centre=(25.0, 25.0, -41.0)))]).values == {
+        "L4_height_ratio": 1.0, "L4_spacing_ratio": 1.32}
+    assert check_neighbours(l2, "L2", [("L5", keypoints(centre=(25.0, 25.0, -74.0))), ("X", above)]) is None
+    assert check_neighbours(l2, "L2", []) is None
+    # heights compared by the largest: a wedge beside a normal body is in line with it
+    wedge = check_neighbours(l2, "L2", [("L1", keypoints(height=(8.0, 15.0, 25.0), centre=(25.0, 25.0, 58.0)))])
+    assert wedge.score == 1.0 and wedge.values["L1_height_ratio"] == 1.0
+    crushed = BodyFrame.from_keypoints(keypoints(height=(8.0, 15.0, 25.0)))
+    assert check_neighbours(crushed, "L2", [("L1", above)]).values["L1_height_ratio"] == 1.0
+
+
+@pytest.mark.parametrize("neighbour, reason", [
+    (keypoints(centre=(25.0, 25.0, -8.0)), "L1 is on the wrong side"),
+    (keypoints(height=100.0, centre=(25.0, 25.0, 90.0)), "height differs from L1 (ratio 0.25)"),
+    (keypoints(centre=(25.0, 25.0, 95.0)), "spacing to L1 is implausible (ratio 2.80)"),
+])
+def test_a_neighbour_out_of_line_says_how(neighbour, reason):
+    result = check_neighbours(BodyFrame.from_keypoints(keypoints()), "L2", [("L1", neighbour)])
+    assert result.score == 0.0
+    assert result.reason == "inconsistent with its neighbours: " + reason
