@@ -1,6 +1,7 @@
 """The quality-gate stage inside an analysis: what it does to the result a reader sees."""
 
 import numpy as np
+import pytest
 from testdata import box_keypoints, real
 
 from VertebralFractureLib.io.images import geometry_of, read_image, to_canonical
@@ -112,6 +113,23 @@ def test_a_posterior_shortest_l5_is_not_graded_from_its_shape_but_an_anterior_we
     fractured = SpineResult([Vertebra("L5", np.zeros(3), wedge)])
     withhold_lordotic_wedges(fractured)
     assert fractured.vertebra("L5").assessed and fractured.vertebra("L5").measure.grade == 2
+    # a biconcave L5 (middle shortest, posterior shorter than anterior) keeps its grade too
+    biconcave = SpineResult([Vertebra("L5", np.zeros(3), box_keypoints((0.0, 0.0, 0.0), heights=(27.0, 18.0, 22.0),
+                                                                         depth=35.0))])
+    withhold_lordotic_wedges(biconcave)
+    assert biconcave.vertebra("L5").assessed and biconcave.vertebra("L5").measure.grade == 2
+
+
+def test_withholding_a_body_measures_its_neighbours_again():
+    """A withheld body leaves the column, so the detector's crush comparison of its neighbour is read again."""
+    heights = {"L3": (30.0,) * 3, "L4": (21.0,) * 3, "L5": (27.0, 25.0, 20.0)}  # L5: a lordotic wedge, grade 2
+    result = SpineResult([Vertebra(level, np.zeros(3), box_keypoints((0.0, 0.0, z), heights=h, depth=35.0),
+                                   source="model") for (level, h), z in zip(heights.items(), (60.0, 30.0, 0.0))])
+    l4 = result.vertebra("L4")
+    assert l4.measure.neighbour_reduction == pytest.approx(1 - 21 / ((30 + 27) / 2))
+    withhold_lordotic_wedges(result)
+    assert result.vertebra("L5").status == "not_assessed"
+    assert result.vertebra("L4").measure.neighbour_reduction == pytest.approx(1 - 21 / 30)  # against L3 alone
 
 
 def _slices(thickness_mm: float):
