@@ -118,12 +118,24 @@ def test_sacrum_cut_by_the_lower_edge_of_the_view_is_no_anchor(below_l5):
     assert anchor is not None and anchor.l5_index == 6, reason
 
 
+def test_a_sacrum_that_ends_outside_the_patient_is_no_anchor():
+    # the soft tissue straight ahead of the sacrum counts only inside the patient's outline: with the patient
+    # threshold above it (air there), the sacral test's pass is withdrawn and says why
+    image, keypoints = drawn_spine(7, "sacrum")
+    anchor, reason = sacrum.sacral_anchor(image, 0.4, keypoints, [True] * len(keypoints), model=False)
+    assert anchor is None and reason.endswith("the region below the body is outside the patient")
+
+
 def test_mirrored_view_finds_the_same_l5():
     image, keypoints = drawn_spine(7, "sacrum")
     mirrored = image[:, ::-1].copy()
     flipped = [np.column_stack([image.shape[1] - 1 - k[:, 0], k[:, 1]]) for k in keypoints]
     anchor, reason = sacrum.sacral_anchor(mirrored, 0.0, flipped, [True] * len(flipped))
     assert anchor is not None and anchor.l5_index == 6, reason
+    # the sacral test itself turns its rays to the mirrored back (not only the classifier's patch)
+    alone, reason = sacrum.sacral_anchor(mirrored, 0.0, flipped, [True] * len(flipped), model=False)
+    assert alone is not None and alone.l5_index == 6 and alone.test.passed, reason
+    assert alone.test.sacrum_deg >= 15.0
 
 
 def test_count_levels_marks_levels_past_an_ambiguous_spacing_uncertain():
@@ -137,6 +149,8 @@ def test_count_levels_marks_levels_past_an_ambiguous_spacing_uncertain():
     labels, certain, below = sacrum.count_levels(bodies, list(range(7)), 6)
     assert [labels[i] for i in range(2, 7)] == ["L1", "L2", "L3", "L4", "L5"]
     assert all(certain[i] for i in range(2, 7)) and not certain[0] and not certain[1]
+    # past the gap the count goes on with the nearest whole number of levels (1.55 -> 2): T11 above L1
+    assert (labels[1], labels[0]) == ("T11", "T10")
 
 
 def _nearest(vertebra, entry):
