@@ -76,6 +76,14 @@ def test_cardiac_crop_without_anchor_says_levels_uncertain(analysed):
     assert all(v.confidence <= 0.5 for v in result.vertebrae)
 
 
+def test_no_anchor_looked_for_is_reported_as_levels_uncertain():
+    # the report of a scan where no anchor could be looked for (the detector's fallback) never says "certain"
+    from VertebralFractureLib.keypoints.level_anchors import uncertain_report
+
+    assert uncertain_report() == {"anchor": None, "certain": False, "method": UNCERTAIN_WARNING, "confidence": 0.0}
+    assert UNCERTAIN_WARNING.startswith("levels uncertain")
+
+
 def _landmarks(ribs_rows, pelvis=(), rows_mm=400.0):
     from VertebralFractureLib.keypoints.level_anchors import Rib
 
