@@ -388,3 +388,27 @@ def test_a_thick_steep_rib_is_a_rib_and_a_plate_of_the_same_section_is_not():
     assert sides == ["left"]  # the rib, not the plate
     section = float(np.bincount(np.argwhere(rib)[:, 2]).max()) * spacing**2
     assert section > RIB_MAX_AREA_MM2  # the old rule refused it
+
+
+def test_a_plate_thicker_than_a_rib_is_no_rib_even_with_a_ribs_oblique_section():
+    """Between the plain area limit and the oblique one only a section no thicker than a rib counts: a bone plate
+    16 x 18 mm in section (about 360 mm^2, within what a steep 12th rib shows) is not taken for a rib."""
+    from VertebralFractureLib.keypoints.level_anchors import (
+        RIB_MAX_AREA_MM2,
+        RIB_MAX_OBLIQUE_AREA_MM2,
+        RIB_MAX_THICKNESS_MM,
+        find_landmarks,
+    )
+
+    spacing = 2.0
+    rows, aps, lats = 200, 71, 141
+    volume = np.zeros((rows, aps, lats), np.float32)
+    row = (np.arange(rows) * spacing)[:, None, None]
+    ap = ((np.arange(aps) - (aps - 1) / 2) * spacing)[None, :, None]
+    lateral = ((np.arange(lats) - (lats - 1) / 2) * spacing)[None, None, :]
+    plate = (lateral <= -30) & (lateral >= -70) & (np.abs(row - 300.0) <= 8) & (np.abs(ap - 30.0) <= 9)
+    volume[plate] = 600.0
+    section = float(np.bincount(np.argwhere(plate)[:, 2]).max()) * spacing**2
+    assert RIB_MAX_AREA_MM2 < section <= RIB_MAX_OBLIQUE_AREA_MM2  # only its thickness tells it from a rib
+    assert RIB_MAX_THICKNESS_MM < 16.0
+    assert find_landmarks(volume, spacing).ribs == []
