@@ -281,3 +281,89 @@ def test_a_body_in_two_crops_of_one_scan_counts_once_in_the_distinct_figure():
     assert distinct["keypoint_error_mm"] == pytest.approx(expected)
     pooled = (3.0 * len(moved.keypoint_errors_mm)) / (len(moved.keypoint_errors_mm) + len(exact.keypoint_errors_mm))
     assert total["keypoint_error_mm"] == pytest.approx(pooled)  # the pooled figure counts the shared bodies twice
+
+
+def test_the_scorer_at_its_boundaries_and_in_every_figure_it_reports():
+    """Each count the benchmarks print, at the limit the issues state it with (grade 2 is a fracture)."""
+    ref = load_case("tptbox_L3")
+    l3 = next(v for v in ref.vertebrae if v.label == "L3")
+    moderate = l3.keypoints.copy()
+    anterior = (moderate[0] - moderate[1]) / np.linalg.norm(moderate[0] - moderate[1])
+    moderate[0] = moderate[1] + 0.68 * measure(l3.keypoints).heights[2] * anterior  # G 0.68 of the posterior: grade 2
+    result = SpineResult(vertebrae=[Vertebra("L3", l3.centroid, moderate)])
+    assert result.vertebrae[0].measure.grade == 2
+    score = score_case(result, ref)
+    assert score.false_grade == ["L3"]  # a grade 2 on a normal-looking body is a false grade
+    assert score.n_full == sum(v.in_view == "full" for v in ref.vertebrae) == 1
+    # a grade-2 body in the heart is an outside detection with a grade
+    cardiac = load_case("cptac_cardiac_a")
+    heart = next(r for r in cardiac.no_spine_regions if r.name.startswith("heart"))
+    in_heart = _result_from(cardiac)
+    in_heart.vertebrae.append(Vertebra("T5", heart.centre, heart.centre + np.array(
+        [[0, -15, 8], [0, -15, -8], [0, 0, 12], [0, 0, -12], [0, 15, 12], [0, 15, -12]], float)))
+    in_heart.recompute()
+    assert in_heart.vertebra("T5").measure.grade == 2
+    assert score_case(in_heart, cardiac).outside_graded == 1
+    # the G against the reference is measured only where the reference keypoints come from a mask
+    assert score_case(_result_from(load_case("cptac_chest")), load_case("cptac_chest")).mask_g_errors == {}
+
+
+def test_a_fracture_the_reference_shows_is_missed_below_grade_2():
+    body = _box_reference().vertebrae[0]
+    fractured = Reference(case="box", image="none", no_spine_regions=[], vertebrae=[ReferenceVertebra(
+        label="L1", centroid=np.zeros(3), keypoints=body.keypoints, looks_fractured=True)])
+    for anterior, grade, missed in ((17.5, 2, []), (19.0, 1, ["L1"])):  # heights 25 mm; anterior 70 % / 76 %
+        points = body.keypoints.copy()
+        points[0, 2] = points[1, 2] + anterior
+        result = SpineResult(vertebrae=[Vertebra("L1", np.zeros(3), points)])
+        assert result.vertebrae[0].measure.grade == grade
+        assert score_case(result, fractured).missed_fracture == missed
+    assert ReferenceVertebra(label="L2", centroid=np.zeros(3)).looks_fractured is False
+
+
+def test_distances_and_height_errors_are_the_ones_the_points_give():
+    ref = load_case("sample_ct")
+    score = score_case(_result_from(ref, offset=(0.0, 3.0, 0.0)), ref)
+    assert all(m.distance_mm == pytest.approx(3.0) for m in score.matches if m.reference is not None)
+    assert score.height_errors_all_mm == pytest.approx([0.0] * 4, abs=1e-9)  # moved, not stretched
+    taller = _result_from(ref)
+    for vertebra in taller.vertebrae:
+        vertebra.keypoints = vertebra.keypoints + np.array([0.0, 0.0, 2.0]) * np.array([[1], [0]] * 3)  # tops up 2
+    taller.recompute()
+    stretched = score_case(taller, ref)
+    assert stretched.height_errors_all_mm == pytest.approx([2.0] * 4, abs=0.05)  # along each tilted body
+    assert summarise([stretched])["distinct_bodies"]["height_error_mm"] == pytest.approx(2.0, abs=0.05)
+
+
+def _sample_document() -> dict:
+    return json.loads((reference_dir() / "sample_ct.json").read_text())
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["vertebrae"][1].update(centroid=[1.0, 2.0]), r"vertebrae\[1\] \(L1\)\.centroid: expected three"),
+    (lambda d: d["vertebrae"][1].update(centroid=[1.0, float("nan"), 2.0]), r"\(L1\)\.centroid: expected three"),
+    (lambda d: d["vertebrae"][2].update(keypoints=d["vertebrae"][2]["keypoints"][:5]),
+     r"\(L2\)\.keypoints: expected 6 finite \[x, y, z\] points, got shape \(5, 3\)"),
+    (lambda d: d.update(vertebrae={}), "'vertebrae' and 'no_spine_regions' must be lists"),
+    (lambda d: d.update(no_spine_regions={}), "'vertebrae' and 'no_spine_regions' must be lists"),
+    (lambda d: d["no_spine_regions"][0].pop("radius_mm"), r"no_spine_regions\[0\]: expected"),
+    (lambda d: d["no_spine_regions"][0].update(radius_mm=0), r"no_spine_regions\[0\]\.radius_mm: expected a positive"),
+    (lambda d: d["no_spine_regions"][0].update(radius_mm=float("inf")), r"radius_mm: expected a positive"),
+    (lambda d: d["vertebrae"][1].update(looks_fractured="no"), r"\(L1\)\.looks_fractured: expected true or false"),
+])
+def test_each_malformed_field_of_a_reference_is_named(tmp_path, edit, message):
+    data = _sample_document()
+    assert data["no_spine_regions"], "the sample CT's reference lists organs without a spine"
+    edit(data)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ReferenceError, match=message):
+        load_reference(bad)
+
+
+def test_a_vertebra_without_the_fractured_field_looks_normal(tmp_path):
+    data = _sample_document()
+    data["vertebrae"][1].pop("looks_fractured", None)
+    path = tmp_path / "ref.json"
+    path.write_text(json.dumps(data))
+    assert load_reference(path).vertebrae[1].looks_fractured is False
