@@ -361,6 +361,19 @@ def test_crests_with_ribs_beside_their_lumbar_bodies_and_no_12th_rib_do_not_anch
     assert anchor.anchor is None and anchor.certain is False and "ribs beside the bodies" in anchor.method
 
 
+SPACING_MM = 2.0
+
+
+def _straightened_grid(rows: int = 200, aps: int = 71, lats: int = 141):
+    """An empty straightened volume ``[row, ap, lateral]`` at :data:`SPACING_MM` and its coordinates (mm) for
+    broadcasting: rows from the top, antero-posterior and lateral from the middle."""
+    volume = np.zeros((rows, aps, lats), np.float32)
+    row = (np.arange(rows) * SPACING_MM)[:, None, None]
+    ap = ((np.arange(aps) - (aps - 1) / 2) * SPACING_MM)[None, :, None]
+    lateral = ((np.arange(lats) - (lats - 1) / 2) * SPACING_MM)[None, None, :]
+    return volume, row, ap, lateral
+
+
 def test_a_thick_steep_rib_is_a_rib_and_a_plate_of_the_same_section_is_not():
     """A large patient's 12th rib crosses the band steeply: a long oblique section (here about 400 mm^2) of a tube
     10-12 mm thick. Refused by the area alone, it made T11 the last rib-bearing body on a generated spine drawn 1.25
@@ -368,12 +381,7 @@ def test_a_thick_steep_rib_is_a_rib_and_a_plate_of_the_same_section_is_not():
     ilium) stays no rib."""
     from VertebralFractureLib.keypoints.level_anchors import RIB_MAX_AREA_MM2, find_landmarks
 
-    spacing = 2.0
-    rows, aps, lats = 200, 71, 141
-    volume = np.zeros((rows, aps, lats), np.float32)
-    row = (np.arange(rows) * spacing)[:, None, None]
-    ap = ((np.arange(aps) - (aps - 1) / 2) * spacing)[None, :, None]
-    lateral = ((np.arange(lats) - (lats - 1) / 2) * spacing)[None, None, :]
+    volume, row, ap, lateral = _straightened_grid()
     # the rib on the left: from 30 to 70 mm lateral, 5 mm down per mm outwards (a steep oblique section in each
     # lateral plane), a 10 mm round tube around AP +40 mm
     along = 40.0 + 5.0 * (lateral - 30.0)
@@ -383,10 +391,10 @@ def test_a_thick_steep_rib_is_a_rib_and_a_plate_of_the_same_section_is_not():
     # the plate on the right: 30-70 mm lateral, 22 mm tall, 20 mm deep
     plate = (lateral <= -30) & (lateral >= -70) & (np.abs(row - 300.0) <= 11) & (np.abs(ap - 30.0) <= 10)
     volume[plate] = 600.0
-    landmarks = find_landmarks(volume, spacing)
+    landmarks = find_landmarks(volume, SPACING_MM)
     sides = [r.side for r in landmarks.ribs]
     assert sides == ["left"]  # the rib, not the plate
-    section = float(np.bincount(np.argwhere(rib)[:, 2]).max()) * spacing**2
+    section = float(np.bincount(np.argwhere(rib)[:, 2]).max()) * SPACING_MM**2
     assert section > RIB_MAX_AREA_MM2  # the old rule refused it
 
 
@@ -400,15 +408,10 @@ def test_a_plate_thicker_than_a_rib_is_no_rib_even_with_a_ribs_oblique_section()
         find_landmarks,
     )
 
-    spacing = 2.0
-    rows, aps, lats = 200, 71, 141
-    volume = np.zeros((rows, aps, lats), np.float32)
-    row = (np.arange(rows) * spacing)[:, None, None]
-    ap = ((np.arange(aps) - (aps - 1) / 2) * spacing)[None, :, None]
-    lateral = ((np.arange(lats) - (lats - 1) / 2) * spacing)[None, None, :]
+    volume, row, ap, lateral = _straightened_grid()
     plate = (lateral <= -30) & (lateral >= -70) & (np.abs(row - 300.0) <= 8) & (np.abs(ap - 30.0) <= 9)
     volume[plate] = 600.0
-    section = float(np.bincount(np.argwhere(plate)[:, 2]).max()) * spacing**2
+    section = float(np.bincount(np.argwhere(plate)[:, 2]).max()) * SPACING_MM**2
     assert RIB_MAX_AREA_MM2 < section <= RIB_MAX_OBLIQUE_AREA_MM2  # only its thickness tells it from a rib
     assert RIB_MAX_THICKNESS_MM < 16.0
-    assert find_landmarks(volume, spacing).ribs == []
+    assert find_landmarks(volume, SPACING_MM).ribs == []
