@@ -251,3 +251,39 @@ def test_a_body_reaching_into_the_collimator_s_shadow_above_is_cut_by_the_view(d
     assert shaded[index].status == NOT_ASSESSED
     assert [f.checks["field_of_view"] for i, f in enumerate(shaded) if i != index] == \
         [f.checks["field_of_view"] for i, f in enumerate(plain) if i != index]
+
+
+def test_a_body_within_a_tenth_of_its_height_of_any_edge_is_cut_by_the_view():
+    from VertebralFractureLib.radiograph.gate2d import _body_checks
+
+    image = np.full((200, 300), 0.3)
+    body = np.array([[100.0, 80.0], [100.0, 120.0], [125.0, 80.0], [125.0, 120.0], [150.0, 80.0], [150.0, 120.0]])
+    margin = 0.1 * 40.0  # a tenth of the body's 40-pixel height
+
+    def in_view(points, rows=None) -> float:
+        return _body_checks(image, 0.0, _Body(points), None, rows)[0]["field_of_view"]
+
+    assert in_view(body) == 1.0
+    for shift in ((-100.0 + margin, 0.0), (299.0 - 150.0 - margin, 0.0), (0.0, 199.0 - 120.0 - margin),
+                  (0.0, -80.0 + margin)):
+        assert in_view(body + shift) == 1.0  # on the margin: in view
+        pushed = np.array(shift) + np.sign(shift) * 0.5
+        assert in_view(body + pushed) == 0.0, shift  # half a pixel closer to the edge: cut
+    assert in_view(body, rows=(90, 199)) == 0.0 and in_view(body, rows=(0, 110)) == 0.0  # a shadow's rows
+
+
+def test_the_finding_takes_the_first_failed_hard_check_and_its_quality_from_the_weakest():
+    from VertebralFractureLib.radiograph.gate2d import HARD_CHECKS, _decide
+
+    passed = _decide({"bone": 0.9, "endplates": 0.8, "shape": 0.5}, {})
+    assert passed.status == ASSESSED and passed.reason is None
+    assert passed.quality == pytest.approx(0.8 * 0.5)  # the weakest hard check times the soft ones
+    assert _decide({"bone": 0.9}, {}).quality == pytest.approx(0.9)  # no soft check: counted as 1
+    failed = _decide({"endplates": 0.2, "bone": 0.3, "shape": 1.0}, {})
+    assert HARD_CHECKS.index("bone") < HARD_CHECKS.index("endplates")
+    assert failed.status == NOT_ASSESSED and failed.reason == REASONS["bone"]  # in the checks' order
+    assert failed.quality == pytest.approx(0.2)
+    assert _decide({"bone": 1.0, "endplates": 0.49}, {}).quality == pytest.approx(0.49)
+    assert _decide({"bone": 1.0, "position": 0.4, "shape": 1.0}, {}).quality <= 0.49
+    assert REASONS["bone"].startswith("no bright endplate rim with darker discs above and below")
+    assert REASONS["column"] == "not in the spine column with its neighbours"
