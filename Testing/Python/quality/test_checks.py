@@ -6,6 +6,7 @@ check reads what its docstring says, with the numbers a reader sees in the reaso
 
 import numpy as np
 import pytest
+from testdata import box_keypoints
 
 from VertebralFractureLib.geometry import ImageGeometry
 from VertebralFractureLib.quality.checks import (
@@ -24,15 +25,8 @@ CORTEX_MM = 1.5
 
 
 def keypoints(height=25.0, depth: float = 25.2, centre=(25.0, 25.0, 25.0)) -> np.ndarray:
-    """Six LPS keypoints (AS, AI, MS, MI, PS, PI) of an upright body, columns ``depth`` apart.
-
-    ``height``: one height for the three columns, or (anterior, middle, posterior).
-    """
-    cx, cy, cz = centre
-    points = []
-    for y, h in zip((cy - depth / 2, cy, cy + depth / 2), np.broadcast_to(np.asarray(height, float), (3,))):
-        points += [[cx, y, cz + h / 2], [cx, y, cz - h / 2]]
-    return np.array(points)
+    """:func:`testdata.box_keypoints` of an upright body; ``height`` one for the three columns or (a, m, p)."""
+    return box_keypoints(centre, heights=tuple(np.broadcast_to(np.asarray(height, float), (3,))), depth=depth)
 
 
 #: The drawn arch behind the body (x, y ranges in mm; it spans the body's height): two pedicles, a lamina and a
