@@ -135,13 +135,19 @@ def dicom_series_in(folder: Path) -> Dict[str, List[str]]:
     sitk = _sitk()
     reader = sitk.ImageSeriesReader()
     found: Dict[str, List[str]] = {}
-    for directory in sorted([folder, *(p for p in folder.rglob("*") if p.is_dir())]):
-        if any(part.startswith(".") for part in directory.relative_to(folder).parts):
-            continue
-        if not any(child.is_file() for child in directory.iterdir()):
-            continue
-        for uid in reader.GetGDCMSeriesIDs(str(directory)):
-            found.setdefault(uid, []).extend(reader.GetGDCMSeriesFileNames(str(directory), uid))
+    # GDCM prints "No Series were found" to the terminal for every folder without DICOM; the caller says it once
+    warnings = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    try:
+        for directory in sorted([folder, *(p for p in folder.rglob("*") if p.is_dir())]):
+            if any(part.startswith(".") for part in directory.relative_to(folder).parts):
+                continue
+            if not any(child.is_file() for child in directory.iterdir()):
+                continue
+            for uid in reader.GetGDCMSeriesIDs(str(directory)):
+                found.setdefault(uid, []).extend(reader.GetGDCMSeriesFileNames(str(directory), uid))
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(warnings)
     return found
 
 

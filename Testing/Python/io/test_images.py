@@ -118,6 +118,17 @@ def test_dicom_folder_errors(tmp_path):
         read_image(tmp_path / "single")
 
 
+def test_a_folder_of_other_files_gives_one_line_and_nothing_from_gdcm(tmp_path, capfd):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "report.txt").write_text("no images here")
+    (tmp_path / "scan.png").write_bytes(b"not a dicom")
+    capfd.readouterr()
+    with pytest.raises(ImageReadError, match="no DICOM series found in this folder or its sub-folders"):
+        read_image(tmp_path)
+    assert capfd.readouterr().err == ""  # GDCM's "No Series were found" for each folder is not shown
+    assert sitk.ProcessObject.GetGlobalWarningDisplay()  # and ITK's warnings are on again afterwards
+
+
 def physical_values_agree(original, canonical):
     """Every voxel of ``original`` has the same value at the same place in ``canonical``."""
     g, c = geometry_of(original), geometry_of(canonical)
