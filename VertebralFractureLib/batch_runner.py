@@ -72,8 +72,49 @@ def case_id(relative: str) -> str:
     return relative.strip("/").replace("/", "__") or "case"
 
 
+def _study_uid(folder: Path) -> Optional[str]:
+    """The Study Instance UID of the first DICOM file directly in ``folder`` (None when it has none or no UID)."""
+    import pydicom
+
+    for file in sorted(f for f in folder.iterdir() if f.is_file()):
+        if _is_dicom(file):
+            try:
+                return str(pydicom.dcmread(file, stop_before_pixels=True, specific_tags=["StudyInstanceUID"])
+                           .get("StudyInstanceUID", "")) or None
+            except Exception:  # noqa: BLE001 - an unreadable header is the case's own error later
+                return None
+    return None
+
+
+def _studies_as_cases(root: Path, cases: List[Case]) -> List[Case]:
+    """One case per study exported as ``STUDY/SERIES`` folders: the study folder, not each series.
+
+    A PACS export keeps each series of an exam in its own folder (localizer, thin and thick reconstructions, reformats,
+    a dose report). Series folders side by side under one folder (not the batch folder itself) that all hold the same
+    study, and no other DICOM, become one case, that folder: the analysis reads the folder and chooses its series
+    (:mod:`.io.series_choice`), so the worklist has one row per exam instead of a row per series, with the localizer's
+    and the screenshots' errors. Sibling folders of several studies stay one case each, as does any other folder.
+    """
+    root = Path(root)
+    dicom = [case for case in cases if case.path.is_dir()]
+    by_parent: Dict[Path, List[Case]] = {}
+    for case in dicom:
+        if case.path != root and case.path.parent != root:
+            by_parent.setdefault(case.path.parent, []).append(case)
+    merged: Dict[Path, Case] = {}
+    for parent, series in by_parent.items():
+        if len(series) < 2 or parent in {case.path for case in dicom}:
+            continue
+        studies = {_study_uid(case.path) for case in series}
+        if len(studies) == 1 and None not in studies:
+            relative = parent.relative_to(root).as_posix()
+            merged[parent] = Case(case_id(relative), parent, relative)
+    kept = [case for case in cases if not (case.path.is_dir() and case.path.parent in merged)]
+    return sorted(kept + list(merged.values()), key=lambda case: Path(case.relative).parts)
+
+
 def find_cases(root: Path, exclude: Optional[Path] = None) -> List[Case]:
-    """Volume files and DICOM series folders under ``root``, each with its case id.
+    """Volume files, DICOM series folders and study folders (:func:`_studies_as_cases`) under ``root``, with case ids.
 
     Args:
         root: the batch folder.
@@ -103,6 +144,7 @@ def find_cases(root: Path, exclude: Optional[Path] = None) -> List[Case]:
             files = [f for f in path.iterdir() if f.is_file()]
             if any(_is_dicom(f) for f in files[:20]):
                 cases.append(Case(case_id(relative.as_posix()), path, relative.as_posix()))
+    cases = _studies_as_cases(root, cases)
     if not cases:
         files = [f for f in root.iterdir() if f.is_file()]
         if any(_is_dicom(f) for f in files[:20]):
@@ -195,6 +237,8 @@ def run_case(case: Case, out_root: Path, device: str = "auto", staging: Optional
         _finish_staging(staging, target, swap, row)
         row.update(summary_row(analysis.result))
         row["status"] = "ok"
+        if analysis.result.input.get("series_choice"):  # a study folder: which of its series the worklist row is
+            row["note"] = analysis.result.input["series_choice"]
     except Exception as error:  # noqa: BLE001 - one failing case must never stop the batch
         shutil.rmtree(staging, ignore_errors=True)
         row.pop(STAGED_KEY, None)

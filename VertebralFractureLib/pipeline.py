@@ -101,14 +101,15 @@ def input_description(geometry, source: Union[PathLike, Any], image: Any = None)
     """The ``input`` block of the result: geometry and provenance, no patient identity.
 
     A DICOM input (``image`` read from a series) adds its ``study_uid`` and ``series_uid``, so the result can be
-    linked back to its exam; no patient name, ID or date is copied.
+    linked back to its exam, and, from a folder of several series, ``series_choice``: which series was analysed and
+    why (:func:`.io.series_choice.choose_series`); no patient name, ID or date is copied.
     """
-    from .io.images import SERIES_UID_TAGS
+    from .io.images import SERIES_CHOICE_KEY, SERIES_UID_TAGS
 
     description = {**geometry.to_dict(), "orientation": geometry.orientation_code}
     if isinstance(source, (str, Path)):
         description["path"] = Path(source).name
-    for key, tag in SERIES_UID_TAGS.items():
+    for key, tag in {**SERIES_UID_TAGS, "series_choice": SERIES_CHOICE_KEY}.items():
         if image is not None and image.HasMetaDataKey(tag):
             description[key] = image.GetMetaData(tag)
     return description
@@ -137,7 +138,7 @@ def analyze(
     """
     import SimpleITK as sitk
 
-    from .io.images import geometry_of, to_canonical
+    from .io.images import SERIES_CHOICE_KEY, geometry_of, to_canonical
 
     options = options or AnalysisOptions()
     progress = progress or Progress()
@@ -174,6 +175,8 @@ def analyze(
                         f"{structure.fill:g}): measured from the outline of its bone as a vertebra mask; the stages "
                         "that read the tissue around the spine were not run")
     warnings += check.warnings
+    if image.HasMetaDataKey(SERIES_CHOICE_KEY):  # a study folder: which of its series was measured
+        warnings.insert(0, f"{_name(source)}: {image.GetMetaData(SERIES_CHOICE_KEY)}")
     canonical = to_canonical(image)
     timings["load"] = time.perf_counter() - started
 

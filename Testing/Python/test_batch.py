@@ -23,6 +23,28 @@ def test_find_cases_lists_volumes_and_skips_masks_and_hidden(tmp_path):
     assert found == [("a.nii.gz", "a.nii.gz"), ("sub__b.nrrd", "b.nrrd")]
 
 
+def test_series_folders_of_one_study_are_one_case_and_of_two_studies_stay_apart(tmp_path):
+    from pydicom.uid import generate_uid
+    from testdata import write_ct_series
+
+    image = sitk.GetImageFromArray(np.zeros((9, 9, 9), np.int16))
+
+    def series(folder, study):
+        write_ct_series(image, tmp_path / folder, study_uid=study, series_uid=generate_uid())
+
+    first, second, third = generate_uid(), generate_uid(), generate_uid()
+    series("pat1/exam_a/SE1", first)  # an export: one folder per series of each exam
+    series("pat1/exam_a/SE2", first)
+    series("pat1/exam_b/SE1", second)
+    series("pat2/SE1", third)  # two exams' series side by side in one folder
+    series("pat2/SE2", generate_uid())
+    series("flat1", first)  # series folders straight under the batch folder
+    series("flat2", first)
+    found = [(c.name, c.path.relative_to(tmp_path).as_posix()) for c in find_cases(tmp_path)]
+    assert found == [("flat1", "flat1"), ("flat2", "flat2"), ("pat1__exam_a", "pat1/exam_a"),
+                     ("pat1__exam_b__SE1", "pat1/exam_b/SE1"), ("pat2__SE1", "pat2/SE1"), ("pat2__SE2", "pat2/SE2")]
+
+
 def test_broken_and_non_ct_files_are_reported_and_never_stop_the_batch(tmp_path):
     inputs = tmp_path / "in"
     inputs.mkdir()

@@ -7,6 +7,7 @@ Tests import it as ``from testdata import real``; ``Testing/Python`` must be on 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import List
 
 import numpy as np
 
@@ -66,3 +67,54 @@ def drawn_mask_ct(folder: Path, parts: tuple, seed: int, slice_mm: float):
     path = Path(folder) / f"drawn_{seed}_{slice_mm:g}mm.nii.gz"
     sitk.WriteImage(case.ct, str(path))
     return case, path
+
+
+def write_ct_series(source, folder: Path, *, study_uid: str, series_uid: str, patient_id: str = "SYNTH-0042",
+                    patient_name: str = "Synthetic^Spine", series_number: int = 1, description: str = "",
+                    image_type=("ORIGINAL", "PRIMARY", "AXIAL"), sop_class: str = "", every: int = 1,
+                    first: int = 0) -> List[str]:
+    """Write a CT (a NIfTI path or SimpleITK image) as a DICOM CT series with pydicom, one file per slice.
+
+    Geometry is kept (every ``every``-th slice from ``first``: a thicker series of the same scan); UIDs, patient and
+    Image Type are the caller's; ``sop_class`` defaults to CT Image Storage. Returns the SOP Instance UIDs in slice
+    order.
+    """
+    import SimpleITK as sitk
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    image = sitk.ReadImage(str(source)) if isinstance(source, (str, Path)) else source
+    array = sitk.GetArrayFromImage(image).astype(np.int16)
+    direction = np.asarray(image.GetDirection()).reshape(3, 3)
+    assert np.linalg.det(direction) > 0  # slices stacked along the normal of the row and column directions
+    spacing = image.GetSpacing()
+    frame_of_reference = generate_uid()
+    folder.mkdir(parents=True, exist_ok=True)
+    uids = []
+    for n, k in enumerate(range(first, array.shape[0], every)):
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.MediaStorageSOPClassUID = sop_class or CTImageStorage
+        ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
+        ds.FrameOfReferenceUID = frame_of_reference
+        ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = patient_name, patient_id, "", "O"
+        ds.StudyDate, ds.StudyTime, ds.StudyID = "20240101", "120000", "1"
+        ds.AccessionNumber, ds.ReferringPhysicianName = "", ""
+        ds.Modality, ds.Manufacturer, ds.SeriesNumber, ds.InstanceNumber = "CT", "test", series_number, n + 1
+        ds.SeriesDescription = description
+        ds.ImageType = list(image_type)
+        ds.ImageOrientationPatient = [float(v) for v in (*direction[:, 0], *direction[:, 1])]
+        ds.ImagePositionPatient = [float(v) for v in np.asarray(image.GetOrigin()) + k * spacing[2] * direction[:, 2]]
+        ds.PixelSpacing, ds.SliceThickness = [spacing[1], spacing[0]], spacing[2] * every
+        ds.Rows, ds.Columns = array.shape[1], array.shape[2]
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+        ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = 0, 1, "HU"
+        ds.PixelData = array[k].tobytes()
+        ds.save_as(folder / f"CT{series_number:03d}_{n:04d}.dcm", enforce_file_format=True)
+        uids.append(ds.SOPInstanceUID)
+    return uids

@@ -160,13 +160,14 @@ def _dicom_series(folder: Path, series_uid: Optional[str] = None):
     if series_uid is not None:
         if series_uid not in series:
             raise ImageReadError(f"{folder}: no DICOM series with UID {series_uid}; the folder holds: {listing}")
-        files = series[series_uid]
+        files, choice = series[series_uid], None
     elif len(series) > 1:
-        raise ImageReadError(
-            f"{folder}: the folder holds {len(series)} DICOM series; choose one with --series UID: {listing}"
-        )
+        from .series_choice import choose_series
+
+        series_uid, choice = choose_series(folder, series)
+        files = series[series_uid]
     else:
-        files = next(iter(series.values()))
+        files, choice = next(iter(series.values())), None
     if len(files) < 2:
         raise ImageReadError(f"{folder}: the DICOM series has only {len(files)} slice")
     header = read_header(files[0])
@@ -181,9 +182,14 @@ def _dicom_series(folder: Path, series_uid: Optional[str] = None):
     except RuntimeError as error:
         raise ImageReadError(f"{folder}: cannot read the DICOM series: {_first_error_line(error)}") from None
     record_slice_thickness(image, _keep_series_tags(image, header))
+    if choice is not None:
+        image.SetMetaData(SERIES_CHOICE_KEY, choice)
     return image
 
 
+#: Metadata key of an image read from a folder of several series: the line that says which series was chosen and why
+#: (:func:`.series_choice.choose_series`).
+SERIES_CHOICE_KEY = "VertebralFracture|series_choice"
 #: DICOM tags copied from a series onto the image read from it: Study and Series Instance UID (no patient identity).
 SERIES_UID_TAGS = {"study_uid": "0020|000d", "series_uid": "0020|000e"}
 
@@ -510,12 +516,14 @@ def read_image(path: PathLike, series_uid: Optional[str] = None, *, allow_non_fi
 
     Args:
         path: the file or folder (a DICOM folder is searched recursively).
-        series_uid: the DICOM series to read when the folder holds several.
+        series_uid: the DICOM series to read when the folder holds several (default: chosen by
+            :func:`.series_choice.choose_series`; the image's :data:`SERIES_CHOICE_KEY` metadata says which and why).
         allow_non_finite: read a NIfTI with NaN/Inf voxels (SimpleITK shows them as 0) instead of refusing it.
 
     Raises:
         ImageReadError: if the path does not exist, is not a regular file or folder, is empty,
-            truncated or corrupt, holds NaN/Inf voxels, or holds several DICOM series and no UID was given.
+            truncated or corrupt, holds NaN/Inf voxels, or holds several DICOM series, no UID was given and they
+            belong to more than one patient or study or none is a CT volume (:mod:`.series_choice` chooses otherwise).
 
     """
     path = check_input_path(path)

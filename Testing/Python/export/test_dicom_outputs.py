@@ -10,17 +10,15 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from pathlib import Path
 
 import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sr.codedict import codes
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
-from testdata import real
+from pydicom.uid import generate_uid
+from testdata import real, write_ct_series
 
 from VertebralFractureLib.export.dicom_outputs import (
     LOCAL_SCHEME,
@@ -40,45 +38,12 @@ SERIES_UID = generate_uid(prefix="1.2.826.0.1.3680043.8.498.")
 PATIENT_NAME, PATIENT_ID = "Synthetic^Spine", "SYNTH-0042"
 
 
-def write_ct_series(nifti: Path, folder: Path) -> None:
-    """Write a NIfTI CT as a DICOM CT series (one file per slice, geometry kept, synthetic UIDs and patient)."""
-    image = sitk.ReadImage(str(nifti))
-    array = sitk.GetArrayFromImage(image).astype(np.int16)
-    direction = np.asarray(image.GetDirection()).reshape(3, 3)
-    assert np.linalg.det(direction) > 0  # slices stacked along the normal of the row and column directions
-    spacing = image.GetSpacing()
-    frame_of_reference = generate_uid()
-    folder.mkdir(parents=True)
-    for k in range(array.shape[0]):
-        ds = Dataset()
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
-        ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, ds.file_meta.MediaStorageSOPInstanceUID
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = STUDY_UID, SERIES_UID
-        ds.FrameOfReferenceUID = frame_of_reference
-        ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = PATIENT_NAME, PATIENT_ID, "", "O"
-        ds.StudyDate, ds.StudyTime, ds.StudyID = "20240101", "120000", "1"
-        ds.AccessionNumber, ds.ReferringPhysicianName = "", ""
-        ds.Modality, ds.Manufacturer, ds.SeriesNumber, ds.InstanceNumber = "CT", "test", 1, k + 1
-        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-        ds.ImageOrientationPatient = [float(v) for v in (*direction[:, 0], *direction[:, 1])]
-        ds.ImagePositionPatient = [float(v) for v in np.asarray(image.GetOrigin()) + k * spacing[2] * direction[:, 2]]
-        ds.PixelSpacing, ds.SliceThickness = [spacing[1], spacing[0]], spacing[2]
-        ds.Rows, ds.Columns = array.shape[1], array.shape[2]
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
-        ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = 0, 1, "HU"
-        ds.PixelData = array[k].tobytes()
-        ds.save_as(folder / f"CT{k:04d}.dcm", enforce_file_format=True)
-
-
 @pytest.fixture(scope="module")
 def case(tmp_path_factory):
     """The DICOM series, its real analysis, ``results.json`` as written, and the DICOM outputs."""
     root = tmp_path_factory.mktemp("dicom_case")
-    write_ct_series(real("totalsegmentator", "example_ct.nii.gz"), root / "series")
+    write_ct_series(real("totalsegmentator", "example_ct.nii.gz"), root / "series", study_uid=STUDY_UID,
+                    series_uid=SERIES_UID, patient_name=PATIENT_NAME, patient_id=PATIENT_ID)
     analysis = analyze(root / "series", AnalysisOptions(extra_stages=(), device="cpu", threads=1))
     results = json.loads(analysis.result.to_json())
     written = write_dicom_outputs(analysis, root / "series", root / "dicom")

@@ -178,8 +178,8 @@ def test_dicom_folder_with_two_series(tmp_path, capsys):
     for path in [*(tmp_path / "b").iterdir()]:
         path.rename(folder / f"b_{path.name}")
     line = run_cli(capsys, "analyze", str(folder), "--out", str(tmp_path / "out"), "--quiet")
-    assert "the folder holds 2 DICOM series" in line
-    assert "12 files" in line and "choose one with --series UID" in line
+    assert "the folder holds DICOM series of 2 studies" in line  # written without a study, SimpleITK makes one each
+    assert "12 files" in line and "choose one series with --series UID" in line
 
 
 def test_dicom_series_with_a_missing_slice(tmp_path, capsys):

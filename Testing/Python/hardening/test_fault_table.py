@@ -58,8 +58,8 @@ def rotation(angle: float) -> np.ndarray:
     return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
 
 
-def dicom(folder: Path, modality: str = "CT", uid: str = "1.2.3.4.5", slices: int = 10) -> Path:
-    """A DICOM series of a CT-like volume, one file per slice."""
+def dicom(folder: Path, modality: str = "CT", uid: str = "1.2.3.4.5", slices: int = 10, study: str = "") -> Path:
+    """A DICOM series of a CT-like volume, one file per slice (``study``: its Study Instance UID, else SimpleITK's)."""
     folder.mkdir(parents=True)
     volume = image(ct_like((slices, 32, 32)), (1.0, 1.0, 2.0))
     writer = sitk.ImageFileWriter()
@@ -68,7 +68,8 @@ def dicom(folder: Path, modality: str = "CT", uid: str = "1.2.3.4.5", slices: in
         plane = volume[:, :, k]
         for tag, value in (("0008|0060", modality), ("0020|000e", uid), ("0020|0037", "1\\0\\0\\0\\1\\0"),
                            ("0020|0032", f"0\\0\\{2.0 * k}"), ("0020|0013", str(k + 1)), ("0028|1053", "1"),
-                           ("0028|1052", "0"), ("0008|0008", "ORIGINAL\\PRIMARY")):
+                           ("0028|1052", "0"), ("0008|0008", "ORIGINAL\\PRIMARY"),
+                           *((("0020|000d", study),) if study else ())):
             plane.SetMetaData(tag, value)
         writer.SetFileName(str(folder / f"s{k:03d}.dcm"))
         writer.Execute(plane)
@@ -194,9 +195,9 @@ def _tilted(t):
     return ct(t / "tilted.nii.gz", ct_like((32, 256, 256)), (0.1, 0.1, 10.0), rotation(np.pi / 4))
 
 
-def _two_series(t):
-    dicom(t / "export" / "a", uid="1.2.3.1")
-    dicom(t / "export" / "b", uid="1.2.3.2")
+def _two_series(t, study: str = ""):
+    dicom(t / "export" / "a", uid="1.2.3.1", study=study)
+    dicom(t / "export" / "b", uid="1.2.3.2", slices=12, study=study)
     return t / "export"
 
 
@@ -377,8 +378,12 @@ ROWS = [
         r"mr: the DICOM series is modality MR, not CT"),
     Row("dicom-study-series-subfolders", lambda t: analyze(dicom(t / "export" / "STUDY1" / "SERIES1").parents[1]), 0,
         r"2 vertebrae", WRITTEN),
-    Row("dicom-two-series", lambda t: analyze(_two_series(t)), 2,
-        r"export: the folder holds 2 DICOM series; choose one with --series UID: 1\.2\.3\.1 \(10 files\); 1\.2\.3\.2"),
+    Row("dicom-two-studies", lambda t: analyze(_two_series(t)), 2,
+        r"export: the folder holds DICOM series of 2 studies; give each exam its own folder or choose one series with "
+        r"--series UID: 1\.2\.3\.1 \(10 files\); 1\.2\.3\.2 \(12 files\)"),
+    Row("dicom-two-series-of-one-study", lambda t: analyze(_two_series(t, study="1.2.3")), 0,
+        r"export: analysed series 1\.2\.3\.2 \(12 axial slices\) of the folder's 2 series \(axial first, then the "
+        r"thinnest slices, then the most\); also CT volumes, not analysed: series 1\.2\.3\.1", WRITTEN),
     Row("dicom-series-chosen", lambda t: analyze(_two_series(t), "--series", "1.2.3.2"), 0, r"2 vertebrae", WRITTEN),
     Row("dicom-series-unknown", lambda t: analyze(_two_series(t), "--series", "9.9"), 2,
         r"export: no DICOM series with UID 9\.9; the folder holds: 1\.2\.3\.1"),
