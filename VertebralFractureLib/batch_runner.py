@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from .io.atomic import FolderLock, atomic_write
-from .io.images import VOLUME_SUFFIXES
+from .io.images import PICTURE_SUFFIXES, VOLUME_SUFFIXES
 
 SUMMARY_COLUMNS = ("case", "status", "n_vertebrae", "n_assessed", "not_assessed", "levels", "max_grade", "min_G",
                    "worst_level", "fractured_levels", "max_fracture_probability", "error", "note", "input")
@@ -43,6 +43,11 @@ FINGERPRINT_NAME = "input.json"
 FINGERPRINT_BYTES = 1 << 20
 #: Status of a case Ctrl-C stopped before it finished.
 INTERRUPTED = "not run (interrupted)"
+
+
+#: Files never parsed as a DICOM data set without its preamble (volumes, pictures, documents, archives).
+NOT_DICOM_SUFFIXES = (*VOLUME_SUFFIXES, *PICTURE_SUFFIXES, ".gz", ".zip", ".txt", ".md", ".csv", ".json", ".xml",
+                      ".html", ".pdf", ".log", ".py")
 
 
 class CaseCollisionError(ValueError):
@@ -59,12 +64,28 @@ class Case:
 
 
 def _is_dicom(path: Path) -> bool:
+    """Whether ``path`` is a DICOM file.
+
+    The ``DICM`` mark after the 128-byte preamble, or (older exports write the bare data set, which GDCM reads as
+    well) a data set that parses with a Series Instance UID made of digits and dots.
+    """
     try:
         with open(path, "rb") as handle:
             handle.seek(128)
-            return handle.read(4) == b"DICM"
+            if handle.read(4) == b"DICM":
+                return True
     except OSError:
         return False
+    if path.name.lower().endswith(NOT_DICOM_SUFFIXES):
+        return False
+    import pydicom
+
+    try:
+        uid = str(pydicom.dcmread(path, force=True, stop_before_pixels=True, defer_size=1024,
+                                  specific_tags=["SeriesInstanceUID"]).get("SeriesInstanceUID", ""))
+    except Exception:  # noqa: BLE001 - anything that does not parse is not DICOM
+        return False
+    return bool(uid) and len(uid) <= 64 and all(part.isdigit() for part in uid.split("."))
 
 
 def case_id(relative: str) -> str:

@@ -45,6 +45,25 @@ def test_series_folders_of_one_study_are_one_case_and_of_two_studies_stay_apart(
                      ("pat1__exam_b__SE1", "pat1/exam_b/SE1"), ("pat2__SE1", "pat2/SE1"), ("pat2__SE2", "pat2/SE2")]
 
 
+def test_a_series_written_without_the_dicom_preamble_is_found_and_notes_are_not(tmp_path):
+    import pydicom
+    from pydicom.uid import generate_uid
+    from testdata import write_ct_series
+
+    write_ct_series(sitk.GetImageFromArray(np.zeros((9, 9, 9), np.int16)), tmp_path / "export" / "old",
+                    study_uid=generate_uid(), series_uid=generate_uid())
+    for path in (tmp_path / "export" / "old").iterdir():  # the bare data set, as older exports write it
+        dataset = pydicom.dcmread(path)
+        dataset.preamble = None
+        del dataset.file_meta
+        dataset.save_as(path, implicit_vr=True, little_endian=True, enforce_file_format=False)
+        assert path.read_bytes()[128:132] != b"DICM"
+    (tmp_path / "export" / "notes").mkdir()
+    (tmp_path / "export" / "notes" / "report").write_text("1.2.3 is not a series\n")
+    (tmp_path / "export" / "notes" / "data.bin").write_bytes(bytes(range(256)) * 8)
+    assert [(c.name, c.path.name) for c in find_cases(tmp_path / "export")] == [("old", "old")]
+
+
 def test_broken_and_non_ct_files_are_reported_and_never_stop_the_batch(tmp_path):
     inputs = tmp_path / "in"
     inputs.mkdir()
