@@ -138,7 +138,7 @@ def analyze(
     """
     import SimpleITK as sitk
 
-    from .io.images import SERIES_CHOICE_KEY, geometry_of, to_canonical
+    from .io.images import GANTRY_TILT_KEY, SERIES_CHOICE_KEY, geometry_of, to_canonical
 
     options = options or AnalysisOptions()
     progress = progress or Progress()
@@ -177,6 +177,9 @@ def analyze(
     warnings += check.warnings
     if image.HasMetaDataKey(SERIES_CHOICE_KEY):  # a study folder: which of its series was measured
         warnings.insert(0, f"{_name(source)}: {image.GetMetaData(SERIES_CHOICE_KEY)}")
+    if image.HasMetaDataKey(GANTRY_TILT_KEY):
+        warnings.append(f"{_name(source)}: slices acquired with a gantry tilt of {image.GetMetaData(GANTRY_TILT_KEY)} "
+                        "degrees, resampled onto an orthogonal grid before the analysis")
     canonical = to_canonical(image)
     timings["load"] = time.perf_counter() - started
 

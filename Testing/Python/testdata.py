@@ -72,12 +72,12 @@ def drawn_mask_ct(folder: Path, parts: tuple, seed: int, slice_mm: float):
 def write_ct_series(source, folder: Path, *, study_uid: str, series_uid: str, patient_id: str = "SYNTH-0042",
                     patient_name: str = "Synthetic^Spine", series_number: int = 1, description: str = "",
                     image_type=("ORIGINAL", "PRIMARY", "AXIAL"), sop_class: str = "", every: int = 1,
-                    first: int = 0) -> List[str]:
+                    first: int = 0, slice_shift=(0.0, 0.0, 0.0)) -> List[str]:
     """Write a CT (a NIfTI path or SimpleITK image) as a DICOM CT series with pydicom, one file per slice.
 
     Geometry is kept (every ``every``-th slice from ``first``: a thicker series of the same scan); UIDs, patient and
-    Image Type are the caller's; ``sop_class`` defaults to CT Image Storage. Returns the SOP Instance UIDs in slice
-    order.
+    Image Type are the caller's; ``sop_class`` defaults to CT Image Storage; ``slice_shift`` (LPS mm) is added to
+    the n-th file's Image Position (Patient) n times (a gantry tilt). Returns the SOP Instance UIDs in slice order.
     """
     import SimpleITK as sitk
     from pydicom.dataset import Dataset, FileMetaDataset
@@ -108,7 +108,8 @@ def write_ct_series(source, folder: Path, *, study_uid: str, series_uid: str, pa
         ds.SeriesDescription = description
         ds.ImageType = list(image_type)
         ds.ImageOrientationPatient = [float(v) for v in (*direction[:, 0], *direction[:, 1])]
-        ds.ImagePositionPatient = [float(v) for v in np.asarray(image.GetOrigin()) + k * spacing[2] * direction[:, 2]]
+        ds.ImagePositionPatient = [float(v) for v in np.asarray(image.GetOrigin()) + k * spacing[2] * direction[:, 2]
+                                   + n * np.asarray(slice_shift, dtype=float)]
         ds.PixelSpacing, ds.SliceThickness = [spacing[1], spacing[0]], spacing[2] * every
         ds.Rows, ds.Columns = array.shape[1], array.shape[2]
         ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
