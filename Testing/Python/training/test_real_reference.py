@@ -61,6 +61,19 @@ def test_at_least_six_keypointed_real_vertebrae():
     assert len(keypointed) >= 12
 
 
+def test_the_committed_references_are_what_the_documented_command_builds():
+    """``benchmarks/make_real_reference.py --references-only`` (the command in Testing/Data/real/README.md) rewrites
+    every reference from its tables and the shipped masks: what is committed must be what it writes, or a rerun
+    would silently undo a reading (until 2026-12-06 the script held the sample CT's older L2-L4 points)."""
+    from testdata import REAL_DATA, benchmark
+
+    built = benchmark("make_real_reference").build_references(REAL_DATA)
+    assert set(built) == set(CASES)
+    for case, document in built.items():
+        committed = json.loads((reference_dir() / f"{case}.json").read_text())
+        assert json.loads(json.dumps(document)) == committed, case
+
+
 def test_reader_names_the_file_and_the_field(tmp_path):
     data = json.loads((reference_dir() / "sample_ct.json").read_text())
     data["vertebrae"][1]["in_view"] = "half"
@@ -94,7 +107,7 @@ def test_perfect_result_scores_100_percent():
     assert score.found == len(ref.vertebrae) and score.missed == [] and score.outside == 0
     assert score.level_accuracy == 1.0
     assert score.keypoint_error_mm == pytest.approx(0.0) and score.height_error_mm == pytest.approx(0.0)
-    assert len(score.keypoint_errors_mm) == 4
+    assert len(score.keypoint_errors_mm) == 5  # L1-L5 (T12 is cut by the field of view)
     assert score.false_grade == []
 
 
@@ -257,6 +270,7 @@ def test_planes_the_centreline_does_not_reach_count_as_outside():
 def test_score_case_reports_the_centreline_fraction_and_summary_pools_it():
     ref = load_case("sample_ct")
     line = np.array([v.centroid for v in ref.vertebrae])
+    line = np.vstack([2 * line[0] - line[1], line, 2 * line[-1] - line[-2]])  # on through the end bodies, as a spine
     score = score_case(_result_from(ref), ref, centreline=line)
     assert score.centreline_planes > 80 and score.centreline_fraction == 1.0
     away = score_case(_result_from(ref), ref, centreline=line + np.array([0.0, -40.0, 0.0]))
@@ -325,14 +339,22 @@ def test_distances_and_height_errors_are_the_ones_the_points_give():
     ref = load_case("sample_ct")
     score = score_case(_result_from(ref, offset=(0.0, 3.0, 0.0)), ref)
     assert all(m.distance_mm == pytest.approx(3.0) for m in score.matches if m.reference is not None)
-    assert score.height_errors_all_mm == pytest.approx([0.0] * 4, abs=1e-9)  # moved, not stretched
+    assert score.height_errors_all_mm == pytest.approx([0.0] * 5, abs=1e-9)  # moved, not stretched (L1-L5)
     taller = _result_from(ref)
     for vertebra in taller.vertebrae:
         vertebra.keypoints = vertebra.keypoints + np.array([0.0, 0.0, 2.0]) * np.array([[1], [0]] * 3)  # tops up 2
     taller.recompute()
     stretched = score_case(taller, ref)
-    assert stretched.height_errors_all_mm == pytest.approx([2.0] * 4, abs=0.05)  # along each tilted body
-    assert summarise([stretched])["distinct_bodies"]["height_error_mm"] == pytest.approx(2.0, abs=0.05)
+    # each height grows by what 2 mm upwards adds along that side of the body (L5 leans forwards on the sacrum)
+    expected = []
+    for vertebra in ref.vertebrae:
+        if vertebra.keypoints is not None and vertebra.in_view == "full":
+            sides = vertebra.keypoints[0::2] - vertebra.keypoints[1::2]
+            expected.append(float(np.mean(np.linalg.norm(sides + [0.0, 0.0, 2.0], axis=1)
+                                          - np.linalg.norm(sides, axis=1))))
+    assert expected[:4] == pytest.approx([2.0] * 4, abs=0.05) and expected[4] == pytest.approx(1.78, abs=0.01)
+    assert stretched.height_errors_all_mm == pytest.approx(expected, abs=1e-6)
+    assert summarise([stretched])["distinct_bodies"]["height_error_mm"] == pytest.approx(np.mean(expected))
 
 
 def _sample_document() -> dict:
