@@ -146,7 +146,10 @@ def test_the_chest_ct_resampled_to_1_mm_is_measured_at_the_3_mm_it_resolves():
     across two (resampled without it, the refinement took the blurred 1 mm endplates as resolved: T5 and T8 31-32 mm
     "too large", T1 missed, 5 of 12 assessed). 9 of 13 were assessed until each body was turned with its column
     (2026-12-06, keypoints/column_tilt.py): T5's middle inferior point then lies on its endplate's traced line, not
-    on its own column's edge, so its measured loss is withheld: 8 of 13."""
+    on its own column's edge, so its measured loss is withheld: 8 of 13. Measured on each body's cortical ring
+    (keypoints/refine.py ring_middle, fifteenth session) 6-7 of 13: L1, a rotated vertebra, 10.8 -> 1.1 mm from its
+    reference points, T12 5.1 -> 2.8, T11 3.3 -> 2.1; T9's grade 1 withheld (keypoints not clearly on the
+    endplates) and, on some runs, T3's box 26 mm tall."""
     from VertebralFractureLib.io.images import read_image, resample_spacing
 
     reference = load_case("cptac_chest")
@@ -157,7 +160,9 @@ def test_the_chest_ct_resampled_to_1_mm_is_measured_at_the_3_mm_it_resolves():
     assert score.level_correct == 13 and result.patient["levels"]["certain"]
     too_large = {v.label for v in result.vertebrae if "too large" in (v.status_reason or "")}
     assert not too_large & {"T5", "T8"}  # (T2's box is 26 mm at the CT's own 3 mm too)
-    assert sum(v.status == "assessed" for v in result.vertebrae) >= 8 and not score.false_grade
+    assert sum(v.status == "assessed" for v in result.vertebrae) >= 6 and not score.false_grade
+    l1 = next(m for m in score.matches if m.reference == "L1")
+    assert l1.keypoint_error_mm is not None and l1.keypoint_error_mm < 3.0  # on its body's middle, not its canal's
 
 
 def test_the_chest_ct_bodies_lean_with_their_column_in_the_coronal_plane():

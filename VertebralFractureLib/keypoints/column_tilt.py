@@ -94,8 +94,10 @@ def turned_to_neighbours(bodies: Sequence[np.ndarray], centres: Sequence[Optiona
 def midplane_centres(ct, bodies: Sequence[np.ndarray]) -> List[np.ndarray]:
     """Each body's centre moved onto its own mid-sagittal plane, or its points' centre where that plane is not found.
 
-    The plane is :func:`.refine.body_midplane`'s (the middle of the spinal canal, checked against the side walls);
-    without it the centre stays on the straightened spine's plane.
+    The plane is :func:`.refine.body_midplane`'s without the cortical ring (the middle of the spinal canal, checked
+    against the side walls): measured on the real chest CT (2026-12-06), the ring there turned T4 away from its
+    reference (keypoint error 4.9 -> 5.9 mm, height 2.7 -> 4.5 mm) and improved no body. Without a plane the centre
+    stays on the straightened spine's plane.
     """
     from ..spine.straighten import _image_parts
 
@@ -106,7 +108,7 @@ def midplane_centres(ct, bodies: Sequence[np.ndarray]) -> List[np.ndarray]:
         if frame is None:
             centres.append(np.asarray(points, dtype=float).mean(axis=0))
             continue
-        plane = body_midplane((array, geometry), points, geometry.voxel_extent_along(frame[3]))
+        plane = body_midplane((array, geometry), points, geometry.voxel_extent_along(frame[3]), ring=False)
         centres.append(frame[0] if plane is None else frame[0] + plane * frame[3])
     return centres
 
