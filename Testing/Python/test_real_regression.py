@@ -184,3 +184,20 @@ def test_the_chest_ct_bodies_lean_with_their_column_in_the_coronal_plane():
     for label in ("T10", "T11"):
         found = coronal_deg(np.asarray(result.vertebra(label).keypoints, dtype=float))
         assert abs(found - coronal_deg(reference[label])) <= 4.0, (label, found)
+
+
+def test_the_chest_ct_bodies_are_measured_on_their_own_middles():
+    """Each body's points on its cortical ring's middle (keypoints/refine.py ring_middle), not its canal's: the chest
+    CT's L1 is a rotated vertebra whose canal lies 9 mm right of its body's middle, and the points stood 10 mm beside
+    both readers' plane (2026-12-06); T3 4 mm."""
+    import numpy as np
+
+    result, score = _analyse("cptac_chest")
+    reference = {v.label: np.asarray(v.keypoints, dtype=float) for v in load_case("cptac_chest").vertebrae
+                 if v.keypoints is not None}
+    for label, most in (("L1", 2.0), ("T3", 2.0), ("T6", 1.5), ("T9", 1.5)):
+        points = np.asarray(result.vertebra(label).keypoints, dtype=float)
+        lateral = np.cross(reference[label][4:6].mean(0) - reference[label][0:2].mean(0),
+                           reference[label][0::2].mean(0) - reference[label][1::2].mean(0))
+        lateral /= np.linalg.norm(lateral)
+        assert abs(float((points - reference[label]).mean(0) @ lateral)) <= most, label

@@ -700,8 +700,9 @@ def body_midplane(image, points: np.ndarray, voxel_mm: float, ring: bool = True)
     mm, and 10 mm at the chest CT's rotated L1, whose canal lies 9 mm right of its body's middle).
 
     First the body's own cortical ring (:func:`ring_middle`, when ``ring``), as a reader finds the middle on an axial
-    slice: on the real chest CT it put the middle within 0.4-1.2 mm of the reference planes of both readers (T3, T6,
-    T7-T11, L1; the canal and the steepest side-wall falls 1-4 mm off, L1 10 mm), and on the generated spines the
+    slice: on the real chest CT and its cardiac crop it put the middle within 1.2 mm (median 0.45) of both readers'
+    reference planes on the 12 bodies where it was found (the canal's middle 0.4-4 mm off them, L1's 10 mm; the
+    steepest side-wall falls 1-3 mm off, the other way), and on the generated spines the
     keypoint error went 1.28 -> 1.19 mm (``benchmarks/bench_generated.py --n 24``; docs/findings.md, 2026-12-06
     fifteenth session). Where the ring is not resolved (3 mm soft-kernel bone, a cortex cut by the field of view),
     the canal, checked against the side walls, as follows. The body's own side walls alone are a poor guide on
