@@ -402,6 +402,22 @@ def test_a_rotated_vertebra_is_measured_on_its_body_s_middle_not_its_canal_s():
     assert body_midplane(image, points, 1.0, ring=False) is None
 
 
+def test_a_body_cut_by_the_field_of_view_gives_no_ring():
+    # the image ends 2 mm inside the body's left side: no cortex there, and the flat continuation beyond the edge
+    # is no fall, so the ring is not found (not half-way to the image's edge)
+    from VertebralFractureLib.keypoints.refine import ring_middle
+
+    array, geometry = _body_with_canal(aorta=False)
+    cut = array[:, :, :59].copy()
+    from VertebralFractureLib.geometry import ImageGeometry
+
+    cut_geometry = ImageGeometry(origin=geometry.origin, spacing=geometry.spacing, direction=geometry.direction,
+                                 size=(59, 100, 60))
+    points = _points_at(43.0)
+    assert ring_middle((cut, cut_geometry), points, 1.0) is None
+    assert ring_middle((array, geometry), points, 1.0) is not None  # the whole body: found
+
+
 def test_a_rib_head_beyond_the_body_s_side_is_not_its_cortex():
     from VertebralFractureLib.keypoints.refine import ring_middle
 
