@@ -317,12 +317,12 @@ def test_points_beside_the_middle_of_a_real_body_move_onto_its_mid_sagittal_plan
 
 
 def _body_with_canal(aorta: bool, canal: bool = True, canal_x: float = 40.0, cortex: bool = True,
-                     rib_head: bool = False):
+                     rib_head: bool = False, strut: bool = False):
     """(array[k, j, i], geometry) of a 1 mm CT: a body (x 20-60, y 20-50 mm, 250 HU with a 700 HU cortex, or none)
     with, behind it, a bony ring round a 20 mm wide canal (CSF 20 HU) centred at ``canal_x``; optionally a
     contrast-filled aorta (350 HU, 24 mm across) against the body's side at x 60-84 mm, or a rib head (a 900 HU
-    plate 2 mm thick, 6 mm beyond the body's left side, as a costovertebral joint in the slice); fat (-80 HU)
-    around."""
+    plate 2 mm thick, 6 mm beyond the body's left side, as a costovertebral joint in the slice), or a trabecular
+    strut (a 450 HU plate 2 mm thick inside the body, 6 mm from its left cortex); fat (-80 HU) around."""
     from VertebralFractureLib.geometry import ImageGeometry
 
     z, y, x = np.mgrid[0:60, 0:100, 0:100].astype(np.float32)  # voxel centres at whole mm
@@ -333,6 +333,8 @@ def _body_with_canal(aorta: bool, canal: bool = True, canal_x: float = 40.0, cor
     array[inner] = 250.0
     if rib_head:
         array[(x >= 66) & (x <= 67) & (y >= 25) & (y <= 45) & (z >= 15) & (z <= 45)] = 900.0
+    if strut:
+        array[(x >= 53) & (x <= 54) & (y >= 25) & (y <= 45) & (z >= 20) & (z <= 40)] = 450.0
     ring = (np.abs(x - canal_x) <= 17) & (y > 50) & (y <= 72) & (z >= 15) & (z <= 45)
     array[ring] = 600.0
     if canal:
@@ -418,10 +420,13 @@ def test_a_body_cut_by_the_field_of_view_gives_no_ring():
     assert ring_middle((array, geometry), points, 1.0) is not None  # the whole body: found
 
 
-def test_a_rib_head_beyond_the_body_s_side_is_not_its_cortex():
+@pytest.mark.parametrize("other", ["rib_head", "strut"])
+def test_a_rib_head_beyond_the_body_s_side_or_a_strut_inside_it_is_not_its_cortex(other):
+    # the innermost plate that falls at least half as far as the strongest: the rib head falls further and lies
+    # outside, the strut (450 HU in 250 HU bone) lies inside but falls far less than the cortex (700 HU to fat)
     from VertebralFractureLib.keypoints.refine import ring_middle
 
-    image = _body_with_canal(aorta=False, rib_head=True)
+    image = _body_with_canal(aorta=False, **{other: True})
     points = _points_at(43.0)
     assert ring_middle(image, points, 1.0) * _sign(points) == pytest.approx(-3.0, abs=0.3)
 
