@@ -202,6 +202,8 @@ CHEST_KEYPOINTS = {
            (-0.96, -113.05, -38.75), (-2.16, -103.41, -53.31)),
     "T4": ((-2.19, -117.47, -66.63), (-3.90, -109.16, -80.79), (-2.10, -109.24, -60.55), (-3.87, -100.43, -75.10),
            (-2.11, -100.49, -55.30), (-3.88, -91.50, -69.74)),
+    "T5": ((-6.14, -108.25, -80.71), (-8.74, -101.85, -97.93), (-6.21, -98.61, -76.77), (-8.65, -92.02, -92.70),
+           (-6.03, -89.66, -71.24), (-8.98, -80.98, -90.07)),
     "T6": ((-11.12, -101.22, -95.76), (-14.07, -98.75, -114.16), (-11.15, -90.12, -94.41), (-14.07, -87.28, -112.56),
            (-11.20, -79.00, -93.15), (-14.27, -75.63, -112.23)),
     "L1": ((11.52, -130.83, -247.38), (18.06, -140.16, -274.32), (11.66, -118.07, -252.60), (17.62, -126.93, -277.03),
@@ -222,6 +224,10 @@ CHEST_KEYPOINT_NOTES = {
           "(+-2.5 mm); h 19.8/16.7/17.5 mm, G 0.84 (+-0.08)",
     "T4": "T4/T5 endplates merge into one band; a bright anterior blob (osteophyte or bridging calcification) over "
           "the T4/T5 disc, anterior inferior point on the endplate line (+-2 mm); h 16.5/17.1/17.1 mm, G 0.97",
+    "T5": "plane about 26 degrees from the slices (stair-step streaks: points mostly from the profiles), axis turned 6 "
+          "degrees so the posterior wall stands upright; a bright blob over the front of the T4/T5 disc, anterior "
+          "superior point from the middle endplate line (+-2 mm); h 18.6/17.4/21.0 mm, G 0.83 (+-0.08; the inferior "
+          "endplate falls towards the back)",
     "T6": "a continuous bright line along the anterior wall (ossified ligament, DISH-like) taken as the wall; "
           "anterior points from the middle endplate line (+-1.5-2 mm); h 18.8/18.6/19.6 mm, G 0.95",
     "L1": "rotated vertebra: the body's middle (cortical ring on axial slices) at x 14.4, its canal to the right; "
@@ -229,15 +235,18 @@ CHEST_KEYPOINT_NOTES = {
 }
 CHEST_KEYPOINT_METHOD = ("manual on the body's mid-sagittal plane (3 mm slab), checked at 4x; points at the "
                          "endplate / disc border, +-1.5 mm along the axis (3 mm slices)")
-#: The second reader (2026-12-06) placed T3, T4, T6 and L1 here and L5 of the sample CT, blind to the analysis and to
-#: the first reading: the body's middle from the cortical ring on axial slices (lateral HU profiles, the median
+#: The second reader (2026-12-06) placed T3, T4, T5, T6 and L1 here and L5 of the sample CT, blind to the analysis
+#: and to the first reading: the body's middle from the cortical ring on axial slices (lateral HU profiles, the median
 #: mid-point of the left and right cortical peaks), the axis from the neighbouring centres turned until walls and
 #: discs stand square on the plane, walls and endplates at the half-maximum borders of HU profiles (the audit's
 #: rule), anterior / posterior points max(1.5 mm, 8 % of the depth) inside the walls, each body drawn on its plane
 #: (0.25 mm, 3 mm slab) and looked at. Agreement with the first reading on a body read again blind (T9): 1.05 mm per
 #: point (0.94 in the plane; the anterior corners, inside osteophytes, 1.3-1.8 mm), heights -2.4 / -1.0 / +1.1 mm,
-#: G 0.84 against 0.99; on the sample CT's L3, 1.15 mm (0.52 in the plane), heights within 0.3 mm.
-CHEST_SECOND_READING = ("T3", "T4", "T6", "L1")
+#: G 0.84 against 0.99; on the sample CT's L3, 1.15 mm (0.52 in the plane), heights within 0.3 mm. A second batch
+#: (T5; T7 and T12 read again blind): T7 1.48 mm per point (1.37 in the plane), heights +1.1 / +0.4 / +2.1 mm, G 0.92
+#: against 1.00; T12 2.63 mm (1.90 in the plane), heights -0.3 / -1.3 / +3.1 mm, G 0.87 against 0.95 (the inferior
+#: endplates and the posterior inset are where the readers differ).
+CHEST_SECOND_READING = ("T3", "T4", "T5", "T6", "L1")
 CHEST_SECOND_READING_METHOD = ("manual, second reader blind to the analysis (2026-12-06): body middle from the "
                                "cortical ring on axial slices, walls and endplates at half-maximum borders of HU "
                                "profiles, checked on the body's plane (0.25 mm, 3 mm slab)")
