@@ -101,7 +101,7 @@ class KeypointStage(RunsWithKeypoints):
         result = analysis.result
         straight = analysis.straightened
         progress(0.0, self.title)
-        from .refine import refine_on_ct
+        from .refine import reading_ct, refine_on_ct
 
         on_ct = REFINE_ON_CT and analysis.canonical is not None
         levels: dict = {}
@@ -120,11 +120,14 @@ class KeypointStage(RunsWithKeypoints):
                       for d in detections]
         if on_ct and COLUMN_TILT:
             detected3d = _turned_to_column(analysis.canonical, detections, detected3d)
+        # the CT as the refinement reads it around the bodies: finer than 1 mm low-passed to it (refine.reading_ct);
+        # the detector's own checks (keypoints/chain.py) keep the CT as it is
+        reading = reading_ct(analysis.canonical, np.concatenate(detected3d)) if on_ct and detected3d else None
         for detection, points3d in zip(detections, detected3d):
             points2d = np.asarray(detection.keypoints, dtype=float)
             placed: list = []
             if on_ct:
-                points3d = refine_on_ct(analysis.canonical, points3d, line_placed=placed)
+                points3d = refine_on_ct(reading, points3d, line_placed=placed)
                 points2d = straight.patient_to_mid_sagittal(points3d)[0][:, ::-1]  # (row, col) -> [col, row]
             centroid3d = straight.mid_sagittal_to_patient(points2d.mean(axis=0)[None], order="col_row")[0]
             # the refinement may move the points off the straightened plane onto the body's own mid-sagittal

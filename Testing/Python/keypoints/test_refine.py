@@ -436,3 +436,33 @@ def test_where_canal_and_side_walls_disagree_the_points_move_only_as_far_as_both
     # off it on the same side: both measures say "move towards -x", by 3.5 and by 7 mm; the smaller move is made
     image = _body_with_canal(aorta=False, canal_x=43.5, cortex=False)
     np.testing.assert_allclose(refine_on_ct(image, _points_at(47.0))[:, 0], 43.5, atol=0.3)
+
+
+# ---------------------------------------------------------------------------------------------- the CT as it is read
+def test_a_ct_of_1_mm_or_coarser_is_read_as_it_is():
+    from VertebralFractureLib.keypoints.refine import reading_ct
+
+    image = _body_with_canal(aorta=False)  # 1 mm voxels
+    assert reading_ct(image, _points_at(40.0)) is image
+
+
+def test_finer_pixels_are_read_low_passed_to_1_mm_around_the_bodies_and_in_place():
+    from VertebralFractureLib.geometry import ImageGeometry
+    from VertebralFractureLib.keypoints.refine import CT_READING_MARGIN_MM, reading_ct
+
+    rng = np.random.default_rng(3)
+    size = (400, 300, 40)  # i, j, k: 0.5 mm pixels, 3 mm slices
+    array = rng.normal(0.0, 100.0, size[::-1]).astype(np.float32)  # a sharp kernel's pixel noise
+    array[:, 100:110, 200:210] += 1000.0  # a bright rod 5 x 5 mm at x 100-105, y 50-55 mm
+    geometry = ImageGeometry(size=size, spacing=(0.5, 0.5, 3.0), origin=(0.0, 0.0, 0.0), direction=np.eye(3))
+    around = np.array([[102.0, 52.0, 60.0]])
+    read, read_geometry = reading_ct((array, geometry), around)
+    # only the box of the bodies plus the margin, at the same place in the patient
+    assert read_geometry.spacing == geometry.spacing and read.shape[0] == 40
+    low = np.asarray(read_geometry.origin)
+    np.testing.assert_allclose(low[:2], np.maximum(around[0, :2] - CT_READING_MARGIN_MM, 0.0), atol=0.5)
+    rod = read_geometry.lps_to_index([[102.5, 52.5, 60.0]])[0].round().astype(int)
+    assert read[20, rod[1], rod[0]] > 800.0  # the rod is where it was, still bright
+    # in-plane noise low-passed (Gaussian of sqrt(0.5^2 - 0.25^2) = 0.43 mm), the 3 mm slices left as they are
+    assert np.std(read[:, :60, :60]) < 0.55 * np.std(array[:, :60, :60])
+    assert read_geometry.resolution == (1.0, 1.0, 3.0)
