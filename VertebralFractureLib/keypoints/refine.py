@@ -1017,8 +1017,9 @@ def reading_ct(image, around: np.ndarray):
     The cortical and endplate edges the refinement finds are plates blurred over a millimetre or more, and the
     generated spines and the real CTs it was measured on are 1 mm or coarser. A sharp-kernel series with finer pixels
     carries noise at scales below that (trabecular struts, streaks): on the real chest CT as its DICOM series (0.56 mm
-    pixels, B70f) 2 of the 10 bodies with reference points were assessed, read so 6 (keypoint / height error 1.9 /
-    1.6 mm; the same scan resampled to 1.1 mm gives 8, docs/findings.md 2026-12-06 fifteenth session). Each finer
+    pixels, B70f) 2 of the 10 bodies with reference points were assessed (height error 3.2 mm), read so 6 (keypoint /
+    height error 2.5 / 2.0 mm; the same scan resampled to 1.1 mm gives 8; docs/findings.md 2026-12-06, fifteenth
+    session). Each finer
     axis gets a Gaussian of ``sqrt((CT_READING_MM / 2)^2 - (voxel / 2)^2)`` mm (half a reading sample less the
     voxel's own half, the anti-aliasing width of :func:`..spine.straighten.straighten`); what the image already
     resolves coarser (slices thicker than their spacing, ``ImageGeometry.resolution``) is left. Only the box of the
