@@ -51,7 +51,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--label-scheme", choices=("verse", "totalsegmentator", "totalsegmentator-v1"),
                         help="label numbering of --segmentation (default: VerSe, or refused when ambiguous)")
     parser.add_argument("--series", metavar="UID", help="the DICOM series to analyse when INPUT is a folder holding "
-                        "several (the error message lists them)")
+                        "several (default: the axial CT with the thinnest slices of one patient's one study, "
+                        "localizers and reports set aside; the warnings say which, and list the others)")
     parser.add_argument("--dicom-out", metavar="DIR", help="also write a DICOM SEG of the vertebral bodies and a DICOM "
                         "SR (TID 1500) of the measures into DIR, referencing the source series (INPUT must be a "
                         "DICOM series folder)")
