@@ -19,7 +19,15 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import SimpleITK as sitk
 
-    from ..io.images import check_input_path, geometry_of, read_image, scan_nifti
+    from ..io.images import (
+        GANTRY_TILT_KEY,
+        SERIES_CHOICE_KEY,
+        SERIES_UID_TAGS,
+        check_input_path,
+        geometry_of,
+        read_image,
+        scan_nifti,
+    )
 
     path = check_input_path(args.image)
     image = read_image(path, allow_non_finite=True)
@@ -33,6 +41,10 @@ def run(args: argparse.Namespace) -> int:
                        "spacing": list(image.GetSpacing()), "origin": list(image.GetOrigin()),
                        "direction": np.asarray(image.GetDirection()).reshape(dimension, dimension).tolist(),
                        "orientation": None}
+    # a DICOM folder: which series was read (and why, where it held several), and a gantry tilt corrected
+    for key, tag in {**SERIES_UID_TAGS, "series_choice": SERIES_CHOICE_KEY, "gantry_tilt_deg": GANTRY_TILT_KEY}.items():
+        if image.HasMetaDataKey(tag):
+            description[key] = image.GetMetaData(tag)
     values = np.asarray(array)
     finite = values[np.isfinite(values)] if values.dtype.kind in "fc" else values
     non_finite = int(values.size - finite.size)

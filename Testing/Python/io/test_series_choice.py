@@ -111,3 +111,14 @@ def test_analyze_on_a_study_folder_prints_the_choice_and_its_sr_references_the_m
     evidence = {series.SeriesInstanceUID for study in sr.CurrentRequestedProcedureEvidenceSequence
                 for series in study.ReferencedSeriesSequence}
     assert THIN in evidence and not evidence & {THICK, LOCALIZER, CAPTURE}
+
+
+def test_info_on_a_study_folder_says_which_series_it_read(tmp_path, capsys):
+    import json
+
+    folder = _study(tmp_path / "study")
+    capsys.readouterr()
+    assert main(["info", str(folder)]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert described["series_uid"] == THIN and described["size"] == [122, 101, 112]
+    assert described["series_choice"].startswith("analysed series #3 'Abdomen 3.0 B30f'")
