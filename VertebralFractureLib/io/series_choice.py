@@ -31,6 +31,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..validation import MIN_VOXELS_PER_AXIS
+from .images import SERIES_UID_TAGS, SLICE_THICKNESS_TAG
 
 #: Fewer files than this is not a CT volume (a localizer without its tag, a few key images): the least number of
 #: slices the analysis accepts in any series (:data:`~VertebralFractureLib.validation.MIN_VOXELS_PER_AXIS`).
@@ -42,9 +43,9 @@ AXIAL_DEGREES = 30.0
 NOT_A_VOLUME_SOP_PREFIXES = ("1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.4.1.1.11", "1.2.840.10008.5.1.4.1.1.88",
                              "1.2.840.10008.5.1.4.1.1.104")
 
-_TAGS = {"patient": "0010|0020", "study": "0020|000d", "modality": "0008|0060", "image_type": "0008|0008",
-         "sop_class": "0008|0016", "thickness": "0018|0050", "orientation": "0020|0037",
-         "description": "0008|103e", "number": "0020|0011"}
+_TAGS = {"patient": "0010|0020", "study": SERIES_UID_TAGS["study_uid"], "modality": "0008|0060",
+         "image_type": "0008|0008", "sop_class": "0008|0016", "thickness": SLICE_THICKNESS_TAG,
+         "orientation": "0020|0037", "description": "0008|103e", "number": "0020|0011"}
 
 
 @dataclass

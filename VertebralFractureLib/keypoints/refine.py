@@ -1026,13 +1026,10 @@ def reading_ct(image, around: np.ndarray):
     bodies (``around``, LPS points) widened by :data:`CT_READING_MARGIN_MM` is read and returned, as ``(array,
     geometry)`` with the reading's resolution recorded; a CT with no finer axis is returned as it is.
     """
-    from scipy.ndimage import gaussian_filter1d
-
     from ..geometry import ImageGeometry
-    from ..spine.straighten import _image_parts
+    from ..spine.straighten import _anti_aliased, _image_parts
 
     array, geometry = _image_parts(image)
-    spacing = np.asarray(geometry.spacing, dtype=float)
     resolves = np.asarray(geometry.resolution or geometry.spacing, dtype=float)
     fine = resolves < CT_READING_MM - 1e-6
     points = np.asarray(around, dtype=float).reshape(-1, 3)
@@ -1044,10 +1041,8 @@ def reading_ct(image, around: np.ndarray):
     size = np.asarray(geometry.size, dtype=int)
     start = np.clip(np.floor(index.min(axis=0)).astype(int), 0, size - 1)
     stop = np.clip(np.ceil(index.max(axis=0)).astype(int) + 1, start + 1, size)
-    box = np.asarray(array[start[2]:stop[2], start[1]:stop[1], start[0]:stop[0]], dtype=np.float32)
-    for axis in np.flatnonzero(fine):  # i, j, k -> array axes 2, 1, 0
-        sigma_mm = np.sqrt((0.5 * CT_READING_MM) ** 2 - (0.5 * resolves[axis]) ** 2)
-        box = gaussian_filter1d(box, sigma_mm / spacing[axis], axis=2 - int(axis), truncate=3.0, mode="nearest")
+    box = _anti_aliased(np.asarray(array[start[2]:stop[2], start[1]:stop[1], start[0]:stop[0]], dtype=np.float32),
+                        geometry, CT_READING_MM, resolves)
     read = ImageGeometry(size=tuple(int(v) for v in stop - start), spacing=geometry.spacing,
                          origin=tuple(float(v) for v in geometry.index_to_lps(start.astype(float))),
                          direction=geometry.direction,

@@ -388,7 +388,7 @@ def _image_parts(image) -> Tuple[np.ndarray, ImageGeometry]:
 ANTI_ALIAS_SIGMA = 0.5
 
 
-def _anti_aliased(band: np.ndarray, geometry: ImageGeometry, spacing: float) -> np.ndarray:
+def _anti_aliased(band: np.ndarray, geometry: ImageGeometry, spacing: float, resolves=None) -> np.ndarray:
     """The band low-passed to the straightened grid where its voxels are finer than the grid (``array[k, j, i]``).
 
     Point samples every ``spacing`` mm of a finer image alias its noise into the straightened volume. Seen on the real
@@ -397,12 +397,14 @@ def _anti_aliased(band: np.ndarray, geometry: ImageGeometry, spacing: float) -> 
     12th rib could not be told (levels uncertain, named 4 off); the project's 1.1 mm crop of the same scan had neither.
     Along each array axis a Gaussian of ``sqrt((ANTI_ALIAS_SIGMA x spacing)^2 - (voxel / 2)^2)`` mm is applied first;
     an axis whose voxel is at least the grid spacing is left alone, so a CT at or coarser than the grid is sampled
-    exactly as before.
+    exactly as before. ``resolves`` (mm per index axis i, j, k; default the spacing) is what each voxel already
+    resolves, when that is coarser than its spacing (``ImageGeometry.resolution``).
     """
     from scipy.ndimage import gaussian_filter
 
     voxels = np.asarray(geometry.spacing, dtype=np.float64)[::-1]  # array axes k, j, i
-    sigma = np.sqrt(np.maximum(0.0, (ANTI_ALIAS_SIGMA * float(spacing)) ** 2 - (0.5 * voxels) ** 2)) / voxels
+    widths = voxels if resolves is None else np.asarray(resolves, dtype=np.float64)[::-1]
+    sigma = np.sqrt(np.maximum(0.0, (ANTI_ALIAS_SIGMA * float(spacing)) ** 2 - (0.5 * widths) ** 2)) / voxels
     if not np.any(sigma > 0.05):
         return band
     return gaussian_filter(band, sigma=np.where(sigma > 0.05, sigma, 0.0), mode="nearest")
