@@ -156,10 +156,16 @@ CT_RING_NARROW_MM = 3.0
 CT_RING_OUTSIDE_MM = 5.0
 #: ... searched from a quarter of the body's depth out to its depth plus :data:`CT_RING_REACH_MM` (the detector's
 #: plane can pass 10 mm beside the middle of a rotated vertebra); a ring narrower or wider than :data:`CT_RING_WIDTH`
-#: body depths is not the body's; the plane moves at most :data:`CT_RING_MAX_SHIFT_MM`.
+#: body depths is not the body's; the plane moves at most :data:`CT_RING_MAX_SHIFT_MM`. The middle is the mean of
+#: the columns within :data:`CT_CANAL_AGREE_MM` of their median when at least :data:`CT_RING_MIN_COLUMNS` of the five
+#: agree: each column has already shown a cortex on both sides at a body's width, so two that agree are the ring (on
+#: the chest CT's T4, a contrast-filled aorta against its left side and a bright trabecular core left two of five
+#: columns with both cortices; the canal's middle, which the three-column rule fell back on, lay 4 mm to the right
+#: of both the ring and the reference plane).
 CT_RING_REACH_MM = 15.0
 CT_RING_WIDTH = (0.8, 2.5)
 CT_RING_MAX_SHIFT_MM = 15.0
+CT_RING_MIN_COLUMNS = 2
 
 
 def refine_endplates(
@@ -613,16 +619,17 @@ def _lateral_profiles(image, frame, columns: np.ndarray, rows: np.ndarray, acros
         return np.nanmean(samples, axis=1)
 
 
-def _agreeing_mean(middles: list) -> float | None:
+def _agreeing_mean(middles: list, min_columns: int = CT_CANAL_MIN_COLUMNS) -> float | None:
     """Mean of the columns' midpoints near their median, or None when too few agree.
 
-    Within :data:`CT_CANAL_AGREE_MM` of the median, at least :data:`CT_CANAL_MIN_COLUMNS` of them (a column through
-    a foramen or a vessel channel is an outlier).
+    Within :data:`CT_CANAL_AGREE_MM` of the median, at least ``min_columns`` of them (a column through a foramen or a
+    vessel channel is an outlier; :data:`CT_CANAL_MIN_COLUMNS` for the canal and the side walls,
+    :data:`CT_RING_MIN_COLUMNS` for the cortical ring).
     """
     if not middles:
         return None
     agreeing = [m for m in middles if abs(m - float(np.median(middles))) <= CT_CANAL_AGREE_MM]
-    return float(np.mean(agreeing)) if len(agreeing) >= CT_CANAL_MIN_COLUMNS else None
+    return float(np.mean(agreeing)) if len(agreeing) >= min_columns else None
 
 
 def _cortex(across: np.ndarray, profile: np.ndarray, outward: float, near: float, far: float,
@@ -685,7 +692,7 @@ def ring_middle(image, points: np.ndarray, voxel_mm: float) -> float | None:
         sides = [_cortex(across, profile, outward, 0.25 * depth, far, CT_STEP_MM) for outward in (-1.0, 1.0)]
         if None not in sides and CT_RING_WIDTH[0] * depth <= sides[1] - sides[0] <= CT_RING_WIDTH[1] * depth:
             middles.append(0.5 * (sides[0] + sides[1]))
-    return _agreeing_mean(middles)
+    return _agreeing_mean(middles, CT_RING_MIN_COLUMNS)
 
 
 def body_midplane(image, points: np.ndarray, voxel_mm: float, ring: bool = True) -> float | None:

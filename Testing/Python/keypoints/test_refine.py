@@ -466,3 +466,22 @@ def test_finer_pixels_are_read_low_passed_to_1_mm_around_the_bodies_and_in_place
     # in-plane noise low-passed (Gaussian of sqrt(0.5^2 - 0.25^2) = 0.43 mm), the 3 mm slices left as they are
     assert np.std(read[:, :60, :60]) < 0.55 * np.std(array[:, :60, :60])
     assert read_geometry.resolution == (1.0, 1.0, 3.0)
+
+
+@pytest.mark.parametrize("covered_to_y, found", [(35.0, True), (37.5, False)])
+def test_two_columns_that_show_both_cortices_are_the_ring(covered_to_y, found):
+    # the chest CT's T4: a contrast-filled aorta pressed against its left side hides the cortex on the front
+    # columns of the ring (CT_RING_COLUMNS: y 28.7, 31.2, 33.7, 36.3, 38.8 here). Bone-bright tissue against the
+    # left side up to y 35 leaves two columns with both cortices: they give the ring's middle; up to y 37.5, one
+    # column: no ring (the plane is then the canal's, checked against the side walls).
+    from VertebralFractureLib.keypoints.refine import ring_middle
+
+    array, geometry = _body_with_canal(aorta=False)
+    z, y, x = np.mgrid[0:60, 0:100, 0:100]
+    array[(x > 60) & (x <= 72) & (y >= 10) & (y <= covered_to_y) & (z >= 10) & (z <= 50)] = 700.0
+    points = _points_at(43.0)
+    middle = ring_middle((array, geometry), points, 1.0)
+    if found:
+        assert middle is not None and middle * _sign(points) == pytest.approx(-3.0, abs=0.3)
+    else:
+        assert middle is None
