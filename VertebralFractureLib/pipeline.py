@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -97,6 +97,33 @@ def _with_slice_thickness(image: Any, thickness_mm: float, source: Union[PathLik
     return image
 
 
+def _with_interpolated_resolution(image: Any, source: Union[PathLike, Any]) -> Tuple[Any, Optional[str]]:
+    """``image`` with what it resolves recorded when its voxels show it was resampled finer than it was acquired.
+
+    Only where nothing says so already (a DICOM Slice Thickness, a sidecar, ``slice_thickness_mm``):
+    :func:`.io.interpolated.interpolated_resolution` reads the blends of a linear or nearest-neighbour resampling
+    from the voxels. A caller's image object is copied first, never changed.
+
+    Returns:
+        The image and the warning that says what was found, or the image unchanged and None.
+    """
+    import SimpleITK as sitk
+
+    from .io.images import RESOLUTION_KEY, set_resolution
+    from .io.interpolated import interpolated_resolution
+
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1 or \
+            image.HasMetaDataKey(RESOLUTION_KEY):
+        return image, None
+    found = interpolated_resolution(sitk.GetArrayViewFromImage(image), image.GetSpacing())
+    if found is None:
+        return image, None
+    if not isinstance(source, (str, Path)):
+        image = sitk.Image(image)
+    set_resolution(image, found.resolution)
+    return image, f"{_name(source)}: {found.describe()}; measured at what it resolves"
+
+
 def input_description(geometry, source: Union[PathLike, Any], image: Any = None) -> Dict[str, Any]:
     """The ``input`` block of the result: geometry and provenance, no patient identity.
 
@@ -151,6 +178,10 @@ def analyze(
     image = load_ct(source)
     if options.slice_thickness_mm is not None:
         image = _with_slice_thickness(image, options.slice_thickness_mm, source)
+    else:
+        image, resampled = _with_interpolated_resolution(image, source)
+        if resampled is not None:
+            warnings.append(resampled)
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(f"{_name(source)}: a colour image ({image.GetNumberOfComponentsPerPixel()} components); "
                          "a CT volume is expected")
