@@ -39,8 +39,9 @@ def test_results_json_follows_the_schema_and_measures_the_lumbar_spine(outputs):
     assert statuses["T12"][0] == "not_assessed" and "cut by the edge of the field of view" in statuses["T12"][1]
     assert "genant" not in document["vertebrae"][0] and "heights_mm" not in document["vertebrae"][0]
     assert all(statuses[level] == ("assessed", None) for level in ("L2", "L3", "L4", "L5"))
-    # measured 2026-12-03: L1's refined inferior endplate reaches L2's (3 mm slices); the size check withholds it
-    assert statuses["L1"][0] == "not_assessed" and statuses["L1"][1].startswith("body height")
+    # L1's bone island takes its middle superior point (test_real_regression.py): a loss the traced endplate does
+    # not confirm, withheld
+    assert statuses["L1"][0] == "not_assessed" and "cannot be confirmed" in statuses["L1"][1]
     assert document["patient"]["max_grade"] <= 1 and document["patient"]["n_assessed"] == 4
     assert document["patient"]["not_assessed"] == {"T12": statuses["T12"][1], "L1": statuses["L1"][1]}
     assert all(v.keypoints.shape == (6, 3) for v in result.vertebrae)
