@@ -109,13 +109,10 @@ def _with_interpolated_resolution(image: Any, source: Union[PathLike, Any]) -> T
     """
     import SimpleITK as sitk
 
-    from .io.images import RESOLUTION_KEY, set_resolution
-    from .io.interpolated import interpolated_resolution
+    from .io.images import set_resolution
+    from .io.interpolated import unrecorded_interpolation
 
-    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1 or \
-            image.HasMetaDataKey(RESOLUTION_KEY):
-        return image, None
-    found = interpolated_resolution(sitk.GetArrayViewFromImage(image), image.GetSpacing())
+    found = unrecorded_interpolation(image)
     if found is None:
         return image, None
     if not isinstance(source, (str, Path)):

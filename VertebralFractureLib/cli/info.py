@@ -27,10 +27,16 @@ def run(args: argparse.Namespace) -> int:
         geometry_of,
         read_image,
         scan_nifti,
+        set_resolution,
     )
+    from ..io.interpolated import unrecorded_interpolation
 
     path = check_input_path(args.image)
     image = read_image(path, allow_non_finite=True)
+    # a CT resampled finer than it was acquired: what it resolves, as the analysis reads it from the voxels
+    interpolation = unrecorded_interpolation(image)
+    if interpolation is not None:
+        set_resolution(image, interpolation.resolution)
     array = sitk.GetArrayViewFromImage(image)
     dimension = image.GetDimension()
     if dimension in (2, 3):
@@ -45,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     for key, tag in {**SERIES_UID_TAGS, "series_choice": SERIES_CHOICE_KEY, "gantry_tilt_deg": GANTRY_TILT_KEY}.items():
         if image.HasMetaDataKey(tag):
             description[key] = image.GetMetaData(tag)
+    if interpolation is not None:
+        description["resampled"] = interpolation.describe()
     values = np.asarray(array)
     finite = values[np.isfinite(values)] if values.dtype.kind in "fc" else values
     non_finite = int(values.size - finite.size)

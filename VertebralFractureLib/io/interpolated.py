@@ -137,3 +137,19 @@ def interpolated_resolution(array: np.ndarray, spacing: Tuple[float, float, floa
     if not any(kinds):
         return None
     return Interpolation(tuple(resolution), tuple(ratios), tuple(kinds))
+
+
+def unrecorded_interpolation(image) -> Optional[Interpolation]:
+    """:func:`interpolated_resolution` of a SimpleITK image that says nothing of what it resolves, else None.
+
+    Only a 3D one-component image without :data:`.images.RESOLUTION_KEY` (no DICOM Slice Thickness, sidecar or
+    given thickness) is read.
+    """
+    import SimpleITK as sitk
+
+    from .images import RESOLUTION_KEY
+
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1 or \
+            image.HasMetaDataKey(RESOLUTION_KEY):
+        return None
+    return interpolated_resolution(sitk.GetArrayViewFromImage(image), image.GetSpacing())

@@ -74,7 +74,7 @@ def test_an_image_without_noise_gives_no_verdict():
     assert interpolated_resolution(array, (1.0, 1.0, 1.0)) is None
 
 
-def test_the_analysis_measures_a_resampled_ct_at_what_it_resolves_and_says_so(tmp_path, chest_ct):
+def test_the_analysis_measures_a_resampled_ct_at_what_it_resolves_and_says_so(tmp_path, chest_ct, capsys):
     from VertebralFractureLib.cli import main
     from VertebralFractureLib.pipeline import AnalysisOptions, analyze
 
@@ -89,6 +89,12 @@ def test_the_analysis_measures_a_resampled_ct_at_what_it_resolves_and_says_so(tm
     # --slice-thickness 3)
     reasons = {v["label"]: v.get("status_reason") or "" for v in result["vertebrae"]}
     assert {"T5", "T8"} <= set(reasons) and "too large" not in reasons["T5"] + reasons["T8"]
+    # `info` on the same file shows what the analysis measures at, and why
+    capsys.readouterr()
+    assert main(["info", str(path)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["spacing"][2] == 1.0 and shown["resolution"][2] == pytest.approx(3.0, abs=0.05)
+    assert "resampled finer than it was acquired" in shown["resampled"]
     # a caller's image object is read, never changed; a thickness given wins and nothing is estimated
     analysis = analyze(image, AnalysisOptions(extra_stages=(), slice_thickness_mm=2.0))
     assert not image.HasMetaDataKey(RESOLUTION_KEY)
