@@ -152,14 +152,15 @@ CT_RING_ROWS = (-0.2, 0.0, 0.2)
 #: head or a calcified vessel wall outside it) ...
 CT_RING_MIN_PROMINENCE_HU = 100.0
 CT_RING_MIN_DROP_HU = 150.0
-#: ... both for voxels up to this extent (mm) across the cortex; over a coarser voxel a thin plate's contrast falls
-#: as its share of the voxel, and both thresholds with it (``CT_RING_SHARP_MM / voxel``): on the 3 mm soft-kernel
-#: sample CT the cortex of L3 stands 50-60 HU above the marrow and falls 110-140 HU outwards, a clear ring the
-#: full thresholds missed (the canal's middle, under half a voxel away, left the points 1.4-1.9 mm beside both
-#: readers' planes, and L4's walls, read off its middle where they lean, sheared its box: 3.9 -> 0.6 mm).
-CT_RING_SHARP_MM = 1.0
 CT_RING_NARROW_MM = 3.0
 CT_RING_OUTSIDE_MM = 5.0
+#: ... the prominence and the fall as they stand for voxels up to this extent (mm) across the cortex; over a coarser
+#: voxel a thin plate's contrast falls as its share of the voxel, and both thresholds with it (``CT_RING_SHARP_MM /
+#: voxel``): on the 3 mm soft-kernel sample CT the cortex of L3 stands 50-60 HU above the marrow and falls 110-140 HU
+#: outwards, a clear ring the full thresholds missed (the canal's middle, under half a voxel away, left the points
+#: 1.4-1.9 mm beside both readers' planes, and L4's walls, read off its middle where they lean, sheared its box:
+#: 3.9 -> 0.6 mm) ...
+CT_RING_SHARP_MM = 1.0
 #: ... searched from a quarter of the body's depth out to its depth plus :data:`CT_RING_REACH_MM` (the detector's
 #: plane can pass 10 mm beside the middle of a rotated vertebra); a ring narrower or wider than :data:`CT_RING_WIDTH`
 #: body depths is not the body's; the plane moves at most :data:`CT_RING_MAX_SHIFT_MM`. The middle is the mean of
@@ -691,6 +692,7 @@ def ring_middle(image, points: np.ndarray, voxel_mm: float) -> float | None:
     rows = float(np.mean(t)) + height * np.asarray(CT_RING_ROWS)
     far = depth + CT_RING_REACH_MM
     across = np.arange(-far - CT_RING_OUTSIDE_MM - 1.0, far + CT_RING_OUTSIDE_MM + 1.0 + 1e-6, CT_STEP_MM)
+    contrast = min(1.0, CT_RING_SHARP_MM / voxel_mm)  # a plate blurred over a coarser voxel stands out less
     middles = []
     for profile in _lateral_profiles(image, frame, columns, rows, across):
         finite = np.isfinite(profile)
@@ -699,7 +701,6 @@ def ring_middle(image, points: np.ndarray, voxel_mm: float) -> float | None:
         # outside the field of view the profile goes on flat: no peak, no fall (a cut side gives no cortex)
         profile = np.interp(across, across[finite], profile[finite])
         profile = gaussian_filter1d(profile, max(0.5 * voxel_mm, 0.5) / CT_STEP_MM)
-        contrast = min(1.0, CT_RING_SHARP_MM / voxel_mm)  # a plate blurred over a coarser voxel stands out less
         sides = [_cortex(across, profile, outward, 0.25 * depth, far, CT_STEP_MM, contrast) for outward in (-1.0, 1.0)]
         if None not in sides and CT_RING_WIDTH[0] * depth <= sides[1] - sides[0] <= CT_RING_WIDTH[1] * depth:
             middles.append(0.5 * (sides[0] + sides[1]))
