@@ -174,3 +174,32 @@ def test_the_loss_behind_a_grade_from_the_size_deficit_is_counted_against_the_ex
     crush = GenantMeasure(heights=(14.0, 14.5, 15.0), G=g, grade=3, type="crush",
                           neighbour_reduction=1.0 - g * (1.0 - (0.4 - 0.05)))
     assert abs(height_loss_mm(crush) - (25.0 - 14.0)) < 1e-9
+
+
+@pytest.mark.parametrize("t10_height, withheld", [(32.0, True), (26.5, False)])
+def test_a_crush_measured_against_a_neighbour_too_tall_for_its_level_is_withheld(t10_height, withheld):
+    """A detector's T9 of normal shape, 21 mm, below a T10 box of 32 mm (1.6 times T10's normal 20.5 mm: on 5 mm
+    slices a box spanning a disc or two bodies) is graded 2 by the crush comparison; that grade is not confirmed.
+    Below a T10 of 26.5 mm (1.29 times, within the size check's plateau) its grade 1 stands."""
+    from VertebralFractureLib.quality.stage import withhold_crushes_against_implausible_neighbours
+    from VertebralFractureLib.verdict import UNCONFIRMED_GRADE_KEY
+
+    heights = {"T9": (21.0, 21.0, 21.0), "T10": (t10_height,) * 3}
+    result = SpineResult([Vertebra(level, np.zeros(3), box_keypoints((0.0, 0.0, z), heights=h, depth=28.0),
+                                   source="model") for (level, h), z in zip(heights.items(), (30.0, 0.0))])
+    t9 = result.vertebra("T9")
+    assert t9.measure.type == "crush" and t9.measure.grade == (2 if withheld else 1)
+    withhold_crushes_against_implausible_neighbours(result)
+    t9, t10 = result.vertebra("T9"), result.vertebra("T10")
+    assert t10.assessed and t10.measure.grade == 0  # the tall neighbour keeps its own measure
+    if withheld:
+        assert t9.status == "not_assessed" and t9.extra[UNCONFIRMED_GRADE_KEY] == 2
+        assert t9.status_reason == ("its size is compared with T10, whose height 32 mm is 1.6 times its level's "
+                                    "normal (20 mm): the crush (grade 2) cannot be confirmed")
+    else:
+        assert t9.assessed and t9.measure.grade == 1
+    # the same heights placed by a person are measured as given
+    placed = SpineResult([Vertebra(level, np.zeros(3), box_keypoints((0.0, 0.0, z), heights=h, depth=28.0),
+                                   source="annotator") for (level, h), z in zip(heights.items(), (30.0, 0.0))])
+    withhold_crushes_against_implausible_neighbours(placed)
+    assert placed.vertebra("T9").assessed
