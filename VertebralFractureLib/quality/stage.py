@@ -8,7 +8,8 @@ no Genant grade (:mod:`VertebralFractureLib.quality.gate` gives the rule). A ver
 heights would give a grade >= 1 is graded only when its keypoints sit on endplate edges
 (:data:`ENDPLATES_FOR_A_GRADE`): a deformity is a claim that needs the strongest evidence. On slices thicker along
 the body than the endplate check resolves (over 3 mm), a height loss under two voxel extents is not reported either
-(:func:`withhold_unresolved_losses`).
+(:func:`withhold_unresolved_losses`), nor a crush measured against a neighbour too tall for its level
+(:func:`withhold_crushes_against_implausible_neighbours`).
 """
 
 from __future__ import annotations
