@@ -36,6 +36,7 @@ NIfTI files.
 from __future__ import annotations
 
 import argparse
+import functools
 import shutil
 import sys
 from pathlib import Path
@@ -313,12 +314,18 @@ SAMPLE_REGIONS = (
 )
 
 
-def _further_readings(case: str) -> Dict[str, list]:
-    """The readings of :data:`READINGS` for ``case``, by level."""
+@functools.cache
+def _all_readings() -> tuple:
+    """The readings of :data:`READINGS`, read once."""
     import json
 
+    return tuple(json.loads(READINGS.read_text())["readings"])
+
+
+def _further_readings(case: str) -> Dict[str, list]:
+    """The readings of :data:`READINGS` for ``case``, by level."""
     found: Dict[str, list] = {}
-    for reading in json.loads(READINGS.read_text())["readings"]:
+    for reading in _all_readings():
         if reading["case"] == case:
             found.setdefault(reading["level"], []).append(reading)
     return found
