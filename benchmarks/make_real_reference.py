@@ -255,11 +255,13 @@ CHEST_SECOND_READING_METHOD = ("manual, second reader blind to the analysis (202
 #: heights and notes): the second reader's re-readings of T9 and the sample CT's L3 and the third's of T7 and T12 (the
 #: agreement checks above), and (2026-12-06, sixteenth session) two more readers, the same protocol and blindness,
 #: on every manual body that had one reading: chest T3, T4, T5, T6 and T8 (reader 4), T10, T11, L1 and the sample CT's
-#: L2, L4 and L5 (reader 5). Every manual body now has two readings, and its reference keypoints are their point-wise
-#: mean (:func:`_mean_of_readings`): two careful readings of one body lay 1.62 mm apart per point on average over the
-#: 15 bodies (0.59 mm at the sample CT's L4, 3.4 mm at the chest CT's T8, whose upper disc neither reader resolved),
-#: so one reading alone carries about 1.6 / sqrt(2) = 1.15 mm of its own per point and the mean of two 0.8 mm. The
-#: rule was fixed before the new readings were compared with anything.
+#: L2, L4 and L5 (reader 5). Two careful readings of one body lay 1.62 mm apart per point on average over the 15
+#: bodies (0.59 mm at the sample CT's L4, 3.4 mm at the chest CT's T8, whose upper disc neither reader resolved), so
+#: one reading alone carries about 1.6 / sqrt(2) = 1.15 mm of its own per point. A third reading of every manual body
+#: (readers 6, 7 and 8, seventeenth session; the rule written down before the readings were made: all 15 bodies, none
+#: dropped) brings each to three; a body's reference keypoints are the point-wise mean of all its readings
+#: (:func:`_mean_of_readings`). The 45 pairs of readings lie 1.48 mm apart per point on average, so the mean of three
+#: carries about 1.48 / sqrt(2) / sqrt(3) = 0.6 mm of reading noise per point.
 READINGS = REPO / "Testing" / "Data" / "real" / "blind_readings.json"
 #: Body centres the centre line misses by more than its +-5 mm (the second reader's body middle, LPS mm): L1 is a
 #: rotated vertebra whose canal, which the line followed, lies 11 mm right of the body's middle.
