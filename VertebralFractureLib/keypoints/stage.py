@@ -2,7 +2,9 @@
 
 The anchor detector proposes vertebral bodies with six keypoints on the straightened spine's virtual
 mid-sagittal image; the level classifier names them (consecutive-order decoding after Gartland et al. 2025);
-the points are mapped back to patient LPS millimetres.
+the points are mapped back to patient LPS millimetres, refined on the CT's own voxels body by body
+(:func:`.refine.refine_on_ct`), and on thick slices neighbouring bodies whose facing endplate points cross are
+made to meet (:mod:`.facing_endplates`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..genant import KEYPOINT_NAMES
+from ..genant import KEYPOINT_NAMES, genant_index, heights
 from ..progress import Progress
 from ..schema import SpineResult, Vertebra
 from ..stage import Analysis, RunsWithKeypoints, StageContext
@@ -26,6 +28,13 @@ REFINE_ON_CT = True
 #: refinement put on their endplate's traced line because their own column showed another edge
 #: (:func:`.refine.endplate_line`): estimates, so a height loss measured with them is withheld by the quality stage.
 LINE_PLACED_KEY = "keypoints_on_endplate_line"
+#: ``Vertebra.extra`` key: the keypoints (name -> overlap, mm) that crossed a neighbouring body's facing points on
+#: thick slices and were moved to meet them (:mod:`.facing_endplates`): a height loss measured with them is withheld.
+CROSSED_KEY = "keypoints_crossing_neighbour"
+#: ``Vertebra.extra`` key: the body's Genant G (Pisov et al. 2020, min / max of its three heights) from its own
+#: refined points, before crossed points were made to meet (:data:`CROSSED_KEY`); the quality stage withholds a grade
+#: that differs between the two.
+CROSSED_G_KEY = "G_before_crossed_points_met"
 
 
 #: Length along the spine needed to assess one vertebra: a body is 20-30 mm high (Panjabi et al. 1991,
@@ -73,6 +82,9 @@ def _cut_side(geometry, points: np.ndarray) -> str:
 #: Turn each body's points in the coronal plane onto the line of its neighbours' centres before the CT refinement
 #: (:mod:`.column_tilt`; False: the straightened spine's plane, as before 2026-12-06).
 COLUMN_TILT = True
+#: On thick slices, move the facing endplate points of neighbouring bodies that cross each other until they meet
+#: (:mod:`.facing_endplates`; False: each body as its own refinement left it, as before 2026-12-06).
+SEPARATE_CROSSING = True
 
 
 def _turned_to_column(ct, detections: list, detected3d: list) -> list:
@@ -101,6 +113,7 @@ class KeypointStage(RunsWithKeypoints):
         result = analysis.result
         straight = analysis.straightened
         progress(0.0, self.title)
+        from .facing_endplates import separate_crossing_endplates
         from .refine import reading_ct, refine_on_ct
 
         on_ct = REFINE_ON_CT and analysis.canonical is not None
@@ -123,11 +136,17 @@ class KeypointStage(RunsWithKeypoints):
         # the CT as the refinement reads it around the bodies: finer than 1 mm low-passed to it (refine.reading_ct);
         # the detector's own checks (keypoints/chain.py) keep the CT as it is
         reading = reading_ct(analysis.canonical, np.concatenate(detected3d)) if on_ct and detected3d else None
-        for detection, points3d in zip(detections, detected3d):
+        placements: list = [[] for _ in detections]
+        crossings: list = []
+        if on_ct:
+            detected3d = [refine_on_ct(reading, points3d, line_placed=placed)
+                          for points3d, placed in zip(detected3d, placements)]
+        own = detected3d  # each body's points as its own refinement left them
+        if on_ct and SEPARATE_CROSSING:
+            detected3d = separate_crossing_endplates(detected3d, geometry, crossed=crossings)
+        for index, (detection, points3d, placed) in enumerate(zip(detections, detected3d, placements)):
             points2d = np.asarray(detection.keypoints, dtype=float)
-            placed: list = []
             if on_ct:
-                points3d = refine_on_ct(reading, points3d, line_placed=placed)
                 points2d = straight.patient_to_mid_sagittal(points3d)[0][:, ::-1]  # (row, col) -> [col, row]
             centroid3d = straight.mid_sagittal_to_patient(points2d.mean(axis=0)[None], order="col_row")[0]
             # the refinement may move the points off the straightened plane onto the body's own mid-sagittal
@@ -138,6 +157,10 @@ class KeypointStage(RunsWithKeypoints):
                                 confidence=float(min(detection.score, detection.label_confidence)), source="model")
             if placed:  # estimated from the endplate's line, not from their own column (refine.endplate_line)
                 vertebra.extra[LINE_PLACED_KEY] = [KEYPOINT_NAMES[i] for i in placed]
+            if crossings and crossings[index]:  # met a neighbour's crossing points half-way (facing_endplates)
+                vertebra.extra[CROSSED_KEY] = {KEYPOINT_NAMES[i]: round(overlap, 2)
+                                               for i, overlap in sorted(crossings[index].items())}
+                vertebra.extra[CROSSED_G_KEY] = round(float(genant_index(heights(own[index]))), 4)
             if not np.all(geometry.contains(points3d, margin=-EDGE_MARGIN_VOXELS)):
                 vertebra.not_assessed(f"cut by the edge of the field of view ({_cut_side(geometry, points3d)})")
             result.vertebrae.append(vertebra)

@@ -59,9 +59,12 @@ def withhold_unsupported_grades(result: SpineResult) -> None:
 
     Not clearly on them: the gate's ``endplates`` score below :data:`ENDPLATES_FOR_A_GRADE`, or (CT) a keypoint of
     the model put on its endplate's traced line because its own column showed another edge
-    (:data:`~VertebralFractureLib.keypoints.stage.LINE_PLACED_KEY`).
+    (:data:`~VertebralFractureLib.keypoints.stage.LINE_PLACED_KEY`), or one that crossed a neighbouring body's
+    facing point on thick slices and was moved to meet it (:data:`~VertebralFractureLib.keypoints.stage.CROSSED_KEY`:
+    the slices did not separate the two endplates, so the two bodies' heights there are not measured apart; a crush
+    or a wedge between two such bodies is what a shared border placed wrong makes).
     """
-    from ..keypoints.stage import LINE_PLACED_KEY
+    from ..keypoints.stage import CROSSED_KEY, LINE_PLACED_KEY
 
     def off_the_endplates(vertebra) -> Optional[str]:
         placed = vertebra.extra.get(LINE_PLACED_KEY) if vertebra.source == "model" else None
@@ -69,6 +72,11 @@ def withhold_unsupported_grades(result: SpineResult) -> None:
             return (f"{', '.join(placed)} placed on the endplate traced across the body (the keypoint's own column "
                     f"shows another edge): the measured height loss (grade {vertebra.measure.grade}) cannot be "
                     "confirmed")
+        crossed = vertebra.extra.get(CROSSED_KEY) if vertebra.source == "model" else None
+        if crossed:
+            return (f"{', '.join(crossed)} crossed the neighbouring body's endplate by up to "
+                    f"{max(crossed.values()):.1f} mm (the slices do not separate the two; both moved to meet "
+                    f"half-way): the measured height loss (grade {vertebra.measure.grade}) cannot be confirmed")
         score = vertebra.checks.get("endplates")
         if score is None or score >= ENDPLATES_FOR_A_GRADE:
             return None
@@ -76,6 +84,40 @@ def withhold_unsupported_grades(result: SpineResult) -> None:
                 f"(grade {vertebra.measure.grade}) cannot be confirmed")
 
     withhold_grades(result, off_the_endplates, record=True)
+
+
+def withhold_grades_that_depend_on_crossed_points(result: SpineResult) -> None:
+    """Mark "not assessed" a body whose grade from its shape changes when its crossed points are made to meet.
+
+    On thick slices the facing endplate points of two neighbouring bodies that crossed are moved to meet half-way
+    (:mod:`VertebralFractureLib.keypoints.facing_endplates`); the body's G before that is kept
+    (:data:`~VertebralFractureLib.keypoints.stage.CROSSED_G_KEY`). Where the Genant grade of that G and of the G
+    after differ, the grade depends on where a border the slices do not show lies, and neither is reported: a
+    normal grade as much as a fracture (a real grade-2 T10 of the VerSe masks drawn as a 3 mm CT,
+    ``benchmarks/bench_real_shapes.py``, read grade 1 with its own points and 0 once they met its neighbours').
+    The larger grade is recorded as unconfirmed when it is 1 or more.
+    """
+    from ..genant import grade_from_reduction
+    from ..keypoints.stage import CROSSED_G_KEY
+    from ..verdict import UNCONFIRMED_GRADE_KEY
+
+    changed = False
+    for vertebra in result.vertebrae:
+        apart = vertebra.extra.get(CROSSED_G_KEY) if vertebra.source == "model" else None
+        measure = vertebra.measure
+        if apart is None or not vertebra.assessed or measure is None:
+            continue
+        grades = grade_from_reduction(1.0 - float(apart)), grade_from_reduction(1.0 - float(measure.G))
+        if grades[0] == grades[1]:
+            continue
+        if max(grades) >= 1:
+            vertebra.extra[UNCONFIRMED_GRADE_KEY] = int(max(grades))
+        vertebra.not_assessed(f"its grade depends on where the endplates it shares with a neighbour lie (the slices "
+                              f"do not separate them): G {float(apart):.2f} (grade {grades[0]}) with its own borders, "
+                              f"{measure.G:.2f} (grade {grades[1]}) with the crossed ones met half-way")
+        changed = True
+    if changed:
+        result.recompute()
 
 
 #: Levels whose normal shape is a lordotic wedge, shortest at the back: in healthy adults L5 is 30.3 +- 1.9 mm high
@@ -231,6 +273,7 @@ class QualityGateStage(RunsWithKeypoints):
             if finding.status == NOT_ASSESSED:
                 vertebra.not_assessed(finding.reason or "the image does not support this vertebra")
         result.recompute()
+        withhold_grades_that_depend_on_crossed_points(result)
         withhold_unsupported_grades(result)
         withhold_unresolved_losses(result, analysis.canonical_geometry)
         withhold_crushes_against_implausible_neighbours(result)

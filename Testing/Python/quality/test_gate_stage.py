@@ -11,6 +11,7 @@ from VertebralFractureLib.quality.stage import (
     LORDOTIC_WEDGE_REASON,
     QualityGateStage,
     height_loss_mm,
+    withhold_grades_that_depend_on_crossed_points,
     withhold_lordotic_wedges,
     withhold_unresolved_losses,
     withhold_unsupported_grades,
@@ -97,6 +98,59 @@ def test_a_height_loss_measured_with_a_point_put_on_the_endplate_line_is_withhel
     edited.vertebra("L1").extra[LINE_PLACED_KEY] = ["posterior superior"]
     withhold_unsupported_grades(edited)
     assert edited.vertebra("L1").assessed and edited.vertebra("L1").measure.grade >= 1
+
+
+def test_a_height_loss_measured_with_a_point_that_crossed_its_neighbour_is_withheld():
+    """Facing points of two bodies that crossed on thick slices were moved to meet half-way (keypoints/
+    facing_endplates.py): where they met is no border the image shows (24 generated spines at 5 mm slices: a normal
+    T9 graded 2 against a T10 box that had crossed it)."""
+    from VertebralFractureLib.keypoints.stage import CROSSED_KEY
+
+    points = box((0.0, 0.0, 0.0), 25.0, 30.0)
+    points[1, 2] += 7.0  # anterior height 18 of 25 mm: grade 2 by the points
+    result = SpineResult([Vertebra("T9", points.mean(axis=0), points)])
+    t9 = result.vertebra("T9")
+    t9.checks = {"endplates": 1.0}
+    t9.extra[CROSSED_KEY] = {"anterior inferior": 3.46, "middle inferior": 1.2}
+    assert t9.measure.grade == 2
+    withhold_unsupported_grades(result)
+    assert t9.status == "not_assessed"
+    assert t9.status_reason.startswith("anterior inferior, middle inferior crossed the neighbouring body's endplate "
+                                       "by up to 3.5 mm") and "(grade 2)" in t9.status_reason
+    # grade 0 needs no such proof, and points an annotator placed are measured as given
+    normal = SpineResult([Vertebra("T10", np.zeros(3), box((0.0, 0.0, 0.0), 25.0, 30.0))])
+    normal.vertebra("T10").extra[CROSSED_KEY] = {"anterior superior": 3.46}
+    withhold_unsupported_grades(normal)
+    assert normal.vertebra("T10").assessed
+    edited = SpineResult([Vertebra("T9", points.mean(axis=0), points.copy(), source="annotator")])
+    edited.vertebra("T9").checks = {"endplates": 1.0}
+    edited.vertebra("T9").extra[CROSSED_KEY] = {"anterior inferior": 3.46}
+    withhold_unsupported_grades(edited)
+    assert edited.vertebra("T9").assessed and edited.vertebra("T9").measure.grade == 2
+
+
+def test_a_grade_that_changes_when_crossed_points_meet_is_not_reported_either_way():
+    """Grade 0 after the crossed points met, grade 1 with the body's own borders: where the border lies decides the
+    grade, and the slices do not show it (a real grade-2 T10 drawn as a 3 mm CT read "normal" so)."""
+    from VertebralFractureLib.keypoints.stage import CROSSED_G_KEY, CROSSED_KEY
+    from VertebralFractureLib.verdict import UNCONFIRMED_GRADE_KEY
+
+    result = SpineResult([Vertebra("T10", np.zeros(3), box((0.0, 0.0, 0.0), 25.0, 30.0)),
+                          Vertebra("T11", np.zeros(3), box((0.0, 0.0, -28.0), 25.0, 30.0))])
+    t10, t11 = result.vertebra("T10"), result.vertebra("T11")
+    for vertebra, apart in ((t10, 0.78), (t11, 0.93)):
+        vertebra.extra[CROSSED_KEY] = {"anterior inferior": 1.4}
+        vertebra.extra[CROSSED_G_KEY] = apart
+    assert t10.measure.grade == 0 and t11.measure.grade == 0
+    withhold_grades_that_depend_on_crossed_points(result)
+    assert t10.status == "not_assessed" and t10.extra[UNCONFIRMED_GRADE_KEY] == 1
+    assert t10.status_reason.startswith("its grade depends on where the endplates it shares with a neighbour lie")
+    assert "G 0.78 (grade 1) with its own borders, 1.00 (grade 0)" in t10.status_reason
+    assert t11.assessed  # 0.93 and 1.00: grade 0 either way
+    edited = SpineResult([Vertebra("T10", np.zeros(3), box((0.0, 0.0, 0.0), 25.0, 30.0), source="annotator")])
+    edited.vertebra("T10").extra[CROSSED_G_KEY] = 0.6
+    withhold_grades_that_depend_on_crossed_points(edited)
+    assert edited.vertebra("T10").assessed  # points a person placed are measured as given
 
 
 def test_a_posterior_shortest_l5_is_not_graded_from_its_shape_but_an_anterior_wedge_is():
