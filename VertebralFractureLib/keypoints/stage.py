@@ -29,7 +29,8 @@ REFINE_ON_CT = True
 #: (:func:`.refine.endplate_line`): estimates, so a height loss measured with them is withheld by the quality stage.
 LINE_PLACED_KEY = "keypoints_on_endplate_line"
 #: ``Vertebra.extra`` key: the keypoints (name -> overlap, mm) that crossed a neighbouring body's facing points on
-#: thick slices and were moved to meet them (:mod:`.facing_endplates`): a height loss measured with them is withheld.
+#: thick slices, moved to meet them where the crossing lies within one band (:mod:`.facing_endplates`): a height loss
+#: measured with them is withheld.
 CROSSED_KEY = "keypoints_crossing_neighbour"
 #: ``Vertebra.extra`` key: the body's Genant G (Pisov et al. 2020, min / max of its three heights) from its own
 #: refined points, before crossed points were made to meet (:data:`CROSSED_KEY`); the quality stage withholds a grade
@@ -157,7 +158,7 @@ class KeypointStage(RunsWithKeypoints):
                                 confidence=float(min(detection.score, detection.label_confidence)), source="model")
             if placed:  # estimated from the endplate's line, not from their own column (refine.endplate_line)
                 vertebra.extra[LINE_PLACED_KEY] = [KEYPOINT_NAMES[i] for i in placed]
-            if crossings and crossings[index]:  # met a neighbour's crossing points half-way (facing_endplates)
+            if crossings and crossings[index]:  # crossed a neighbour's facing points (facing_endplates)
                 vertebra.extra[CROSSED_KEY] = {KEYPOINT_NAMES[i]: round(overlap, 2)
                                                for i, overlap in sorted(crossings[index].items())}
                 vertebra.extra[CROSSED_G_KEY] = round(float(genant_index(heights(own[index]))), 4)

@@ -60,9 +60,10 @@ def withhold_unsupported_grades(result: SpineResult) -> None:
     Not clearly on them: the gate's ``endplates`` score below :data:`ENDPLATES_FOR_A_GRADE`, or (CT) a keypoint of
     the model put on its endplate's traced line because its own column showed another edge
     (:data:`~VertebralFractureLib.keypoints.stage.LINE_PLACED_KEY`), or one that crossed a neighbouring body's
-    facing point on thick slices and was moved to meet it (:data:`~VertebralFractureLib.keypoints.stage.CROSSED_KEY`:
-    the slices did not separate the two endplates, so the two bodies' heights there are not measured apart; a crush
-    or a wedge between two such bodies is what a shared border placed wrong makes).
+    facing point on thick slices (:data:`~VertebralFractureLib.keypoints.stage.CROSSED_KEY`, moved to meet it where
+    the crossing lies within one band): the slices did not separate the two endplates, so the two bodies' heights
+    there are not measured apart, and a crush or a wedge between two such bodies is what a shared border placed
+    wrong makes.
     """
     from ..keypoints.stage import CROSSED_KEY, LINE_PLACED_KEY
 
@@ -75,8 +76,8 @@ def withhold_unsupported_grades(result: SpineResult) -> None:
         crossed = vertebra.extra.get(CROSSED_KEY) if vertebra.source == "model" else None
         if crossed:
             return (f"{', '.join(crossed)} crossed the neighbouring body's endplate by up to "
-                    f"{max(crossed.values()):.1f} mm (the slices do not separate the two; both moved to meet "
-                    f"half-way): the measured height loss (grade {vertebra.measure.grade}) cannot be confirmed")
+                    f"{max(crossed.values()):.1f} mm (the slices do not separate the two): the measured height loss "
+                    f"(grade {vertebra.measure.grade}) cannot be confirmed")
         score = vertebra.checks.get("endplates")
         if score is None or score >= ENDPLATES_FOR_A_GRADE:
             return None
