@@ -28,13 +28,14 @@ from ..stage import Analysis, RunsWithKeypoints, StageContext
 ENDPLATES_FOR_A_GRADE = 0.9
 
 
-def withhold_grades(result: SpineResult, unsupported: Callable[[Any], Optional[str]], record: bool = False) -> None:
+def withhold_grades(result: SpineResult, unsupported: Callable[[Any], Optional[str]], record: bool = False,
+                    graded_only: bool = True) -> None:
     """Mark "not assessed" every graded vertebra (grade >= 1) for which ``unsupported`` gives a reason.
 
     Repeated until stable, since removing a vertebra changes its neighbours' reference heights. ``record``: keep
     the withheld grade in ``extra`` (:data:`~VertebralFractureLib.verdict.UNCONFIRMED_GRADE_KEY`), for a height
     loss that may be real but could not be confirmed (the verdict asks for a look when a validated learned score
-    agrees); not for a normal shape that only looks graded (the lordotic L5).
+    agrees); not for a normal shape that only looks graded (the lordotic L5). ``graded_only`` False: grade 0 too.
     """
     from ..verdict import UNCONFIRMED_GRADE_KEY
 
@@ -42,7 +43,7 @@ def withhold_grades(result: SpineResult, unsupported: Callable[[Any], Optional[s
         changed = False
         for vertebra in result.vertebrae:
             measure = vertebra.measure
-            if vertebra.assessed and measure is not None and measure.grade >= 1:
+            if vertebra.assessed and measure is not None and (measure.grade >= 1 or not graded_only):
                 reason = unsupported(vertebra)
                 if reason:
                     if record:
@@ -102,23 +103,21 @@ def withhold_grades_that_depend_on_crossed_points(result: SpineResult) -> None:
     from ..keypoints.stage import CROSSED_G_KEY
     from ..verdict import UNCONFIRMED_GRADE_KEY
 
-    changed = False
-    for vertebra in result.vertebrae:
+    def depends_on_crossed_points(vertebra) -> Optional[str]:
         apart = vertebra.extra.get(CROSSED_G_KEY) if vertebra.source == "model" else None
-        measure = vertebra.measure
-        if apart is None or not vertebra.assessed or measure is None:
-            continue
-        grades = grade_from_reduction(1.0 - float(apart)), grade_from_reduction(1.0 - float(measure.G))
+        if apart is None:
+            return None
+        G = float(vertebra.measure.G)
+        grades = grade_from_reduction(1.0 - float(apart)), grade_from_reduction(1.0 - G)
         if grades[0] == grades[1]:
-            continue
+            return None
         if max(grades) >= 1:
             vertebra.extra[UNCONFIRMED_GRADE_KEY] = int(max(grades))
-        vertebra.not_assessed(f"its grade depends on where the endplates it shares with a neighbour lie (the slices "
-                              f"do not separate them): G {float(apart):.2f} (grade {grades[0]}) with its own borders, "
-                              f"{measure.G:.2f} (grade {grades[1]}) with the crossed ones met half-way")
-        changed = True
-    if changed:
-        result.recompute()
+        return (f"its grade depends on where the endplates it shares with a neighbour lie (the slices do not "
+                f"separate them): G {float(apart):.2f} (grade {grades[0]}) with its own borders, {G:.2f} (grade "
+                f"{grades[1]}) with the crossed ones met half-way")
+
+    withhold_grades(result, depends_on_crossed_points, graded_only=False)
 
 
 #: Levels whose normal shape is a lordotic wedge, shortest at the back: in healthy adults L5 is 30.3 +- 1.9 mm high
