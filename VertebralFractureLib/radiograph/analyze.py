@@ -490,7 +490,7 @@ def analyze_radiograph(
 
     """
     from .facing import FACINGS, choose_facing, mirror_analysis
-    from .gate2d import collimation_mask, without_collimation
+    from .gate2d import collimation_mask, rows_overlap, scanned_rows, without_collimation
 
     if facing not in FACINGS + ("auto",):
         raise ValueError(f"facing must be one of {FACINGS + ('auto',)}, got {facing!r}")
@@ -506,6 +506,8 @@ def analyze_radiograph(
         image = without_collimation(image)
         warnings.append(f"{name}: {100.0 * shadow.mean():.0f} % of the picture is the collimator's shadow (flat, "
                         "bright, at the edges); it is treated as background")
+    # rows beyond the scanned range (a reformat's padding) are outside the view, as the picture's edge is
+    exposed = rows_overlap(exposed, scanned_rows(image))
     load_s = time.perf_counter() - started
     said = None
     if facing == "auto":  # a DICOM file may say it (Patient Orientation); then nothing is guessed
@@ -699,7 +701,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
     labels, confidence = assign_levels(frame.to_input(centres), heatmaps, centroid_model.levels, centres[:, 1])
     # levels counted from the sacrum when it is found below the column (.sacrum), else the heatmap guess
     anchor, levels = anchored_levels(windowed, window["foreground"], [d.keypoints for d in detections],
-                                     [f.checks for f in findings], lumbosacral_model)
+                                     [f.checks for f in findings], lumbosacral_model, view_rows=exposed)
     level_certain = [False] * len(detections)
     if anchor is not None:
         for i in anchor.below_s1:

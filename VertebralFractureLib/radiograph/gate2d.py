@@ -192,6 +192,44 @@ def without_collimation(image: np.ndarray) -> np.ndarray:
     return out
 
 
+#: :func:`scanned_rows`: a row holds the patient when at least this fraction of its pixels lies above Otsu's threshold
+#: (a few noise or JPEG-ringing pixels in the padding do not make a row part of the scan).
+SCANNED_ROW_FRACTION = 0.01
+
+
+def scanned_rows(image: np.ndarray) -> Optional[Tuple[int, int]]:
+    """First and last rows that hold the patient, when whole rows at the top or bottom hold only background.
+
+    A sagittal CT reformat is padded beyond the scanned range (rows of the reconstruction's fill value, -1024 HU or
+    its 8-bit 0) and a film or an export may carry empty rows too; the anatomy ends where the scan ends, as it does
+    at the picture's edge. Without this the lumbosacral classifier read a real thoracic slice whose scan ended a
+    level below its lowest body (padding below) as L5 above a sacrum (0.87) and named every level wrong with
+    certainty, and a real lumbar slice cut through S1 by padding was anchored while the same slice cut by cropping
+    was not (docs/findings.md, "The scan's end is the picture's edge"). Rows are trimmed only from the top and the
+    bottom, and only when the picture shows a background (:func:`background_in_view`): a view collimated within
+    the patient has none, and Otsu's threshold there splits soft tissue from bone.
+
+    Returns:
+        (first, last) row holding the patient, or None when the first and last rows both do (or there is no
+        background to tell).
+    """
+    image = np.asarray(image, dtype=np.float32)
+    threshold = otsu_threshold(image)
+    if not background_in_view(image, threshold):
+        return None
+    holding = np.flatnonzero((image > threshold).mean(axis=1) >= SCANNED_ROW_FRACTION)
+    if holding.size == 0 or (holding[0] == 0 and holding[-1] == image.shape[0] - 1):
+        return None
+    return int(holding[0]), int(holding[-1])
+
+
+def rows_overlap(first: Optional[Tuple[int, int]], second: Optional[Tuple[int, int]]) -> Optional[Tuple[int, int]]:
+    """The rows both ranges keep (None stands for every row)."""
+    if first is None or second is None:
+        return second if first is None else first
+    return max(first[0], second[0]), min(first[1], second[1])
+
+
 def body_window(image: np.ndarray) -> Tuple[np.ndarray, Dict[str, float]]:
     """The image mapped to 0-1 by the 1st and 99.5th percentiles of the patient region.
 

@@ -358,7 +358,7 @@ def _choose(tests: List[Dict], results: Dict[int, L5Test]) -> Tuple[Optional[Tup
 
 
 def sacral_anchor(image01: np.ndarray, foreground: float, keypoints: Sequence[np.ndarray], trusted: Sequence[bool],
-                  model=None) -> Tuple[Optional[SacralAnchor], str]:
+                  model=None, view_rows: Optional[Tuple[int, int]] = None) -> Tuple[Optional[SacralAnchor], str]:
     """Find L5 (the sacrum below it) and name every detection's level by counting up from it.
 
     Args:
@@ -368,6 +368,8 @@ def sacral_anchor(image01: np.ndarray, foreground: float, keypoints: Sequence[np
         trusted: per detection, whether it is a body the walk may start from (:func:`trusted_bodies`).
         model: the lumbosacral classifier (:mod:`.lumbosacral`); default: the shipped weights; False: the sacral
             test alone (the boxes the classifier's own training reads on real slices must not depend on it).
+        view_rows: first and last rows the view shows (a collimator's shadow, a scan's padding beyond them): rows
+            outside are outside the picture for the test and the classifier alike (:data:`MIN_IN_VIEW`).
 
     Returns:
         (anchor or None, a one-line account of what was found or why there is no anchor).
@@ -375,6 +377,7 @@ def sacral_anchor(image01: np.ndarray, foreground: float, keypoints: Sequence[np
     """
     from .gate2d import _Body
 
+    image01 = outside_rows_unseen(image01, view_rows)
     bodies = [_Body(np.asarray(k, dtype=np.float64)) for k in keypoints]
     order = sorted(range(len(bodies)), key=lambda i: bodies[i].centre[1])
     good = [i for i in order if trusted[i]]
@@ -428,6 +431,16 @@ def sacral_anchor(image01: np.ndarray, foreground: float, keypoints: Sequence[np
     else:
         said = f"lumbosacral classifier {learned} (the sacral test did not pass: {result.why})"
     return anchor, f"sacrum below the body at ({l5[0]:.0f}, {l5[1]:.0f}) px: {said}"
+
+
+def outside_rows_unseen(image01: np.ndarray, view_rows: Optional[Tuple[int, int]]) -> np.ndarray:
+    """``image01`` with the rows outside ``view_rows`` set to NaN: read as outside the picture (:func:`_sample`)."""
+    if view_rows is None:
+        return image01
+    out = np.array(image01, dtype=np.float32, copy=True)
+    out[: max(int(view_rows[0]), 0)] = np.nan
+    out[int(view_rows[1]) + 1:] = np.nan
+    return out
 
 
 def _steps(distance: float) -> Optional[int]:
@@ -490,7 +503,8 @@ METHOD_TEST_ALONE = ("counted from the sacrum: L5 is the body with the sacrum be
 
 
 def anchored_levels(image01: np.ndarray, foreground: float, keypoints: Sequence[np.ndarray],
-                    checks: Sequence[Dict[str, float]], model=None) -> Tuple[Optional[SacralAnchor], Dict[str, object]]:
+                    checks: Sequence[Dict[str, float]], model=None, view_rows: Optional[Tuple[int, int]] = None
+                    ) -> Tuple[Optional[SacralAnchor], Dict[str, object]]:
     """The ``levels`` report of a radiograph: anchored on the sacrum when it is found.
 
     Args:
@@ -500,6 +514,7 @@ def anchored_levels(image01: np.ndarray, foreground: float, keypoints: Sequence[
         checks: the 2D gate's check scores of each detection.
         model: the lumbosacral classifier (:mod:`.lumbosacral`); default: the shipped weights; False: the sacral
             test alone.
+        view_rows: first and last rows the view shows (:func:`sacral_anchor`).
 
     Returns:
         (anchor or None, the ``levels`` dict: ``anchor`` ``"sacrum"`` or None, ``certain``, ``method``,
@@ -507,7 +522,7 @@ def anchored_levels(image01: np.ndarray, foreground: float, keypoints: Sequence[
         ``uncertain_levels`` (levels past a spacing that fits no whole number of levels)).
 
     """
-    anchor, reason = sacral_anchor(image01, foreground, keypoints, trusted_bodies(checks), model)
+    anchor, reason = sacral_anchor(image01, foreground, keypoints, trusted_bodies(checks), model, view_rows)
     if anchor is None:
         return None, {"anchor": None, "certain": False, "reason": reason,
                       "method": "Gartland et al. 2025 heatmaps T4-L4 and consecutive order; no anatomical anchor"}

@@ -621,3 +621,50 @@ def test_an_8_bit_export_finds_the_lumbar_bodies_as_the_hu_slice_does(tmp_path):
     assert {"L1", "L2", "L3", "L4", "L5"} <= set(nearest)
     assert all(label == annotated for label, annotated in nearest.items())  # every level named as annotated
     assert not any(v.status == "assessed" and v.measure.grade >= 2 for v in result.vertebrae)
+
+
+def test_rows_beyond_the_scan_are_outside_the_picture_for_the_sacral_anchor():
+    """A reformat padded below its scanned range (rows of -1024 HU) ends where the scan ends, as a picture cropped
+    there does: a real lumbar slice cut between L5 and S1 by padding was anchored on a sacrum it does not show
+    (L5 named with certainty) while the same slice cropped at that row said "levels uncertain"; both now say
+    uncertain, for the same reason. The rows the padding leaves are those that hold the patient."""
+    import SimpleITK as sitk
+
+    from VertebralFractureLib.radiograph.gate2d import scanned_rows
+
+    name = "A058062_19010108-077"
+    entry = ENTRIES[name]
+    source = sitk.ReadImage(str(ROOT / entry["image"]))
+    hu = sitk.GetArrayFromImage(source).astype(np.float32).squeeze()
+    by_label = {v["label"]: v["centroid"] for v in entry["vertebrae"]}
+    cut = int(by_label["L5"][1] + 0.6 * (by_label["S1"][1] - by_label["L5"][1]))
+    padded = hu.copy()
+    padded[cut:] = -1024.0
+    assert scanned_rows(hu) is None  # the patient reaches the picture's top and bottom rows
+    first, last = scanned_rows(padded)
+    assert last == cut - 1 and first <= 5
+    spacing = tuple(entry["spacing_mm"])
+    for picture in (padded, hu[:cut]):
+        result = analyze_radiograph(picture, pixel_spacing=spacing, facing="left").result
+        levels = result.patient["levels"]
+        assert levels["certain"] is False and levels["anchor"] is None
+        assert "the region below the body is outside the image" in levels["reason"]
+    # the whole slice keeps its anchor: nothing of the picture the scan holds was taken away
+    assert analyze_radiograph(hu, pixel_spacing=spacing, facing="left").result.patient["levels"]["anchor"] == "sacrum"
+
+
+def test_scanned_rows_of_a_real_thoracic_slice_and_of_views_without_a_background():
+    """The real thoracic slice A048383_19001231 is padded above and below its scan (rows 0-66 and 446-511 hold
+    -1024 HU only); a view collimated within the patient (no background) and a picture whose every row holds the
+    patient give None: nothing is trimmed."""
+    import SimpleITK as sitk
+
+    from VertebralFractureLib.radiograph.gate2d import rows_overlap, scanned_rows
+
+    hu = sitk.GetArrayFromImage(sitk.ReadImage(str(ROOT / ENTRIES["A048383_19001231-065"]["image"])))
+    hu = hu.astype(np.float32).squeeze()
+    assert scanned_rows(hu) == (67, 445)
+    assert scanned_rows(hu[67:446, 200:330]) is None  # the trunk only, no air: no background to tell
+    assert scanned_rows(np.full((50, 40), -1024.0, dtype=np.float32)) is None
+    assert rows_overlap((67, 445), None) == (67, 445) and rows_overlap(None, None) is None
+    assert rows_overlap((10, 400), (67, 445)) == (67, 400)
