@@ -13,7 +13,9 @@ score, how many were at or above the operating point of :data:`VertebralFracture
 (the false-positive rate), the median and the maximum, and whether the score may enter the verdict
 (rate <= :data:`VertebralFractureLib.verdict.MAX_REAL_FPR`). Every matched vertebra counts, assessed or not:
 this measures the score, not the gate. The reference set is small and from few patients: the rate is an
-upper bound on trust, not a clinical specificity.
+upper bound on trust, not a clinical specificity. A last line gives the voxel map's patient-level finding
+(connected components of likely fracture voxels) on every real CT whose reference holds no fracture
+(:data:`VertebralFractureLib.voxelmap.stage.REAL_NORMAL_CTS`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     values = {rule.field: [] for rule in SCORE_RULES}
     rows = []
+    patients: list = []  # the voxel map's patient-level finding on CTs whose reference has no fracture
     for case in args.cases or list_cases():
         reference = load_case(case)
         image = reference.path.parent.parent / reference.image
@@ -51,6 +54,10 @@ def main(argv=None) -> int:
             continue
         score = score_case(result, reference)
         normal = {v.label for v in reference.vertebrae if not v.looks_fractured}
+        if "voxel_fracture_components" in result.patient and not any(v.looks_fractured for v in reference.vertebrae):
+            components = result.patient["voxel_fracture_components"]
+            patients.append({"case": case, "positive": components > 0, "components": components,
+                             "volume_mm3": result.patient["voxel_fracture_volume_mm3"]})
         for match in score.matches:
             if match.reference not in normal:
                 continue
@@ -73,8 +80,13 @@ def main(argv=None) -> int:
         use = "used" if fpr <= MAX_REAL_FPR and array.size >= 10 else "research"
         print(f"{rule.name:44s} {array.size:4d} {rule.threshold:6g} {fpr:6.2f} {np.median(array):7.2f} "
               f"{array.max():7.2f}  {use}")
+    if patients:
+        positive = sum(1 for p in patients if p["positive"])
+        print(f"\nvoxel map, patient level (Nicolaes et al. 2019 components): positive on {positive} of "
+              f"{len(patients)} real CTs with no fracture in their reference: "
+              + ", ".join(f"{p['case']} {p['components']} component(s), {p['volume_mm3']:.0f} mm3" for p in patients))
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
+        Path(args.json).write_text(json.dumps({"vertebrae": rows, "patients": patients}, indent=1))
     return 0
 
 

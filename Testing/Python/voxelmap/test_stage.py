@@ -44,8 +44,12 @@ def test_stage_fills_scores_and_map(tmp_path):
     assert all(s is not None and 0 <= s <= 1 for s in scores.values())
     assert abs(scores["L1"] - scores["L2"]) > 1e-6, "the two vertebrae see different parts of the map"
     patient = patient_score(expected_map, 0.3, 27.0, 0.0)
-    assert result.patient["voxel_fracture_score"] == pytest.approx(round(patient.fracture_volume_mm3, 1))
-    assert result.patient["voxel_fracture_positive"] == patient.positive
+    assert result.patient["voxel_fracture_volume_mm3"] == pytest.approx(round(patient.fracture_volume_mm3, 1))
+    assert result.patient["voxel_fracture_components"] == patient.n_components
+    # the patient-level flag is positive on 4 of 5 real CTs without a fracture: not reported as a finding
+    assert result.patient["voxel_fracture_positive"] is None
+    assert "research only, not a finding" in result.patient["voxel_fracture_patient_level"]
+    assert result.patient_summary()["voxel_fracture_positive"] is None
     assert "voxel_fracture_score" in result.to_dict()["vertebrae"][0]
     assert "vm.pt" in result.models[MODEL_NAME]  # the reader can tell which weights made the map
 
@@ -54,3 +58,19 @@ def test_stage_without_centreline_warns():
     analysis = SimpleNamespace(image=None, centreline=None, result=SpineResult())
     VoxelMapStage().run(analysis, StageContext(), Progress())
     assert any("centre-line" in w for w in analysis.result.warnings)
+
+
+def test_the_patient_level_flag_is_reported_once_validated_on_enough_real_ct(monkeypatch):
+    """The gate of the patient-level flag: at most MAX_REAL_FPR of at least 10 real CTs without a fracture."""
+    from VertebralFractureLib.voxelmap import stage
+
+    assert stage.patient_level_validated() is False  # 4 of 5 measured
+    monkeypatch.setattr(stage, "REAL_NORMAL_POSITIVE", 1)
+    monkeypatch.setattr(stage, "REAL_NORMAL_CTS", 12)
+    assert stage.patient_level_validated() is True
+    monkeypatch.setattr(stage, "REAL_NORMAL_CTS", 9)  # too few, however clean
+    monkeypatch.setattr(stage, "REAL_NORMAL_POSITIVE", 0)
+    assert stage.patient_level_validated() is False
+    monkeypatch.setattr(stage, "REAL_NORMAL_CTS", 10)
+    monkeypatch.setattr(stage, "REAL_NORMAL_POSITIVE", 2)  # 0.2 > 0.1
+    assert stage.patient_level_validated() is False
