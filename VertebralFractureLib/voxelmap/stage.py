@@ -55,7 +55,7 @@ class VoxelMapStage(RunsWhenChosen):
         validated scan-edge margin of the first/last slice), ``result.patient["voxel_fracture_positive"]`` (None
         while the patient-level flag is not validated on real CTs, :func:`patient_level_validated`, with
         ``["voxel_fracture_patient_level"]`` saying so) and ``analysis.fracture_map`` (SimpleITK p(fracture)
-        image on the band grid). Without a centre-line or weights the stage only adds a warning.
+        image on the band grid). Without a centre-line, a vertebra on it or weights the stage only adds a warning.
         """
         from ..nn.weights import WeightsError
         from .inference import MODEL_NAME, WEIGHTS_NAME, fracture_map, load_model
@@ -65,6 +65,11 @@ class VoxelMapStage(RunsWhenChosen):
         points = getattr(centreline, "points", centreline)
         if points is None or len(points) < 2:
             result.warnings.append("voxel fracture map skipped: no spine centre-line")
+            return
+        if not result.vertebrae:
+            # a centre-line with no vertebral body on it (a crop of the heart took one) maps no spine: its hot
+            # voxels would be drawn on whatever it crossed
+            result.warnings.append("voxel fracture map skipped: no vertebra was found on the centre-line")
             return
         weights = context.weights_for(self.name)
         try:

@@ -74,3 +74,18 @@ def test_the_patient_level_flag_is_reported_once_validated_on_enough_real_ct(mon
     monkeypatch.setattr(stage, "REAL_NORMAL_CTS", 10)
     monkeypatch.setattr(stage, "REAL_NORMAL_POSITIVE", 2)  # 0.2 > 0.1
     assert stage.patient_level_validated() is False
+
+
+def test_stage_with_a_centreline_but_no_vertebra_draws_no_map(tmp_path):
+    """A centre-line that found no vertebral body (the real chest CT's anterior half: it ran through the heart) gives
+    no map: hot voxels there would be drawn on the heart."""
+    model = tiny_model(3)
+    weights = save_weights(model, tmp_path / "vm.pt", name="voxelmap", config=model.config,
+                           meta={"spacing": 3.0, "band_mm": 9.0, "cube": 3})
+    image = phantom_ct(size=(24, 24, 30), spacing=(2.0, 2.0, 2.0), value=lambda x, y, z: 100.0 + 0.0 * x)
+    analysis = SimpleNamespace(image=image, centreline=SimpleNamespace(points=line_centreline(50)),
+                               result=SpineResult(), fracture_map=None)
+    VoxelMapStage().run(analysis, StageContext(device="cpu", weights={"voxel_map": str(weights)}), Progress())
+    assert analysis.fracture_map is None
+    assert "voxel_fracture_volume_mm3" not in analysis.result.patient
+    assert any("no vertebra was found on the centre-line" in w for w in analysis.result.warnings)
