@@ -41,9 +41,10 @@ class ClassifierStage(RunsWhenChosen):
         assessed = [p for label, p in probabilities.items() if result.vertebra(label).assessed]
         if assessed:
             result.patient["fracture_probability"] = max(assessed)
-        elif any(region_index(v.label) is not None for v in result.vertebrae):
+        elif not probabilities and any(region_index(v.label) is not None for v in result.vertebrae):
             result.warnings.append("fracture classifier: no CT and centre-line to cut the patches from; skipped")
             return
+        # scored but none assessed: each vertebra keeps its probability, the patient no maximum (no assessed one)
         entry = read_manifest().get(WEIGHTS_NAME, {})
         result.models["fracture_classifier"] = f"{WEIGHTS_NAME} sha256:{str(entry.get('sha256', '?'))[:12]}"
         progress(1.0, f"fracture probabilities for {len(probabilities)} vertebrae")

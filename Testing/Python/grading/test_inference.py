@@ -77,6 +77,25 @@ def test_saved_weights_round_trip_and_pipeline_stage(case, tmp_path, monkeypatch
     assert "fracture_probability" in res.to_dict()["vertebrae"][1]
 
 
+def test_stage_with_every_vertebra_withheld_keeps_their_scores_and_says_nothing_false(case, tmp_path, monkeypatch):
+    """Every vertebra not assessed (a crop of the real chest CT: its bodies cut or their losses unconfirmed): each keeps
+    its probability, the patient gets no maximum (none is assessed), and no warning claims the CT was missing."""
+    image, curve, result, model = case
+    path = save_model(model, tmp_path / "grading_test.pt", regime={"width": 0.125})
+    fresh = SpineResult(vertebrae=[vertebra(v.label, v.centroid[2]) for v in result.vertebrae])
+    for v in fresh.vertebrae:
+        v.not_assessed("cut by the edge of the field of view")
+    analysis = SimpleNamespace(result=fresh, image=image,
+                               straightened=SimpleNamespace(curve=SimpleNamespace(points=curve)), centreline=None)
+    monkeypatch.setattr(inference, "WEIGHTS_NAME", str(path))
+    ClassifierStage().run(analysis, StageContext(device="cpu"), Progress())
+    res = analysis.result
+    assert res.vertebra("L1").fracture_probability is not None
+    assert "fracture_probability" not in res.patient
+    assert not any("no CT" in w for w in res.warnings)
+    assert "fracture_classifier" in res.models
+
+
 def test_stage_without_image_warns(case, monkeypatch):
     _, _, result, _ = case
     monkeypatch.setattr(inference, "WEIGHTS_NAME", "grading_does_not_exist.pt")
