@@ -13,17 +13,17 @@ from .aggregate import (
     vertebra_scores,
 )
 
-#: The patient-level finding of the map (Nicolaes et al. 2019, §3.3: connected components of likely fracture voxels,
-#: at least ``noise_mm3`` large, away from the scan's ends) on the real CTs of the reference set whose reference holds
-#: no fracture, measured with ``OMP_NUM_THREADS=1 python benchmarks/calibrate_real.py`` on 2026-12-06: positive on
-#: :data:`REAL_NORMAL_POSITIVE` of :data:`REAL_NORMAL_CTS` (the sample CT: 4 components, 7928 mm^3, about 22 mm in
-#: front of the centres of L2-L4; the chest CT: 3, 1952 mm^3, mostly inside its normal T2, T11 and T12 bodies, a
-#: sharp-kernel 3 mm scan; each of its two cardiac crops: 1; the TPTBox crop: none), and on a crop of the chest CT
-#: with no spine in it (2 components in the heart). Those are two patients of three. The map's vertebra score (the
-#: Gaussian-weighted cube) is the one calibrated on real vertebrae (0 of 32 at 0.5,
-#: :data:`VertebralFractureLib.verdict.SCORE_RULES`) and enters the verdict; the patient-level flag, trained and
-#: validated on generated spines only (patient AUC 0.973 there), is no finding on a real scan until its rate on real
-#: CTs without a fracture is at most :data:`~VertebralFractureLib.verdict.MAX_REAL_FPR` over at least 10.
+#: The patient-level finding of the map (Nicolaes et al. 2019, §3.3: connected components of likely fracture voxels, at
+#: least ``noise_mm3`` large, away from the scan's ends) on the real CTs of the reference set whose reference holds no
+#: fracture, measured with ``OMP_NUM_THREADS=1 python benchmarks/calibrate_real.py`` on 2026-12-06: positive on
+#: :data:`REAL_NORMAL_POSITIVE` of :data:`REAL_NORMAL_CTS` (the sample CT: 4 components, 7928 mm^3, about 22 mm in front
+#: of the centres of L2-L4; the chest CT: 3, 1952 mm^3, mostly inside its normal T2, T11 and T12 bodies, a sharp-kernel
+#: 3 mm scan; each of its two cardiac crops: 1; the TPTBox crop: none), and on a crop of the chest CT with no spine in
+#: it (2 components in the heart; such a crop, with no vertebra found, now gets no map at all). Those are two patients
+#: of three. The map's vertebra score (the Gaussian-weighted cube) is the one calibrated on real vertebrae (0 of 32 at
+#: 0.5, :data:`VertebralFractureLib.verdict.SCORE_RULES`) and enters the verdict; the patient-level flag, trained and
+#: validated on generated spines only (patient AUC 0.973 there), is no finding on a real scan until its rate on real CTs
+#: without a fracture is at most :data:`~VertebralFractureLib.verdict.MAX_REAL_FPR` over at least 10.
 REAL_NORMAL_POSITIVE = 4
 REAL_NORMAL_CTS = 5
 #: What ``result.patient["voxel_fracture_patient_level"]`` says while the flag is not validated.
