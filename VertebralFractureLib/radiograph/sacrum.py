@@ -309,6 +309,12 @@ HEIGHT_RATIO = (0.7, 1.4)
 #: (measured on the real sagittal images: 0.86-1.41 between adjacent bodies). A distance that fits no
 #: whole number of steps, or two, stops the certain count there.
 STEP_RATIO = (0.8, 1.45)
+#: Least mean height (pixels) of two neighbouring boxes whose distance the count may take as certain. A disc is
+#: 0.2-0.45 body heights (module doc), so between bodies under 8 pixels tall it spans 1.6-3.6 pixels and a box's
+#: endplate, placed to a pixel, moves the measured step by a fifth of a level: real sagittal slices shrunk to 179
+#: pixels (bodies 5-10 pixels tall) were counted with 4 levels wrong and certain, a body missed between two
+#: counted as one step.
+MIN_COUNTED_HEIGHT_PX = 8.0
 #: A trusted body farther than this (levels) below the L5 found means the column goes on: no anchor.
 BELOW_L5_LEVELS = 1.5
 
@@ -455,7 +461,8 @@ def count_levels(bodies: Sequence, order: Sequence[int], l5_index: int
 
     Returns:
         (detection -> level name, detection -> whether its count is certain, detections below S1). Past
-        the first pair whose distance fits no single whole number of levels (:data:`STEP_RATIO`) the count
+        the first pair whose distance fits no single whole number of levels (:data:`STEP_RATIO`), or whose boxes
+        are too small for the picture to show the disc between them (:data:`MIN_COUNTED_HEIGHT_PX`), the count
         goes on with the nearest whole number, but those levels are not certain. Empty labels when the count
         runs above T1.
 
@@ -474,6 +481,8 @@ def count_levels(bodies: Sequence, order: Sequence[int], l5_index: int
             ratio = (b.height / a.height) if a.height > 0 else 0.0
             distance = float(np.linalg.norm(b.centre - a.centre)) / (LEVEL_PER_HEIGHT * 0.5 * (a.height + b.height))
             n = _steps(distance) if 1 / 1.67 <= ratio <= 1.67 else None
+            if 0.5 * (a.height + b.height) < MIN_COUNTED_HEIGHT_PX:
+                n = None  # the disc between two such bodies spans a pixel or two: the picture cannot settle the step
             if n is None:
                 certain = False
                 n = max(1, int(round(distance)))
