@@ -38,28 +38,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
-MATCH_MM = 12.0
 #: ``--frame``: width (pixels) of the flat bright frame put around each slice.
 FRAME_PX = 60
 
 
 def _match(found: list, annotated: list, spacing: tuple) -> dict:
-    """Map index of each found vertebra to the index of the nearest annotated one within MATCH_MM."""
-    pairs = {}
-    for i, (column, row) in enumerate(found):
-        best, best_mm = None, MATCH_MM
-        for j, vertebra in enumerate(annotated):
-            c, r = vertebra["centroid"]
-            distance = math.hypot((column - c) * spacing[0], (row - r) * spacing[1])
-            if distance < best_mm:
-                best, best_mm = j, distance
-        if best is not None:
-            pairs[i] = best
-    return pairs
+    """Map index of each found vertebra to the index of the nearest annotated one within 12 mm (the matching of the
+    sagittal reference's blind readings, :data:`VertebralFractureLib.training.real.junction_reading.MATCH_MM`)."""
+    from VertebralFractureLib.training.real.junction_reading import matched_body
+
+    pairs = {i: matched_body(centre, annotated, spacing) for i, centre in enumerate(found)}
+    return {i: j for i, j in pairs.items() if j is not None}
 
 
 def export_8bit(source: Path, target: Path, jpeg_quality: int | None = None) -> Path:
@@ -243,7 +235,7 @@ def score_image(entry: dict, root: Path, as_png: Path | None = None, mirror: Pat
                   if sure[i] and entry["levels_certain"] and labels[i] == annotated[j]["label"])
     wrong = sum(1 for i, j in pairs.items()
                 if sure[i] and entry["levels_certain"] and labels[i] != annotated[j]["label"])
-    # the sacral anchor: given, and right when its L5 lies within MATCH_MM of the annotated L5
+    # the sacral anchor: given, and right when its L5 lies within 12 mm of the annotated L5
     anchor_given = levels.get("anchor") == "sacrum"
     l5 = [v for v in annotated if v["label"] == "L5"]
     anchor_right = bool(anchor_given and l5 and entry["levels_certain"] and _match(

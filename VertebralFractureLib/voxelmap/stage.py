@@ -34,9 +34,11 @@ PATIENT_LEVEL_NOTE = ("research only, not a finding: the voxel map's patient-lev
 
 def patient_level_validated() -> bool:
     """Whether the map's patient-level flag may be reported as a finding (see :data:`REAL_NORMAL_POSITIVE`)."""
-    from ..verdict import MAX_REAL_FPR
+    from ..verdict import ScoreRule
 
-    return REAL_NORMAL_CTS >= 10 and REAL_NORMAL_POSITIVE / REAL_NORMAL_CTS <= MAX_REAL_FPR
+    rule = ScoreRule("voxel_fracture_positive", "voxel map, patient level (Nicolaes et al. 2019)", 0.5,
+                     REAL_NORMAL_POSITIVE / REAL_NORMAL_CTS, REAL_NORMAL_CTS)
+    return rule.validated
 
 
 class VoxelMapStage(RunsWhenChosen):

@@ -31,12 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-#: A reader's body matches a reference body within this distance (mm), as in ``benchmarks/bench_sagittal.py``.
+#: A reader's body matches a reference body within this distance (mm); ``benchmarks/bench_sagittal.py`` matches so too.
 MATCH_MM = 12.0
 #: Junction readings the rule accepts.
 JUNCTIONS = ("normal", "transitional", "unclear")
-#: Levels in cranio-caudal order, for recounting labels from a new L5 (outcome 3).
-ORDER = [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)] + ["S1", "S2"]
 
 REAL = Path(__file__).resolve().parents[3] / "Testing" / "Data" / "real"
 REFERENCE = REAL / "reference" / "covid_sagittal.json"
@@ -122,15 +120,15 @@ def junction_outcome(image: dict, readings: Sequence[dict]) -> Outcome:
 
 
 def recounted(labels: Sequence[Optional[str]], l5_index: int) -> List[str]:
-    """Labels counted up and down from the body at ``l5_index`` named L5 (outcome 3)."""
-    at = ORDER.index("L5")
-    out = []
-    for index in range(len(labels)):
-        position = at + index - l5_index
-        if not 0 <= position < len(ORDER):
-            raise ValueError(f"recounting from body {l5_index} runs past {ORDER[0]}-{ORDER[-1]}")
-        out.append(ORDER[position])
-    return out
+    """Labels counted up and down from the body at ``l5_index`` named L5 (outcome 3).
+
+    Raises:
+        UnknownLevelError: the count runs past C1 ... S1.
+
+    """
+    from ...levels import shift_level
+
+    return [shift_level("L5", index - l5_index) for index in range(len(labels))]
 
 
 def load_readings(path: Path = READINGS) -> Dict[str, List[dict]]:
