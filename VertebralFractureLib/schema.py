@@ -59,7 +59,7 @@ from .genant import (
     measure_column,
 )
 from .levels import level_index, normalise_level
-from .verdict import FRACTURE, REVIEW, UNCONFIRMED_GRADE_KEY, patient_verdict
+from .verdict import FRACTURE, REVIEW, UNCONFIRMED_GRADE_KEY, UNCONFIRMED_RESOLVED_KEY, patient_verdict
 
 SCHEMA = "vertebral-fracture/2"
 #: Earlier schemas this version still reads.
@@ -221,6 +221,7 @@ class Vertebra:
         self.status, self.status_reason = ASSESSED, None
         self.extra[WITHHELD_KEY] = reason
         self.extra.pop(UNCONFIRMED_GRADE_KEY, None)  # the model's withheld grade: the reader's points give their own
+        self.extra.pop(UNCONFIRMED_RESOLVED_KEY, None)
         self.record("assess", f"measured on the reader's keypoints; the analysis had withheld it: {reason}")
         return True
 

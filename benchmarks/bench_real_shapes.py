@@ -143,6 +143,7 @@ def main(argv=None) -> int:
     from VertebralFractureLib.pipeline import analyze
     from VertebralFractureLib.synth import generate_from_mask
     from VertebralFractureLib.training.real.reference import score_case, summarise
+    from VertebralFractureLib.verdict import UNCONFIRMED_GRADE_KEY
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=6, help="drawings per mask (slice thickness cycles 1, 2, 3 mm)")
@@ -194,7 +195,8 @@ def main(argv=None) -> int:
                        "G": None if measure is None else round(float(measure.G), 3), "verdict": verdict,
                        "reason": why, "classifier": reported.fracture_probability,
                        "voxel_map": reported.voxel_fracture_score, "abnormality": reported.abnormality,
-                       "keypoint_error_mm": match.keypoint_error_mm}
+                       "keypoint_error_mm": match.keypoint_error_mm,
+                       "unconfirmed_grade": reported.extra.get(UNCONFIRMED_GRADE_KEY)}
                 rows.append(row)
                 scores_text = " ".join(f"{key} {row[key]:.2f}" for key in ("classifier", "voxel_map")
                                        if row[key] is not None)

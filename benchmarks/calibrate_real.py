@@ -11,7 +11,8 @@ reference says looks normal, records the patch classifier's probability (Hussein
 map's vertebra score (Nicolaes et al. 2019) and the shape abnormality (Botros et al. 2022). It prints, per
 score, how many were at or above the operating point of :data:`VertebralFractureLib.verdict.SCORE_RULES`
 (the false-positive rate), the median and the maximum, and whether the score may enter the verdict
-(rate <= :data:`VertebralFractureLib.verdict.MAX_REAL_FPR`). Every matched vertebra counts, assessed or not:
+(rate <= :data:`VertebralFractureLib.verdict.MAX_REAL_FPR`), with what the shipped rule says where it differs (the
+shape abnormality's rule also counts real normal shapes drawn as CTs). Every matched vertebra counts, assessed or not:
 this measures the score, not the gate. The reference set is small and from few patients: the rate is an
 upper bound on trust, not a clinical specificity. A last line gives the voxel map's patient-level finding
 (connected components of likely fracture voxels) on every real CT whose reference holds no fracture
@@ -78,8 +79,11 @@ def main(argv=None) -> int:
             continue
         fpr = float(np.mean(array >= rule.threshold))
         use = "used" if fpr <= MAX_REAL_FPR and array.size >= 10 else "research"
+        shipped = "used" if rule.validated else "research"
+        note = "" if use == shipped else (f" (the shipped rule: {shipped}, from {rule.real_fpr:.2f} on "
+                                          f"{rule.real_n} real vertebrae; verdict.SCORE_RULES says why)")
         print(f"{rule.name:44s} {array.size:4d} {rule.threshold:6g} {fpr:6.2f} {np.median(array):7.2f} "
-              f"{array.max():7.2f}  {use}")
+              f"{array.max():7.2f}  {use}{note}")
     if patients:
         positive = sum(1 for p in patients if p["positive"])
         print(f"\nvoxel map, patient level (Nicolaes et al. 2019 components): positive on {positive} of "

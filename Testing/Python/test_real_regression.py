@@ -144,6 +144,34 @@ def test_a_real_crush_fracture_drawn_as_a_ct_is_found_with_its_neighbours_and_fl
     assert result.patient_summary()["verdict"] in ("fracture", "review")
 
 
+def test_a_withheld_crush_on_slices_that_resolve_it_asks_for_a_look_and_a_body_cut_by_the_crop_does_not(tmp_path):
+    """sample001's deformed L1 (a depressed superior endplate, read on its mask) drawn as a 1 mm CT: the gate withholds
+    its grade-2 loss (a keypoint on the endplate traced across the body) and no validated learned score agrees (the
+    patch classifier 0.06), so it was "not assessed" and the patient, whose other deformities were withheld or
+    missed too on other drawings, could be called normal. On slices that resolve the endplates a loss that large
+    asks for a look on its own (``verdict.UNCONFIRMED_RESOLVED_KEY``). The real TPTBox crop's L2, of which only the
+    lowest 10 mm are in the crop, is boxed against the crop's top and measures grade 3: the scan does not show the
+    disc above it, so it stays "not assessed"."""
+    import numpy as np
+    from testdata import drawn_mask_ct
+
+    from VertebralFractureLib.verdict import UNCONFIRMED_GRADE_KEY, UNCONFIRMED_RESOLVED_KEY
+
+    case, path = drawn_mask_ct(tmp_path, ("verse_sample001", "sub-sample001_seg-vert_msk.nii.gz"), 0, 1.0)
+    result = analyze(path).result
+    centre = np.asarray(case.body_centres()["L1"])
+    l1 = min(result.vertebrae, key=lambda v: np.linalg.norm(np.asarray(v.centroid) - centre))
+    assert not l1.assessed and l1.extra[UNCONFIRMED_GRADE_KEY] >= 2 and l1.extra[UNCONFIRMED_RESOLVED_KEY]
+    verdict, reason = l1.verdict()
+    assert verdict == "review" and "slices that resolve the endplates" in reason
+    assert l1.label in result.patient_summary()["review_levels"]
+
+    cropped, _ = _analyse("tptbox_L3")
+    l2 = cropped.vertebra("L2")
+    assert not l2.assessed and l2.extra[UNCONFIRMED_GRADE_KEY] >= 2 and not l2.extra[UNCONFIRMED_RESOLVED_KEY]
+    assert l2.verdict()[0] == "not assessed"
+
+
 def test_the_chest_ct_resampled_to_1_mm_is_measured_at_the_3_mm_it_resolves():
     """The real chest CT (3 mm slices) resampled to 1 mm, with what it resolves known (a DICOM series whose Slice
     Thickness exceeds its spacing is read so): every body found, levels from the 12th rib, and no body measured

@@ -127,11 +127,19 @@ def test_a_withheld_height_loss_that_a_validated_score_agrees_with_asks_for_a_re
     assert SpineResult.from_dict(document).vertebra("L1").verdict()[0] == REVIEW  # kept through results.json
     l1.fracture_probability = 0.3  # the score does not agree: the gate's answer stands
     assert vertebra_verdict(l1)[0] == NOT_ASSESSED and patient_verdict(result.vertebrae)[0] == NORMAL
+    # "normal" is said of the assessed vertebrae, and names the withheld one with the loss measured on it
+    assert patient_verdict(result.vertebrae)[1] == (
+        f"no deformity on {len(result.vertebrae) - 1} assessed vertebrae; a height loss measured but not confirmed on "
+        "L1 (grade 3)")
     # nothing measured was withheld (cut by the field of view): a score alone never turns it into a finding
     other = column(12.0)
     other.vertebra("L1").not_assessed("cut by the edge of the field of view (superior edge)")
     other.vertebra("L1").fracture_probability = 0.9
     assert vertebra_verdict(other.vertebra("L1"))[0] == NOT_ASSESSED
+    assert patient_verdict(other.vertebrae) == (NORMAL, f"no deformity on {len(other.vertebrae) - 1} assessed "
+                                                        "vertebrae")  # nothing measured on it to mention
+    l1.extra[UNCONFIRMED_GRADE_KEY] = 1  # a withheld grade 1 (a point or two off an edge) is not named either
+    assert patient_verdict(result.vertebrae)[1] == f"no deformity on {len(result.vertebrae) - 1} assessed vertebrae"
     # a normal lordotic L5 withheld for its shape records no height loss
     wedge = SpineResult([body("L3", 60), body("L4", 30), body("L5", 0, posterior=18.0)])
     withhold_lordotic_wedges(wedge)
@@ -160,6 +168,22 @@ def test_the_verdict_words_and_the_boundaries_of_the_rule():
     l1.extra[UNCONFIRMED_GRADE_KEY] = 1
     l1.fracture_probability = 0.9
     assert vertebra_verdict(l1, [validated])[0] == REVIEW
+    # a withheld loss of grade 2 on slices that resolve the endplates asks for a look with no score agreeing; grade 1
+    # there, or grade 3 where the slices do not resolve them (or the scan does not show the disc beyond), does not
+    from VertebralFractureLib.verdict import UNCONFIRMED_RESOLVED_KEY
+
+    crush = column().vertebra("L1")
+    crush.not_assessed("keypoints not clearly on the endplates (score 0.83)")
+    crush.extra.update({UNCONFIRMED_GRADE_KEY: 2, UNCONFIRMED_RESOLVED_KEY: True})
+    verdict, reason = vertebra_verdict(crush, [validated])
+    assert verdict == REVIEW and reason.startswith("keypoints not clearly on the endplates (score 0.83); but a loss")
+    crush.extra[UNCONFIRMED_GRADE_KEY] = 1
+    assert vertebra_verdict(crush, [validated])[0] == NOT_ASSESSED
+    crush.extra.update({UNCONFIRMED_GRADE_KEY: 3, UNCONFIRMED_RESOLVED_KEY: False})
+    assert vertebra_verdict(crush, [validated])[0] == NOT_ASSESSED
+    # a reader's keypoints measure it: the analysis's withheld loss and where it was measured are dropped together
+    crush.extra[UNCONFIRMED_RESOLVED_KEY] = True
+    assert crush.measured_on_reader_points() and UNCONFIRMED_RESOLVED_KEY not in crush.extra
     # a vertebra withheld without a reason, and one whose keypoints give no heights, say so
     l3 = column().vertebra("L3")
     l3.not_assessed("")

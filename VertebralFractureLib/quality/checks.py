@@ -558,8 +558,8 @@ def check_endplates(volume: np.ndarray, geometry: ImageGeometry, frame: BodyFram
 # Field of view
 
 
-def check_field_of_view(geometry: ImageGeometry, frame: BodyFrame) -> CheckResult:
-    """The whole body (keypoint box grown by the keypoint inset and ``FOV_MARGIN_MM``) is in the image.
+def check_field_of_view(geometry: ImageGeometry, frame: BodyFrame, margin_mm: float = FOV_MARGIN_MM) -> CheckResult:
+    """The whole body (keypoint box grown by the keypoint inset and ``margin_mm``) is in the image.
 
     The box spans the keypoint columns +-(inset + margin) antero-posteriorly, the endplate lines
     +-margin, and +-``FOV_HALF_WIDTH_FRACTION`` x depth laterally (vertebral bodies are about
@@ -569,8 +569,8 @@ def check_field_of_view(geometry: ImageGeometry, frame: BodyFrame) -> CheckResul
     """
     inset = frame.inset
     a = np.linspace(0.0, 1.0, 7)
-    u = frame.u_front - inset - FOV_MARGIN_MM + a * (frame.depth + 2 * (inset + FOV_MARGIN_MM))
-    inf, sup = frame.grown_endplates(u, FOV_MARGIN_MM)
+    u = frame.u_front - inset - margin_mm + a * (frame.depth + 2 * (inset + margin_mm))
+    inf, sup = frame.grown_endplates(u, margin_mm)
     tt = inf[:, None] + a[None, :] * (sup - inf)[:, None]
     half = FOV_HALF_WIDTH_FRACTION * frame.depth
     w = np.concatenate([np.linspace(-half, half, 7), [-SLAB_HALF_MM, SLAB_HALF_MM]])

@@ -257,3 +257,27 @@ def test_a_crush_measured_against_a_neighbour_too_tall_for_its_level_is_withheld
                                    source="annotator") for (level, h), z in zip(heights.items(), (30.0, 0.0))])
     withhold_crushes_against_implausible_neighbours(placed)
     assert placed.vertebra("T9").assessed
+
+
+@pytest.mark.parametrize("thickness_mm, top_mm, resolved", [(1.0, 60.0, True), (2.0, 60.0, True),
+                                                             (3.0, 60.0, False), (1.0, 16.0, False)])
+def test_a_withheld_loss_is_marked_resolved_on_thin_slices_that_show_the_disc_beyond(thickness_mm, top_mm, resolved):
+    """A grade-2 wedge withheld for keypoints off the endplates is marked measured on slices that resolve the endplates
+    (the verdict then asks for a look) on 1 and 2 mm slices along an upright body, not on 3 mm ones
+    (``refine.CT_RESOLVED_MM``), nor where the scan ends 3.5 mm above its superior endplate (no disc above in view)."""
+    from VertebralFractureLib.geometry import ImageGeometry
+    from VertebralFractureLib.quality.stage import mark_resolved_unconfirmed_losses
+    from VertebralFractureLib.verdict import UNCONFIRMED_GRADE_KEY, UNCONFIRMED_RESOLVED_KEY
+
+    wedge = box_keypoints((0.0, 0.0, 0.0), heights=(18.0, 24.0, 25.0), depth=30.0)  # top endplate at 12.5 mm
+    result = SpineResult([Vertebra("L1", np.zeros(3), wedge, source="model")])
+    l1 = result.vertebra("L1")
+    l1.checks = {"endplates": 0.6}
+    withhold_unsupported_grades(result)
+    assert l1.extra[UNCONFIRMED_GRADE_KEY] == 2
+    slices = int(round((top_mm + 60.0) / thickness_mm))
+    geometry = ImageGeometry((200, 200, slices), (0.8, 0.8, thickness_mm), (-80.0, -80.0, -60.0 + thickness_mm / 2),
+                             np.eye(3))
+    mark_resolved_unconfirmed_losses(result, geometry)
+    assert l1.extra[UNCONFIRMED_RESOLVED_KEY] is resolved
+    assert l1.verdict()[0] == ("review" if resolved else "not assessed")
