@@ -568,7 +568,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
     )
     from .labels import RADIOGRAPH_LEVELS, assign_levels
     from .locate import _model, heatmap_peaks, predict_heatmaps
-    from .sacrum import BELOW_S1_REASON, anchored_levels
+    from .sacrum import BELOW_S1_REASON, SPARE_REASON, anchored_levels
     from .scale import candidate_scales, search_scale
 
     timings: Dict[str, float] = {}
@@ -706,6 +706,8 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
     if anchor is not None:
         for i in anchor.below_s1:
             rejected.append(rejected_entry(detections[i], BELOW_S1_REASON))
+        for i in anchor.spare:
+            rejected.append(rejected_entry(detections[i], SPARE_REASON))
         keep = [i for i in range(len(detections)) if i in anchor.labels]
         labels = [anchor.labels[i] for i in keep]
         level_certain = [bool(anchor.certain[i]) for i in keep]

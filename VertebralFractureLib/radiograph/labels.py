@@ -14,9 +14,13 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
+from ..validation import InputError
+
 #: Levels a radiograph vertebra may be given, cranio-caudal (Gartland et al. 2025's channels plus their neighbours).
 #: The 13 heatmap channels of Gartland et al. 2025, §2: T4 ... L4, cranio-caudal.
 CENTROID_LEVELS: Tuple[str, ...] = ("T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12", "L1", "L2", "L3", "L4")
+#: Levels above T1, used only to name a column with more bodies than :data:`RADIOGRAPH_LEVELS` (:func:`assign_levels`).
+CERVICAL_LEVELS: Tuple[str, ...] = ("C1", "C2", "C3", "C4", "C5", "C6", "C7")
 RADIOGRAPH_LEVELS: Tuple[str, ...] = ("T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12",
                                       "L1", "L2", "L3", "L4", "L5", "S1")
 
@@ -54,6 +58,13 @@ def assign_levels(centres_input: np.ndarray, heatmaps: np.ndarray, heatmap_level
         return [], np.zeros(0)
     scores = centre_scores(heatmaps, centres_input, radius)
     channels = list(RADIOGRAPH_LEVELS)
+    if len(centres_input) > len(channels):
+        # more bodies in the column than T1-S1 (a view reaching the neck, or a box too many): the consecutive labels
+        # need more levels, or the decoding has no path and named every body T1 (a real slice as a rotated JPEG)
+        channels = list(CERVICAL_LEVELS) + channels
+    if len(centres_input) > len(channels):
+        raise InputError(f"{len(centres_input)} bodies in the spine column, more than the {len(channels)} vertebrae "
+                         "C1-S1: this is not one lateral spine view")
     full = np.zeros((len(centres_input), len(channels)))
     for c, level in enumerate(heatmap_levels):
         full[:, channels.index(level)] = scores[:, c]

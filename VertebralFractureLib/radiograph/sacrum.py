@@ -289,6 +289,8 @@ class SacralAnchor:
     level_px: float
     details: Dict[str, object] = field(default_factory=dict)
     l5_probability: Optional[float] = None
+    #: Untrusted detections between two counted bodies one level apart: no level of their own (:func:`count_levels`).
+    spare: List[int] = field(default_factory=list)
 
 
 def trusted_bodies(checks: Sequence[Dict[str, float]]) -> List[bool]:
@@ -423,12 +425,13 @@ def sacral_anchor(image01: np.ndarray, foreground: float, keypoints: Sequence[np
     l5, l5_axis = bodies[l5_index].centre, bodies[l5_index].axis
     if any(float(np.dot(bodies[i].centre - l5, l5_axis)) > BELOW_L5_LEVELS * level for i in good):
         return None, "a body that passes the bone and line checks lies below the sacrum found: no anchor"
-    labels, certain, below = count_levels(bodies, order, l5_index)
+    labels, certain, below, spare = count_levels(bodies, order, l5_index, trusted)
     if not labels:
-        return None, "the count from the sacrum runs above T1"
+        return None, "the count from the sacrum runs above C1"
     probability = next(t["l5_probability"] for t in tests if t["detection"] == l5_index)
     anchor = SacralAnchor(l5=np.asarray(l5, dtype=np.float64), l5_index=l5_index, labels=labels, certain=certain,
-                          below_s1=below, test=result, level_px=level, details=details, l5_probability=probability)
+                          below_s1=below, test=result, level_px=level, details=details, l5_probability=probability,
+                          spare=spare)
     learned = "no score" if probability is None else f"{probability:.2f}"
     if result.passed:
         said = (f"the bone below its disc is {result.s1 - result.exit:.2f} and the sacrum ({result.sacrum_deg:.0f} "
@@ -455,51 +458,135 @@ def _steps(distance: float) -> Optional[int]:
     return fits[0] if len(fits) == 1 else None
 
 
-def count_levels(bodies: Sequence, order: Sequence[int], l5_index: int
-                 ) -> Tuple[Dict[int, str], Dict[int, bool], List[int]]:
+def _step(a, b) -> Tuple[float, Optional[int]]:
+    """Distance (levels) between two bodies and the whole number of level steps it makes, or None when not certain.
+
+    None when the distance fits no single whole number (:data:`STEP_RATIO`), the two heights differ more than 1.67
+    times, or the boxes are too small for the picture to show the disc between them (:data:`MIN_COUNTED_HEIGHT_PX`).
+    """
+    ratio = (b.height / a.height) if a.height > 0 else 0.0
+    distance = float(np.linalg.norm(b.centre - a.centre)) / (LEVEL_PER_HEIGHT * 0.5 * (a.height + b.height))
+    n = _steps(distance) if 1 / 1.67 <= ratio <= 1.67 else None
+    if 0.5 * (a.height + b.height) < MIN_COUNTED_HEIGHT_PX:
+        n = None  # the disc between two such bodies spans a pixel or two: the picture cannot settle the step
+    return distance, n
+
+
+#: An untrusted detection whose centre lies farther than this (body depths) in front of or behind the line through the
+#: trusted bodies on either side is not stepped through by the count (:func:`count_levels`). A vertebra slips forward
+#: on the one below it by up to half its depth in all but the rarest spondylolisthesis (Meyerding grades 1-2); a box a
+#: whole depth in front of the column (a real slice as PNG: on the prevertebral tissue in front of T12) is not a level.
+OFF_LINE_DEPTHS = 0.5
+
+
+def _off_the_line(bodies: Sequence, order: Sequence[int], line: Sequence[int], i: int) -> bool:
+    """Whether detection ``i`` lies more than :data:`OFF_LINE_DEPTHS` from the line of the ``line`` bodies beside it.
+
+    The line joins the nearest ``line`` bodies above and below ``i`` (in ``order``); at an end of the column it is the
+    nearest one's own axis.
+    """
+    rank = list(order).index(i)
+    above = next((j for j in reversed(order[:rank]) if j in line), None)
+    below = next((j for j in order[rank + 1:] if j in line), None)
+    if above is None and below is None:
+        return False
+    if above is not None and below is not None:
+        start, direction = bodies[above].centre, bodies[below].centre - bodies[above].centre
+        depth = 0.5 * (bodies[above].depth + bodies[below].depth)
+    else:
+        near = bodies[above if above is not None else below]
+        start, direction, depth = near.centre, near.axis, near.depth
+    direction = direction / max(float(np.linalg.norm(direction)), 1e-6)
+    offset = bodies[i].centre - start
+    across = abs(float(offset[0] * direction[1] - offset[1] * direction[0]))
+    return across > OFF_LINE_DEPTHS * depth
+
+
+def count_levels(bodies: Sequence, order: Sequence[int], l5_index: int, trusted: Optional[Sequence[bool]] = None
+                 ) -> Tuple[Dict[int, str], Dict[int, bool], List[int], List[int]]:
     """Level names counted from L5 by the spacing of neighbouring detections.
 
+    The count steps from body to body up and down from L5, a gap over a body the detector missed counted as the whole
+    number of levels it spans. It does not step through a detection that is not *trusted* (:func:`trusted_bodies`:
+    in the column and in line, with a bright endplate rim and darker discs) and lies off the line of the trusted
+    bodies beside it (:data:`OFF_LINE_DEPTHS`): on a real slice exported as PNG a box with no rim a whole depth in
+    front of T12, counted as one more step, put every level above it two off with certainty. Such a detection is
+    named from the bodies on either side, a level between theirs, certain only when both give it that one; between
+    two bodies one level apart it has no level of its own. A faint body on the line (an osteoporotic body whose rim
+    the bone check misses) is stepped through as before.
+
+    Args:
+        bodies: the detections (``.centre``, ``.height``).
+        order: their indices, cranio-caudal.
+        l5_index: the detection named L5.
+        trusted: per detection, whether the count may rest on it; default all.
+
     Returns:
-        (detection -> level name, detection -> whether its count is certain, detections below S1). Past
-        the first pair whose distance fits no single whole number of levels (:data:`STEP_RATIO`), or whose boxes
-        are too small for the picture to show the disc between them (:data:`MIN_COUNTED_HEIGHT_PX`), the count
-        goes on with the nearest whole number, but those levels are not certain. Empty labels when the count
-        runs above T1.
+        (detection -> level name, detection -> whether its count is certain, detections below S1, detections with no
+        level of their own: untrusted boxes between two counted bodies one level apart). Past
+        the first step that is not certain (:func:`_step`) the count goes on with the nearest whole number, but
+        those levels are not certain. Empty labels when the count runs above C1.
 
     """
-    from .labels import RADIOGRAPH_LEVELS
+    from .labels import CERVICAL_LEVELS, RADIOGRAPH_LEVELS
 
-    names = list(RADIOGRAPH_LEVELS)
+    names = list(CERVICAL_LEVELS) + list(RADIOGRAPH_LEVELS)  # a view may show C7 and above (never graded)
+    trusted = [True] * len(bodies) if trusted is None else list(trusted)
+    sure_bodies = [i for i in order if i == l5_index or trusted[i]]
+    rests = [i for i in order if i in sure_bodies or not _off_the_line(bodies, order, sure_bodies, i)]
     position = {l5_index: names.index("L5")}
     sure = {l5_index: True}
-    rank = list(order).index(l5_index)
+    rank = rests.index(l5_index)
     for direction in (-1, 1):
         previous, k, certain = l5_index, rank + direction, True
-        while 0 <= k < len(order):
-            i = order[k]
-            a, b = bodies[previous], bodies[i]
-            ratio = (b.height / a.height) if a.height > 0 else 0.0
-            distance = float(np.linalg.norm(b.centre - a.centre)) / (LEVEL_PER_HEIGHT * 0.5 * (a.height + b.height))
-            n = _steps(distance) if 1 / 1.67 <= ratio <= 1.67 else None
-            if 0.5 * (a.height + b.height) < MIN_COUNTED_HEIGHT_PX:
-                n = None  # the disc between two such bodies spans a pixel or two: the picture cannot settle the step
+        while 0 <= k < len(rests):
+            i = rests[k]
+            distance, n = _step(bodies[previous], bodies[i])
             if n is None:
                 certain = False
                 n = max(1, int(round(distance)))
             position[i] = position[previous] + direction * n
             sure[i] = certain
             previous, k = i, k + direction
-    labels, below = {}, []
+    spare: List[int] = []
+    taken = set(position.values())
+    for i in order:
+        if i in position:
+            continue
+        rank = list(order).index(i)
+        above = next((j for j in reversed(order[:rank]) if j in position), None)  # placed above: rests or named
+        below = next((j for j in order[rank + 1:] if j in rests), None)
+        named = []
+        for neighbour, direction in ((above, 1), (below, -1)):
+            if neighbour is None:
+                continue
+            distance, n = _step(bodies[neighbour], bodies[i])
+            named.append((position[neighbour] + direction * (n or max(1, int(round(distance)))),
+                          n is not None and sure[neighbour]))
+        low = position[above] + 1 if above is not None else -len(names)
+        high = position[below] - 1 if below is not None else 2 * len(names)
+        free = [p for p in range(low, high + 1) if p not in taken]
+        if not free:  # between two bodies one level apart: a second box on a level, no level of its own
+            spare.append(i)
+            continue
+        wanted = named[0][0]
+        position[i] = min(free, key=lambda p: (abs(p - wanted), p))
+        taken.add(position[i])
+        sure[i] = all(certain and p == position[i] for p, certain in named)
+    labels, below_s1 = {}, []
     for i, p in position.items():
         if p < 0:
-            return {}, {}, []
+            return {}, {}, [], []
         if p >= len(names):
-            below.append(i)
+            below_s1.append(i)
         else:
             labels[i] = names[p]
-    return labels, {i: sure[i] for i in labels}, below
+    return labels, {i: sure[i] for i in labels}, below_s1, spare
 
 
+#: Reason given for a detection left without a level by the count (:attr:`SacralAnchor.spare`).
+SPARE_REASON = ("between two vertebrae counted one level apart from the sacrum, without a bright endplate rim of its "
+                "own: a second box on one level, not a vertebra")
 #: Reason given for a detection below S1 once the sacrum is found (it is a sacral segment or lies in the pelvis).
 BELOW_S1_REASON = "below S1 of the sacral anchor: a sacral segment or the pelvis, not a mobile vertebral body"
 _SACRAL_TEST = ("(bone below its disc, soft tissue of the pelvis straight ahead, a long bony mass turning "

@@ -8,6 +8,7 @@ from VertebralFractureLib.radiograph.locate import locate_levels, predict_centro
 from VertebralFractureLib.radiograph.model import CentroidModel
 from VertebralFractureLib.radiograph.transform import gaussian_targets
 from VertebralFractureLib.training.radiograph.views import CENTROID_LEVELS
+from VertebralFractureLib.validation import InputError
 
 
 def _heatmaps(centres, levels, shape=(264, 264)):
@@ -39,6 +40,21 @@ def test_a_wrong_single_peak_is_overruled_by_the_order():
     heat = _heatmaps(centres, ["L1", "L2", "L3", "L4", "L3"])  # the last one's own peak says L3 again
     labels, _ = assign_levels(centres, heat, CENTROID_LEVELS, rows, radius=3)
     assert labels == ["L1", "L2", "L3", "L4", "L5"]
+
+
+def test_a_column_of_more_bodies_than_t1_to_s1_is_named_without_a_repeated_level():
+    """20 bodies in the column (a real slice as a JPEG turned 15 degrees: T1-S1, C7 and a box too many): the
+    consecutive decoding over T1-S1 (18 levels) had no path and named every body T1, and the analysis stopped with
+    "duplicate vertebra levels: T1". The levels above T1 are added for such a column; L1-L4 keep their peaks."""
+    rows = np.arange(20) * 20.0 + 10
+    centres = np.stack([np.full(20, 120.0), rows], axis=1)
+    heat = _heatmaps(centres[14:18], ["L1", "L2", "L3", "L4"], shape=(420, 264))
+    labels, _ = assign_levels(centres, heat, CENTROID_LEVELS, rows, radius=3)
+    assert len(set(labels)) == 20 and labels[14:18] == ["L1", "L2", "L3", "L4"]
+    assert labels[:2] == ["C6", "C7"] and labels[-1] == "S1"
+    with pytest.raises(InputError, match="more than the 25 vertebrae"):
+        many = np.arange(26) * 15.0
+        assign_levels(np.stack([np.full(26, 120.0), many], axis=1), np.zeros((13, 420, 264)), CENTROID_LEVELS, many)
 
 
 def test_no_detections():

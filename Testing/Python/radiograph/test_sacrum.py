@@ -146,11 +146,49 @@ def test_count_levels_marks_levels_past_an_ambiguous_spacing_uncertain():
     shifted = [k - np.array([0.0, 0.55 * sacrum.LEVEL_PER_HEIGHT * HEIGHT]) if i < 2 else k
                for i, k in enumerate(keypoints)]
     bodies = [_Body(k) for k in shifted]
-    labels, certain, below = sacrum.count_levels(bodies, list(range(7)), 6)
+    labels, certain, below, spare = sacrum.count_levels(bodies, list(range(7)), 6)
     assert [labels[i] for i in range(2, 7)] == ["L1", "L2", "L3", "L4", "L5"]
     assert all(certain[i] for i in range(2, 7)) and not certain[0] and not certain[1]
     # past the gap the count goes on with the nearest whole number of levels (1.55 -> 2): T11 above L1
     assert (labels[1], labels[0]) == ("T11", "T10")
+
+
+def test_the_count_rests_on_trusted_bodies_and_a_box_beside_the_column_takes_no_step():
+    """A real slice as PNG (A027284_19001231 at a working scale 2 % off its own): T12 not boxed, a box without a rim
+    a depth in front of it, and the count from L5 stepped L1 -> box -> T11 as two steps of one and two levels: every
+    level above two off, with certainty. The count no longer steps through an untrusted box off the column's line
+    (L1 -> T11: two levels, T12 missed); the box is named from both sides, a level between them, not certain unless
+    both agree."""
+    from VertebralFractureLib.radiograph.gate2d import _Body
+
+    _, keypoints = drawn_spine(7, "sacrum")  # T11 ... L5, 32 px apart
+    missing_t12 = [k for i, k in enumerate(keypoints) if i != 1]  # T11, L1, ..., L5
+    beside = keypoints[1] + np.array([-30.0, 8.0])  # in front of where T12 is, a little low
+    bodies = [_Body(k) for k in missing_t12 + [beside]]
+    order = [0, 6, 1, 2, 3, 4, 5]  # cranio-caudal: T11, the box, L1 ... L5
+    trusted = [True] * 6 + [False]
+    labels, certain, below, spare = sacrum.count_levels(bodies, order, 5, trusted)
+    assert [labels[i] for i in range(6)] == ["T11", "L1", "L2", "L3", "L4", "L5"] and all(certain[i] for i in range(6))
+    assert labels[6] == "T12" and not certain[6] and below == [] and spare == []
+    # counted through the box as a body, as before: T11 named T10 (the box's step from L1 fits one level)
+    through, _, _, _ = sacrum.count_levels(bodies, order, 5)
+    assert through[0] != "T11"
+    # between two bodies one level apart an untrusted box has no level of its own
+    crowded = [_Body(k) for k in keypoints] + [_Body(keypoints[1] + np.array([-30.0, 16.0]))]
+    labels, certain, below, spare = sacrum.count_levels(crowded, [0, 1, 7, 2, 3, 4, 5, 6], 6, [True] * 7 + [False])
+    assert spare == [7] and [labels[i] for i in range(7)] == ["T11", "T12", "L1", "L2", "L3", "L4", "L5"]
+    assert all(certain.values())
+
+
+def test_a_count_from_the_sacrum_that_reaches_the_neck_names_the_cervical_bodies():
+    """A view showing C7 above T1 (a real slice as a JPEG turned 15 degrees, A027284_19000925): the count from L5
+    reached one level above T1 and the anchor was refused ("runs above T1"), leaving 17 levels uncertain."""
+    from VertebralFractureLib.radiograph.gate2d import _Body
+
+    step = HEIGHT + DISC
+    bodies = [_Body(_box(np.zeros((1, 1)), 120.0, 20.0 + k * step)) for k in range(19)]  # C6 ... L5
+    labels, certain, below, spare = sacrum.count_levels(bodies, list(range(19)), 18)
+    assert [labels[k] for k in (0, 1, 2, 14, 18)] == ["C6", "C7", "T1", "L1", "L5"] and all(certain.values())
 
 
 def _nearest(vertebra, entry):
