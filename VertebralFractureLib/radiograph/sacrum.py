@@ -51,6 +51,9 @@ and L5 confirmed by the classifier").
 **Count** (:func:`count_levels`): the other detections are named by the whole number of levels between
 neighbours (their distance over :data:`LEVEL_PER_HEIGHT` times their mean height, :data:`STEP_RATIO`);
 past a distance that fits no single whole number the count goes on but those levels are not certain.
+The count does not step through an untrusted detection that lies off the line of the trusted bodies beside it
+(:data:`OFF_LINE_DEPTHS`: a box in front of the column); a count that reaches the neck names C7 and above (never
+graded).
 Detections counted more than one level below L5 (S2 and below, boxes in the pelvis, or an S1 box whose
 distance from L5 fits no whole number of levels) are left out; none of them would be graded.
 

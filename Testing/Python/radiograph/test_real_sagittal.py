@@ -122,17 +122,15 @@ def test_an_8_bit_export_without_spacing_reports_heights_in_pixels_and_g(tmp_pat
 def test_the_working_scale_of_an_export_is_refined_between_the_candidates_so_l5_is_boxed(tmp_path):
     """A062055_19001127 (1.18 mm per pixel) as an 8-bit PNG at its own size: the candidate scales nearest the truth are
     1.10 and 1.31 mm, both giving a column of 10 bodies; at 1.31 (chosen by the detector's summed score) L5 was not
-    boxed and the levels were uncertain, while at the true scale the sacral anchor names L5. Half steps around the
-    chosen candidate (``scale.REFINE_STEPS``) find 1.20 mm, 2 % off: L5 boxed on its annotated body, levels
+    boxed and the levels were uncertain, while at the true scale the sacral anchor names L5. The scale half-way
+    between two equal columns (``scale.search_scale``) is 1.20 mm, 2 % off: L5 boxed on its annotated body, levels
     anchored."""
-    from VertebralFractureLib.radiograph.scale import REFINE_STEPS
-
     name = "A062055_19001127-064"
     entry = ENTRIES[name]
     result = analyze_radiograph(_export_8bit(tmp_path, name, factor=1)).result
     searched = result.input["scale_search"]
     chosen = next(c for c in searched if c["chosen"])
-    coarse = searched[: -len(REFINE_STEPS)]
+    coarse = searched[:-1]
     assert abs(math.log(chosen["working_mm_per_pixel"] / entry["spacing_mm"][0])) < 0.05
     assert all(abs(math.log(c["working_mm_per_pixel"] / entry["spacing_mm"][0])) > 0.05 for c in coarse)
     levels = result.patient["levels"]
@@ -402,12 +400,14 @@ def test_cli_facing_option_and_the_facing_in_results_json(tmp_path, capsys):
 
 
 def test_a_faint_l5_named_by_the_sacral_anchor_is_never_left_out_at_the_column_end(tmp_path):
-    """The 8-bit export of this slice shows L5 too faint for the bone check; the sacral anchor names it from the
-    anatomy below. The column-end rule (gate2d.column_ends) left it out; L5 and S1 named by the anchor stay."""
+    """The 8-bit export of this slice read at 1.105 mm per pixel (the working scale the search chose before it was
+    refined between equal columns; at the refined 1.01 mm its L5 passes) shows L5 too faint for the bone check; the
+    sacral anchor names it from the anatomy below. The column-end rule (gate2d.column_ends) left it out; L5 and S1
+    named by the anchor stay."""
     from VertebralFractureLib.radiograph.analyze import ANCHORED
 
     name = "A058062_19010108-077"
-    result = analyze_radiograph(_export_8bit(tmp_path, name, factor=1)).result
+    result = analyze_radiograph(_export_8bit(tmp_path, name, factor=1), pixel_spacing=(1.105, 1.105)).result
     assert result.patient["levels"]["anchor"] == "sacrum" and set(ANCHORED) == {"L5", "S1"}
     assert result.labels[-1] == "L5"
     l5 = result.vertebrae[-1]
