@@ -482,15 +482,20 @@ def _step(a, b) -> Tuple[float, Optional[int]]:
 OFF_LINE_DEPTHS = 0.5
 
 
+def _beside(order: Sequence[int], i: int, among) -> Tuple[Optional[int], Optional[int]]:
+    """The nearest detections of ``among`` above and below detection ``i`` in the cranio-caudal ``order`` (or None)."""
+    rank = list(order).index(i)
+    above = next((j for j in reversed(order[:rank]) if j in among), None)
+    return above, next((j for j in order[rank + 1:] if j in among), None)
+
+
 def _off_the_line(bodies: Sequence, order: Sequence[int], line: Sequence[int], i: int) -> bool:
     """Whether detection ``i`` lies more than :data:`OFF_LINE_DEPTHS` from the line of the ``line`` bodies beside it.
 
     The line joins the nearest ``line`` bodies above and below ``i`` (in ``order``); at an end of the column it is the
     nearest one's own axis.
     """
-    rank = list(order).index(i)
-    above = next((j for j in reversed(order[:rank]) if j in line), None)
-    below = next((j for j in order[rank + 1:] if j in line), None)
+    above, below = _beside(order, i, line)
     if above is None and below is None:
         return False
     if above is not None and below is not None:
@@ -556,9 +561,8 @@ def count_levels(bodies: Sequence, order: Sequence[int], l5_index: int, trusted:
     for i in order:
         if i in position:
             continue
-        rank = list(order).index(i)
-        above = next((j for j in reversed(order[:rank]) if j in position), None)  # placed above: rests or named
-        below = next((j for j in order[rank + 1:] if j in rests), None)
+        above = _beside(order, i, position)[0]  # placed above: a body the count rests on, or one named already
+        below = _beside(order, i, rests)[1]
         named = []
         for neighbour, direction in ((above, 1), (below, -1)):
             if neighbour is None:
