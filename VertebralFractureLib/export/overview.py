@@ -71,8 +71,8 @@ def level_text(vertebra, certain: bool = True) -> str:
 def score_review(vertebra) -> bool:
     """Whether the verdict is "review" although the heights do not say so.
 
-    A validated learned score disagrees with grade-0 heights, or agrees with a height loss the gate withheld
-    (:mod:`VertebralFractureLib.verdict`).
+    A validated learned score disagrees with grade-0 heights, or agrees with a height loss the gate withheld, or that
+    withheld loss is of grade 2-3 on CT slices that resolve the endplates (:mod:`VertebralFractureLib.verdict`).
     """
     if vertebra.assessed and (vertebra.measure is None or vertebra.measure.grade != 0):
         return False
@@ -225,7 +225,7 @@ def draw_overview(
                    "disagrees (see the report)."
                    if reviewed else "")
                 + ("\n\"n/a review\": a height loss\nthe keypoints cannot confirm,\nand a validated learned\n"
-                   "score agrees (see the report)."
+                   "score agrees, or a loss of\n25 % or more on slices that\nresolve the endplates\n(see the report)."
                    if withheld else ""),
                 fontsize=8, va="top", color="#333")
     figure.suptitle(heading, fontsize=10)

@@ -200,6 +200,7 @@ def test_a_withheld_height_loss_a_learned_score_agrees_with_is_captioned_for_rev
         assert by_level[withheld.label].get_text() == f"{withheld.label} n/a review"
         assert tuple(by_level[withheld.label].get_color()) == GRADE_COLORS[1]
         assert by_level[plain.label].get_text() == f"{plain.label} n/a"
-        assert any("keypoints cannot confirm" in t.get_text() for t in figure.texts)
+        assert any("keypoints cannot confirm" in t.get_text() and "resolve the endplates" in t.get_text()
+                   for t in figure.texts)
     finally:
         plt.close(figure)

@@ -98,6 +98,8 @@ def test_report_shows_not_assessed_reasons_methods_that_ran_and_the_notice(tmp_p
     assert "Pisov M." in html and "Husseini M." in html
     assert "Nicolaes" not in html and "Botros" not in html and "Gartland" not in html  # did not run
     assert "No patient name or identifier is included" in html
+    # the rule says when a withheld loss asks for a look on its own (verdict.UNCONFIRMED_RESOLVED_KEY)
+    assert "asks for a <b>review</b> on its own where the CT's\nslices resolve the endplates" in html
 
 
 def test_report_thumbnails_one_per_vertebra_with_points(tmp_path, result):
