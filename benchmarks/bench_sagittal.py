@@ -4,7 +4,7 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_sagittal.py [--reference Testing/Data/real/reference/covid_sagittal.json]
                                                           [--only NAME ...] [--all] [--as-png [--jpeg Q]]
-                                                          [--folds DIR]
+                                                          [--folds DIR] [--dicom DIR]
 
 Runs ``analyze_radiograph`` (the path ``vertebral-fracture analyze`` takes for a 2D image) on each
 stored 2D NIfTI image (HU, pixel spacing from the file) and compares with the hand-made level
@@ -32,6 +32,9 @@ slices whose levels are certain from a sacrum in view; with ``--folds`` each sli
 ``DIR/<patient>.pt`` (``<patient>`` = the file name up to the first ``_``) is analysed with that network, trained
 without the patient (the command is in :mod:`VertebralFractureLib.training.radiograph.train_lumbosacral`), so the
 figure is a held-out one; the other slices use the shipped network, which has not seen them.
+``--dicom DIR`` analyses the original DICOM files (``../shared/data/real/covid_sagittal/<image>.dcm``, the same pixel
+grid) instead of the NIfTI copies, which were made with the padding outside the reconstructed field clipped to -1024
+HU and without the header: the files as a user loads them.
 """
 
 from __future__ import annotations
@@ -194,17 +197,20 @@ def render(source: Path, entry: dict, result, score: dict, target: Path) -> None
 
 def score_image(entry: dict, root: Path, as_png: Path | None = None, mirror: Path | None = None,
                 frame: Path | None = None, jpeg_quality: int | None = None, out: Path | None = None,
-                lumbosacral_model=None) -> dict:
+                lumbosacral_model=None, dicom: Path | None = None) -> dict:
     """Analyse one image (or its 8-bit export without pixel size, into folder ``as_png``; or mirrored, written
     into folder ``mirror``; or in a collimator-like bright frame, written into folder ``frame``) and score it;
     with ``out``, also draw it there (:func:`render`); ``lumbosacral_model``: the sacral anchor's classifier
-    (default: the shipped one)."""
+    (default: the shipped one); ``dicom``: the folder of the original DICOM files, analysed instead of the stored
+    NIfTI copies (same pixel grid; the header's orientation and the scanner's padding as the user's file has them)."""
     from VertebralFractureLib.radiograph.analyze import analyze_radiograph
     from VertebralFractureLib.radiograph.gate2d import REASONS
     from VertebralFractureLib.schema import SpineResult
     from VertebralFractureLib.validation import InputError
 
     source = root / entry["image"]
+    if dicom is not None:
+        source = dicom / (Path(entry["image"]).name[: -len(".nii.gz")] + ".dcm")
     if mirror is not None:
         import SimpleITK as sitk
 
@@ -302,7 +308,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", default=None, metavar="DIR",
                         help="analyse each patient's slices with DIR/<patient>.pt, the lumbosacral classifier trained "
                              "without that patient (module doc)")
+    parser.add_argument("--dicom", default=None, metavar="DIR",
+                        help="analyse the original DICOM files in DIR (../shared/data/real/covid_sagittal) instead of "
+                             "the stored NIfTI copies, as a user loads them: header orientation, scanner padding")
     args = parser.parse_args(argv)
+    if args.dicom is not None and (args.as_png or args.mirror or args.frame):
+        parser.error("--dicom analyses the DICOM files as they are: not with --as-png, --mirror or --frame")
     if args.jpeg is not None and not args.as_png:
         parser.error("--jpeg QUALITY writes the --as-png export as a JPEG: give --as-png too")
     import tempfile
@@ -339,7 +350,8 @@ def _run(args: argparse.Namespace, scratch: Path | None) -> int:
 
                 model = load_model(fold)
             score = score_image(entry, root, scratch if args.as_png else None, scratch if args.mirror else None,
-                                scratch if args.frame else None, args.jpeg, out, model)
+                                scratch if args.frame else None, args.jpeg, out, model,
+                                Path(args.dicom) if args.dicom else None)
         except Exception as error:  # noqa: BLE001 - a failing image is a result here
             print(f"{name}: analysis failed: {type(error).__name__}: {error}")
             continue

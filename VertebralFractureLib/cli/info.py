@@ -16,6 +16,8 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Print the image description as JSON (any dimension; NaN/Inf voxels counted from the raw data)."""
+    import dataclasses
+
     import numpy as np
     import SimpleITK as sitk
 
@@ -30,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
         set_resolution,
     )
     from ..io.interpolated import unrecorded_interpolation
+    from ..radiograph.view_plane import header_view
 
     path = check_input_path(args.image)
     image = read_image(path, allow_non_finite=True)
@@ -53,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
             description[key] = image.GetMetaData(tag)
     if interpolation is not None:
         description["resampled"] = interpolation.describe()
+    # the plane a DICOM header names (a radiograph that is not lateral is refused by the analysis)
+    view = header_view(image)
+    if view is not None:
+        description["view_plane"] = dataclasses.asdict(view)
     values = np.asarray(array)
     finite = values[np.isfinite(values)] if values.dtype.kind in "fc" else values
     non_finite = int(values.size - finite.size)

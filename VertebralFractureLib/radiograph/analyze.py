@@ -24,7 +24,8 @@ from ..progress import Progress
 from ..schema import SpineResult, Vertebra
 from ..stage import Analysis
 from ..validation import InputError, check_radiograph
-from .reading import FROM_CALLER, FROM_VOLUME_HEADER, NO_PIXEL_SIZE, PixelSize, dicom_facing, read_dicom_facing
+from .reading import FROM_CALLER, FROM_VOLUME_HEADER, NO_PIXEL_SIZE, PixelSize, padding_as_air
+from .view_plane import LATERAL, header_view, not_lateral, read_header_view
 
 PathLike = Union[str, Path]
 #: The overview export windows images for CT (HU -250 ... 1250); the radiograph is shown through
@@ -499,7 +500,13 @@ def analyze_radiograph(
     started = time.perf_counter()
     progress(0.0, "reading the radiograph")
     image, file_size, name = _load(source)
+    image = padding_as_air(image)
     check_radiograph(image, name)
+    # a DICOM header may say which plane the picture lies in (a frontal or oblique film is refused: :mod:`.view_plane`)
+    # and which way the patient faces; then that is not guessed
+    said = read_header_view(source) if isinstance(source, (str, Path)) else header_view(source)
+    if said is not None and said.plane != LATERAL:
+        raise InputError(not_lateral(name, said))
     shadow = collimation_mask(image)
     exposed = exposed_rows(shadow)
     if shadow.any():  # the collimator's bright shadow at the edges is no patient: shown and analysed as air
@@ -509,11 +516,8 @@ def analyze_radiograph(
     # rows beyond the scanned range (a reformat's padding) are outside the view, as the picture's edge is
     exposed = rows_overlap(exposed, scanned_rows(image))
     load_s = time.perf_counter() - started
-    said = None
-    if facing == "auto":  # a DICOM file may say it (Patient Orientation); then nothing is guessed
-        said = read_dicom_facing(source) if isinstance(source, (str, Path)) else (
-            dicom_facing(source) if hasattr(source, "HasMetaDataKey") else None)
-    sides = [facing] if facing != "auto" else ([said] if said else ["left"] if detector is not None else list(FACINGS))
+    told = said.facing if said is not None and facing == "auto" else None
+    sides = [facing] if facing != "auto" else ([told] if told else ["left"] if detector is not None else list(FACINGS))
     analyses, errors, confident = {}, {}, {}
     for k, side in enumerate(sides):
         view = image if side == "left" else np.ascontiguousarray(image[:, ::-1])
@@ -535,7 +539,7 @@ def analyze_radiograph(
         analysis.result.warnings.append(f"{name}: the patient faces right (front on the right of the picture): "
                                         "analysed mirrored, every position given in the picture's own pixels")
     analysis.result.input["facing"] = side
-    analysis.result.input["facing_source"] = ("given" if facing != "auto" else "PatientOrientation" if said
+    analysis.result.input["facing_source"] = ("given" if facing != "auto" else said.tag if told
                                               else "as given" if len(sides) == 1 else "image")
     analysis.result.timings_s = {"load": round(load_s, 3), **analysis.result.timings_s}
     progress(1.0, f"done: {len(analysis.result.vertebrae)} vertebrae")

@@ -40,7 +40,7 @@ def drawn():
 
 
 def write_dx(path, pixel_spacing=None, imager_pixel_spacing=None, magnification=None, rows=40, cols=50,
-            pixels=None, patient_orientation=None):
+            pixels=None, patient_orientation=None, view_position=None):
     """A Digital X-Ray (DX) DICOM file written with pydicom, with only the spacing attributes asked for."""
     pydicom = pytest.importorskip("pydicom")
     from pydicom.dataset import Dataset, FileMetaDataset
@@ -66,6 +66,8 @@ def write_dx(path, pixel_spacing=None, imager_pixel_spacing=None, magnification=
         ds.EstimatedRadiographicMagnificationFactor = magnification  # (0018,1114), SID / SOD
     if patient_orientation is not None:
         ds.PatientOrientation = list(patient_orientation)  # (0020,0020), row direction \\ column direction
+    if view_position is not None:
+        ds.ViewPosition = view_position  # (0018,5101), AP / PA / LL / RL / RLO / LLO
     data = (np.arange(rows * cols).reshape(rows, cols) % 251) * 16 if pixels is None else pixels
     data = np.asarray(data, dtype=np.uint16)
     ds.PixelData = data.tobytes()

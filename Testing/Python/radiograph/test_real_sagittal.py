@@ -364,7 +364,7 @@ def test_a_dicom_film_says_which_way_it_faces_and_is_believed(tmp_path, dx_file,
     facing_right = dx_file(tmp_path / "right.dcm", pixel_spacing=(row_mm, col_mm), rows=rows, cols=cols,
                            pixels=pixels, patient_orientation=("A", "F"))
     result = analyze_radiograph(facing_right).result
-    assert result.input["facing"] == "right" and result.input["facing_source"] == "PatientOrientation"
+    assert result.input["facing"] == "right" and result.input["facing_source"] == "Patient Orientation (0020,0020)"
     assert result.labels == analysed[name].labels
     lying = dx_file(tmp_path / "lying.dcm", pixel_spacing=(row_mm, col_mm), rows=rows, cols=cols, pixels=pixels,
                     patient_orientation=("P", "F"))
