@@ -36,7 +36,7 @@ from .exchange import ExchangeMixin
 from .results import COLOR_MODES, ResultNodes, find_results, write_store
 from .review import ReviewMixin
 from .scene import resolve_scene
-from .volumes import geometry_of_volume, image_from_volume
+from .volumes import DicomDatabase, dicom_file_of, geometry_of_volume, image_from_volume
 
 PathLike = Union[str, Path]
 ProgressCallback = Callable[[float, str], None]
@@ -80,6 +80,8 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin, ReviewMixin):
         analyze_radiograph: the radiograph analysis
             ``analyze_radiograph(image, progress, pixel_spacing=...) -> Analysis``; default
             :func:`VertebralFractureLib.radiograph.analyze.analyze_radiograph`.
+        dicom_database: where the DICOM files of volumes loaded by Slicer's DICOM module are found (their Slice
+            Thickness, the plane a radiograph's header names); default ``slicer.dicomDatabase``.
 
     """
 
@@ -88,10 +90,12 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin, ReviewMixin):
         scene=None,
         analyze: Optional[Callable[..., Any]] = None,
         analyze_radiograph: Optional[Callable[..., Any]] = None,
+        dicom_database: Optional[DicomDatabase] = None,
     ):
         self.scene = resolve_scene(scene)
         self._analyze = analyze
         self._analyze_radiograph = analyze_radiograph
+        self._dicom_database = dicom_database
         self.cancel_event = threading.Event()
         self.on_result_changed = None
 
@@ -199,7 +203,7 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin, ReviewMixin):
         analyze = self._analyze
         if analyze is None:
             from ..pipeline import analyze
-        image = image_from_volume(volume_node)
+        image = image_from_volume(volume_node, self._dicom_database)
         analysis = analyze(image, options, Progress(progress, self.cancel_event))
         return self.show_analysis(
             analysis, volume=volume_node, name=name or volume_node.GetName(), color_by=self._color_mode(abnormality)
@@ -230,14 +234,23 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin, ReviewMixin):
 
         Raises:
             ValueError: for a missing node or one that is not a single 2D image.
-            InputError: for an image the radiograph analysis refuses.
+            InputError: for an image the radiograph analysis refuses, and for a picture loaded from a DICOM file
+                whose header says it is not a lateral view (:mod:`VertebralFractureLib.radiograph.view_plane`).
             Cancelled: when :meth:`cancel` was called during the run.
 
         """
         from ..progress import Progress
+        from ..radiograph.view_plane import LATERAL, not_lateral, read_header_view
+        from ..validation import InputError
 
         if volume_node is None:
             raise ValueError("select an input radiograph")
+        # the node's pixels carry no header; its DICOM file does: a frontal or oblique film is refused as the command
+        # line refuses it, and the facing it names is used (the node keeps the file's rows and columns)
+        source = dicom_file_of(volume_node, self._dicom_database)
+        view = read_header_view(source) if source else None
+        if view is not None and view.plane != LATERAL:
+            raise InputError(not_lateral(volume_node.GetName(), view))
         image = radiograph_bridge.radiograph_array(volume_node)
         if pixel_spacing is None:
             spacing = radiograph_bridge.volume_pixel_spacing(volume_node)
@@ -246,9 +259,12 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin, ReviewMixin):
         analyze = self._analyze_radiograph
         if analyze is None:
             from ..radiograph.analyze import analyze_radiograph as analyze
+        told = {"facing": view.facing} if view is not None and view.facing else {}
         analysis = analyze(image, Progress(progress, self.cancel_event), pixel_spacing=pixel_spacing,
-                           **({} if fracture_classifier else {"fracture_model": False}))
+                           **({} if fracture_classifier else {"fracture_model": False}), **told)
         analysis.result.input["path"] = volume_node.GetName()
+        if told:
+            analysis.result.input["facing_source"] = view.tag
         return self.show_analysis(analysis, volume=volume_node, name=name or volume_node.GetName(), color_by="grade")
 
     def cancel(self) -> None:

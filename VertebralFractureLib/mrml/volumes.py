@@ -15,7 +15,7 @@ a DICOM folder, so the refinement and the quality gate know the slices are thick
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Protocol
 
 import numpy as np
 
@@ -26,6 +26,13 @@ _FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])
 #: Node attribute in which Slicer's DICOM module (DICOMScalarVolumePlugin) lists the SOP Instance UIDs a volume was
 #: loaded from, space-separated.
 DICOM_INSTANCES_ATTRIBUTE = "DICOM.instanceUIDs"
+
+
+class DicomDatabase(Protocol):
+    """What the analysis asks of Slicer's DICOM database (``slicer.dicomDatabase``, a ctkDICOMDatabase)."""
+
+    def fileForInstance(self, uid: str) -> str:  # noqa: N802 - ctkDICOMDatabase's name
+        """The file of a SOP Instance UID, "" when unknown."""
 
 
 def _as_3d(array: np.ndarray, geometry: ImageGeometry):
@@ -148,7 +155,7 @@ def array_from_volume(node) -> np.ndarray:
     return np.array(slicer.util.arrayFromVolume(node), copy=True)
 
 
-def dicom_slice_thickness(node, database=None) -> Optional[float]:
+def dicom_slice_thickness(node, database: Optional[DicomDatabase] = None) -> Optional[float]:
     """Slice Thickness (mm) of the DICOM series a volume node was loaded from, or None.
 
     Args:
@@ -163,6 +170,22 @@ def dicom_slice_thickness(node, database=None) -> Optional[float]:
     """
     from ..io.images import dicom_file_slice_thickness
 
+    path = dicom_file_of(node, database)
+    return dicom_file_slice_thickness(path) if path else None
+
+
+def dicom_file_of(node, database: Optional[DicomDatabase] = None) -> Optional[str]:
+    """The file of the first DICOM instance a volume node was loaded from, or None.
+
+    Args:
+        node: a volume node; one loaded by Slicer's DICOM module lists its instances in
+            :data:`DICOM_INSTANCES_ATTRIBUTE`.
+        database: the DICOM database (``fileForInstance(uid) -> path``, "" for an unknown UID); default
+            ``slicer.dicomDatabase``.
+
+    Returns:
+        the file's path, or None when the node did not come from DICOM, no database is open or the file is unknown.
+    """
     uids = (node.GetAttribute(DICOM_INSTANCES_ATTRIBUTE) or "").split()
     if not uids:
         return None
@@ -170,11 +193,10 @@ def dicom_slice_thickness(node, database=None) -> Optional[float]:
         database = getattr(import_slicer(), "dicomDatabase", None)
     if database is None:
         return None
-    path = database.fileForInstance(uids[0])
-    return dicom_file_slice_thickness(path) if path else None
+    return database.fileForInstance(uids[0]) or None
 
 
-def image_from_volume(node, database=None):
+def image_from_volume(node, database: Optional[DicomDatabase] = None):
     """A SimpleITK image with the node's voxels and LPS geometry, and its DICOM slice thickness recorded.
 
     ``database``: as :func:`dicom_slice_thickness` (default ``slicer.dicomDatabase``).

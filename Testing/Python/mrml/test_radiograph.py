@@ -280,3 +280,74 @@ def test_a_body_placed_above_the_column_is_measured_once_a_reader_moves_it(logic
     row = table_rows(shown.table)[2]
     assert (row["Status"], row["Grade"]) == ("assessed", vertebra.measure.grade) and row["Grade"] >= 0
     assert vertebra.extra["withheld_by_analysis"] == REASONS["placed"]
+
+
+class _DicomDatabase:
+    """What ``slicer.dicomDatabase`` answers here (ctkDICOMDatabase.fileForInstance: "" for an unknown UID)."""
+
+    def __init__(self, files):
+        self.files = files
+
+    def fileForInstance(self, uid):  # noqa: N802 - ctkDICOMDatabase's name
+        return self.files.get(uid, "")
+
+
+def _real_film_from_dicom(tmp_path, mrml_scene, pixels, spacing_mm, **header):
+    """A real sagittal CT slice (``pixels``) written as a DX file with the header asked for, shown as Slicer's DICOM
+    module loads it (a one-slice volume listing its instance's UID), and the database that finds the file."""
+    import SimpleITK as sitk
+    from testdata import write_dx
+
+    from VertebralFractureLib.mrml.radiographs import radiograph_volume
+    from VertebralFractureLib.mrml.volumes import DICOM_INSTANCES_ATTRIBUTE
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = write_dx(tmp_path / "film.dcm", pixel_spacing=(spacing_mm, spacing_mm), rows=pixels.shape[0],
+                    cols=pixels.shape[1], pixels=pixels, **header)
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    uid = reader.GetMetaData("0008|0018").strip("\0 ")
+    node = radiograph_volume(pixels.astype(np.float32), (spacing_mm, spacing_mm), scene=mrml_scene, name="XR")
+    node.SetAttribute(DICOM_INSTANCES_ATTRIBUTE, uid)
+    return node, _DicomDatabase({uid: str(path)})
+
+
+def _real_slice(name):
+    import SimpleITK as sitk
+    from testdata import real
+
+    entry = next(e for e in json.loads(real("reference", "covid_sagittal.json").read_text())["images"]
+                 if name in e["image"])
+    hu = sitk.GetArrayFromImage(sitk.ReadImage(str(real(entry["image"])))).squeeze()
+    return np.clip(np.rint(hu + 1024.0), 0, 4095).astype(np.uint16), float(entry["spacing_mm"][0])
+
+
+def test_a_film_loaded_from_dicom_is_read_with_its_header(tmp_path, mrml_scene):
+    """Slicer's DICOM module gives the node the file's pixels without its header; the logic reads the header from the
+    file the node's instance UID names. A film whose View Position is PA is refused in one line naming the node and
+    the attribute, and nothing is added to the scene; a film facing right (Patient Orientation A\\F, the real slice
+    mirrored) is analysed facing right without trying the other way, with the same levels as the slice as stored."""
+    from VertebralFractureLib.mrml.logic import VertebralFractureLogic
+    from VertebralFractureLib.radiograph.analyze import analyze_radiograph
+    from VertebralFractureLib.validation import InputError
+
+    pixels, spacing = _real_slice("A058062_19010108-077")
+    frontal, database = _real_film_from_dicom(tmp_path / "a", mrml_scene, pixels, spacing, view_position="PA")
+    logic = VertebralFractureLogic(mrml_scene, dicom_database=database)
+    nodes_before = mrml_scene.GetNumberOfNodes()
+    with pytest.raises(InputError) as refused:
+        logic.run(frontal)
+    assert str(refused.value).startswith("XR: a frontal (AP / PA) view (View Position (0018,5101) is 'PA')")
+    assert mrml_scene.GetNumberOfNodes() == nodes_before
+    # without the database the header is not found: the picture is analysed as a lateral one, as any picture is
+    assert VertebralFractureLogic(mrml_scene).run(frontal).result.vertebrae
+
+    mirrored = np.ascontiguousarray(pixels[:, ::-1])
+    facing_right, database = _real_film_from_dicom(tmp_path / "b", mrml_scene, mirrored, spacing,
+                                                   patient_orientation=("A", "F"))
+    result = VertebralFractureLogic(mrml_scene, dicom_database=database).run(facing_right).result
+    assert result.input["facing"] == "right"
+    assert result.input["facing_source"] == "Patient Orientation (0020,0020)"
+    stored = analyze_radiograph(mirrored.astype(np.float32), pixel_spacing=(spacing, spacing)).result
+    assert stored.input["facing_source"] == "image" and result.labels == stored.labels and "L5" in result.labels

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from testdata import write_dx
 
 from VertebralFractureLib.training.radiograph.columns import Column
 
@@ -37,42 +38,6 @@ def drawn_column(seed: int = 0, pixel_mm: float = 1.0, heights=None) -> Column:
 def drawn():
     """The :func:`drawn_column` factory."""
     return drawn_column
-
-
-def write_dx(path, pixel_spacing=None, imager_pixel_spacing=None, magnification=None, rows=40, cols=50,
-            pixels=None, patient_orientation=None, view_position=None):
-    """A Digital X-Ray (DX) DICOM file written with pydicom, with only the spacing attributes asked for."""
-    pydicom = pytest.importorskip("pydicom")
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray Image Storage - For Presentation
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.Modality, ds.PatientName, ds.PatientID = "DX", "Lateral^Spine", "1"
-    ds.Rows, ds.Columns = rows, cols
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    if pixel_spacing is not None:
-        ds.PixelSpacing = list(pixel_spacing)  # (0028,0030), row \ column
-    if imager_pixel_spacing is not None:
-        ds.ImagerPixelSpacing = list(imager_pixel_spacing)  # (0018,1164), row \ column, at the detector
-    if magnification is not None:
-        ds.EstimatedRadiographicMagnificationFactor = magnification  # (0018,1114), SID / SOD
-    if patient_orientation is not None:
-        ds.PatientOrientation = list(patient_orientation)  # (0020,0020), row direction \\ column direction
-    if view_position is not None:
-        ds.ViewPosition = view_position  # (0018,5101), AP / PA / LL / RL / RLO / LLO
-    data = (np.arange(rows * cols).reshape(rows, cols) % 251) * 16 if pixels is None else pixels
-    data = np.asarray(data, dtype=np.uint16)
-    ds.PixelData = data.tobytes()
-    pydicom.dcmwrite(path, ds, enforce_file_format=True)
-    return path
 
 
 @pytest.fixture
