@@ -249,6 +249,9 @@ def _load(source: Union[PathLike, np.ndarray, Any]) -> Tuple[np.ndarray, PixelSi
     return to_grey(np.asarray(source)), PixelSize(None, NO_PIXEL_SIZE), "input image"
 
 
+#: ``input["view_plane"]`` of a picture whose file names no plane (PNG, JPEG, a NIfTI slice, a DICOM file without
+#: the attributes of :mod:`.view_plane`): nothing tells a frontal view apart, so it is analysed as a lateral one.
+NO_VIEW_PLANE = "not stated by the file: analysed as a lateral view"
 #: Levels the sacral anchor identifies by their anatomy (L5 above the sacrum, S1 below its disc): never left out
 #: at the column's end, however faint (a real L5 failing the bone check on a JPEG export was).
 ANCHORED = ("L5", "S1")
@@ -483,7 +486,8 @@ def analyze_radiograph(
         The :class:`~VertebralFractureLib.pipeline.Analysis`; ``result.frame == "pixel"``, keypoints
         and centroids ``[column, row]`` in the picture's own pixels whichever way it faces, heights in mm (in
         pixels when no pixel size is known; ``input["height_unit"]``, ``input["pixel_size_source"]``,
-        ``input["height_plane"]`` say which), ``input["facing"]``.
+        ``input["height_plane"]`` say which), ``input["facing"]``, ``input["view_plane"]`` (the plane the DICOM
+        header names, or :data:`NO_VIEW_PLANE`).
 
     Raises:
         InputError / ImageReadError: for inputs that are not a usable 2D radiograph.
@@ -539,6 +543,9 @@ def analyze_radiograph(
         analysis.result.warnings.append(f"{name}: the patient faces right (front on the right of the picture): "
                                         "analysed mirrored, every position given in the picture's own pixels")
     analysis.result.input["facing"] = side
+    # which plane the picture lies in, as far as anything says: the DICOM header, else nothing (analysed as lateral)
+    analysis.result.input["view_plane"] = (f"{said.plane} ({said.tag} is '{said.value}')" if said is not None
+                                           else NO_VIEW_PLANE)
     analysis.result.input["facing_source"] = ("given" if facing != "auto" else said.tag if told
                                               else "as given" if len(sides) == 1 else "image")
     analysis.result.timings_s = {"load": round(load_s, 3), **analysis.result.timings_s}

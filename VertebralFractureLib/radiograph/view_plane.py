@@ -150,5 +150,5 @@ def read_header_view(path: Union[str, Path]) -> Optional[HeaderView]:
 def not_lateral(name: str, view: HeaderView) -> str:
     """The one line refusing a picture that is not a lateral view."""
     what = {"frontal": "a frontal (AP / PA) view", "oblique": "an oblique view", "axial": "an axial slice"}
-    return (f"{name}: {what.get(view.plane, view.plane)} ({view.tag} is {view.value!r}); vertebral heights are "
+    return (f"{name}: {what.get(view.plane, view.plane)} ({view.tag} is '{view.value}'); vertebral heights are "
             "measured on a lateral view of the spine: give the lateral view")

@@ -121,7 +121,9 @@ def test_a_real_ct_slice_as_its_dicom_file_faces_as_its_header_says_with_its_pad
     expected = analyze_radiograph(ROOT / ENTRIES[name]["image"]).result
     assert result.input["facing"] == "left"
     assert result.input["facing_source"] == "Image Orientation (Patient) (0020,0037)"
+    assert result.input["view_plane"] == "lateral (Image Orientation (Patient) (0020,0037) is '0\\1\\0\\0\\0\\-1')"
     assert expected.input["facing_source"] == "image"
+    assert expected.input["view_plane"] == "not stated by the file: analysed as a lateral view"
     assert result.labels == expected.labels and "S1" in result.labels
     assert [v.status for v in result.vertebrae] == [v.status for v in expected.vertebrae]
     np.testing.assert_allclose([v.centroid for v in result.vertebrae], [v.centroid for v in expected.vertebrae],
