@@ -263,6 +263,8 @@ class VertebralFractureLogic(EditingMixin, ExchangeMixin, ReviewMixin):
         analysis = analyze(image, Progress(progress, self.cancel_event), pixel_spacing=pixel_spacing,
                            **({} if fracture_classifier else {"fracture_model": False}), **told)
         analysis.result.input["path"] = volume_node.GetName()
+        if view is not None:
+            analysis.result.input["view_plane"] = view.describe()
         if told:
             analysis.result.input["facing_source"] = view.tag
         return self.show_analysis(analysis, volume=volume_node, name=name or volume_node.GetName(), color_by="grade")

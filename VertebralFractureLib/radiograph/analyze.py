@@ -544,8 +544,7 @@ def analyze_radiograph(
                                         "analysed mirrored, every position given in the picture's own pixels")
     analysis.result.input["facing"] = side
     # which plane the picture lies in, as far as anything says: the DICOM header, else nothing (analysed as lateral)
-    analysis.result.input["view_plane"] = (f"{said.plane} ({said.tag} is '{said.value}')" if said is not None
-                                           else NO_VIEW_PLANE)
+    analysis.result.input["view_plane"] = said.describe() if said is not None else NO_VIEW_PLANE
     analysis.result.input["facing_source"] = ("given" if facing != "auto" else said.tag if told
                                               else "as given" if len(sides) == 1 else "image")
     analysis.result.timings_s = {"load": round(load_s, 3), **analysis.result.timings_s}

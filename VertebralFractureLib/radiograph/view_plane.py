@@ -71,6 +71,15 @@ class HeaderView:
     value: str
     facing: Optional[str] = None
 
+    @property
+    def said(self) -> str:
+        """What said so, e.g. "View Position (0018,5101) is 'PA'"."""
+        return f"{self.tag} is '{self.value}'"
+
+    def describe(self) -> str:
+        """The plane and what said so (``input["view_plane"]`` of a result)."""
+        return f"{self.plane} ({self.said})"
+
 
 def _text(header, key: str) -> str:
     return header.GetMetaData(key).strip() if header.HasMetaDataKey(key) else ""
@@ -150,5 +159,5 @@ def read_header_view(path: Union[str, Path]) -> Optional[HeaderView]:
 def not_lateral(name: str, view: HeaderView) -> str:
     """The one line refusing a picture that is not a lateral view."""
     what = {"frontal": "a frontal (AP / PA) view", "oblique": "an oblique view", "axial": "an axial slice"}
-    return (f"{name}: {what.get(view.plane, view.plane)} ({view.tag} is '{view.value}'); vertebral heights are "
+    return (f"{name}: {what.get(view.plane, view.plane)} ({view.said}); vertebral heights are "
             "measured on a lateral view of the spine: give the lateral view")

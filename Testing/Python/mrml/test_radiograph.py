@@ -349,5 +349,6 @@ def test_a_film_loaded_from_dicom_is_read_with_its_header(tmp_path, mrml_scene):
     result = VertebralFractureLogic(mrml_scene, dicom_database=database).run(facing_right).result
     assert result.input["facing"] == "right"
     assert result.input["facing_source"] == "Patient Orientation (0020,0020)"
+    assert result.input["view_plane"] == "lateral (Patient Orientation (0020,0020) is 'A\\F')"
     stored = analyze_radiograph(mirrored.astype(np.float32), pixel_spacing=(spacing, spacing)).result
     assert stored.input["facing_source"] == "image" and result.labels == stored.labels and "L5" in result.labels
