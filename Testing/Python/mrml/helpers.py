@@ -61,3 +61,13 @@ def keypoints_lps(node, level: str) -> np.ndarray:
         node.GetNthControlPointPosition(point_index(node, f"{level}:{slot}"), ras)
         points.append([-ras[0], -ras[1], ras[2]])
     return np.array(points)
+
+
+class DicomDatabase:
+    """What ``slicer.dicomDatabase`` answers here (ctkDICOMDatabase.fileForInstance: "" for an unknown UID)."""
+
+    def __init__(self, files):
+        self.files = files
+
+    def fileForInstance(self, uid):  # noqa: N802 - ctkDICOMDatabase's name
+        return self.files.get(uid, "")

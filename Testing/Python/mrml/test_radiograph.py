@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from mrml.helpers import DicomDatabase
 
 from VertebralFractureLib.schema import SpineResult
 
@@ -282,16 +283,6 @@ def test_a_body_placed_above_the_column_is_measured_once_a_reader_moves_it(logic
     assert vertebra.extra["withheld_by_analysis"] == REASONS["placed"]
 
 
-class _DicomDatabase:
-    """What ``slicer.dicomDatabase`` answers here (ctkDICOMDatabase.fileForInstance: "" for an unknown UID)."""
-
-    def __init__(self, files):
-        self.files = files
-
-    def fileForInstance(self, uid):  # noqa: N802 - ctkDICOMDatabase's name
-        return self.files.get(uid, "")
-
-
 def _real_film_from_dicom(tmp_path, mrml_scene, pixels, spacing_mm, **header):
     """A real sagittal CT slice (``pixels``) written as a DX file with the header asked for, shown as Slicer's DICOM
     module loads it (a one-slice volume listing its instance's UID), and the database that finds the file."""
@@ -310,7 +301,7 @@ def _real_film_from_dicom(tmp_path, mrml_scene, pixels, spacing_mm, **header):
     uid = reader.GetMetaData("0008|0018").strip("\0 ")
     node = radiograph_volume(pixels.astype(np.float32), (spacing_mm, spacing_mm), scene=mrml_scene, name="XR")
     node.SetAttribute(DICOM_INSTANCES_ATTRIBUTE, uid)
-    return node, _DicomDatabase({uid: str(path)})
+    return node, DicomDatabase({uid: str(path)})
 
 
 def _real_slice(name):

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from mrml.helpers import DicomDatabase
 
 from VertebralFractureLib.geometry import ImageGeometry, lps_to_ras
 
@@ -104,16 +105,6 @@ def test_shape_mismatch_is_refused(mrml_scene, oblique):
         volume_from_array(np.zeros((7, 6, 5)), geometry, scene=mrml_scene)
 
 
-class _DicomDatabase:
-    """What ``slicer.dicomDatabase`` answers here (ctkDICOMDatabase.fileForInstance: "" for an unknown UID)."""
-
-    def __init__(self, files):
-        self.files = files
-
-    def fileForInstance(self, uid):  # noqa: N802 - ctkDICOMDatabase's name
-        return self.files.get(uid, "")
-
-
 def _dicom_volume(tmp_path, mrml_scene, thickness):
     """A real DICOM series (spacing 1.5 mm, Slice Thickness ``thickness``) shown as Slicer's DICOM module loads it:
     a volume node listing its instances' UIDs; and the UID -> file table of its database."""
@@ -139,7 +130,7 @@ def _dicom_volume(tmp_path, mrml_scene, thickness):
         files[reader.GetMetaData("0008|0018").strip("\0 ")] = str(path)
     node = volume_from_image(read_image(tmp_path / "series"), scene=mrml_scene, name="CT")
     node.SetAttribute(DICOM_INSTANCES_ATTRIBUTE, " ".join(files))
-    return node, _DicomDatabase(files)
+    return node, DicomDatabase(files)
 
 
 def test_a_volume_loaded_from_dicom_carries_its_slice_thickness_into_the_analysis(tmp_path, mrml_scene):
@@ -162,7 +153,7 @@ def test_a_volume_loaded_from_dicom_carries_its_slice_thickness_into_the_analysi
     assert dicom_slice_thickness(node, database) is None
     assert geometry_of(image_from_volume(node, database)).resolution is None
     node.SetAttribute(DICOM_INSTANCES_ATTRIBUTE, " ".join(database.files))
-    assert dicom_slice_thickness(node, _DicomDatabase({})) is None
+    assert dicom_slice_thickness(node, DicomDatabase({})) is None
     assert dicom_slice_thickness(node) is None  # slicer-core has no slicer.dicomDatabase
 
 
