@@ -131,6 +131,22 @@ def read_series_header(uid: str, files: Sequence[str]) -> SeriesHeader:
     return header
 
 
+def _lateral_films_hint(headers: Sequence[SeriesHeader]) -> str:
+    """Where a study folder of radiographs holds a picture whose header says it is lateral: which file to give.
+
+    The radiograph analysis takes one picture (a file); a spine study of radiographs often holds a frontal and a lateral
+    film, and only the lateral one can be measured (:mod:`VertebralFractureLib.radiograph.view_plane`).
+    """
+    from ..radiograph.view_plane import LATERAL, read_header_view
+
+    films = [h.files[0] for h in headers if h.readable and len(h.files) == 1]
+    lateral = [Path(f) for f in films if getattr(read_header_view(f), "plane", None) == LATERAL]
+    if not lateral:
+        return ""
+    said = "the lateral radiographs among them are" if len(lateral) > 1 else "the lateral radiograph among them is"
+    return f"; {said} analysed when given as a file: {', '.join(str(f) for f in lateral)}"
+
+
 def _rank(header: SeriesHeader) -> tuple:
     return (not header.axial, header.thickness if header.thickness is not None else np.inf, -len(header.files),
             "DERIVED" in header.image_type, header.number if header.number is not None else np.inf, header.uid)
@@ -167,7 +183,8 @@ def choose_series(folder: Path, series: Dict[str, List[str]]) -> Tuple[str, str]
     candidates = sorted((h for h in headers if reasons[h.uid] is None), key=_rank)
     aside = "; ".join(f"{h.name} ({reasons[h.uid]})" for h in headers if reasons[h.uid] is not None)
     if not candidates:
-        raise ImageReadError(f"{folder}: none of its {len(headers)} DICOM series is a CT volume: {aside}")
+        raise ImageReadError(f"{folder}: none of its {len(headers)} DICOM series is a CT volume: {aside}"
+                             f"{_lateral_films_hint(headers)}")
     chosen = candidates[0]
     line = f"analysed {chosen.describe()} of the folder's {len(headers)} series"
     if len(candidates) > 1:

@@ -122,3 +122,31 @@ def test_info_on_a_study_folder_says_which_series_it_read(tmp_path, capsys):
     described = json.loads(capsys.readouterr().out)
     assert described["series_uid"] == THIN and described["size"] == [122, 101, 112]
     assert described["series_choice"].startswith("analysed series #3 'Abdomen 3.0 B30f'")
+
+
+def test_a_study_folder_of_a_frontal_and_a_lateral_film_names_the_lateral_file_to_give(tmp_path, capsys):
+    """A spine study of radiographs (one DX series each for the frontal and the lateral film, real slice pixels): no CT
+    volume, so the folder is refused; the line names the file whose Patient Orientation says it is lateral, which the
+    radiograph analysis takes, and not the frontal one."""
+    import numpy as np
+    import pydicom
+    from testdata import write_dx
+
+    pixels = np.clip(np.rint(sitk.GetArrayFromImage(sitk.ReadImage(str(
+        real("covid_sagittal", "A058062_19010108-077.nii.gz")))).squeeze() + 1024.0), 0, 4095).astype(np.uint16)
+    folder = tmp_path / "study"
+    folder.mkdir()
+    for name, orientation in (("ap.dcm", ("R", "F")), ("lat.dcm", ("P", "F"))):
+        write_dx(folder / name, pixel_spacing=(0.8, 0.8), rows=pixels.shape[0], cols=pixels.shape[1], pixels=pixels,
+                 patient_orientation=orientation)
+        film = pydicom.dcmread(folder / name)
+        film.StudyInstanceUID, film.PatientID = STUDY, "SYNTH-0042"
+        film.save_as(folder / name)
+    assert main(["analyze", str(folder), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "none of its 2 DICOM series is a CT volume" in error[0]
+    lateral = folder / "lat.dcm"
+    assert error[0].endswith(f"the lateral radiograph among them is analysed when given as a file: {lateral}")
+    assert main(["analyze", str(folder / "lat.dcm"), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    with pytest.raises(ImageReadError, match="none of its 2 DICOM series"):
+        choose_series(folder, dicom_series_in(folder))
