@@ -232,8 +232,8 @@ def read_radiograph_pixel_size(path: PathLike) -> Tuple[np.ndarray, PixelSize]:
 
 
 #: The CT number of air (HU). A CT slice in HU holds lower values only outside the reconstructed field of view: the
-#: scanner's padding (-2048 or -3024; DICOM Pixel Padding Value (0028,0120) where the file names it), a disc of a
-#: fifth of a square slice.
+#: scanner's padding (-2048 or -3024; DICOM Pixel Padding Value (0028,0120) where the file names it), 11 % of the real
+#: sagittal reformat A067967_19001231.
 AIR_HU = -1024.0
 #: Least share of the picture at CT air (:data:`AIR_HU` ... -900 HU) for a picture with values below :data:`AIR_HU` to
 #: be read as a CT slice in HU: a radiograph or an export stores no such values.
