@@ -88,6 +88,26 @@ def _is_dicom(path: Path) -> bool:
     return bool(uid) and len(uid) <= 64 and all(part.isdigit() for part in uid.split("."))
 
 
+def _multiframe_volumes(files: List[Path]) -> List[Path]:
+    """The DICOM ``files``, sorted, when each holds a whole volume (an enhanced, multi-frame CT); else [].
+
+    A folder of single-frame slices is one series, read as one case. A PACS export of recent scanners can put one
+    multi-frame file per exam side by side in one folder; read as one folder they are several patients' series and
+    the folder is refused.
+    """
+    from .io.images import read_header
+    from .io.multiframe import frame_count
+
+    volumes = []
+    for file in sorted(files):
+        if not _is_dicom(file):
+            continue
+        if frame_count(read_header(file)) < 2:
+            return []  # a slice: the folder is a series (stops at the first one, whatever the folder's size)
+        volumes.append(file)
+    return volumes
+
+
 def case_id(relative: str) -> str:
     """The case id (output sub-folder) of an input's path relative to the batch folder, extension kept."""
     return relative.strip("/").replace("/", "__") or "case"
@@ -164,12 +184,19 @@ def find_cases(root: Path, exclude: Optional[Path] = None) -> List[Case]:
         elif path.is_dir() and not path.is_symlink():
             files = [f for f in path.iterdir() if f.is_file()]
             if any(_is_dicom(f) for f in files[:20]):
-                cases.append(Case(case_id(relative.as_posix()), path, relative.as_posix()))
+                volumes = _multiframe_volumes(files)
+                if len(volumes) > 1:  # several enhanced CTs side by side: each file is an exam of its own
+                    cases.extend(Case(case_id(f.relative_to(root).as_posix()), f, f.relative_to(root).as_posix())
+                                 for f in volumes)
+                else:
+                    cases.append(Case(case_id(relative.as_posix()), path, relative.as_posix()))
     cases = _studies_as_cases(root, cases)
     if not cases:
         files = [f for f in root.iterdir() if f.is_file()]
         if any(_is_dicom(f) for f in files[:20]):
-            cases.append(Case("case", root, "."))
+            volumes = _multiframe_volumes(files)
+            cases.extend([Case(case_id(f.name), f, f.name) for f in volumes] if len(volumes) > 1
+                         else [Case("case", root, ".")])
     seen: Dict[str, Case] = {}
     for case in cases:
         other = seen.setdefault(case.name.lower(), case)

@@ -113,3 +113,23 @@ def test_live_progress_counts_done_failed_left_with_throughput_and_time_left():
         "[##########..........] 2 done, 0 failed, 2 left | 1.0 cases/min, about 2 min left | b.nii.gz: ok")
     assert progress.line(3, 4, {"case": "c.nii.gz", "status": "error"}) == (
         "[###############.....] 2 done, 1 failed, 1 left | 1.3 cases/min, about 45 s left | c.nii.gz: error")
+
+
+def test_enhanced_cts_side_by_side_in_one_folder_are_one_case_each(tmp_path):
+    """A recent scanner's export: one multi-frame file per exam, several exams in one folder (read as one folder they
+    are two patients' series and the folder is refused); a folder with one such file stays a folder case."""
+    from pydicom.uid import generate_uid
+    from testdata import real, write_ct_series, write_enhanced_ct
+
+    sample = sitk.ReadImage(str(real("totalsegmentator", "example_ct.nii.gz")))[:, :, 40:52]
+    for n in (1, 2):
+        write_ct_series(sample, tmp_path / "slices" / f"p{n}", study_uid=generate_uid(), series_uid=generate_uid(),
+                        patient_id=f"P{n}")
+        write_enhanced_ct(tmp_path / "slices" / f"p{n}", tmp_path / "export" / "flat" / f"exam{n}.dcm")
+    write_enhanced_ct(tmp_path / "slices" / "p1", tmp_path / "export" / "single" / "ct.dcm")
+    write_ct_series(sample, tmp_path / "export" / "series", study_uid=generate_uid(), series_uid=generate_uid())
+    found = [(c.name, c.path.relative_to(tmp_path / "export").as_posix()) for c in find_cases(tmp_path / "export")]
+    assert found == [("flat__exam1.dcm", "flat/exam1.dcm"), ("flat__exam2.dcm", "flat/exam2.dcm"),
+                     ("series", "series"), ("single", "single")]
+    # the same files straight in the batch folder
+    assert [c.name for c in find_cases(tmp_path / "export" / "flat")] == ["exam1.dcm", "exam2.dcm"]

@@ -7,7 +7,7 @@ Tests import it as ``from testdata import real``; ``Testing/Python`` must be on 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 
@@ -119,6 +119,33 @@ def write_ct_series(source, folder: Path, *, study_uid: str, series_uid: str, pa
         ds.save_as(folder / f"CT{series_number:03d}_{n:04d}.dcm", enforce_file_format=True)
         uids.append(ds.SOPInstanceUID)
     return uids
+
+
+def write_enhanced_ct(series_folder: Path, target: Path, *, modality: str = "CT",
+                      slice_thickness: Optional[float] = None, head_first: bool = False) -> Path:
+    """The single-frame CT series in ``series_folder`` (:func:`write_ct_series`) as one Legacy Converted Enhanced CT
+    file (highdicom; frames in the series' order, each frame's position in its functional groups), as a scanner that
+    stores a series in one multi-frame file exports it. ``modality`` replaces the Modality; ``slice_thickness`` the
+    Pixel Measures macro's Slice Thickness; ``head_first`` stores the frames in the reverse order. Returns ``target``.
+    """
+    import highdicom as hd
+    import pydicom
+    from highdicom.legacy import LegacyConvertedEnhancedCTImage
+
+    slices = sorted((pydicom.dcmread(f) for f in Path(series_folder).glob("*.dcm")), key=lambda d: d.InstanceNumber,
+                    reverse=head_first)
+    enhanced = LegacyConvertedEnhancedCTImage(legacy_datasets=slices, series_instance_uid=slices[0].SeriesInstanceUID,
+                                              series_number=int(slices[0].SeriesNumber), sop_instance_uid=hd.UID(),
+                                              instance_number=1)
+    enhanced.Modality = modality
+    if slice_thickness is not None:
+        enhanced.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].SliceThickness = slice_thickness
+        for frame in enhanced.PerFrameFunctionalGroupsSequence:
+            if "PixelMeasuresSequence" in frame:
+                frame.PixelMeasuresSequence[0].SliceThickness = slice_thickness
+    target.parent.mkdir(parents=True, exist_ok=True)
+    enhanced.save_as(target)
+    return target
 
 
 def write_dx(path, pixel_spacing=None, imager_pixel_spacing=None, magnification=None, rows=40, cols=50,

@@ -169,9 +169,9 @@ def run(args: argparse.Namespace) -> int:
     check_output_folder(args.out, RADIOGRAPH_OUTPUT_FILES if radiograph else OUTPUT_FILES,
                         overwrite=args.overwrite, expected_bytes=2 * size)
     if args.dicom_out:  # checked before the analysis, like --out
-        from ..export.dicom_outputs import DICOM_OUTPUT_FILES, not_dicom_message
+        from ..export.dicom_outputs import DICOM_OUTPUT_FILES, is_dicom_source, not_dicom_message
 
-        if not path.is_dir():
+        if not is_dicom_source(path):
             raise CommandError(not_dicom_message(source))
         check_output_folder(args.dicom_out, DICOM_OUTPUT_FILES, overwrite=args.overwrite, expected_bytes=size)
     report = progress_printer(args.quiet)

@@ -111,6 +111,47 @@ def not_dicom_message(source: PathLike) -> str:
             "(NIfTI/NRRD/MHA), so there is no DICOM series for a SEG or SR to reference")
 
 
+def is_dicom_source(source: PathLike) -> bool:
+    """Whether a SEG and an SR can reference ``source``: a DICOM series folder, or an enhanced CT file.
+
+    An enhanced (multi-frame) CT holds the whole series in one file (:mod:`VertebralFractureLib.io.multiframe`).
+    """
+    from ..io.images import read_header
+    from ..io.multiframe import frame_count
+
+    path = Path(source)
+    return path.is_dir() or (path.is_file() and frame_count(read_header(path)) > 1)
+
+
+def _frame_count(ds) -> int:
+    try:
+        return int(ds.get("NumberOfFrames", 1) or 1)
+    except (TypeError, ValueError):
+        return 1
+
+
+def _slice_count(datasets: Sequence[Any]) -> int:
+    """Slices of the source: one per single-frame dataset, or the frames of one enhanced (multi-frame) CT."""
+    return _frame_count(datasets[0]) if len(datasets) == 1 else len(datasets)
+
+
+def _slice_positions(datasets: Sequence[Any]) -> List[Tuple[str, List[float]]]:
+    """(what to name it, Image Position (Patient)) of each slice of the source, in its order.
+
+    Each single-frame dataset's own, or each frame's from the functional groups of one enhanced CT (its Plane Position
+    macro).
+    """
+    ds = datasets[0]
+    if len(datasets) > 1 or _frame_count(ds) == 1:
+        return [(str(d.SOPInstanceUID), [float(v) for v in d.ImagePositionPatient]) for d in datasets]
+    shared = ds.SharedFunctionalGroupsSequence[0] if "SharedFunctionalGroupsSequence" in ds else None
+    positions = []
+    for number, groups in enumerate(ds.PerFrameFunctionalGroupsSequence, start=1):
+        plane = (groups if "PlanePositionSequence" in groups else shared).PlanePositionSequence[0]
+        positions.append((f"{ds.SOPInstanceUID} frame {number}", [float(v) for v in plane.ImagePositionPatient]))
+    return positions
+
+
 def _hd():
     try:
         import highdicom
@@ -154,6 +195,8 @@ def load_source_series(source: Union[PathLike, Sequence[Any]], series_uid: Optio
         from ..io.images import dicom_series_in
 
         folder = Path(source)
+        if folder.is_file() and is_dicom_source(folder):  # an enhanced (multi-frame) CT file
+            return load_source_series([pydicom.dcmread(str(folder), stop_before_pixels=True)], series_uid)
         if not folder.is_dir():
             raise DicomOutputError(not_dicom_message(folder))
         series = dicom_series_in(folder)
@@ -169,6 +212,8 @@ def load_source_series(source: Union[PathLike, Sequence[Any]], series_uid: Optio
     uids = {str(ds.SeriesInstanceUID) for ds in datasets}
     if len(uids) != 1:
         raise DicomOutputError(f"the source datasets belong to {len(uids)} series; one CT series is expected")
+    if len(datasets) == 1 and _frame_count(datasets[0]) > 1:
+        return datasets  # an enhanced CT: its frames keep the file's order, which the SEG's frames follow
     normal = _slice_normal(datasets[0])
     return sorted(datasets, key=lambda ds: float(np.dot(np.asarray(ds.ImagePositionPatient, float), normal)))
 
@@ -185,27 +230,32 @@ def _check_same_series(result: SpineResult, datasets: Sequence[Any]) -> None:
     if measured_on is not None and measured_on != uid:
         raise DicomOutputError(f"the result was measured on series {measured_on}, not on the source series {uid}")
     size = result.input.get("size")
-    if size is not None and list(size) != [int(datasets[0].Columns), int(datasets[0].Rows), len(datasets)]:
+    slices = _slice_count(datasets)
+    if size is not None and list(size) != [int(datasets[0].Columns), int(datasets[0].Rows), slices]:
         raise DicomOutputError(f"the result's image size {list(size)} does not match the source series "
-                               f"({datasets[0].Columns} x {datasets[0].Rows} x {len(datasets)} slices)")
+                               f"({datasets[0].Columns} x {datasets[0].Rows} x {slices} slices)")
 
 
 def _frames(labels_image, datasets: Sequence[Any]) -> np.ndarray:
-    """The label array with one frame per source dataset (same order), checked against the datasets' geometry."""
+    """The label array with one frame per source slice, checked against the slices' positions.
+
+    The frames follow the source's order: the datasets', or an enhanced CT's frames.
+    """
     import SimpleITK as sitk
 
     array = sitk.GetArrayFromImage(labels_image)
     size = labels_image.GetSize()
-    if tuple(size) != (int(datasets[0].Columns), int(datasets[0].Rows), len(datasets)):
+    slices = _slice_count(datasets)
+    if tuple(size) != (int(datasets[0].Columns), int(datasets[0].Rows), slices):
         raise DicomOutputError(f"the label image (size {tuple(size)}) is not on the source series' grid "
-                               f"({datasets[0].Columns} x {datasets[0].Rows} x {len(datasets)} slices)")
+                               f"({datasets[0].Columns} x {datasets[0].Rows} x {slices} slices)")
     frames = np.zeros_like(array)
     used = set()
-    for position, ds in enumerate(datasets):
-        index = labels_image.TransformPhysicalPointToContinuousIndex([float(v) for v in ds.ImagePositionPatient])
+    for position, (name, point) in enumerate(_slice_positions(datasets)):
+        index = labels_image.TransformPhysicalPointToContinuousIndex(point)
         k = int(round(index[2]))
         if max(abs(index[0]), abs(index[1]), abs(index[2] - k)) > 0.05 or not 0 <= k < size[2] or k in used:
-            raise DicomOutputError(f"source slice {ds.SOPInstanceUID} at {list(ds.ImagePositionPatient)} mm is not "
+            raise DicomOutputError(f"source slice {name} at {point} mm is not "
                                    "a slice of the label image; the label image was made on another series")
         used.add(k)
         frames[position] = array[k]
@@ -435,7 +485,7 @@ def write_dicom_outputs(analysis: Any, source_path: PathLike, out_dir: PathLike,
     from ..io.atomic import ExistingFileError
 
     source = Path(source_path)
-    if not source.is_dir():
+    if not is_dicom_source(source):
         raise DicomOutputError(not_dicom_message(source))
     result = _result_of(analysis)
     datasets = load_source_series(source, result.input.get("series_uid"))

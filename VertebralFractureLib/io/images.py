@@ -18,6 +18,7 @@ import numpy as np
 
 from ..geometry import ImageGeometry
 from .atomic import atomic_path
+from .multiframe import frame_count
 
 PathLike = Union[str, Path]
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -168,11 +169,19 @@ def _dicom_series(folder: Path, series_uid: Optional[str] = None):
         files = series[series_uid]
     else:
         files, choice = next(iter(series.values())), None
-    if len(files) < 2:
-        raise ImageReadError(f"{folder}: the DICOM series has only {len(files)} slice")
     header = read_header(files[0])
     if header is None:
         raise ImageReadError(f"{folder}: cannot read the DICOM header of {Path(files[0]).name}")
+    if frame_count(header) > 1:  # an enhanced (multi-frame) CT: the whole series in one file
+        if len(files) > 1:
+            raise ImageReadError(f"{folder}: the DICOM series is stored as {len(files)} multi-frame files; give one "
+                                 f"of them as a file (e.g. {files[0]})")
+        image = _multiframe_volume(folder, files[0], header)
+        if choice is not None:
+            image.SetMetaData(SERIES_CHOICE_KEY, choice)
+        return image
+    if len(files) < 2:
+        raise ImageReadError(f"{folder}: the DICOM series has only {len(files)} slice")
     _check_modality(folder, header)
     geometry = _check_slice_positions(folder, files)
     reader = sitk.ImageSeriesReader()
@@ -233,9 +242,21 @@ def read_header(path: PathLike):
 
 
 def dicom_file_slice_thickness(path: PathLike) -> Optional[float]:
-    """Slice Thickness (0018,0050) of one DICOM file in mm, or None when unreadable, absent or implausible."""
+    """Slice Thickness (0018,0050) of one DICOM file in mm, or None when unreadable, absent or implausible.
+
+    In an enhanced (multi-frame) CT the thickness is in the Pixel Measures macro of its functional groups
+    (:func:`.multiframe.frame_geometry`).
+    """
     reader = read_header(path)
-    return None if reader is None else _header_thickness(reader)
+    if reader is None:
+        return None
+    thickness = _header_thickness(reader)
+    if thickness is None and frame_count(reader) > 1:
+        from .multiframe import frame_geometry
+
+        geometry = frame_geometry(path)
+        thickness = geometry.thickness if geometry is not None else None
+    return thickness
 
 
 def _check_modality(folder: Path, reader) -> None:
@@ -291,12 +312,21 @@ def _check_slice_positions(folder: Path, files) -> Optional[Tuple[np.ndarray, np
         except (RuntimeError, ValueError):
             return None  # no position tag: leave the geometry to SimpleITK
     positions = np.asarray(positions, dtype=float)
+    order = _evenly_spaced_order(folder, positions, normal)
+    return positions[order], normal / np.linalg.norm(normal)
+
+
+def _evenly_spaced_order(where: Path, positions: np.ndarray, normal: np.ndarray) -> np.ndarray:
+    """The slices' order along ``normal``; refuses duplicate positions and uneven gaps (:func:`_check_slice_positions`).
+
+    ``where`` (a series folder, or a multi-frame file whose frames are the slices) is named in the messages.
+    """
     order = np.argsort(positions @ normal)
     along = (positions @ normal)[order]
     gaps = np.diff(along)
     if np.min(gaps) <= 1e-3:
         raise ImageReadError(
-            f"{folder}: two DICOM slices share the same position ({along[int(np.argmin(gaps))]:.2f} mm); "
+            f"{where}: two DICOM slices share the same position ({along[int(np.argmin(gaps))]:.2f} mm); "
             "the folder mixes acquisitions or holds duplicate files"
         )
     typical = float(np.median(gaps))
@@ -304,12 +334,40 @@ def _check_slice_positions(folder: Path, files) -> Optional[Tuple[np.ndarray, np
     if np.max(gaps) > SLICE_GAP_TOLERANCE * typical or np.min(gaps) < typical / SLICE_GAP_TOLERANCE:
         missing = max(0, int(round(gaps[worst] / typical)) - 1)
         raise ImageReadError(
-            f"{folder}: uneven slice gaps in the DICOM series: {gaps[worst]:.2f} mm between slices {worst + 1} "
+            f"{where}: uneven slice gaps in the DICOM series: {gaps[worst]:.2f} mm between slices {worst + 1} "
             f"and {worst + 2} where {typical:.2f} mm is usual"
             + (f" ({missing} slice{'s' if missing != 1 else ''} missing?)" if missing else "")
             + "; heights would be measured wrongly. Export the complete series again"
         )
-    return positions[order], normal / np.linalg.norm(normal)
+    return order
+
+
+def _multiframe_volume(where: Path, path: PathLike, header):
+    """An enhanced (multi-frame) CT file read as a volume with the checks a folder of slices gets.
+
+    The modality (a multi-frame MR is not read as CT), the voxel count, the frames' positions from the functional
+    groups (:mod:`.multiframe`: duplicates, missing frames and uneven gaps refused as for a series; a gantry tilt
+    corrected by :func:`_correct_gantry_tilt`), the Slice Thickness of the Pixel Measures macro recorded as what the
+    image resolves, and the study and series UIDs kept. ``where`` is named in the messages (the folder the user
+    gave, or the file itself).
+    """
+    from .multiframe import frame_geometry, stacked_along_normal
+
+    sitk = _sitk()
+    _check_modality(where, header)
+    _check_voxel_count(where, header.GetSize())
+    geometry = frame_geometry(path)
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        raise ImageReadError(f"{where}: cannot read the multi-frame DICOM file: {_first_error_line(error)}") from None
+    if image.GetDimension() == 3 and geometry is not None and len(geometry.positions) == image.GetSize()[2] > 1:
+        order = _evenly_spaced_order(where, geometry.positions, geometry.normal)
+        image = stacked_along_normal(image, geometry, order)
+        image = _correct_gantry_tilt(image, geometry.positions[order], geometry.normal)
+    thickness = _keep_series_tags(image, header)
+    record_slice_thickness(image, geometry.thickness if geometry is not None else thickness)
+    return image
 
 
 #: Metadata key of an image whose slices were acquired with a gantry tilt: the tilt in degrees (the image returned is
@@ -704,6 +762,8 @@ def _read_with_sitk(readable: Path, path: Path):
         header = sitk.ImageFileReader()
         header.SetFileName(str(readable))
         header.ReadImageInformation()
+        if frame_count(header) > 1 and header.GetDimension() == 3:  # an enhanced (multi-frame) CT file
+            return _multiframe_volume(path, readable, header)
         _check_voxel_count(path, header.GetSize())
         return sitk.ReadImage(str(readable))
     except RuntimeError as error:

@@ -64,6 +64,13 @@ class SeriesHeader:
     normal: Optional[np.ndarray] = None
     description: str = ""
     number: Optional[int] = None
+    #: Number of Frames of the first file (an enhanced CT holds the whole series in one file: :mod:`.multiframe`).
+    frames: int = 1
+
+    @property
+    def slices(self) -> int:
+        """Slices in the series: one per file, or the frames of a series stored as one multi-frame file."""
+        return self.frames if len(self.files) == 1 else len(self.files)
 
     @property
     def name(self) -> str:
@@ -87,13 +94,14 @@ class SeriesHeader:
             return "a localizer"
         if self.sop_class.startswith(NOT_A_VOLUME_SOP_PREFIXES):
             return "a picture or a report, not CT slices"
-        if len(self.files) < MIN_SLICES:
+        if self.slices < MIN_SLICES:
             return f"{len(self.files)} file{'s' if len(self.files) != 1 else ''}, fewer than {MIN_SLICES} slices"
         return None
 
     def describe(self) -> str:
-        """The series as the chosen one is described: slices, orientation, thickness."""
-        parts = [f"{len(self.files)} {'axial ' if self.axial else ''}slices"]
+        """The series as the chosen one is described: slices (frames of one file), orientation, thickness."""
+        parts = [f"{self.slices} {'axial ' if self.axial else ''}slices"
+                 + (" in one multi-frame file" if self.slices > len(self.files) else "")]
         if self.thickness is not None:
             parts.append(f"{self.thickness:g} mm thick")
         return f"{self.name} ({', '.join(parts)})"
@@ -102,6 +110,7 @@ class SeriesHeader:
 def read_series_header(uid: str, files: Sequence[str]) -> SeriesHeader:
     """The :class:`SeriesHeader` of one series from its first file (no pixel data is read)."""
     from .images import plausible_thickness, read_header
+    from .multiframe import frame_count, frame_geometry
 
     header = SeriesHeader(uid, list(files))
     reader = read_header(files[0]) if files else None
@@ -128,6 +137,12 @@ def read_series_header(uid: str, files: Sequence[str]) -> SeriesHeader:
         header.number = int(float(tag("number")))
     except ValueError:
         header.number = None
+    header.frames = frame_count(reader)
+    if header.frames > 1 and len(files) == 1:  # an enhanced CT: orientation and thickness in its functional groups
+        geometry = frame_geometry(files[0])
+        if geometry is not None:
+            header.normal = geometry.normal
+            header.thickness = geometry.thickness if header.thickness is None else header.thickness
     return header
 
 
@@ -148,7 +163,7 @@ def _lateral_films_hint(headers: Sequence[SeriesHeader]) -> str:
 
 
 def _rank(header: SeriesHeader) -> tuple:
-    return (not header.axial, header.thickness if header.thickness is not None else np.inf, -len(header.files),
+    return (not header.axial, header.thickness if header.thickness is not None else np.inf, -header.slices,
             "DERIVED" in header.image_type, header.number if header.number is not None else np.inf, header.uid)
 
 

@@ -18,7 +18,7 @@ import pytest
 import SimpleITK as sitk
 from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
-from testdata import real, write_ct_series
+from testdata import real, write_ct_series, write_enhanced_ct
 
 from VertebralFractureLib.export.dicom_outputs import (
     LOCAL_SCHEME,
@@ -157,6 +157,27 @@ def test_seg_and_sr_written_one_by_one_without_a_seg_use_tid_1501_groups(case, t
     assert sr.content.get_volumetric_roi_measurement_groups() == []
     with pytest.raises(ExistingFileError, match=r"sr\.dcm exists; refusing to overwrite it"):
         write_dicom_sr(analysis.result, series, tmp_path / "sr.dcm")
+
+
+@pytest.mark.parametrize("given", ["file", "folder"])
+def test_an_enhanced_ct_source_gets_a_seg_whose_frames_follow_its_frames(case, tmp_path, given):
+    """The same series stored as one enhanced (multi-frame) CT file, frames head first (the reverse of the slices'
+    order): the SEG references each of its frames and holds that frame's masks."""
+    enhanced = write_enhanced_ct(case["root"] / "series", tmp_path / "export" / "ct.dcm", head_first=True)
+    written = write_dicom_outputs(case["analysis"], enhanced if given == "file" else enhanced.parent, tmp_path / "out")
+    seg = hd.seg.segread(written["seg"])
+    source = pydicom.dcmread(enhanced, stop_before_pixels=True)
+    assert [s.SeriesInstanceUID for s in seg.ReferencedSeriesSequence] == [SERIES_UID]
+    frames = int(source.NumberOfFrames)
+    back = seg.get_pixels_by_source_frame(source.SOPInstanceUID, list(range(1, frames + 1)), combine_segments=True,
+                                          skip_overlap_checks=True, assert_missing_frames_are_empty=True)
+    labels = sitk.GetArrayFromImage(case["analysis"].labels)
+    expected = np.zeros(labels.shape, np.uint8)
+    for segment in seg.SegmentSequence:
+        expected[labels == label_from_level(segment.SegmentLabel)] = int(segment.SegmentNumber)
+    assert expected.any() and np.array_equal(back, expected[::-1])  # frame 1 is the most cranial slice
+    groups = _groups(hd.sr.srread(written["sr"]))
+    assert sorted(groups) == sorted(f"vertebra {v['label']}" for v in case["results"]["vertebrae"])
 
 
 def test_a_nifti_input_is_refused_with_one_clear_line(case, tmp_path):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from pydicom.uid import generate_uid
-from testdata import real, write_ct_series
+from testdata import real, write_ct_series, write_enhanced_ct
 
 from VertebralFractureLib.io.images import GANTRY_TILT_KEY, read_image
 
@@ -67,10 +67,14 @@ def _round_trip_difference():
                                                sitk.sitkLinear, -1024.0, sitk.sitkFloat32))
 
 
+@pytest.mark.parametrize("stored", ["slices", "one multi-frame file"])
 @pytest.mark.parametrize("name", list(DIRECTIONS))
-def test_a_tilted_series_is_read_where_its_anatomy_was(tmp_path, name):
+def test_a_tilted_series_is_read_where_its_anatomy_was(tmp_path, name, stored):
     shift = _tilted_series(tmp_path / "tilted", DIRECTIONS[name])
-    image = read_image(tmp_path / "tilted")
+    given = tmp_path / "tilted"
+    if stored != "slices":  # an enhanced CT: the frames' positions, tilt included, in its functional groups
+        given = write_enhanced_ct(given, tmp_path / "enhanced" / "ct.dcm").parent
+    image = read_image(given)
     assert float(image.GetMetaData(GANTRY_TILT_KEY)) == pytest.approx(TILT_DEG, abs=0.01)
     assert image.GetSpacing() == pytest.approx(SAMPLE.GetSpacing())  # 3 mm along the normal, not 3.11
     assert image.GetSize()[1] >= 101 + 39 * np.linalg.norm(shift) / 3.0  # every slice in view

@@ -165,3 +165,31 @@ def test_a_dicom_slice_thickness_at_the_spacing_or_implausible_records_nothing(t
 
     node, database = _dicom_volume(tmp_path, mrml_scene, thickness)
     assert geometry_of(image_from_volume(node, database)).resolution is recorded
+
+
+def test_an_enhanced_ct_loaded_from_dicom_carries_the_thickness_of_its_functional_groups(tmp_path, mrml_scene):
+    """Slicer's DICOM module loads an enhanced (multi-frame) CT as one volume listing its one instance; its Slice
+    Thickness is in the Pixel Measures macro, not a top-level tag."""
+    import SimpleITK as sitk
+    from pydicom.uid import generate_uid
+    from testdata import real, write_ct_series, write_enhanced_ct
+
+    from VertebralFractureLib.io.images import geometry_of, read_image
+    from VertebralFractureLib.mrml.volumes import (
+        DICOM_INSTANCES_ATTRIBUTE,
+        dicom_slice_thickness,
+        image_from_volume,
+        volume_from_image,
+    )
+
+    sample = sitk.ReadImage(str(real("totalsegmentator", "example_ct.nii.gz")))[:, :, 40:60]
+    write_ct_series(sample, tmp_path / "series", study_uid=generate_uid(), series_uid=generate_uid())
+    enhanced = write_enhanced_ct(tmp_path / "series", tmp_path / "enhanced" / "ct.dcm", slice_thickness=5.0)
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(enhanced))
+    reader.ReadImageInformation()
+    uid = reader.GetMetaData("0008|0018").strip("\0 ")
+    node = volume_from_image(read_image(enhanced), scene=mrml_scene, name="CT")
+    node.SetAttribute(DICOM_INSTANCES_ATTRIBUTE, uid)
+    assert dicom_slice_thickness(node, DicomDatabase({uid: str(enhanced)})) == 5.0
+    assert geometry_of(image_from_volume(node, DicomDatabase({uid: str(enhanced)}))).resolution[2] == pytest.approx(5.0)
