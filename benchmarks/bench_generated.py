@@ -4,7 +4,8 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_generated.py [--n 12] [--seed 900000] [--json out.json]
                                                           [--realism hospital] [--size-scale 1.25]
-                                                          [--slice-mm 5] [--pixel-mm 0.6] [--metal]
+                                                          [--slice-mm 5] [--pixel-mm 0.6] [--sagittal-mm 3]
+                                                          [--metal]
 
 Case ``i`` is ``generate_case(seed + i, preset)`` with the presets chest, abdomen, spine and scoliosis in turn
 (the held-out seeds of the model figures in README.md start at 900000; training used other seeds). The truth
@@ -22,7 +23,8 @@ prints how many of the instrumented vertebrae were graded and how many of their 
 ``--slice-mm S`` resamples each generated CT to S mm slices (linear, in-plane spacing kept, as
 ``bench_real_variants.py --variants thick5`` does with the real ones) before the analysis; the truth is in patient mm
 and applies unchanged. ``--pixel-mm P`` resamples each CT in-plane to P mm pixels the same way (a series finer than the
-generator's 1 mm, as hospitals reconstruct them).
+generator's 1 mm, as hospitals reconstruct them). ``--sagittal-mm S`` resamples each CT to S mm along the patient's
+left-right axis (a series of sagittal slices S mm apart, as many spine CTs of the VerSe collection are stored).
 """
 
 from __future__ import annotations
@@ -88,6 +90,8 @@ def main(argv=None) -> int:
     parser.add_argument("--realism", default="v1", choices=("v1", "hospital"), help="generator profile (default v1)")
     parser.add_argument("--slice-mm", type=float, help="resample each CT to slices this thick (mm) before analysis")
     parser.add_argument("--pixel-mm", type=float, help="resample each CT to in-plane pixels this wide (mm) first")
+    parser.add_argument("--sagittal-mm", type=float,
+                        help="resample each CT to left-right slices this far apart (mm): a sagittal series")
     parser.add_argument("--metal", action="store_true", help="pedicle screws at two or three levels of every case")
     args = parser.parse_args(argv)
     scores, moderate, detected, flagged, total, not_assessed, confident_wrong = [], 0, 0, 0, 0, 0, 0
@@ -104,12 +108,12 @@ def main(argv=None) -> int:
             case = generate_case(args.seed + i, preset, **overrides)
             path = Path(folder) / f"case_{i:04d}.nii.gz"
             ct = case.ct
-            if args.slice_mm is not None or args.pixel_mm is not None:
+            if args.slice_mm is not None or args.pixel_mm is not None or args.sagittal_mm is not None:
                 from VertebralFractureLib.io.images import resample_spacing
 
                 spacing = ct.GetSpacing()
-                ct = resample_spacing(ct, (args.pixel_mm or spacing[0], args.pixel_mm or spacing[1],
-                                           args.slice_mm or spacing[2]))
+                ct = resample_spacing(ct, (args.sagittal_mm or args.pixel_mm or spacing[0],
+                                           args.pixel_mm or spacing[1], args.slice_mm or spacing[2]))
             sitk.WriteImage(ct, str(path))
             started = time.perf_counter()
             try:

@@ -634,6 +634,10 @@ def _first_error_line(error: BaseException) -> str:
         if match:
             message = re.sub(r":\s*\S*/\S*$", "", match.group(2).strip())  # the path is said once, in front
             return f"{match.group(1)}: {message}"
+    for line in lines:  # SimpleITK's own reason after the line naming its source file and line number:
+        match = re.search(r"sitk::ERROR: (.*)", line)  # 'Unable to determine ImageIO reader for "/x.png"'
+        if match:
+            return re.sub(r'\s*(for|of)?\s*"[^"]*"\s*$', "", match.group(1).strip()) or match.group(1).strip()
     reason = next((line for line in lines if "ERROR" in line or "Exception" in line or "error" in line),
                   lines[-1] if lines else "")
     return reason.strip()

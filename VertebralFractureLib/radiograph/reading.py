@@ -208,11 +208,16 @@ def read_radiograph_pixel_size(path: PathLike) -> Tuple[np.ndarray, PixelSize]:
         VertebralFractureLib.validation.InputError: for a volume with more than one slice.
 
     """
-    from ..io.images import read_image
+    from ..io.images import ImageReadError, read_image
     from ..validation import InputError
 
     path = Path(path)
-    image = read_image(path)
+    try:
+        image = read_image(path)
+    except ImageReadError:
+        image = _picture_with_pillow(path)
+        if image is None:
+            raise
     array = np.asarray(__import__("SimpleITK").GetArrayFromImage(image))
     if image.GetNumberOfComponentsPerPixel() == 1 and array.ndim == 3 and array.shape[0] > 1:
         raise InputError(f"{path.name}: a volume of {array.shape[0]} slices; a single lateral radiograph is expected")
@@ -229,6 +234,35 @@ def read_radiograph_pixel_size(path: PathLike) -> Tuple[np.ndarray, PixelSize]:
             size = PixelSize(header, FROM_VOLUME_HEADER)
         grey = bone_bright(grey, image)
     return grey, size
+
+
+#: Pillow modes of a picture SimpleITK cannot read that are converted to grey (8 bits) for the analysis: grey with an
+#: alpha channel (a PNG saved with transparency by a browser or an editor), palette, and their colour relatives.
+PILLOW_TO_GREY = ("LA", "La", "PA", "P", "1", "RGBa", "CMYK", "YCbCr", "LAB", "HSV")
+
+
+def _picture_with_pillow(path: Path):
+    """A PNG / JPEG / TIFF / BMP that SimpleITK does not read (e.g. grey with alpha) as a 2D SimpleITK image, or None.
+
+    Read with Pillow and converted to grey (:data:`PILLOW_TO_GREY`; the alpha channel is left out); no pixel size is
+    taken from it. None when the file is not such a picture or Pillow cannot read it either (the caller's error
+    stands: a truncated or corrupt file).
+    """
+    import SimpleITK as sitk
+    from PIL import Image
+
+    if _suffix(path) not in PICTURE_SUFFIXES:
+        return None
+    try:
+        with Image.open(path) as picture:
+            picture.load()
+            grey = picture.convert("L") if picture.mode in PILLOW_TO_GREY else picture
+            array = np.asarray(grey)
+    except (OSError, ValueError, SyntaxError):
+        return None
+    if array.ndim != 2 and not (array.ndim == 3 and array.shape[-1] in (3, 4)):
+        return None
+    return sitk.GetImageFromArray(array, isVector=array.ndim == 3)
 
 
 #: The CT number of air (HU). A CT slice in HU holds lower values only outside the reconstructed field of view: the

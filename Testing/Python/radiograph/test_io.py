@@ -178,6 +178,26 @@ def test_missing_and_corrupt_files(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     with pytest.raises(ImageReadError, match="bad.png: cannot read this image"):
         read_radiograph(tmp_path / "bad.png")
+    (tmp_path / "text.png").write_text("a note, not a picture")  # no reader knows it: SimpleITK's reason, no internals
+    with pytest.raises(ImageReadError) as caught:
+        read_radiograph(tmp_path / "text.png")
+    assert str(caught.value) == (f"{tmp_path / 'text.png'}: cannot read this image (truncated, corrupt or not an "
+                                 "image): Unable to determine ImageIO reader")
+
+
+def test_a_grey_png_with_an_alpha_channel_is_read_as_its_grey(tmp_path):
+    """SimpleITK reads no grey + alpha PNG (a browser's or an editor's export with transparency): Pillow does."""
+    from PIL import Image
+
+    Image.fromarray(_picture()).convert("LA").save(tmp_path / "la.png")
+    Image.fromarray(_picture()).convert("P").save(tmp_path / "palette.png")
+    for name in ("la.png", "palette.png"):
+        array, spacing = read_radiograph(tmp_path / name)
+        assert spacing is None and np.array_equal(array, _picture().astype(np.float32))
+    cut = tmp_path / "cut_la.png"
+    cut.write_bytes((tmp_path / "la.png").read_bytes()[:60])
+    with pytest.raises(ImageReadError, match=r"cut_la\.png: cannot read this image \(truncated, corrupt"):
+        read_radiograph(cut)  # Pillow cannot read it either: the reader's error stands
 
 
 def test_a_truncated_png_is_named_in_one_line_without_the_reader_s_internals(tmp_path):
