@@ -771,9 +771,32 @@ def _read_with_sitk(readable: Path, path: Path):
         _check_voxel_count(path, header.GetSize())
         return sitk.ReadImage(str(readable))
     except RuntimeError as error:
+        pictureless = _dicom_without_pixels(readable)
+        if pictureless is not None:
+            raise ImageReadError(f"{path}: {pictureless}") from None
         raise ImageReadError(
             f"{path}: cannot read this image (truncated, corrupt or not an image): {_first_error_line(error)}"
         ) from None
+
+
+def _dicom_without_pixels(path: Path) -> Optional[str]:
+    """What a DICOM file without pixel data is (a report, a presentation state...): why it is no image.
+
+    None for anything else (not DICOM, or with pixels: SimpleITK's own reason stands).
+    """
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(str(path), stop_before_pixels=False, specific_tags=["SOPClassUID", "Modality",
+                                                                                   "PixelData", "FloatPixelData"])
+    except Exception:  # noqa: BLE001 - not DICOM (or unreadable as such): the reader's reason stands
+        return None
+    if "PixelData" in ds or "FloatPixelData" in ds or "SOPClassUID" not in ds:
+        return None
+    kind = pydicom.uid.UID(str(ds.SOPClassUID)).name
+    modality = f", modality {ds.Modality}" if ds.get("Modality") else ""
+    return (f"a DICOM {kind} ({ds.SOPClassUID}{modality}) holds no pixels: it is not an image; give the CT series "
+            "folder or the radiograph")
 
 
 def write_image(image, path: PathLike, *, overwrite: bool = False, compress: bool = True) -> Path:

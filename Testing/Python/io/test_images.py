@@ -247,6 +247,30 @@ def test_empty_garbage_and_missing_files(tmp_path):
         read_image(tmp_path / "missing.nii.gz")
 
 
+def test_a_dicom_file_without_pixels_is_named_for_what_it_is(tmp_path):
+    """A dose report or a structured report given instead of the CT: one line saying what the file is."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    report = Dataset()
+    report.file_meta = FileMetaDataset()
+    report.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.88.67"  # X-Ray Radiation Dose SR
+    report.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    report.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    report.SOPClassUID, report.SOPInstanceUID = report.file_meta.MediaStorageSOPClassUID, generate_uid()
+    report.Modality, report.StudyInstanceUID, report.SeriesInstanceUID = "SR", generate_uid(), generate_uid()
+    report.save_as(tmp_path / "dose.dcm", enforce_file_format=True)
+    with pytest.raises(ImageReadError) as caught:
+        read_image(tmp_path / "dose.dcm")
+    assert str(caught.value) == (f"{tmp_path / 'dose.dcm'}: a DICOM X-Ray Radiation Dose SR Storage "
+                                 "(1.2.840.10008.5.1.4.1.1.88.67, modality SR) holds no pixels: it is not an image; "
+                                 "give the CT series folder or the radiograph")
+    (tmp_path / "note.dcm").write_text("not DICOM at all")  # not DICOM: the reader's own reason
+    with pytest.raises(ImageReadError, match=r"note\.dcm: cannot read this image \(truncated, corrupt or not an "
+                                             r"image\): Unable to determine ImageIO reader$"):
+        read_image(tmp_path / "note.dcm")
+
+
 def test_real_ct_geometry():
     image = read_image(real("totalsegmentator", "example_ct.nii.gz"))
     assert image.GetSize() == (122, 101, 112)
