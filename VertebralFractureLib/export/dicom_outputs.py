@@ -141,15 +141,17 @@ def _slice_positions(datasets: Sequence[Any]) -> List[Tuple[str, List[float]]]:
     Each single-frame dataset's own, or each frame's from the functional groups of one enhanced CT (its Plane Position
     macro).
     """
+    from ..io.multiframe import frame_geometry_of
+
     ds = datasets[0]
     if len(datasets) > 1 or _frame_count(ds) == 1:
         return [(str(d.SOPInstanceUID), [float(v) for v in d.ImagePositionPatient]) for d in datasets]
-    shared = ds.SharedFunctionalGroupsSequence[0] if "SharedFunctionalGroupsSequence" in ds else None
-    positions = []
-    for number, groups in enumerate(ds.PerFrameFunctionalGroupsSequence, start=1):
-        plane = (groups if "PlanePositionSequence" in groups else shared).PlanePositionSequence[0]
-        positions.append((f"{ds.SOPInstanceUID} frame {number}", [float(v) for v in plane.ImagePositionPatient]))
-    return positions
+    geometry = frame_geometry_of(ds)
+    if geometry is None:
+        raise DicomOutputError(f"the multi-frame source {ds.SOPInstanceUID} gives no position for each frame in its "
+                               "functional groups; no SEG can reference its frames")
+    return [(f"{ds.SOPInstanceUID} frame {number}", [float(v) for v in position])
+            for number, position in enumerate(geometry.positions, start=1)]
 
 
 def _hd():

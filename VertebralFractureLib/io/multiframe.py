@@ -81,6 +81,11 @@ def frame_geometry(path: PathLike) -> Optional[FrameGeometry]:
         ds = pydicom.dcmread(str(path), stop_before_pixels=True)
     except Exception:  # noqa: BLE001 - an unreadable header is reported by the reader that needs the pixels
         return None
+    return frame_geometry_of(ds)
+
+
+def frame_geometry_of(ds) -> Optional[FrameGeometry]:
+    """:func:`frame_geometry` of a pydicom dataset already read (its header is enough)."""
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
     shared_items = ds.get("SharedFunctionalGroupsSequence")
     shared = shared_items[0] if shared_items else None
@@ -133,4 +138,5 @@ def stacked_along_normal(image, geometry: FrameGeometry, order: np.ndarray):
     return stacked
 
 
-__all__ = ["NUMBER_OF_FRAMES_TAG", "FrameGeometry", "frame_count", "frame_geometry", "stacked_along_normal"]
+__all__ = ["NUMBER_OF_FRAMES_TAG", "FrameGeometry", "frame_count", "frame_geometry", "frame_geometry_of",
+           "stacked_along_normal"]
