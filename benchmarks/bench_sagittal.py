@@ -4,7 +4,7 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_sagittal.py [--reference Testing/Data/real/reference/covid_sagittal.json]
                                                           [--only NAME ...] [--all] [--as-png [--jpeg Q]]
-                                                          [--folds DIR] [--dicom DIR]
+                                                          [--window LOW HIGH] [--folds DIR] [--dicom DIR]
 
 Runs ``analyze_radiograph`` (the path ``vertebral-fracture analyze`` takes for a 2D image) on each
 stored 2D NIfTI image (HU, pixel spacing from the file) and compares with the hand-made level
@@ -23,8 +23,8 @@ many of those lay on an annotated body (a body lost by the rule).
 each analysed image with the reference and the reported vertebrae into ``DIR/<image>.png`` (:func:`render`).
 Where the reference has keypoints, a last line ``KEYPOINTS`` gives the keypoint, height and G errors (mm) of the
 assessed vertebrae matched to them, and the G error of every matched one (:func:`keypoint_scores`).
-``--as-png`` (with ``--jpeg Q``: as a JPEG of quality Q) runs each image as an 8-bit PNG export without a pixel
-size instead (the detector's
+``--as-png`` (with ``--jpeg Q``: as a JPEG of quality Q; ``--window LOW HIGH``: exported with that window in HU,
+-300 1200 by default) runs each image as an 8-bit PNG export without a pixel size instead (the detector's
 working scale found by the scale search, heights in pixels; matching still uses the stored
 spacing, the export has the same pixels).
 ``--folds DIR``: the shipped lumbosacral classifier (the second reader of the sacral anchor) was trained with the
@@ -57,15 +57,21 @@ def _match(found: list, annotated: list, spacing: tuple) -> dict:
     return {i: j for i, j in pairs.items() if j is not None}
 
 
-def export_8bit(source: Path, target: Path, jpeg_quality: int | None = None) -> Path:
-    """The HU slice as an 8-bit PNG (or JPEG at ``jpeg_quality``) with no pixel size (bone window -300 ... 1200 HU),
-    like a web export."""
+#: The export's window (HU) unless ``--window`` gives another: a bone window.
+EXPORT_WINDOW = (-300.0, 1200.0)
+
+
+def export_8bit(source: Path, target: Path, jpeg_quality: int | None = None,
+                window: tuple[float, float] = EXPORT_WINDOW) -> Path:
+    """The HU slice as an 8-bit PNG (or JPEG at ``jpeg_quality``) with no pixel size, windowed ``window`` (HU; a bone
+    window -300 ... 1200 HU unless given), like a web export."""
     import numpy as np
     import SimpleITK as sitk
     from PIL import Image
 
     hu = sitk.GetArrayFromImage(sitk.ReadImage(str(source))).astype(np.float32).squeeze()
-    picture = Image.fromarray(np.clip((hu + 300.0) / 1500.0 * 255.0, 0, 255).astype(np.uint8))
+    low, high = window
+    picture = Image.fromarray(np.clip((hu - low) / (high - low) * 255.0, 0, 255).astype(np.uint8))
     if jpeg_quality is None:
         picture.save(target)
     else:
@@ -197,7 +203,8 @@ def render(source: Path, entry: dict, result, score: dict, target: Path) -> None
 
 def score_image(entry: dict, root: Path, as_png: Path | None = None, mirror: Path | None = None,
                 frame: Path | None = None, jpeg_quality: int | None = None, out: Path | None = None,
-                lumbosacral_model=None, dicom: Path | None = None) -> dict:
+                lumbosacral_model=None, dicom: Path | None = None,
+                window: tuple[float, float] = EXPORT_WINDOW) -> dict:
     """Analyse one image (or its 8-bit export without pixel size, into folder ``as_png``; or mirrored, written
     into folder ``mirror``; or in a collimator-like bright frame, written into folder ``frame``) and score it;
     with ``out``, also draw it there (:func:`render`); ``lumbosacral_model``: the sacral anchor's classifier
@@ -221,7 +228,8 @@ def score_image(entry: dict, root: Path, as_png: Path | None = None, mirror: Pat
         source = framed_image(source, frame / ("framed_" + Path(entry["image"]).name))
         entry = shifted_entry(entry, FRAME_PX, FRAME_PX)
     if as_png is not None:
-        source = export_8bit(source, as_png / (Path(entry["image"]).name[: -len(".nii.gz")] + ".png"), jpeg_quality)
+        source = export_8bit(source, as_png / (Path(entry["image"]).name[: -len(".nii.gz")] + ".png"), jpeg_quality,
+                             window)
     try:
         result = analyze_radiograph(str(source), lumbosacral_model=lumbosacral_model).result
         message = None
@@ -299,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="run each image as an 8-bit PNG export with no pixel size (heights in pixels)")
     parser.add_argument("--jpeg", type=int, default=None, metavar="QUALITY",
                         help="with --as-png: write the export as a JPEG of this quality (e.g. 70) instead")
+    parser.add_argument("--window", type=float, nargs=2, default=EXPORT_WINDOW, metavar=("LOW", "HIGH"),
+                        help="with --as-png: the export's window in HU (default -300 1200, a bone window; e.g. "
+                             "-150 900 a trunk window, -160 240 a soft-tissue window)")
     parser.add_argument("--mirror", action="store_true",
                         help="run each image mirrored left-right (the patient facing right), annotations mirrored")
     parser.add_argument("--out", default=None, metavar="DIR",
@@ -314,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.dicom is not None and (args.as_png or args.mirror or args.frame):
         parser.error("--dicom analyses the DICOM files as they are: not with --as-png, --mirror or --frame")
+    if tuple(args.window) != EXPORT_WINDOW and not args.as_png:
+        parser.error("--window LOW HIGH windows the --as-png export: give --as-png too")
     if args.jpeg is not None and not args.as_png:
         parser.error("--jpeg QUALITY writes the --as-png export as a JPEG: give --as-png too")
     import tempfile
@@ -351,7 +364,7 @@ def _run(args: argparse.Namespace, scratch: Path | None) -> int:
                 model = load_model(fold)
             score = score_image(entry, root, scratch if args.as_png else None, scratch if args.mirror else None,
                                 scratch if args.frame else None, args.jpeg, out, model,
-                                Path(args.dicom) if args.dicom else None)
+                                Path(args.dicom) if args.dicom else None, tuple(args.window))
         except Exception as error:  # noqa: BLE001 - a failing image is a result here
             print(f"{name}: analysis failed: {type(error).__name__}: {error}")
             continue

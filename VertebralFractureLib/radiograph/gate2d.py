@@ -236,7 +236,9 @@ def body_window(image: np.ndarray) -> Tuple[np.ndarray, Dict[str, float]]:
     The patient region is every pixel above Otsu's threshold (air at -1024 HU on a CT slice, the
     black or white surround of a film). Percentiles of that region, not of the whole picture,
     make a CT slice in HU and an 8-bit film look alike: soft tissue low, cortical bone near 1,
-    whatever the units, the exposure or the amount of air in the picture.
+    whatever the units, the exposure or the amount of air in the picture. An export that clipped the
+    darker fat together with the air (a window from about -150 HU) has no valley for Otsu's threshold
+    to find; the patient region then begins just above the clipped value (:func:`_clipped_with_tissue`).
 
     Returns:
         (windowed float32 image clipped to [0, 1], {"threshold", "low", "high", "foreground"}) with
@@ -245,7 +247,8 @@ def body_window(image: np.ndarray) -> Tuple[np.ndarray, Dict[str, float]]:
 
     """
     image = np.asarray(image, dtype=np.float32)
-    threshold = otsu_threshold(image)
+    clipped = _clipped_with_tissue(image)
+    threshold = otsu_threshold(image) if clipped is None else clipped
     return _window_above(image, threshold, background_in_view(image, threshold))
 
 
@@ -268,6 +271,57 @@ def _window_above(image: np.ndarray, threshold: float, background: bool) -> Tupl
 VALLEY_RATIO = 2.0
 
 
+#: :func:`_clipped_with_tissue`: the darkest value is a clipped background when it holds at least
+#: :data:`CLIPPED_BACKGROUND_SHARE` of the picture; the patient's darkest tissue is clipped with it when the two
+#: grey values above it are, on average, at least :data:`CLIPPED_TISSUE_DENSITY` as dense as the densest grey value
+#: (the darkest and the brightest left out) and the histogram (3 grey values averaged) rises to at least
+#: :data:`CLIPPED_RISE` times that density in the upper half of the next :data:`CLIPPED_RISE_GREYS` grey values: the
+#: fat rising out of the clipped value, not the air's noise falling away from it (a CT slice in HU, air clipped at
+#: -1024 HU by the scanner, or an export windowed from -1000 HU).
+CLIPPED_BACKGROUND_SHARE = 0.05
+CLIPPED_TISSUE_DENSITY = 0.05
+CLIPPED_RISE_GREYS = 10
+CLIPPED_RISE = 2.0
+
+
+def _clipped_with_tissue(image: np.ndarray) -> Optional[float]:
+    """The patient threshold just above the darkest value, when that value holds background and darkest tissue.
+
+    None when it does not.
+
+    An export windowed from about -150 HU or higher (a soft-tissue or "trunk" window) sets air, lungs, bowel gas and
+    the darker part of the fat to one black value, and the rest of the fat follows in the next grey values: no empty
+    valley lies between background and patient, and Otsu's threshold falls between fat and muscle (a real slice
+    exported at -150 ... 900 HU: 2 HU; fat and muscle then as black as air, and the detector found 3 of its 13
+    bodies). The patient then begins just above the clipped value. A CT slice in HU (air noisy around -1000 HU,
+    not one value; the scanner's padding apart from air), an export whose window starts in the air's noise, and one
+    with an empty range between air and fat (bone windows from -200 HU or lower) are not this case.
+
+    Only 8-bit pictures (whole grey values 0-255) are read so: a CT slice in HU has its air clipped at -1024 HU by
+    the scanner too, and the lungs rise out of its noise on some slices. Grey values are the 255 steps of the
+    picture's range.
+    """
+    from scipy.ndimage import uniform_filter1d
+
+    values = np.asarray(image, dtype=np.float64).ravel()
+    if values.size == 0:
+        return None
+    low, high = float(values.min()), float(values.max())
+    step = (high - low) / 255.0
+    if step <= 0 or low < 0.0 or high > 255.0 or not np.array_equal(values, np.round(values)):
+        return None  # not an 8-bit picture: a CT slice in HU or a 16-bit film keeps Otsu's threshold
+    grey = np.floor((values - low) / step + 0.5)  # 0 ... 255
+    counts = np.bincount(grey.astype(np.int64), minlength=256)[:256].astype(np.float64)
+    if counts[0] < CLIPPED_BACKGROUND_SHARE * values.size:
+        return None
+    start, densest = float(counts[1:3].mean()), float(counts[1:-1].max())
+    further = uniform_filter1d(counts[1:CLIPPED_RISE_GREYS + 3], 3, mode="nearest")[CLIPPED_RISE_GREYS // 2:
+                                                                                   CLIPPED_RISE_GREYS]
+    if start < CLIPPED_TISSUE_DENSITY * densest or float(further.max()) < CLIPPED_RISE * start:
+        return None
+    return low + 0.5 * step
+
+
 def threshold_in_valley(image: np.ndarray, threshold: float, bins: int = 256) -> Optional[float]:
     """The patient threshold moved into the valley when Otsu's lies on a tissue mode; None when it is in the valley.
 
@@ -280,9 +334,12 @@ def threshold_in_valley(image: np.ndarray, threshold: float, bins: int = 256) ->
     """
     from scipy.ndimage import uniform_filter1d
 
+    clipped = _clipped_with_tissue(image)
+    if clipped is not None:
+        return clipped
     hist, edges = np.histogram(np.asarray(image, dtype=np.float64).ravel(), bins=bins)
-    smooth = uniform_filter1d(hist.astype(np.float64), 5, mode="nearest")
     at = int(np.clip(np.searchsorted(edges, threshold) - 1, 0, bins - 1))
+    smooth = uniform_filter1d(hist.astype(np.float64), 5, mode="nearest")
     peak = int(np.argmax(hist[: at + 1]))
     between = smooth[peak + 2: at + 1]
     if between.size == 0:

@@ -627,6 +627,52 @@ def test_an_export_that_clipped_the_air_is_shown_to_the_detector_with_its_fat_gr
     assert np.abs(detector_window(hu) - body_window(hu)[0]).max() == 0.0
 
 
+def _windowed_export(hu: np.ndarray, low: float, high: float) -> np.ndarray:
+    """``hu`` as an 8-bit export's grey values for the window ``low`` ... ``high`` HU."""
+    return np.clip((hu - low) / (high - low) * 255, 0, 255).astype(np.uint8).astype(np.float32)
+
+
+def test_an_export_that_clipped_the_fat_with_the_air_keeps_fat_and_muscle_grey():
+    """A "trunk" window (-150 ... 900 HU) clips air and the darker half of the fat to 0 with no empty range between
+    them and the rest of the fat: Otsu's threshold fell between fat and muscle (2 HU), both turned as black as air in
+    the gate's and the detector's windows, and the analysis found 3 of this slice's 13 bodies (T9-T11, levels
+    uncertain). The patient now begins just above the clipped value, and the window is the one the HU slice and the
+    bone-window export get."""
+    hu = _image(ENTRIES["A058062_19001231-073"])
+    trunk = _windowed_export(hu, -150.0, 900.0)
+
+    def to_hu(value: float) -> float:
+        return -150.0 + value / 255.0 * 1050.0
+
+    gate = body_window(trunk)[1]
+    assert to_hu(gate["threshold"]) < -140.0 and -150.0 < to_hu(gate["low"]) < -100.0  # the fat inside the patient
+    muscle = (hu > 20) & (hu < 80)
+    for windowed in (body_window(trunk)[0], detector_window(trunk)):
+        assert 0.12 < np.median(windowed[muscle]) < 0.3  # (0.05 before: muscle at the window's low end)
+    # the same window as the bone-window export and the HU slice (low end about -130 HU, high end about 740 HU)
+    bone = body_window(_windowed_export(hu, -300.0, 1200.0))[1]
+    assert abs(to_hu(gate["high"]) - (-300.0 + bone["high"] / 255.0 * 1500.0)) < 40.0
+    result = analyze_radiograph(trunk).result
+    entry = ENTRIES["A058062_19001231-073"]
+    found = {min(entry["vertebrae"], key=lambda a: math.hypot(v.centroid[0] - a["centroid"][0],
+                                                              v.centroid[1] - a["centroid"][1]))["label"]
+             for v in result.vertebrae if _nearest_mm(v, entry) < 12.0}
+    assert {"L1", "L2", "L3", "L4", "L5"} <= found and len(found) >= 11
+
+
+@pytest.mark.parametrize("name, low, high", [("A067967_19001006-070", None, None),
+                                             ("A058062_19001231-073", -300.0, 1200.0),
+                                             ("A058062_19001231-073", -1000.0, 1000.0)])
+def test_air_apart_from_the_fat_keeps_otsus_patient_threshold(name, low, high):
+    """A slice in HU (air clipped at -1024 HU by the scanner; on this one the lungs rise out of the air's noise as the
+    fat does on a trunk-window export, so only 8-bit pictures are read for the clipped fat), a bone window from -300 HU
+    (an empty range between the clipped air and the fat) and a window from -1000 HU (the air's noise in the darkest
+    grey values) are not the clipped-fat case: Otsu's threshold stands."""
+    hu = _image(ENTRIES[name])
+    picture = hu if low is None else _windowed_export(hu, low, high)
+    assert body_window(picture)[1]["threshold"] == otsu_threshold(picture)
+
+
 def test_an_8_bit_export_finds_the_lumbar_bodies_as_the_hu_slice_does(tmp_path):
     """Before the detector read its own window this export gave T5-L3 for T6-L4, levels uncertain; in HU T6-S1, certain.
 
