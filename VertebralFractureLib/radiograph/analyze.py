@@ -499,7 +499,7 @@ def analyze_radiograph(
         Cancelled: when cancelled through ``progress``.
 
     """
-    from .facing import FACINGS, choose_facing, mirror_analysis
+    from .facing import FACINGS, choose_facing, column_place, mirror_analysis, trunk_threshold
     from .gate2d import collimation_mask, rows_overlap, scanned_rows, without_collimation
 
     if facing not in FACINGS + ("auto",):
@@ -538,8 +538,14 @@ def analyze_radiograph(
                 lumbosacral_model=lumbosacral_model, exposed=exposed)
         except InputError as error:
             errors[side] = error
+    place = None
+    if "right" in analyses:  # where the mirrored analysis's column lies in the trunk of the picture as given
+        width = image.shape[1]
+        place = column_place(image, [((width - 1) - v.centroid[0], v.centroid[1])
+                                     for v in analyses["right"].result.vertebrae], trunk_threshold(image))
     side = choose_facing({s: a.result for s, a in analyses.items()},
-                         {s: c.get("confident_detections", 0) for s, c in confident.items()}) if analyses else sides[0]
+                         {s: c.get("confident_detections", 0) for s, c in confident.items()},
+                         place) if analyses else sides[0]
     if side not in analyses:
         raise errors[side]
     analysis = analyses[side]

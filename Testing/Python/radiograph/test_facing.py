@@ -1,11 +1,18 @@
 """The facing choice: the mirror is kept only when the 2D gate and the detector both prefer it."""
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from VertebralFractureLib.radiograph.facing import choose_facing, column_evidence, mirror_analysis
+from VertebralFractureLib.radiograph.facing import (
+    choose_facing,
+    column_evidence,
+    column_place,
+    mirror_analysis,
+    trunk_threshold,
+)
 
 
 def _result(bodies: int, weak: int = 0, anchored: bool = False, faint: bool = False):
@@ -36,6 +43,49 @@ def test_column_evidence_ranks_a_faint_column_last_then_counts_bone_confirmed_me
 def test_the_mirror_needs_both_cues(left, right, confident, expected):
     results = {side: r for side, r in (("left", left), ("right", right)) if r is not None}
     assert choose_facing(results, confident) == expected
+
+
+@pytest.mark.parametrize("place, expected", [(0.68, "left"), (0.32, "right"), (None, "right")])
+def test_the_trunk_vetoes_a_mirror_whose_column_lies_in_the_back_half_as_given(place, expected):
+    """Both cues prefer the mirror; where the mirrored column lies in the picture as given decides."""
+    assert choose_facing({"left": _result(2), "right": _result(8)}, {"left": 3, "right": 9}, place) == expected
+
+
+def _trunk(width: int = 120, fat: float = 20.0) -> np.ndarray:
+    """An 8-bit export of a trunk: air clipped to 0, a band of fat at ``fat`` around muscle at 100, a bright column."""
+    picture = np.zeros((60, width), dtype=np.float32)
+    picture[:, 20:100] = fat  # subcutaneous fat in front (left) and behind (right)
+    picture[:, 28:92] = 100.0  # muscle and organs
+    picture[:, 70:80] = 240.0  # the vertebral bodies, in the posterior half
+    return picture
+
+
+def test_column_place_reads_the_trunk_with_its_fat_and_gives_none_where_the_trunk_leaves_the_picture():
+    picture = _trunk()
+    threshold = trunk_threshold(picture)
+    assert 0.0 < threshold < 20.0  # just above the clipped air, below the fat (Otsu's lies between fat and muscle)
+    assert column_place(picture, [(75.0, 30.0), (75.0, 40.0)], threshold) == pytest.approx(55 / 80, abs=0.02)
+    assert column_place(picture, [(75.0, 30.0)], 60.0) == pytest.approx(47 / 64, abs=0.02)  # without the fat
+    collimated = picture[:, 30:]  # the trunk's front cut by the picture's edge: no place
+    assert column_place(collimated, [(45.0, 30.0)], trunk_threshold(collimated)) is None
+
+
+def test_a_soft_tissue_window_export_keeps_its_facing():
+    """A real lumbar slice exported with a soft-tissue window (-160 ... 240 HU): Otsu's threshold between fat and
+    muscle, and the gate's and the detector's cues both preferred the mirror (7 boxes against 6): the picture was
+    analysed as facing right, anterior and posterior keypoints swapped. Its column lies at 0.68 of the trunk as
+    given, so it is read facing left."""
+    import SimpleITK as sitk
+
+    from VertebralFractureLib.radiograph.analyze import analyze_radiograph
+
+    path = Path(__file__).resolve().parents[2] / "Data" / "real" / "covid_sagittal" / "A058062_19001231-073.nii.gz"
+    hu = sitk.GetArrayFromImage(sitk.ReadImage(str(path))).astype(np.float32).squeeze()
+    export = np.clip((hu + 160.0) / 400.0 * 255.0, 0, 255).astype(np.uint8).astype(np.float32)
+    result = analyze_radiograph(export).result
+    assert result.input["facing"] == "left"
+    for vertebra in result.vertebrae:  # anterior points (0, 1) on the left of the posterior ones (4, 5)
+        assert vertebra.keypoints[[0, 1], 0].mean() < vertebra.keypoints[[4, 5], 0].mean()
 
 
 def test_mirroring_back_keeps_names_heights_and_the_reason_s_position():
