@@ -293,33 +293,27 @@ def _clipped_with_tissue(image: np.ndarray) -> Optional[float]:
     the darker part of the fat to one black value, and the rest of the fat follows in the next grey values: no empty
     valley lies between background and patient, and Otsu's threshold falls between fat and muscle (a real slice
     exported at -150 ... 900 HU: 2 HU; fat and muscle then as black as air, and the detector found 3 of its 13
-    bodies). The patient then begins just above the clipped value. A CT slice in HU (air noisy around -1000 HU,
-    not one value; the scanner's padding apart from air), an export whose window starts in the air's noise, and one
-    with an empty range between air and fat (bone windows from -200 HU or lower) are not this case.
+    bodies). The patient then begins just above the clipped value. An export whose window starts in the air's noise
+    (-1000 HU) and one with an empty range between air and fat (bone windows from -200 HU or lower) are not this case.
 
-    Only 8-bit pictures (whole grey values 0-255) are read so: a CT slice in HU has its air clipped at -1024 HU by
-    the scanner too, and the lungs rise out of its noise on some slices. Grey values are the 255 steps of the
-    picture's range.
+    Only 8-bit pictures (whole grey values 0-255, read as they are) are read so: a CT slice in HU has its air clipped
+    at -1024 HU by the scanner too, and on some slices the lungs rise out of the air's noise as fat does here.
     """
     from scipy.ndimage import uniform_filter1d
 
     values = np.asarray(image, dtype=np.float64).ravel()
-    if values.size == 0:
-        return None
-    low, high = float(values.min()), float(values.max())
-    step = (high - low) / 255.0
-    if step <= 0 or low < 0.0 or high > 255.0 or not np.array_equal(values, np.round(values)):
+    if values.size == 0 or values.min() < 0.0 or values.max() > 255.0 or not np.array_equal(values, np.round(values)):
         return None  # not an 8-bit picture: a CT slice in HU or a 16-bit film keeps Otsu's threshold
-    grey = np.floor((values - low) / step + 0.5)  # 0 ... 255
-    counts = np.bincount(grey.astype(np.int64), minlength=256)[:256].astype(np.float64)
+    low = float(values.min())
+    counts = np.bincount((values - low).astype(np.int64), minlength=256)[:256].astype(np.float64)
     if counts[0] < CLIPPED_BACKGROUND_SHARE * values.size:
         return None
     start, densest = float(counts[1:3].mean()), float(counts[1:-1].max())
     further = uniform_filter1d(counts[1:CLIPPED_RISE_GREYS + 3], 3, mode="nearest")[CLIPPED_RISE_GREYS // 2:
                                                                                    CLIPPED_RISE_GREYS]
-    if start < CLIPPED_TISSUE_DENSITY * densest or float(further.max()) < CLIPPED_RISE * start:
+    if densest <= 0 or start < CLIPPED_TISSUE_DENSITY * densest or float(further.max()) < CLIPPED_RISE * start:
         return None
-    return low + 0.5 * step
+    return low + 0.5
 
 
 def threshold_in_valley(image: np.ndarray, threshold: float, bins: int = 256) -> Optional[float]:
@@ -330,7 +324,8 @@ def threshold_in_valley(image: np.ndarray, threshold: float, bins: int = 256) ->
     export windowed for bone (e.g. -300 ... 1200 HU) clips air, lungs and bowel gas to one black value just below
     the fat; Otsu's threshold then falls on the fat's peak (-95 ... -136 HU on those slices). When the histogram at
     the threshold is more than :data:`VALLEY_RATIO` times as dense as the emptiest bin between the background's peak
-    and it, that emptiest bin is returned instead: below the patient's darkest tissue.
+    and it, that emptiest bin is returned instead: below the patient's darkest tissue. An export that clipped the fat
+    with the air has no such valley: just above the clipped value is returned (:func:`_clipped_with_tissue`).
     """
     from scipy.ndimage import uniform_filter1d
 
@@ -338,8 +333,8 @@ def threshold_in_valley(image: np.ndarray, threshold: float, bins: int = 256) ->
     if clipped is not None:
         return clipped
     hist, edges = np.histogram(np.asarray(image, dtype=np.float64).ravel(), bins=bins)
-    at = int(np.clip(np.searchsorted(edges, threshold) - 1, 0, bins - 1))
     smooth = uniform_filter1d(hist.astype(np.float64), 5, mode="nearest")
+    at = int(np.clip(np.searchsorted(edges, threshold) - 1, 0, bins - 1))
     peak = int(np.argmax(hist[: at + 1]))
     between = smooth[peak + 2: at + 1]
     if between.size == 0:
