@@ -580,6 +580,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
     from .gate2d import (
         FAINT_COLUMN_KEY,
         REASONS,
+        _clipped_with_tissue,
         assess_bodies,
         body_window,
         column_ends,
@@ -797,6 +798,8 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
         findings = [f if p else with_endplates(f, hits) for f, hits, p in zip(findings, on_endplates, placed)]
 
     reported = spacing if spacing is not None else (1.0, 1.0)
+    patient_region = ("above the darkest value, where the export clipped the air with the darker fat"
+                      if _clipped_with_tissue(image) is not None else "Otsu")
     result = SpineResult(
         frame="pixel",
         pixel_spacing=tuple(reported),
@@ -806,7 +809,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
                "pixel_size_source": size.source,
                "height_unit": size.unit,
                "height_plane": None if spacing is None else ("detector" if size.at_detector else "patient"),
-               "intensity_window": {"method": "1st-99.5th percentile of the patient region (Otsu)",
+               "intensity_window": {"method": "1st-99.5th percentile of the patient region (" + patient_region + ")",
                                     "low": round(window["low"], 2), "high": round(window["high"], 2)},
                "rejected_detections": rejected,
                "faint_column": bool(faint),

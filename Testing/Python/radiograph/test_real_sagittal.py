@@ -653,6 +653,7 @@ def test_an_export_that_clipped_the_fat_with_the_air_keeps_fat_and_muscle_grey()
     bone = body_window(_windowed_export(hu, -300.0, 1200.0))[1]
     assert abs(to_hu(gate["high"]) - (-300.0 + bone["high"] / 255.0 * 1500.0)) < 40.0
     result = analyze_radiograph(trunk).result
+    assert "clipped the air with the darker fat" in result.input["intensity_window"]["method"]  # said in the results
     entry = ENTRIES["A058062_19001231-073"]
     found = {min(entry["vertebrae"], key=lambda a: math.hypot(v.centroid[0] - a["centroid"][0],
                                                               v.centroid[1] - a["centroid"][1]))["label"]
