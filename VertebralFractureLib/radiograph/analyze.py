@@ -583,6 +583,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
         _clipped_with_tissue,
         assess_bodies,
         body_window,
+        bone_clipped,
         column_ends,
         detector_window,
         with_endplates,
@@ -722,8 +723,14 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
     centres = np.array([d.centre for d in detections]).reshape(-1, 2)
     labels, confidence = assign_levels(frame.to_input(centres), heatmaps, centroid_model.levels, centres[:, 1])
     # levels counted from the sacrum when it is found below the column (.sacrum), else the heatmap guess
+    clipped_bone = bone_clipped(image)
+    if clipped_bone is not None:
+        warnings.append(f"{name}: the bone is clipped to the picture's brightest value "
+                        f"({100.0 * clipped_bone:.0f} % of the patient: a soft-tissue window); the sacrum anchors the "
+                        "levels only where the sacral test finds it: export with a bone window")
     anchor, levels = anchored_levels(windowed, window["foreground"], [d.keypoints for d in detections],
-                                     [f.checks for f in findings], lumbosacral_model, view_rows=exposed)
+                                     [f.checks for f in findings], lumbosacral_model, view_rows=exposed,
+                                     classifier_alone=clipped_bone is None)
     level_certain = [False] * len(detections)
     if anchor is not None:
         for i in anchor.below_s1:

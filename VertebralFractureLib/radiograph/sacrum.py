@@ -343,8 +343,17 @@ def _learned_scores(image01: np.ndarray, keypoints: Sequence[np.ndarray], model)
     return l5_probabilities(image01, keypoints, model)
 
 
-def _choose(tests: List[Dict], results: Dict[int, L5Test]) -> Tuple[Optional[Tuple[int, L5Test]], str]:
-    """L5 from the hand-written test and the learned score (module doc, "Two readers"), or None and why not."""
+#: Why a picture whose bone is clipped at its brightest value gets no anchor from the classifier alone.
+CLIPPED_BONE_REASON = ("the sacral test did not pass and the lumbosacral classifier alone does not anchor a picture "
+                       "whose bone is clipped at its brightest value (a soft-tissue window, which it never saw)")
+
+
+def _choose(tests: List[Dict], results: Dict[int, L5Test], classifier_alone: bool = True
+            ) -> Tuple[Optional[Tuple[int, L5Test]], str]:
+    """L5 from the hand-written test and the learned score (module doc, "Two readers"), or None and why not.
+
+    ``classifier_alone`` False: the classifier confirms the test's L5 but does not name one the test did not.
+    """
     from .lumbosacral import ANCHOR_PROBABILITY
 
     rule = next((t for t in tests if t["passed"]), None)
@@ -362,6 +371,8 @@ def _choose(tests: List[Dict], results: Dict[int, L5Test]) -> Tuple[Optional[Tup
         return None, (f"the sacral test names the body at {rule['centre'][0]:.0f}, {rule['centre'][1]:.0f} px as L5, "
                       f"but the lumbosacral classifier does not confirm it (score "
                       f"{'none' if score is None else f'{score:.2f}'}, {ANCHOR_PROBABILITY} needed)")
+    if rule is None and learned is not None and not classifier_alone:
+        return None, CLIPPED_BONE_REASON
     chosen = learned or rule
     if chosen is None:
         return None, str(tests[-1]["why"]) if tests else "no candidate body"
@@ -369,7 +380,8 @@ def _choose(tests: List[Dict], results: Dict[int, L5Test]) -> Tuple[Optional[Tup
 
 
 def sacral_anchor(image01: np.ndarray, foreground: float, keypoints: Sequence[np.ndarray], trusted: Sequence[bool],
-                  model=None, view_rows: Optional[Tuple[int, int]] = None) -> Tuple[Optional[SacralAnchor], str]:
+                  model=None, view_rows: Optional[Tuple[int, int]] = None, classifier_alone: bool = True
+                  ) -> Tuple[Optional[SacralAnchor], str]:
     """Find L5 (the sacrum below it) and name every detection's level by counting up from it.
 
     Args:
@@ -381,6 +393,8 @@ def sacral_anchor(image01: np.ndarray, foreground: float, keypoints: Sequence[np
             test alone (the boxes the classifier's own training reads on real slices must not depend on it).
         view_rows: first and last rows the view shows (a collimator's shadow, a scan's padding beyond them): rows
             outside are outside the picture for the test and the classifier alike (:data:`MIN_IN_VIEW`).
+        classifier_alone: whether the classifier may name L5 where the sacral test names none (False on a picture
+            whose bone is clipped at its brightest value: :func:`~.gate2d.bone_clipped`).
 
     Returns:
         (anchor or None, a one-line account of what was found or why there is no anchor).
@@ -420,7 +434,7 @@ def sacral_anchor(image01: np.ndarray, foreground: float, keypoints: Sequence[np
         tests.append({"detection": i, "centre": [round(float(x), 1) for x in body.centre], **result.as_dict(),
                       "passed": result.passed, "why": result.why, "in_patient": bool(result.exit > foreground),
                       "l5_probability": None if not np.isfinite(probability) else round(float(probability), 3)})
-    found, why_not = _choose(tests, results)
+    found, why_not = _choose(tests, results, classifier_alone)
     details: Dict[str, object] = {"level_px": round(level, 1), "tests": tests}
     if found is None:
         return None, "no sacrum found below the column: " + why_not
@@ -606,8 +620,8 @@ METHOD_TEST_ALONE = ("counted from the sacrum: L5 is the body with the sacrum be
 
 
 def anchored_levels(image01: np.ndarray, foreground: float, keypoints: Sequence[np.ndarray],
-                    checks: Sequence[Dict[str, float]], model=None, view_rows: Optional[Tuple[int, int]] = None
-                    ) -> Tuple[Optional[SacralAnchor], Dict[str, object]]:
+                    checks: Sequence[Dict[str, float]], model=None, view_rows: Optional[Tuple[int, int]] = None,
+                    classifier_alone: bool = True) -> Tuple[Optional[SacralAnchor], Dict[str, object]]:
     """The ``levels`` report of a radiograph: anchored on the sacrum when it is found.
 
     Args:
@@ -618,6 +632,7 @@ def anchored_levels(image01: np.ndarray, foreground: float, keypoints: Sequence[
         model: the lumbosacral classifier (:mod:`.lumbosacral`); default: the shipped weights; False: the sacral
             test alone.
         view_rows: first and last rows the view shows (:func:`sacral_anchor`).
+        classifier_alone: whether the classifier may name L5 without the sacral test (:func:`sacral_anchor`).
 
     Returns:
         (anchor or None, the ``levels`` dict: ``anchor`` ``"sacrum"`` or None, ``certain``, ``method``,
@@ -625,7 +640,8 @@ def anchored_levels(image01: np.ndarray, foreground: float, keypoints: Sequence[
         ``uncertain_levels`` (levels past a spacing that fits no whole number of levels)).
 
     """
-    anchor, reason = sacral_anchor(image01, foreground, keypoints, trusted_bodies(checks), model, view_rows)
+    anchor, reason = sacral_anchor(image01, foreground, keypoints, trusted_bodies(checks), model, view_rows,
+                                   classifier_alone)
     if anchor is None:
         return None, {"anchor": None, "certain": False, "reason": reason,
                       "method": "Gartland et al. 2025 heatmaps T4-L4 and consecutive order; no anatomical anchor"}

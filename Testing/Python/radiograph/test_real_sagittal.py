@@ -661,6 +661,23 @@ def test_an_export_that_clipped_the_fat_with_the_air_keeps_fat_and_muscle_grey()
     assert {"L1", "L2", "L3", "L4", "L5"} <= found and len(found) >= 11
 
 
+def test_a_soft_tissue_window_export_is_not_counted_from_a_sacrum_the_classifier_alone_names():
+    """A contrast chest slice (thoracic field, no sacrum) exported at -125 ... 225 HU: its bone is clipped to white,
+    the sacral test finds no sacrum, and the lumbosacral classifier, which never saw such a picture, scored the lowest
+    thoracic body 0.59: every body was named T12-L5 with certainty. The clipped bone is measured and said, and the
+    classifier alone no longer anchors such a picture."""
+    from VertebralFractureLib.radiograph.gate2d import bone_clipped
+
+    hu = _image(ENTRIES["A056642_19010107-137"])
+    soft = _windowed_export(hu, -125.0, 225.0)
+    assert bone_clipped(soft) > 0.015
+    assert bone_clipped(_windowed_export(hu, -300.0, 1200.0)) is None and bone_clipped(hu) is None
+    result = analyze_radiograph(soft).result
+    levels = result.patient["levels"]
+    assert levels["anchor"] is None and levels["certain"] is False
+    assert any("soft-tissue window" in w for w in result.warnings)
+
+
 @pytest.mark.parametrize("name, low, high", [("A067967_19001006-070", None, None),
                                              ("A058062_19001231-073", -300.0, 1200.0),
                                              ("A058062_19001231-073", -1000.0, 1000.0)])

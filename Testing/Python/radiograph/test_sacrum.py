@@ -277,10 +277,16 @@ def _candidate(detection, passed, probability, in_view=1.0, in_patient=True):
             "l5_probability": probability, "in_view": in_view, "in_patient": in_patient}
 
 
-def _choose(tests):
+def _choose(tests, classifier_alone=True):
     results = {t["detection"]: sacrum.L5Test(0.5, 0.2, 0.5, 30.0, 0.1, t["passed"], t["why"]) for t in tests}
-    found, why = sacrum._choose(tests, results)
+    found, why = sacrum._choose(tests, results, classifier_alone)
     return (None if found is None else found[0]), why
+
+
+def test_on_a_picture_with_its_bone_clipped_the_classifier_confirms_but_does_not_name_l5_alone():
+    found, why = _choose([_candidate(1, False, 0.2), _candidate(2, False, 0.7)], classifier_alone=False)
+    assert found is None and why == sacrum.CLIPPED_BONE_REASON
+    assert _choose([_candidate(1, False, 0.01), _candidate(2, True, 0.9)], classifier_alone=False)[0] == 2
 
 
 def test_the_classifier_must_confirm_l5_and_a_disagreement_is_no_anchor():
