@@ -284,6 +284,12 @@ CLIPPED_RISE_GREYS = 10
 CLIPPED_RISE = 2.0
 
 
+def _eight_bit(values: np.ndarray) -> bool:
+    """Whether a picture holds whole grey values 0-255 (an 8-bit export), not HU or a 16-bit film's values."""
+    return bool(values.size and values.min() >= 0.0 and values.max() <= 255.0
+                and np.array_equal(values, np.round(values)))
+
+
 def _clipped_with_tissue(image: np.ndarray) -> Optional[float]:
     """The patient threshold just above the darkest value, when that value holds background and darkest tissue.
 
@@ -302,8 +308,8 @@ def _clipped_with_tissue(image: np.ndarray) -> Optional[float]:
     from scipy.ndimage import uniform_filter1d
 
     values = np.asarray(image, dtype=np.float64).ravel()
-    if values.size == 0 or values.min() < 0.0 or values.max() > 255.0 or not np.array_equal(values, np.round(values)):
-        return None  # not an 8-bit picture: a CT slice in HU or a 16-bit film keeps Otsu's threshold
+    if not _eight_bit(values):
+        return None  # a CT slice in HU or a 16-bit film keeps Otsu's threshold
     low = float(values.min())
     counts = np.bincount((values - low).astype(np.int64), minlength=256)[:256].astype(np.float64)
     if counts[0] < CLIPPED_BACKGROUND_SHARE * values.size:
@@ -332,7 +338,7 @@ def bone_clipped(image: np.ndarray) -> Optional[float]:
     Pictures that are not 8-bit (a CT slice in HU, a 16-bit film) are not read so.
     """
     values = np.asarray(image, dtype=np.float64)
-    if values.size == 0 or values.min() < 0.0 or values.max() > 255.0 or not np.array_equal(values, np.round(values)):
+    if not _eight_bit(values):
         return None
     patient = values > values.min()
     if not patient.any():
