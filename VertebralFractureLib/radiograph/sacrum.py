@@ -41,12 +41,14 @@ radiographs, and on real sagittal slices). The test above names the first candid
 the candidate it scores highest, if that reaches :data:`~.lumbosacral.ANCHOR_PROBABILITY` with the whole region below
 it in the image and in the patient. When both name a body and the bodies differ, there is no anchor (levels
 uncertain); when the classifier names one, it is L5; when only the test names one, the classifier has not confirmed
-it and there is no anchor either (the test speaks alone only when no classifier is given, ``model=False``). Why: on 24
-held-out generated films with that sacrum the test alone named the wrong body on 11 (lordotic L5 taken for the
-sacrum), every level then wrong with certainty; and on the real sagittal slices as JPEG exports (quality 70) the test
-alone anchored three slices on bodies the classifier scored 0.00-0.29, a thoracic slice with no sacrum in view among
-them, every level named wrong (2026-12-05, sixth session; docs/findings.md "8-bit exports: the detector's own window,
-and L5 confirmed by the classifier").
+it and there is no anchor either (the test speaks alone only when no classifier is given, ``model=False``); on an 8-bit
+picture whose bone is clipped to white (a soft-tissue window, :func:`~.gate2d.bone_clipped`) the classifier does not
+name L5 alone (2026-12-07: it named thoracic bodies there, docs/findings.md "Exports windowed for soft tissue").
+Why: on 24 held-out generated films with that sacrum the test alone named the wrong body on 11 (lordotic L5 taken for
+the sacrum), every level then wrong with certainty; and on the real sagittal slices as JPEG exports (quality 70) the
+test alone anchored three slices on bodies the classifier scored 0.00-0.29, a thoracic slice with no sacrum in view
+among them, every level named wrong (2026-12-05, sixth session; docs/findings.md "8-bit exports: the detector's own
+window, and L5 confirmed by the classifier").
 
 **Count** (:func:`count_levels`): the other detections are named by the whole number of levels between
 neighbours (their distance over :data:`LEVEL_PER_HEIGHT` times their mean height, :data:`STEP_RATIO`);
