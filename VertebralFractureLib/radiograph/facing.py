@@ -52,15 +52,11 @@ def column_evidence(result) -> Tuple[int, int, int]:
 FRONT_HALF = 0.5
 
 
-#: :func:`trunk_threshold`: the darkest value is the background an export clipped to one value when it holds at least
-#: this share of the picture (air around the trunk: 11-47 % of the 20 real sagittal slices).
-CLIPPED_SHARE = 0.05
-
-
 def trunk_threshold(image: np.ndarray) -> float:
     """The value above which a picture shows the patient, fat included, for :func:`column_place`.
 
-    A picture whose darkest value holds at least :data:`CLIPPED_SHARE` of it (an export that clipped the air there):
+    A picture whose darkest value holds at least :data:`~.gate2d.CLIPPED_BACKGROUND_SHARE` of it (an export that
+    clipped the air there; the air around the trunk is 11-47 % of the 20 real sagittal slices):
     just above that value, whatever its window does to the fat. Otherwise Otsu's threshold (below the fat on a CT
     slice in HU with its air unclipped: -440 ... -520 HU). Otsu's threshold lies between fat and muscle on exports
     windowed for soft tissue (-160 ... 240 HU, -125 ... 225 HU), and the trunk's outline then runs along the fat inside
@@ -68,11 +64,11 @@ def trunk_threshold(image: np.ndarray) -> float:
     noise lies above the clipped value, the outline reaches the picture's edges and gives no place (no veto; the two
     cues chose right on all of them).
     """
-    from .gate2d import otsu_threshold
+    from .gate2d import CLIPPED_BACKGROUND_SHARE, otsu_threshold
 
     image = np.asarray(image, dtype=np.float64)
     darkest, brightest = float(image.min()), float(image.max())
-    if brightest > darkest and float(np.mean(image <= darkest)) >= CLIPPED_SHARE:
+    if brightest > darkest and float(np.mean(image <= darkest)) >= CLIPPED_BACKGROUND_SHARE:
         return darkest + (brightest - darkest) / 510.0  # half an 8-bit grey step above it
     return otsu_threshold(image)
 
