@@ -22,6 +22,11 @@ Variants:
 * ``iso1_known``: the same, with the 3 mm it resolves along z recorded (``ImageGeometry.resolution``), as a DICOM
   series whose Slice Thickness (0018,0050) exceeds its slice spacing is read.
 * ``noise40``: additive Gaussian noise of 40 HU (seed 7), as a low-dose or sharp-kernel scan.
+* ``cut_low``, ``cut_high``, ``cut_mid``, ``cut_lowhalf``, ``cut_highhalf``: the fields of view other
+  examinations show the same spine in: the lowest or highest two thirds of the slices, the middle half, the lowest
+  or highest half (on the sample CT the lowest two thirds are L3 to the sacrum, as a pelvic CT; on the chest CT each
+  cut is a thoracic stretch without T1 or T12, whose levels must be "uncertain"). ``inside`` counts the reference
+  bodies whose centroid lies at least 10 mm inside the cut; bodies outside it are not expected.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -62,7 +69,39 @@ def variants() -> Dict[str, Callable]:
         "iso1": lambda image: without_resolution(resample_spacing(image, 1.0)),
         "iso1_known": lambda image: resample_spacing(image, 1.0),
         "noise40": noise,
+        "cut_low": lambda image: cut(image, 0.0, 2.0 / 3.0),
+        "cut_high": lambda image: cut(image, 1.0 / 3.0, 1.0),
+        "cut_mid": lambda image: cut(image, 0.25, 0.75),
+        "cut_lowhalf": lambda image: cut(image, 0.0, 0.5),
+        "cut_highhalf": lambda image: cut(image, 0.5, 1.0),
     }
+
+
+def cut(image, low: float, high: float):
+    """The slices from ``low`` to ``high`` (fractions of the inferior-superior extent) of ``image``, reoriented to LPS
+    (the same physical image: the reference applies unchanged)."""
+    from VertebralFractureLib.io.images import to_canonical
+
+    canonical = to_canonical(image)
+    n = canonical.GetSize()[2]
+    return canonical[:, :, int(round(low * n)): int(round(high * n))]
+
+
+#: ``inside``: a reference body counts as in the cut when its centroid lies this far (mm) inside the cut's first and
+#: last slices (about half a body's height).
+INSIDE_MM = 10.0
+
+
+def inside(image, reference) -> int:
+    """How many reference bodies have their centroid at least :data:`INSIDE_MM` inside ``image``'s z extent."""
+    from VertebralFractureLib.io.images import geometry_of
+
+    geometry = geometry_of(image)
+    size = np.asarray(image.GetSize(), dtype=float) - 1.0
+    corners = np.array([[i, j, k] for i in (0.0, size[0]) for j in (0.0, size[1]) for k in (0.0, size[2])])
+    z = geometry.index_to_lps(corners)[:, 2]
+    low, high = z.min(), z.max()
+    return int(sum(low + INSIDE_MM <= float(v.centroid[2]) <= high - INSIDE_MM for v in reference.vertebrae))
 
 
 def _fmt(value: Optional[float]) -> str:
@@ -84,7 +123,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     makers = variants()
     rows = []
     print(f"{'case':14s} {'variant':9s} {'size':>15s} {'found':>7s} {'out':>3s} {'level%':>6s} {'certain':>7s} "
-          f"{'assessed':>8s} {'falseG':>6s} {'kp mm':>5s} {'h mm':>5s} {'sec':>5s}  labels")
+          f"{'assessed':>8s} {'falseG':>6s} {'kp mm':>5s} {'h mm':>5s} {'sec':>5s} {'inside':>6s}  labels")
     for case in args.cases:
         reference = load_case(case)
         original = read_image(reference.image_path)
@@ -103,12 +142,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                    "outside": score.outside, "level_accuracy": level, "levels_certain": certain,
                    "assessed": assessed, "reported": len(result.vertebrae), "false_grade": len(score.false_grade),
                    "keypoint_error_mm": score.keypoint_error_mm, "height_error_mm": score.height_error_mm,
-                   "seconds": round(seconds, 1), "labels": labels}
+                   "seconds": round(seconds, 1), "inside": inside(image, reference), "labels": labels}
             rows.append(row)
             print(f"{case:14s} {name:9s} {'x'.join(map(str, image.GetSize())):>15s} "
                   f"{score.found:3d}/{score.n_full:<3d} {score.outside:3d} {_fmt(level and 100 * level):>6s} "
                   f"{str(certain):>7s} {assessed:3d}/{len(result.vertebrae):<4d} {len(score.false_grade):6d} "
-                  f"{_fmt(score.keypoint_error_mm):>5s} {_fmt(score.height_error_mm):>5s} {seconds:5.1f}  {labels}",
+                  f"{_fmt(score.keypoint_error_mm):>5s} {_fmt(score.height_error_mm):>5s} {seconds:5.1f} "
+                  f"{row['inside']:6d}  {labels}",
                   flush=True)
             del image
     if args.json:

@@ -183,3 +183,26 @@ def test_sample_ct_curve_ends_at_the_sacrum_not_in_the_pelvis():
     assert result.points[:, 2].max() >= 415.0  # still up to T12
     # the L5 body (centroid x 4, z 243) is not pulled towards the right ilium any more (it was 10 mm off)
     assert abs(result.point_at_z(np.array([243.0]))[0, 0] - 4.0) <= 5.0
+
+
+def test_a_pelvic_field_of_view_is_tracked_in_the_canal_not_down_the_ilium():
+    """The sample CT cut to L3 ... sacrum (z 94-331 mm), as a pelvic CT shows the spine: the marrow of the right ilium
+    (56-82 mm beside the middle, z 94-262) passes the canal tests, and with the column above the pelvis out of view
+    that path was longer than the canal's; the network's points on L5 were moved onto it and L5 was lost."""
+    from VertebralFractureLib.spine.centreline import find_centreline
+
+    image = read_image(real("totalsegmentator", "example_ct.nii.gz"))[:, :, :79]
+    track = track_spinal_canal(image)
+    canonical = to_canonical(image)
+    geometry = geometry_of(canonical)
+    # the eye's body centres of L4 and L3 (voxel i, j per slice k of the whole CT, as above), inside this cut
+    for k, (i, j) in {63: (63, 57), 71: (63, 57)}.items():
+        truth = geometry.index_to_lps(np.array([[i, j, k]], float))[0]
+        nearest = int(np.argmin(np.abs(track.z - truth[2])))
+        assert track.on_track[nearest], k
+        assert np.hypot(*(track.body[nearest, :2] - truth[:2])) < 8.0, k
+    # nowhere on the track is the canal more than 40 mm beside the middle of the column (x about 2 mm)
+    assert np.all(np.abs(track.canal[track.on_track, 0] - 2.0) < 40.0)
+    # and the centre-line keeps the network's point in L5 (centroid x 4, y -139, z 243)
+    result = find_centreline(image)
+    assert np.hypot(*(result.point_at_z(np.array([243.0]))[0, :2] - np.array([4.0, -139.0]))) <= 8.0
