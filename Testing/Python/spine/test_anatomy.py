@@ -206,3 +206,31 @@ def test_a_pelvic_field_of_view_is_tracked_in_the_canal_not_down_the_ilium():
     # and the centre-line keeps the network's point in L5 (centroid x 4, y -139, z 243)
     result = find_centreline(image)
     assert np.hypot(*(result.point_at_z(np.array([243.0]))[0, :2] - np.array([4.0, -139.0]))) <= 8.0
+
+
+def test_a_field_of_view_cut_beside_the_canal_keeps_the_column():
+    """The sample CT cut 26 mm to the patient's left of its canal (voxel columns 50 on: x <= 28 mm): the middle of the
+    body outline then lies near the right ilium, so the canal is looked for beside the network's own column
+    (``column_middle_x``); with the outline's middle the track ran down the ilium and L5 was lost."""
+    from VertebralFractureLib.spine.centreline import find_centreline
+
+    result = find_centreline(read_image(real("totalsegmentator", "example_ct.nii.gz"))[50:, :, :])
+    for z, x, y in ((243.0, 4.0, -139.0), (277.0, 4.0, -149.5), (314.7, 4.0, -142.0)):  # L5, L4, L3 centroids
+        assert np.hypot(*(result.point_at_z(np.array([z]))[0, :2] - np.array([x, y]))) <= 8.0, z
+
+
+def test_the_column_middle_is_the_networks_column_within_reach_and_the_outline_elsewhere():
+    from VertebralFractureLib.spine.anatomy import COLUMN_REACH_MM, body_midline_x, column_middle_x
+
+    hu = np.full((60, 20, 30), -1000.0)  # 60 slices 3 mm apart (z 0-177 mm), 1 mm pixels
+    hu[:, 5:15, 2:30] = 40.0  # a body outline from x 2 to 29: its middle at x 15.5
+    geometry = ImageGeometry(size=(30, 20, 60), spacing=(1.0, 1.0, 3.0), origin=(0.0, 0.0, 0.0),
+                             direction=np.eye(3))
+    assert np.allclose(body_midline_x(hu, geometry), 15.5)
+    column = np.array([[6.0, 10.0, 30.0], [7.0, 10.0, 33.0]])  # the network's column on two slices
+    middle = column_middle_x(hu, geometry, column)
+    z = np.arange(60) * 3.0
+    assert middle[10] == 6.0 and middle[11] == 7.0 and middle[0] == 6.0  # the nearest column point's x
+    assert np.allclose(middle[z <= 33.0 + COLUMN_REACH_MM][12:], 7.0)
+    assert np.allclose(middle[z > 33.0 + COLUMN_REACH_MM], 15.5)  # out of reach: the outline's middle
+    assert np.allclose(column_middle_x(hu, geometry, None), 15.5)
