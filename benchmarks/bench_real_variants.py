@@ -27,6 +27,9 @@ Variants:
   or highest half (on the sample CT the lowest two thirds are L3 to the sacrum, as a pelvic CT; on the chest CT each
   cut is a thoracic stretch without T1 or T12, whose levels must be "uncertain"). ``inside`` counts the reference
   bodies whose centroid lies at least 10 mm inside the cut; bodies outside it are not expected.
+* ``side_left15``, ``side_left27``, ``side_right15``, ``side_right27``: the field of view cut 15 or 27 mm to the
+  patient's left or right of the spine (the median x of the reference centroids), as an off-centre reconstruction
+  shows it: the ribs of one side out of view.
 """
 
 from __future__ import annotations
@@ -44,8 +47,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def variants() -> Dict[str, Callable]:
-    """Variant name -> function of a SimpleITK image."""
+def variants(spine_x: float = 0.0) -> Dict[str, Callable]:
+    """Variant name -> function of a SimpleITK image (``spine_x``: LPS x of the spine, mm, for the side cuts)."""
     import SimpleITK as sitk
 
     from VertebralFractureLib.io.images import RESOLUTION_KEY, resample_spacing
@@ -74,7 +77,22 @@ def variants() -> Dict[str, Callable]:
         "cut_mid": lambda image: cut(image, 0.25, 0.75),
         "cut_lowhalf": lambda image: cut(image, 0.0, 0.5),
         "cut_highhalf": lambda image: cut(image, 0.5, 1.0),
+        "side_left15": lambda image: side_cut(image, spine_x + 15.0, keep="right"),
+        "side_left27": lambda image: side_cut(image, spine_x + 27.0, keep="right"),
+        "side_right15": lambda image: side_cut(image, spine_x - 15.0, keep="left"),
+        "side_right27": lambda image: side_cut(image, spine_x - 27.0, keep="left"),
     }
+
+
+def side_cut(image, x_mm: float, keep: str):
+    """``image`` reoriented to LPS and cut at LPS x ``x_mm``, keeping the patient's ``keep`` side (``"right"``: x below
+    it) and the spine."""
+    from VertebralFractureLib.io.images import to_canonical
+
+    canonical = to_canonical(image)
+    column = int(round((x_mm - canonical.GetOrigin()[0]) / canonical.GetSpacing()[0]))
+    column = min(max(column, 1), canonical.GetSize()[0] - 1)
+    return canonical[:column, :, :] if keep == "right" else canonical[column:, :, :]
 
 
 def cut(image, low: float, high: float):
@@ -120,13 +138,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     from VertebralFractureLib.pipeline import AnalysisOptions, analyze
     from VertebralFractureLib.training.real.reference import load_case, score_case
 
-    makers = variants()
     rows = []
     print(f"{'case':14s} {'variant':9s} {'size':>15s} {'found':>7s} {'out':>3s} {'level%':>6s} {'certain':>7s} "
           f"{'assessed':>8s} {'falseG':>6s} {'kp mm':>5s} {'h mm':>5s} {'sec':>5s} {'inside':>6s}  labels")
     for case in args.cases:
         reference = load_case(case)
         original = read_image(reference.image_path)
+        makers = variants(float(np.median([v.centroid[0] for v in reference.vertebrae])))
         for name in args.variants:
             image = makers[name](original)
             start = time.perf_counter()

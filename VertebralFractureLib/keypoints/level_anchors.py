@@ -496,6 +496,14 @@ def find_anchor(landmarks: Landmarks, tops_mm: Sequence[float], bottoms_mm: Sequ
         return LevelAnchor(None, None, None, False, 0.0, f"levels uncertain: the 12th rib and the iliac crests "
                            f"disagree by {abs(shift)} level(s) (11 or 13 rib pairs, or a transitional T13 / L6)",
                            bearing)
+    if rib_index is not None and tuple(bearing[rib_index]) != (True, True):
+        # one side alone names T12 where the ribs are not seen on both: a 12th rib missed on the side in view (short,
+        # taken for a transverse process, or near the edge of the field of view) makes T11 the last rib-bearing
+        # body, and every level comes out one off with certainty (the real chest CT cut 15 and 27 mm beside its
+        # spine, docs/findings.md "A chest CT cut beside its spine")
+        return LevelAnchor(None, None, None, False, 0.0, "levels uncertain: the last rib is seen on one side only "
+                           "(the other side's ribs are out of view), so a missed short 12th rib cannot be ruled "
+                           "out", bearing)
     if rib_index is not None:
         confidence = 0.9 if sides == 2 else 0.8
         return LevelAnchor("12th rib", rib_index, "T12", True, confidence,

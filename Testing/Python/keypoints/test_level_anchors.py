@@ -194,7 +194,7 @@ def test_rib_free_body_with_its_search_region_in_view_anchors_t12():
 
 
 def test_lateral_field_of_view_cut_leaves_the_side_unobserved():
-    from VertebralFractureLib.keypoints.level_anchors import OUTSIDE, find_landmarks
+    from VertebralFractureLib.keypoints.level_anchors import GRID_MM, OUTSIDE, find_landmarks
 
     tops = 10.0 + 25.0 * np.arange(7)
     bottoms = tops + 20.0
@@ -202,7 +202,26 @@ def test_lateral_field_of_view_cut_leaves_the_side_unobserved():
     volume[:, :, :60] = OUTSIDE  # the patient's right beyond 20 mm is out of the field of view
     anchor = find_anchor(find_landmarks(volume), tops, bottoms)
     assert all(sides[0] is None for sides in anchor.rib_bearing)
+    # the left side alone shows the transition at body 4: a missed short 12th rib on that side cannot be ruled out
+    assert anchor.anchor is None and anchor.certain is False and "one side only" in anchor.method
+    # with the right side's ribs in view beside T12 (here: its band cut below body 4 only), T12 is anchored
+    volume = _rib_volume(range(5), tops)
+    volume[int(bottoms[4] / GRID_MM) + 6:, :, :60] = OUTSIDE
+    anchor = find_anchor(find_landmarks(volume), tops, bottoms)
+    assert anchor.rib_bearing[4] == (True, True) and anchor.rib_bearing[5][0] is None
     assert (anchor.anchor, anchor.index) == ("12th rib", 4) and "one side in view" in anchor.method
+
+
+def test_a_12th_rib_missed_on_the_one_side_in_view_leaves_the_levels_uncertain():
+    """The real chest CT cut 27 mm beside its spine: only the right ribs in view, the right 12th rib not found, so
+    T11 looked like the last rib-bearing body and every level was named one off with certainty."""
+    tops = np.arange(0, 200, 25.0)
+    landmarks = _landmarks([12.0, 37.0, 62.0])  # ribs beside bodies 0-2 on both sides
+    landmarks.ribs = [rib for rib in landmarks.ribs if rib.side == "right" and rib.row_mm < 60.0]  # the last missed
+    landmarks.band_in_view[:, 1] = 0.0  # the left side out of view
+    anchor = find_anchor(landmarks, tops, tops + 20)
+    assert anchor.rib_bearing[1] == (True, None) and anchor.rib_bearing[2] == (False, None)
+    assert anchor.anchor is None and anchor.certain is False and "one side only" in anchor.method
 
 
 def test_rows_beyond_the_straightening_are_not_in_view():
