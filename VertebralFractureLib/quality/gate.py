@@ -147,7 +147,7 @@ def assess_vertebra(volume: np.ndarray, geometry: ImageGeometry, keypoints: np.n
         return GateFinding(NOT_ASSESSED, f"invalid keypoints: {error}", 0.0, {})
     results: Dict[str, c.CheckResult] = {
         "level": c.check_level(label),
-        "field_of_view": c.check_field_of_view(geometry, frame),
+        "field_of_view": c.check_field_of_view(geometry, frame, volume=volume),
         "metal": c.check_metal(volume, geometry, frame),
         "bone": c.check_bone(volume, geometry, frame),
     }

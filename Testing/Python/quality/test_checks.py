@@ -12,8 +12,10 @@ from VertebralFractureLib.geometry import ImageGeometry
 from VertebralFractureLib.quality.checks import (
     BodyFrame,
     band,
+    body_runs_out_sideways,
     check_bone,
     check_canal_and_posterior,
+    check_field_of_view,
     check_neighbours,
     check_size,
 )
@@ -180,3 +182,34 @@ def test_a_neighbour_out_of_line_says_how(neighbour, reason):
     result = check_neighbours(BodyFrame.from_keypoints(keypoints()), "L2", [("L1", neighbour)])
     assert result.score == 0.0
     assert result.reason == "inconsistent with its neighbours: " + reason
+
+
+@pytest.mark.parametrize("keep, cut_at_mm, expected", [
+    ("left", 20.0, ["right"]),  # image from x 20 on: the body's right part (x 10-20) is cut away
+    ("right", 30.0, ["left"]),  # image up to x 30: its left part (30-40) is cut away
+    ("right", 44.0, []),  # image to x 44: 4 mm of soft tissue beyond the body's left wall, the body is whole
+])
+def test_a_body_cut_by_the_side_of_the_image_runs_out_sideways(keep, cut_at_mm, expected):
+    """The body's bone reaches the image's side edge: cut, whatever plane the keypoints were put on."""
+    volume, geometry = drawn_body()
+    column = int(round(cut_at_mm / SPACING))
+    if keep == "left":  # LPS: +x is the patient's left
+        volume = volume[:, :, column:]
+        geometry = ImageGeometry(size=(volume.shape[2], volume.shape[1], volume.shape[0]), spacing=(SPACING,) * 3,
+                                 origin=(column * SPACING, 0.0, 0.0), direction=np.eye(3))
+    else:
+        volume = volume[:, :, :column]
+        geometry = ImageGeometry(size=(volume.shape[2], volume.shape[1], volume.shape[0]), spacing=(SPACING,) * 3,
+                                 origin=(0.0, 0.0, 0.0), direction=np.eye(3))
+    # the keypoint plane where a half body would put it: 5 mm into the part left in view
+    centre_x = 30.0 if keep == "left" else 20.0
+    frame = BodyFrame.from_keypoints(keypoints(centre=(centre_x, 25.0, 25.0)))
+    assert body_runs_out_sideways(volume, geometry, frame) == expected
+    result = check_field_of_view(geometry, frame, volume=volume)
+    if expected:
+        assert result.score == 0.49 and result.reason == f"cut by the {expected[0]} edge of the field of view"
+    else:
+        assert result.score == 1.0 and result.reason is None
+    # without the volume only the keypoint box is read: its core slab lies inside the image, so the check passes
+    alone = check_field_of_view(geometry, frame)
+    assert alone.score >= 0.5 and alone.reason is None

@@ -188,3 +188,25 @@ def test_real_bodies_hold_no_metal_though_their_scans_do(case):
     for vertebra in bodies:
         result = check_metal(array, geometry, BodyFrame.from_keypoints(vertebra.keypoints))
         assert result.values["metal_mm3"] == 0.0 and result.passed, vertebra.label
+
+
+def test_sample_ct_cut_through_its_bodies_at_the_side_assesses_none():
+    """The real sample CT cut 15 mm left of its spine (x > 19 mm out of view: the left third of every body): the
+    bodies' own planes were found 7-9 mm to the right and three were assessed, keypoints 9-10 mm off; each body's bone
+    runs into the image's left edge, so each is "cut by the left edge of the field of view" (or by the top)."""
+    from VertebralFractureLib.pipeline import analyze
+    from VertebralFractureLib.stage import AnalysisOptions
+
+    image = to_canonical(read_image(real("totalsegmentator", "example_ct.nii.gz")))
+    column = int(round((19.0 - image.GetOrigin()[0]) / image.GetSpacing()[0]))
+    result = analyze(image[:column, :, :], AnalysisOptions(extra_stages=(), masks=False, device="cpu",
+                                                           threads=1)).result
+    assert len(result.vertebrae) >= 5
+    assert not any(v.assessed for v in result.vertebrae)
+    reasons = [v.status_reason for v in result.vertebrae]
+    assert sum(r == "cut by the left edge of the field of view" for r in reasons) >= 4, reasons
+    # the whole CT keeps its bodies assessed: nothing runs out of its 366 mm wide field of view
+    whole = assess_vertebrae(sitk.GetArrayFromImage(image), geometry_of(image), [
+        type("V", (), {"label": label, "keypoints": np.array(points)})()
+        for label, points in (("L1", SAMPLE_L1), ("L2", SAMPLE_L2), ("L3", SAMPLE_L3))])
+    assert all(whole[label].checks["field_of_view"] == 1.0 for label in ("L1", "L2", "L3"))
