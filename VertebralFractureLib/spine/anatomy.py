@@ -342,21 +342,20 @@ def _score_candidates(hu, spacing_xy):
 
 
 # ---------------------------------------------------------------------- tracking
-def _link(cands, n_slices: int, spacing: np.ndarray, max_gap: int = 4, value: Optional[np.ndarray] = None):
+def _link(cands, n_slices: int, spacing: np.ndarray, max_gap: int = 4, gain: Optional[np.ndarray] = None):
     """Best path through the candidates (one per slice at most): list of candidate indices.
 
-    ``value``: what a candidate adds to a path (default its score; :func:`_path_score`); candidates whose value is
-    under :data:`MIN_SCORE` are not linked (with the score alone, a path went on from the sacrum down the ilium of the
-    real sample CT, 60 mm beside the column, where the drift rule did not cut it).
+    ``gain``: what each candidate adds to a path (default its score; the track passes :func:`_path_score`); candidates
+    whose gain is under :data:`MIN_SCORE` are not linked.
     """
-    value = np.asarray(cands["score"] if value is None else value, dtype=float)
-    keep = np.flatnonzero(value >= MIN_SCORE)
+    gain = np.asarray(cands["score"] if gain is None else gain, dtype=float)
+    keep = np.flatnonzero(gain >= MIN_SCORE)
     if len(keep) == 0:
         return []
     order = keep[np.argsort(cands["k"][keep], kind="stable")]
     k = cands["k"][order].astype(int)
     xy = np.column_stack([cands["i"][order] * spacing[0], cands["j"][order] * spacing[1]])
-    s = value[order]
+    s = gain[order]
     value = s.copy()
     prev = np.full(len(order), -1)
     by_slice = {kk: np.flatnonzero(k == kk) for kk in np.unique(k)}
@@ -517,7 +516,7 @@ def track_spinal_canal(image, *, in_plane_mm: float = 2.0, slice_mm: float = 3.0
     # the path is chosen with each candidate's score times its midline weight (a paired structure far beside the
     # middle, the ilium's marrow between its cortices, must not outscore the canal: _path_score)
     weighted = _path_score(cands, hu, geometry, column)
-    path = _link(cands, n, spacing, value=weighted)
+    path = _link(cands, n, spacing, gain=weighted)
     canal = np.full((n, 3), np.nan)
     body = np.full((n, 3), np.nan)
     score = np.zeros(n)
