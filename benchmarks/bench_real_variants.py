@@ -24,8 +24,8 @@ Variants:
 * ``noise40``: additive Gaussian noise of 40 HU (seed 7), as a low-dose or sharp-kernel scan.
 * ``cut_low``, ``cut_high``, ``cut_mid``, ``cut_lowhalf``, ``cut_highhalf``: the fields of view other
   examinations show the same spine in: the lowest or highest two thirds of the slices, the middle half, the lowest
-  or highest half (on the sample CT the lowest two thirds are L3 to the sacrum, as a pelvic CT; on the chest CT each
-  cut is a thoracic stretch without T1 or T12, whose levels must be "uncertain"). ``inside`` counts the reference
+  or highest half (on the sample CT the lowest two thirds are L3 to the sacrum, as a pelvic CT; a cut of the chest CT
+  with neither T1 nor the 12th rib in view must say "levels uncertain"). ``inside`` counts the reference
   bodies whose centroid lies at least 10 mm inside the cut; bodies outside it are not expected.
 * ``side_left15``, ``side_left27``, ``side_right15``, ``side_right27``: the field of view cut 15 or 27 mm to the
   patient's left or right of the spine (the median x of the reference centroids), as an off-centre reconstruction

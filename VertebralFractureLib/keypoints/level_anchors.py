@@ -502,8 +502,8 @@ def find_anchor(landmarks: Landmarks, tops_mm: Sequence[float], bottoms_mm: Sequ
         # body, and every level comes out one off with certainty (the real chest CT cut 15 and 27 mm beside its
         # spine, docs/findings.md "A chest CT cut beside its spine")
         return LevelAnchor(None, None, None, False, 0.0, "levels uncertain: the last rib is seen on one side only "
-                           "(the other side's ribs are out of view), so a missed short 12th rib cannot be ruled "
-                           "out", bearing)
+                           "(the other side's rib beside that body is out of view or not found), so a missed short "
+                           "12th rib cannot be ruled out", bearing)
     if rib_index is not None:
         confidence = 0.9 if sides == 2 else 0.8
         return LevelAnchor("12th rib", rib_index, "T12", True, confidence,

@@ -574,7 +574,7 @@ def body_runs_out_sideways(volume: np.ndarray, geometry: ImageGeometry, frame: B
     5), each read to :data:`LATERAL_REACH_DEPTHS` depths. On a side where the rays leave the image within that reach,
     the median across the rays, from the plane to the last sample in the image, never falls under
     :data:`LATERAL_BODY_HU`: the body goes on beyond the edge. Found on the real sample CT cut 15 mm left of its spine
-    (``benchmarks/bench_real_variants.py --variants side_left15``): three bodies cut through their left half were
+    (``benchmarks/bench_real_variants.py --variants side_left15``): three bodies cut through on their left side were
     assessed on a mid-sagittal plane found 7-9 mm to the right of theirs, keypoints 9-10 mm off; the keypoint box
     grown sideways around that plane (:func:`check_field_of_view`) lay inside the image.
     """
