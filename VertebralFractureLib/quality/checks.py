@@ -640,8 +640,9 @@ def check_field_of_view(geometry: ImageGeometry, frame: BodyFrame, margin_mm: fl
         for flags, toward_high in ((low[:, axis], False), (high[:, axis], True)):
             if flags.any():
                 cut.append(_SIDES[patient][int(toward_high == positive)])
-    runs_out = body_runs_out_sideways(volume, geometry, frame) if volume is not None else []
-    if runs_out and not core_out:
+    # the body's own bone is read only where the keypoint box left the core in view (no second reason to find)
+    runs_out = body_runs_out_sideways(volume, geometry, frame) if volume is not None and not core_out else []
+    if runs_out:
         core_out, cut = True, runs_out
     score = min(fraction, 0.49) if core_out else fraction
     reason = None
