@@ -90,6 +90,8 @@ class Analysis:
         straightened: the straightened spine (mid-sagittal image and point maps), or None.
         mid_sagittal: the virtual mid-sagittal image ``[row, column]`` (1 pixel = ``mid_spacing`` mm).
         mid_points: level -> six keypoints ``[column, row]`` in the mid-sagittal image.
+        detected_points: level -> the (6, 3) LPS points the CT refinement started from (the detector's), for the
+            quality gate's re-measurement on noisy copies (:mod:`VertebralFractureLib.quality.noise`).
         mid_caption: what the mid-sagittal image is, for the overview's note (None: the straightened spine's
             mid-sagittal plane).
         mid_plane: the same in a few words, for the report's thumbnails (None: the straightened spine's).
@@ -107,6 +109,7 @@ class Analysis:
     mid_sagittal: Optional[np.ndarray] = None
     mid_spacing: Tuple[float, float] = (1.0, 1.0)
     mid_points: Dict[str, np.ndarray] = field(default_factory=dict)
+    detected_points: Dict[str, np.ndarray] = field(default_factory=dict)
     mid_caption: Optional[str] = None
     mid_plane: Optional[str] = None
     labels: Any = None

@@ -8,7 +8,8 @@ fail (or time out), *survives* when they pass. The copy is restored before the n
 mutations, each distinct test subset runs once unmutated: a subset that fails there makes its mutations
 "invalid" (not counted).
 
-Modules covered: Genant grading (``genant.py``), the quality gate (``quality/``), the body's mid-sagittal plane
+Modules covered: Genant grading (``genant.py``), the quality gate (``quality/``, the image's noise against a height
+loss included), the body's mid-sagittal plane
 (``keypoints/refine.py`` ``body_midplane``, the centroid of ``keypoints/stage.py``), keypoint post-processing
 (``keypoints/nms.py``, the field-of-view edge check and confidence of ``keypoints/stage.py``), levels
 (``keypoints/labelling.py``), the worklist (``batch_runner.py``), atomic writes (``io/atomic.py``) and the
@@ -54,6 +55,7 @@ LABELLING = (f"{T}/keypoints/test_labelling.py", f"{T}/keypoints/test_labelling_
 # real T12 cut by the inferior (low-index) edge (cptac_cardiac_a)
 GATE = (f"{T}/quality/test_gate.py", f"{T}/quality/test_gate_cardiac_crops.py")
 GATE_STAGE = (f"{T}/quality/test_gate_stage.py",)
+NOISE = (f"{T}/quality/test_noise.py",)
 GATE_REAL = (f"{T}/quality/test_gate.py", f"{T}/quality/test_gate_stage.py", f"{T}/keypoints/test_stage_sample_ct.py")
 GEOMETRY = (f"{T}/test_geometry.py", f"{T}/mrml/test_markups.py")
 MRML_VOLUMES = (f"{T}/mrml/test_volumes.py",)
@@ -120,6 +122,14 @@ MUTATIONS: List[Mutation] = [
        "                pass", GATE_REAL),
     _m("gate_withhold_threshold", "quality/stage.py", "ENDPLATES_FOR_A_GRADE = 0.9", "ENDPLATES_FOR_A_GRADE = 0.0",
        GATE_STAGE),
+    # --- a height loss against the image's noise (quality/noise.py, quality/stage.py withhold_losses_within_noise)
+    _m("noise_rule_dropped", "quality/stage.py",
+       "        withhold_losses_within_noise(result, volume, analysis.canonical_geometry, analysis.detected_points)\n",
+       "", NOISE),
+    _m("noise_any_margin", "quality/noise.py", "NOISE_CONFIDENCE = 0.99", "NOISE_CONFIDENCE = 0.5", NOISE),
+    _m("noise_copies_without_noise", "quality/noise.py",
+       "noisy = box + rng.normal(0.0, sigma, box.shape).astype(np.float32)", "noisy = box", NOISE),
+    _m("noise_sd_unscaled", "quality/noise.py", "/ _MEDIAN_ABS_NORMAL / 6.0)", "/ _MEDIAN_ABS_NORMAL)", NOISE),
     # --- the body's mid-sagittal plane (keypoints/refine.py body_midplane, keypoints/stage.py centroid)
     _m("plane_steepest_not_innermost", "keypoints/refine.py", "at = int(peaks[np.argmin(np.abs(across[peaks]))])",
        "at = int(np.argmax(gained))", PLANE),

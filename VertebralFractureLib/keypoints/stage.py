@@ -139,6 +139,7 @@ class KeypointStage(RunsWithKeypoints):
         reading = reading_ct(analysis.canonical, np.concatenate(detected3d)) if on_ct and detected3d else None
         placements: list = [[] for _ in detections]
         crossings: list = []
+        starts = list(detected3d)
         if on_ct:
             detected3d = [refine_on_ct(reading, points3d, line_placed=placed)
                           for points3d, placed in zip(detected3d, placements)]
@@ -166,6 +167,8 @@ class KeypointStage(RunsWithKeypoints):
                 vertebra.not_assessed(f"cut by the edge of the field of view ({_cut_side(geometry, points3d)})")
             result.vertebrae.append(vertebra)
             analysis.mid_points[vertebra.label] = points2d
+            if on_ct:
+                analysis.detected_points[vertebra.label] = np.asarray(starts[index], dtype=float)
         if not detections:
             warn_no_vertebra(result, float(analysis.canonical_geometry.extent_mm[2]))
         progress(1.0, f"{len(detections)} vertebrae found")

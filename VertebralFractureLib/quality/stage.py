@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
+import numpy as np
+
 from ..levels import level_index
 from ..progress import Progress
 from ..schema import EXACT_SOURCES, SpineResult
@@ -247,6 +249,54 @@ def withhold_unresolved_losses(result: SpineResult, geometry) -> None:
     withhold_grades(result, unresolved, record=True)
 
 
+def withhold_losses_within_noise(result: SpineResult, volume, geometry, starts: dict) -> None:
+    """Mark "not assessed" every graded body (detector keypoints) whose height loss the image's noise can make.
+
+    Each such body is measured again on noisy copies of its box (:func:`.noise.remeasured_heights`, from the points
+    the detector gave, ``starts``); its loss (the reduction its grade comes from: 1 - G, or the crush against its
+    neighbours) must exceed the grade-1 threshold (20 %) by :func:`.noise.confirm_factor` times the root mean
+    square of the re-measured losses' differences from it (their spread and their shift together), or the grade is
+    withheld and recorded as unconfirmed (:mod:`.noise` gives the method and the case).
+
+    Args:
+        result: the analysis result after the gate's other withholding rules.
+        volume: the canonical CT ``[k, j, i]``.
+        geometry: its :class:`~VertebralFractureLib.geometry.ImageGeometry`.
+        starts: level -> (6, 3) LPS points the refinement started from (``Analysis.detected_points``).
+    """
+    from ..genant import GRADE_THRESHOLDS, grade_from_reduction
+    from .noise import NOISE_DRAWS, confirm_factor, remeasured_heights
+
+    measured: dict = {}
+
+    def within_noise(vertebra) -> Optional[str]:
+        start = starts.get(vertebra.label)
+        if vertebra.source != "model" or start is None:
+            return None
+        if vertebra.label not in measured:
+            measured[vertebra.label] = remeasured_heights(volume, geometry, start)
+        again, sigma = measured[vertebra.label]
+        measure = vertebra.measure
+        if len(again) < NOISE_DRAWS // 2:
+            return (f"measured again with the image's noise ({sigma:.0f} HU) added, {NOISE_DRAWS - len(again)} of "
+                    f"{NOISE_DRAWS} copies gave no body: the height loss (grade {measure.grade}) cannot be confirmed")
+        if grade_from_reduction(measure.reduction) >= measure.grade:
+            loss, losses = measure.reduction, 1.0 - again.min(axis=1) / again.max(axis=1)
+        else:  # a crush against the neighbours' height (genant.crush_reductions)
+            loss = float(measure.neighbour_reduction)
+            expected = max(measure.heights) / (1.0 - loss)
+            losses = 1.0 - again.max(axis=1) / expected
+        # how far from the measured loss the re-measurements land: their spread and their shift together
+        spread = float(np.sqrt(np.mean((losses - loss) ** 2)))
+        if loss - confirm_factor(len(losses)) * spread >= GRADE_THRESHOLDS[0]:
+            return None
+        return (f"the image's noise ({sigma:.0f} HU) makes the height loss uncertain: {loss:.0%} measured, "
+                f"re-measured {float(np.mean(losses)):.0%} +- {spread:.0%} with as much noise added, not clearly "
+                f"over {GRADE_THRESHOLDS[0]:.0%}: the grade ({measure.grade}) cannot be confirmed")
+
+    withhold_grades(result, within_noise, record=True)
+
+
 #: Least distance (mm) the scan must show beyond a body's keypoint box on every side for a withheld loss to ask for a
 #: look on its own: the disc beyond each endplate (thoracic 4-6 mm, lumbar 8-12 mm). A body the scan's end cuts
 #: through is boxed against that end (a real crop whose first slices hold the lowest 10 mm of L2: its box reached 3.5
@@ -318,6 +368,7 @@ class QualityGateStage(RunsWithKeypoints):
         withhold_unresolved_losses(result, analysis.canonical_geometry)
         withhold_crushes_against_implausible_neighbours(result)
         withhold_lordotic_wedges(result)
+        withhold_losses_within_noise(result, volume, analysis.canonical_geometry, analysis.detected_points)
         mark_resolved_unconfirmed_losses(result, analysis.canonical_geometry)
         kept = sum(1 for v in result.vertebrae if v.assessed)
         progress(1.0, f"{kept} of {len(result.vertebrae)} vertebrae assessed")
