@@ -350,7 +350,10 @@ def find_centreline(image, model=None, *, z_step: Optional[float] = None, smooth
     t0 = time.perf_counter()
     from .anatomy import track_spinal_canal
 
-    track = track_spinal_canal(image)
+    # the canal is looked for beside the network's column: its longest run of confident slices (below the sacrum
+    # the network can be confident on the hip, 70 mm beside the spine: the real sample CT)
+    run = _present_run(effective_presence(raw["presence"], raw["spread_mm"]))
+    track = track_spinal_canal(image, column=None if run is None else raw["points"][run[0]: run[1]])
     anatomy_score = apply_anatomy(raw, track, hu, geometry)
     timings["anatomy"] = time.perf_counter() - t0
     t0 = time.perf_counter()

@@ -183,3 +183,54 @@ def test_sample_ct_curve_ends_at_the_sacrum_not_in_the_pelvis():
     assert result.points[:, 2].max() >= 415.0  # still up to T12
     # the L5 body (centroid x 4, z 243) is not pulled towards the right ilium any more (it was 10 mm off)
     assert abs(result.point_at_z(np.array([243.0]))[0, 0] - 4.0) <= 5.0
+
+
+def test_a_pelvic_field_of_view_is_tracked_in_the_canal_not_down_the_ilium():
+    """The sample CT cut to L3 ... sacrum (z 94-331 mm), as a pelvic CT shows the spine: the marrow of the right ilium
+    (56-82 mm beside the middle, z 94-262) passes the canal tests, and with the column above the pelvis out of view
+    that path was longer than the canal's; the network's points on L5 were moved onto it and L5 was lost."""
+    from VertebralFractureLib.spine.centreline import find_centreline
+
+    image = read_image(real("totalsegmentator", "example_ct.nii.gz"))[:, :, :79]
+    track = track_spinal_canal(image)
+    canonical = to_canonical(image)
+    geometry = geometry_of(canonical)
+    # the eye's body centres of L4 and L3 (voxel i, j per slice k of the whole CT, as above), inside this cut
+    for k, (i, j) in {63: (63, 57), 71: (63, 57)}.items():
+        truth = geometry.index_to_lps(np.array([[i, j, k]], float))[0]
+        nearest = int(np.argmin(np.abs(track.z - truth[2])))
+        assert track.on_track[nearest], k
+        assert np.hypot(*(track.body[nearest, :2] - truth[:2])) < 8.0, k
+    # nowhere on the track is the canal more than 40 mm beside the middle of the column (x about 2 mm)
+    assert np.all(np.abs(track.canal[track.on_track, 0] - 2.0) < 40.0)
+    # and the centre-line keeps the network's point in L5 (centroid x 4, y -139, z 243)
+    result = find_centreline(image)
+    assert np.hypot(*(result.point_at_z(np.array([243.0]))[0, :2] - np.array([4.0, -139.0]))) <= 8.0
+
+
+def test_a_field_of_view_cut_beside_the_canal_keeps_the_column():
+    """The sample CT cut 26 mm to the patient's left of its canal (voxel columns 50 on: x <= 28 mm): the middle of the
+    body outline then lies near the right ilium, so the canal is looked for beside the network's own column
+    (``column_middle_x``); with the outline's middle the track ran down the ilium and L5 was lost."""
+    from VertebralFractureLib.spine.centreline import find_centreline
+
+    result = find_centreline(read_image(real("totalsegmentator", "example_ct.nii.gz"))[50:, :, :])
+    for z, x, y in ((243.0, 4.0, -139.0), (277.0, 4.0, -149.5), (314.7, 4.0, -142.0)):  # L5, L4, L3 centroids
+        assert np.hypot(*(result.point_at_z(np.array([z]))[0, :2] - np.array([x, y]))) <= 8.0, z
+
+
+def test_the_column_middle_is_the_networks_column_within_reach_and_the_outline_elsewhere():
+    from VertebralFractureLib.spine.anatomy import COLUMN_REACH_MM, body_midline_x, column_middle_x
+
+    hu = np.full((60, 20, 30), -1000.0)  # 60 slices 3 mm apart (z 0-177 mm), 1 mm pixels
+    hu[:, 5:15, 2:30] = 40.0  # a body outline from x 2 to 29: its middle at x 15.5
+    geometry = ImageGeometry(size=(30, 20, 60), spacing=(1.0, 1.0, 3.0), origin=(0.0, 0.0, 0.0),
+                             direction=np.eye(3))
+    assert np.allclose(body_midline_x(hu, geometry), 15.5)
+    column = np.array([[6.0, 10.0, 30.0], [7.0, 10.0, 33.0]])  # the network's column on two slices
+    middle = column_middle_x(hu, geometry, column)
+    z = np.arange(60) * 3.0
+    assert middle[10] == 6.0 and middle[11] == 7.0 and middle[0] == 6.0  # the nearest column point's x
+    assert np.allclose(middle[z <= 33.0 + COLUMN_REACH_MM][12:], 7.0)
+    assert np.allclose(middle[z > 33.0 + COLUMN_REACH_MM], 15.5)  # out of reach: the outline's middle
+    assert np.allclose(column_middle_x(hu, geometry, None), 15.5)
