@@ -9,7 +9,8 @@ heights would give a grade >= 1 is graded only when its keypoints sit on endplat
 (:data:`ENDPLATES_FOR_A_GRADE`): a deformity is a claim that needs the strongest evidence. On slices thicker along
 the body than the endplate check resolves (over 3 mm), a height loss under two voxel extents is not reported either
 (:func:`withhold_unresolved_losses`), nor a crush measured against a neighbour too tall for its level
-(:func:`withhold_crushes_against_implausible_neighbours`).
+(:func:`withhold_crushes_against_implausible_neighbours`), nor a loss that the image's own noise can make
+(:func:`withhold_losses_within_noise`: the body measured again on noisy copies, :mod:`.noise`).
 """
 
 from __future__ import annotations
