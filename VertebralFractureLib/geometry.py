@@ -172,6 +172,30 @@ class ImageGeometry:
         )
 
 
+def box_around(array: np.ndarray, geometry: ImageGeometry, points: np.ndarray | Sequence,
+               margin_mm: float) -> tuple[np.ndarray, ImageGeometry]:
+    """The part of ``array`` (``[k, j, i]``) around LPS ``points`` widened by ``margin_mm``, and its geometry.
+
+    The box holds every voxel of the LPS bounding box of the points grown by the margin (any orientation), clipped to
+    the image; the geometry keeps the spacing, direction and resolution.
+
+    Returns:
+        ``(box, geometry)``: the voxels as float32 and the box's :class:`ImageGeometry`.
+    """
+    points = np.asarray(points, dtype=float).reshape(-1, 3)
+    low, high = points.min(axis=0) - margin_mm, points.max(axis=0) + margin_mm
+    corners = np.array([[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])])
+    index = geometry.lps_to_index(corners)
+    size = np.asarray(geometry.size, dtype=int)
+    start = np.clip(np.floor(index.min(axis=0)).astype(int), 0, size - 1)
+    stop = np.clip(np.ceil(index.max(axis=0)).astype(int) + 1, start + 1, size)
+    box = np.asarray(array[start[2]:stop[2], start[1]:stop[1], start[0]:stop[0]], dtype=np.float32)
+    boxed = ImageGeometry(size=tuple(int(v) for v in stop - start), spacing=geometry.spacing,
+                          origin=tuple(float(v) for v in geometry.index_to_lps(start.astype(float))),
+                          direction=geometry.direction, resolution=geometry.resolution)
+    return box, boxed
+
+
 def lps_to_ras(points: np.ndarray | Sequence) -> np.ndarray:
     """LPS mm to RAS mm (and back: the map is its own inverse)."""
     points = np.array(points, dtype=float)

@@ -1050,7 +1050,9 @@ def reading_ct(image, around: np.ndarray):
     bodies (``around``, LPS points) widened by :data:`CT_READING_MARGIN_MM` is read and returned, as ``(array,
     geometry)`` with the reading's resolution recorded; a CT with no finer axis is returned as it is.
     """
-    from ..geometry import ImageGeometry
+    from dataclasses import replace
+
+    from ..geometry import box_around
     from ..spine.straighten import _anti_aliased, _image_parts
 
     array, geometry = _image_parts(image)
@@ -1059,20 +1061,10 @@ def reading_ct(image, around: np.ndarray):
     points = np.asarray(around, dtype=float).reshape(-1, 3)
     if not fine.any() or not len(points):
         return image
-    low, high = points.min(axis=0) - CT_READING_MARGIN_MM, points.max(axis=0) + CT_READING_MARGIN_MM
-    corners = np.array([[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])])
-    index = geometry.lps_to_index(corners)
-    size = np.asarray(geometry.size, dtype=int)
-    start = np.clip(np.floor(index.min(axis=0)).astype(int), 0, size - 1)
-    stop = np.clip(np.ceil(index.max(axis=0)).astype(int) + 1, start + 1, size)
-    box = _anti_aliased(np.asarray(array[start[2]:stop[2], start[1]:stop[1], start[0]:stop[0]], dtype=np.float32),
-                        geometry, CT_READING_MM, resolves)
-    read = ImageGeometry(size=tuple(int(v) for v in stop - start), spacing=geometry.spacing,
-                         origin=tuple(float(v) for v in geometry.index_to_lps(start.astype(float))),
-                         direction=geometry.direction,
-                         resolution=tuple(float(max(r, CT_READING_MM)) if f else float(r)
-                                          for r, f in zip(resolves, fine)))
-    return box, read
+    box, boxed = box_around(array, geometry, points, CT_READING_MARGIN_MM)
+    read = replace(boxed, resolution=tuple(float(max(r, CT_READING_MM)) if f else float(r)
+                                           for r, f in zip(resolves, fine)))
+    return _anti_aliased(box, geometry, CT_READING_MM, resolves), read
 
 
 def refine_on_ct(image, keypoints_lps: np.ndarray, passes: int = CT_PASSES,

@@ -30,7 +30,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..geometry import ImageGeometry
+from ..geometry import ImageGeometry, box_around
 
 #: Noisy copies of a body re-measured (each costs one refinement, about 0.1 s on one core).
 NOISE_DRAWS = 16
@@ -72,21 +72,6 @@ def noise_sd(array: np.ndarray) -> float:
     return float(np.median(per_slice) / _MEDIAN_ABS_NORMAL / 6.0)
 
 
-def body_box(array: np.ndarray, geometry: ImageGeometry, points: np.ndarray,
-             margin_mm: float = NOISE_BOX_MARGIN_MM) -> tuple[np.ndarray, ImageGeometry]:
-    """The ``[k, j, i]`` box of ``array`` around LPS ``points`` widened by ``margin_mm``, and its geometry."""
-    index = geometry.lps_to_index(np.asarray(points, dtype=float).reshape(-1, 3))
-    spacing = np.asarray(geometry.spacing, dtype=float)
-    size = np.asarray(geometry.size, dtype=int)
-    start = np.clip(np.floor(index.min(axis=0) - margin_mm / spacing).astype(int), 0, size - 1)
-    stop = np.clip(np.ceil(index.max(axis=0) + margin_mm / spacing).astype(int) + 1, start + 1, size)
-    box = np.asarray(array[start[2]:stop[2], start[1]:stop[1], start[0]:stop[0]], dtype=np.float32)
-    boxed = ImageGeometry(size=tuple(int(v) for v in stop - start), spacing=geometry.spacing,
-                          origin=tuple(float(v) for v in geometry.index_to_lps(start[None].astype(float))[0]),
-                          direction=geometry.direction, resolution=geometry.resolution)
-    return box, boxed
-
-
 def remeasured_heights(array: np.ndarray, geometry: ImageGeometry, start: np.ndarray,
                        draws: int = NOISE_DRAWS, seed: int = NOISE_SEED,
                        sigma: Optional[float] = None) -> tuple[np.ndarray, float]:
@@ -107,7 +92,7 @@ def remeasured_heights(array: np.ndarray, geometry: ImageGeometry, start: np.nda
     from ..keypoints.refine import reading_ct, refine_on_ct
 
     start = np.asarray(start, dtype=float).reshape(6, 3)
-    box, boxed = body_box(array, geometry, start)
+    box, boxed = box_around(array, geometry, start, NOISE_BOX_MARGIN_MM)
     if sigma is None:
         sigma = noise_sd(box)
     rng = np.random.default_rng(seed)
