@@ -87,6 +87,8 @@ def remeasured_heights(array: np.ndarray, geometry: ImageGeometry, start: np.nda
 
     Returns:
         ``(heights, sigma)``: (n, 3) heights (mm) of the copies whose points gave valid heights, and the SD added.
+        Where the box is too small to measure its noise (:func:`noise_sd` NaN: a body at the edge of the image), no
+        copy is made: ``(empty, NaN)``.
     """
     from ..genant import GenantError, heights
     from ..keypoints.refine import reading_ct, refine_on_ct
@@ -95,6 +97,8 @@ def remeasured_heights(array: np.ndarray, geometry: ImageGeometry, start: np.nda
     box, boxed = box_around(array, geometry, start, NOISE_BOX_MARGIN_MM)
     if sigma is None:
         sigma = noise_sd(box)
+    if not np.isfinite(sigma):
+        return np.zeros((0, 3)), float("nan")
     rng = np.random.default_rng(seed)
     measured = []
     for _ in range(draws):

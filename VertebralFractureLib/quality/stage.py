@@ -278,6 +278,9 @@ def withhold_losses_within_noise(result: SpineResult, volume, geometry, starts: 
             measured[vertebra.label] = remeasured_heights(volume, geometry, start)
         again, sigma = measured[vertebra.label]
         measure = vertebra.measure
+        if not np.isfinite(sigma):
+            return (f"the image's noise could not be measured around the body (its box is under 3 x 3 voxels "
+                    f"across): the height loss (grade {measure.grade}) cannot be confirmed")
         if len(again) < NOISE_DRAWS // 2:
             return (f"measured again with the image's noise ({sigma:.0f} HU) added, {NOISE_DRAWS - len(again)} of "
                     f"{NOISE_DRAWS} copies gave no body: the height loss (grade {measure.grade}) cannot be confirmed")

@@ -43,6 +43,30 @@ def test_a_body_is_measured_again_on_copies_that_carry_the_image_s_noise():
     assert louder_sigma == 4 * sigma and np.std(louder, axis=0).mean() > 1.5 * np.std(again, axis=0).mean()
 
 
+def test_a_box_too_small_to_measure_its_noise_is_not_copied_and_the_grade_says_why():
+    """A body at the edge of the image whose box is under 3 x 3 voxels across: no noise SD, so no copy is made, and
+    a grade measured on it is withheld with that reason (it printed "nan HU" before 2026-12-07)."""
+    from VertebralFractureLib.geometry import ImageGeometry
+    from VertebralFractureLib.quality.stage import withhold_losses_within_noise
+    from VertebralFractureLib.schema import SpineResult, Vertebra
+    from VertebralFractureLib.verdict import UNCONFIRMED_GRADE_KEY
+
+    volume = np.full((40, 2, 60), 300.0, dtype=np.float32)  # two voxels deep: the body's box cannot be wider
+    geometry = ImageGeometry((60, 2, 40), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3))
+    start = np.array([[10.0, 0.5, 30.0], [10.0, 0.5, 10.0], [25.0, 0.5, 30.0], [25.0, 0.5, 10.0],
+                      [40.0, 0.5, 30.0], [40.0, 0.5, 10.0]])
+    again, sigma = remeasured_heights(volume, geometry, start)
+    assert again.shape == (0, 3) and not np.isfinite(sigma)
+    wedge = start.copy()
+    wedge[0, 2] = 20.0  # anterior height 10 of 20 mm: G 0.5, grade 3
+    result = SpineResult([Vertebra("L1", wedge.mean(axis=0), wedge)])
+    assert result.vertebra("L1").measure.grade == 3
+    withhold_losses_within_noise(result, volume, geometry, {"L1": start})
+    l1 = result.vertebra("L1")
+    assert l1.status == "not_assessed" and "could not be measured" in l1.status_reason
+    assert "nan" not in l1.status_reason and l1.extra[UNCONFIRMED_GRADE_KEY] == 3
+
+
 def test_confirm_factor_is_student_s_t_at_99_percent():
     assert abs(confirm_factor(16) - 2.602) < 0.01 and abs(confirm_factor(6) - 3.365) < 0.01
 
