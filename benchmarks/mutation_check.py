@@ -12,7 +12,8 @@ Modules covered: Genant grading (``genant.py``), the quality gate (``quality/``,
 loss included), the body's mid-sagittal plane
 (``keypoints/refine.py`` ``body_midplane``, the centroid of ``keypoints/stage.py``), keypoint post-processing
 (``keypoints/nms.py``, the field-of-view edge check and confidence of ``keypoints/stage.py``), levels
-(``keypoints/labelling.py``), the worklist (``batch_runner.py``), atomic writes (``io/atomic.py``) and the
+(``keypoints/labelling.py``; the rib search of ``keypoints/level_anchors.py``), the worklist (``batch_runner.py``),
+atomic writes (``io/atomic.py``) and the
 MRML bridge's coordinate conversions (``geometry.py`` ``lps_to_ras``, ``mrml/``).
 
 Runs outside CI (several minutes on 2 cores)::
@@ -58,6 +59,9 @@ GATE_STAGE = (f"{T}/quality/test_gate_stage.py",)
 NOISE = (f"{T}/quality/test_noise.py",)
 GATE_REAL = (f"{T}/quality/test_gate.py", f"{T}/quality/test_gate_stage.py", f"{T}/keypoints/test_stage_sample_ct.py")
 GEOMETRY = (f"{T}/test_geometry.py", f"{T}/mrml/test_markups.py")
+_ANCHORS = f"{T}/keypoints/test_level_anchors.py"
+RIBS = (f"{_ANCHORS}::test_a_faint_piece_cut_by_the_edge_of_the_view_is_no_rib_and_a_dense_one_is",
+        f"{_ANCHORS}::test_enhanced_kidney_crossing_the_rib_band_is_no_rib")
 MRML_VOLUMES = (f"{T}/mrml/test_volumes.py",)
 PLANE = (f"{T}/keypoints/test_refine.py", f"{T}/test_real_regression.py::"
          "test_tptbox_l3_keypoints_and_centroid_sit_on_the_middle_of_the_body")
@@ -130,6 +134,15 @@ MUTATIONS: List[Mutation] = [
     _m("noise_copies_without_noise", "quality/noise.py",
        "noisy = box + rng.normal(0.0, sigma, box.shape).astype(np.float32)", "noisy = box", NOISE),
     _m("noise_sd_unscaled", "quality/noise.py", "/ _MEDIAN_ABS_NORMAL / 6.0)", "/ _MEDIAN_ABS_NORMAL)", NOISE),
+    _m("noise_unmeasured_box_copied", "quality/noise.py",
+       "    if not np.isfinite(sigma):\n        return np.zeros((0, 3)), float(\"nan\")\n", "", NOISE),
+    # --- the rib search of the level anchors (keypoints/level_anchors.py)
+    _m("ribs_faint_piece_at_edge_is_a_rib", "keypoints/level_anchors.py",
+       "faint_at_edge = at_edge and float(np.percentile(values, 90)) < SOFT_TISSUE_P90_HU", "faint_at_edge = False",
+       RIBS),
+    _m("ribs_any_piece_at_edge_is_soft", "keypoints/level_anchors.py",
+       "faint_at_edge = at_edge and float(np.percentile(values, 90)) < SOFT_TISSUE_P90_HU", "faint_at_edge = at_edge",
+       RIBS),
     # --- the body's mid-sagittal plane (keypoints/refine.py body_midplane, keypoints/stage.py centroid)
     _m("plane_steepest_not_innermost", "keypoints/refine.py", "at = int(peaks[np.argmin(np.abs(across[peaks]))])",
        "at = int(np.argmax(gained))", PLANE),

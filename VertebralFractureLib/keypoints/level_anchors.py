@@ -18,7 +18,10 @@ detector's image, ``[row, col (anterior -> posterior), lat]``):
   (lower ribs descend steeply). Lumbar transverse processes end before the band's lateral face
   (L3, the longest, about 45 mm from the midline), ribs go on. A crossing component that is faint and
   speckled (:data:`SOFT_TISSUE_P90_HU`, :data:`SOFT_TISSUE_FILL`) is contrast-enhanced kidney cortex,
-  not a rib; beside it, "no rib" is not an observation.
+  not a rib; beside it, "no rib" is not an observation. A component that does not cross the band but runs into
+  the edge of the field of view (a grid edge, or the padding outside a small reconstruction circle, which reads
+  below :data:`OUTSIDE` / 2) counts only as dense as rib bone (90th percentile at least
+  :data:`SOFT_TISSUE_P90_HU`): nothing beyond the edge shows that it goes on like a rib.
 - **iliac crests**: large bone beside the column (cross-section in a row plane at least
   :data:`PELVIS_MIN_AREA_MM2`, beyond :data:`PELVIS_LATERAL_MM`) below the last rib.
 
@@ -232,7 +235,8 @@ def find_landmarks(volume: np.ndarray, spacing: float = GRID_MM) -> Landmarks:
             far = distance[idx[:, 2]]
             if far.min() > lo + FACE_MM:
                 continue  # does not reach the column (scapula, lateral rib pieces)
-            if far.max() < hi - FACE_MM:
+            at_edge = far.max() < hi - FACE_MM
+            if at_edge:
                 grown = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in box)  # the outside is beyond the box
                 if not (far.max() >= lo + 0.5 * (hi - lo) and _touches_outside(labels[grown] == number, inside[grown])):
                     continue  # ends inside the band (a transverse process) and not at the edge of the view
@@ -242,7 +246,14 @@ def find_landmarks(volume: np.ndarray, spacing: float = GRID_MM) -> Landmarks:
                 continue
             medial = idx[far <= lo + FACE_MM]
             medial_rows = np.unique(medial[:, 0])
-            if _soft_tissue(idx, volume[tuple(idx.T)]):
+            values = volume[tuple(idx.T)]
+            # a piece cut by the edge of the view has no crossing to vouch for it: unless it is as dense as rib bone
+            # it is enhanced soft tissue (the real chest CT in a 180 mm reconstruction circle: the kidney's edge
+            # beside L1, 90th percentile 233 HU, was taken for a rib and the 12th rib's transition was lost; over
+            # the real CTs and their field-of-view variants such pieces were 219-233 HU, ribs cut by the edge 349 HU
+            # and more: docs/findings.md, 2026-12-07, twenty-fifth session)
+            faint_at_edge = at_edge and float(np.percentile(values, 90)) < SOFT_TISSUE_P90_HU
+            if faint_at_edge or _soft_tissue(idx, values):
                 soft.append((name, float(medial_rows.min() * spacing), float(medial_rows.max() * spacing)))
                 continue
             for group in _medial_groups(medial_rows, spacing):

@@ -288,6 +288,60 @@ def test_enhanced_kidney_crossing_the_rib_band_is_no_rib():
     assert (anchor.anchor, anchor.index, anchor.rib_bearing[6]) == ("12th rib", 5, (False, False))
 
 
+def test_a_faint_piece_cut_by_the_edge_of_the_view_is_no_rib_and_a_dense_one_is():
+    """A small reconstruction circle cuts the band beside L1 (body 5): an enhanced kidney's edge there (230 HU, solid)
+    runs into the padding. Taken for a rib (the real chest CT in a 180 mm circle, before 2026-12-07), body 5 bore a rib
+    on the left, the sides disagreed and the levels were uncertain; as soft tissue it hides the left side only, and
+    the right side's transition anchors T12. A rib cut there by the same edge (700 HU) is still a rib."""
+    from VertebralFractureLib.keypoints.level_anchors import GRID_MM, OUTSIDE, find_landmarks
+
+    tops = 10.0 + 25.0 * np.arange(7)
+    bottoms = tops + 20.0
+    lats, cols = 141, 71
+    lateral = (np.arange(lats) - (lats - 1) / 2.0) * GRID_MM
+    ap = (np.arange(cols) - (cols - 1) / 2.0) * GRID_MM
+    rows = slice(int((tops[5] + 4.0) / GRID_MM), int((tops[5] + 12.0) / GRID_MM))
+    piece = ((ap >= -20) & (ap <= -10))[:, None] & ((lateral >= 36) & (lateral <= 56))[None, :]
+    for value, expected in ((230.0, ("12th rib", 4)), (700.0, (None, None))):
+        volume = _rib_volume(range(5), tops)
+        volume[:, :, lateral > 56] = np.where(np.arange(volume.shape[0])[:, None, None] * GRID_MM >= tops[4],
+                                              OUTSIDE, volume[:, :, lateral > 56])  # the circle's edge, L1 down
+        block = volume[rows]
+        block[:, piece] = value
+        volume[rows] = block
+        landmarks = find_landmarks(volume)
+        anchor = find_anchor(landmarks, tops, bottoms)
+        assert (anchor.anchor, anchor.index) == expected, (value, anchor.method, anchor.rib_bearing)
+        if value < 300.0:
+            assert anchor.rib_bearing[5] == (False, None) and anchor.certain is True
+        else:
+            assert anchor.rib_bearing[5] == (False, True) and anchor.certain is False
+
+
+@pytest.mark.slow
+def test_chest_ct_in_a_small_reconstruction_circle_is_still_counted_from_the_12th_rib():
+    """The chest CT as a 180 mm reconstruction centred on its spine would give it: a square of 180 mm, padded with
+    -3024 HU outside the circle. Before 2026-12-07 the left kidney's edge, cut by the circle beside L1, was taken for a
+    rib: "levels uncertain", T4-L3 named for T2-L1."""
+    from testdata import benchmark
+
+    from VertebralFractureLib.io.images import read_image
+    from VertebralFractureLib.keypoints.stage import KeypointStage
+    from VertebralFractureLib.pipeline import analyze
+    from VertebralFractureLib.spine.stage import CentrelineStage, StraighteningStage
+
+    reference = load_case("cptac_chest")
+    centre = np.median(np.array([v.centroid for v in reference.vertebrae]), axis=0)
+    circle = benchmark("bench_real_variants").reconstruction_circle(read_image(reference.image_path), centre[:2], 90.0)
+    assert circle.GetSize()[:2] == (161, 164)  # 180 mm across at 1.1 mm pixels
+    result = analyze(circle, stages=[CentrelineStage(), StraighteningStage(), KeypointStage()]).result
+    pairs = _nearest_reference_labels(reference, result)
+    assert len(pairs) >= 10
+    assert [reported for reported, _ in pairs] == [truth for _, truth in pairs]
+    levels = result.patient["levels"]
+    assert levels["anchor"] == "12th rib" and levels["certain"] is True
+
+
 def test_rib_above_the_first_detection_belongs_to_the_undetected_body_above():
     """The 1 mm resampled abdomen CT's failure: T12 at the top edge was not detected, its rib was given to L1."""
     tops = 10.0 + 25.0 * np.arange(6)
