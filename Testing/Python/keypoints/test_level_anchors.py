@@ -326,20 +326,12 @@ def test_chest_ct_in_a_small_reconstruction_circle_is_still_counted_from_the_12t
     from testdata import benchmark
 
     from VertebralFractureLib.io.images import read_image
-    from VertebralFractureLib.keypoints.stage import KeypointStage
-    from VertebralFractureLib.pipeline import analyze
-    from VertebralFractureLib.spine.stage import CentrelineStage, StraighteningStage
 
     reference = load_case("cptac_chest")
     centre = np.median(np.array([v.centroid for v in reference.vertebrae]), axis=0)
     circle = benchmark("bench_real_variants").reconstruction_circle(read_image(reference.image_path), centre[:2], 90.0)
     assert circle.GetSize()[:2] == (161, 164)  # 180 mm across at 1.1 mm pixels
-    result = analyze(circle, stages=[CentrelineStage(), StraighteningStage(), KeypointStage()]).result
-    pairs = _nearest_reference_labels(reference, result)
-    assert len(pairs) >= 10
-    assert [reported for reported, _ in pairs] == [truth for _, truth in pairs]
-    levels = result.patient["levels"]
-    assert levels["anchor"] == "12th rib" and levels["certain"] is True
+    _assert_counted_from_the_12th_rib(circle, reference, min_bodies=10)
 
 
 def test_rib_above_the_first_detection_belongs_to_the_undetected_body_above():
@@ -388,6 +380,21 @@ def test_iliac_crests_beside_a_missed_or_doubled_detection_do_not_anchor():
     assert disagree.anchor is None and "disagree by 1" in disagree.method
 
 
+def _assert_counted_from_the_12th_rib(image, reference, min_bodies: int) -> None:
+    """The centre-line, straightening and keypoint stages on ``image``: at least ``min_bodies`` bodies near reference
+    ones, each named as its reference body, and the count anchored on the 12th rib with certainty."""
+    from VertebralFractureLib.keypoints.stage import KeypointStage
+    from VertebralFractureLib.pipeline import analyze
+    from VertebralFractureLib.spine.stage import CentrelineStage, StraighteningStage
+
+    result = analyze(image, stages=[CentrelineStage(), StraighteningStage(), KeypointStage()]).result
+    pairs = _nearest_reference_labels(reference, result)
+    assert len(pairs) >= min_bodies
+    assert [reported for reported, _ in pairs] == [truth for _, truth in pairs]
+    levels = result.patient["levels"]
+    assert levels["anchor"] == "12th rib" and levels["certain"] is True
+
+
 def _resampled(path, spacing):
     """A real CT resampled (linear) to ``spacing``, same physical extent, as another scanner would send it."""
     import SimpleITK as sitk
@@ -405,18 +412,8 @@ def test_chest_ct_resampled_to_1mm_is_still_counted_from_the_12th_rib():
     Before: a kidney crossed the rib band beside L1 (a rib at L1 on the right) and L1's left band region lost
     its last row to the oblique field-of-view edge: "levels uncertain", T3-L3.
     """
-    from VertebralFractureLib.keypoints.stage import KeypointStage
-    from VertebralFractureLib.pipeline import analyze
-    from VertebralFractureLib.spine.stage import CentrelineStage, StraighteningStage
-
     reference = load_case("cptac_chest")
-    image = _resampled(reference.image_path, (1.0, 1.0, 1.0))
-    result = analyze(image, stages=[CentrelineStage(), StraighteningStage(), KeypointStage()]).result
-    pairs = _nearest_reference_labels(reference, result)
-    assert len(pairs) >= 12
-    assert [reported for reported, _ in pairs] == [truth for _, truth in pairs]
-    levels = result.patient["levels"]
-    assert levels["anchor"] == "12th rib" and levels["certain"] is True
+    _assert_counted_from_the_12th_rib(_resampled(reference.image_path, (1.0, 1.0, 1.0)), reference, min_bodies=12)
 
 
 def test_crests_with_ribs_beside_their_lumbar_bodies_and_no_12th_rib_do_not_anchor():
