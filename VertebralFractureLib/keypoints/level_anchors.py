@@ -20,8 +20,9 @@ detector's image, ``[row, col (anterior -> posterior), lat]``):
   speckled (:data:`SOFT_TISSUE_P90_HU`, :data:`SOFT_TISSUE_FILL`) is contrast-enhanced kidney cortex,
   not a rib; beside it, "no rib" is not an observation. A component that does not cross the band but runs into
   the edge of the field of view (a grid edge, or the padding outside a small reconstruction circle, which reads
-  below :data:`OUTSIDE` / 2) counts only as dense as rib bone (90th percentile at least
-  :data:`SOFT_TISSUE_P90_HU`): nothing beyond the edge shows that it goes on like a rib.
+  below :data:`OUTSIDE` / 2) is a rib only when it is as dense as rib bone (90th percentile at least
+  :data:`SOFT_TISSUE_P90_HU`), since nothing beyond the edge shows that it goes on like a rib; a fainter one is
+  enhanced soft tissue, as above.
 - **iliac crests**: large bone beside the column (cross-section in a row plane at least
   :data:`PELVIS_MIN_AREA_MM2`, beyond :data:`PELVIS_LATERAL_MM`) below the last rib.
 
