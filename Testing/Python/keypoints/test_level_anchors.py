@@ -306,9 +306,7 @@ def test_a_faint_piece_cut_by_the_edge_of_the_view_is_no_rib_and_a_dense_one_is(
         volume = _rib_volume(range(5), tops)
         volume[:, :, lateral > 56] = np.where(np.arange(volume.shape[0])[:, None, None] * GRID_MM >= tops[4],
                                               OUTSIDE, volume[:, :, lateral > 56])  # the circle's edge, L1 down
-        block = volume[rows]
-        block[:, piece] = value
-        volume[rows] = block
+        volume[rows][:, piece] = value  # a view of the rows: the piece is written into the volume
         landmarks = find_landmarks(volume)
         anchor = find_anchor(landmarks, tops, bottoms)
         assert (anchor.anchor, anchor.index) == expected, (value, anchor.method, anchor.rib_bearing)
