@@ -33,6 +33,9 @@ Variants:
 * ``dfov180``, ``dfov150``: the reconstruction a dedicated bone-kernel spine series gives, a display field of view
   of 180 or 150 mm centred on the spine (the median of the reference centroids): the square around that circle, padded
   with -3024 HU outside it (:func:`reconstruction_circle`), the ribs cut by the circle.
+* ``colon_left``, ``colon_right``: the descending or ascending colon filled with positive oral contrast (450 HU) beside
+  the lower bodies (:func:`oral_contrast_colon`), as an abdominal CT read with opacified bowel shows it: a bright
+  homogeneous blob beside the spine, which must not become the spine (the reference applies unchanged).
 * ``roll15``, ``roll-25``: the anatomy turned on the same voxel grid (linear interpolation; air in the corners where
   the turned grid has no source, in the cropped chest CT 87 mm or more from the median of the reference centroids)
   about the table's long axis (LPS z) through that median, as a patient lying rolled on the table shows it (the table
@@ -66,8 +69,9 @@ def variants(spine_x: float = 0.0, spine_y: float = 0.0) -> Dict[str, Callable]:
     """Variant name -> function of a SimpleITK image (``spine_x``, ``spine_y``: LPS x and y of the spine, mm, for the
     side cuts and the reconstruction circles).
 
-    The turned variants (``roll*``, ``pitch*``) are functions of the image and the reference that return both, turned
-    (:func:`turned`); they carry ``turns_reference = True``.
+    The turned variants (``roll*``) and the colon variants (``colon_*``) are functions of the image and the reference
+    that return both (turned with the anatomy: :func:`turned`; unchanged: :func:`oral_contrast_colon`); they carry
+    ``takes_reference = True``.
     """
     import SimpleITK as sitk
 
@@ -89,7 +93,14 @@ def variants(spine_x: float = 0.0, spine_y: float = 0.0) -> Dict[str, Callable]:
         def make(image, reference):
             return turned(image, reference, axis, degrees)
 
-        make.turns_reference = True
+        make.takes_reference = True
+        return make
+
+    def colon(side: str):
+        def make(image, reference):
+            return oral_contrast_colon(image, reference, side), reference
+
+        make.takes_reference = True
         return make
 
     return {
@@ -114,6 +125,8 @@ def variants(spine_x: float = 0.0, spine_y: float = 0.0) -> Dict[str, Callable]:
         "dfov150": lambda image: reconstruction_circle(image, spine_xy, 75.0),
         "roll15": turning("z", 15.0),
         "roll-25": turning("z", -25.0),
+        "colon_left": colon("left"),
+        "colon_right": colon("right"),
     }
 
 
@@ -180,6 +193,57 @@ def turned(image, reference, axis: str, degrees: float):
     return out, moved_reference
 
 
+#: Oral contrast in the colon (:func:`oral_contrast_colon`): HU of the contrast (positive oral contrast, diluted barium
+#: or iodine: 200-1000 HU in the bowel), its noise SD, the colon's radius (descending colon 20-30 mm across when
+#: collapsed, up to 50 mm distended), and its centre beside the column (mm to the side, mm in front of the median of
+#: the reference centroids: the paracolic gutter, in front of the kidney's lateral edge).
+COLON_HU, COLON_NOISE_HU, COLON_RADIUS_MM, COLON_BESIDE_MM, COLON_FRONT_MM = 450.0, 40.0, 18.0, 80.0, 20.0
+
+
+def oral_contrast_colon(image, reference, side: str, *, radius_mm: float = COLON_RADIUS_MM,
+                        beside_mm: float = COLON_BESIDE_MM, front_mm: float = COLON_FRONT_MM,
+                        levels: Optional[tuple] = None):
+    """``image`` reoriented to LPS with a stretch of colon filled with positive oral contrast beside the column.
+
+    A straight tube (:data:`COLON_RADIUS_MM`, contrast of :data:`COLON_HU` with :data:`COLON_NOISE_HU` noise, a 2 mm
+    wall of soft tissue; bone above 200 HU kept as it is) on the patient's ``side`` (``"left"``: the descending colon,
+    ``"right"``: the ascending), :data:`COLON_BESIDE_MM` beside and :data:`COLON_FRONT_MM` in front of the median of
+    the reference centroids, from the centroid of the fourth-lowest reference body down to that of the second-lowest
+    (the sample CT: L2 to L4; the chest CT: T10 to T12, where the splenic and hepatic flexures lie). Abdominal CT is
+    often read with the bowel opacified; the contrast is as bright as the bone of an elderly spine and brighter than
+    its trabecular core, so it is the blob beside the spine that the localisation must not take for it (issue "Find
+    the spine"). ``radius_mm``, ``beside_mm``, ``front_mm`` and ``levels`` (the reference levels of its top and bottom
+    centroids) place another colon.
+    """
+    import SimpleITK as sitk
+
+    from VertebralFractureLib.io.images import geometry_of, to_canonical
+
+    canonical = to_canonical(image)
+    geometry = geometry_of(canonical)
+    array = sitk.GetArrayFromImage(canonical).astype(np.float32)
+    centroids = np.array(sorted((np.asarray(v.centroid, float) for v in reference.vertebrae), key=lambda c: c[2]))
+    median = np.median(centroids, axis=0)
+    top, bottom = centroids[min(3, len(centroids) - 1), 2], centroids[min(1, len(centroids) - 1), 2]
+    if levels is not None:
+        named = {v.label: float(v.centroid[2]) for v in reference.vertebrae}
+        top, bottom = named[levels[0]], named[levels[1]]
+    centre = (median[0] + (beside_mm if side == "left" else -beside_mm), median[1] - front_mm)
+    k, j, i = np.meshgrid(*(np.arange(n) for n in array.shape), indexing="ij")
+    points = geometry.index_to_lps(np.column_stack([i.ravel(), j.ravel(), k.ravel()])).reshape(array.shape + (3,))
+    radius = np.hypot(points[..., 0] - centre[0], points[..., 1] - centre[1])
+    along = (points[..., 2] >= bottom) & (points[..., 2] <= top)
+    wall = (radius <= radius_mm + 2.0) & (points[..., 2] >= bottom - 2.0) & (points[..., 2] <= top + 2.0)
+    lumen = (radius <= radius_mm) & along
+    bone = array > 200.0  # the bowel lies beside the bone (the iliac wing at L5), not in it
+    wall, lumen = wall & ~bone, lumen & ~bone
+    array[wall] = 30.0
+    array[lumen] = COLON_HU + np.random.default_rng(11).normal(0.0, COLON_NOISE_HU, int(lumen.sum()))
+    out = sitk.GetImageFromArray(array.astype(np.int16))
+    out.CopyInformation(canonical)
+    return out
+
+
 def side_cut(image, x_mm: float, keep: str):
     """``image`` reoriented to LPS and cut at LPS x ``x_mm``, keeping the patient's ``keep`` side (``"right"``: x below
     it) and the spine."""
@@ -242,7 +306,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         original = read_image(reference.image_path)
         makers = variants(*(float(v) for v in np.median([v.centroid[:2] for v in reference.vertebrae], axis=0)))
         for name in args.variants:
-            if getattr(makers[name], "turns_reference", False):
+            if getattr(makers[name], "takes_reference", False):
                 image, scored_against = makers[name](original, reference)
             else:
                 image, scored_against = makers[name](original), reference

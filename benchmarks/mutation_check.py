@@ -12,8 +12,9 @@ Modules covered: Genant grading (``genant.py``), the quality gate (``quality/``,
 loss included), the body's mid-sagittal plane
 (``keypoints/refine.py`` ``body_midplane``, the centroid of ``keypoints/stage.py``), keypoint post-processing
 (``keypoints/nms.py``, the field-of-view edge check and confidence of ``keypoints/stage.py``), levels
-(``keypoints/labelling.py``; the rib search of ``keypoints/level_anchors.py``), the worklist (``batch_runner.py``),
-atomic writes (``io/atomic.py``) and the
+(``keypoints/labelling.py``; the rib search and the iliac crest's plate of ``keypoints/level_anchors.py``), the
+centre-line's guard against a contrast-filled colon (``spine/centreline.py``, ``spine/anatomy.py``), the worklist
+(``batch_runner.py``), atomic writes (``io/atomic.py``) and the
 MRML bridge's coordinate conversions (``geometry.py`` ``lps_to_ras``, ``mrml/``).
 
 Runs outside CI (several minutes on 2 cores)::
@@ -62,6 +63,16 @@ GEOMETRY = (f"{T}/test_geometry.py", f"{T}/mrml/test_markups.py")
 _ANCHORS = f"{T}/keypoints/test_level_anchors.py"
 RIBS = (f"{_ANCHORS}::test_a_faint_piece_cut_by_the_edge_of_the_view_is_no_rib_and_a_dense_one_is",
         f"{_ANCHORS}::test_enhanced_kidney_crossing_the_rib_band_is_no_rib")
+# the localisation against a contrast-filled colon (spine/anatomy.py, spine/centreline.py) and the crest's plate
+_CENTRELINE = f"{T}/spine/test_centreline.py"
+COLON = (f"{_CENTRELINE}::test_a_colon_filled_with_oral_contrast_beside_the_spine_does_not_take_the_centre_line",
+         f"{_CENTRELINE}::test_a_network_point_in_bone_is_never_moved_away_from_the_middle_of_the_body",
+         f"{_ANCHORS}::test_the_abdomen_ct_with_an_opacified_colon_is_counted_from_the_12th_rib_and_the_crests")
+COLON_JOIN = (f"{T}/spine/test_anatomy.py::"
+              "test_the_column_guided_track_is_continued_by_the_outline_guided_one_only_from_the_same_canal",)
+COLON_OFFSET = (f"{_ANCHORS}::test_a_wide_colon_beside_l1_l4_does_not_bend_the_curve_into_a_second_box",)
+CREST = (f"{_ANCHORS}::test_a_contrast_filled_colon_beside_the_column_is_no_iliac_crest_and_a_thin_plate_is",
+         f"{_ANCHORS}::test_the_abdomen_ct_with_an_opacified_colon_is_counted_from_the_12th_rib_and_the_crests")
 MRML_VOLUMES = (f"{T}/mrml/test_volumes.py",)
 PLANE = (f"{T}/keypoints/test_refine.py", f"{T}/test_real_regression.py::"
          "test_tptbox_l3_keypoints_and_centroid_sit_on_the_middle_of_the_body")
@@ -127,6 +138,11 @@ MUTATIONS: List[Mutation] = [
     _m("gate_withhold_threshold", "quality/stage.py", "ENDPLATES_FOR_A_GRADE = 0.9", "ENDPLATES_FOR_A_GRADE = 0.0",
        GATE_STAGE),
     # --- a height loss against the image's noise (quality/noise.py, quality/stage.py withhold_losses_within_noise)
+    _m("shape_grade_against_any_height", "quality/stage.py",
+       "if normal is None or tallest <= SIZE_RATIO[2] * normal[0]:", "if True:", GATE_STAGE),
+    _m("shape_grade_withheld_from_grade_1", "quality/stage.py",
+       "if measure.grade < 2 or vertebra.source in EXACT_SOURCES:", "if vertebra.source in EXACT_SOURCES:",
+       GATE_STAGE),
     _m("noise_rule_dropped", "quality/stage.py",
        "        withhold_losses_within_noise(result, volume, analysis.canonical_geometry, analysis.detected_points)\n",
        "", NOISE),
@@ -143,6 +159,24 @@ MUTATIONS: List[Mutation] = [
     _m("ribs_any_piece_at_edge_is_soft", "keypoints/level_anchors.py",
        "faint_at_edge = at_edge and float(np.percentile(values, 90)) < SOFT_TISSUE_P90_HU", "faint_at_edge = at_edge",
        RIBS),
+    # --- the localisation against a contrast-filled colon beside the spine, and the iliac crest's plate
+    _m("colon_bone_vouches_for_a_point", "spine/centreline.py",
+       "replace = covered & (agree < 0.5) & (conf >= 0.5) & (off_bone | unsupported)",
+       "replace = covered & (agree < 0.5) & (conf >= 0.5) & off_bone", COLON),
+    _m("colon_in_bone_moved_outward", "spine/centreline.py",
+       "unsupported = ~canal_support_at(track, points) & inward", "unsupported = ~canal_support_at(track, points)",
+       COLON),
+    _m("colon_whole_column_guides_the_canal", "spine/anatomy.py",
+       "column = column[_supported(column, geometry, cands)]", "column = column", COLON),
+    _m("colon_track_never_continued", "spine/anatomy.py", "    if not add:\n        return track\n",
+       "    return track\n", COLON_JOIN),
+    _m("colon_join_anywhere", "spine/anatomy.py",
+       "if not other[end] or np.hypot(*(outline.canal[end, :2] - track.canal[end, :2])) > JOIN_MM:",
+       "if not other[end]:", COLON_JOIN),
+    _m("colon_no_local_offset", "spine/centreline.py",
+       "out[row] = np.median(points[nearby, :2] - body[nearby, :2], axis=0)", "pass", COLON_OFFSET),
+    _m("crest_any_large_bone", "keypoints/level_anchors.py",
+       "return float(np.median(widths)) <= PELVIS_MAX_THICKNESS_MM", "return True", CREST),
     # --- the body's mid-sagittal plane (keypoints/refine.py body_midplane, keypoints/stage.py centroid)
     _m("plane_steepest_not_innermost", "keypoints/refine.py", "at = int(peaks[np.argmin(np.abs(across[peaks]))])",
        "at = int(np.argmax(gained))", PLANE),

@@ -71,6 +71,14 @@ PELVIS_LATERAL_MM = 50.0
 #: ... with at least this cross-section in one row plane (mm^2; ribs crossing a row plane give less than
 #: 250 mm^2 per component on the real chest CT).
 PELVIS_MIN_AREA_MM2 = 320.0
+#: ... and thin where it starts: the median, over its row planes within :data:`PELVIS_TOP_MM` of its top, of the
+#: largest disc that fits inside its cross-section (diameter, mm) at most this. The iliac wing near its crest is a
+#: plate (the real abdominal CT: 4-12 mm at 2 mm voxels); a bowel loop filled with positive oral contrast is a solid
+#: tube at least 20 mm across where its section reaches :data:`PELVIS_MIN_AREA_MM2` (the same CT with an opacified
+#: colon drawn beside L2-L4, ``benchmarks/bench_real_variants.py`` ``colon_left``: 33-36 mm; taken for the crests,
+#: it disagreed with the 12th rib by two levels and the count lost its anchor).
+PELVIS_MAX_THICKNESS_MM = 20.0
+PELVIS_TOP_MM = 20.0
 #: Two runs of one component's medial rows closer than this (mm) are one rib (ribs lie 15-30 mm apart).
 RIB_MIN_GAP_MM = 14.0
 #: Contrast-enhanced soft tissue (kidney cortex in an arterial or corticomedullary phase, about 150-250 HU)
@@ -327,7 +335,11 @@ def _attachment_row(idx: np.ndarray, far: np.ndarray, group: np.ndarray, spacing
 
 
 def _pelvis_tops(bone: np.ndarray, lateral: np.ndarray, spacing: float) -> List[float]:
-    """Top rows (mm) of every large lateral bone component (iliac wing candidates; also scapulae, clavicles)."""
+    """Top rows (mm) of every large, plate-like lateral bone component (iliac wing candidates; also scapulae).
+
+    Large: a row-plane section of at least :data:`PELVIS_MIN_AREA_MM2`; plate-like: thin near its top
+    (:data:`PELVIS_MAX_THICKNESS_MM`), which a bowel loop filled with oral contrast is not.
+    """
     from scipy import ndimage as ndi
 
     tops = []
@@ -337,10 +349,26 @@ def _pelvis_tops(bone: np.ndarray, lateral: np.ndarray, spacing: float) -> List[
         for number, box in enumerate(ndi.find_objects(labels), start=1):
             if box is None:
                 continue
-            rows = np.argwhere(labels[box] == number)[:, 0]
-            if np.bincount(rows).max() * spacing**2 >= PELVIS_MIN_AREA_MM2:
+            component = labels[box] == number
+            rows = np.argwhere(component)[:, 0]
+            if np.bincount(rows).max() * spacing**2 >= PELVIS_MIN_AREA_MM2 and _plate_near_top(component, spacing):
                 tops.append(float(box[0].start * spacing))
     return sorted(tops)
+
+
+def _plate_near_top(component: np.ndarray, spacing: float) -> bool:
+    """Whether a component (boolean ``[row, col, lat]``, its first row its top) is thin near its top.
+
+    The median, over its row planes within :data:`PELVIS_TOP_MM` of the top, of the diameter of the largest disc
+    inside its section is at most :data:`PELVIS_MAX_THICKNESS_MM`.
+    """
+    from scipy import ndimage as ndi
+
+    planes = component[: max(1, int(round(PELVIS_TOP_MM / spacing)))]
+    # padded: the section reaches the edges of its bounding box, beyond which the transform sees no background
+    widths = [2.0 * float(ndi.distance_transform_edt(np.pad(plane, 1)).max()) * spacing for plane in planes
+              if plane.any()]
+    return float(np.median(widths)) <= PELVIS_MAX_THICKNESS_MM
 
 
 def rib_bearing(landmarks: Landmarks, tops_mm: np.ndarray, bottoms_mm: np.ndarray

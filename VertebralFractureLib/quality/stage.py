@@ -187,6 +187,36 @@ def withhold_crushes_against_implausible_neighbours(result: SpineResult) -> None
     withhold_grades(result, implausible_reference, record=True)
 
 
+def withhold_shape_grades_against_an_implausible_height(result: SpineResult) -> None:
+    """Mark "not assessed" a grade of 2 or 3 from a body's shape whose tallest height is implausible for its level.
+
+    Genant's G (Pisov et al. 2020, eq. 1) compares a body's shortest height with its tallest. Where the tallest lies
+    beyond the plateau of the size check (``checks.SIZE_RATIO``: above 1.45 times the level's published posterior
+    height, more than stature and sex explain, though under the 1.8 at which the gate withholds it), a keypoint of
+    that height may lie in the disc or the next body, and the loss measured against it is not confirmed. In a
+    compression fracture the tallest height is the intact one, about the level's normal. Seen on the real abdominal CT
+    with a colon of oral contrast 44 mm across drawn beside L3-L5 (``benchmarks/bench_colon_grid.py``): its L1 (named
+    L2 there, "levels uncertain"), whose posterior superior point the detector puts in the disc above on the unchanged
+    CT as well, measured 39 mm posterior (1.56 times L2's normal) against 25 mm anterior and 20 mm middle, G 0.52,
+    and was graded 3.
+    """
+    from .checks import SIZE_RATIO, normal_size
+
+    def implausible_height(vertebra) -> Optional[str]:
+        measure = vertebra.measure
+        if measure.grade < 2 or vertebra.source in EXACT_SOURCES:
+            return None
+        normal = normal_size(vertebra.label)
+        tallest = max(measure.heights)
+        if normal is None or tallest <= SIZE_RATIO[2] * normal[0]:
+            return None
+        return (f"its tallest height, {tallest:.0f} mm, is {tallest / normal[0]:.1f} times its level's normal "
+                f"({normal[0]:.0f} mm): a keypoint may lie beyond the body, and the measured height loss (grade "
+                f"{measure.grade}) cannot be confirmed")
+
+    withhold_grades(result, implausible_height, record=True)
+
+
 #: On slices thicker along a body's axis than the endplate check's decisive limit
 #: (:data:`~VertebralFractureLib.quality.checks.ENDPLATE_DECISIVE_MM`), a height loss is reported only when it is at
 #: least this many voxel extents along that axis. There a disc thinner than a slice merges with both endplates and
@@ -371,6 +401,7 @@ class QualityGateStage(RunsWithKeypoints):
         withhold_unsupported_grades(result)
         withhold_unresolved_losses(result, analysis.canonical_geometry)
         withhold_crushes_against_implausible_neighbours(result)
+        withhold_shape_grades_against_an_implausible_height(result)
         withhold_lordotic_wedges(result)
         withhold_losses_within_noise(result, volume, analysis.canonical_geometry, analysis.detected_points)
         mark_resolved_unconfirmed_losses(result, analysis.canonical_geometry)

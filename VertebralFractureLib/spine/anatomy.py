@@ -96,6 +96,8 @@ class CanalTrack:
     body_width_mm: np.ndarray
     candidates: List[np.ndarray] = field(default_factory=list)
     timings_s: dict = field(default_factory=dict)
+    #: The analysis volume's geometry and its scored candidates (:func:`canal_support_at`).
+    scored: Optional[tuple] = field(default=None, repr=False)
 
     @property
     def on_track(self) -> np.ndarray:
@@ -493,7 +495,8 @@ def track_spinal_canal(image, *, in_plane_mm: float = 2.0, slice_mm: float = 3.0
         in_plane_mm: in-plane pixel size of the analysis (box averaging by an integer factor).
         slice_mm: slice spacing of the analysis (box averaging by an integer factor).
         column: (M, 3) LPS points where the centre-line network is confident: the left-right middle the canal
-            is expected near (:func:`_path_score`); None: the body outline's middle.
+            is expected near (:func:`_path_score`), from those of them with a canal candidate behind them
+            (:func:`canal_support_at`); None, or none of them supported: the body outline's middle.
 
     Returns:
         The :class:`CanalTrack` (empty, ``found`` False, where no canal is found).
@@ -510,6 +513,60 @@ def track_spinal_canal(image, *, in_plane_mm: float = 2.0, slice_mm: float = 3.0
     t0 = time.perf_counter()
     cands = _score_candidates(hu, spacing_xy)
     timings["candidates"] = time.perf_counter() - t0
+    if column is not None and len(column):
+        # only the network's points with a canal behind them say where the column's middle is: on the real abdominal
+        # CT with a colon filled with oral contrast drawn beside L2-L4, the network put the spine into the colon on
+        # 11 of its confident slices, 55-75 mm beside it (benchmarks/bench_real_variants.py, colon_left), and that
+        # middle led the path down the ilium, off the canal
+        column = np.asarray(column, dtype=float).reshape(-1, 3)
+        column = column[_supported(column, geometry, cands)]
+        if len(column):
+            return _extended(_follow(hu, geometry, cands, column, timings), _follow(hu, geometry, cands, None, {}))
+    return _follow(hu, geometry, cands, None, timings)
+
+
+#: Where the path guided by the network's column ends and the path guided by the body outline's middle goes on, the
+#: two join when their canal centres lie this close (mm, in-plane) on the last slice of the first (:func:`_extended`).
+JOIN_MM = 6.0
+
+
+def _extended(track: CanalTrack, outline: CanalTrack) -> CanalTrack:
+    """``track`` (guided by the network's column) continued beyond its ends by ``outline`` (the outline's middle).
+
+    The network's column is only as good as the slices where it lies on a vertebra: a contrast-filled colon against the
+    psoas (the real abdominal CT with a colon 44 mm across drawn beside L3-L5) makes canal-like pockets between the
+    colon and the muscles beside it, the network's points in the colon find support there, and the column's middle
+    then left L4-L5 without a path, while the outline's path followed the canal through them. Each end of ``track``
+    is continued slice by slice along ``outline`` as long as ``outline`` is on the track there, when on ``track``'s
+    last slice the two canal centres lie within :data:`JOIN_MM`.
+    """
+    if not track.found or not outline.found:
+        return track if track.found else outline
+    on = np.flatnonzero(track.on_track)
+    other = outline.on_track
+    first, last = int(on[0]), int(on[-1])
+    add = []
+    for end, step in ((first, -1), (last, 1)):
+        if not other[end] or np.hypot(*(outline.canal[end, :2] - track.canal[end, :2])) > JOIN_MM:
+            continue
+        k = end + step
+        while 0 <= k < len(other) and other[k] and not track.on_track[k]:
+            add.append(k)
+            k += step
+    if not add:
+        return track
+    add = np.asarray(add)
+    for name in ("canal", "body", "score", "body_depth_mm", "body_width_mm"):
+        getattr(track, name)[add] = getattr(outline, name)[add]
+    return track
+
+
+def _follow(hu: np.ndarray, geometry, cands: dict, column: Optional[np.ndarray], timings: dict) -> CanalTrack:
+    """The :class:`CanalTrack` through scored candidates (:func:`_score_candidates`) of the analysis volume ``hu``."""
+    import time
+
+    spacing = np.asarray(geometry.spacing, float)
+    spacing_xy = (float(spacing[0]), float(spacing[1]))
     t0 = time.perf_counter()
     n = hu.shape[0]
     z = geometry.index_to_lps(np.column_stack([np.zeros(n), np.zeros(n), np.arange(n)]))[:, 2]
@@ -571,6 +628,7 @@ def track_spinal_canal(image, *, in_plane_mm: float = 2.0, slice_mm: float = 3.0
         body_width_mm=width,
         candidates=candidates,
         timings_s=timings,
+        scored=(geometry, cands),
     )
 
 
@@ -641,3 +699,53 @@ def body_centre_at(track: CanalTrack, z: np.ndarray) -> Optional[np.ndarray]:
     dz = float(np.median(np.diff(track.z)))
     out[(z < zt.min() - dz) | (z > zt.max() + dz), :2] = np.nan
     return out
+
+
+#: A point has a canal of its own (:func:`canal_support_at`) where a canal candidate's body centre lies within this
+#: many mm of it (in-plane; the distance up to which :func:`spine_likelihood_at` agrees fully). At 25 mm (its far
+#: end) the network's point at the lower end of a contrast-filled colon, 24 mm beside the spine's body, counted as
+#: supported by the spine's own canal and bent the curve.
+CANAL_SUPPORT_MM = 12.0
+
+
+def _supported(points_lps: np.ndarray, geometry, cands: dict, within_mm: float = CANAL_SUPPORT_MM) -> np.ndarray:
+    """(N,) whether a canal candidate the track could link lies behind each point (see :func:`canal_support_at`)."""
+    points = np.atleast_2d(np.asarray(points_lps, float))
+    out = np.zeros(len(points), dtype=bool)
+    usable = np.flatnonzero((np.asarray(cands["score"]) >= MIN_SCORE) & np.isfinite(cands["depth"]))
+    if not len(usable) or not len(points):
+        return out
+    canal = geometry.index_to_lps(np.column_stack([cands["i"][usable], cands["j"][usable], cands["k"][usable]]))
+    # the body centre straight in front of the canal (-y in LPS), as the track places it
+    bodies = canal[:, :2] - np.column_stack([np.zeros(len(usable)), cands["wall"][usable] + cands["depth"][usable] / 2])
+    slice_of = np.rint(geometry.lps_to_index(points)[:, 2]).astype(int)
+    for n, k in enumerate(slice_of):
+        on_slice = cands["k"][usable].astype(int) == k
+        if on_slice.any():
+            out[n] = bool(np.hypot(*(bodies[on_slice] - points[n, :2]).T).min() <= within_mm)
+    return out
+
+
+def canal_support_at(track: CanalTrack, points_lps: np.ndarray, within_mm: float = CANAL_SUPPORT_MM) -> np.ndarray:
+    """Whether each proposed spine centre has a spinal canal behind it, on or off the track.
+
+    A point is supported where, on the track's analysis slice that holds it, a canal candidate that the track could
+    link (score at least :data:`MIN_SCORE`, a body measured in front of it) has its body centre (straight anterior by
+    the posterior wall distance plus half the body's depth, as the track places it) within ``within_mm`` of it
+    in-plane. A contrast-filled colon, the aorta or a heart chamber has no such hole ringed by bone behind it (module
+    docstring; a colon wedged against the psoas can make a pocket that passes, see :func:`_extended`); the vertebra
+    the network found, the sacrum, or a second column of a scoliosis does.
+
+    Args:
+        track: the :class:`CanalTrack` (its :attr:`CanalTrack.scored` candidates).
+        points_lps: (N, 3) LPS points.
+        within_mm: in-plane distance from a candidate's body centre.
+
+    Returns:
+        (N,) bool; all False without candidates.
+    """
+    points = np.atleast_2d(np.asarray(points_lps, float))
+    if track.scored is None:
+        return np.zeros(len(points), dtype=bool)
+    geometry, cands = track.scored
+    return _supported(points, geometry, cands, within_mm)

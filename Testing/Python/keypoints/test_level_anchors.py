@@ -378,6 +378,67 @@ def test_iliac_crests_beside_a_missed_or_doubled_detection_do_not_anchor():
     assert disagree.anchor is None and "disagree by 1" in disagree.method
 
 
+def test_a_contrast_filled_colon_beside_the_column_is_no_iliac_crest_and_a_thin_plate_is():
+    """Large bone beside the column marks the iliac crests only where it starts as a plate: a bowel loop filled with
+    positive oral contrast (a solid tube 36 mm across, 450 HU, beside the bodies above the pelvis) was taken for the
+    crests on the real abdominal CT with an opacified colon drawn beside L2-L4 (the 12th rib and the "crests" then
+    disagreed by two levels). The iliac wing, 8 mm thick near its crest, stays the crest."""
+    from VertebralFractureLib.keypoints.level_anchors import PELVIS_MIN_AREA_MM2, find_landmarks
+
+    volume, row, ap, lateral = _straightened_grid(rows=220)
+    wing = (np.abs(lateral) >= 55) & (np.abs(lateral) <= 110) & (row >= 300) & (np.abs(ap - 20.0) <= 4)
+    volume[np.broadcast_to(wing, volume.shape)] = 500.0
+    colon = ((lateral - 80.0) ** 2 + (ap + 20.0) ** 2 <= 18.0**2) & (row >= 180) & (row <= 260)
+    volume[np.broadcast_to(colon, volume.shape)] = 450.0
+    section = float(np.pi * 18.0**2)
+    assert section >= PELVIS_MIN_AREA_MM2 and 55.0 * 8.0 >= PELVIS_MIN_AREA_MM2  # both large enough to be a crest
+    assert find_landmarks(volume, SPACING_MM).pelvis_tops_mm == [300.0, 300.0]
+
+
+@pytest.mark.slow
+def test_the_abdomen_ct_with_an_opacified_colon_is_counted_from_the_12th_rib_and_the_crests():
+    """The real abdominal CT with its descending colon filled with oral contrast beside L2-L4
+    (``bench_real_variants.oral_contrast_colon``): before 2026-12-07 the centre-line ran into the colon, one box was
+    reported beside the spine, and the bodies found were named T4-T11, "levels uncertain". Every body is found near its
+    reference, named as it, and the 12th rib and the crests agree (the colon is not taken for the crests)."""
+    result = _assert_every_body_named_beside_a_colon()
+    levels = result.patient["levels"]
+    assert levels["anchor"] == "12th rib + iliac crests" and levels["certain"] is True
+
+
+@pytest.mark.slow
+def test_a_wide_colon_beside_l1_l4_does_not_bend_the_curve_into_a_second_box():
+    """A wider colon (44 mm across, 70 mm beside and 30 mm in front of the column, L1 to L4) on the real abdominal CT.
+    The curve follows the track's body centre along the stretch the network put into the colon; without the network's
+    local offset from that centre (``centreline._local_offset``) the curve stepped forward 10 mm over 12 mm at L1/L2,
+    L2 came out 1.5 times as tall, was boxed twice, and the bodies below were named one level off "counted from the
+    12th rib" (measured 2026-12-07). Every body is found near its reference and named as it."""
+    result = _assert_every_body_named_beside_a_colon(radius_mm=22.0, beside_mm=70.0, front_mm=30.0,
+                                                     levels=("L1", "L4"))
+    assert len(result.vertebrae) == 6  # no second box on L2
+
+
+def _assert_every_body_named_beside_a_colon(**placement):
+    """The centre-line, straightening and keypoint stages on the real abdominal CT with a colon of oral contrast drawn
+    beside its spine (``bench_real_variants.oral_contrast_colon``, the default left one or ``placement``): T12-L5 each
+    found within 15 mm of its reference centroid and named as it. Returns the result."""
+    from testdata import benchmark
+
+    from VertebralFractureLib.io.images import read_image
+    from VertebralFractureLib.keypoints.stage import KeypointStage
+    from VertebralFractureLib.pipeline import analyze
+    from VertebralFractureLib.spine.stage import CentrelineStage, StraighteningStage
+
+    reference = load_case("sample_ct")
+    image = benchmark("bench_real_variants").oral_contrast_colon(read_image(reference.image_path), reference, "left",
+                                                                 **placement)
+    result = analyze(image, stages=[CentrelineStage(), StraighteningStage(), KeypointStage()]).result
+    pairs = _nearest_reference_labels(reference, result)
+    assert [truth for _, truth in pairs] == ["T12", "L1", "L2", "L3", "L4", "L5"]
+    assert [reported for reported, _ in pairs] == [truth for _, truth in pairs]
+    return result
+
+
 def _assert_counted_from_the_12th_rib(image, reference, min_bodies: int) -> None:
     """The centre-line, straightening and keypoint stages on ``image``: at least ``min_bodies`` bodies near reference
     ones, each named as its reference body, and the count anchored on the 12th rib with certainty."""

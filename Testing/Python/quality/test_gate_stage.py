@@ -259,6 +259,36 @@ def test_a_crush_measured_against_a_neighbour_too_tall_for_its_level_is_withheld
     assert placed.vertebra("T9").assessed
 
 
+@pytest.mark.parametrize("heights, grade, withheld", [((25.0, 20.0, 39.0), 3, True), ((25.0, 20.0, 27.0), 2, False),
+                                                     ((30.0, 30.0, 39.0), 1, False)])
+def test_a_shape_grade_measured_against_a_height_too_tall_for_its_level_is_withheld(heights, grade, withheld):
+    """A detector's L1 with a posterior height of 39 mm (1.6 times L1's normal: a posterior keypoint in the disc),
+    25 mm anterior and 20 mm in the middle is graded 3 by its shape (G 0.51): not confirmed. With a posterior height
+    of 27 mm (about the normal) the same middle height is a biconcave grade 2 that stands, as a person's points do;
+    a grade 1 against the same tall height stands too (a look, not a fracture)."""
+    from VertebralFractureLib.quality.checks import normal_size
+    from VertebralFractureLib.quality.stage import withhold_shape_grades_against_an_implausible_height
+    from VertebralFractureLib.verdict import UNCONFIRMED_GRADE_KEY
+
+    result = SpineResult([Vertebra("L1", np.zeros(3), box_keypoints((0.0, 0.0, 0.0), heights=heights, depth=30.0),
+                                   source="model")])
+    assert result.vertebra("L1").measure.grade == grade
+    withhold_shape_grades_against_an_implausible_height(result)
+    l1 = result.vertebra("L1")
+    if withheld:
+        normal = normal_size("L1")[0]
+        assert l1.status == "not_assessed" and l1.extra[UNCONFIRMED_GRADE_KEY] == 3
+        assert l1.status_reason == (f"its tallest height, 39 mm, is {39.0 / normal:.1f} times its level's normal "
+                                    f"({normal:.0f} mm): a keypoint may lie beyond the body, and the measured height "
+                                    "loss (grade 3) cannot be confirmed")
+    else:
+        assert l1.assessed and l1.measure.grade == grade
+    placed = SpineResult([Vertebra("L1", np.zeros(3), box_keypoints((0.0, 0.0, 0.0), heights=heights, depth=30.0),
+                                   source="annotator")])
+    withhold_shape_grades_against_an_implausible_height(placed)
+    assert placed.vertebra("L1").assessed
+
+
 @pytest.mark.parametrize("thickness_mm, top_mm, resolved", [(1.0, 60.0, True), (2.0, 60.0, True),
                                                              (3.0, 60.0, False), (1.0, 16.0, False)])
 def test_a_withheld_loss_is_marked_resolved_on_thin_slices_that_show_the_disc_beyond(thickness_mm, top_mm, resolved):

@@ -8,7 +8,7 @@ from testdata import real
 
 from VertebralFractureLib.geometry import ImageGeometry
 from VertebralFractureLib.io.images import geometry_of, image_from_array, read_image, to_canonical
-from VertebralFractureLib.spine.anatomy import body_centre_at, spine_likelihood_at, track_spinal_canal
+from VertebralFractureLib.spine.anatomy import CanalTrack, body_centre_at, spine_likelihood_at, track_spinal_canal
 
 CARDIAC = ("cptac_cardiac_a.nii.gz", "cptac_cardiac_b.nii.gz", "cptac_chest.nii.gz")
 
@@ -234,3 +234,32 @@ def test_the_column_middle_is_the_networks_column_within_reach_and_the_outline_e
     assert np.allclose(middle[z <= 33.0 + COLUMN_REACH_MM][12:], 7.0)
     assert np.allclose(middle[z > 33.0 + COLUMN_REACH_MM], 15.5)  # out of reach: the outline's middle
     assert np.allclose(column_middle_x(hu, geometry, None), 15.5)
+
+
+def _stretch(z: np.ndarray, on: slice, x: float) -> CanalTrack:
+    """A canal track on the slices ``on`` of heights ``z``, the canal at LPS ``x`` and the body 25 mm in front."""
+    n = len(z)
+    canal, body = np.full((n, 3), np.nan), np.full((n, 3), np.nan)
+    canal[on] = np.column_stack([np.full(len(z[on]), x), np.zeros(len(z[on])), z[on]])
+    body[on] = canal[on] - [0.0, 25.0, 0.0]
+    score = np.zeros(n)
+    score[on] = 0.8
+    return CanalTrack(z, canal, body, score, np.full(n, 30.0), np.full(n, 40.0))
+
+
+def test_the_column_guided_track_is_continued_by_the_outline_guided_one_only_from_the_same_canal():
+    """A colon 44 mm across against the psoas beside L3-L5 gave the network's points there a canal-like pocket: the
+    column-guided path ended at L3 while the outline-guided one went on down the canal (the real abdominal CT,
+    docs/findings.md). The outline's path continues the track beyond its ends where the two canals meet on the
+    track's last slice (within ``JOIN_MM``), slice by slice while the outline's path goes on; a path elsewhere (the
+    ilium, 60 mm beside) does not."""
+    from VertebralFractureLib.spine.anatomy import JOIN_MM, _extended
+
+    z = np.arange(0.0, 60.0, 3.0)
+    track = _stretch(z, slice(8, 20), 2.0)
+    outline = _stretch(z, slice(2, 20), 2.0 + 0.5 * JOIN_MM)
+    joined = _extended(track, outline)
+    assert np.flatnonzero(joined.on_track).tolist() == list(range(2, 20))
+    assert joined.canal[2:8, 0] == pytest.approx(2.0 + 0.5 * JOIN_MM) and joined.canal[8, 0] == pytest.approx(2.0)
+    elsewhere = _extended(_stretch(z, slice(8, 20), 2.0), _stretch(z, slice(2, 20), 62.0))
+    assert np.flatnonzero(elsewhere.on_track).tolist() == list(range(8, 20))
