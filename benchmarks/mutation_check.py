@@ -128,7 +128,7 @@ MUTATIONS: List[Mutation] = [
     _m("gate_withheld_confident", "quality/gate.py", "round(min(confidence, 0.49), 3)",
        "round(max(confidence, 0.5), 3)", GATE),
     _m("gate_fov_check_dropped", "quality/gate.py",
-       '        "field_of_view": c.check_field_of_view(geometry, frame),\n', "", GATE),
+       '        "field_of_view": c.check_field_of_view(geometry, frame, volume=volume),\n', "", GATE),
     _m("gate_fov_low_edge", "quality/checks.py", "    low = index < -0.5\n", "    low = index < -50.5\n", GATE),
     _m("gate_fov_high_edge", "quality/checks.py", "    high = index > size - 0.5\n",
        "    high = index > size + 50.5\n", GATE),

@@ -354,6 +354,19 @@ def _local_offset(points: np.ndarray, body: np.ndarray, replace: np.ndarray, agr
     return out
 
 
+def track_beside_column(image, raw: Dict[str, np.ndarray]):
+    """The spinal-canal track of ``image`` looked for beside the network's column (:func:`predict_slices` ``raw``).
+
+    The column is the network's longest run of confident slices (below the sacrum the network can be confident on
+    the hip, 70 mm beside the spine: the real sample CT); :func:`.anatomy.track_spinal_canal` keeps those of its
+    points with a canal behind them.
+    """
+    from .anatomy import track_spinal_canal
+
+    run = _present_run(effective_presence(raw["presence"], raw["spread_mm"]))
+    return track_spinal_canal(image, column=None if run is None else raw["points"][run[0]: run[1]])
+
+
 def find_centreline(image, model=None, *, z_step: Optional[float] = None, smoothing_mm: float = 30.0) -> Centreline:
     """Find the spine centre-line of a CT (Pisov et al. 2020, section 3.1).
 
@@ -387,13 +400,7 @@ def find_centreline(image, model=None, *, z_step: Optional[float] = None, smooth
     raw = predict_slices(net, hu, geometry)
     timings["network"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    from .anatomy import track_spinal_canal
-
-    # the canal is looked for beside the network's column: its longest run of confident slices (below the sacrum
-    # the network can be confident on the hip, 70 mm beside the spine: the real sample CT)
-    run = _present_run(effective_presence(raw["presence"], raw["spread_mm"]))
-    track = track_spinal_canal(image, column=None if run is None else raw["points"][run[0]: run[1]])
-    anatomy_score = apply_anatomy(raw, track, hu, geometry)
+    anatomy_score = apply_anatomy(raw, track_beside_column(image, raw), hu, geometry)
     timings["anatomy"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     if z_step is None:

@@ -140,16 +140,15 @@ def test_a_network_point_in_bone_is_never_moved_away_from_the_middle_of_the_body
     Points off bone may move either way."""
     from testdata import benchmark
 
-    from VertebralFractureLib.spine.anatomy import body_midline_x, track_spinal_canal
+    from VertebralFractureLib.spine.anatomy import body_midline_x
     from VertebralFractureLib.spine.centreline import (
         NET_SPACING,
-        _present_run,
         apply_anatomy,
         bone_evidence,
-        effective_presence,
         load_model,
         predict_slices,
         prepare_volume,
+        track_beside_column,
     )
     from VertebralFractureLib.training.real.reference import load_case
 
@@ -159,8 +158,7 @@ def test_a_network_point_in_bone_is_never_moved_away_from_the_middle_of_the_body
                                                                                middle_xy, 90.0))
     hu, geometry = prepare_volume(image, NET_SPACING)
     raw = predict_slices(load_model(), hu, geometry)
-    run = _present_run(effective_presence(raw["presence"], raw["spread_mm"]))
-    track = track_spinal_canal(image, column=raw["points"][run[0]: run[1]])
+    track = track_beside_column(image, raw)
     before = raw["points"].copy()
     in_bone = bone_evidence(hu, geometry, before) >= 0.5
     apply_anatomy(raw, track, hu, geometry)
