@@ -162,6 +162,7 @@ def analyze(
     """
     import SimpleITK as sitk
 
+    from .implants import without_cement_ct
     from .io.images import GANTRY_TILT_KEY, SERIES_CHOICE_KEY, geometry_of, to_canonical
 
     options = options or AnalysisOptions()
@@ -216,6 +217,8 @@ def analyze(
         result.patient["levels"] = structure.levels
     analysis = Analysis(result=result, image=image, geometry=geometry, canonical=canonical,
                         canonical_geometry=geometry_of(canonical))
+    if structure is None:  # a vertebroplasty's cement, read by the models as dense bone (implants module)
+        analysis.model_ct, _ = without_cement_ct(canonical)
     known = {stage.name for stage in stages}
     for name in options.extra_stages:
         if name not in known:

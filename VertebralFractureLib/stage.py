@@ -86,6 +86,9 @@ class Analysis:
         geometry: the input's geometry (computed once).
         canonical: the CT in canonical orientation (identity direction), computed once per analysis.
         canonical_geometry: its geometry.
+        model_ct: ``canonical`` as the models and the keypoint refinement read it, bone cement's solid core read as
+            dense bone (:func:`VertebralFractureLib.implants.without_cement_ct`); None:
+            ``canonical`` itself. The quality gate reads ``canonical``, cement and all.
         centreline: the spine centre-line (points LPS mm, confidence), or None.
         straightened: the straightened spine (mid-sagittal image and point maps), or None.
         mid_sagittal: the virtual mid-sagittal image ``[row, column]`` (1 pixel = ``mid_spacing`` mm).
@@ -104,6 +107,7 @@ class Analysis:
     geometry: Optional[ImageGeometry] = None
     canonical: Any = None
     canonical_geometry: Optional[ImageGeometry] = None
+    model_ct: Any = None
     centreline: Any = None
     straightened: Any = None
     mid_sagittal: Optional[np.ndarray] = None
@@ -114,6 +118,10 @@ class Analysis:
     mid_plane: Optional[str] = None
     labels: Any = None
     fracture_map: Any = None
+
+    def ct_for_models(self) -> Any:
+        """The canonical CT the models read (:attr:`model_ct`, else :attr:`canonical`)."""
+        return self.model_ct if self.model_ct is not None else self.canonical
 
 
 @runtime_checkable

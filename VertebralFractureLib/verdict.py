@@ -12,6 +12,9 @@ The Genant grade from the six keypoints is the measurement and decides (Genant e
   them, and on such slices a loss of 25 % or more is not what a point or two off the edge makes (real fractured
   shapes drawn as CTs, ``benchmarks/bench_real_shapes.py``, 1-2 mm slices: 8 more of 36 fractured bodies flagged,
   none more of 105 normal ones; docs/findings.md, "A withheld crush on slices that resolve it").
+  And ``review`` when the body holds bone cement (:data:`TREATED_KEY`): a vertebroplasty or kyphoplasty treats a
+  fracture, so a patient whose only findings are treated bodies is not "normal", and the bodies beside a cemented
+  one are the ones a reader looks at next.
 * ``fracture``: Genant grade 2 or 3 (height loss of 25 % or more) on an assessed vertebra.
 * ``review``: Genant grade 1 (mild, 20-25 %: the grade readers disagree on most), or grade 0 while a
   *validated* learned score is at or above its operating point (the scores disagree with the heights).
@@ -55,6 +58,9 @@ UNCONFIRMED_RESOLVED_KEY = "unconfirmed_loss_resolved"
 #: Least unconfirmed grade that asks for a look on its own where the slices resolve the endplates (Genant grade 2:
 #: a height loss of 25 % or more).
 UNCONFIRMED_REVIEW_GRADE = 2
+#: ``Vertebra.extra`` key: what treats the body ("bone cement"; :func:`VertebralFractureLib.quality.checks.
+#: check_metal`), set by the quality stage; such a body is not graded and asks for a look.
+TREATED_KEY = "treated_with"
 
 
 @dataclass(frozen=True)
@@ -167,6 +173,8 @@ def vertebra_verdict(vertebra: Any, rules: Optional[Iterable[ScoreRule]] = None)
     rules = rules_for(vertebra) if rules is None else rules
     if getattr(vertebra, "status", "assessed") != "assessed":
         reason = vertebra.status_reason or "not assessed"
+        if (getattr(vertebra, "extra", None) or {}).get(TREATED_KEY):
+            return REVIEW, f"{reason}: look at it and at its neighbours"
         unconfirmed = (getattr(vertebra, "extra", None) or {}).get(UNCONFIRMED_GRADE_KEY)
         agreeing = score_disagreements(vertebra, rules) if unconfirmed and unconfirmed >= 1 else []
         if agreeing:

@@ -21,10 +21,13 @@ out) of the patch classifier's probability and of the keypoints' 1 - G over ever
 ``--metal`` adds pedicle screws and rods at two or three adjacent levels of every case (``SynthParams.metal``) and
 prints how many of the instrumented vertebrae were graded and how many of their neighbours were assessed.
 ``--slice-mm S`` resamples each generated CT to S mm slices (linear, in-plane spacing kept, as
-``bench_real_variants.py --variants thick5`` does with the real ones) before the analysis; the truth is in patient mm
-and applies unchanged. ``--pixel-mm P`` resamples each CT in-plane to P mm pixels the same way (a series finer than the
-generator's 1 mm, as hospitals reconstruct them). ``--sagittal-mm S`` resamples each CT to S mm along the patient's
-left-right axis (a series of sagittal slices S mm apart, as many spine CTs of the VerSe collection are stored).
+``bench_real_variants.py --variants thick5`` does with the real ones) before the analysis; ``--dfov MM`` keeps a
+reconstruction circle MM wide centred on the spine (``bench_real_variants.py --variants dfov150``); ``--cement N``
+draws a vertebroplasty's cement into N neighbouring bodies (``--variants cement2``); the truth is in patient mm and
+applies unchanged. ``--pixel-mm P`` resamples each CT in-plane to P mm pixels the same way (a series
+finer than the generator's 1 mm, as hospitals reconstruct them). ``--sagittal-mm S`` resamples each CT to S mm along
+the patient's left-right axis (a series of sagittal slices S mm apart, as many spine CTs of the VerSe collection are
+stored).
 """
 
 from __future__ import annotations
@@ -93,6 +96,12 @@ def main(argv=None) -> int:
     parser.add_argument("--sagittal-mm", type=float,
                         help="resample each CT to left-right slices this far apart (mm): a sagittal series")
     parser.add_argument("--metal", action="store_true", help="pedicle screws at two or three levels of every case")
+    parser.add_argument("--cement", type=int, metavar="N",
+                        help="a vertebroplasty: cement in the N neighbouring bodies around the middle of the spine "
+                             "(bench_real_variants.vertebroplasty, 2400 HU)")
+    parser.add_argument("--dfov", type=float, metavar="MM",
+                        help="keep only a reconstruction circle this wide (mm) centred on the spine, -3024 HU outside "
+                             "it, as a spine series reconstructed on a small field of view shows it")
     args = parser.parse_args(argv)
     scores, moderate, detected, flagged, total, not_assessed, confident_wrong = [], 0, 0, 0, 0, 0, 0
     instrumented = {"vertebrae": 0, "assessed": 0, "false_grade": 0}
@@ -114,6 +123,16 @@ def main(argv=None) -> int:
                 spacing = ct.GetSpacing()
                 ct = resample_spacing(ct, (args.sagittal_mm or args.pixel_mm or spacing[0],
                                            args.pixel_mm or spacing[1], args.slice_mm or spacing[2]))
+            reference = reference_from_truth(f"synth_{args.seed + i}_{preset}", case.truth, case.vert_mask)
+            if args.cement:
+                from bench_real_variants import vertebroplasty
+
+                ct = vertebroplasty(ct, reference, args.cement, 2400.0)
+            if args.dfov is not None:
+                from bench_real_variants import reconstruction_circle
+
+                centre = np.median([v.centroid[:2] for v in reference.vertebrae], axis=0)
+                ct = reconstruction_circle(ct, (float(centre[0]), float(centre[1])), 0.5 * args.dfov)
             sitk.WriteImage(ct, str(path))
             started = time.perf_counter()
             try:
@@ -122,7 +141,6 @@ def main(argv=None) -> int:
             except Exception as error:  # a refused case is a finding of this benchmark, not a crash
                 print(f"case {i} ({preset}): {type(error).__name__}: {error}")
                 continue
-            reference = reference_from_truth(f"synth_{args.seed + i}_{preset}", case.truth, case.vert_mask)
             line = None if analysis.centreline is None else analysis.centreline.points
             score = score_case(result, reference, centreline=line)
             score.seconds = time.perf_counter() - started

@@ -36,6 +36,11 @@ Variants:
 * ``colon_left``, ``colon_right``: the descending or ascending colon filled with positive oral contrast (450 HU) beside
   the lower bodies (:func:`oral_contrast_colon`), as an abdominal CT read with opacified bowel shows it: a bright
   homogeneous blob beside the spine, which must not become the spine (the reference applies unchanged).
+* ``cement``, ``cement2``: a vertebroplasty: a bolus of bone cement (an ellipsoid 24 x 18 x 16 mm, left-right x
+  front-back x up-down, of 1800 HU with 100 HU noise; :func:`vertebroplasty`) in the middle reference body, and of
+  2400 HU in it and the body above (two neighbouring bodies, as often treated). Osteoporotic patients after a
+  fracture are treated so, and their follow-up CTs are the ones this tool screens; the treated bodies must be
+  reported, named and not graded (the reference applies unchanged).
 * ``roll15``, ``roll-25``: the anatomy turned on the same voxel grid (linear interpolation; air in the corners where
   the turned grid has no source, in the cropped chest CT 87 mm or more from the median of the reference centroids)
   about the table's long axis (LPS z) through that median, as a patient lying rolled on the table shows it (the table
@@ -96,6 +101,13 @@ def variants(spine_x: float = 0.0, spine_y: float = 0.0) -> Dict[str, Callable]:
         make.takes_reference = True
         return make
 
+    def cemented(count: int, hu: float):
+        def make(image, reference):
+            return vertebroplasty(image, reference, count, hu), reference
+
+        make.takes_reference = True
+        return make
+
     def colon(side: str):
         def make(image, reference):
             return oral_contrast_colon(image, reference, side), reference
@@ -127,6 +139,8 @@ def variants(spine_x: float = 0.0, spine_y: float = 0.0) -> Dict[str, Callable]:
         "roll-25": turning("z", -25.0),
         "colon_left": colon("left"),
         "colon_right": colon("right"),
+        "cement": cemented(1, CEMENT_BOLUS_HU),
+        "cement2": cemented(2, 2400.0),
     }
 
 
@@ -239,6 +253,43 @@ def oral_contrast_colon(image, reference, side: str, *, radius_mm: float = COLON
     wall, lumen = wall & ~bone, lumen & ~bone
     array[wall] = 30.0
     array[lumen] = COLON_HU + np.random.default_rng(11).normal(0.0, COLON_NOISE_HU, int(lumen.sum()))
+    out = sitk.GetImageFromArray(array.astype(np.int16))
+    out.CopyInformation(canonical)
+    return out
+
+
+#: Cement bolus of :func:`vertebroplasty`: HU, noise (HU) and semi-axes (mm: left-right, front-back, up-down).
+CEMENT_BOLUS_HU, CEMENT_NOISE_HU, CEMENT_SEMI_AXES_MM = 1800.0, 100.0, (12.0, 9.0, 8.0)
+
+
+def vertebroplasty(image, reference, count: int = 1, hu: float = CEMENT_BOLUS_HU):
+    """``image`` reoriented to LPS with a bolus of bone cement in ``count`` neighbouring reference bodies.
+
+    The bodies: the middle one of the reference bodies wholly in view (sorted top to bottom) and the ones above it.
+    Each bolus is an ellipsoid of :data:`CEMENT_SEMI_AXES_MM` around the body's centre (the mean of its reference
+    keypoints, else its centroid), ``hu`` with :data:`CEMENT_NOISE_HU` noise, never darker than the voxel was.
+    """
+    import SimpleITK as sitk
+
+    from VertebralFractureLib.io.images import geometry_of, to_canonical
+
+    canonical = to_canonical(image)
+    geometry = geometry_of(canonical)
+    array = sitk.GetArrayFromImage(canonical).astype(np.float32)
+    bodies = sorted((v for v in reference.vertebrae if v.in_view == "full"), key=lambda v: -v.centroid[2])
+    middle = len(bodies) // 2
+    rng = np.random.default_rng(5)
+    axes = np.asarray(CEMENT_SEMI_AXES_MM)
+    for body in bodies[max(middle - count + 1, 0): middle + 1]:
+        centre = np.mean(body.keypoints, axis=0) if body.keypoints is not None else np.asarray(body.centroid, float)
+        corners = geometry.lps_to_index(centre + axes * np.array([[-1, -1, -1], [1, 1, 1]]))[:, ::-1]  # k, j, i
+        low = np.clip(np.floor(corners.min(axis=0)).astype(int) - 1, 0, array.shape)
+        high = np.clip(np.ceil(corners.max(axis=0)).astype(int) + 2, 0, array.shape)
+        k, j, i = np.meshgrid(*(np.arange(a, b) for a, b in zip(low, high)), indexing="ij")
+        points = geometry.index_to_lps(np.column_stack([i.ravel(), j.ravel(), k.ravel()])).reshape(k.shape + (3,))
+        inside = np.sum(((points - centre) / axes) ** 2, axis=-1) <= 1.0
+        box = array[tuple(slice(a, b) for a, b in zip(low, high))]
+        box[inside] = np.maximum(box[inside], hu + rng.normal(0.0, CEMENT_NOISE_HU, int(inside.sum())))
     out = sitk.GetImageFromArray(array.astype(np.int16))
     out.CopyInformation(canonical)
     return out

@@ -13,7 +13,9 @@ loss included), the body's mid-sagittal plane
 (``keypoints/refine.py`` ``body_midplane``, the centroid of ``keypoints/stage.py``), keypoint post-processing
 (``keypoints/nms.py``, the field-of-view edge check and confidence of ``keypoints/stage.py``), levels
 (``keypoints/labelling.py``; the rib search and the iliac crest's plate of ``keypoints/level_anchors.py``), the
-centre-line's guard against a contrast-filled colon (``spine/centreline.py``, ``spine/anatomy.py``), the worklist
+centre-line's guard against a contrast-filled colon (``spine/centreline.py``, ``spine/anatomy.py``), bone cement
+(``implants.py``, the gate's cement check, the stages reading ``Analysis.model_ct``, the treated body's verdict), the
+worklist
 (``batch_runner.py``), atomic writes (``io/atomic.py``) and the
 MRML bridge's coordinate conversions (``geometry.py`` ``lps_to_ras``, ``mrml/``).
 
@@ -73,6 +75,14 @@ COLON_JOIN = (f"{T}/spine/test_anatomy.py::"
 COLON_OFFSET = (f"{_ANCHORS}::test_a_wide_colon_beside_l1_l4_does_not_bend_the_curve_into_a_second_box",)
 CREST = (f"{_ANCHORS}::test_a_contrast_filled_colon_beside_the_column_is_no_iliac_crest_and_a_thin_plate_is",
          f"{_ANCHORS}::test_the_abdomen_ct_with_an_opacified_colon_is_counted_from_the_12th_rib_and_the_crests")
+# bone cement (implants.py, quality/checks.py, quality/stage.py, verdict.py, the stages reading Analysis.model_ct)
+CEMENT = (f"{T}/test_implants.py",)
+CEMENT_SCREWS = (f"{T}/quality/test_gate.py::test_instrumented_vertebrae_are_not_assessed_and_their_neighbours_are",)
+CEMENT_GATE = (f"{T}/quality/test_gate.py::"
+               "test_a_cement_bolus_below_the_metal_threshold_fails_the_metal_check_with_its_own_reason",)
+CEMENT_VERDICT = (f"{T}/test_verdict.py::"
+                  "test_a_body_treated_with_cement_asks_for_a_look_and_keeps_the_patient_from_normal",
+                  f"{T}/test_implants.py::test_treated_bodies_keep_their_place_and_name_and_are_not_graded")
 MRML_VOLUMES = (f"{T}/mrml/test_volumes.py",)
 PLANE = (f"{T}/keypoints/test_refine.py", f"{T}/test_real_regression.py::"
          "test_tptbox_l3_keypoints_and_centroid_sit_on_the_middle_of_the_body")
@@ -177,6 +187,27 @@ MUTATIONS: List[Mutation] = [
        "out[row] = np.median(points[nearby, :2] - body[nearby, :2], axis=0)", "pass", COLON_OFFSET),
     _m("crest_any_large_bone", "keypoints/level_anchors.py",
        "return float(np.median(widths)) <= PELVIS_MAX_THICKNESS_MM", "return True", CREST),
+    # --- bone cement: read by the models as dense bone, found by the gate, a treated body asks for a look
+    _m("cement_metal_read_as_bone", "implants.py",
+       "if values.size * voxel_mm3 < CEMENT_MIN_MM3 or float(np.percentile(values, 90)) >= METAL_HU:",
+       "if values.size * voxel_mm3 < CEMENT_MIN_MM3:", CEMENT),
+    _m("cement_rod_read_as_bone", "implants.py", "        if thickness >= CEMENT_MIN_THICKNESS_MM:",
+       "        if True:", CEMENT + CEMENT_SCREWS),
+    _m("cement_no_opening", "implants.py", "eroded = ndi.binary_erosion(dense, structure=structure)",
+       "eroded = dense", CEMENT),
+    _m("cement_centre_line_reads_it", "spine/stage.py",
+       "centreline = find_centreline(analysis.ct_for_models(), model)",
+       "centreline = find_centreline(analysis.canonical, model)", CEMENT),
+    _m("cement_detector_reads_it", "keypoints/stage.py",
+       "detections = detect_vertebrae(straight.mid_sagittal(), spacing_mm=straight.spacing, straightened=straight,",
+       "detections = detect_vertebrae(analysis.mid_sagittal, spacing_mm=straight.spacing, straightened=straight,",
+       CEMENT),
+    _m("cement_gate_blind", "quality/checks.py", "    elif cement_mm3 >= CEMENT_MIN_MM3:",
+       "    elif False:", CEMENT_GATE),
+    _m("cement_treated_not_flagged", "quality/stage.py", '                vertebra.extra[TREATED_KEY] = "bone cement"',
+       "                pass", CEMENT_VERDICT),
+    _m("cement_verdict_ignores_treatment", "verdict.py",
+       '            return REVIEW, f"{reason}: look at it and at its neighbours"', "            pass", CEMENT_VERDICT),
     # --- the body's mid-sagittal plane (keypoints/refine.py body_midplane, keypoints/stage.py centroid)
     _m("plane_steepest_not_innermost", "keypoints/refine.py", "at = int(peaks[np.argmin(np.abs(across[peaks]))])",
        "at = int(np.argmax(gained))", PLANE),

@@ -46,6 +46,22 @@ def test_a_vertebra_not_assessed_has_no_verdict_but_its_reason():
     assert summary["not_assessed"] == {"L1": reason}
 
 
+def test_a_body_treated_with_cement_asks_for_a_look_and_keeps_the_patient_from_normal():
+    """A cemented body is not graded (the quality gate), but a vertebroplasty treats a fracture: the body asks for a
+    look, and a patient whose other bodies are normal is "review", after the JSON round trip too."""
+    from VertebralFractureLib.verdict import TREATED_KEY
+
+    result = column()
+    l1 = result.vertebra("L1")
+    l1.not_assessed("bone cement in the body (2960 mm^3 of a solid mass over 1200 HU)")
+    assert vertebra_verdict(l1)[0] == NOT_ASSESSED and patient_verdict(result.vertebrae)[0] == NORMAL
+    l1.extra[TREATED_KEY] = "bone cement"
+    verdict, reason = vertebra_verdict(l1)
+    assert verdict == REVIEW and reason.startswith("bone cement in the body") and "neighbours" in reason
+    again = SpineResult.from_json(result.to_json())
+    assert patient_verdict(again.vertebrae) == (REVIEW, "review: L1")
+
+
 def test_only_a_validated_score_can_raise_a_normal_vertebra_to_review():
     l2 = column().vertebra("L2")
     l2.fracture_probability = 0.9

@@ -117,10 +117,11 @@ class KeypointStage(RunsWithKeypoints):
         from .facing_endplates import separate_crossing_endplates
         from .refine import reading_ct, refine_on_ct
 
-        on_ct = REFINE_ON_CT and analysis.canonical is not None
+        ct = analysis.ct_for_models()  # bone cement read as dense bone (a treated body keeps its place and outline)
+        on_ct = REFINE_ON_CT and ct is not None
         levels: dict = {}
-        detections = detect_vertebrae(analysis.mid_sagittal, spacing_mm=straight.spacing, straightened=straight,
-                                      refine=False if on_ct else None, ct=analysis.canonical,
+        detections = detect_vertebrae(straight.mid_sagittal(), spacing_mm=straight.spacing, straightened=straight,
+                                      refine=False if on_ct else None, ct=ct,
                                       level_report=levels)
         if detections and levels:
             result.patient["levels"] = levels
@@ -133,10 +134,10 @@ class KeypointStage(RunsWithKeypoints):
         detected3d = [straight.mid_sagittal_to_patient(np.asarray(d.keypoints, dtype=float), order="col_row")
                       for d in detections]
         if on_ct and COLUMN_TILT:
-            detected3d = _turned_to_column(analysis.canonical, detections, detected3d)
+            detected3d = _turned_to_column(ct, detections, detected3d)
         # the CT as the refinement reads it around the bodies: finer than 1 mm low-passed to it (refine.reading_ct);
         # the detector's own checks (keypoints/chain.py) keep the CT as it is
-        reading = reading_ct(analysis.canonical, np.concatenate(detected3d)) if on_ct and detected3d else None
+        reading = reading_ct(ct, np.concatenate(detected3d)) if on_ct and detected3d else None
         placements: list = [[] for _ in detections]
         crossings: list = []
         starts = list(detected3d)

@@ -34,6 +34,7 @@ from scipy import ndimage
 
 from ..genant import heights as genant_heights
 from ..geometry import ImageGeometry
+from ..implants import CEMENT_HU, CEMENT_MIN_MM3, cement_core
 from ..levels import UnknownLevelError, level_index, normalise_level
 
 # ----------------------------------------------------------------------------------------------
@@ -671,6 +672,11 @@ def check_metal(volume: np.ndarray, geometry: ImageGeometry, frame: BodyFrame) -
     1 mm. Score: ramp of the volume at or above :data:`METAL_HU` from :data:`METAL_MM3`'s lower value (1: a few
     samples of noise or a bright speck) to its upper value (0); it fails above 60 mm^3. A 6 mm screw crossing the
     box gives hundreds.
+
+    Cement (:mod:`VertebralFractureLib.implants`) need not reach :data:`METAL_HU` (an 1800 HU bolus drawn into the
+    real abdominal CT's L3 passed this check, and its body was then refused as "no cortical bone"): a solid mass of
+    at least ``CEMENT_MIN_MM3`` over ``CEMENT_HU`` in the body box (the pedicles left out) fails the check with its
+    own reason where the metal's does not already say it.
     """
     u = np.arange(frame.u_front - frame.inset, frame.u_back + METAL_BEHIND_DEPTHS * frame.depth + 1e-6, 1.0)
     inf, sup = frame.grown_endplates(u, FOV_MARGIN_MM)
@@ -683,11 +689,34 @@ def check_metal(volume: np.ndarray, geometry: ImageGeometry, frame: BodyFrame) -
         with _quiet():
             volume_mm3 += float(np.count_nonzero(values >= METAL_HU))
     score = ramp(volume_mm3, METAL_MM3[1], METAL_MM3[0])
+    cement_mm3 = _solid_core_mm3(volume, geometry, frame)
     reason = None
     if score < 0.5:
         reason = (f"metal or bone cement in the vertebra ({volume_mm3:.0f} mm^3 over {METAL_HU:.0f} HU: an implant); "
                   "its streaks make the endplates and heights unreliable")
-    return CheckResult(float(score), reason, {"metal_mm3": round(volume_mm3, 1)})
+    elif cement_mm3 >= CEMENT_MIN_MM3:
+        score = 0.0
+        reason = (f"bone cement in the body ({cement_mm3:.0f} mm^3 of a solid mass over {CEMENT_HU:.0f} HU: a "
+                  "vertebroplasty or kyphoplasty, or a dense bone island): a treated vertebra, its heights are not "
+                  "the ones Genant's grades describe")
+    return CheckResult(float(score), reason, {"metal_mm3": round(volume_mm3, 1), "cement_mm3": round(cement_mm3, 1)})
+
+
+def _solid_core_mm3(volume: np.ndarray, geometry: ImageGeometry, frame: BodyFrame) -> float:
+    """Volume (mm^3) of a solid mass as dense as cement in the body box.
+
+    The box of :func:`check_metal` without the pedicles, sampled on one 1 mm grid (outside the image: none); the
+    mass is :func:`VertebralFractureLib.implants.cement_core` there (not metal, not a screw's rod).
+    """
+    u = np.arange(frame.u_front - frame.inset, frame.u_back + frame.inset + 1e-6, 1.0)
+    inf, sup = frame.grown_endplates(u, FOV_MARGIN_MM)
+    t = np.arange(float(inf.min()), float(sup.max()) + 1e-6, 1.0)
+    half = METAL_HALF_WIDTH_DEPTHS * frame.depth
+    w = np.arange(-half, half + 1e-6, 1.0)
+    values = sample(volume, geometry, frame.points(u[:, None, None], t[None, :, None], w[None, None, :]))
+    inside = (t[None, :] >= inf[:, None]) & (t[None, :] <= sup[:, None])
+    values = np.where(inside[:, :, None], np.nan_to_num(values, nan=-1024.0), -1024.0)
+    return float(cement_core(values, (1.0, 1.0, 1.0)).sum())
 
 
 # ----------------------------------------------------------------------------------------------

@@ -382,6 +382,8 @@ class QualityGateStage(RunsWithKeypoints):
         """Set ``status``, ``status_reason``, ``quality`` and ``checks`` of every vertebra, then re-measure."""
         import SimpleITK as sitk
 
+        from ..implants import CEMENT_MIN_MM3
+        from ..verdict import TREATED_KEY
         from .gate import NOT_ASSESSED, assess_vertebrae
 
         result = analysis.result
@@ -396,6 +398,8 @@ class QualityGateStage(RunsWithKeypoints):
             vertebra.checks = dict(finding.checks)
             if finding.status == NOT_ASSESSED:
                 vertebra.not_assessed(finding.reason or "the image does not support this vertebra")
+            if (finding.details or {}).get("metal", {}).get("cement_mm3", 0.0) >= CEMENT_MIN_MM3:
+                vertebra.extra[TREATED_KEY] = "bone cement"
         result.recompute()
         withhold_grades_that_depend_on_crossed_points(result)
         withhold_unsupported_grades(result)

@@ -41,7 +41,7 @@ class CentrelineStage(RunsWithKeypoints):
         where = result.input.get("path", "input image")
         try:
             model = load_model(context.weights_for(self.name), device=context.device)
-            centreline = find_centreline(analysis.canonical, model)
+            centreline = find_centreline(analysis.ct_for_models(), model)
         except CentrelineError as error:
             from ..keypoints.stage import coverage_message
 
@@ -65,7 +65,10 @@ class StraighteningStage(RunsWithKeypoints):
         from .straighten import straighten
 
         progress(0.0, self.title)
-        straight = straighten(analysis.canonical, analysis.centreline, anti_alias=True)
+        straight = straighten(analysis.ct_for_models(), analysis.centreline, anti_alias=True)
         analysis.straightened = straight
         analysis.mid_sagittal = straight.mid_sagittal()
+        if analysis.model_ct is not None and analysis.model_ct is not analysis.canonical:
+            # what the reader sees is the CT itself, the cement of a vertebroplasty as bright as it is
+            analysis.mid_sagittal = straight.mid_sagittal_at(analysis.canonical, straight.spacing)
         analysis.mid_spacing = (straight.spacing, straight.spacing)

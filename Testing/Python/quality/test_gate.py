@@ -171,6 +171,7 @@ def test_instrumented_vertebrae_are_not_assessed_and_their_neighbours_are():
     assert set(failed) == instrumented
     assert all(reason.startswith("metal or bone cement in the vertebra") for reason in failed.values())
     assert all(findings[label].details["metal"]["metal_mm3"] > 200 for label in instrumented)
+    assert all(findings[label].details["metal"]["cement_mm3"] == 0.0 for label in instrumented)  # screws, no cement
 
 
 @pytest.mark.parametrize("case", ["cptac_chest", "sample_ct"])
@@ -187,7 +188,31 @@ def test_real_bodies_hold_no_metal_though_their_scans_do(case):
     assert len(bodies) >= 4
     for vertebra in bodies:
         result = check_metal(array, geometry, BodyFrame.from_keypoints(vertebra.keypoints))
-        assert result.values["metal_mm3"] == 0.0 and result.passed, vertebra.label
+        assert result.values["metal_mm3"] == 0.0 and result.values["cement_mm3"] == 0.0 and result.passed, \
+            vertebra.label
+
+
+def test_a_cement_bolus_below_the_metal_threshold_fails_the_metal_check_with_its_own_reason():
+    """The real abdominal CT with an 1800 HU bolus of cement drawn into L3 (``bench_real_variants.vertebroplasty``):
+    no sample reaches 2500 HU, so the metal count passed it and the body was refused as "no cortical bone where the
+    body should be" (contrast); its neighbours, sharing its box's rows at their ends, hold no cement."""
+    import SimpleITK as sitk
+    from testdata import benchmark
+
+    from VertebralFractureLib.io.images import geometry_of, read_image
+    from VertebralFractureLib.quality.checks import check_metal
+    from VertebralFractureLib.training.real.reference import load_case
+
+    reference = load_case("sample_ct")
+    image = benchmark("bench_real_variants").vertebroplasty(read_image(reference.image_path), reference, 1, 1800.0)
+    array, geometry = sitk.GetArrayFromImage(image), geometry_of(image)
+    keypoints = {v.label: v.keypoints for v in reference.vertebrae if v.keypoints is not None}
+    treated = check_metal(array, geometry, BodyFrame.from_keypoints(keypoints["L3"]))
+    assert treated.values["metal_mm3"] < 20.0
+    assert not treated.passed and treated.reason.startswith("bone cement in the body")
+    for label in ("L2", "L4"):
+        untouched = check_metal(array, geometry, BodyFrame.from_keypoints(keypoints[label]))
+        assert untouched.passed and untouched.values["cement_mm3"] == 0.0, label
 
 
 def test_sample_ct_cut_through_its_bodies_at_the_side_assesses_none():
