@@ -106,7 +106,7 @@ def test_treated_bodies_keep_their_place_and_name_and_are_not_graded(treated_sam
         assert vertebra.status == "not_assessed"
         verdict, reason = vertebra.verdict()
         assert verdict == "review"  # a treated fracture: the patient is not "normal"
-        assert "bone cement in the" in reason  # the metal check's own words where the cement reaches 2500 HU
+        assert reason.startswith("bone cement in the body")  # though some of the 2400 HU bolus reaches 2500 HU
     assert "bone cement" not in " ".join(result.vertebra(label).verdict()[1] for label in ("L1", "L4", "L5"))
     # the bodies below the cement are measured (with the centre-line read through the cement, L4 was withheld)
     assert [(v.label, v.measure.grade) for v in result.vertebrae if v.assessed] == [("L4", 0), ("L5", 0)]

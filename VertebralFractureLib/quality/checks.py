@@ -675,8 +675,9 @@ def check_metal(volume: np.ndarray, geometry: ImageGeometry, frame: BodyFrame) -
 
     Cement (:mod:`VertebralFractureLib.implants`) need not reach :data:`METAL_HU` (an 1800 HU bolus drawn into the
     real abdominal CT's L3 passed this check, and its body was then refused as "no cortical bone"): a solid mass of
-    at least ``CEMENT_MIN_MM3`` over ``CEMENT_HU`` in the body box (the pedicles left out) fails the check with its
-    own reason where the metal's does not already say it.
+    at least ``CEMENT_MIN_MM3`` over ``CEMENT_HU`` in the body box (the pedicles left out), thicker than a screw and
+    below a metal's saturation (:func:`VertebralFractureLib.implants.cement_core`), fails the check with its own
+    reason, whether or not the metal count also fails it.
     """
     u = np.arange(frame.u_front - frame.inset, frame.u_back + METAL_BEHIND_DEPTHS * frame.depth + 1e-6, 1.0)
     inf, sup = frame.grown_endplates(u, FOV_MARGIN_MM)
@@ -691,14 +692,14 @@ def check_metal(volume: np.ndarray, geometry: ImageGeometry, frame: BodyFrame) -
     score = ramp(volume_mm3, METAL_MM3[1], METAL_MM3[0])
     cement_mm3 = _solid_core_mm3(volume, geometry, frame)
     reason = None
-    if score < 0.5:
-        reason = (f"metal or bone cement in the vertebra ({volume_mm3:.0f} mm^3 over {METAL_HU:.0f} HU: an implant); "
-                  "its streaks make the endplates and heights unreliable")
-    elif cement_mm3 >= CEMENT_MIN_MM3:
+    if cement_mm3 >= CEMENT_MIN_MM3:  # a bolus, whether or not it reaches the metal's density (screws are thinner)
         score = 0.0
         reason = (f"bone cement in the body ({cement_mm3:.0f} mm^3 of a solid mass over {CEMENT_HU:.0f} HU: a "
                   "vertebroplasty or kyphoplasty, or a dense bone island): a treated vertebra, its heights are not "
                   "the ones Genant's grades describe")
+    elif score < 0.5:
+        reason = (f"metal or bone cement in the vertebra ({volume_mm3:.0f} mm^3 over {METAL_HU:.0f} HU: an implant); "
+                  "its streaks make the endplates and heights unreliable")
     return CheckResult(float(score), reason, {"metal_mm3": round(volume_mm3, 1), "cement_mm3": round(cement_mm3, 1)})
 
 
