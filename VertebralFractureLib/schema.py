@@ -76,6 +76,10 @@ KEYPOINTS_BY_KEY = "keypoints_by"
 READER = "reader"
 #: ``Vertebra.extra`` key: the reason the analysis had given for withholding a vertebra a reader's keypoints measure.
 WITHHELD_KEY = "withheld_by_analysis"
+#: ``Vertebra.extra`` key: False where this vertebra's level is not counted with certainty although the result's levels
+#: are anchored (a radiograph's count past a spacing that fits no whole number of levels; a CT's count past a gap that
+#: fits no single number of missed bodies); an annotator's relabel sets it True.
+LEVEL_CERTAIN_KEY = "level_certain"
 #: The words every "cut by the edge of the field of view / image / mask" reason of the analysis holds
 #: (:func:`cut_by_the_view`), and the gate check that says so.
 CUT_WORDS = ("cut by the", "edge")

@@ -23,7 +23,8 @@ prints how many of the instrumented vertebrae were graded and how many of their 
 ``--slice-mm S`` resamples each generated CT to S mm slices (linear, in-plane spacing kept, as
 ``bench_real_variants.py --variants thick5`` does with the real ones) before the analysis; ``--dfov MM`` keeps a
 reconstruction circle MM wide centred on the spine (``bench_real_variants.py --variants dfov150``); ``--cement N``
-draws a vertebroplasty's cement into N neighbouring bodies (``--variants cement2``); the truth is in patient mm and
+draws a vertebroplasty's cement into N neighbouring bodies (``--variants cement2``); ``--noise HU`` adds white
+Gaussian noise of that SD (``--variants noise80``: a low-dose or lung-kernel scan); the truth is in patient mm and
 applies unchanged. ``--pixel-mm P`` resamples each CT in-plane to P mm pixels the same way (a series
 finer than the generator's 1 mm, as hospitals reconstruct them). ``--sagittal-mm S`` resamples each CT to S mm along
 the patient's left-right axis (a series of sagittal slices S mm apart, as many spine CTs of the VerSe collection are
@@ -99,6 +100,8 @@ def main(argv=None) -> int:
     parser.add_argument("--cement", type=int, metavar="N",
                         help="a vertebroplasty: cement in the N neighbouring bodies around the middle of the spine "
                              "(bench_real_variants.vertebroplasty, 2400 HU)")
+    parser.add_argument("--noise", type=float, metavar="HU",
+                        help="add white Gaussian noise of this SD to each CT (bench_real_variants.py noise80)")
     parser.add_argument("--dfov", type=float, metavar="MM",
                         help="keep only a reconstruction circle this wide (mm) centred on the spine, -3024 HU outside "
                              "it, as a spine series reconstructed on a small field of view shows it")
@@ -128,6 +131,9 @@ def main(argv=None) -> int:
                 from bench_real_variants import vertebroplasty
 
                 ct = vertebroplasty(ct, reference, args.cement, 2400.0)
+            if args.noise:
+                noisy = sitk.AdditiveGaussianNoise(sitk.Cast(ct, sitk.sitkFloat32), args.noise, 0.0, args.seed + i)
+                ct = sitk.Cast(noisy, ct.GetPixelID())
             if args.dfov is not None:
                 from bench_real_variants import reconstruction_circle
 
@@ -146,7 +152,7 @@ def main(argv=None) -> int:
             score.seconds = time.perf_counter() - started
             scores.append(score)
             certain = bool(result.patient.get("levels", {}).get("certain", False))
-            confident_wrong += (score.found - score.level_correct) if certain else 0
+            confident_wrong += score.level_wrong_certain  # the case's count certain, and this level not marked
             total += len(result.vertebrae)
             not_assessed += sum(1 for v in result.vertebrae if not v.assessed)
             truth_grades = {v.label: v.measure.grade for v in case.truth.vertebrae if v.measure is not None}

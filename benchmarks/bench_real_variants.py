@@ -21,7 +21,12 @@ Variants:
 * ``iso1``: 1 mm isotropic (linear), as another tool would write it: nothing says the slices were 3 mm.
 * ``iso1_known``: the same, with the 3 mm it resolves along z recorded (``ImageGeometry.resolution``), as a DICOM
   series whose Slice Thickness (0018,0050) exceeds its slice spacing is read.
-* ``noise40``: additive Gaussian noise of 40 HU (seed 7), as a low-dose or sharp-kernel scan.
+* ``noise40``, ``noise80``: additive Gaussian noise of 40 or 80 HU (seed 7), as a low-dose or sharp-kernel scan (a
+  lung-screening CT reconstructed with a lung kernel is noisier still).
+
+Each row counts the levels named wrongly while the result says they are certain (``level_wrong_certain``) and those
+the result marks uncertain (``level_uncertain``: the whole count, or one vertebra's past a gap; ``?`` in the labels,
+``*`` for not assessed).
 * ``cut_low``, ``cut_high``, ``cut_mid``, ``cut_lowhalf``, ``cut_highhalf``: the fields of view other
   examinations show the same spine in: the lowest or highest two thirds of the slices, the middle half, the lowest
   or highest half (on the sample CT the lowest two thirds are L3 to the sacrum, as a pelvic CT; a cut of the chest CT
@@ -88,9 +93,12 @@ def variants(spine_x: float = 0.0, spine_y: float = 0.0) -> Dict[str, Callable]:
             image.EraseMetaData(RESOLUTION_KEY)
         return image
 
-    def noise(image):
-        noisy = sitk.AdditiveGaussianNoise(sitk.Cast(image, sitk.sitkFloat32), 40.0, 0.0, 7)
-        return sitk.Cast(noisy, image.GetPixelID())
+    def noise(sigma_hu: float):
+        def make(image):
+            noisy = sitk.AdditiveGaussianNoise(sitk.Cast(image, sitk.sitkFloat32), sigma_hu, 0.0, 7)
+            return sitk.Cast(noisy, image.GetPixelID())
+
+        return make
 
     spine_xy = (spine_x, spine_y)
 
@@ -123,7 +131,8 @@ def variants(spine_x: float = 0.0, spine_y: float = 0.0) -> Dict[str, Callable]:
         "thick5": lambda image: resample_spacing(image, (image.GetSpacing()[0], image.GetSpacing()[1], 5.0)),
         "iso1": lambda image: without_resolution(resample_spacing(image, 1.0)),
         "iso1_known": lambda image: resample_spacing(image, 1.0),
-        "noise40": noise,
+        "noise40": noise(40.0),
+        "noise80": noise(80.0),
         "cut_low": lambda image: cut(image, 0.0, 2.0 / 3.0),
         "cut_high": lambda image: cut(image, 1.0 / 3.0, 1.0),
         "cut_mid": lambda image: cut(image, 0.25, 0.75),
@@ -347,6 +356,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     from VertebralFractureLib.io.images import read_image
     from VertebralFractureLib.pipeline import AnalysisOptions, analyze
+    from VertebralFractureLib.schema import LEVEL_CERTAIN_KEY
     from VertebralFractureLib.training.real.reference import load_case, score_case
 
     rows = []
@@ -368,10 +378,13 @@ def main(argv: Optional[List[str]] = None) -> int:
             certain = bool((result.patient.get("levels") or {}).get("certain"))
             assessed = sum(v.status == "assessed" for v in result.vertebrae)
             level = score.level_accuracy
-            labels = " ".join(f"{v.label}{'' if v.status == 'assessed' else '*'}" for v in result.vertebrae)
+            # "*": not assessed; "?": the level is not counted with certainty although the result's levels are
+            labels = " ".join(f"{v.label}{'' if v.extra.get(LEVEL_CERTAIN_KEY, True) else '?'}"
+                              f"{'' if v.status == 'assessed' else '*'}" for v in result.vertebrae)
             row = {"case": case, "variant": name, "size": list(image.GetSize()),
                    "spacing": [round(s, 2) for s in image.GetSpacing()], "found": score.found, "full": score.n_full,
                    "outside": score.outside, "level_accuracy": level, "levels_certain": certain,
+                   "level_wrong_certain": score.level_wrong_certain, "level_uncertain": score.level_uncertain,
                    "assessed": assessed, "reported": len(result.vertebrae), "false_grade": len(score.false_grade),
                    "keypoint_error_mm": score.keypoint_error_mm,
                    "keypoint_error_sagittal_mm": score.keypoint_error_sagittal_mm,

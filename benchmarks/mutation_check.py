@@ -12,7 +12,8 @@ Modules covered: Genant grading (``genant.py``), the quality gate (``quality/``,
 loss included), the body's mid-sagittal plane
 (``keypoints/refine.py`` ``body_midplane``, the centroid of ``keypoints/stage.py``), keypoint post-processing
 (``keypoints/nms.py``, the field-of-view edge check and confidence of ``keypoints/stage.py``), levels
-(``keypoints/labelling.py``; the rib search and the iliac crest's plate of ``keypoints/level_anchors.py``), the
+(``keypoints/labelling.py``; the rib search, the iliac crest's plate and width, and the count across
+a gap of ``keypoints/level_anchors.py``; a long gap in the chain grown into, ``keypoints/chain.py``), the
 centre-line's guard against a contrast-filled colon (``spine/centreline.py``, ``spine/anatomy.py``), bone cement
 (``implants.py``, the gate's cement check, the stages reading ``Analysis.model_ct``, the treated body's verdict), the
 worklist
@@ -75,6 +76,12 @@ COLON_JOIN = (f"{T}/spine/test_anatomy.py::"
 COLON_OFFSET = (f"{_ANCHORS}::test_a_wide_colon_beside_l1_l4_does_not_bend_the_curve_into_a_second_box",)
 CREST = (f"{_ANCHORS}::test_a_contrast_filled_colon_beside_the_column_is_no_iliac_crest_and_a_thin_plate_is",
          f"{_ANCHORS}::test_the_abdomen_ct_with_an_opacified_colon_is_counted_from_the_12th_rib_and_the_crests")
+# a level counted across a gap, an iliac crest as wide as a wing, a long gap grown into (2026-12-07)
+GAP_COUNT = (f"{_ANCHORS}::test_a_gap_of_one_or_two_missed_bodies_is_counted_and_a_longer_one_is_not",
+             f"{_ANCHORS}::test_a_body_past_a_stretch_of_the_column_the_detector_cannot_see_is_not_named_with_certainty")
+CREST_WIDTH = (f"{_ANCHORS}::test_a_strip_from_front_to_back_at_the_flank_is_no_iliac_crest_and_a_wide_plate_is",)
+LONG_GAP = (f"{T}/keypoints/test_chain.py::test_a_gap_of_several_levels_is_grown_into_from_both_sides",
+            f"{T}/keypoints/test_chain.py::test_the_noisy_chest_ct_keeps_every_body_between_the_ones_the_detector_is_sure_of")
 # bone cement (implants.py, quality/checks.py, quality/stage.py, verdict.py, the stages reading Analysis.model_ct)
 CEMENT = (f"{T}/test_implants.py",)
 CEMENT_SCREWS = (f"{T}/quality/test_gate.py::test_instrumented_vertebrae_are_not_assessed_and_their_neighbours_are",)
@@ -187,6 +194,20 @@ MUTATIONS: List[Mutation] = [
        "out[row] = np.median(points[nearby, :2] - body[nearby, :2], axis=0)", "pass", COLON_OFFSET),
     _m("crest_any_large_bone", "keypoints/level_anchors.py",
        "return float(np.median(widths)) <= PELVIS_MAX_THICKNESS_MM", "return True", CREST),
+    # --- a level counted across a gap, the crest's width, a long gap grown into
+    _m("gap_counted_when_its_number_is_among_several", "keypoints/level_anchors.py",
+       "counted[k] = levels_spanned(gaps[k] / max(pitch, 1e-6)) == [levels[k]]",
+       "counted[k] = levels[k] in levels_spanned(gaps[k] / max(pitch, 1e-6))", GAP_COUNT),
+    _m("gap_never_uncertain", "keypoints/detector.py", "level_certain[sorted_kept] = counted",
+       "level_certain[sorted_kept] = True", GAP_COUNT),
+    _m("anchored_count_takes_a_transitional_level", "keypoints/level_anchors.py",
+       "    scores[:, [k for k, name in enumerate(channels) if name in TRANSITIONAL]] = -strength\n", "",
+       (f"{_ANCHORS}::test_anchor_pins_its_level_and_flattens_the_classifier",)),
+    _m("crest_any_width", "keypoints/level_anchors.py",
+       "span >= PELVIS_MIN_SPAN_MM", "span >= 0.0", CREST_WIDTH),
+    _m("long_gap_not_grown_into", "keypoints/chain.py",
+       "ok = (not skips and gap > TWO_LEVELS[1] * spacing", "ok = (False and gap > TWO_LEVELS[1] * spacing",
+       LONG_GAP),
     # --- bone cement: read by the models as dense bone, found by the gate, a treated body asks for a look
     _m("cement_metal_read_as_bone", "implants.py",
        "if values.size * voxel_mm3 < CEMENT_MIN_MM3 or float(np.percentile(values, 90)) >= METAL_HU:",

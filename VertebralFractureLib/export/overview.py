@@ -18,7 +18,7 @@ import numpy as np
 
 from ..colors import GRADE_COLORS, grade_color
 from ..io.atomic import atomic_path
-from ..schema import SpineResult
+from ..schema import LEVEL_CERTAIN_KEY, SpineResult
 
 #: Colour of vertebrae the quality gate did not let through (grey: shown, not graded).
 NOT_ASSESSED_COLOR = (0.6, 0.6, 0.6)
@@ -64,7 +64,7 @@ def level_text(vertebra, certain: bool = True) -> str:
         certain: whether the analysis's levels are anchored (:func:`levels_certain`); a vertebra whose own
             count is uncertain (``extra["level_certain"]`` False: past an ambiguous gap) is marked as well.
     """
-    sure = certain and vertebra.extra.get("level_certain", True) is not False
+    sure = certain and vertebra.extra.get(LEVEL_CERTAIN_KEY, True) is not False
     return vertebra.label if sure else f"{vertebra.label}?"
 
 

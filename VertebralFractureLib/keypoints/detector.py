@@ -43,6 +43,8 @@ class Detection:
         score: objectness 0-1.
         label: level name.
         label_confidence: 0-1 (see :mod:`.labelling`).
+        level_certain: False where the count from an anatomical anchor passes a gap whose length fits no single
+            number of missed levels (:func:`.level_anchors.counted_from_anchor`).
 
     """
 
@@ -50,6 +52,7 @@ class Detection:
     score: float
     label: str
     label_confidence: float
+    level_certain: bool = True
 
     @property
     def centre(self) -> np.ndarray:
@@ -352,6 +355,7 @@ def detect_vertebrae(
 
         kept = refine_endplates(resampled, kept)
     centres_mm = keypoint_centroids(kept) * target
+    level_certain = None  # per kept detection: counted from an anatomical anchor (None: as the labelling says)
     if straightened is not None and level_profile is None:
         from .levelfeatures import profile_of_spine
 
@@ -370,6 +374,15 @@ def detect_vertebrae(
 
             anchor = anchor_of_detections(ct, straightened.curve, kept[order] * target)
         keep, labelling = decode_with_classifier(classifier, features, centres_mm[:, 1], anchor=anchor)
+        if anchor is not None and anchor.certain:
+            from .level_anchors import counted_from_anchor
+
+            rows = centres_mm[keep, 1]
+            sorted_kept = np.argsort(rows, kind="stable")
+            counted = counted_from_anchor([labelling.labels[i] for i in sorted_kept], rows[sorted_kept],
+                                          anchor.anchored_levels)
+            level_certain = np.empty(len(keep), dtype=bool)
+            level_certain[sorted_kept] = counted
         if level_report is not None:
             from .level_anchors import uncertain_report
 
@@ -385,9 +398,12 @@ def detect_vertebrae(
             keep, labelling = np.arange(len(kept)), best_channels(scores, model.config["levels"])
     kept, kept_scores = kept[keep], kept_scores[keep]
     scale = np.array([target / spacing[1], target / spacing[0]])  # (col, row) back to input pixels
+    if level_certain is None:
+        level_certain = np.ones(len(kept), dtype=bool)
     detections = [
-        Detection(points * scale, float(score), label, float(conf))
-        for points, score, label, conf in zip(kept, kept_scores, labelling.labels, labelling.confidence)
+        Detection(points * scale, float(score), label, float(conf), bool(sure))
+        for points, score, label, conf, sure in zip(kept, kept_scores, labelling.labels, labelling.confidence,
+                                                    level_certain)
     ]
     detections.sort(key=lambda d: d.centre[1])
     return detections

@@ -78,6 +78,15 @@ PELVIS_MIN_AREA_MM2 = 320.0
 #: colon drawn beside L2-L4, ``benchmarks/bench_real_variants.py`` ``colon_left``: 33-36 mm; taken for the crests,
 #: it disagreed with the 12th rib by two levels and the count lost its anchor).
 PELVIS_MAX_THICKNESS_MM = 20.0
+#: ... and wide from side to side: its voxels span at least this (mm) of lateral distance. The ilium is a broad plate
+#: that runs outwards from the sacroiliac joint to the crest; the anterior arc of a rib is a strip running from front
+#: to back. Measured on the 2 mm wide straightening: the real abdominal CT's wings 72-90 mm (the search starts at
+#: :data:`PELVIS_LATERAL_MM` and ends at :data:`HALF_WIDTH_MM`), the top of its right crest, a piece of its own in the
+#: CT's lowest three quarters, 56 mm; generated pelves 90 mm; the real chest CT's scapulae 40-54 mm (the ribs rule them
+#: out: crests only below the last rib-bearing body); the anterior arcs of a generated chest's faint ribs (about 260
+#: HU, their crossing of the rib band lost to the bone threshold, so no rib was seen) 12-22 mm, taken for the crests:
+#: with 80 HU of noise T3-T8 were named L2-S1 with certainty (docs/findings.md, 2026-12-07, twenty-eighth session).
+PELVIS_MIN_SPAN_MM = 36.0
 PELVIS_TOP_MM = 20.0
 #: Two runs of one component's medial rows closer than this (mm) are one rib (ribs lie 15-30 mm apart).
 RIB_MIN_GAP_MM = 14.0
@@ -191,6 +200,13 @@ class LevelAnchor:
     confidence: float
     method: str
     rib_bearing: List[Tuple[Optional[bool], Optional[bool]]] = field(default_factory=list)
+
+    @property
+    def anchored_levels(self) -> List[str]:
+        """The levels the anatomy names: the anchored one, and L4 beside the iliac crests where they confirm the rib."""
+        if self.level is None:
+            return []
+        return [self.level, "L4"] if self.anchor == "12th rib + iliac crests" else [self.level]
 
     def to_dict(self) -> dict:
         """The ``result.patient["levels"]`` entry."""
@@ -338,7 +354,8 @@ def _pelvis_tops(bone: np.ndarray, lateral: np.ndarray, spacing: float) -> List[
     """Top rows (mm) of every large, plate-like lateral bone component (iliac wing candidates; also scapulae).
 
     Large: a row-plane section of at least :data:`PELVIS_MIN_AREA_MM2`; plate-like: thin near its top
-    (:data:`PELVIS_MAX_THICKNESS_MM`), which a bowel loop filled with oral contrast is not.
+    (:data:`PELVIS_MAX_THICKNESS_MM`), which a bowel loop filled with oral contrast is not; wide from side to side
+    (:data:`PELVIS_MIN_SPAN_MM`), which the anterior arc of a rib is not.
     """
     from scipy import ndimage as ndi
 
@@ -351,7 +368,10 @@ def _pelvis_tops(bone: np.ndarray, lateral: np.ndarray, spacing: float) -> List[
                 continue
             component = labels[box] == number
             rows = np.argwhere(component)[:, 0]
-            if np.bincount(rows).max() * spacing**2 >= PELVIS_MIN_AREA_MM2 and _plate_near_top(component, spacing):
+            out = np.abs(lateral[box[2]][np.flatnonzero(component.any(axis=(0, 1)))])
+            span = float(out.max() - out.min()) + spacing
+            if (np.bincount(rows).max() * spacing**2 >= PELVIS_MIN_AREA_MM2 and span >= PELVIS_MIN_SPAN_MM
+                    and _plate_near_top(component, spacing)):
                 tops.append(float(box[0].start * spacing))
     return sorted(tops)
 
@@ -562,7 +582,7 @@ def find_anchor(landmarks: Landmarks, tops_mm: Sequence[float], bottoms_mm: Sequ
 
 def anchored_scores(scores: np.ndarray, anchor: LevelAnchor, channels: Sequence[str], order: np.ndarray,
                     strength: float = 5.0) -> np.ndarray:
-    """Emission scores with the anchored detection pinned to its level and every other one flat.
+    """Emission scores with the anchored detection pinned to its level, every other one flat, T13 and L6 refused.
 
     Args:
         scores: (n, C) emissions in the detections' input order.
@@ -582,6 +602,11 @@ def anchored_scores(scores: np.ndarray, anchor: LevelAnchor, channels: Sequence[
     row = int(order[anchor.index])
     scores[row] = -strength
     scores[row, list(channels).index(anchor.level)] = strength
+    # nor do they show a transitional T13 or L6: the decoding took one to trade for a gap's penalty (the sample CT with
+    # a wide opacified colon beside L3-L5, bench_colon_grid.py: counted from the 12th rib, named T12 T13 L1 L2 L4 S1)
+    from ..levels import TRANSITIONAL
+
+    scores[:, [k for k, name in enumerate(channels) if name in TRANSITIONAL]] = -strength
     return scores
 
 
@@ -591,6 +616,79 @@ UNCERTAIN_WARNING = "levels uncertain: no sacrum, 12th rib or first rib in view;
 CONFIDENCE_STEP = 0.02
 #: Highest label confidence without an anatomical anchor.
 UNANCHORED_CONFIDENCE = 0.5
+
+
+#: A step between two neighbouring detections counts the levels it spans when its length over the column's local
+#: level pitch (:func:`counted_from_anchor`) divided by exactly one whole number of levels lies in this range, and
+#: that number is the one the labels step by; a step shorter than the range's top hides no missed body and is one
+#: level (a body cut by the edge of the view, its centre moved into what is in view: 0.66-0.74 on the sample CT at
+#: 5 mm and rolled). One level is 0.86-1.18 of the median of its neighbours on the real chest CT's reference (T1-L1);
+#: the detected centres add their scatter. 0.8-1.45 is the radiograph count's range (:data:`..radiograph.sacrum.
+#: STEP_RATIO`) read against the pitch of the CT's own column: one or two missed bodies are counted (1.6-2.9 and
+#: 2.4-4.35 pitches fit only two or three levels), a longer gap fits several numbers and is not.
+STEP_FIT = (0.8, 1.45)
+#: Steps on either side of a gap whose length per level gives its local pitch.
+PITCH_WINDOW = 2
+
+
+def _typical_position(name: str) -> float:
+    """Place of ``name`` in the typical count (T13 and L6 half a step past T12 and L5: no whole step of the count)."""
+    from ..levels import LEVEL_NAMES, TRANSITIONAL
+
+    typical = [n for n in LEVEL_NAMES if n not in TRANSITIONAL]
+    return typical.index(name) if name in typical else typical.index(LEVEL_NAMES[LEVEL_NAMES.index(name) - 1]) + 0.5
+
+
+def levels_spanned(span: float) -> List[int]:
+    """The whole numbers of levels a step of ``span`` local pitches can make (:data:`STEP_FIT`; one level below it)."""
+    return [m for m in range(1, 9) if (m == 1 or STEP_FIT[0] <= span / m) and span / m <= STEP_FIT[1]]
+
+
+def counted_from_anchor(labels: Sequence[str], rows_mm: Sequence[float], anchor_levels: Sequence[str]) -> np.ndarray:
+    """Per detection, whether its level is counted from an anchor through steps whose spacing fits their levels.
+
+    The consecutive decoding names the bodies on both sides of a gap with at most :data:`.labelling.MAX_SKIP`
+    levels between them, and the number it takes comes from the gap's length: a gap of four missed bodies (a noisy
+    chest CT lost T2-T5) was counted as two, and the bodies above it named two levels low with certainty. Each step
+    between neighbouring detections is measured against the column's local pitch: the median, over the other steps
+    within :data:`PITCH_WINDOW` on either side, of their length per level. The step is counted when its length fits
+    exactly one whole number of levels (:func:`levels_spanned`) and that is the number its labels step by; from the
+    first step that is not counted, walking away from every anchor, the levels are uncertain. A step with no other
+    step to measure it by is counted (the decoding's own reading stands).
+
+    Args:
+        labels: decoded level names, superior -> inferior.
+        rows_mm: each detection's row along the column (mm), same order.
+        anchor_levels: the levels the anatomy names (:attr:`LevelAnchor.anchored_levels`); those not among
+            ``labels`` are ignored.
+
+    Returns:
+        (n,) bool; all False without an anchor among the labels.
+    """
+    n = len(labels)
+    rows = np.asarray(rows_mm, dtype=np.float64)
+    gaps = np.diff(rows)
+    levels = np.diff([_typical_position(name) for name in labels])
+    counted = np.ones(max(n - 1, 0), dtype=bool)
+    for k in range(n - 1):
+        others = [j for j in range(max(0, k - PITCH_WINDOW), min(n - 1, k + PITCH_WINDOW + 1))
+                  if j != k and levels[j] > 0]
+        if not others:
+            continue
+        pitch = float(np.median([gaps[j] / levels[j] for j in others]))
+        counted[k] = levels_spanned(gaps[k] / max(pitch, 1e-6)) == [levels[k]]
+    certain = np.zeros(n, dtype=bool)
+    for home in [list(labels).index(level) for level in anchor_levels if level in labels]:
+        certain[home] = True
+        for k in range(home - 1, -1, -1):  # upwards: step k joins detections k and k + 1
+            if not counted[k]:
+                break
+            certain[k] = True
+        for k in range(home + 1, n):
+            if not counted[k - 1]:
+                break
+            certain[k] = True
+    return certain
 
 
 def uncertain_report() -> dict:
@@ -615,16 +713,9 @@ def anchor_of_detections(ct, curve, keypoints_mm: np.ndarray) -> LevelAnchor:
 
 def anchored_confidence(labels: Sequence[str], confidence: np.ndarray, anchor: LevelAnchor) -> np.ndarray:
     """Label confidences given the anchor (see :func:`.levelnet.decode_with_classifier`)."""
-    from ..levels import LEVEL_NAMES, TRANSITIONAL
-
     confidence = np.asarray(confidence, dtype=np.float64)
     if anchor.index is None or anchor.level is None:
         return np.minimum(confidence, UNANCHORED_CONFIDENCE)
-    typical = [name for name in LEVEL_NAMES if name not in TRANSITIONAL]  # T13 / L6 are no step of the count
-
-    def position(name: str) -> float:
-        return typical.index(name) if name in typical else typical.index(LEVEL_NAMES[LEVEL_NAMES.index(name) - 1]) + 0.5
-
-    home = position(anchor.level)
-    steps = np.array([abs(position(name) - home) for name in labels], dtype=np.float64)
+    home = _typical_position(anchor.level)
+    steps = np.array([abs(_typical_position(name) - home) for name in labels], dtype=np.float64)
     return np.clip(anchor.confidence - CONFIDENCE_STEP * steps, 0.0, 1.0)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..genant import KEYPOINT_NAMES, genant_index, heights
 from ..progress import Progress
-from ..schema import SpineResult, Vertebra
+from ..schema import LEVEL_CERTAIN_KEY, SpineResult, Vertebra
 from ..stage import Analysis, RunsWithKeypoints, StageContext
 
 #: Keypoints closer than this (voxels) to the image border mean the vertebra is cut by the field of view.
@@ -158,6 +158,8 @@ class KeypointStage(RunsWithKeypoints):
             centroid3d = centroid3d + (points3d - in_plane).mean(axis=0)
             vertebra = Vertebra(label=detection.label, centroid=centroid3d, keypoints=points3d,
                                 confidence=float(min(detection.score, detection.label_confidence)), source="model")
+            if not detection.level_certain:  # counted past a gap that fits no single number of missed levels
+                vertebra.extra[LEVEL_CERTAIN_KEY] = False
             if placed:  # estimated from the endplate's line, not from their own column (refine.endplate_line)
                 vertebra.extra[LINE_PLACED_KEY] = [KEYPOINT_NAMES[i] for i in placed]
             if crossings and crossings[index]:  # crossed a neighbour's facing points (facing_endplates)
@@ -170,6 +172,12 @@ class KeypointStage(RunsWithKeypoints):
             analysis.mid_points[vertebra.label] = points2d
             if on_ct:
                 analysis.detected_points[vertebra.label] = np.asarray(starts[index], dtype=float)
+        uncounted = [d.label for d in detections if not d.level_certain]
+        if uncounted and levels.get("certain"):
+            # "levels uncertain": dropped once a reader sets a level by hand (mrml/editing.py anchored_by_hand)
+            result.warnings.append(f"levels uncertain past a gap: {', '.join(uncounted)} (counted from the "
+                                   f"{levels['anchor']} across a gap with no body found that fits no single number of "
+                                   "missed levels); check them")
         if not detections:
             warn_no_vertebra(result, float(analysis.canonical_geometry.extent_mm[2]))
         progress(1.0, f"{len(detections)} vertebrae found")

@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from ..levels import LEVEL_NAMES, TYPICAL_LEVELS, UnknownLevelError, normalise_level
-from ..schema import SchemaError, SpineResult, Vertebra
+from ..schema import LEVEL_CERTAIN_KEY, SchemaError, SpineResult, Vertebra
 from .history import Snapshot, redo_step, restore_segments, result_of, snapshot, undo_step
 from .results import ResultNodes
 
@@ -92,8 +92,8 @@ def relabelled(result: SpineResult, level: str, new_level: str, *, follow: bool 
         raise ValueError(f"cannot relabel {old} as {new}: {error}") from None
     if follow:
         anchored_by_hand(out, f"{old} set to {new} by hand, the column counted from it")
-    elif "level_certain" in out.vertebra(new).extra:
-        out.vertebra(new).extra["level_certain"] = True
+    elif LEVEL_CERTAIN_KEY in out.vertebra(new).extra:
+        out.vertebra(new).extra[LEVEL_CERTAIN_KEY] = True
     return out
 
 
@@ -113,8 +113,8 @@ def anchored_by_hand(result: SpineResult, how: str) -> None:
     before.pop("analysis", None)
     result.patient["levels"] = {"anchor": USER_ANCHOR, "certain": True, "method": how, "analysis": before}
     for vertebra in result.vertebrae:
-        if "level_certain" in vertebra.extra:
-            vertebra.extra["level_certain"] = True
+        if LEVEL_CERTAIN_KEY in vertebra.extra:
+            vertebra.extra[LEVEL_CERTAIN_KEY] = True
     result.warnings = [w for w in result.warnings if "levels uncertain" not in w]
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
 from ..io.csv_tables import REVIEW_KEY  # ``Vertebra.extra`` key of the review mark (also a genant.csv column)
-from ..schema import SpineResult, Vertebra
+from ..schema import LEVEL_CERTAIN_KEY, SpineResult, Vertebra
 
 ACCEPTED = "accepted"
 REJECTED = "rejected"
@@ -98,7 +98,7 @@ def need_of(vertebra: Vertebra, levels_certain: bool = True) -> tuple:
     verdict, reason = vertebra.verdict()
     if verdict == NOT_ASSESSED:
         return NOT_ASSESSED, reason
-    if not levels_certain or vertebra.extra.get("level_certain", True) is False:
+    if not levels_certain or vertebra.extra.get(LEVEL_CERTAIN_KEY, True) is False:
         return LEVEL_UNCERTAIN, NOT_ANCHORED_REASON
     confidence = level_confidence(vertebra)
     if confidence is not None and confidence < LEVEL_CONFIDENCE_MIN:

@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..progress import Progress
-from ..schema import SpineResult, Vertebra
+from ..schema import LEVEL_CERTAIN_KEY, SpineResult, Vertebra
 from ..stage import Analysis
 from ..validation import InputError, check_radiograph
 from .reading import FROM_CALLER, FROM_VOLUME_HEADER, NO_PIXEL_SIZE, PixelSize, padding_as_air
@@ -745,8 +745,10 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
         if anchor.below_s1:
             warnings.append(f"{len(anchor.below_s1)} detection(s) below S1 (sacrum or pelvis) were left out")
         if levels["uncertain_levels"]:
-            warnings.append(f"{name}: levels counted from the sacrum; {', '.join(levels['uncertain_levels'])} "
-                            "uncertain (the spacing of two neighbouring bodies fits no whole number of levels)")
+            # "levels uncertain": dropped once a reader sets a level by hand (mrml/editing.py anchored_by_hand)
+            warnings.append(f"{name}: levels uncertain past an uneven step: {', '.join(levels['uncertain_levels'])} "
+                            "(counted from the sacrum; the spacing of two neighbouring bodies fits no whole number of "
+                            "levels)")
         if "S1" not in labels and "L5" in labels:
             # S1, the segment the count rests on, boxed below L5 where a detection fits it (shown, not graded)
             l5 = labels.index("L5")
@@ -837,7 +839,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
         vertebra = Vertebra(label=label, centroid=points.mean(axis=0), keypoints=points,
                             confidence=float(min(detection.score, conf)), source="model",
                             quality=finding.quality, checks=finding.checks)
-        vertebra.extra["level_certain"] = bool(label_sure)
+        vertebra.extra[LEVEL_CERTAIN_KEY] = bool(label_sure)
         if finding.status != "assessed":
             vertebra.not_assessed(finding.reason)
         result.vertebrae.append(vertebra)

@@ -38,6 +38,7 @@ import numpy as np
 
 from ...genant import GenantError, genant_index, heights, measure
 from ...levels import UnknownLevelError, level_index, normalise_level
+from ...schema import LEVEL_CERTAIN_KEY
 from ...verdict import REVIEW, vertebra_verdict
 
 SCHEMA = "vertebral-fracture-reference/1"
@@ -593,7 +594,7 @@ def score_case(result: Any, reference: Reference, *, max_mm: float = MATCH_MM,
         score.found += 1
         right = normalise_level(v.label) == ref.label
         score.level_correct += int(right)
-        if not (anchored and (getattr(v, "extra", None) or {}).get("level_certain", True) is not False):
+        if not (anchored and (getattr(v, "extra", None) or {}).get(LEVEL_CERTAIN_KEY, True) is not False):
             score.level_uncertain += 1
         elif not right:
             score.level_wrong_certain += 1
