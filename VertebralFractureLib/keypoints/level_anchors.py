@@ -623,9 +623,11 @@ UNANCHORED_CONFIDENCE = 0.5
 #: that number is the one the labels step by; a step shorter than the range's top hides no missed body and is one
 #: level (a body cut by the edge of the view, its centre moved into what is in view: 0.66-0.74 on the sample CT at
 #: 5 mm and rolled). One level is 0.86-1.18 of the median of its neighbours on the real chest CT's reference (T1-L1);
-#: the detected centres add their scatter. 0.8-1.45 is the radiograph count's range (:data:`..radiograph.sacrum.
-#: STEP_RATIO`) read against the pitch of the CT's own column: one or two missed bodies are counted (1.6-2.9 and
-#: 2.4-4.35 pitches fit only two or three levels), a longer gap fits several numbers and is not.
+#: the detected centres add their scatter. 0.8-1.45 is the radiograph count's range
+#: (:data:`..radiograph.sacrum.STEP_RATIO`) read against the pitch of the CT's own column: a gap of one missed body is
+#: counted where it spans 1.6-2.4 pitches, of two missed bodies where it spans 2.9-3.2; elsewhere no number fits
+#: (1.45-1.6) or more than one does (2.4-2.9: two and three; from 3.2 on: three and four or more), and the levels past
+#: it are not counted.
 STEP_FIT = (0.8, 1.45)
 #: Steps on either side of a gap whose length per level gives its local pitch.
 PITCH_WINDOW = 2
