@@ -132,8 +132,9 @@ def main(argv=None) -> int:
 
                 ct = vertebroplasty(ct, reference, args.cement, 2400.0)
             if args.noise:
-                noisy = sitk.AdditiveGaussianNoise(sitk.Cast(ct, sitk.sitkFloat32), args.noise, 0.0, args.seed + i)
-                ct = sitk.Cast(noisy, ct.GetPixelID())
+                from bench_real_variants import with_noise
+
+                ct = with_noise(ct, args.noise, args.seed + i)
             if args.dfov is not None:
                 from bench_real_variants import reconstruction_circle
 

@@ -95,8 +95,7 @@ def variants(spine_x: float = 0.0, spine_y: float = 0.0) -> Dict[str, Callable]:
 
     def noise(sigma_hu: float):
         def make(image):
-            noisy = sitk.AdditiveGaussianNoise(sitk.Cast(image, sitk.sitkFloat32), sigma_hu, 0.0, 7)
-            return sitk.Cast(noisy, image.GetPixelID())
+            return with_noise(image, sigma_hu)
 
         return make
 
@@ -155,6 +154,14 @@ def variants(spine_x: float = 0.0, spine_y: float = 0.0) -> Dict[str, Callable]:
 
 #: The value scanners write outside the reconstruction circle (HU; some write -2048).
 PADDING_HU = -3024.0
+
+
+def with_noise(image, sigma_hu: float, seed: int = 7):
+    """``image`` with white Gaussian noise of SD ``sigma_hu`` added (``seed``), in its own pixel type."""
+    import SimpleITK as sitk
+
+    noisy = sitk.AdditiveGaussianNoise(sitk.Cast(image, sitk.sitkFloat32), sigma_hu, 0.0, seed)
+    return sitk.Cast(noisy, image.GetPixelID())
 
 
 def reconstruction_circle(image, centre_xy, radius_mm: float):

@@ -67,7 +67,7 @@ def test_the_noisy_chest_ct_keeps_every_body_between_the_ones_the_detector_is_su
     the detector kept T1 and T6-L1 and missed T2-T5; their candidates on the second look's slab, with the CT's
     evidence, were left out because the gap held more than one missed level, and the bodies past it were named two
     levels off. Grown into from both sides, the column is whole and named as the reference."""
-    import SimpleITK as sitk
+    from testdata import benchmark
 
     from VertebralFractureLib.io.images import read_image
     from VertebralFractureLib.keypoints.stage import KeypointStage
@@ -76,9 +76,7 @@ def test_the_noisy_chest_ct_keeps_every_body_between_the_ones_the_detector_is_su
     from VertebralFractureLib.training.real.reference import load_case, score_case
 
     reference = load_case("cptac_chest")
-    original = read_image(reference.image_path)
-    noisy = sitk.Cast(sitk.AdditiveGaussianNoise(sitk.Cast(original, sitk.sitkFloat32), 80.0, 0.0, 7),
-                      original.GetPixelID())
+    noisy = benchmark("bench_real_variants").with_noise(read_image(reference.image_path), 80.0)
     result = analyze(noisy, stages=[CentrelineStage(), StraighteningStage(), KeypointStage()]).result
     score = score_case(result, reference)
     assert score.found == 13 and score.outside == 0
