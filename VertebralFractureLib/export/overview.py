@@ -166,7 +166,7 @@ def draw_overview(
         headline += f"; not assessed: {', '.join(summary['not_assessed'])}"
     certain = levels_certain(result)
     if not certain:  # the level names are a guess: said where the reader looks first, and "?" on each
-        because = result.patient.get("levels", {}).get("uncertain_because", "no sacrum, 12th rib or T1 found")
+        because = result.patient.get("levels", {}).get("uncertain_because", "no 12th rib, iliac crests or sacrum found")
         headline += f"; levels uncertain ({because}): set one level by hand"
     # wrapped to the figure's width (about 87 characters of 10 pt on 7 inches), the image below the heading:
     # a long list of levels not assessed must neither run off the picture nor over the image

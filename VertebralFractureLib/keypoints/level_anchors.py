@@ -610,8 +610,11 @@ def anchored_scores(scores: np.ndarray, anchor: LevelAnchor, channels: Sequence[
     return scores
 
 
-#: The warning of a result whose levels no anatomical anchor fixes.
-UNCERTAIN_WARNING = "levels uncertain: no sacrum, 12th rib or first rib in view; check the levels"
+#: The warning of a result whose levels no anatomical anchor fixes. It names the anchors the CT count reads (the first
+#: rib, which issue 17 also lists, is not read: on the one real CT here whose top shows T1, the rib band beside C7 lies
+#: out of view, so "no rib above T1" could never be observed and such an anchor could not be measured).
+UNCERTAIN_WARNING = ("levels uncertain: neither the 12th rib nor the iliac crests (L4, with the sacrum below L5) are "
+                     "seen to count from; check the levels")
 #: Label confidence lost per level between a vertebra and the anchor (a missed vertebra in between shifts it).
 CONFIDENCE_STEP = 0.02
 #: Highest label confidence without an anatomical anchor.

@@ -104,8 +104,8 @@ USER_ANCHOR = "user"
 def anchored_by_hand(result: SpineResult, how: str) -> None:
     """Record that the user set the column's levels: they are anchored now (the issue's one-click re-anchoring).
 
-    The analysis's "levels uncertain" (no sacrum, 12th rib or T1 found) no longer holds once a reader has named a
-    level and the column followed: ``patient["levels"]`` becomes ``{"anchor": "user", "certain": True, ...}``
+    The analysis's "levels uncertain" (no 12th rib, iliac crests or sacrum found) no longer holds once a reader has
+    named a level and the column followed: ``patient["levels"]`` becomes ``{"anchor": "user", "certain": True, ...}``
     (the analysis's own account kept under ``"analysis"``), every vertebra's ``level_certain`` flag is set, and
     the "levels uncertain" warnings are dropped, so the overview and the report exported after it stop saying so.
     """

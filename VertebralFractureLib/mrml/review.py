@@ -5,7 +5,7 @@ Qt-free. The queue puts first what most needs a reader's look (:data:`NEEDS`, mo
 1. ``not assessed``: the quality gate kept the vertebra from being graded (its reason is shown);
 2. ``level uncertain``: the level labelling is unsure (``extra["label_confidence"]``, else the detection
    ``confidence`` of a model vertebra, below :data:`LEVEL_CONFIDENCE_MIN`), or the levels are not anchored (the
-   analysis found no sacrum, 12th rib or T1: ``patient["levels"]["certain"]`` false, or the vertebra's own
+   analysis found no 12th rib, iliac crests or sacrum: ``patient["levels"]["certain"]`` false, or the vertebra's own
    ``extra["level_certain"]`` false); one relabel with the column following anchors them
    (:func:`.editing.anchored_by_hand`);
 3. ``review``: the verdict asks for a look (:mod:`VertebralFractureLib.verdict`: Genant grade 1,
@@ -85,7 +85,7 @@ def level_confidence(vertebra: Vertebra) -> Optional[float]:
 
 
 #: Reason shown for a vertebra whose level the analysis could not anchor.
-NOT_ANCHORED_REASON = "levels not anchored (no sacrum, 12th rib or T1 found): set one level by hand"
+NOT_ANCHORED_REASON = "levels not anchored (no 12th rib, iliac crests or sacrum found): set one level by hand"
 
 
 def need_of(vertebra: Vertebra, levels_certain: bool = True) -> tuple:

@@ -761,7 +761,7 @@ def _analyze_view(image: np.ndarray, file_size: PixelSize, name: str, progress: 
                 level_certain.append(level_certain[l5])
                 confidence = np.append(confidence, 1.0)
     else:
-        warnings.append(f"{name}: levels uncertain: neither the sacrum nor the 12th rib was identified "
+        warnings.append(f"{name}: levels uncertain: the sacrum was not identified "
                         f"({levels['reason']}), so the level names are a guess from the heatmaps and the order; "
                         "set one level by hand to fix them")
     if detect_weak is not None:

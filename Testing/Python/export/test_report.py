@@ -125,10 +125,12 @@ def test_report_says_when_the_levels_are_a_guess(tmp_path, result):
     points = {v.label: np.c_[np.full(6, 30.0), np.linspace(10, 100, 6)] for v in result.vertebrae}
     anchored = render_report(result, tmp_path / "a.html", sagittal=(image, points, (1.0, 1.0))).read_text()
     assert "the level names are a guess" not in anchored and "L1?" not in anchored
-    result.patient["levels"] = {"anchor": None, "certain": False, "method": "levels uncertain: no sacrum, 12th rib or "
-                                "first rib in view; check the levels", "confidence": 0.0}
+    from VertebralFractureLib.keypoints.level_anchors import uncertain_report
+
+    result.patient["levels"] = uncertain_report()
     guessed = render_report(result, tmp_path / "g.html", sagittal=(image, points, (1.0, 1.0))).read_text()
     start = guessed.index('<div class="verdict')
     verdict_box = guessed[start:guessed.index("</div>", start)]
-    assert "levels uncertain: no sacrum" in verdict_box and "the level names are a guess" in verdict_box
+    assert "levels uncertain: neither the 12th rib nor the iliac crests" in verdict_box
+    assert "the level names are a guess" in verdict_box
     assert all(f"<b>{label}?</b>" in guessed for label in ("T12", "L1", "L2"))  # each thumbnail's caption

@@ -25,6 +25,16 @@ def test_voting_averages_overlapping_candidates():
     np.testing.assert_allclose(kept[0], _box_points(1, 0, 30, 20))
 
 
+def test_a_suppressed_candidate_does_not_vote_for_a_later_one():
+    """B overlaps the best box A (IoU 0.43) and goes with it; C overlaps A by 0.21 only and is kept. B also overlaps C
+    by 0.6, above the voting IoU, but it is gone: C's keypoints are its own, not pulled towards B's."""
+    points = np.stack([_box_points(0, 0, 30, 20), _box_points(0, 8, 30, 20), _box_points(0, 13, 30, 20)])
+    kept, scores, index = nms_keypoints(points, [0.9, 0.8, 0.7], iou_threshold=0.3, vote_iou=0.5)
+    assert index == [0, 2]
+    np.testing.assert_allclose(scores, [0.9, 0.7])
+    np.testing.assert_allclose(kept[1], points[2])
+
+
 def test_empty_input():
     kept, scores, index = nms_keypoints(np.zeros((0, 6, 2)), np.zeros(0))
     assert kept.shape == (0, 6, 2) and index == []

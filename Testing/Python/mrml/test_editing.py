@@ -203,7 +203,9 @@ def test_a_moved_centroid_is_kept(logic, spine_result):
 def test_setting_one_level_by_hand_anchors_the_column(logic, spine_result):
     # an analysis that found no anchor: "levels uncertain" in its warnings, every level flagged uncertain
     spine_result.patient["levels"] = {"anchor": None, "certain": False, "method": "no anchor"}
-    spine_result.warnings.append("levels uncertain: no sacrum, 12th rib or first rib in view; check the levels")
+    from VertebralFractureLib.keypoints.level_anchors import UNCERTAIN_WARNING
+
+    spine_result.warnings.append(UNCERTAIN_WARNING)
     for vertebra in spine_result.vertebrae:
         vertebra.extra["level_certain"] = False
     nodes = logic.show_result(spine_result)
